@@ -1,0 +1,32 @@
+{
+  "targets": [
+    {
+      "target_name": "voice_core",
+      "sources": [
+        "native/addon.cc",
+        "native/engine.cc",
+        "native/session.cc",
+        "native/media_socket.cc",
+        "native/rtp.cc",
+        "native/g711.cc",
+        "native/resampler.cc",
+        "native/pacing_stats.cc",
+        "native/tts.cc"
+      ],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-Wno-unused-parameter"],
+      "cflags_cc!": ["-std=gnu++17", "-fno-rtti"],
+      "cflags_cc": [
+        "-std=c++17", "-O2", "-Wall", "-Wextra",
+        "-isystem", "<!(node -p \"require('node-addon-api').include_dir\")",
+        "-isystem", "/usr/include/flite"
+      ],
+      "libraries": [
+        "-lflite_cmu_us_kal", "-lflite_cmu_us_kal16", "-lflite_cmu_us_slt",
+        "-lflite_cmu_us_rms", "-lflite_cmu_us_awb",
+        "-lflite_usenglish", "-lflite_cmulex", "-lflite", "-lm", "-lpthread"
+      ]
+    }
+  ]
+}

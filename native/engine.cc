@@ -1,0 +1,387 @@
+#include "engine.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include "rtp.h"
+
+namespace voice {
+namespace {
+constexpr uint64_t kWakeTag = 0;                // session ids start at 1
+constexpr uint64_t kTimerTag = UINT64_MAX;
+constexpr int kRxBatch = 16;                    // datagrams per recvmmsg
+constexpr int kRxRounds = 4;                    // recvmmsg calls per readiness event (fairness)
+constexpr size_t kRxMtu = 2048;
+constexpr int kMaxEvents = 64;
+}  // namespace
+
+struct Engine::RxBuffers {
+  uint8_t data[kRxBatch][kRxMtu];
+  sockaddr_storage from[kRxBatch];
+  iovec iov[kRxBatch];
+  mmsghdr msgs[kRxBatch];
+};
+
+Engine::Engine(const EngineOptions& opts, std::shared_ptr<BatchPool> pool, Sink sink)
+    : bind_(), ports_(SockAddr(), 0, 0), pool_(std::move(pool)), sink_(std::move(sink)), rx_(new RxBuffers()) {
+  std::string err;
+  if (!parseAddress(opts.bindAddress, 0, &bind_, &err)) throw std::runtime_error("bindAddress: " + err);
+  if (opts.portMin < 1 || opts.portMax > 65535 || opts.portMin > opts.portMax)
+    throw std::runtime_error("invalid RTP port range " + std::to_string(opts.portMin) + "-" + std::to_string(opts.portMax));
+  ports_ = PortAllocator(bind_, opts.portMin, opts.portMax);
+  rtPriority_ = opts.rtPriority;
+
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  timerfd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (epfd_ < 0 || wakefd_ < 0 || timerfd_ < 0) {
+    const std::string e = std::strerror(errno);
+    stop();
+    throw std::runtime_error("media engine: cannot create epoll/eventfd/timerfd: " + e);
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kWakeTag;
+  epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev);
+  ev.data.u64 = kTimerTag;
+  epoll_ctl(epfd_, EPOLL_CTL_ADD, timerfd_, &ev);
+
+  for (int i = 0; i < kRxBatch; ++i) {
+    rx_->iov[i].iov_base = rx_->data[i];
+    rx_->iov[i].iov_len = kRxMtu;
+    std::memset(&rx_->msgs[i], 0, sizeof(mmsghdr));
+    rx_->msgs[i].msg_hdr.msg_iov = &rx_->iov[i];
+    rx_->msgs[i].msg_hdr.msg_iovlen = 1;
+    rx_->msgs[i].msg_hdr.msg_name = &rx_->from[i];
+  }
+  for (auto& s : slots_) s.reserve(64);
+  work_.reserve(64);
+  cmds_.reserve(64);
+
+  epoch_ = monoNs();
+  cursorNs_ = epoch_;
+  nextBatchNs_ = epoch_ + kEventBatchNs;
+  running_ = true;
+  thread_ = std::thread([this] { run(); });
+  std::unique_lock<std::mutex> lk(startMu_);
+  startCv_.wait(lk, [this] { return started_; });
+}
+
+Engine::~Engine() { stop(); }
+
+void Engine::stop() {
+  if (thread_.joinable()) {
+    submit(Command{Command::Stop, nullptr});
+    thread_.join();
+  }
+  running_ = false;
+  // The media thread is gone: the JS thread now owns everything.
+  if (pending_) {
+    pool_->give(pending_);
+    pending_ = nullptr;
+  }
+  live_.clear();
+  for (auto& s : slots_) s.clear();
+  for (auto& kv : sessions_) kv.second->closeFd();
+  sessions_.clear();
+  for (int* fd : {&epfd_, &wakefd_, &timerfd_}) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+  }
+}
+
+void Engine::wake() {
+  uint64_t one = 1;
+  ssize_t r = ::write(wakefd_, &one, sizeof one);
+  (void)r;  // EAGAIN means a wake-up is already pending
+}
+
+uint64_t Engine::submit(Command c) {
+  uint64_t seq;
+  {
+    std::lock_guard<std::mutex> lk(cmdMu_);
+    cmds_.push_back(std::move(c));
+    seq = ++submitted_;
+  }
+  wake();
+  return seq;
+}
+
+void Engine::waitDone(uint64_t seq) {
+  std::unique_lock<std::mutex> lk(cmdMu_);
+  cmdCv_.wait(lk, [&] { return done_ >= seq || exited_; });
+}
+
+std::shared_ptr<Session> Engine::createSession(Codec codec, uint8_t pt, int tePt, const SockAddr* remote, std::string* err) {
+  if (!running_) {
+    if (err) *err = "media engine is closed";
+    return nullptr;
+  }
+  SockAddr local;
+  const int fd = ports_.open(&local, err);
+  if (fd < 0) return nullptr;
+  auto s = std::make_shared<Session>(nextId_++, fd, local, codec, pt, tePt);
+  if (remote) s->setRemote(*remote);
+  sessions_[s->id] = s;
+  submit(Command{Command::Add, s});
+  return s;
+}
+
+bool Engine::closeSession(uint32_t id) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return false;
+  std::shared_ptr<Session> s = it->second;
+  sessions_.erase(it);
+  if (thread_.joinable()) waitDone(submit(Command{Command::Remove, s}));
+  s->closeFd();  // media thread no longer polls it: the port is free again now
+  return true;
+}
+
+std::shared_ptr<Session> Engine::find(uint32_t id) const {
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : it->second;
+}
+
+// ------------------------------------------------------------------ media thread
+
+bool Engine::processCommands() {
+  uint64_t drained = 0;
+  {
+    std::lock_guard<std::mutex> lk(cmdMu_);
+    work_.swap(cmds_);
+    drained = submitted_;
+  }
+  bool keepRunning = true;
+  const int64_t now = monoNs();
+  for (Command& c : work_) {
+    if (c.kind == Command::Stop) {
+      keepRunning = false;
+    } else if (c.kind == Command::Add) {
+      Session* s = c.session.get();
+      if (live_.empty()) {
+        // Idle engine: restart the slot cursor at the current instant.
+        tick_ = (now - epoch_) / kTickNs;
+        cursorSlot_ = 0;
+        cursorNs_ = epoch_ + tick_ * kTickNs;
+      }
+      int best = 0;
+      for (int i = 1; i < kSlots; ++i)
+        if (slots_[i].size() < slots_[best].size()) best = i;
+      s->slot = best;
+      s->startNs = now + kStartDelayNs;
+      slots_[best].push_back(s);
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = s->id;
+      epoll_ctl(epfd_, EPOLL_CTL_ADD, s->fd(), &ev);
+      live_.emplace(s->id, c.session);
+    } else {
+      Session* s = c.session.get();
+      auto it = live_.find(s->id);
+      if (it != live_.end()) {
+        epoll_ctl(epfd_, EPOLL_CTL_DEL, s->fd(), nullptr);
+        auto& v = slots_[s->slot];
+        for (size_t i = 0; i < v.size(); ++i)
+          if (v[i] == s) { v[i] = v.back(); v.pop_back(); break; }
+        s->clearPending();
+        live_.erase(it);
+      }
+    }
+    c.session.reset();
+  }
+  work_.clear();
+  {
+    std::lock_guard<std::mutex> lk(cmdMu_);
+    done_ = drained;
+  }
+  cmdCv_.notify_all();
+  return keepRunning;
+}
+
+int64_t Engine::nextSlotDeadline() const {
+  if (live_.empty()) return INT64_MAX;
+  int64_t t = cursorNs_;
+  int slot = cursorSlot_;
+  for (int i = 0; i < kSlots; ++i) {
+    if (!slots_[slot].empty()) return t;
+    t += kSlotNs;
+    if (++slot == kSlots) slot = 0;
+  }
+  return INT64_MAX;
+}
+
+void Engine::runDueSlots(int64_t now) {
+  if (live_.empty()) return;
+  if (now - cursorNs_ > kMaxLagNs) {
+    // Stalled (suspend, debugger, overload): jump to the current slot instead of bursting.
+    const int64_t slotsBehind = (now - cursorNs_) / kSlotNs;
+    const int64_t pos = tick_ * kSlots + cursorSlot_ + slotsBehind;
+    tick_ = pos / kSlots;
+    cursorSlot_ = static_cast<int>(pos % kSlots);
+    cursorNs_ += slotsBehind * kSlotNs;
+  }
+  while (cursorNs_ <= now) {
+    for (Session* s : slots_[cursorSlot_]) sendTick(s, tick_, cursorNs_);
+    cursorNs_ += kSlotNs;
+    if (++cursorSlot_ == kSlots) {
+      cursorSlot_ = 0;
+      ++tick_;
+    }
+  }
+}
+
+void Engine::sendTick(Session* s, int64_t tick, int64_t deadline) {
+  if (deadline < s->startNs) return;
+  uint8_t pkt[kRtpHeaderSize + kFrameSamples];
+  SockAddr dest;
+  bool playoutDone = false;
+  const size_t len = s->buildPacket(pkt, tick, &dest, &playoutDone);
+  if (len) {
+    const int64_t t = monoNs();
+    const ssize_t r = ::sendto(s->fd(), pkt, len, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&dest.ss), dest.len);
+    pacing_.record(t - deadline);
+    s->onSent(len, r == static_cast<ssize_t>(len));
+  }
+  if (playoutDone) {
+    newEvent(EventType::PlayoutDone, s->id);
+    urgent_ = true;
+  }
+}
+
+void Engine::readSession(Session* s) {
+  RxBuffers& rx = *rx_;
+  for (int round = 0; round < kRxRounds; ++round) {
+    for (int i = 0; i < kRxBatch; ++i) rx.msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+    const int n = recvmmsg(s->fd(), rx.msgs, kRxBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) return;
+    const int64_t now = monoNs();
+    for (int i = 0; i < n; ++i) {
+      SockAddr src;
+      std::memcpy(&src.ss, &rx.from[i], rx.msgs[i].msg_hdr.msg_namelen);
+      src.len = rx.msgs[i].msg_hdr.msg_namelen;
+      if (s->onDatagram(rx.data[i], rx.msgs[i].msg_len, src, now) == Session::RxResult::Latched) {
+        newEvent(EventType::Latched, s->id).addr = src;
+        urgent_ = true;
+      }
+    }
+    if (n < kRxBatch) return;
+  }
+}
+
+Event& Engine::newEvent(EventType t, uint32_t id) {
+  if (!pending_) pending_ = pool_->take();
+  Event& e = pending_->add();
+  e.type = t;
+  e.sessionId = id;
+  e.pcmLen = 0;
+  return e;
+}
+
+void Engine::flushEvents() {
+  for (auto& kv : live_) {
+    Session* s = kv.second.get();
+    const size_t n = s->pendingLen();
+    if (n == 0) continue;
+    Event& e = newEvent(EventType::Audio, s->id);
+    if (e.pcm.size() < n) e.pcm.resize(std::max<size_t>(n, 640));  // grows only until the pool is warm
+    std::memcpy(e.pcm.data(), s->pendingPcm(), n * sizeof(int16_t));
+    e.pcmLen = n;
+    s->clearPending();
+  }
+  urgent_ = false;
+  if (pending_ && pending_->count > 0) {
+    Batch* b = pending_;
+    pending_ = nullptr;
+    if (!sink_(b)) pool_->give(b);
+  }
+}
+
+void Engine::armTimer(int64_t deadline) {
+  if (deadline == armedNs_) return;
+  itimerspec its{};
+  if (deadline != INT64_MAX) {
+    its.it_value.tv_sec = deadline / 1'000'000'000LL;
+    its.it_value.tv_nsec = deadline % 1'000'000'000LL;
+  }
+  timerfd_settime(timerfd_, TFD_TIMER_ABSTIME, &its, nullptr);
+  armedNs_ = deadline;
+}
+
+void Engine::run() {
+  pthread_setname_np(pthread_self(), "voice-media");
+  // Default timer slack is 50 µs; the pacing target needs the wake-up on time.
+  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+  // Pacing needs the thread to run when its timer fires, also while flite or
+  // the JS thread keep both cores busy: ask for SCHED_FIFO, else a better nice.
+  if (rtPriority_ > 0) {
+    sched_param sp{};
+    sp.sched_priority = std::min(rtPriority_, 99);
+    if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0) sched_ = "fifo";
+    else if (setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), -10) == 0) sched_ = "nice";
+  }
+  {
+    std::lock_guard<std::mutex> lk(startMu_);
+    started_ = true;
+  }
+  startCv_.notify_all();
+  epoll_event evs[kMaxEvents];
+  for (;;) {
+    int64_t now = monoNs();
+    runDueSlots(now);
+    int64_t deadline = nextSlotDeadline();
+    const bool haveAudio = !live_.empty();
+    if (haveAudio && nextBatchNs_ < deadline) deadline = nextBatchNs_;
+    armTimer(deadline);
+    const int n = epoll_wait(epfd_, evs, kMaxEvents, -1);
+    if (n < 0 && errno != EINTR) break;
+    now = monoNs();
+    runDueSlots(now);  // sending first: it is the deadline-bound work
+    bool stopping = false;
+    for (int i = 0; i < n; ++i) {
+      const uint64_t tag = evs[i].data.u64;
+      if (tag == kWakeTag) {
+        uint64_t v;
+        ssize_t r = ::read(wakefd_, &v, sizeof v);
+        (void)r;
+        if (!processCommands()) stopping = true;
+      } else if (tag == kTimerTag) {
+        uint64_t v;
+        ssize_t r = ::read(timerfd_, &v, sizeof v);
+        (void)r;
+        armedNs_ = -1;
+      } else {
+        auto it = live_.find(static_cast<uint32_t>(tag));
+        if (it != live_.end()) readSession(it->second.get());
+      }
+    }
+    if (stopping) break;
+    now = monoNs();
+    if (now >= nextBatchNs_) {
+      flushEvents();
+      nextBatchNs_ += kEventBatchNs;
+      if (nextBatchNs_ <= now) nextBatchNs_ = now + kEventBatchNs;
+    } else if (urgent_) {
+      flushEvents();
+    }
+  }
+  // Mark everything processed so no JS caller waits forever.
+  std::lock_guard<std::mutex> lk(cmdMu_);
+  done_ = submitted_;
+  exited_ = true;
+  cmdCv_.notify_all();
+}
+
+}  // namespace voice

@@ -1,0 +1,133 @@
+// The media engine: one media thread per engine that owns every RTP socket
+// (epoll), the 20 ms send clock (timerfd on CLOCK_MONOTONIC, absolute
+// deadlines) and the event batches sent to JS. See docs/ARCHITECTURE.md
+// "Native core" for the object hierarchy, threads and locks.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "events.h"
+#include "media_socket.h"
+#include "pacing_stats.h"
+#include "session.h"
+
+namespace voice {
+
+/** Length of one RTP packetisation tick. */
+constexpr int64_t kTickNs = 20'000'000;
+/** Sub-tick phases: sessions are spread over kSlots instants 1 ms apart so that many sessions do not all send at one instant. */
+constexpr int kSlots = 20;
+constexpr int64_t kSlotNs = kTickNs / kSlots;
+/** Inbound audio is delivered to JS in one batch for all sessions every kEventBatchNs. */
+constexpr int64_t kEventBatchNs = 40'000'000;
+/** A new session sends its first packet no sooner than this after creation (lets JS queue audio first). */
+constexpr int64_t kStartDelayNs = 10'000'000;
+/** If the thread falls behind by more than this, skip ticks instead of bursting (RTP timestamps still advance). */
+constexpr int64_t kMaxLagNs = 100'000'000;
+
+struct EngineOptions {
+  std::string bindAddress = "127.0.0.1";
+  int portMin = 40000;
+  int portMax = 40999;
+  /** SCHED_FIFO priority for the media thread (1..99); 0 = normal scheduling. Falls back to nice -10, then to normal, when not permitted. */
+  int rtPriority = 20;
+};
+
+class Engine {
+ public:
+  /** Delivers a batch to JS; returns false when it could not (the engine then recycles it). */
+  using Sink = std::function<bool(Batch*)>;
+
+  /** Throws std::runtime_error on bad options or when the thread cannot start. */
+  Engine(const EngineOptions& opts, std::shared_ptr<BatchPool> pool, Sink sink);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // ---- JS thread ----
+  std::shared_ptr<Session> createSession(Codec codec, uint8_t pt, int tePt, const SockAddr* remote, std::string* err);
+  /** Synchronous: returns once the media thread has dropped the session and its socket is closed. */
+  bool closeSession(uint32_t id);
+  std::shared_ptr<Session> find(uint32_t id) const;
+  size_t activeSessions() const { return sessions_.size(); }
+  bool running() const { return running_; }
+  /** Stop and join the media thread, close every socket. Idempotent. */
+  void stop();
+  const SockAddr& bindAddress() const { return bind_; }
+  /** Scheduling the media thread obtained: "fifo", "nice" or "normal" (valid once the thread started). */
+  const char* scheduling() const { return sched_.load(); }
+
+  // ---- any thread ----
+  PacingSnapshot pacing() const { return pacing_.snapshot(); }
+  void resetPacing() { pacing_.reset(); }
+
+ private:
+  struct Command {
+    enum Kind { Add, Remove, Stop } kind;
+    std::shared_ptr<Session> session;
+  };
+  uint64_t submit(Command c);
+  void waitDone(uint64_t seq);
+  void wake();
+
+  // ---- media thread ----
+  void run();
+  bool processCommands();  // false on Stop
+  void runDueSlots(int64_t now);
+  void sendTick(Session* s, int64_t tick, int64_t deadline);
+  void readSession(Session* s);
+  void armTimer(int64_t deadline);
+  int64_t nextSlotDeadline() const;
+  Event& newEvent(EventType t, uint32_t id);
+  void flushEvents();
+
+  SockAddr bind_;
+  PortAllocator ports_;
+  std::shared_ptr<BatchPool> pool_;
+  Sink sink_;
+  PacingStats pacing_;
+  int epfd_ = -1, wakefd_ = -1, timerfd_ = -1;
+  std::thread thread_;
+  bool running_ = false;
+  int rtPriority_ = 0;
+  std::atomic<const char*> sched_{"normal"};
+  std::mutex startMu_;
+  std::condition_variable startCv_;
+  bool started_ = false;
+
+  // JS thread only.
+  std::unordered_map<uint32_t, std::shared_ptr<Session>> sessions_;
+  uint32_t nextId_ = 1;
+
+  // Command queue, guarded by cmdMu_.
+  std::mutex cmdMu_;
+  std::condition_variable cmdCv_;
+  std::vector<Command> cmds_;
+  uint64_t submitted_ = 0, done_ = 0;
+  bool exited_ = false;  // the media thread has left run(): nothing will process commands any more
+
+  // Media thread only.
+  std::vector<Command> work_;
+  std::unordered_map<uint32_t, std::shared_ptr<Session>> live_;
+  std::vector<Session*> slots_[kSlots];
+  int64_t epoch_ = 0;
+  int64_t tick_ = 0;    // tick index of the cursor
+  int cursorSlot_ = 0;  // slot index of the cursor
+  int64_t cursorNs_ = 0;
+  int64_t armedNs_ = -1;
+  Batch* pending_ = nullptr;
+  bool urgent_ = false;
+  int64_t nextBatchNs_ = 0;
+  struct RxBuffers;  // recvmmsg scratch space, allocated once
+  std::unique_ptr<RxBuffers> rx_;
+};
+
+}  // namespace voice

@@ -1,0 +1,101 @@
+#include "media_socket.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace voice {
+
+uint16_t SockAddr::port() const {
+  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port);
+  return 0;
+}
+
+std::string SockAddr::host() const {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET)
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, buf, sizeof buf);
+  else if (ss.ss_family == AF_INET6)
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, buf, sizeof buf);
+  return buf;
+}
+
+bool SockAddr::sameEndpoint(const SockAddr& o) const {
+  if (ss.ss_family != o.ss.ss_family) return false;
+  if (ss.ss_family == AF_INET) {
+    auto a = reinterpret_cast<const sockaddr_in*>(&ss);
+    auto b = reinterpret_cast<const sockaddr_in*>(&o.ss);
+    return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
+  }
+  if (ss.ss_family == AF_INET6) {
+    auto a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    auto b = reinterpret_cast<const sockaddr_in6*>(&o.ss);
+    return a->sin6_port == b->sin6_port && std::memcmp(&a->sin6_addr, &b->sin6_addr, sizeof a->sin6_addr) == 0;
+  }
+  return false;
+}
+
+bool parseAddress(const std::string& host, uint16_t port, SockAddr* out, std::string* err) {
+  SockAddr a;
+  auto v4 = reinterpret_cast<sockaddr_in*>(&a.ss);
+  auto v6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    a.len = sizeof(sockaddr_in);
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    a.len = sizeof(sockaddr_in6);
+  } else {
+    if (err) *err = "not a numeric IPv4/IPv6 address: '" + host + "'";
+    return false;
+  }
+  *out = a;
+  return true;
+}
+
+PortAllocator::PortAllocator(const SockAddr& bind, int portMin, int portMax)
+    : bind_(bind), min_(portMin + (portMin & 1)), max_(portMax), next_(min_) {}
+
+int PortAllocator::open(SockAddr* local, std::string* err) {
+  if (min_ > max_) {
+    if (err) *err = "RTP port range " + std::to_string(min_) + "-" + std::to_string(max_) + " holds no even port";
+    return -1;
+  }
+  const int count = (max_ - min_) / 2 + 1;
+  int lastErrno = 0;
+  for (int i = 0; i < count; ++i) {
+    const int port = next_;
+    next_ += 2;
+    if (next_ > max_) next_ = min_;
+    int fd = ::socket(bind_.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      if (err) *err = std::string("socket() failed: ") + std::strerror(errno);
+      return -1;
+    }
+    SockAddr a = bind_;
+    if (a.ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&a.ss)->sin_port = htons(static_cast<uint16_t>(port));
+    else reinterpret_cast<sockaddr_in6*>(&a.ss)->sin6_port = htons(static_cast<uint16_t>(port));
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a.ss), a.len) == 0) {
+      int buf = 256 * 1024;  // absorb bursts while the media thread is sending
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+      if (local) *local = a;
+      return fd;
+    }
+    lastErrno = errno;
+    ::close(fd);
+    if (lastErrno != EADDRINUSE && lastErrno != EACCES) break;
+  }
+  if (err) {
+    *err = "no free RTP port in range " + std::to_string(min_) + "-" + std::to_string(max_) + " on " +
+           bind_.host() + " (" + std::strerror(lastErrno ? lastErrno : EADDRINUSE) + ")";
+  }
+  return -1;
+}
+
+}  // namespace voice

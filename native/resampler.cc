@@ -1,0 +1,124 @@
+#include "resampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace voice {
+namespace {
+
+double besselI0(double x) {
+  double sum = 1.0, term = 1.0;
+  const double q = x * x / 4.0;
+  for (int k = 1; k < 64; ++k) {
+    term *= q / (static_cast<double>(k) * k);
+    sum += term;
+    if (term < sum * 1e-12) break;
+  }
+  return sum;
+}
+
+constexpr double kBeta = 7.0;         // Kaiser beta (~70 dB stop band)
+constexpr double kCutoffRatio = 0.465;  // cut-off as a fraction of the lower rate
+
+}  // namespace
+
+Resampler::Resampler(int inRate, int outRate, size_t maxChunk, int zeroCrossings)
+    : in_(inRate), out_(outRate), chunk_(maxChunk == 0 ? 4096 : maxChunk) {
+  const int g = std::gcd(inRate, outRate);
+  L_ = outRate / g;
+  M_ = inRate / g;
+  // Taps per phase: `zeroCrossings` wide on the lower-rate side, scaled up when decimating.
+  const int down = (M_ + L_ - 1) / L_;
+  taps_ = 2 * zeroCrossings * std::max(1, down);
+  const int n = L_ * taps_;
+  delayHi_ = n / 2;
+  const double hiRate = static_cast<double>(inRate) * L_;
+  const double fc = kCutoffRatio * std::min(inRate, outRate) / hiRate;  // cycles per hi-rate sample
+  std::vector<double> h(n);
+  // Centre on an integer tap so the group delay is exactly n/2 virtual
+  // samples (the window's last tap, at r = 1, is ~0 and is the one dropped).
+  const double center = n / 2.0;
+  const double i0b = besselI0(kBeta);
+  for (int i = 0; i < n; ++i) {
+    const double x = i - center;
+    const double sinc = x == 0 ? 2 * fc : std::sin(2 * M_PI * fc * x) / (M_PI * x);
+    const double r = x / (n / 2.0);
+    const double w = std::fabs(r) <= 1 ? besselI0(kBeta * std::sqrt(1 - r * r)) / i0b : 0;
+    h[i] = sinc * w;
+  }
+  // Normalise so each phase has DC gain 1 (sum over all taps = L).
+  const double s = std::accumulate(h.begin(), h.end(), 0.0);
+  coef_.assign(static_cast<size_t>(n), 0.0f);
+  for (int p = 0; p < L_; ++p)
+    for (int j = 0; j < taps_; ++j)
+      coef_[static_cast<size_t>(p) * taps_ + j] = static_cast<float>(h[p + j * L_] * L_ / s);
+  histLen_ = static_cast<size_t>(taps_ - 1);
+  buf_.assign(histLen_ + chunk_, 0.0f);
+  t_ = static_cast<long>(histLen_) * L_;
+}
+
+void Resampler::reset() {
+  std::fill(buf_.begin(), buf_.end(), 0.0f);
+  t_ = static_cast<long>(histLen_) * L_;
+}
+
+// buf_[0 .. histLen_+avail) holds samples; output at virtual time t uses
+// input index i0 = t / L (newest) and phase p = t % L.
+size_t Resampler::runChunk(size_t avail, int16_t* out, size_t outCap) {
+  const long total = static_cast<long>(histLen_ + avail);
+  size_t w = 0;
+  while (w < outCap) {
+    const long i0 = t_ / L_;
+    if (i0 >= total) break;
+    const int p = static_cast<int>(t_ % L_);
+    const float* c = &coef_[static_cast<size_t>(p) * taps_];
+    const float* x = &buf_[static_cast<size_t>(i0)];
+    float acc = 0.0f;
+    for (int j = 0; j < taps_; ++j) acc += c[j] * x[-j];
+    const long v = std::lround(acc);
+    out[w++] = static_cast<int16_t>(std::clamp<long>(v, -32768, 32767));
+    t_ += M_;
+  }
+  // If the caller's buffer was too small, drop the outputs it could not take
+  // so the read position never falls behind the retained history.
+  const long behind = total * L_ - t_;
+  if (behind > 0) t_ += ((behind + M_ - 1) / M_) * M_;
+  // Keep the last histLen_ samples as history for the next chunk.
+  const long shift = total - static_cast<long>(histLen_);
+  if (shift > 0) {
+    std::copy(buf_.begin() + shift, buf_.begin() + total, buf_.begin());
+    t_ -= shift * L_;
+  }
+  return w;
+}
+
+size_t Resampler::process(const int16_t* in, size_t n, int16_t* out, size_t outCap) {
+  size_t written = 0;
+  size_t off = 0;
+  while (off < n) {
+    const size_t take = std::min(chunk_, n - off);
+    for (size_t i = 0; i < take; ++i) buf_[histLen_ + i] = in[off + i];
+    written += runChunk(take, out + written, outCap - written);
+    off += take;
+  }
+  return written;
+}
+
+std::vector<int16_t> Resampler::resampleAll(const int16_t* in, size_t n, int inRate, int outRate) {
+  if (inRate == outRate) return std::vector<int16_t>(in, in + n);
+  Resampler r(inRate, outRate);
+  const size_t want = static_cast<size_t>((static_cast<unsigned long long>(n) * outRate + inRate / 2) / inRate);
+  std::vector<int16_t> tmp(r.maxOutput(n) + r.maxOutput(static_cast<size_t>(r.taps_) + 1) + r.delayOut() + 8);
+  size_t got = r.process(in, n, tmp.data(), tmp.size());
+  // Flush the filter with zeros so the tail comes out.
+  std::vector<int16_t> zeros(static_cast<size_t>(r.taps_) + 1, 0);
+  got += r.process(zeros.data(), zeros.size(), tmp.data() + got, tmp.size() - got);
+  const size_t d = r.delayOut();
+  std::vector<int16_t> outv;
+  outv.reserve(want);
+  for (size_t i = 0; i < want; ++i) outv.push_back(d + i < got ? tmp[d + i] : 0);
+  return outv;
+}
+
+}  // namespace voice

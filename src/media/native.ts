@@ -1,0 +1,87 @@
+/**
+ * Loader and raw types of the native addon `build/Release/voice_core.node`
+ * (sources in `native/`). Application code uses `./index.ts`; tests may use
+ * the raw binding for internals (resampler, RTP parser).
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** One event delivered by the media thread (batched, one JS call per batch). */
+export type NativeEvent =
+  | { id: number; type: 'audio'; pcm: Int16Array }
+  | { id: number; type: 'playoutDone' }
+  | { id: number; type: 'latched'; address: string; port: number };
+
+export interface NativeSessionStats {
+  packetsIn: number; packetsOut: number; bytesIn: number; bytesOut: number; invalidIn: number;
+  telephoneEventsIn: number; sendErrors: number; inboundDropped: number;
+  lastRxAgoMs: number | null; remote: { address: string; port: number } | null;
+  latched: boolean; ssrcOut: number; seqOut: number;
+}
+
+export interface NativeEngine {
+  createSession(opts: {
+    codec: 'PCMU' | 'PCMA'; payloadType: number; telephoneEventPayloadType?: number;
+    remoteAddress?: string; remotePort?: number;
+  }): { id: number; localAddress: string; localPort: number };
+  closeSession(id: number): boolean;
+  setRemote(id: number, address: string, port: number): void;
+  setCodec(id: number, codec: 'PCMU' | 'PCMA', payloadType: number): void;
+  play(id: number, pcm: Int16Array): void;
+  flush(id: number): void;
+  queuedSamples(id: number): number;
+  stats(id: number): NativeSessionStats;
+  pacingStats(): { samples: number; p50Us: number; p99Us: number; maxUs: number };
+  resetPacingStats(): void;
+  activeSessions(): number;
+  scheduling(): 'fifo' | 'nice' | 'normal';
+  close(): void;
+}
+
+export type RtpParseResult =
+  | string
+  | { marker: boolean; payloadType: number; seq: number; timestamp: number; ssrc: number;
+      csrcCount: number; payloadOffset: number; payloadLength: number };
+
+export interface NativeBinding {
+  Engine: new (
+    opts: { bindAddress: string; portMin: number; portMax: number; rtPriority?: number },
+    onEvents: (events: NativeEvent[]) => void,
+  ) => NativeEngine;
+  ulawEncode(pcm: Int16Array): Uint8Array;
+  ulawDecode(b: Uint8Array): Int16Array;
+  alawEncode(pcm: Int16Array): Uint8Array;
+  alawDecode(b: Uint8Array): Int16Array;
+  /** One-shot, delay-compensated resampling (allocates; for tests and offline use). */
+  resample(pcm: Int16Array, inRate: number, outRate: number): Int16Array;
+  parseRtp(b: Uint8Array): RtpParseResult;
+  synthesize(text: string, voice: string, sampleRate: number): Promise<Int16Array>;
+  constants: { tickMs: number; slots: number; eventBatchMs: number };
+}
+
+/** Repository root (src/media/ → ../..). */
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** Where `make` / `node-gyp rebuild` puts the addon. */
+export const addonPath = join(repoRoot, 'build', 'Release', 'voice_core.node');
+
+function load(): NativeBinding {
+  if (!existsSync(addonPath)) {
+    throw new Error(
+      `native addon not built: ${addonPath} is missing. Run \`make\` (or \`make build\`) in ${repoRoot} ` +
+        'to install the Debian build packages (flite1-dev, build-essential) and compile it.',
+    );
+  }
+  const require = createRequire(import.meta.url);
+  try {
+    return require(addonPath) as NativeBinding;
+  } catch (err) {
+    throw new Error(
+      `native addon ${addonPath} failed to load (${(err as Error).message}); rebuild it with \`make\``,
+    );
+  }
+}
+
+/** The loaded addon (loaded once, on first import). */
+export const native: NativeBinding = load();

@@ -1,0 +1,47 @@
+// libFuzzer target: the per-session inbound path (parse → latch → decode) and
+// the outbound packet builder, driven by a stream of datagrams from varying
+// source ports. No sockets, no threads: Session is used the way the media
+// thread uses it.
+// fuzz-sources: native/session.cc native/rtp.cc native/g711.cc native/media_socket.cc
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+
+#include "rtp.h"
+#include "session.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  voice::SockAddr local;
+  voice::parseAddress("127.0.0.1", 20000, &local, nullptr);
+  voice::Session s(1, -1, local, voice::Codec::PCMU, 0, 101);
+  int64_t now = 1'000'000'000;
+  int64_t tick = 0;
+  // Input: [ctl][len][len bytes]...; ctl picks the source port, time step and extra actions.
+  size_t off = 0;
+  while (off + 2 <= size) {
+    const uint8_t ctl = data[off];
+    const size_t len = data[off + 1];
+    off += 2;
+    const size_t n = len <= size - off ? len : size - off;
+    voice::SockAddr src;
+    voice::parseAddress("127.0.0.1", static_cast<uint16_t>(30000 + (ctl & 3)), &src, nullptr);
+    now += (ctl >> 2 & 7) * 700'000'000LL;  // up to 4.9 s: exercises re-latching
+    s.onDatagram(data + off, n, src, now);
+    if (ctl & 0x20) {
+      int16_t pcm[200];
+      for (int i = 0; i < 200; ++i) pcm[i] = static_cast<int16_t>((i * 977) ^ ctl);
+      s.play(pcm, 50 + (ctl & 0x0f) * 10, nullptr);
+    }
+    if (ctl & 0x40) s.flush();
+    if (ctl & 0x80) s.setCodec((ctl & 1) ? voice::Codec::PCMA : voice::Codec::PCMU, (ctl & 1) ? 8 : 0);
+    uint8_t pkt[voice::kRtpHeaderSize + voice::kFrameSamples];
+    voice::SockAddr dest;
+    bool done = false;
+    const size_t w = s.buildPacket(pkt, tick++, &dest, &done);
+    if (w != 0 && w != sizeof pkt) abort();
+    if (s.pendingLen() > voice::kInboundCapacity) abort();
+    if (s.pendingLen() > voice::kInboundCapacity / 2) s.clearPending();
+    off += n;
+  }
+  return 0;
+}

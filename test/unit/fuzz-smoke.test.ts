@@ -1,0 +1,21 @@
+// Short smoke run of every fuzz target (native libFuzzer targets and the
+// TypeScript *.fuzz.ts targets) through test/fuzz/run.sh.
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+t.test('test/fuzz/run.sh 5 finds no crash', { timeout: 115_000 }, async (t) => {
+  const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    const child = spawn('bash', ['test/fuzz/run.sh', '5'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 110_000);
+    child.on('exit', (c) => { clearTimeout(timer); resolve({ code: c, out }); });
+  });
+  t.comment(out.split('\n').filter((l) => l.startsWith('fuzz:') || l.startsWith('{')).join('\n'));
+  t.equal(code, 0, code === 0 ? 'all fuzz targets passed' : out.slice(-4000));
+  t.match(out, /fuzz: running rtp_parser_fuzz/, 'the RTP parser target ran');
+});
