@@ -1,0 +1,430 @@
+/**
+ * SIP transport layer of the built-in SIP edge (RFC 3261 §18): UDP and TCP on the same port.
+ *
+ * - UDP: one message per datagram; CRLF keep-alives ignored.
+ * - TCP: stream framing by Content-Length (mandatory on streams, §18.3), any number of
+ *   messages per segment and messages split across segments; CRLFCRLF pings answered with a
+ *   CRLF pong (RFC 5626 §3.5.1); one `connId` per connection; idle connections closed.
+ * - Incoming requests get `received`/`rport` stamped on their top Via (§18.2.1, RFC 3581).
+ * - Responses to requests received over TCP reuse that connection (§18.2.2).
+ * - Malformed requests are answered `400 Bad Request - <reason>` with a
+ *   `Warning: 399 <host> "<reason>"` header when Via/From/To/Call-ID/CSeq allow a response
+ *   (§21.4.1), otherwise dropped; malformed responses are dropped. Both logged.
+ *
+ * Events: `'message' (msg: SipMessage, src: Endpoint, bytes: number)`.
+ */
+import { EventEmitter } from 'node:events';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { logger } from '../ops/log.ts';
+import { SipMessage, SipParseError, parseSipMessage, parseVia, formatVia, makeResponse } from './message.ts';
+
+const log = logger('sip-transport');
+
+export type TransportName = 'udp' | 'tcp';
+
+/** Where a message came from / goes to. `connId` identifies a TCP connection. */
+export interface Endpoint {
+  transport: TransportName;
+  address: string;
+  port: number;
+  connId?: string;
+}
+
+/** Options of {@link SipTransport}. */
+export interface SipTransportOptions {
+  /** Local address to bind, e.g. `127.0.0.1` or `0.0.0.0`. */
+  address: string;
+  /** Local port for both UDP and TCP; 0 lets the OS pick one (the same for both). */
+  port: number;
+  /** Transports to open. */
+  transports: TransportName[];
+  /**
+   * Close a TCP connection after this long without traffic in either direction.
+   * @defaultValue 300000 (5 minutes)
+   */
+  tcpIdleTimeoutMs?: number;
+  /**
+   * Give up connecting to a TCP peer after this long (the send promise rejects).
+   * @defaultValue 10000
+   */
+  tcpConnectTimeoutMs?: number;
+  /**
+   * Largest message accepted (header + body). Larger TCP messages close the connection.
+   * @defaultValue 65535
+   */
+  maxMessageBytes?: number;
+  /**
+   * UDP socket receive buffer (SO_RCVBUF) so bursts of datagrams survive event-loop
+   * stalls; the kernel caps it at `net.core.rmem_max`.
+   * @defaultValue 4194304 (4 MiB)
+   */
+  udpRecvBufferBytes?: number;
+  /**
+   * Host written into `Warning: 399 <host>` of locally generated 400 responses.
+   * @defaultValue the bound address
+   */
+  warningHost?: string;
+}
+
+interface Conn {
+  id: string;
+  socket: net.Socket;
+  remote: Endpoint;
+  buf: Buffer;
+}
+
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+
+function normAddr(a: string | undefined): string {
+  if (!a) return '';
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+/**
+ * Where responses to `req` (received from `src`) go, RFC 3261 §18.2.2 + RFC 3581 §4:
+ * stream transports reuse the connection; datagram responses go to the source address and
+ * to the `rport` port when the client asked for it, else to the sent-by port (default 5060).
+ */
+export function responseEndpoint(req: SipMessage, src: Endpoint): Endpoint {
+  if (src.transport === 'tcp') return { ...src };
+  try {
+    const top = parseVia(req.get('Via') ?? '')[0];
+    const rport = top.params.get('rport');
+    const address = top.params.get('received') || src.address;
+    if (rport !== undefined) return { transport: 'udp', address, port: rport ? Number(rport) || src.port : src.port };
+    return { transport: 'udp', address, port: top.port ?? 5060 };
+  } catch {
+    return { ...src };
+  }
+}
+
+/** UDP + TCP SIP transport on one address/port. */
+export class SipTransport extends EventEmitter {
+  private readonly opts: Required<Omit<SipTransportOptions, 'warningHost'>> & { warningHost?: string };
+  private udp?: dgram.Socket;
+  private tcp?: net.Server;
+  private conns = new Map<string, Conn>();
+  /** `address:port` of the peer → connId (most recent connection). */
+  private byAddr = new Map<string, string>();
+  /** Pending outgoing connects by `address:port`, so concurrent sends share one connect. */
+  private connecting = new Map<string, Promise<Conn>>();
+  private nextConn = 1;
+  private boundPort = 0;
+  private closed = false;
+
+  constructor(opts: SipTransportOptions) {
+    super();
+    this.opts = {
+      tcpIdleTimeoutMs: 300_000,
+      tcpConnectTimeoutMs: 10_000,
+      maxMessageBytes: 65_535,
+      udpRecvBufferBytes: 4 * 1024 * 1024,
+      ...opts,
+    };
+  }
+
+  /** The bound local address. */
+  get address(): string {
+    return this.opts.address;
+  }
+
+  /** The bound local port (the OS-chosen one after `listen()` when 0 was requested). */
+  get port(): number {
+    return this.boundPort || this.opts.port;
+  }
+
+  /** Number of open TCP connections (for metrics and tests). */
+  get tcpConnectionCount(): number {
+    return this.conns.size;
+  }
+
+  /** Bind the sockets. With port 0 and both transports, retries until UDP gets TCP's port. */
+  async listen(): Promise<void> {
+    const wantUdp = this.opts.transports.includes('udp');
+    const wantTcp = this.opts.transports.includes('tcp');
+    for (let attempt = 0; ; attempt++) {
+      let port = this.opts.port;
+      try {
+        if (wantTcp) port = await this.listenTcp(port);
+        if (wantUdp) port = await this.listenUdp(port);
+        this.boundPort = port;
+        log.info('listening', { address: this.opts.address, port, transports: this.opts.transports.join(',') });
+        return;
+      } catch (e) {
+        await this.closeSockets();
+        if (this.opts.port !== 0 || attempt >= 10 || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+      }
+    }
+  }
+
+  private listenTcp(port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const srv = net.createServer((sock) => this.adopt(sock));
+      srv.once('error', reject);
+      srv.listen({ host: this.opts.address, port, exclusive: true }, () => {
+        srv.off('error', reject);
+        srv.on('error', (e) => log.error('tcp server error', { err: e }));
+        this.tcp = srv;
+        resolve((srv.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  private listenUdp(port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const sock = dgram.createSocket({ type: net.isIPv6(this.opts.address) ? 'udp6' : 'udp4' });
+      sock.once('error', reject);
+      sock.on('message', (data, rinfo) => this.onDatagram(data, rinfo));
+      sock.bind({ address: this.opts.address, port, exclusive: true }, () => {
+        sock.off('error', reject);
+        sock.on('error', (e) => log.warn('udp socket error', { err: e }));
+        try {
+          sock.setRecvBufferSize(this.opts.udpRecvBufferBytes);
+        } catch (e) {
+          log.debug('could not set UDP receive buffer', { err: e as Error });
+        }
+        this.udp = sock;
+        resolve(sock.address().port);
+      });
+    });
+  }
+
+  /** Close all sockets and connections. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.closeSockets();
+  }
+
+  private async closeSockets(): Promise<void> {
+    for (const c of this.conns.values()) c.socket.destroy();
+    this.conns.clear();
+    this.byAddr.clear();
+    const udp = this.udp;
+    const tcp = this.tcp;
+    this.udp = undefined;
+    this.tcp = undefined;
+    await Promise.all([
+      udp ? new Promise<void>((r) => udp.close(() => r())) : undefined,
+      tcp ? new Promise<void>((r) => tcp.close(() => r())) : undefined,
+    ]);
+  }
+
+  /**
+   * Send a message. UDP: one datagram (send errors reject). TCP: on `dest.connId`'s
+   * connection if open, else an open connection to `address:port`, else a new connection.
+   */
+  async send(msg: SipMessage, dest: Endpoint): Promise<void> {
+    if (this.closed) throw new Error('transport closed');
+    const data = msg.toBuffer();
+    if (dest.transport === 'udp') {
+      const udp = this.udp;
+      if (!udp) throw new Error('UDP transport not open');
+      await new Promise<void>((resolve, reject) => {
+        udp.send(data, dest.port, dest.address, (err) => (err ? reject(err) : resolve()));
+      });
+    } else {
+      const conn = await this.connFor(dest);
+      await new Promise<void>((resolve, reject) => {
+        conn.socket.write(data, (err) => (err ? reject(err) : resolve()));
+      });
+    }
+    log.debug('sent', { to: `${dest.transport}:${dest.address}:${dest.port}`, msg: msg.summary(), bytes: data.length });
+  }
+
+  private async connFor(dest: Endpoint): Promise<Conn> {
+    if (dest.connId) {
+      const c = this.conns.get(dest.connId);
+      if (c && !c.socket.destroyed) return c;
+    }
+    const key = `${dest.address}:${dest.port}`;
+    const id = this.byAddr.get(key);
+    const existing = id ? this.conns.get(id) : undefined;
+    if (existing && !existing.socket.destroyed) return existing;
+    let p = this.connecting.get(key);
+    if (!p) {
+      p = this.connect(dest).finally(() => this.connecting.delete(key));
+      this.connecting.set(key, p);
+    }
+    return p;
+  }
+
+  private connect(dest: Endpoint): Promise<Conn> {
+    return new Promise((resolve, reject) => {
+      const sock = net.connect({ host: dest.address, port: dest.port });
+      const timer = setTimeout(() => {
+        sock.destroy();
+        reject(new Error(`TCP connect to ${dest.address}:${dest.port} timed out`));
+      }, this.opts.tcpConnectTimeoutMs);
+      sock.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      sock.once('connect', () => {
+        clearTimeout(timer);
+        sock.removeAllListeners('error');
+        resolve(this.adopt(sock));
+      });
+    });
+  }
+
+  /** Register a connected socket (accepted or initiated) and start framing its stream. */
+  private adopt(sock: net.Socket): Conn {
+    const id = `tcp-${this.nextConn++}`;
+    const remote: Endpoint = {
+      transport: 'tcp',
+      address: normAddr(sock.remoteAddress),
+      port: sock.remotePort ?? 0,
+      connId: id,
+    };
+    const conn: Conn = { id, socket: sock, remote, buf: Buffer.alloc(0) };
+    this.conns.set(id, conn);
+    this.byAddr.set(`${remote.address}:${remote.port}`, id);
+    sock.setNoDelay(true);
+    sock.setTimeout(this.opts.tcpIdleTimeoutMs, () => {
+      log.debug('closing idle tcp connection', { connId: id });
+      sock.destroy();
+    });
+    sock.on('data', (chunk) => this.onStream(conn, chunk));
+    sock.on('error', (e) => log.debug('tcp connection error', { connId: id, err: e }));
+    sock.on('close', () => {
+      this.conns.delete(id);
+      const key = `${remote.address}:${remote.port}`;
+      if (this.byAddr.get(key) === id) this.byAddr.delete(key);
+    });
+    log.debug('tcp connection', { connId: id, peer: `${remote.address}:${remote.port}` });
+    return conn;
+  }
+
+  private onDatagram(data: Buffer, rinfo: dgram.RemoteInfo): void {
+    // Keep-alives (CRLF, RFC 5626 §3.5.1) and stray whitespace are ignored.
+    let i = 0;
+    while (i < data.length && (data[i] === 0x0d || data[i] === 0x0a || data[i] === 0x20)) i++;
+    if (i === data.length) return;
+    this.dispatch(data, { transport: 'udp', address: normAddr(rinfo.address), port: rinfo.port }, data.length);
+  }
+
+  /** TCP framing (§18.3): headers end at CRLFCRLF, body length from Content-Length. */
+  private onStream(conn: Conn, chunk: Buffer): void {
+    conn.buf = conn.buf.length ? Buffer.concat([conn.buf, chunk]) : chunk;
+    while (conn.buf.length > 0 && !conn.socket.destroyed) {
+      // Leading CRLFs between messages: a double CRLF is a keep-alive ping → CRLF pong.
+      let i = 0;
+      while (i < conn.buf.length && (conn.buf[i] === 0x0d || conn.buf[i] === 0x0a)) i++;
+      if (i > 0) {
+        if (i === conn.buf.length && i < 4) return; // maybe the first half of a ping
+        if (i >= 4) conn.socket.write('\r\n');
+        conn.buf = conn.buf.subarray(i);
+        continue;
+      }
+      const headEnd = conn.buf.indexOf(CRLFCRLF);
+      if (headEnd < 0) {
+        if (conn.buf.length > this.opts.maxMessageBytes) this.streamError(conn, 'header section too large');
+        return;
+      }
+      const head = conn.buf.toString('latin1', 0, headEnd);
+      const m = /\r\n(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)/i.exec(head);
+      if (!m) {
+        this.streamError(conn, 'missing Content-Length header (mandatory on TCP)', conn.buf.subarray(0, headEnd + 4));
+        return;
+      }
+      const cl = m[1].trim();
+      if (!/^\d{1,9}$/.test(cl)) {
+        this.streamError(conn, `bad Content-Length: "${cl.slice(0, 20)}"`, conn.buf.subarray(0, headEnd + 4));
+        return;
+      }
+      const total = headEnd + 4 + Number(cl);
+      if (total > this.opts.maxMessageBytes) {
+        this.streamError(conn, `message too large: ${total} bytes`, conn.buf.subarray(0, headEnd + 4));
+        return;
+      }
+      if (conn.buf.length < total) return;
+      const msgBuf = conn.buf.subarray(0, total);
+      conn.buf = conn.buf.subarray(total);
+      this.dispatch(msgBuf, conn.remote, total);
+    }
+  }
+
+  /**
+   * Framing lost on a stream: answer 400 if the header block allows it (so the peer
+   * learns why) and close the connection — the rest of the stream cannot be delimited.
+   */
+  private streamError(conn: Conn, reason: string, head?: Buffer): void {
+    log.warn('tcp framing error, closing connection', { connId: conn.id, reason });
+    conn.buf = Buffer.alloc(0);
+    let sent: Promise<void> | undefined;
+    if (head) {
+      let partial: SipMessage | undefined;
+      try {
+        partial = parseSipMessage(head);
+      } catch (e) {
+        partial = (e as SipParseError).partial;
+      }
+      if (partial) sent = this.reject400(partial, reason, conn.remote);
+    }
+    // Stop reading; close once the 400 (if any) is written.
+    conn.socket.pause();
+    void (sent ?? Promise.resolve()).finally(() => conn.socket.end());
+  }
+
+  private dispatch(data: Buffer, src: Endpoint, bytes: number): void {
+    let msg: SipMessage;
+    try {
+      msg = parseSipMessage(data);
+    } catch (e) {
+      const err = e as SipParseError;
+      const partial = err.partial;
+      if (partial && this.reject400(partial, err.message, src)) {
+        log.warn('malformed request answered 400', { from: `${src.address}:${src.port}`, reason: err.message });
+      } else {
+        log.warn(partial && !partial.isRequest ? 'malformed response dropped' : 'malformed message dropped', {
+          from: `${src.transport}:${src.address}:${src.port}`,
+          reason: err.message,
+        });
+      }
+      return;
+    }
+    if (msg.isRequest) this.stampVia(msg, src);
+    this.emit('message', msg, src, bytes);
+  }
+
+  /** RFC 3261 §18.2.1 `received`, RFC 3581 §4 `rport` on the top Via of a request. */
+  private stampVia(msg: SipMessage, src: Endpoint): void {
+    const idx = msg.headers.findIndex((h) => h.name.toLowerCase() === 'via');
+    if (idx < 0) return;
+    const vias = parseVia(msg.headers[idx].value);
+    const top = vias[0];
+    let changed = false;
+    const hasRport = top.params.has('rport');
+    if (top.host !== src.address || hasRport) {
+      top.params.set('received', src.address);
+      changed = true;
+    }
+    if (hasRport) {
+      top.params.set('rport', String(src.port));
+      changed = true;
+    }
+    if (changed) msg.headers[idx] = { name: 'Via', value: vias.map(formatVia).join(', ') };
+  }
+
+  /**
+   * Answer a malformed request with 400 + Warning 399 if possible. Returns the send
+   * promise (never rejecting) or undefined when no response can be built.
+   */
+  private reject400(partial: SipMessage, reason: string, src: Endpoint): Promise<void> | undefined {
+    if (!partial.isRequest || partial.method === 'ACK') return undefined; // never answer ACKs (§17)
+    for (const n of ['Via', 'From', 'To', 'Call-ID', 'CSeq']) if (!partial.has(n)) return undefined;
+    let dest: Endpoint;
+    try {
+      parseVia(partial.get('Via') ?? '');
+      dest = responseEndpoint(partial, src);
+    } catch {
+      dest = src;
+    }
+    const phrase = `Bad Request - ${reason}`.replace(/[\r\n]/g, ' ').slice(0, 120);
+    const res = makeResponse(partial, 400, phrase);
+    const host = this.opts.warningHost ?? (this.address === '0.0.0.0' || this.address === '::' ? 'sip-edge' : this.address);
+    res.add('Warning', `399 ${host} "${reason.replace(/["\\]/g, "'")}"`);
+    return this.send(res, dest).catch((e) => log.debug('sending 400 failed', { err: e }));
+  }
+}
