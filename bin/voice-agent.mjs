@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// voice-agent command-line launcher: runs the TypeScript sources through tsx.
+//   voice-agent serve [--config file.yaml]   start the SIP voice agent (default command)
+//   voice-agent help                         list commands
+import { register } from 'tsx/esm/api';
+
+const COMMANDS = {
+  serve: { module: '../src/main.ts', run: (m, args) => m.main(args), help: 'start the SIP voice agent [--config file.yaml]' },
+};
+
+const argv = process.argv.slice(2);
+// `voice-agent --config x.yaml` means `voice-agent serve --config x.yaml`
+const [cmd = 'serve', ...args] = argv.length > 0 && argv[0].startsWith('-') && !['--help', '-h'].includes(argv[0]) ? ['serve', ...argv] : argv;
+if (cmd === 'help' || cmd === '--help' || cmd === '-h') {
+  process.stdout.write('usage: voice-agent <command> [options]\n\ncommands:\n');
+  for (const [name, c] of Object.entries(COMMANDS)) process.stdout.write(`  ${name.padEnd(12)} ${c.help}\n`);
+  process.exit(0);
+}
+const command = COMMANDS[cmd];
+if (!command) {
+  process.stderr.write(`voice-agent: unknown command "${cmd}" (try: voice-agent help)\n`);
+  process.exit(2);
+}
+register();
+const mod = await import(new URL(command.module, import.meta.url).href);
+await command.run(mod, args);

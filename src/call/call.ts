@@ -1,0 +1,481 @@
+/**
+ * One inbound call: owns the SIP dialog, the media session and the supervision timers.
+ *
+ * Lifecycle: `offered` (INVITE accepted for processing, media session allocated) →
+ * `answered` ({@link Call.attachDialog} after the 200 OK) → `ended`. Every way out — caller
+ * BYE, agent hang-up, max duration, RTP inactivity, CANCEL before answer, errors, shutdown —
+ * goes through one private `finish()` that releases the media session, timers and
+ * listeners exactly once, writes the CDR line and emits `ended`.
+ *
+ * JS timers here only supervise (1 s RTP inactivity poll, max-duration deadline); audio
+ * pacing belongs to the native media thread.
+ *
+ * Events: `answered` (), `playout-done` (), `reinvite` (NegotiatedAudio),
+ * `ended` ({@link CallEnded}).
+ */
+import { EventEmitter } from 'node:events';
+import { logger, type Logger } from '../ops/log.ts';
+import {
+  negotiate, processAnswer, SdpError, type MediaCapabilities, type NegotiatedAudio, type Negotiation, type SessionDescription,
+} from '../sdp/index.ts';
+import type { Tenant, TtsVoice } from '../tenants/index.ts';
+
+/** Why a call ended (CDR `reason`). */
+export type EndReason =
+  | 'caller-bye' // remote party sent BYE
+  | 'agent-hangup' // app called hangup()
+  | 'max-duration' // maxCallSeconds reached
+  | 'rtp-timeout' // no RTP for rtpTimeoutSeconds
+  | 'canceled' // CANCEL before answer
+  | 'rejected' // app hung up before answer (final error response sent)
+  | 'shutdown' // process stopping
+  | 'error'; // answering failed or an internal error
+
+export interface CallEnded {
+  reason: EndReason;
+  /** answer → end in ms; 0 if never answered */
+  durationMs: number;
+}
+
+/** The part of a drachtio-srf Dialog a Call uses (lets tests pass a fake). */
+export interface CallDialog {
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  removeListener(event: string, listener: (...args: any[]) => void): unknown;
+  destroy(opts?: { headers: Record<string, string> }): Promise<unknown>;
+  local: { sdp: string };
+}
+
+/** In-dialog request/response as delivered with a dialog 'modify' event. */
+export interface ReinviteRequest { body: string }
+export interface ReinviteResponse { send(status: number, opts?: { body?: string; headers?: Record<string, string> }): void }
+
+/** The part of a MediaSession a Call uses. */
+export interface CallMediaSession {
+  readonly localAddress: string;
+  readonly localPort: number;
+  setRemote(address: string, port: number): void;
+  setCodec(codec: 'PCMU' | 'PCMA', payloadType: number): void;
+  play(pcm: Int16Array): void;
+  flush(): void;
+  stats(): { packetsIn: number; packetsOut: number; lastRxAgoMs: number | null };
+  close(): void;
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  removeListener(event: string, listener: (...args: any[]) => void): unknown;
+}
+
+/** Timer source; injectable so tests run on a fake clock. */
+export interface CallClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+}
+
+export const realClock: CallClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+  setInterval: (fn, ms) => setInterval(fn, ms),
+  clearInterval: (h) => clearInterval(h as NodeJS.Timeout),
+};
+
+export type Synthesize = (text: string, opts: { voice: TtsVoice }) => Promise<Int16Array>;
+
+export interface CallOptions {
+  callId: string;
+  from: string;
+  to: string;
+  tenant: Tenant;
+  session: CallMediaSession;
+  /**
+   * The answer to the caller's offer. For a delayed-offer INVITE (no SDP) this holds our
+   * own offer (`sdp`) with provisional audio parameters, and `delayedOffer` is set.
+   */
+  negotiation: Negotiation;
+  /** Our offer, when the INVITE had no SDP: the caller's answer arrives in the ACK. */
+  delayedOffer?: SessionDescription;
+  /**
+   * How long to wait for the ACK carrying the answer to our delayed offer.
+   * @defaultValue 32000 (64·T1)
+   */
+  ackTimeoutMs?: number;
+  /** address advertised in our SDP (public RTP address) */
+  advertisedAddress: string;
+  /** what the media layer supports (re-INVITEs negotiate with the same set) */
+  capabilities: Partial<MediaCapabilities>;
+  /** `o=` session id of our SDP (the version is bumped on every changed answer) */
+  sdpSessionId: string;
+  /** seconds after answer; 0 = no limit (tenant override already applied). @defaultValue 0 */
+  maxCallSeconds?: number;
+  /** seconds without inbound RTP before hanging up; 0 = off. @defaultValue 0 */
+  rtpTimeoutSeconds?: number;
+  /** text → 8 kHz PCM (flite through the media addon) */
+  synthesize: Synthesize;
+  /** reject the pending INVITE (hang-up before answer) */
+  reject?: (status: number, reason: string) => void;
+  clock?: CallClock;
+  log?: Logger;
+  /**
+   * Longest wait for the BYE transaction when the agent hangs up; the call is released
+   * at once either way, this only bounds the promise hangup() returns.
+   * @defaultValue 4000
+   */
+  byeTimeoutMs?: number;
+  /**
+   * RTP inactivity poll interval (supervision only).
+   * @defaultValue 1000
+   */
+  rtpPollMs?: number;
+}
+
+export type CallState = 'offered' | 'answered' | 'ended';
+
+const BYE_REASON: Partial<Record<EndReason, string>> = {
+  'agent-hangup': 'Q.850;cause=16;text="normal call clearing"',
+  'max-duration': 'Q.850;cause=16;text="maximum call duration reached"',
+  'rtp-timeout': 'Q.850;cause=102;text="media timeout: no RTP received"',
+  shutdown: 'Q.850;cause=41;text="server shutting down"',
+  error: 'Q.850;cause=41;text="internal error"',
+};
+
+export class Call extends EventEmitter {
+  readonly callId: string;
+  readonly from: string;
+  readonly to: string;
+  readonly tenant: Tenant;
+  readonly session: CallMediaSession;
+  readonly startedAt: number;
+  answeredAt: number | null = null;
+  endedAt: number | null = null;
+  endReason: EndReason | null = null;
+  private _state: CallState = 'offered';
+  private _audio: NegotiatedAudio;
+  private localSdp: string;
+  private sdpVersion = 1;
+  private dialog: CallDialog | null = null;
+  private readonly opts: CallOptions;
+  private readonly clock: CallClock;
+  private readonly log: Logger;
+  private maxTimer: unknown = null;
+  private rtpTimer: unknown = null;
+  private ackTimer: unknown = null;
+  /** start of the current "expect RTP" window (answer, or un-hold) */
+  private rtpWatchSince = 0;
+  private endedPromise: Promise<CallEnded>;
+  private resolveEnded!: (e: CallEnded) => void;
+
+  constructor(opts: CallOptions) {
+    super();
+    this.opts = opts;
+    this.callId = opts.callId;
+    this.from = opts.from;
+    this.to = opts.to;
+    this.tenant = opts.tenant;
+    this.session = opts.session;
+    this._audio = opts.negotiation.audio;
+    this.localSdp = opts.negotiation.sdp;
+    this.clock = opts.clock ?? realClock;
+    this.log = opts.log ?? logger('call', { callId: opts.callId });
+    this.startedAt = this.clock.now();
+    this.endedPromise = new Promise((r) => (this.resolveEnded = r));
+    this.session.on('playoutDone', this.onPlayoutDone);
+    this.session.on('latched', this.onLatched);
+  }
+
+  get state(): CallState {
+    return this._state;
+  }
+
+  /** The audio stream as currently negotiated. */
+  get audio(): NegotiatedAudio {
+    return this._audio;
+  }
+
+  /** Our current SDP answer. */
+  get sdp(): string {
+    return this.localSdp;
+  }
+
+  /** Resolves once the call has ended and everything is released. */
+  get ended(): Promise<CallEnded> {
+    return this.endedPromise;
+  }
+
+  /**
+   * The 200 OK went out: take ownership of the dialog, start supervision, play the
+   * greeting. If the call already ended (CANCEL raced the answer) the dialog is torn down.
+   */
+  attachDialog(dialog: CallDialog): void {
+    if (this._state === 'ended') {
+      this.log.info('dialog arrived after call ended; sending BYE', { reason: this.endReason });
+      dialog.destroy({ headers: { Reason: BYE_REASON.error! } }).catch(() => {});
+      return;
+    }
+    if (this._state !== 'offered') throw new Error('Call.attachDialog: dialog already attached');
+    this.dialog = dialog;
+    this._state = 'answered';
+    this.answeredAt = this.clock.now();
+    this.rtpWatchSince = this.answeredAt;
+    dialog.on('destroy', this.onDialogDestroy);
+    dialog.on('modify', this.onModify);
+    if (this.opts.delayedOffer) {
+      dialog.on('ack', this.onAck);
+      this.ackTimer = this.clock.setTimeout(() => {
+        this.ackTimer = null;
+        this.log.warn('no ACK with an SDP answer to our offer');
+        void this.hangup('error');
+      }, this.opts.ackTimeoutMs ?? 32000);
+    }
+
+    const max = this.opts.maxCallSeconds ?? 0;
+    if (max > 0) this.maxTimer = this.clock.setTimeout(() => this.onMaxDuration(), max * 1000);
+    const rtpTimeout = this.opts.rtpTimeoutSeconds ?? 0;
+    if (rtpTimeout > 0) this.rtpTimer = this.clock.setInterval(() => this.checkRtp(), this.opts.rtpPollMs ?? 1000);
+
+    this.log.info('call answered', {
+      from: this.from, to: this.to, tenant: this.tenant.id, codec: this._audio.codec, pt: this._audio.payloadType,
+      remote: this._audio.remote ? `${this._audio.remote.address}:${this._audio.remote.port}` : 'none',
+      local: `${this.opts.advertisedAddress}:${this.session.localPort}`,
+    });
+    this.emit('answered');
+    if (!this.opts.delayedOffer) void this.say(this.tenant.greeting);
+  }
+
+  /** ACK of a delayed-offer call: it carries the caller's answer to our offer. */
+  private onAck = (req?: { body?: string }): void => {
+    if (this._state !== 'answered' || !this.opts.delayedOffer || this.ackTimer === null) return;
+    this.clock.clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    this.dialog?.removeListener('ack', this.onAck);
+    let a: NegotiatedAudio;
+    try {
+      a = processAnswer(req?.body ?? '', this.opts.delayedOffer);
+      if (a.codec === 'opus') throw new SdpError('unsupported', 'opus answered but the media session has no Opus codec');
+      if (a.codec !== this._audio.codec || a.payloadType !== this._audio.payloadType) this.session.setCodec(a.codec, a.payloadType);
+      if (a.remote) this.session.setRemote(a.remote.address, a.remote.port);
+    } catch (err) {
+      const text = err instanceof Error ? err.message : String(err);
+      this.log.warn('unusable SDP answer in ACK; hanging up', { reason: text });
+      void this.hangup('error');
+      return;
+    }
+    this._audio = a;
+    this.rtpWatchSince = this.clock.now();
+    this.log.info('SDP answer received in ACK', {
+      codec: a.codec, pt: a.payloadType, remote: a.remote ? `${a.remote.address}:${a.remote.port}` : 'none',
+    });
+    void this.say(this.tenant.greeting);
+  };
+
+  /**
+   * Speak `text` into the call (synthesize, then queue on the media session). Resolves when
+   * the audio is queued; `playout-done` fires when it has been sent. No-op once ended or
+   * while the peer holds the call.
+   */
+  async say(text: string, voice: TtsVoice = this.tenant.voice): Promise<void> {
+    if (this._state !== 'answered') return;
+    let pcm: Int16Array;
+    const t0 = this.clock.now();
+    try {
+      pcm = await this.opts.synthesize(text, { voice });
+    } catch (err) {
+      this.log.warn('speech synthesis failed', { err: err as Error, voice });
+      return;
+    }
+    if (this._state !== 'answered') return;
+    if (!this._audio.localSends) {
+      this.log.debug('not playing: call on hold', { direction: this._audio.answerDirection });
+      return;
+    }
+    this.session.play(pcm);
+    this.log.debug('playing', { ms: Math.round(pcm.length / 8), synthMs: this.clock.now() - t0 });
+  }
+
+  /** CANCEL arrived before answer (the edge already answered 487). */
+  cancel(): void {
+    if (this._state !== 'offered') return;
+    this.finish('canceled');
+  }
+
+  /** Answering failed; release everything. */
+  fail(err: unknown): void {
+    if (this._state === 'ended') return;
+    this.log.warn('call failed', { err: err instanceof Error ? err : String(err) });
+    this.finish('error');
+  }
+
+  /**
+   * Agent-initiated end: BYE when answered (with a Reason header), else reject the
+   * INVITE with 480. Resolves when the BYE transaction completes (bounded by
+   * `byeTimeoutMs`); resources are released immediately.
+   */
+  async hangup(reason: EndReason = 'agent-hangup'): Promise<void> {
+    if (this._state === 'ended') return;
+    if (this._state === 'offered') {
+      try {
+        this.opts.reject?.(reason === 'shutdown' ? 503 : 480, reason === 'shutdown' ? 'Service Unavailable' : 'Temporarily Unavailable');
+      } catch (err) {
+        this.log.debug('reject failed', { err: err as Error });
+      }
+      this.finish(reason === 'agent-hangup' ? 'rejected' : reason);
+      return;
+    }
+    const dialog = this.dialog!;
+    this.finish(reason);
+    const bye = dialog.destroy({ headers: { Reason: BYE_REASON[reason] ?? BYE_REASON['agent-hangup']! } }).then(
+      () => undefined,
+      (err: unknown) => this.log.debug('BYE failed', { err: err as Error }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const cap = new Promise<void>((r) => {
+      timer = setTimeout(r, this.opts.byeTimeoutMs ?? 4000);
+      timer.unref();
+    });
+    await Promise.race([bye, cap]);
+    clearTimeout(timer);
+  }
+
+  private onDialogDestroy = (_req?: unknown, why?: string): void => {
+    if (this._state === 'ended') return;
+    this.log.debug('caller hung up', { why });
+    this.finish('caller-bye');
+  };
+
+  private onMaxDuration(): void {
+    this.maxTimer = null;
+    if (this._state !== 'answered') return;
+    this.log.info('max call duration reached', { maxCallSeconds: this.opts.maxCallSeconds });
+    void this.hangup('max-duration');
+  }
+
+  private checkRtp(): void {
+    if (this._state !== 'answered' || !this._audio.remoteSends) return;
+    const limitMs = (this.opts.rtpTimeoutSeconds ?? 0) * 1000;
+    let ago: number | null;
+    try {
+      ago = this.session.stats().lastRxAgoMs;
+    } catch {
+      return;
+    }
+    const sinceWatch = this.clock.now() - this.rtpWatchSince;
+    const silentFor = ago === null ? sinceWatch : Math.min(ago, sinceWatch);
+    if (silentFor >= limitMs) {
+      this.log.info('RTP timeout', { silentMs: silentFor, rtpTimeoutSeconds: this.opts.rtpTimeoutSeconds });
+      void this.hangup('rtp-timeout');
+    }
+  }
+
+  private onModify = (req: ReinviteRequest, res: ReinviteResponse): void => {
+    if (this._state !== 'answered') {
+      res.send(481);
+      return;
+    }
+    const body = typeof req.body === 'string' ? req.body : '';
+    if (body.trim() === '') {
+      // re-INVITE without offer: our current SDP is the offer, the ACK carries the answer.
+      res.send(200, { body: this.localSdp, headers: { 'Content-Type': 'application/sdp' } });
+      return;
+    }
+    let n: Negotiation;
+    try {
+      n = negotiate(body, {
+        local: { address: this.opts.advertisedAddress, port: this.session.localPort },
+        capabilities: this.opts.capabilities,
+        origin: { sessionId: this.opts.sdpSessionId, sessionVersion: this.sdpVersion },
+        preferCodec: this._audio.codec,
+      });
+    } catch (err) {
+      const text = err instanceof SdpError ? err.message : 'internal error';
+      this.log.warn('re-INVITE rejected', { reason: text });
+      res.send(488, { headers: { Reason: `SIP;cause=488;text="${text.replace(/"/g, "'")}"` } });
+      return;
+    }
+    // Same answer as before (session refresh, or nothing we care about changed): keep the
+    // o= version (RFC 3264 §8); otherwise bump it.
+    let sdp = n.sdp;
+    if (stripOrigin(sdp) !== stripOrigin(this.localSdp)) {
+      this.sdpVersion += 1;
+      sdp = sdp.replace(/^o=(\S+ \S+) \d+ /m, `o=$1 ${this.sdpVersion} `);
+    } else {
+      sdp = this.localSdp;
+    }
+    const prev = this._audio;
+    const a = n.audio;
+    try {
+      if (a.codec !== prev.codec || a.payloadType !== prev.payloadType) {
+        if (a.codec === 'opus') throw new Error('opus negotiated but the media session has no Opus codec');
+        this.session.setCodec(a.codec, a.payloadType);
+      }
+      if (a.remote && (!prev.remote || a.remote.address !== prev.remote.address || a.remote.port !== prev.remote.port)) {
+        this.session.setRemote(a.remote.address, a.remote.port);
+      }
+      if (!a.localSends && prev.localSends) this.session.flush();
+    } catch (err) {
+      this.log.warn('re-INVITE could not be applied', { err: err as Error });
+      res.send(488, { headers: { Reason: 'SIP;cause=488;text="cannot apply new media parameters"' } });
+      return;
+    }
+    if (a.remoteSends && !prev.remoteSends) this.rtpWatchSince = this.clock.now();
+    this._audio = a;
+    this.localSdp = sdp;
+    if (this.dialog) this.dialog.local.sdp = sdp;
+    res.send(200, { body: sdp, headers: { 'Content-Type': 'application/sdp' } });
+    this.log.info('re-INVITE answered', {
+      codec: a.codec, direction: a.answerDirection, hold: a.hold,
+      remote: a.remote ? `${a.remote.address}:${a.remote.port}` : 'none',
+    });
+    this.emit('reinvite', a);
+  };
+
+  private onPlayoutDone = (): void => {
+    this.emit('playout-done');
+  };
+
+  private onLatched = (remote?: { address: string; port: number }): void => {
+    this.log.debug('RTP latched', { to: remote ? `${remote.address}:${remote.port}` : undefined });
+  };
+
+  /** The single exit: release everything exactly once, write the CDR, emit `ended`. */
+  private finish(reason: EndReason): void {
+    if (this._state === 'ended') return;
+    this._state = 'ended';
+    this.endReason = reason;
+    this.endedAt = this.clock.now();
+    if (this.maxTimer !== null) this.clock.clearTimeout(this.maxTimer);
+    if (this.rtpTimer !== null) this.clock.clearInterval(this.rtpTimer);
+    if (this.ackTimer !== null) this.clock.clearTimeout(this.ackTimer);
+    this.maxTimer = this.rtpTimer = this.ackTimer = null;
+    if (this.dialog) {
+      this.dialog.removeListener('destroy', this.onDialogDestroy);
+      this.dialog.removeListener('modify', this.onModify);
+      this.dialog.removeListener('ack', this.onAck);
+    }
+    this.session.removeListener('playoutDone', this.onPlayoutDone);
+    this.session.removeListener('latched', this.onLatched);
+    let stats: { packetsIn: number; packetsOut: number } = { packetsIn: 0, packetsOut: 0 };
+    try {
+      stats = this.session.stats();
+    } catch { /* session already gone */ }
+    try {
+      this.session.close();
+    } catch (err) {
+      this.log.warn('media session close failed', { err: err as Error });
+    }
+    const durationMs = this.answeredAt === null ? 0 : this.endedAt - this.answeredAt;
+    const iso = (t: number | null): string | undefined => (t === null ? undefined : new Date(t).toISOString());
+    this.log.info('cdr', {
+      from: this.from, to: this.to, tenant: this.tenant.id, codec: this._audio.codec,
+      start: iso(this.startedAt), answer: iso(this.answeredAt), end: iso(this.endedAt),
+      reason, durationMs, packetsIn: stats.packetsIn, packetsOut: stats.packetsOut,
+    });
+    const ended: CallEnded = { reason, durationMs };
+    this.emit('ended', ended);
+    this.resolveEnded(ended);
+    this.removeAllListeners();
+  }
+}
+
+function stripOrigin(sdp: string): string {
+  return sdp.replace(/^o=.*$/m, '');
+}

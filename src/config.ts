@@ -1,0 +1,329 @@
+/**
+ * Process configuration: embedded defaults ← optional YAML file ← environment variables.
+ *
+ * The YAML file is named by `--config <path>` (or `--config=<path>`) on the command line,
+ * else by `CONFIG_FILE`. Every key is optional; unknown keys are errors (typos should not
+ * be silently ignored). Any invalid value throws a {@link ConfigError} whose message names
+ * the source and the field, e.g.
+ * `config error: /etc/voice-agent.yaml: sip.port: must be an integer 0-65535, got "abc"`;
+ * `main` prints it and exits with code 2.
+ *
+ * YAML shape (all optional):
+ * ```yaml
+ * sip: { address: 127.0.0.1, port: 5060, transports: [udp, tcp] }
+ * edge: builtin            # or: drachtio
+ * drachtio: { host: 127.0.0.1, port: 9022, secret: cymru }
+ * rtp: { address: 127.0.0.1, publicAddress: 203.0.113.7, portMin: 40000, portMax: 40999 }
+ * tenantsFile: ./tenants.yaml
+ * maxCallSeconds: 3600
+ * answerDelayMs: 0         # ring (180) this long before answering
+ * rtpTimeoutSeconds: 30
+ * logLevel: info
+ * ```
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+
+export type Transport = 'udp' | 'tcp';
+export type EdgeMode = 'builtin' | 'drachtio';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+
+/** A configuration problem; `message` is `<source>: <field>: <what is wrong>`. */
+export class ConfigError extends Error {
+  readonly source: string;
+  readonly field: string;
+  constructor(source: string, field: string, problem: string) {
+    super(field ? `${source}: ${field}: ${problem}` : `${source}: ${problem}`);
+    this.name = 'ConfigError';
+    this.source = source;
+    this.field = field;
+  }
+}
+
+export interface SipConfig {
+  /**
+   * Address the SIP edge listens on (built-in edge only; a drachtio-server has its own).
+   * Env `SIP_ADDRESS`. @defaultValue '127.0.0.1'
+   */
+  address: string;
+  /**
+   * SIP port (UDP and TCP). 0 picks a free port (tests). Env `SIP_PORT`. @defaultValue 5060
+   */
+  port: number;
+  /**
+   * Transports to listen on. Env `SIP_TRANSPORTS` (`udp,tcp` or `udp+tcp`).
+   * @defaultValue ['udp', 'tcp']
+   */
+  transports: Transport[];
+}
+
+export interface DrachtioConfig {
+  /**
+   * drachtio control endpoint. In `builtin` mode the app starts the built-in edge's control
+   * listener here and connects drachtio-srf to it; in `drachtio` mode this is the
+   * drachtio-server's admin address. Env `DRACHTIO_HOST`. @defaultValue '127.0.0.1'
+   */
+  host: string;
+  /** Env `DRACHTIO_PORT`; 0 = any free port (builtin only). @defaultValue 9022 */
+  port: number;
+  /** Shared secret of the control connection. Env `DRACHTIO_SECRET`. @defaultValue 'cymru' */
+  secret: string;
+}
+
+export interface RtpConfig {
+  /** Local address RTP sockets bind to. Env `RTP_ADDRESS`. @defaultValue '127.0.0.1' */
+  bindAddress: string;
+  /**
+   * Address advertised in SDP `c=`/`o=` (the public address behind NAT).
+   * Env `RTP_PUBLIC_ADDRESS`. @defaultValue the bind address
+   */
+  publicAddress: string;
+  /** Lowest RTP port. Env `RTP_PORT_MIN`. @defaultValue 40000 */
+  portMin: number;
+  /** Highest RTP port. Env `RTP_PORT_MAX`. @defaultValue 40999 */
+  portMax: number;
+}
+
+export interface Config {
+  sip: SipConfig;
+  /** `builtin` (src/sip-edge in-process) or `drachtio` (external drachtio-server). Env `EDGE`. @defaultValue 'builtin' */
+  edge: EdgeMode;
+  drachtio: DrachtioConfig;
+  rtp: RtpConfig;
+  /**
+   * Tenant YAML file (absolute after loading; relative paths resolve against the config
+   * file's directory, or the working directory for `TENANTS_FILE`).
+   * Env `TENANTS_FILE`. @defaultValue the embedded demo file src/tenants/tenants.yaml
+   */
+  tenantsFile: string;
+  /** Hang up calls longer than this (seconds after answer); 0 = no limit; a tenant's own limit can only lower it. Env `MAX_CALL_SECONDS`. @defaultValue 3600 */
+  maxCallSeconds: number;
+  /**
+   * Ring before answering: send 180 Ringing and answer after this many ms (0 = answer at
+   * once). Useful when a carrier expects ringback, and to let a CANCEL win deterministically
+   * in tests. Env `ANSWER_DELAY_MS`. @defaultValue 0
+   */
+  answerDelayMs: number;
+  /** Hang up when no RTP arrives for this long (seconds); 0 = off. Env `RTP_TIMEOUT_SECONDS`. @defaultValue 30 */
+  rtpTimeoutSeconds: number;
+  /** Env `LOG_LEVEL`. @defaultValue 'info' */
+  logLevel: LogLevel;
+  /** The YAML file that was loaded, if any. */
+  configFile?: string;
+}
+
+/** The embedded demo tenants file. */
+export const DEFAULT_TENANTS_FILE = fileURLToPath(new URL('./tenants/tenants.yaml', import.meta.url));
+
+/** Embedded defaults. */
+export function defaultConfig(): Config {
+  return {
+    sip: { address: '127.0.0.1', port: 5060, transports: ['udp', 'tcp'] },
+    edge: 'builtin',
+    drachtio: { host: '127.0.0.1', port: 9022, secret: 'cymru' },
+    rtp: { bindAddress: '127.0.0.1', publicAddress: '127.0.0.1', portMin: 40000, portMax: 40999 },
+    tenantsFile: DEFAULT_TENANTS_FILE,
+    maxCallSeconds: 3600,
+    answerDelayMs: 0,
+    rtpTimeoutSeconds: 30,
+    logLevel: 'info',
+  };
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+const HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/;
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (v === null) return 'null';
+  if (typeof v === 'object') return Array.isArray(v) ? 'a list' : 'a mapping';
+  return String(v);
+}
+
+/** Reads typed values from one source (a YAML mapping or the environment) with uniform errors. */
+class Reader {
+  constructor(readonly source: string, readonly fromEnv: boolean) {}
+
+  fail(field: string, problem: string): never {
+    throw new ConfigError(this.source, field, problem);
+  }
+
+  int(field: string, v: unknown, min: number, max: number): number {
+    let n: number | undefined;
+    if (typeof v === 'number' && Number.isInteger(v)) n = v;
+    else if (typeof v === 'string' && /^\s*\d+\s*$/.test(v)) n = Number(v);
+    if (n === undefined || n < min || n > max) this.fail(field, `must be an integer ${min}-${max}, got ${show(v)}`);
+    return n;
+  }
+
+  host(field: string, v: unknown): string {
+    if (typeof v !== 'string' || v.trim() === '' || !HOST_RE.test(v.trim())) this.fail(field, `must be an IP address or host name, got ${show(v)}`);
+    return v.trim();
+  }
+
+  str(field: string, v: unknown): string {
+    if (typeof v === 'number') return String(v);
+    if (typeof v !== 'string' || v === '') this.fail(field, `must be a non-empty string, got ${show(v)}`);
+    return v;
+  }
+
+  oneOf<T extends string>(field: string, v: unknown, allowed: readonly T[]): T {
+    const s = typeof v === 'string' ? v.trim().toLowerCase() : v;
+    if (typeof s !== 'string' || !(allowed as readonly string[]).includes(s)) {
+      this.fail(field, `must be one of ${allowed.join(', ')}, got ${show(v)}`);
+    }
+    return s as T;
+  }
+
+  transports(field: string, v: unknown): Transport[] {
+    let items: unknown[];
+    if (typeof v === 'string') items = v.split(/[,+\s]+/).filter((x) => x !== '');
+    else if (Array.isArray(v)) items = v;
+    else this.fail(field, `must be a list of udp/tcp, got ${show(v)}`);
+    if (items.length === 0) this.fail(field, 'must name at least one transport (udp, tcp)');
+    const out: Transport[] = [];
+    for (const [i, item] of items.entries()) {
+      const t = this.oneOf(this.fromEnv ? field : `${field}[${i}]`, item, ['udp', 'tcp'] as const);
+      if (!out.includes(t)) out.push(t);
+    }
+    return out;
+  }
+
+  mapping(field: string, v: unknown, keys: readonly string[]): Record<string, unknown> {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) this.fail(field, `must be a mapping, got ${show(v)}`);
+    for (const k of Object.keys(v)) {
+      if (!keys.includes(k)) this.fail(field ? `${field}.${k}` : k, `unknown key (expected one of ${keys.join(', ')})`);
+    }
+    return v as Record<string, unknown>;
+  }
+}
+
+const TOP_KEYS = ['sip', 'edge', 'drachtio', 'rtp', 'tenantsFile', 'maxCallSeconds', 'answerDelayMs', 'rtpTimeoutSeconds', 'logLevel'] as const;
+
+function applyFile(cfg: Config, file: string): void {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, '', `cannot read file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+  } catch (err) {
+    const msg = err instanceof YAMLParseError ? err.message.split('\n')[0]! : (err as Error).message;
+    throw new ConfigError(file, '', `invalid YAML: ${msg}`);
+  }
+  if (doc === null || doc === undefined) return; // empty file = all defaults
+  const r = new Reader(file, false);
+  const top = r.mapping('', doc, TOP_KEYS);
+  const has = (o: Record<string, unknown>, k: string): boolean => o[k] !== undefined && o[k] !== null;
+  if (has(top, 'sip')) {
+    const s = r.mapping('sip', top.sip, ['address', 'port', 'transports']);
+    if (has(s, 'address')) cfg.sip.address = r.host('sip.address', s.address);
+    if (has(s, 'port')) cfg.sip.port = r.int('sip.port', s.port, 0, 65535);
+    if (has(s, 'transports')) cfg.sip.transports = r.transports('sip.transports', s.transports);
+  }
+  if (has(top, 'edge')) cfg.edge = r.oneOf('edge', top.edge, ['builtin', 'drachtio'] as const);
+  if (has(top, 'drachtio')) {
+    const d = r.mapping('drachtio', top.drachtio, ['host', 'port', 'secret']);
+    if (has(d, 'host')) cfg.drachtio.host = r.host('drachtio.host', d.host);
+    if (has(d, 'port')) cfg.drachtio.port = r.int('drachtio.port', d.port, 0, 65535);
+    if (has(d, 'secret')) cfg.drachtio.secret = r.str('drachtio.secret', d.secret);
+  }
+  if (has(top, 'rtp')) {
+    const p = r.mapping('rtp', top.rtp, ['address', 'publicAddress', 'portMin', 'portMax']);
+    if (has(p, 'address')) cfg.rtp.bindAddress = r.host('rtp.address', p.address);
+    if (has(p, 'publicAddress')) cfg.rtp.publicAddress = r.host('rtp.publicAddress', p.publicAddress);
+    if (has(p, 'portMin')) cfg.rtp.portMin = r.int('rtp.portMin', p.portMin, 1024, 65535);
+    if (has(p, 'portMax')) cfg.rtp.portMax = r.int('rtp.portMax', p.portMax, 1024, 65535);
+  }
+  if (has(top, 'tenantsFile')) cfg.tenantsFile = path.resolve(path.dirname(file), r.str('tenantsFile', top.tenantsFile));
+  if (has(top, 'maxCallSeconds')) cfg.maxCallSeconds = r.int('maxCallSeconds', top.maxCallSeconds, 0, 86400 * 7);
+  if (has(top, 'answerDelayMs')) cfg.answerDelayMs = r.int('answerDelayMs', top.answerDelayMs, 0, 60000);
+  if (has(top, 'rtpTimeoutSeconds')) cfg.rtpTimeoutSeconds = r.int('rtpTimeoutSeconds', top.rtpTimeoutSeconds, 0, 86400);
+  if (has(top, 'logLevel')) cfg.logLevel = r.oneOf('logLevel', top.logLevel, LOG_LEVELS);
+}
+
+function applyEnv(cfg: Config, env: NodeJS.ProcessEnv, cwd: string): void {
+  const r = new Reader('environment', true);
+  const get = (k: string): string | undefined => {
+    const v = env[k];
+    return v === undefined || v === '' ? undefined : v;
+  };
+  let v: string | undefined;
+  if ((v = get('SIP_ADDRESS')) !== undefined) cfg.sip.address = r.host('SIP_ADDRESS', v);
+  if ((v = get('SIP_PORT')) !== undefined) cfg.sip.port = r.int('SIP_PORT', v, 0, 65535);
+  if ((v = get('SIP_TRANSPORTS')) !== undefined) cfg.sip.transports = r.transports('SIP_TRANSPORTS', v);
+  if ((v = get('EDGE')) !== undefined) cfg.edge = r.oneOf('EDGE', v, ['builtin', 'drachtio'] as const);
+  if ((v = get('DRACHTIO_HOST')) !== undefined) cfg.drachtio.host = r.host('DRACHTIO_HOST', v);
+  if ((v = get('DRACHTIO_PORT')) !== undefined) cfg.drachtio.port = r.int('DRACHTIO_PORT', v, 0, 65535);
+  if ((v = get('DRACHTIO_SECRET')) !== undefined) cfg.drachtio.secret = v;
+  if ((v = get('RTP_ADDRESS')) !== undefined) cfg.rtp.bindAddress = r.host('RTP_ADDRESS', v);
+  if ((v = get('RTP_PUBLIC_ADDRESS')) !== undefined) cfg.rtp.publicAddress = r.host('RTP_PUBLIC_ADDRESS', v);
+  if ((v = get('RTP_PORT_MIN')) !== undefined) cfg.rtp.portMin = r.int('RTP_PORT_MIN', v, 1024, 65535);
+  if ((v = get('RTP_PORT_MAX')) !== undefined) cfg.rtp.portMax = r.int('RTP_PORT_MAX', v, 1024, 65535);
+  if ((v = get('TENANTS_FILE')) !== undefined) cfg.tenantsFile = path.resolve(cwd, v);
+  if ((v = get('MAX_CALL_SECONDS')) !== undefined) cfg.maxCallSeconds = r.int('MAX_CALL_SECONDS', v, 0, 86400 * 7);
+  if ((v = get('ANSWER_DELAY_MS')) !== undefined) cfg.answerDelayMs = r.int('ANSWER_DELAY_MS', v, 0, 60000);
+  if ((v = get('RTP_TIMEOUT_SECONDS')) !== undefined) cfg.rtpTimeoutSeconds = r.int('RTP_TIMEOUT_SECONDS', v, 0, 86400);
+  if ((v = get('LOG_LEVEL')) !== undefined) cfg.logLevel = r.oneOf('LOG_LEVEL', v, LOG_LEVELS);
+}
+
+/** The `--config` argument, if any. */
+export function configFileFromArgs(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--config' || a === '-c') {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('-')) throw new ConfigError('command line', '--config', 'needs a file path');
+      return next;
+    }
+    if (a.startsWith('--config=')) return a.slice('--config='.length);
+  }
+  return undefined;
+}
+
+export interface LoadConfigOptions {
+  /** command-line arguments (without node and script) @defaultValue process.argv.slice(2) */
+  argv?: readonly string[];
+  /** @defaultValue process.env */
+  env?: NodeJS.ProcessEnv;
+  /** @defaultValue process.cwd() */
+  cwd?: string;
+}
+
+/** Load and validate the configuration. @throws ConfigError */
+export function loadConfig(opts: LoadConfigOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  const cwd = opts.cwd ?? process.cwd();
+  const cfg = defaultConfig();
+  const argFile = configFileFromArgs(opts.argv ?? process.argv.slice(2));
+  const fileArg = argFile ?? (env.CONFIG_FILE ? env.CONFIG_FILE : undefined);
+  cfg.rtp.publicAddress = ''; // unset: follows the bind address unless given explicitly
+  if (fileArg !== undefined) {
+    const file = path.resolve(cwd, fileArg);
+    applyFile(cfg, file);
+    cfg.configFile = file;
+  }
+  applyEnv(cfg, env, cwd);
+  if (cfg.rtp.publicAddress === '') {
+    cfg.rtp.publicAddress = cfg.rtp.bindAddress === '0.0.0.0' || cfg.rtp.bindAddress === '::' ? '127.0.0.1' : cfg.rtp.bindAddress;
+  }
+
+  const src = cfg.configFile ?? 'environment';
+  if (cfg.rtp.portMin > cfg.rtp.portMax) {
+    throw new ConfigError(src, 'rtp.portMin', `must not exceed rtp.portMax (${cfg.rtp.portMin} > ${cfg.rtp.portMax})`);
+  }
+  if (cfg.edge === 'drachtio' && cfg.drachtio.port === 0) {
+    throw new ConfigError(src, 'drachtio.port', 'must be set to the drachtio-server admin port when edge is drachtio (0 is only for the built-in edge)');
+  }
+  return cfg;
+}
+
+/** `udp+tcp/127.0.0.1:5060` — how logs show the SIP listener. */
+export function describeSip(sip: SipConfig, port = sip.port): string {
+  return `${sip.transports.join('+')}/${sip.address}:${port}`;
+}

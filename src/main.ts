@@ -1,0 +1,146 @@
+/**
+ * `voice-agent serve`: load config and tenants, start the media engine, start the built-in
+ * SIP edge (unless a drachtio-server is configured), connect the drachtio-srf app, and
+ * print one ready line:
+ *
+ * `ts=… level=info mod=main msg="voice-agent ready" sip=udp+tcp/127.0.0.1:5060 edge=builtin control=127.0.0.1:9022 rtp=40000-40999 tenants=1`
+ *
+ * SIGINT/SIGTERM hang up live calls (BYE), stop the edge, close the engine, exit 0.
+ * A config error prints `config error: <file>: <field>: <problem>` and exits 2; any other
+ * start-up failure exits 1.
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, ConfigError, describeSip, type Config } from './config.ts';
+import { loadTenants, type TenantDirectory } from './tenants/index.ts';
+import { logger, setLogLevel } from './ops/log.ts';
+import { VoiceApp } from './sip/app.ts';
+import { SipEdge } from './sip-edge/index.ts';
+import type { MediaEngine } from './media/index.ts';
+
+const log = logger('main');
+
+/** Exit codes of the serve command. */
+export const EXIT_OK = 0;
+export const EXIT_STARTUP_FAILED = 1;
+export const EXIT_CONFIG = 2;
+
+export interface Running {
+  config: Config;
+  app: VoiceApp;
+  edge: SipEdge | null;
+  engine: MediaEngine;
+  /** Hang up calls, stop edge and engine. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Load config + tenants or exit 2 with one clear line. */
+function loadOrExit(argv: readonly string[]): { config: Config; tenants: TenantDirectory } {
+  try {
+    const config = loadConfig({ argv });
+    const tenants = loadTenants(config.tenantsFile);
+    return { config, tenants };
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`config error: ${err.message}\n`);
+      process.exit(EXIT_CONFIG);
+    }
+    throw err;
+  }
+}
+
+/** Start everything; resolves once the app is connected to the edge. */
+export async function start(config: Config, tenants: TenantDirectory): Promise<Running> {
+  // Loaded here, not statically, so a missing native addon is one clear start-up error line.
+  const { MediaEngine, synthesize } = await import('./media/index.ts');
+  const engine = MediaEngine.create({ bindAddress: config.rtp.bindAddress, portMin: config.rtp.portMin, portMax: config.rtp.portMax });
+  let edge: SipEdge | null = null;
+  let app: VoiceApp | null = null;
+  let stopped: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      if (app) await app.shutdown();
+      if (edge) await edge.stop().catch((err: unknown) => log.warn('edge stop failed', { err: err as Error }));
+      engine.close();
+    })();
+    return stopped;
+  };
+  try {
+    if (config.edge === 'builtin') {
+      edge = new SipEdge({
+        sip: { address: config.sip.address, port: config.sip.port, transports: config.sip.transports },
+        control: { address: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret },
+      });
+      await edge.start();
+      // Ports may have been 0 (OS-assigned): point the app at what was bound.
+      config.sip.port = edge.sipPort;
+      config.drachtio.port = edge.controlPort;
+    }
+    app = new VoiceApp({ config, tenants, engine, synthesize });
+    const hostport = await app.connect();
+    await app.prewarm();
+    log.info('voice-agent ready', {
+      sip: config.edge === 'builtin' ? describeSip(config.sip) : hostport,
+      edge: config.edge,
+      control: `${config.drachtio.host}:${config.drachtio.port}`,
+      rtp: `${config.rtp.portMin}-${config.rtp.portMax}`,
+      rtpAddress: config.rtp.publicAddress,
+      tenants: tenants.size,
+    });
+    return { config, app, edge, engine, stop };
+  } catch (err) {
+    await stop().catch(() => {});
+    throw err;
+  }
+}
+
+/** The `serve` command. */
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+  const { config, tenants } = loadOrExit(argv);
+  setLogLevel(config.logLevel);
+  let running: Running;
+  try {
+    running = await start(config, tenants);
+  } catch (err) {
+    log.error('start-up failed', { err: err as Error });
+    process.exit(EXIT_STARTUP_FAILED);
+  }
+  let signaled = false;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (signaled) {
+      log.warn('second signal, exiting now', { signal: sig });
+      process.exit(EXIT_STARTUP_FAILED);
+    }
+    signaled = true;
+    log.info('shutting down', { signal: sig, calls: running.app.activeCalls });
+    running.stop().then(
+      () => {
+        log.info('voice-agent stopped');
+        process.exit(EXIT_OK);
+      },
+      (err: unknown) => {
+        log.error('shutdown failed', { err: err as Error });
+        process.exit(EXIT_STARTUP_FAILED);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  main().catch((err: unknown) => {
+    log.error('fatal', { err: err as Error });
+    process.exit(EXIT_STARTUP_FAILED);
+  });
+}

@@ -1,0 +1,11 @@
+/** SDP: parse/serialize (RFC 8866) and offer/answer (RFC 3264) for the call's audio stream. */
+export {
+  SdpError, parseSdp, serializeSdp, rtpMaps, fmtpOf, directionOf, ptimeOf, getAttribute, MAX_SDP_BYTES,
+  type SdpErrorKind, type SessionDescription, type SdpMedia, type SdpOrigin, type SdpConnection,
+  type SdpAttribute, type SdpTiming, type Direction, type RtpMap,
+} from './parse.ts';
+export {
+  negotiate, createOffer, processAnswer, supportedCodecs, DEFAULT_CAPABILITIES, OFFER_TELEPHONE_EVENT_PT,
+  type OfferOptions,
+  type CodecName, type MediaCapabilities, type NegotiateOptions, type NegotiatedAudio, type Negotiation,
+} from './negotiate.ts';

@@ -1,0 +1,398 @@
+/**
+ * The drachtio-srf application: OPTIONS → 200, INVITE → SDP negotiation → tenant →
+ * media session → 200 OK → {@link Call}.
+ *
+ * It talks to whichever edge the config names over the drachtio wire protocol: the built-in
+ * src/sip-edge (started by main in-process) or a real drachtio-server. drachtio-srf
+ * reconnects on its own when the control connection drops; this module only logs it.
+ *
+ * An INVITE without SDP (delayed offer) is answered with our offer in the 200 OK; the
+ * caller's answer arrives in the ACK and is applied by the Call.
+ *
+ * SDP problems are answered **488 Not Acceptable Here** (the SIP request itself is fine, the
+ * session description is what we cannot use — also for unparseable SDP, so peers do not
+ * retry the same offer as they might after a 400), always with
+ * `Reason: SIP;cause=488;text="…"`, a `Warning: 3xx <host> "…"` header and a warn log line
+ * that names the offered and supported codecs.
+ */
+import { EventEmitter } from 'node:events';
+import { randomInt } from 'node:crypto';
+import Srf from 'drachtio-srf';
+import { logger } from '../ops/log.ts';
+import { Call, type CallMediaSession, type Synthesize, type EndReason, type CallDialog } from '../call/call.ts';
+import {
+  negotiate, createOffer, SdpError, DEFAULT_CAPABILITIES, OFFER_TELEPHONE_EVENT_PT,
+  type MediaCapabilities, type Negotiation, type SessionDescription,
+} from '../sdp/index.ts';
+import type { TenantDirectory, TtsVoice } from '../tenants/index.ts';
+import type { Config } from '../config.ts';
+
+const log = logger('sip');
+
+/** Methods we handle, advertised in `Allow`. */
+export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS';
+/** Bodies we accept, advertised in `Accept`. */
+export const ACCEPT = 'application/sdp';
+
+/** What the app needs from the media engine (src/media MediaEngine satisfies it). */
+export interface MediaEngineLike {
+  createSession(opts: {
+    codec: 'PCMU' | 'PCMA';
+    payloadType: number;
+    telephoneEventPayloadType?: number;
+    remote?: { address: string; port: number };
+  }): CallMediaSession;
+  readonly activeSessions: number;
+}
+
+export interface VoiceAppOptions {
+  config: Config;
+  tenants: TenantDirectory;
+  engine: MediaEngineLike;
+  /** text → 8 kHz PCM; results are cached per voice and text */
+  synthesize: Synthesize;
+  /**
+   * What the media layer can negotiate.
+   * @defaultValue PCMU, PCMA, telephone-event; Opus off until the native codec lands
+   */
+  capabilities?: Partial<MediaCapabilities>;
+  /** Supply an Srf instance (tests); one is created otherwise. */
+  srf?: Srf;
+  /**
+   * How long to wait for the first connection to the edge before failing start-up.
+   * drachtio-srf keeps retrying after that; only start-up gives up.
+   * @defaultValue 10000
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Synthesized prompts kept in memory (greetings are the same for every call of a tenant).
+   * @defaultValue 64
+   */
+  ttsCacheEntries?: number;
+}
+
+function quoteText(s: string, max = 200): string {
+  const t = s.length > max ? s.slice(0, max - 1) + '…' : s;
+  return t.replace(/[\r\n]+/g, ' ').replace(/["\\]/g, "'");
+}
+
+function warnCode(err: SdpError): number {
+  switch (err.kind) {
+    case 'no-common-codec': return 305; // Incompatible media format
+    case 'no-audio': return 304; // Media type not available
+    case 'unsupported': return 301; // Incompatible network address formats
+    default: return 399; // Miscellaneous warning
+  }
+}
+
+/**
+ * Provisional call parameters while our delayed offer is outstanding: the session starts
+ * with our first codec, sending nothing (no remote) until the ACK's answer arrives.
+ */
+function delayedOfferNegotiation(o: { offer: SessionDescription; sdp: string }, caps: Partial<MediaCapabilities>): Negotiation {
+  const c = { ...DEFAULT_CAPABILITIES, ...caps };
+  const pcmu = c.pcmu;
+  return {
+    answer: o.offer,
+    sdp: o.sdp,
+    audio: {
+      codec: pcmu ? 'PCMU' : 'PCMA', payloadType: pcmu ? 0 : 8, clockRate: 8000, channels: 1,
+      ...(c.telephoneEvent ? { telephoneEvent: { payloadType: OFFER_TELEPHONE_EVENT_PT, clockRate: 8000, fmtp: '0-16' } } : {}),
+      remote: null, offerDirection: 'sendrecv', answerDirection: 'sendrecv',
+      localSends: false, remoteSends: false, hold: false, mediaIndex: 0,
+    },
+  };
+}
+
+function userOf(uri: string | undefined): string | undefined {
+  if (!uri) return undefined;
+  try {
+    return Srf.parseUri(uri)?.user ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The call-length limit that applies: the global limit is a ceiling the operator sets;
+ * a tenant may only lower it (0 = no limit on that level).
+ */
+export function effectiveMaxCallSeconds(global: number, tenant: number | undefined): number {
+  if (tenant === undefined || tenant === 0) return global;
+  if (global === 0) return tenant;
+  return Math.min(global, tenant);
+}
+
+export class VoiceApp extends EventEmitter {
+  readonly srf: Srf;
+  /** Live calls by Call-ID. */
+  readonly calls = new Map<string, Call>();
+  private readonly opts: VoiceAppOptions;
+  private readonly capabilities: Partial<MediaCapabilities>;
+  private readonly ttsCache = new Map<string, Promise<Int16Array>>();
+  private stopping = false;
+  private connected = false;
+  private everConnected = false;
+  private reconnectLogged = false;
+  /** Host named in Warning headers. */
+  private readonly warnAgent: string;
+
+  constructor(opts: VoiceAppOptions) {
+    super();
+    this.opts = opts;
+    this.capabilities = { opus: false, ...opts.capabilities };
+    this.srf = opts.srf ?? new Srf();
+    this.warnAgent = opts.config.sip.address === '0.0.0.0' || opts.config.sip.address === '::' ? 'voice-agent' : opts.config.sip.address;
+    this.srf.use('options', (req, res) => this.onOptions(req, res));
+    this.srf.invite((req, res) => this.onInvite(req, res));
+    this.srf.on('error', (err: Error) => {
+      if (this.connected || !this.reconnectLogged) log.warn('edge connection error', { err });
+    });
+    (this.srf as EventEmitter).on('close', () => {
+      this.connected = false;
+    });
+    (this.srf as EventEmitter).on('reconnecting', (o: { delay: number; attempt: number }) => {
+      if (!this.reconnectLogged && !this.stopping) {
+        const { host, port } = this.opts.config.drachtio;
+        log.warn(this.everConnected ? 'lost connection to the SIP edge; reconnecting' : 'SIP edge not reachable yet; retrying',
+          { edge: `${host}:${port}`, attempt: o?.attempt, delayMs: o?.delay });
+      }
+      this.reconnectLogged = true;
+    });
+    this.srf.on('connect', (err: Error | null, hostport: string) => {
+      if (err) {
+        log.error('edge rejected the connection', { err });
+        return;
+      }
+      if (this.reconnectLogged) log.info('reconnected to the SIP edge', { hostport });
+      this.connected = true;
+      this.everConnected = true;
+      this.reconnectLogged = false;
+    });
+  }
+
+  /** Number of live calls. */
+  get activeCalls(): number {
+    return this.calls.size;
+  }
+
+  /** Connect drachtio-srf to the edge; resolves with the edge's SIP host:port list. */
+  connect(): Promise<string> {
+    const { host, port, secret } = this.opts.config.drachtio;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`could not connect to the SIP edge at ${host}:${port} within ${this.opts.connectTimeoutMs ?? 10000} ms`));
+      }, this.opts.connectTimeoutMs ?? 10000);
+      const onConnect = (err: Error | null, hostport: string): void => {
+        cleanup();
+        if (err) reject(new Error(`SIP edge at ${host}:${port} rejected the connection: ${err.message} (check drachtio secret)`));
+        else resolve(hostport);
+      };
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.srf.removeListener('connect', onConnect);
+      };
+      this.srf.on('connect', onConnect);
+      this.srf.connect({ host, port, secret });
+    });
+  }
+
+  /** Synthesize every tenant's greeting once so the first caller hears no extra delay. */
+  async prewarm(): Promise<void> {
+    await Promise.all(this.opts.tenants.tenants.map((t) =>
+      this.synthesize(t.greeting, { voice: t.voice }).catch((err: unknown) => {
+        log.warn('could not synthesize greeting', { tenant: t.id, err: err as Error });
+      })));
+  }
+
+  /** Cached text-to-speech. */
+  readonly synthesize: Synthesize = (text: string, o: { voice: TtsVoice }) => {
+    const key = `${o.voice}\u0000${text}`;
+    let p = this.ttsCache.get(key);
+    if (!p) {
+      p = this.opts.synthesize(text, o);
+      this.ttsCache.set(key, p);
+      p.catch(() => this.ttsCache.delete(key));
+      const max = this.opts.ttsCacheEntries ?? 64;
+      while (this.ttsCache.size > max) this.ttsCache.delete(this.ttsCache.keys().next().value!);
+    }
+    return p;
+  };
+
+  /** Hang up every live call (BYE), wait up to `timeoutMs`, then disconnect from the edge. */
+  async shutdown(timeoutMs = 3000): Promise<void> {
+    this.stopping = true;
+    const calls = [...this.calls.values()];
+    if (calls.length > 0) log.info('hanging up live calls', { count: calls.length });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(calls.map((c) => c.hangup('shutdown'))),
+      new Promise((r) => { timer = setTimeout(r, timeoutMs); }),
+    ]);
+    clearTimeout(timer);
+    try {
+      this.srf.disconnect();
+    } catch { /* not connected */ }
+  }
+
+  private onOptions(_req: Srf.SrfRequest, res: Srf.SrfResponse): void {
+    res.send(200, { headers: { Allow: ALLOW, Accept: ACCEPT } });
+  }
+
+  private reject488(res: Srf.SrfResponse, code: number, text: string): void {
+    const t = quoteText(text);
+    res.send(488, {
+      headers: {
+        Reason: `SIP;cause=488;text="${t}"`,
+        Warning: `${code} ${this.warnAgent} "${t}"`,
+        Accept: ACCEPT,
+      },
+    });
+  }
+
+  private onInvite(req: Srf.SrfRequest, res: Srf.SrfResponse): void {
+    const callId = req.get('Call-ID');
+    const ruriUser = userOf(req.uri);
+    let toUser: string | undefined;
+    let fromUser: string | undefined;
+    try {
+      toUser = userOf(req.getParsedHeader('To').uri);
+      fromUser = userOf(req.getParsedHeader('From').uri);
+    } catch { /* leave undefined */ }
+    const from = fromUser ?? req.get('From');
+    const to = ruriUser ?? toUser ?? req.uri;
+    const clog = log.child({ callId });
+    const source = `${req.protocol ?? 'udp'}/${req.source_address}:${req.source_port}`;
+
+    if (this.stopping) {
+      clog.info('rejecting INVITE: shutting down', { from, to });
+      res.send(503, { headers: { 'Retry-After': '5' } });
+      return;
+    }
+
+    // Offer
+    const ctype = (req.get('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
+    const body = typeof req.body === 'string' ? req.body : '';
+    // No body = delayed offer: we offer in the 200 OK, the caller answers in the ACK.
+    const delayed = body.trim() === '';
+    if (!delayed && ctype !== '' && ctype !== 'application/sdp') {
+      clog.warn('rejecting INVITE: 415', { from, to, source, contentType: ctype });
+      res.send(415, { headers: { Accept: ACCEPT } });
+      return;
+    }
+
+    // Tenant
+    const match = this.opts.tenants.lookup(ruriUser, toUser);
+    if (!match) {
+      clog.warn('rejecting INVITE: no tenant for dialed number and no default tenant', { from, to, source });
+      res.send(404, { headers: { Reason: 'SIP;cause=404;text="number not served here"' } });
+      return;
+    }
+    const tenant = match.tenant;
+
+    // Negotiate (first with a placeholder port: fail fast before allocating media)
+    const cfg = this.opts.config;
+    const sdpSessionId = String(randomInt(1, 2 ** 31));
+    const origin = { sessionId: sdpSessionId, sessionVersion: 1 };
+    const local = (port: number) => ({ address: cfg.rtp.publicAddress, port });
+    const negotiateWith = (port: number): Negotiation => delayed
+      ? delayedOfferNegotiation(createOffer({ local: local(port), capabilities: this.capabilities, origin }), this.capabilities)
+      : negotiate(body, { local: local(port), capabilities: this.capabilities, origin });
+    let negotiation: Negotiation;
+    try {
+      negotiation = negotiateWith(9);
+    } catch (err) {
+      if (err instanceof SdpError) {
+        clog.warn('rejecting INVITE: 488', {
+          from, to, source, tenant: tenant.id, reason: err.message,
+          offered: err.offered, supported: err.supported,
+        });
+        this.reject488(res, warnCode(err), err.message);
+      } else {
+        clog.error('SDP negotiation crashed', { err: err as Error });
+        res.send(500);
+      }
+      return;
+    }
+    const audio = negotiation.audio;
+    if (audio.codec === 'opus') {
+      // capability says opus but the session API takes G.711 only — should not happen.
+      clog.error('opus negotiated but the media engine has no Opus codec');
+      res.send(500);
+      return;
+    }
+
+    // Media
+    let session: CallMediaSession;
+    try {
+      session = this.opts.engine.createSession({
+        codec: audio.codec,
+        payloadType: audio.payloadType,
+        ...(audio.telephoneEvent ? { telephoneEventPayloadType: audio.telephoneEvent.payloadType } : {}),
+        ...(audio.remote ? { remote: audio.remote } : {}),
+      });
+    } catch (err) {
+      clog.error('rejecting INVITE: 503, no media session', { err: err as Error, activeSessions: this.opts.engine.activeSessions });
+      res.send(503, { headers: { 'Retry-After': '2', Reason: 'SIP;cause=503;text="no RTP port available"' } });
+      return;
+    }
+    try {
+      negotiation = negotiateWith(session.localPort);
+    } catch (err) {
+      session.close();
+      clog.error('SDP renegotiation failed', { err: err as Error });
+      res.send(500);
+      return;
+    }
+
+    const call = new Call({
+      callId, from, to, tenant, session, negotiation,
+      ...(delayed ? { delayedOffer: negotiation.answer } : {}),
+      advertisedAddress: cfg.rtp.publicAddress,
+      capabilities: this.capabilities,
+      sdpSessionId,
+      maxCallSeconds: effectiveMaxCallSeconds(cfg.maxCallSeconds, tenant.maxCallSeconds),
+      rtpTimeoutSeconds: cfg.rtpTimeoutSeconds,
+      synthesize: this.synthesize,
+      reject: (status, reason) => {
+        if (!res.finalResponseSent) res.send(status, reason, {});
+      },
+      log: logger('call', { callId }),
+    });
+    this.calls.set(callId, call);
+    call.once('ended', (e: { reason: EndReason; durationMs: number }) => {
+      this.calls.delete(callId);
+      this.emit('call-ended', call, e);
+    });
+    clog.info('call start', {
+      from, to, source, tenant: tenant.id, matched: match.matched ?? 'default',
+      codec: delayed ? 'pending' : audio.codec, pt: delayed ? undefined : audio.payloadType, dtmfPt: audio.telephoneEvent?.payloadType,
+      direction: audio.answerDirection, rtp: `${cfg.rtp.publicAddress}:${session.localPort}`,
+      offer: delayed ? 'delayed (we offer in 200, answer in ACK)' : undefined,
+    });
+    this.emit('call', call);
+
+    req.on('cancel', () => {
+      clog.info('caller canceled before answer');
+      call.cancel();
+    });
+    const answer = (): void => {
+      if (call.state !== 'offered') return; // canceled or shut down while ringing
+      this.srf.createUAS(req, res, { localSdp: call.sdp, headers: { Allow: ALLOW, 'Content-Type': 'application/sdp' } })
+        .then((dialog) => call.attachDialog(dialog as unknown as CallDialog))
+        .catch((err: { status?: number; message?: string }) => {
+          if (err?.status === 487 || (req as unknown as { canceled?: boolean }).canceled) call.cancel();
+          else call.fail(err instanceof Error ? err : new Error(String(err?.message ?? err)));
+        });
+    };
+    const delay = cfg.answerDelayMs;
+    if (delay > 0) {
+      res.send(180);
+      const timer = setTimeout(answer, delay);
+      call.once('ended', () => clearTimeout(timer));
+    } else {
+      answer();
+    }
+  }
+}

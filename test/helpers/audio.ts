@@ -1,0 +1,72 @@
+/**
+ * Test audio: synthesise speech with Debian's flite (8 kHz, 16-bit mono), read/write WAV,
+ * split into 20 ms frames.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Parse a 16-bit PCM mono WAV (any rate); returns samples and rate. */
+export function readWav(buf: Buffer): { pcm: Int16Array; rate: number } {
+  if (buf.toString('ascii', 0, 4) !== 'RIFF' || buf.toString('ascii', 8, 12) !== 'WAVE') throw new Error('not a WAV file');
+  let off = 12;
+  let rate = 8000;
+  while (off + 8 <= buf.length) {
+    const id = buf.toString('ascii', off, off + 4);
+    const size = buf.readUInt32LE(off + 4);
+    if (id === 'fmt ') rate = buf.readUInt32LE(off + 12);
+    if (id === 'data') {
+      const data = buf.subarray(off + 8, off + 8 + size);
+      const pcm = new Int16Array(data.length >> 1);
+      for (let i = 0; i < pcm.length; i++) pcm[i] = data.readInt16LE(i * 2);
+      return { pcm, rate };
+    }
+    off += 8 + size + (size & 1);
+  }
+  throw new Error('WAV has no data chunk');
+}
+
+/** Serialise PCM as a 16-bit mono WAV. */
+export function wavBuffer(pcm: Int16Array, rate = 8000): Buffer {
+  const b = Buffer.alloc(44 + pcm.length * 2);
+  b.write('RIFF', 0, 'ascii');
+  b.writeUInt32LE(36 + pcm.length * 2, 4);
+  b.write('WAVEfmt ', 8, 'ascii');
+  b.writeUInt32LE(16, 16);
+  b.writeUInt16LE(1, 20);
+  b.writeUInt16LE(1, 22);
+  b.writeUInt32LE(rate, 24);
+  b.writeUInt32LE(rate * 2, 28);
+  b.writeUInt16LE(2, 32);
+  b.writeUInt16LE(16, 34);
+  b.write('data', 36, 'ascii');
+  b.writeUInt32LE(pcm.length * 2, 40);
+  for (let i = 0; i < pcm.length; i++) b.writeInt16LE(pcm[i]!, 44 + i * 2);
+  return b;
+}
+
+/** Speak `text` with flite (`voice` kal/slt/awb/rms) and return 8 kHz PCM (resampled by sox). */
+export function fliteSay(text: string, voice = 'slt'): Int16Array {
+  const dir = mkdtempSync(join(tmpdir(), 'va-flite-'));
+  try {
+    const raw = join(dir, 'say.wav');
+    const out = join(dir, 'say8k.wav');
+    execFileSync('flite', ['-voice', voice, '-t', text, '-o', raw]);
+    execFileSync('sox', [raw, '-r', '8000', '-c', '1', '-b', '16', '-e', 'signed-integer', out]);
+    return readWav(readFileSync(out)).pcm;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Split PCM into frames of `size` samples (the last one zero-padded). */
+export function frames(pcm: Int16Array, size = 160): Int16Array[] {
+  const out: Int16Array[] = [];
+  for (let i = 0; i < pcm.length; i += size) {
+    const f = new Int16Array(size);
+    f.set(pcm.subarray(i, Math.min(i + size, pcm.length)));
+    out.push(f);
+  }
+  return out;
+}

@@ -1,0 +1,384 @@
+/**
+ * The drachtio-srf app in-process against the built-in SIP edge, with a fake media engine
+ * (no native addon needed): OPTIONS, INVITE → 200, 488 paths, unknown number, CANCEL while
+ * ringing, shutdown BYE, and that every media session is closed exactly once.
+ */
+import t from 'tap';
+import { createSocket, type Socket } from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { SipEdge } from '../../src/sip-edge/index.ts';
+import { VoiceApp, effectiveMaxCallSeconds } from '../../src/sip/app.ts';
+import { defaultConfig, type Config } from '../../src/config.ts';
+import { parseTenants, type TenantDirectory } from '../../src/tenants/index.ts';
+import { setLogLevel } from '../../src/ops/log.ts';
+import type { Call } from '../../src/call/call.ts';
+
+setLogLevel(process.env.TEST_LOG === '1' ? 'debug' : 'silent');
+
+class FakeSession extends EventEmitter {
+  static all: FakeSession[] = [];
+  localAddress = '127.0.0.1';
+  localPort: number;
+  closed = 0;
+  played = 0;
+  constructor(readonly opts: { codec: string; payloadType: number; telephoneEventPayloadType?: number; remote?: { address: string; port: number } }) {
+    super();
+    this.localPort = 24000 + FakeSession.all.length * 2;
+    FakeSession.all.push(this);
+  }
+  remotes: [string, number][] = [];
+  codecs: [string, number][] = [];
+  setRemote(a: string, p: number): void { this.remotes.push([a, p]); }
+  setCodec(c: string, pt: number): void { this.codecs.push([c, pt]); }
+  play(): void { this.played++; }
+  flush(): void {}
+  stats() { return { packetsIn: 0, packetsOut: 0, lastRxAgoMs: 0 }; }
+  close(): void { this.closed++; }
+}
+const engine = {
+  get activeSessions() { return FakeSession.all.filter((s) => s.closed === 0).length; },
+  createSession: (o: FakeSession['opts']) => new FakeSession(o),
+};
+
+interface SipResponse { status: number; reason: string; headers: Map<string, string>; body: string; raw: string }
+
+/** A tiny UDP SIP UA for driving the app. */
+class TestUa {
+  private sock!: Socket;
+  port = 0;
+  private waiters: { pred: (r: SipResponse | SipReq) => boolean; resolve: (r: any) => void }[] = [];
+  readonly received: (SipResponse | SipReq)[] = [];
+  constructor(readonly target: number) {}
+  async open(): Promise<void> {
+    this.sock = createSocket('udp4');
+    this.sock.on('message', (m) => this.onMessage(m.toString()));
+    await new Promise<void>((r) => this.sock.bind(0, '127.0.0.1', () => r()));
+    this.port = this.sock.address().port;
+  }
+  close(): void { this.sock.close(); }
+  send(text: string): void { this.sock.send(text.replace(/\r?\n/g, '\r\n'), this.target, '127.0.0.1'); }
+  private onMessage(text: string): void {
+    const [head, body = ''] = text.split('\r\n\r\n');
+    const lines = head!.split('\r\n');
+    const headers = new Map<string, string>();
+    for (const l of lines.slice(1)) {
+      const i = l.indexOf(':');
+      const k = l.slice(0, i).trim().toLowerCase();
+      headers.set(k, headers.has(k) ? `${headers.get(k)}, ${l.slice(i + 1).trim()}` : l.slice(i + 1).trim());
+    }
+    const m = /^SIP\/2\.0 (\d{3}) (.*)$/.exec(lines[0]!);
+    const msg: SipResponse | SipReq = m
+      ? { status: Number(m[1]), reason: m[2]!, headers, body, raw: text }
+      : { method: lines[0]!.split(' ')[0]!, headers, body, raw: text };
+    this.received.push(msg);
+    if ('method' in msg) {
+      // answer in-dialog requests (BYE) with 200
+      const h = (k: string) => headers.get(k) ?? '';
+      this.send(`SIP/2.0 200 OK\nVia: ${h('via')}\nFrom: ${h('from')}\nTo: ${h('to')}\nCall-ID: ${h('call-id')}\nCSeq: ${h('cseq')}\nContent-Length: 0\n\n`);
+    }
+    for (const w of [...this.waiters]) {
+      if (w.pred(msg)) {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        w.resolve(msg);
+      }
+    }
+  }
+  wait<T extends SipResponse | SipReq>(pred: (r: SipResponse | SipReq) => boolean, ms = 3000): Promise<T> {
+    const found = this.received.find(pred);
+    if (found) return Promise.resolve(found as T);
+    return new Promise((resolve, reject) => {
+      const w = { pred, resolve };
+      this.waiters.push(w);
+      setTimeout(() => reject(new Error('timeout waiting for SIP message')), ms).unref();
+    });
+  }
+  status(callId: string, code: number, method = 'INVITE'): Promise<SipResponse> {
+    return this.wait((r) => 'status' in r && r.status === code && r.headers.get('call-id') === callId && (r.headers.get('cseq') ?? '').endsWith(method));
+  }
+}
+interface SipReq { method: string; headers: Map<string, string>; body: string; raw: string }
+
+const sdpOffer = (formats: string, rtpmaps: string[] = []) =>
+  ['v=0', 'o=- 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', `m=audio 6000 RTP/AVP ${formats}`, ...rtpmaps].join('\r\n') + '\r\n';
+
+let seq = 0;
+function invite(ua: TestUa, opts: { user?: string; sdp?: string; callId?: string } = {}): { callId: string; branch: string; fromTag: string } {
+  const callId = opts.callId ?? `app-test-${++seq}-${Date.now()}`;
+  const branch = `z9hG4bK-${seq}-${Math.random().toString(36).slice(2)}`;
+  const fromTag = `ft${seq}`;
+  const user = opts.user ?? '18005550100';
+  const body = opts.sdp ?? '';
+  ua.send(`INVITE sip:${user}@127.0.0.1:${ua.target} SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:${ua.port};branch=${branch};rport
+Max-Forwards: 70
+From: <sip:caller@127.0.0.1:${ua.port}>;tag=${fromTag}
+To: <sip:${user}@127.0.0.1:${ua.target}>
+Call-ID: ${callId}
+CSeq: 1 INVITE
+Contact: <sip:caller@127.0.0.1:${ua.port}>
+${body ? 'Content-Type: application/sdp\n' : ''}Content-Length: ${Buffer.byteLength(body.replace(/\r?\n/g, '\r\n'))}
+
+${body}`);
+  return { callId, branch, fromTag };
+}
+
+function ack(ua: TestUa, inv: { callId: string; branch: string; fromTag: string }, res: SipResponse, user = '18005550100'): void {
+  const to = res.headers.get('to')!;
+  const newBranch = res.status === 200 ? `${inv.branch}-ack` : inv.branch;
+  ua.send(`ACK sip:${user}@127.0.0.1:${ua.target} SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:${ua.port};branch=${newBranch};rport
+Max-Forwards: 70
+From: <sip:caller@127.0.0.1:${ua.port}>;tag=${inv.fromTag}
+To: ${to}
+Call-ID: ${inv.callId}
+CSeq: 1 ACK
+Content-Length: 0
+
+`);
+}
+
+const TENANTS = parseTenants({
+  tenants: [
+    { id: 'acme', name: 'Acme', dids: ['18005550100'], greeting: 'Hello from Acme.', maxCallSeconds: 120 },
+    { id: 'north', name: 'North', default: true, greeting: 'Hello from North.' },
+  ],
+}, 'test.yaml');
+
+async function boot(over: Partial<Config> = {}, tenants: TenantDirectory = TENANTS) {
+  const edge = new SipEdge({ sip: { address: '127.0.0.1', port: 0, transports: ['udp'] }, control: { address: '127.0.0.1', port: 0, secret: 'cymru' } });
+  await edge.start();
+  const config: Config = { ...defaultConfig(), ...over };
+  config.drachtio = { host: '127.0.0.1', port: edge.controlPort, secret: 'cymru' };
+  config.sip = { ...config.sip, port: edge.sipPort };
+  const synthesized: string[] = [];
+  const app = new VoiceApp({
+    config, tenants, engine,
+    synthesize: async (text) => { synthesized.push(text); return new Int16Array(1600); },
+  });
+  await app.connect();
+  const ua = new TestUa(edge.sipPort);
+  await ua.open();
+  return {
+    edge, app, ua, synthesized,
+    async stop() {
+      await app.shutdown(1000);
+      ua.close();
+      await edge.stop();
+    },
+  };
+}
+
+t.test('effectiveMaxCallSeconds: tenant can only lower the global limit', async (t) => {
+  t.equal(effectiveMaxCallSeconds(3600, undefined), 3600);
+  t.equal(effectiveMaxCallSeconds(3600, 60), 60);
+  t.equal(effectiveMaxCallSeconds(2, 1800), 2);
+  t.equal(effectiveMaxCallSeconds(0, 60), 60);
+  t.equal(effectiveMaxCallSeconds(60, 0), 60);
+});
+
+t.test('app over the built-in edge', async (t) => {
+  const env = await boot();
+  t.teardown(() => env.stop());
+  const { ua, app } = env;
+
+  t.test('OPTIONS → 200 with Allow and Accept', async (t) => {
+    ua.send(`OPTIONS sip:127.0.0.1:${ua.target} SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:${ua.port};branch=z9hG4bK-opt1;rport
+Max-Forwards: 70
+From: <sip:caller@127.0.0.1>;tag=o1
+To: <sip:127.0.0.1>
+Call-ID: opt-1
+CSeq: 1 OPTIONS
+Content-Length: 0
+
+`);
+    const r = await ua.status('opt-1', 200, 'OPTIONS');
+    t.match(r.headers.get('allow'), /INVITE/);
+    t.match(r.headers.get('allow'), /BYE/);
+    t.equal(r.headers.get('accept'), 'application/sdp');
+  });
+
+  t.test('INVITE (PCMA, telephone-event) → 200, tenant by DID, greeting, caller BYE', async (t) => {
+    const before = FakeSession.all.length;
+    const inv = invite(ua, { sdp: sdpOffer('8 0 101', ['a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-16']) });
+    const r = await ua.status(inv.callId, 200);
+    ack(ua, inv, r);
+    t.match(r.body, /m=audio \d+ RTP\/AVP 8 101/);
+    t.match(r.body, /a=fmtp:101 0-16/);
+    const session = FakeSession.all[before]!;
+    t.same(session.opts, { codec: 'PCMA', payloadType: 8, telephoneEventPayloadType: 101, remote: { address: '127.0.0.1', port: 6000 } });
+    t.match(r.body, new RegExp(`m=audio ${session.localPort} `));
+    const call = app.calls.get(inv.callId)!;
+    t.ok(call, 'call registered');
+    t.equal(call.tenant.id, 'acme');
+    await new Promise((r) => setTimeout(r, 50));
+    t.same(env.synthesized.slice(-1), ['Hello from Acme.']);
+    t.equal(session.played, 1, 'greeting played');
+    const ended = call.ended;
+    const to = r.headers.get('to')!;
+    ua.send(`BYE sip:18005550100@127.0.0.1:${ua.target} SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:${ua.port};branch=z9hG4bK-bye-${inv.callId};rport
+Max-Forwards: 70
+From: <sip:caller@127.0.0.1:${ua.port}>;tag=${inv.fromTag}
+To: ${to}
+Call-ID: ${inv.callId}
+CSeq: 2 BYE
+Content-Length: 0
+
+`);
+    await ua.status(inv.callId, 200, 'BYE');
+    t.equal((await ended).reason, 'caller-bye');
+    t.equal(session.closed, 1);
+    t.notOk(app.calls.has(inv.callId));
+  });
+
+  t.test('unknown number → default tenant', async (t) => {
+    const inv = invite(ua, { user: '999', sdp: sdpOffer('0') });
+    const r = await ua.status(inv.callId, 200);
+    ack(ua, inv, r, '999');
+    t.equal(app.calls.get(inv.callId)?.tenant.id, 'north');
+    await app.calls.get(inv.callId)!.hangup();
+    await ua.wait((m) => 'method' in m && m.method === 'BYE' && m.headers.get('call-id') === inv.callId);
+  });
+
+  t.test('G.729 only → 488 with Reason and Warning, no media session', async (t) => {
+    const before = FakeSession.all.length;
+    const inv = invite(ua, { sdp: sdpOffer('18', ['a=rtpmap:18 G729/8000']) });
+    const r = await ua.status(inv.callId, 488);
+    ack(ua, inv, r);
+    const text = 'no common codec: offered G729/8000 (pt 18); supported PCMU/8000, PCMA/8000';
+    t.equal(r.headers.get('reason'), `SIP;cause=488;text="${text}"`);
+    t.equal(r.headers.get('warning'), `305 127.0.0.1 "${text}"`);
+    t.equal(FakeSession.all.length, before, 'no media allocated');
+  });
+
+  t.test('no SDP (delayed offer) → 200 with our offer, answer in ACK applied, then greeting', async (t) => {
+    const before = FakeSession.all.length;
+    const inv = invite(ua, {});
+    const r = await ua.status(inv.callId, 200);
+    await new Promise((r) => setTimeout(r, 50));
+    t.equal(FakeSession.all[before]!.played, 0, 'no greeting before the answer');
+    t.match(r.body, /m=audio \d+ RTP\/AVP 0 8 101/);
+    t.match(r.body, /a=sendrecv/);
+    const session = FakeSession.all[before]!;
+    t.same(session.opts, { codec: 'PCMU', payloadType: 0, telephoneEventPayloadType: 101 }, 'no remote until the answer');
+    const answer = sdpOffer('8 101', ['a=rtpmap:101 telephone-event/8000']).replace('m=audio 6000', 'm=audio 6100');
+    const to = r.headers.get('to')!;
+    ua.send(`ACK sip:18005550100@127.0.0.1:${ua.target} SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:${ua.port};branch=${inv.branch}-ack;rport
+Max-Forwards: 70
+From: <sip:caller@127.0.0.1:${ua.port}>;tag=${inv.fromTag}
+To: ${to}
+Call-ID: ${inv.callId}
+CSeq: 1 ACK
+Content-Type: application/sdp
+Content-Length: ${Buffer.byteLength(answer)}
+
+${answer}`);
+    await new Promise((r) => setTimeout(r, 100));
+    t.same(session.codecs, [['PCMA', 8]]);
+    t.same(session.remotes, [['127.0.0.1', 6100]]);
+    const call = app.calls.get(inv.callId)!;
+    t.equal(call.audio.codec, 'PCMA');
+    t.equal(session.played, 1, 'greeting after the answer');
+    await call.hangup();
+  });
+
+  t.test('malformed SDP → 488 with the parse error', async (t) => {
+    const inv = invite(ua, { sdp: 'v=0\r\nthis is not sdp\r\n' });
+    const r = await ua.status(inv.callId, 488);
+    ack(ua, inv, r);
+    t.match(r.headers.get('reason'), /malformed SDP: line 2/);
+  });
+
+  t.test('SRTP only → 488 (304)', async (t) => {
+    const inv = invite(ua, { sdp: sdpOffer('0').replace('RTP/AVP', 'RTP/SAVP') });
+    const r = await ua.status(inv.callId, 488);
+    ack(ua, inv, r);
+    t.match(r.headers.get('warning'), /^304 .*no usable audio stream/);
+  });
+
+  t.test('all sessions released', async (t) => {
+    await new Promise((r) => setTimeout(r, 50));
+    t.equal(app.activeCalls, 0);
+    t.same(FakeSession.all.map((s) => s.closed), FakeSession.all.map(() => 1), 'every session closed exactly once');
+  });
+});
+
+t.test('no default tenant: unknown number → 404', async (t) => {
+  const env = await boot({}, parseTenants({ tenants: [{ id: 'a', name: 'A', dids: ['1'], greeting: 'hi' }] }, 'x.yaml'));
+  t.teardown(() => env.stop());
+  const inv = invite(env.ua, { user: '555', sdp: sdpOffer('0') });
+  const r = await env.ua.status(inv.callId, 404);
+  ack(env.ua, inv, r, '555');
+  t.pass('404');
+});
+
+t.test('answer delay: 180 Ringing, CANCEL while ringing → 487, session released, no 200', async (t) => {
+  const env = await boot({ answerDelayMs: 400 });
+  t.teardown(() => env.stop());
+  const { ua, app } = env;
+  const before = FakeSession.all.length;
+  const inv = invite(ua, { sdp: sdpOffer('0') });
+  await ua.status(inv.callId, 180);
+  const call: Call = app.calls.get(inv.callId)!;
+  ua.send(`CANCEL sip:18005550100@127.0.0.1:${ua.target} SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:${ua.port};branch=${inv.branch};rport
+Max-Forwards: 70
+From: <sip:caller@127.0.0.1:${ua.port}>;tag=${inv.fromTag}
+To: <sip:18005550100@127.0.0.1:${ua.target}>
+Call-ID: ${inv.callId}
+CSeq: 1 CANCEL
+Content-Length: 0
+
+`);
+  const r = await ua.status(inv.callId, 487);
+  ack(ua, inv, r);
+  t.equal((await call.ended).reason, 'canceled');
+  t.equal(FakeSession.all[before]!.closed, 1);
+  await new Promise((r) => setTimeout(r, 600));
+  t.notOk(ua.received.some((m) => 'status' in m && m.status === 200 && m.headers.get('call-id') === inv.callId && m.headers.get('cseq')!.endsWith('INVITE')), 'never answered');
+});
+
+t.test('shutdown hangs up live calls with BYE (Reason cause=41)', async (t) => {
+  const env = await boot();
+  const { ua, app } = env;
+  const inv = invite(ua, { sdp: sdpOffer('0') });
+  const r = await ua.status(inv.callId, 200);
+  ack(ua, inv, r);
+  const call = app.calls.get(inv.callId)!;
+  const byeSeen = ua.wait((m) => 'method' in m && m.method === 'BYE' && m.headers.get('call-id') === inv.callId);
+  await app.shutdown(2000);
+  const bye = (await byeSeen) as SipReq;
+  t.match(bye.headers.get('reason'), /cause=41/);
+  t.equal((await call.ended).reason, 'shutdown');
+  ua.close();
+  await env.edge.stop();
+});
+
+t.test('reconnects when the edge control connection drops', async (t) => {
+  const mk = (port: number) => new SipEdge({ sip: { address: '127.0.0.1', port: 0, transports: ['udp'] }, control: { address: '127.0.0.1', port, secret: 'cymru' } });
+  let edge = mk(0);
+  await edge.start();
+  const port = edge.controlPort;
+  const app = new VoiceApp({
+    config: { ...defaultConfig(), drachtio: { host: '127.0.0.1', port, secret: 'cymru' } },
+    tenants: TENANTS, engine, synthesize: async () => new Int16Array(1),
+  });
+  await app.connect();
+  t.equal(edge.appCount, 1);
+  await edge.stop();
+  edge = mk(port);
+  await edge.start();
+  for (let i = 0; i < 50 && edge.appCount === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  t.equal(edge.appCount, 1, 'app reconnected to the restarted edge');
+  const ua = new TestUa(edge.sipPort);
+  await ua.open();
+  const inv = invite(ua, { sdp: sdpOffer('0') });
+  const r = await ua.status(inv.callId, 200);
+  ack(ua, inv, r);
+  t.pass('calls work after the reconnect');
+  await app.shutdown(1000);
+  ua.close();
+  await edge.stop();
+});

@@ -1,0 +1,126 @@
+import t from 'tap';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, ConfigError, DEFAULT_TENANTS_FILE, describeSip, configFileFromArgs } from '../../src/config.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'config-test-'));
+let n = 0;
+function file(text: string): string {
+  const f = join(dir, `c${++n}.yaml`);
+  writeFileSync(f, text);
+  return f;
+}
+const load = (env: Record<string, string> = {}, argv: string[] = []) => loadConfig({ env, argv, cwd: dir });
+
+t.test('embedded defaults', async (t) => {
+  const c = load();
+  t.same(c.sip, { address: '127.0.0.1', port: 5060, transports: ['udp', 'tcp'] });
+  t.equal(c.edge, 'builtin');
+  t.same(c.drachtio, { host: '127.0.0.1', port: 9022, secret: 'cymru' });
+  t.same(c.rtp, { bindAddress: '127.0.0.1', publicAddress: '127.0.0.1', portMin: 40000, portMax: 40999 });
+  t.equal(c.tenantsFile, DEFAULT_TENANTS_FILE);
+  t.equal(c.maxCallSeconds, 3600);
+  t.equal(c.answerDelayMs, 0);
+  t.equal(c.rtpTimeoutSeconds, 30);
+  t.equal(c.logLevel, 'info');
+  t.equal(c.configFile, undefined);
+  t.equal(describeSip(c.sip), 'udp+tcp/127.0.0.1:5060');
+});
+
+t.test('file then env override, --config beats CONFIG_FILE', async (t) => {
+  const f = file(`
+sip: { address: 10.0.0.5, port: 5070, transports: [tcp] }
+edge: drachtio
+drachtio: { host: drachtio.internal, port: 9023, secret: s3cret }
+rtp: { address: 10.0.0.5, portMin: 30000, portMax: 30999 }
+tenantsFile: ./my-tenants.yaml
+maxCallSeconds: 600
+answerDelayMs: 250
+rtpTimeoutSeconds: 0
+logLevel: debug
+`);
+  const c = load({ CONFIG_FILE: '/nonexistent.yaml', SIP_PORT: '5080', RTP_PUBLIC_ADDRESS: '203.0.113.7' }, ['--config', f]);
+  t.equal(c.configFile, f);
+  t.same(c.sip, { address: '10.0.0.5', port: 5080, transports: ['tcp'] });
+  t.equal(c.edge, 'drachtio');
+  t.same(c.drachtio, { host: 'drachtio.internal', port: 9023, secret: 's3cret' });
+  t.same(c.rtp, { bindAddress: '10.0.0.5', publicAddress: '203.0.113.7', portMin: 30000, portMax: 30999 });
+  t.equal(c.tenantsFile, join(dir, 'my-tenants.yaml'), 'relative to the config file');
+  t.equal(c.maxCallSeconds, 600);
+  t.equal(c.answerDelayMs, 250);
+  t.equal(c.rtpTimeoutSeconds, 0);
+  t.equal(c.logLevel, 'debug');
+  t.equal(load({ CONFIG_FILE: f }).sip.port, 5070, 'CONFIG_FILE alone');
+  t.equal(load({}, [`--config=${f}`]).sip.port, 5070, '--config=path');
+});
+
+t.test('env vars', async (t) => {
+  const c = load({
+    SIP_ADDRESS: '0.0.0.0', SIP_PORT: '0', SIP_TRANSPORTS: 'udp', EDGE: 'BUILTIN', DRACHTIO_HOST: '127.0.0.2',
+    DRACHTIO_PORT: '0', DRACHTIO_SECRET: 'x', RTP_ADDRESS: '127.0.0.3', RTP_PORT_MIN: '24000', RTP_PORT_MAX: '24100',
+    TENANTS_FILE: 'rel/t.yaml', MAX_CALL_SECONDS: '5', ANSWER_DELAY_MS: '500', RTP_TIMEOUT_SECONDS: '2', LOG_LEVEL: 'silent',
+  });
+  t.same(c.sip, { address: '0.0.0.0', port: 0, transports: ['udp'] });
+  t.equal(c.edge, 'builtin');
+  t.same(c.drachtio, { host: '127.0.0.2', port: 0, secret: 'x' });
+  t.same(c.rtp, { bindAddress: '127.0.0.3', publicAddress: '127.0.0.3', portMin: 24000, portMax: 24100 }, 'public follows bind');
+  t.equal(c.tenantsFile, join(dir, 'rel/t.yaml'));
+  t.equal(c.maxCallSeconds, 5);
+  t.equal(c.answerDelayMs, 500);
+  t.equal(c.rtpTimeoutSeconds, 2);
+  t.equal(c.logLevel, 'silent');
+  t.same(load({ SIP_TRANSPORTS: 'udp+tcp' }).sip.transports, ['udp', 'tcp']);
+  t.same(load({ SIP_TRANSPORTS: 'tcp, udp' }).sip.transports, ['tcp', 'udp']);
+  t.equal(load({ RTP_ADDRESS: '0.0.0.0' }).rtp.publicAddress, '127.0.0.1', 'wildcard bind advertises loopback unless told');
+  t.equal(load({ SIP_PORT: '' }).sip.port, 5060, 'empty env = unset');
+});
+
+t.test('errors name the source and the field', async (t) => {
+  const cases: [Record<string, string>, string][] = [
+    [{ SIP_PORT: 'abc' }, 'environment: SIP_PORT: must be an integer 0-65535, got "abc"'],
+    [{ SIP_PORT: '70000' }, 'environment: SIP_PORT: must be an integer 0-65535, got "70000"'],
+    [{ SIP_TRANSPORTS: 'udp,sctp' }, 'environment: SIP_TRANSPORTS: must be one of udp, tcp, got "sctp"'],
+    [{ EDGE: 'kamailio' }, 'environment: EDGE: must be one of builtin, drachtio, got "kamailio"'],
+    [{ RTP_PORT_MIN: '80' }, 'environment: RTP_PORT_MIN: must be an integer 1024-65535, got "80"'],
+    [{ RTP_PORT_MIN: '41000' }, 'environment: rtp.portMin: must not exceed rtp.portMax (41000 > 40999)'],
+    [{ LOG_LEVEL: 'verbose' }, 'environment: LOG_LEVEL: must be one of debug, info, warn, error, silent, got "verbose"'],
+    [{ MAX_CALL_SECONDS: '-5' }, 'environment: MAX_CALL_SECONDS: must be an integer 0-604800, got "-5"'],
+    [{ SIP_ADDRESS: 'not an address!' }, 'environment: SIP_ADDRESS: must be an IP address or host name, got "not an address!"'],
+    [{ EDGE: 'drachtio', DRACHTIO_PORT: '0' }, 'environment: drachtio.port: must be set to the drachtio-server admin port when edge is drachtio (0 is only for the built-in edge)'],
+  ];
+  for (const [env, msg] of cases) t.throws(() => load(env), { name: 'ConfigError', message: msg }, msg);
+
+  const fileCases: [string, string][] = [
+    ['sip:\n  port: abc\n', 'sip.port: must be an integer 0-65535, got "abc"'],
+    ['sip:\n  port: 5060.5\n', 'sip.port: must be an integer 0-65535, got 5060.5'],
+    ['sip:\n  transports: [udp, ws]\n', 'sip.transports[1]: must be one of udp, tcp, got "ws"'],
+    ['sip: 5060\n', 'sip: must be a mapping, got 5060'],
+    ['sip:\n  prot: 5060\n', 'sip.prot: unknown key (expected one of address, port, transports)'],
+    ['rtpTimeout: 5\n', 'rtpTimeout: unknown key (expected one of sip, edge, drachtio, rtp, tenantsFile, maxCallSeconds, answerDelayMs, rtpTimeoutSeconds, logLevel)'],
+    ['rtp:\n  portMax: 99999\n', 'rtp.portMax: must be an integer 1024-65535, got 99999'],
+    ['drachtio:\n  secret: ""\n', 'drachtio.secret: must be a non-empty string, got ""'],
+    ['- a\n- b\n', 'must be a mapping, got a list'],
+  ];
+  for (const [text, field] of fileCases) {
+    const f = file(text);
+    t.throws(() => load({}, ['--config', f]), { name: 'ConfigError', message: `${f}: ${field}` }, field);
+  }
+});
+
+t.test('file errors: missing, unreadable YAML, empty file', async (t) => {
+  const missing = join(dir, 'missing.yaml');
+  t.throws(() => load({ CONFIG_FILE: missing }), { message: `${missing}: cannot read file (ENOENT)` });
+  const bad = file('sip: [\n');
+  try {
+    load({}, ['--config', bad]);
+    t.fail('should throw');
+  } catch (e) {
+    t.ok(e instanceof ConfigError);
+    t.match((e as Error).message, `${bad}: invalid YAML: `);
+  }
+  const dup = file('edge: builtin\nedge: drachtio\n');
+  t.throws(() => load({}, ['--config', dup]), { message: /invalid YAML: .*[Mm]ap keys must be unique/ });
+  t.equal(load({}, ['--config', file('')]).sip.port, 5060, 'empty file = defaults');
+  t.throws(() => configFileFromArgs(['--config']), { message: 'command line: --config: needs a file path' });
+});
