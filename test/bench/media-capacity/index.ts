@@ -1,0 +1,451 @@
+/**
+ * Benchmark: how many calls the native media core carries on this box, against rtpengine.
+ *
+ *   npm run bench -- media-capacity [--calls 50,100,200,400] [--seconds 8] [--quick]
+ *   node --import tsx test/bench/media-capacity/index.ts [same flags]
+ *
+ * For each N in --calls:
+ * 1. **Our path.** A MediaEngine (this process) with N sessions; a separate load process
+ *    (./load.ts, child_process) sends N G.711 µ-law streams into them on loopback (20 ms
+ *    packets, ±10 ms send jitter, 1 % loss) and receives the sessions' outbound RTP. Per
+ *    session: inbound RTP → (jitter buffer, when the core has one) → G.711 decode → 'audio'
+ *    batches to JS → resample 8 → 16 kHz → 20 ms frames (energy, as a VAD/STT feed would);
+ *    outbound: TTS PCM (flite, synthesized once) queued with play() and re-queued on
+ *    'playoutDone', paced out by the native media thread.
+ *    Measured over the window after a warm-up: CPU of this process (process.cpuUsage: every
+ *    thread, media thread included) per call-second; the engine's pacingStats() (send instant
+ *    − ideal deadline); the receiver-side inter-arrival error |Δt − 20 ms| in the load process
+ *    (a Node event loop, so an upper bound); event-loop delay of this process.
+ * 2. **Reference: rtpengine** (Debian rtpengine-daemon, userspace forwarding, loopback):
+ *    N offer/answer call pairs; the load process sends the same streams into rtpengine's
+ *    A-side and sinks the B-side. CPU of the rtpengine process per call-second from
+ *    /proc/<pid>/stat. Both paths handle N packets in and N packets out per 20 ms.
+ *    rtpengine's media range (30000-30999) holds at most ~240 calls (4 ports per call), so
+ *    larger N are measured at 240 calls and compared per call-second.
+ *
+ * The headline `max_calls_p99_under_2ms` is the largest N whose native pacing p99 < 2 ms.
+ * Last stdout line is JSON:
+ *   {"bench":"media-capacity","max_calls_p99_under_2ms":N,"runs":[{"calls","cpu_us_per_call_s",
+ *    "pacing_p50_us","pacing_p99_us","rx_p99_us",...}],"rtpengine":{"cpu_us_per_call_s",...},
+ *    "ratio_vs_rtpengine":x}
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { setLogLevel } from '../../../src/ops/log.ts';
+import { RtpengineClient } from '../../../src/media/rtpengine/client.ts';
+import { haveDumpcap, startCapture, type CapturedUdp } from '../../helpers/capture.ts';
+import { freePortBlock } from '../../helpers/ports.ts';
+import { rtpengineBinary, startRtpengine, type RtpengineDaemon } from '../../helpers/rtpengine.ts';
+
+setLogLevel((process.env.LOG_LEVEL as 'info' | undefined) ?? 'warn');
+
+const { values } = parseArgs({
+  options: {
+    calls: { type: 'string' },
+    seconds: { type: 'string' },
+    warmup: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    'no-rtpengine': { type: 'boolean', default: false },
+    jitter: { type: 'string', default: '10' },
+    loss: { type: 'string', default: '1' },
+    /** `full` (resample + 16 kHz frames in JS) or `none` (audio events ignored): attributes cost */
+    consumer: { type: 'string', default: 'full' },
+    /** seconds of loopback capture (dumpcap) for kernel-timestamped inter-departure error; 0 = off */
+    wire: { type: 'string' },
+  },
+});
+const QUICK = values.quick === true;
+const CALLS = (values.calls ?? (QUICK ? '100' : '50,100,200,400')).split(',').map((s) => Number(s.trim())).filter((n) => n > 0);
+const SECONDS = Number(values.seconds ?? (QUICK ? 2 : 8));
+const WARMUP = Number(values.warmup ?? (QUICK ? 1 : 2));
+const JITTER_MS = Number(values.jitter);
+const LOSS_PCT = Number(values.loss);
+/** rtpengine media ports 30000-30999, 4 per relayed call (RTP+RTCP on both sides), some slack. */
+const RTPENGINE_MAX_CALLS = 240;
+const OUR_RTP = { min: 28000, max: 29999 };
+/** Wire window after the CPU window (dumpcap on lo costs sys time in the sender, so it is kept apart). */
+const WIRE_SECONDS = Number(values.wire ?? (QUICK ? 1 : 2));
+const WIRE = WIRE_SECONDS > 0 && haveDumpcap();
+const LOAD = fileURLToPath(new URL('./load.ts', import.meta.url));
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const err = (s: string): void => {
+  process.stderr.write(`${s}\n`);
+};
+
+/** The load process, with a promise-returning request/response wrapper over IPC. */
+class Load {
+  private readonly child: ChildProcess;
+  private waiters: { type: string; resolve: (m: any) => void; reject: (e: Error) => void }[] = [];
+  private constructor() {
+    this.child = fork(LOAD, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    this.child.on('message', (m: { type: string; message?: string }) => {
+      if (m.type === 'error') {
+        for (const w of this.waiters.splice(0)) w.reject(new Error(`load process: ${m.message}`));
+        return;
+      }
+      const i = this.waiters.findIndex((w) => w.type === m.type);
+      if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(m);
+    });
+    this.child.on('exit', (code) => {
+      for (const w of this.waiters.splice(0)) w.reject(new Error(`load process exited (${code})`));
+    });
+  }
+  static start(): Load {
+    return new Load();
+  }
+  request<T>(msg: unknown, reply: string, timeoutMs = 60_000): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`load process: no '${reply}' within ${timeoutMs} ms`)), timeoutMs);
+      this.waiters.push({ type: reply, resolve: (m) => { clearTimeout(t); resolve(m as T); }, reject: (e) => { clearTimeout(t); reject(e); } });
+      this.child.send(msg as object);
+    });
+  }
+  post(msg: unknown): void {
+    this.child.send(msg as object);
+  }
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((r) => this.child.once('exit', r));
+    try {
+      this.child.send({ type: 'exit' });
+    } catch { /* gone */ }
+    const t = setTimeout(() => this.child.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(t);
+  }
+}
+
+interface LoadResult {
+  seconds: number;
+  sent: number;
+  dropped: number;
+  rx: { packets: number; intervals: number; gaps: number; p50_us: number; p99_us: number; max_us: number };
+  send_late: { p50_us: number; p99_us: number };
+  sink_packets: number;
+  load_cpu_pct: number;
+  load_loop_p99_ms: number;
+  load_loop_max_ms: number;
+}
+
+interface Run {
+  calls: number;
+  cpu_us_per_call_s: number;
+  cpu_pct: number;
+  pacing_p50_us: number;
+  pacing_p99_us: number;
+  pacing_max_us: number;
+  pacing_samples: number;
+  rx_measured_at: string;
+  rx_p50_us: number;
+  rx_p99_us: number;
+  rx_wire_intervals: number;
+  rx_node_p50_us: number;
+  rx_node_p99_us: number;
+  rx_gaps: number;
+  /** inbound packets the sessions accepted / packets the load process sent, in the window */
+  inbound_ratio: number;
+  frames_16k: number;
+  samples_per_packet: number;
+  event_loop_p99_ms: number;
+  load_cpu_pct: number;
+  load_loop_p99_ms: number;
+  load_loop_max_ms: number;
+  scheduling: string;
+  resampler: string;
+}
+
+type Media = typeof import('../../../src/media/index.ts');
+type NativeMod = typeof import('../../../src/media/native.ts');
+
+/** 8 → 16 kHz for the frames JS hands to VAD/STT: a streaming resampler if the addon has one. */
+function makeUpsampler(media: Media, nat: NativeMod): { kind: string; create: () => (pcm: Int16Array) => Int16Array } {
+  const anyMedia = media as unknown as Record<string, unknown>;
+  const anyNative = nat.native as unknown as Record<string, unknown>;
+  const Ctor = (anyMedia.Resampler ?? anyNative.Resampler) as (new (inRate: number, outRate: number) => Record<string, unknown>) | undefined;
+  if (typeof Ctor === 'function') {
+    try {
+      const probe = new Ctor(8000, 16000);
+      const fn = (probe.process ?? probe.push ?? probe.resample) as unknown;
+      if (typeof fn === 'function') {
+        return {
+          kind: 'streaming (addon Resampler)',
+          create: () => {
+            const r = new Ctor(8000, 16000);
+            const f = (r.process ?? r.push ?? r.resample) as (pcm: Int16Array) => Int16Array;
+            return (pcm) => f.call(r, pcm);
+          },
+        };
+      }
+    } catch { /* fall back */ }
+  }
+  return { kind: 'one-shot native.resample per batch', create: () => (pcm) => nat.native.resample(pcm, 8000, 16000) };
+}
+
+async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: number): Promise<Run> {
+  const load = Load.start();
+  const ports = await freePortBlock(OUR_RTP, Math.max(64, 2 * calls + 32));
+  const engine = media.MediaEngine.create({ bindAddress: '127.0.0.1', portMin: ports.min, portMax: ports.max });
+  // The core resamples to 16 kHz on the media thread when sessions take `deliverRate`
+  // (jitter-buffer/Opus generation of the addon); otherwise JS upsamples each batch.
+  const native16k = 'JITTER_DEFAULTS' in media;
+  const up = native16k
+    ? { kind: 'native (deliverRate 16000, media thread)', create: () => (pcm: Int16Array) => pcm }
+    : makeUpsampler(media, nat);
+  let samplesDelivered = 0;
+  let frames16k = 0;
+  let energySink = 0;
+  const sessions: InstanceType<Media['MediaSession']>[] = [];
+  const eld = monitorEventLoopDelay({ resolution: 1 });
+  try {
+    const ready = await load.request<{ carrierPorts: number[] }>(
+      { type: 'setup', calls, mode: 'ours', jitterMs: JITTER_MS, lossPct: LOSS_PCT }, 'ready');
+    for (let i = 0; i < calls; i++) {
+      const s = engine.createSession({
+        codec: 'PCMU', payloadType: 0, remote: { address: '127.0.0.1', port: ready.carrierPorts[i]! },
+        ...(native16k ? { deliverRate: 16000 } : {}),
+      } as Parameters<typeof engine.createSession>[0]);
+      const upsample = up.create();
+      // 16 kHz frame assembler: 20 ms frames (320 samples) with their energy, as VAD/STT input
+      let acc = new Int16Array(4096);
+      let fill = 0;
+      if (values.consumer !== 'none') s.on('audio', (pcm: Int16Array) => {
+        const wide = upsample(pcm);
+        samplesDelivered += wide.length;
+        if (fill + wide.length > acc.length) {
+          const bigger = new Int16Array(2 * (fill + wide.length));
+          bigger.set(acc.subarray(0, fill));
+          acc = bigger;
+        }
+        acc.set(wide, fill);
+        fill += wide.length;
+        let off = 0;
+        for (; off + 320 <= fill; off += 320) {
+          let e = 0;
+          for (let k = off; k < off + 320; k++) e += acc[k]! * acc[k]!;
+          energySink += e > 1e9 ? 1 : 0;
+          frames16k++;
+        }
+        acc.copyWithin(0, off, fill);
+        fill -= off;
+      });
+      s.on('playoutDone', () => {
+        if (!s.isClosed) s.play(tts);
+      });
+      sessions.push(s);
+    }
+    load.post({ type: 'start', targets: sessions.map((s) => s.localPort) });
+    for (const s of sessions) s.play(tts);
+    await sleep(WARMUP * 1000);
+
+    const in0 = sessions.reduce((n, s) => n + s.stats().packetsIn, 0);
+    frames16k = 0;
+    samplesDelivered = 0;
+    engine.resetPacingStats();
+    eld.enable();
+    await load.request({ type: 'mark' }, 'marked');
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await sleep(SECONDS * 1000);
+    const cpu = process.cpuUsage(cpu0);
+    const secs = (performance.now() - t0) / 1000;
+    const pacing = engine.pacingStats();
+    eld.disable();
+    const in1 = sessions.reduce((n, s) => n + s.stats().packetsIn, 0);
+    const res = await load.request<LoadResult>({ type: 'report' }, 'result');
+    let wire: ReturnType<typeof wireError> | undefined;
+    if (WIRE) {
+      try {
+        const cap = await startCapture(`udp and src portrange ${ports.min}-${ports.max}`);
+        await sleep(WIRE_SECONDS * 1000);
+        wire = wireError(await cap.stop());
+      } catch (e) {
+        err(`  wire capture failed: ${(e as Error).message.split('\n')[0]}`);
+      }
+    }
+    await load.request({ type: 'stop' }, 'stopped');
+    const cpuUs = cpu.user + cpu.system;
+    void energySink;
+    return {
+      calls,
+      cpu_us_per_call_s: Math.round(cpuUs / (calls * secs)),
+      cpu_pct: Math.round((cpuUs / 1e6 / secs) * 1000) / 10,
+      pacing_p50_us: pacing.p50Us,
+      pacing_p99_us: pacing.p99Us,
+      pacing_max_us: pacing.maxUs,
+      pacing_samples: pacing.samples,
+      rx_measured_at: wire ? 'wire (dumpcap on lo, kernel timestamps)' : 'receiver (node event loop in the load process)',
+      rx_p50_us: wire ? wire.p50_us : res.rx.p50_us,
+      rx_p99_us: wire ? wire.p99_us : res.rx.p99_us,
+      rx_wire_intervals: wire?.intervals ?? 0,
+      rx_node_p50_us: res.rx.p50_us,
+      rx_node_p99_us: res.rx.p99_us,
+      rx_gaps: res.rx.gaps,
+      inbound_ratio: res.sent > 0 ? Math.round(((in1 - in0) / res.sent) * 1000) / 1000 : 0,
+      frames_16k: frames16k,
+      /** 16 kHz samples JS got per inbound packet (320 expected) */
+      samples_per_packet: in1 > in0 ? Math.round(samplesDelivered / (in1 - in0)) : 0,
+      event_loop_p99_ms: Math.round(eld.percentile(99) / 1e4) / 100,
+      load_cpu_pct: res.load_cpu_pct,
+      load_loop_p99_ms: res.load_loop_p99_ms,
+      load_loop_max_ms: res.load_loop_max_ms,
+      scheduling: engine.scheduling,
+      resampler: up.kind,
+    };
+  } finally {
+    for (const s of sessions) s.close();
+    engine.close();
+    await load.close();
+  }
+}
+
+/** Pooled |Δt − 20 ms| (µs) between consecutive RTP packets of each captured stream. */
+function wireError(pkts: CapturedUdp[]): { intervals: number; p50_us: number; p99_us: number; max_us: number } {
+  const last = new Map<string, { seq: number; ts: number }>();
+  const errs: number[] = [];
+  for (const p of pkts) {
+    if (p.payload.length < 12 || p.payload[0]! >> 6 !== 2) continue;
+    const pt = p.payload[1]! & 0x7f;
+    if (pt >= 72 && pt <= 76) continue; // RTCP
+    const key = `${p.sport}>${p.dport}`;
+    const seq = p.payload.readUInt16BE(2);
+    const prev = last.get(key);
+    if (prev && seq === ((prev.seq + 1) & 0xffff)) {
+      const d = (p.tsUs - prev.ts) / 1000;
+      if (d <= 60) errs.push(Math.abs(d - 20) * 1000);
+    }
+    last.set(key, { seq, ts: p.tsUs });
+  }
+  errs.sort((a, b) => a - b);
+  const pct = (q: number): number => (errs.length ? Math.round(errs[Math.min(errs.length - 1, Math.ceil((q / 100) * errs.length) - 1)]!) : 0);
+  return { intervals: errs.length, p50_us: pct(50), p99_us: pct(99), max_us: errs.length ? Math.round(errs[errs.length - 1]!) : 0 };
+}
+
+interface RtpengineRun {
+  calls: number;
+  cpu_us_per_call_s: number;
+  cpu_pct: number;
+  relayed_ratio: number;
+  load_cpu_pct: number;
+}
+
+const sdp = (port: number): string =>
+  `v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n`;
+
+async function runRtpengine(rte: RtpengineDaemon, calls: number, tag: string): Promise<RtpengineRun> {
+  const load = Load.start();
+  const client = new RtpengineClient({ url: rte.url, timeoutMs: 3000 });
+  const ids: string[] = [];
+  try {
+    const ready = await load.request<{ carrierPorts: number[]; sinkPorts: number[] }>(
+      { type: 'setup', calls, mode: 'relay', jitterMs: JITTER_MS, lossPct: LOSS_PCT }, 'ready');
+    const targets: number[] = new Array(calls);
+    for (let base = 0; base < calls; base += 20) {
+      await Promise.all(Array.from({ length: Math.min(20, calls - base) }, async (_, j) => {
+        const i = base + j;
+        const callId = `bench-${tag}-${i}`;
+        ids.push(callId);
+        await client.offer({ 'call-id': callId, 'from-tag': 'carrier', sdp: sdp(ready.carrierPorts[i]!) });
+        const a = await client.answer({ 'call-id': callId, 'from-tag': 'carrier', 'to-tag': 'sink', sdp: sdp(ready.sinkPorts[i]!) });
+        targets[i] = Number(/^m=audio (\d+)/m.exec(a.sdp)![1]);
+      }));
+    }
+    load.post({ type: 'start', targets });
+    await sleep(WARMUP * 1000);
+    await load.request({ type: 'mark' }, 'marked');
+    const c0 = rte.cpuUs();
+    const t0 = performance.now();
+    await sleep(SECONDS * 1000);
+    const c1 = rte.cpuUs();
+    const secs = (performance.now() - t0) / 1000;
+    const res = await load.request<LoadResult>({ type: 'report' }, 'result');
+    return {
+      calls,
+      cpu_us_per_call_s: Math.round((c1 - c0) / (calls * secs)),
+      cpu_pct: Math.round(((c1 - c0) / 1e6 / secs) * 1000) / 10,
+      relayed_ratio: res.sent > 0 ? Math.round((res.sink_packets / res.sent) * 1000) / 1000 : 0,
+      load_cpu_pct: res.load_cpu_pct,
+    };
+  } finally {
+    await Promise.all(ids.map((id) => client.delete({ 'call-id': id }).catch(() => undefined)));
+    client.close();
+    await load.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const media = await import('../../../src/media/index.ts');
+  const nat = await import('../../../src/media/native.ts');
+  const speech = await media.synthesize(
+    'Thank you for calling Northwind Industrial Supply. I can check stock, place a reorder, or tell you where your order is. What can I do for you today?',
+    { voice: 'kal', sampleRate: 8000 },
+  );
+  err(`media-capacity: calls=${CALLS.join(',')} window=${SECONDS}s warmup=${WARMUP}s jitter=±${JITTER_MS}ms loss=${LOSS_PCT}% tts=${(speech.length / 8000).toFixed(1)}s`);
+
+  const runs: Run[] = [];
+  for (const n of CALLS) {
+    const r = await runOurs(media, nat, speech, n);
+    runs.push(r);
+    err(`  ours     N=${n}: cpu ${r.cpu_us_per_call_s} µs/call·s (${r.cpu_pct}% of a core), pacing p50/p99/max ${r.pacing_p50_us}/${r.pacing_p99_us}/${r.pacing_max_us} µs, ` +
+      `rx p50/p99 ${r.rx_p50_us}/${r.rx_p99_us} µs (${r.rx_wire_intervals ? 'wire' : 'node'}; node receiver ${r.rx_node_p50_us}/${r.rx_node_p99_us}), inbound ${r.inbound_ratio}, loop p99 ${r.event_loop_p99_ms} ms, load ${r.load_cpu_pct}%`);
+  }
+
+  let rteRuns: RtpengineRun[] = [];
+  let rteError: string | undefined;
+  if (!values['no-rtpengine']) {
+    if (!rtpengineBinary()) {
+      rteError = 'rtpengine-daemon not installed';
+    } else {
+      let rte: RtpengineDaemon | undefined;
+      try {
+        rte = await startRtpengine({ media: { min: 30000, max: 30999 }, logLevel: 4 });
+        const sizes = [...new Set(CALLS.map((n) => Math.min(n, RTPENGINE_MAX_CALLS)))];
+        for (const [k, n] of sizes.entries()) {
+          const r = await runRtpengine(rte, n, `${process.pid}-${k}`);
+          rteRuns.push(r);
+          err(`  rtpengine N=${n}: cpu ${r.cpu_us_per_call_s} µs/call·s (${r.cpu_pct}% of a core), relayed ${r.relayed_ratio}, load ${r.load_cpu_pct}%`);
+        }
+      } catch (e) {
+        rteError = (e as Error).message.split('\n')[0];
+        err(`  rtpengine reference failed: ${rteError}`);
+      } finally {
+        await rte?.stop();
+      }
+    }
+  }
+
+  const ok = runs.filter((r) => r.pacing_samples > 0 && r.pacing_p99_us < 2000).map((r) => r.calls);
+  const maxCalls = ok.length ? Math.max(...ok) : 0;
+  // Ratio at the largest N measured on both sides with the same N (else the largest of each).
+  const matched = runs.filter((r) => rteRuns.some((x) => x.calls === r.calls));
+  const oursRef = matched.length ? matched[matched.length - 1]! : runs[runs.length - 1];
+  const rteRef = oursRef ? rteRuns.find((x) => x.calls === oursRef.calls) ?? rteRuns[rteRuns.length - 1] : undefined;
+  const ratio = oursRef && rteRef && rteRef.cpu_us_per_call_s > 0
+    ? Math.round((oursRef.cpu_us_per_call_s / rteRef.cpu_us_per_call_s) * 100) / 100 : null;
+  for (const r of runs) {
+    const x = rteRuns.find((q) => q.calls === Math.min(r.calls, RTPENGINE_MAX_CALLS));
+    (r as Run & { ratio_vs_rtpengine?: number | null }).ratio_vs_rtpengine =
+      x && x.cpu_us_per_call_s > 0 ? Math.round((r.cpu_us_per_call_s / x.cpu_us_per_call_s) * 100) / 100 : null;
+  }
+  if (ratio !== null) err(`  ratio ours/rtpengine CPU per call-second at N=${oursRef!.calls}: ${ratio}`);
+  console.log(JSON.stringify({
+    bench: 'media-capacity',
+    max_calls_p99_under_2ms: maxCalls,
+    window_s: SECONDS,
+    jitter_ms: JITTER_MS,
+    loss_pct: LOSS_PCT,
+    runs,
+    rtpengine: rteRef
+      ? { cpu_us_per_call_s: rteRef.cpu_us_per_call_s, calls: rteRef.calls, mode: 'userspace', runs: rteRuns }
+      : { error: rteError ?? 'skipped' },
+    ratio_vs_rtpengine: ratio,
+  }));
+}
+
+main().then(() => process.exit(0), (e: unknown) => {
+  console.error(e);
+  console.log(JSON.stringify({ bench: 'media-capacity', error: String((e as Error)?.message ?? e).split('\n')[0] }));
+  process.exit(1);
+});
