@@ -11,7 +11,14 @@
         "native/g711.cc",
         "native/resampler.cc",
         "native/pacing_stats.cc",
-        "native/tts.cc"
+        "native/tts.cc",
+        "native/jitter_buffer.cc",
+        "native/plc.cc",
+        "native/playout.cc",
+        "native/opus_codec.cc",
+        "native/dtmf.cc",
+        "native/rtcp.cc",
+        "native/recorder.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
@@ -20,12 +27,13 @@
       "cflags_cc": [
         "-std=c++17", "-O2", "-Wall", "-Wextra",
         "-isystem", "<!(node -p \"require('node-addon-api').include_dir\")",
-        "-isystem", "/usr/include/flite"
+        "-isystem", "/usr/include/flite",
+        "-isystem", "/usr/include/opus"
       ],
       "libraries": [
         "-lflite_cmu_us_kal", "-lflite_cmu_us_kal16", "-lflite_cmu_us_slt",
         "-lflite_cmu_us_rms", "-lflite_cmu_us_awb",
-        "-lflite_usenglish", "-lflite_cmulex", "-lflite", "-lm", "-lpthread"
+        "-lflite_usenglish", "-lflite_cmulex", "-lflite", "-lopus", "-lm", "-lpthread"
       ]
     }
   ]

@@ -7,8 +7,12 @@
 #include <memory>
 #include <string>
 
+#include "dtmf.h"
 #include "engine.h"
 #include "g711.h"
+#include "playout.h"
+#include "recorder.h"
+#include "rtcp.h"
 #include "resampler.h"
 #include "rtp.h"
 #include "tts.h"
@@ -25,6 +29,8 @@ const char* eventTypeName(EventType t) {
     case EventType::Audio: return "audio";
     case EventType::PlayoutDone: return "playoutDone";
     case EventType::Latched: return "latched";
+    case EventType::DtmfStart: return "dtmfStart";
+    case EventType::Dtmf: return "dtmf";
   }
   return "unknown";
 }
@@ -52,6 +58,9 @@ void CallJs(Napi::Env env, Napi::Function fn, TsfnContext* ctx, Batch* b) {
     } else if (e.type == EventType::Latched) {
       o.Set("address", Napi::String::New(env, e.addr.host()));
       o.Set("port", Napi::Number::New(env, e.addr.port()));
+    } else if (e.type == EventType::Dtmf || e.type == EventType::DtmfStart) {
+      o.Set("digit", Napi::String::New(env, std::string(1, e.digit)));
+      if (e.type == EventType::Dtmf) o.Set("durationMs", Napi::Number::New(env, e.durationMs));
     }
     arr.Set(static_cast<uint32_t>(i), o);
   }
@@ -68,7 +77,76 @@ Codec parseCodec(const Napi::Value& v) {
   const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
   if (s == "PCMU") return Codec::PCMU;
   if (s == "PCMA") return Codec::PCMA;
-  throw Napi::TypeError::New(v.Env(), "codec must be 'PCMU' or 'PCMA'");
+  if (s == "opus") return Codec::Opus;
+  throw Napi::TypeError::New(v.Env(), "codec must be 'PCMU', 'PCMA' or 'opus'");
+}
+
+int optInt(const Napi::Object& o, const char* name, int def, int lo, int hi);
+
+JitterConfig jitterArg(const Napi::Value& v) {
+  JitterConfig j;
+  if (!v.IsObject()) return j;
+  Napi::Object o = v.As<Napi::Object>();
+  j.minDelayMs = optInt(o, "minDelayMs", j.minDelayMs, 0, 1000);
+  j.maxDelayMs = optInt(o, "maxDelayMs", j.maxDelayMs, 0, 2000);
+  j.startDelayMs = optInt(o, "startDelayMs", j.startDelayMs, 0, 2000);
+  if (j.maxDelayMs < j.minDelayMs) throw Napi::RangeError::New(v.Env(), "jitter.maxDelayMs must be >= minDelayMs");
+  return j;
+}
+
+OpusParams opusArg(const Napi::Value& v) {
+  OpusParams p;
+  if (!v.IsObject()) return p;
+  Napi::Object o = v.As<Napi::Object>();
+  p.bitrate = optInt(o, "bitrate", 0, 0, 510000);
+  p.fec = o.Get("fec").ToBoolean().Value();
+  p.dtx = o.Get("dtx").ToBoolean().Value();
+  p.maxPlaybackRate = optInt(o, "maxPlaybackRate", 48000, 8000, 48000);
+  p.lossPercent = optInt(o, "lossPercent", 10, 0, 100);
+  return p;
+}
+
+const char* putResultName(JitterBuffer::PutResult r) {
+  switch (r) {
+    case JitterBuffer::PutResult::Accepted: return "accepted";
+    case JitterBuffer::PutResult::Duplicate: return "duplicate";
+    case JitterBuffer::PutResult::Late: return "late";
+    case JitterBuffer::PutResult::Overflow: return "overflow";
+    case JitterBuffer::PutResult::TooBig: return "too-big";
+    case JitterBuffer::PutResult::Reset: return "reset";
+  }
+  return "unknown";
+}
+
+Napi::Object playoutStatsObj(Napi::Env env, const PlayoutStats& p) {
+  Napi::Object o = Napi::Object::New(env);
+  const JitterStats& j = p.jb;
+  o.Set("received", static_cast<double>(j.received));
+  o.Set("expected", static_cast<double>(j.expected));
+  o.Set("lost", static_cast<double>(j.lost));
+  o.Set("late", static_cast<double>(j.late));
+  o.Set("duplicates", static_cast<double>(j.duplicates));
+  o.Set("overflow", static_cast<double>(j.overflow));
+  o.Set("resets", static_cast<double>(j.resets));
+  o.Set("ssrcChanges", static_cast<double>(j.ssrcChanges));
+  o.Set("underruns", static_cast<double>(j.underruns));
+  o.Set("jitterMs", j.jitterMs);
+  o.Set("bufferDelayMs", j.bufferDelayMs);
+  o.Set("targetDelayMs", j.targetDelayMs);
+  o.Set("framesOut", static_cast<double>(p.framesOut));
+  o.Set("concealed", static_cast<double>(p.concealed));
+  o.Set("fecRecovered", static_cast<double>(p.fecRecovered));
+  o.Set("shrinks", static_cast<double>(p.shrinks));
+  o.Set("stretches", static_cast<double>(p.stretches));
+  o.Set("decodeErrors", static_cast<double>(p.decodeErrors));
+  return o;
+}
+
+int intArg(const Napi::Value& v, const char* name, int lo, int hi);
+int optInt(const Napi::Object& o, const char* name, int def, int lo, int hi) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined() || v.IsNull()) return def;
+  return intArg(v, name, lo, hi);
 }
 
 int intArg(const Napi::Value& v, const char* name, int lo, int hi) {
@@ -110,6 +188,13 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::ActiveSessions>("activeSessions"),
                            InstanceMethod<&EngineWrap::Close>("close"),
                            InstanceMethod<&EngineWrap::Scheduling>("scheduling"),
+                           InstanceMethod<&EngineWrap::SetOpusParams>("setOpusParams"),
+                           InstanceMethod<&EngineWrap::SetTelephoneEvent>("setTelephoneEvent"),
+                           InstanceMethod<&EngineWrap::SendDtmf>("sendDtmf"),
+                           InstanceMethod<&EngineWrap::Bridge>("bridge"),
+                           InstanceMethod<&EngineWrap::Unbridge>("unbridge"),
+                           InstanceMethod<&EngineWrap::StartRecording>("startRecording"),
+                           InstanceMethod<&EngineWrap::StopRecording>("stopRecording"),
                        });
   }
 
@@ -195,14 +280,21 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
         throw Napi::TypeError::New(env, "remote: " + err);
       haveRemote = true;
     }
+    SessionConfig cfg;
+    cfg.rate = optInt(o, "rate", 8000, 8000, 16000);
+    if (cfg.rate != 8000 && cfg.rate != 16000) throw Napi::RangeError::New(env, "rate must be 8000 or 16000");
+    cfg.jitter = jitterArg(o.Get("jitter"));
+    cfg.opus = opusArg(o.Get("opus"));
+    cfg.rtcpIntervalMs = optInt(o, "rtcpIntervalMs", cfg.rtcpIntervalMs, 0, 600000);
     std::string err;
-    auto s = eng.createSession(codec, static_cast<uint8_t>(pt), tePt, haveRemote ? &remote : nullptr, &err);
+    auto s = eng.createSession(codec, static_cast<uint8_t>(pt), tePt, haveRemote ? &remote : nullptr, &err, cfg);
     if (!s) throw Napi::Error::New(env, "cannot create media session: " + err);
     updateRef(env);
     Napi::Object r = Napi::Object::New(env);
     r.Set("id", Napi::Number::New(env, s->id));
     r.Set("localAddress", Napi::String::New(env, s->local.host()));
     r.Set("localPort", Napi::Number::New(env, s->local.port()));
+    r.Set("rtcpPort", s->rtcpFd() >= 0 ? Napi::Number::New(env, s->local.port() + 1) : env.Null());
     return r;
   }
 
@@ -222,13 +314,79 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     std::string err;
     if (!parseAddress(info[1].ToString().Utf8Value(), static_cast<uint16_t>(port), &a, &err))
       throw Napi::TypeError::New(info.Env(), "setRemote: " + err);
-    s->setRemote(a);
+    int rtcpPort = 0;
+    if (info.Length() > 3 && info[3].IsNumber()) rtcpPort = intArg(info[3], "rtcpPort", 1, 65535);
+    s->setRemote(a, static_cast<uint16_t>(rtcpPort));
   }
 
   void SetCodec(const Napi::CallbackInfo& info) {
     auto s = session(info);
     const Codec c = parseCodec(info[1]);
-    s->setCodec(c, static_cast<uint8_t>(intArg(info[2], "payloadType", 0, 127)));
+    std::string err;
+    if (!s->setCodec(c, static_cast<uint8_t>(intArg(info[2], "payloadType", 0, 127)), &err))
+      throw Napi::Error::New(info.Env(), "setCodec: " + err);
+  }
+
+  void SetOpusParams(const Napi::CallbackInfo& info) { session(info)->setOpusParams(opusArg(info[1])); }
+
+  void SetTelephoneEvent(const Napi::CallbackInfo& info) {
+    auto s = session(info);
+    s->setTelephoneEventPt(info[1].IsNumber() ? intArg(info[1], "telephoneEventPayloadType", 0, 127) : -1);
+  }
+
+  // sendDtmf(id, digits, durationMs, gapMs)
+  void SendDtmf(const Napi::CallbackInfo& info) {
+    auto s = session(info);
+    if (!info[1].IsString()) throw Napi::TypeError::New(info.Env(), "digits must be a string");
+    std::string err;
+    if (!s->sendDtmf(info[1].As<Napi::String>().Utf8Value(), intArg(info[2], "durationMs", 40, 5000),
+                     intArg(info[3], "gapMs", 20, 5000), &err))
+      throw Napi::Error::New(info.Env(), "sendDtmf: " + err);
+  }
+
+  void Bridge(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Engine& eng = engine(env);
+    const int a = intArg(info[0], "session id", 0, INT32_MAX);
+    const int b = intArg(info[1], "session id", 0, INT32_MAX);
+    std::string err;
+    if (!eng.bridge(static_cast<uint32_t>(a), static_cast<uint32_t>(b), &err)) throw Napi::Error::New(env, "bridge: " + err);
+  }
+
+  Napi::Value Unbridge(const Napi::CallbackInfo& info) {
+    Engine& eng = engine(info.Env());
+    return Napi::Boolean::New(info.Env(), eng.unbridge(static_cast<uint32_t>(intArg(info[0], "session id", 0, INT32_MAX))));
+  }
+
+  // startRecording(id, path, rate)
+  void StartRecording(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto s = session(info);
+    if (s->recorderJs) throw Napi::Error::New(env, "startRecording: already recording to " + s->recorderJs->path());
+    if (!info[1].IsString()) throw Napi::TypeError::New(env, "path must be a string");
+    const int rate = info[2].IsNumber() ? intArg(info[2], "sampleRate", 8000, 16000) : s->rate();
+    if (rate != 8000 && rate != 16000) throw Napi::RangeError::New(env, "sampleRate must be 8000 or 16000");
+    std::string err;
+    auto rec = Recorder::open(info[1].As<Napi::String>().Utf8Value(), rate, s->rate(), &err);
+    if (!rec) throw Napi::Error::New(env, "startRecording: " + err);
+    s->recorderJs = rec;
+    engine(env).setRecorder(s->id, rec);
+  }
+
+  // stopRecording(id) → {path, frames, dropped} | null
+  Napi::Value StopRecording(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto s = session(info);
+    if (!s->recorderJs) return env.Null();
+    engine(env).setRecorder(s->id, nullptr);  // waits until the media thread let go
+    auto rec = std::move(s->recorderJs);
+    rec->stop();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("path", rec->path());
+    o.Set("frames", static_cast<double>(rec->framesWritten()));
+    o.Set("dropped", static_cast<double>(rec->framesDropped()));
+    o.Set("sampleRate", rec->rate());
+    return o;
   }
 
   void Play(const Napi::CallbackInfo& info) {
@@ -268,6 +426,28 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     o.Set("latched", st.latched);
     o.Set("ssrcOut", static_cast<double>(st.ssrcOut));
     o.Set("seqOut", static_cast<double>(st.seqOut));
+    o.Set("dtmfIn", static_cast<double>(st.dtmfIn));
+    o.Set("dtmfOut", static_cast<double>(st.dtmfOut));
+    o.Set("jitter", playoutStatsObj(env, st.playout));
+    Napi::Object rc = Napi::Object::New(env);
+    rc.Set("packetsIn", static_cast<double>(st.rtcp.packetsIn));
+    rc.Set("packetsOut", static_cast<double>(st.rtcp.packetsOut));
+    rc.Set("invalidIn", static_cast<double>(st.rtcp.invalidIn));
+    rc.Set("haveSr", st.rtcp.haveSr);
+    if (st.rtcp.haveRemoteReport) {
+      Napi::Object rr = Napi::Object::New(env);
+      rr.Set("fractionLost", st.rtcp.remoteFractionLost);
+      rr.Set("cumulativeLost", st.rtcp.remoteCumulativeLost);
+      rr.Set("jitterMs", st.rtcp.remoteJitterMs);
+      rr.Set("rttMs", st.rtcp.rttMs < 0 ? env.Null() : Napi::Number::New(env, st.rtcp.rttMs));
+      rc.Set("remoteReport", rr);
+    } else {
+      rc.Set("remoteReport", env.Null());
+    }
+    o.Set("rtcp", rc);
+    o.Set("bridged", st.bridged);
+    o.Set("recording", st.recording);
+    o.Set("recordedFrames", static_cast<double>(st.recordedFrames));
     return o;
   }
 
@@ -413,7 +593,89 @@ Napi::Value Synthesize(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// PlayoutTest: the inbound playout (jitter buffer + decoder + PLC) driven by
+// scripted arrival and playout instants, for unit tests. Not used by the engine.
+class PlayoutTestWrap : public Napi::ObjectWrap<PlayoutTestWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "PlayoutTest",
+                       {InstanceMethod<&PlayoutTestWrap::Put>("put"), InstanceMethod<&PlayoutTestWrap::Tick>("tick"),
+                        InstanceMethod<&PlayoutTestWrap::Stats>("stats")});
+  }
+  // new PlayoutTest({codec, payloadType, rate?, jitter?})
+  PlayoutTestWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PlayoutTestWrap>(info) {
+    if (!info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "PlayoutTest(options)");
+    Napi::Object o = info[0].As<Napi::Object>();
+    const Codec c = parseCodec(o.Get("codec"));
+    const int pt = intArg(o.Get("payloadType"), "payloadType", 0, 127);
+    JitterConfig j = jitterArg(o.Get("jitter"));
+    j.clockRate = c == Codec::Opus ? 48000 : 8000;
+    p_ = std::make_unique<Playout>(optInt(o, "rate", 8000, 8000, 16000), j);
+    p_->setCodec(c, pt);
+  }
+
+ private:
+  static int64_t msToNs(const Napi::Value& v) { return static_cast<int64_t>(v.As<Napi::Number>().DoubleValue() * 1e6); }
+  // put(rtpBytes, arrivalMs) → result name
+  Napi::Value Put(const Napi::CallbackInfo& info) {
+    Napi::Uint8Array b = uint8Arg(info[0], "packet");
+    RtpPacket pkt;
+    if (parseRtp(b.Data(), b.ElementLength(), &pkt) != RtpStatus::Ok || !p_->accepts(pkt.payloadType))
+      return Napi::String::New(info.Env(), "invalid");
+    return Napi::String::New(info.Env(), putResultName(p_->put(pkt, msToNs(info[1]))));
+  }
+  // tick(nowMs) → Int16Array (one 20 ms frame) | null (not started)
+  Napi::Value Tick(const Napi::CallbackInfo& info) {
+    int16_t frame[320];
+    if (!p_->tick(msToNs(info[0]), frame)) return info.Env().Null();
+    Napi::Int16Array out = Napi::Int16Array::New(info.Env(), p_->frameSamples());
+    std::memcpy(out.Data(), frame, p_->frameSamples() * sizeof(int16_t));
+    return out;
+  }
+  Napi::Value Stats(const Napi::CallbackInfo& info) { return playoutStatsObj(info.Env(), p_->stats()); }
+  std::unique_ptr<Playout> p_;
+};
+
+// parseRtcp(bytes, ourSsrc) → parsed object or a status string
+Napi::Value ParseRtcp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Uint8Array in = uint8Arg(info[0], "bytes");
+  const uint32_t ours = info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
+  RtcpParsed r;
+  const RtcpStatus st = parseRtcp(in.Data(), in.ElementLength(), ours, &r);
+  if (st != RtcpStatus::Ok) return Napi::String::New(env, rtcpStatusName(st));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("packets", r.packets);
+  o.Set("senderSsrc", static_cast<double>(r.senderSsrc));
+  o.Set("haveSr", r.haveSr);
+  if (r.haveSr) {
+    o.Set("ntpSeconds", static_cast<double>(r.ntp >> 32));
+    o.Set("rtpTimestamp", static_cast<double>(r.rtpTs));
+    o.Set("packetCount", static_cast<double>(r.packetCount));
+    o.Set("octetCount", static_cast<double>(r.octetCount));
+  }
+  if (r.haveBlock) {
+    Napi::Object b = Napi::Object::New(env);
+    b.Set("fractionLost", r.block.fractionLost);
+    b.Set("cumulativeLost", r.block.cumulativeLost);
+    b.Set("extHighestSeq", static_cast<double>(r.block.extHighestSeq));
+    b.Set("jitter", static_cast<double>(r.block.jitter));
+    b.Set("lsr", static_cast<double>(r.block.lsr));
+    b.Set("dlsr", static_cast<double>(r.block.dlsr));
+    o.Set("block", b);
+  }
+  o.Set("bye", r.bye);
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("PlayoutTest", PlayoutTestWrap::Init(env));
+  exports.Set("parseRtcp", Napi::Function::New<ParseRtcp>(env, "parseRtcp"));
+  Napi::Array codecs = Napi::Array::New(env, 3);
+  codecs.Set(0u, "PCMU");
+  codecs.Set(1u, "PCMA");
+  codecs.Set(2u, "opus");
+  exports.Set("codecs", codecs);
   exports.Set("Engine", EngineWrap::Init(env));
   exports.Set("ulawEncode", Napi::Function::New<UlawEncode>(env, "ulawEncode"));
   exports.Set("ulawDecode", Napi::Function::New<UlawDecode>(env, "ulawDecode"));

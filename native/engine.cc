@@ -22,6 +22,7 @@ namespace voice {
 namespace {
 constexpr uint64_t kWakeTag = 0;                // session ids start at 1
 constexpr uint64_t kTimerTag = UINT64_MAX;
+constexpr uint64_t kRtcpTag = uint64_t{1} << 32;  // tag = session id | kRtcpTag for the RTCP socket
 constexpr int kRxBatch = 16;                    // datagrams per recvmmsg
 constexpr int kRxRounds = 4;                    // recvmmsg calls per readiness event (fairness)
 constexpr size_t kRxMtu = 2048;
@@ -84,7 +85,7 @@ Engine::~Engine() { stop(); }
 
 void Engine::stop() {
   if (thread_.joinable()) {
-    submit(Command{Command::Stop, nullptr});
+    submit(Command{Command::Stop, nullptr, nullptr, nullptr});
     thread_.join();
   }
   running_ = false;
@@ -125,18 +126,28 @@ void Engine::waitDone(uint64_t seq) {
   cmdCv_.wait(lk, [&] { return done_ >= seq || exited_; });
 }
 
-std::shared_ptr<Session> Engine::createSession(Codec codec, uint8_t pt, int tePt, const SockAddr* remote, std::string* err) {
+std::shared_ptr<Session> Engine::createSession(Codec codec, uint8_t pt, int tePt, const SockAddr* remote, std::string* err,
+                                              const SessionConfig& cfg) {
   if (!running_) {
     if (err) *err = "media engine is closed";
     return nullptr;
   }
   SockAddr local;
-  const int fd = ports_.open(&local, err);
+  int rtcpFd = -1;
+  const int fd = ports_.openPair(&local, &rtcpFd, err);
   if (fd < 0) return nullptr;
-  auto s = std::make_shared<Session>(nextId_++, fd, local, codec, pt, tePt);
+  std::shared_ptr<Session> s;
+  try {
+    s = std::make_shared<Session>(nextId_++, fd, local, codec, pt, tePt, cfg, rtcpFd);
+  } catch (const std::exception& e) {
+    ::close(fd);
+    if (rtcpFd >= 0) ::close(rtcpFd);
+    if (err) *err = e.what();
+    return nullptr;
+  }
   if (remote) s->setRemote(*remote);
   sessions_[s->id] = s;
-  submit(Command{Command::Add, s});
+  submit(Command{Command::Add, s, nullptr, nullptr});
   return s;
 }
 
@@ -145,9 +156,53 @@ bool Engine::closeSession(uint32_t id) {
   if (it == sessions_.end()) return false;
   std::shared_ptr<Session> s = it->second;
   sessions_.erase(it);
-  if (thread_.joinable()) waitDone(submit(Command{Command::Remove, s}));
+  if (s->bridgedWithJs) {
+    auto peer = find(s->bridgedWithJs);
+    if (peer) peer->bridgedWithJs = 0;
+  }
+  if (thread_.joinable()) waitDone(submit(Command{Command::Remove, s, nullptr, nullptr}));
   s->closeFd();  // media thread no longer polls it: the port is free again now
+  if (s->recorderJs) {
+    s->recorderJs->stop();  // the media thread has dropped its reference: finish the file here
+    s->recorderJs.reset();
+  }
   return true;
+}
+
+bool Engine::bridge(uint32_t a, uint32_t b, std::string* err) {
+  auto sa = find(a), sb = find(b);
+  if (!sa || !sb) {
+    if (err) *err = "no such media session";
+    return false;
+  }
+  if (a == b) {
+    if (err) *err = "cannot bridge a session with itself";
+    return false;
+  }
+  if (sa->bridgedWithJs || sb->bridgedWithJs) {
+    if (err) *err = "session is already bridged";
+    return false;
+  }
+  sa->bridgedWithJs = b;
+  sb->bridgedWithJs = a;
+  if (thread_.joinable()) waitDone(submit(Command{Command::Bridge, sa, sb, nullptr}));
+  return true;
+}
+
+bool Engine::unbridge(uint32_t a) {
+  auto sa = find(a);
+  if (!sa || !sa->bridgedWithJs) return false;
+  auto sb = find(sa->bridgedWithJs);
+  if (sb) sb->bridgedWithJs = 0;
+  sa->bridgedWithJs = 0;
+  if (thread_.joinable()) waitDone(submit(Command{Command::Unbridge, sa, nullptr, nullptr}));
+  return true;
+}
+
+void Engine::setRecorder(uint32_t id, std::shared_ptr<Recorder> rec) {
+  auto s = find(id);
+  if (!s) return;
+  if (thread_.joinable()) waitDone(submit(Command{Command::SetRecorder, s, nullptr, rec}));
 }
 
 std::shared_ptr<Session> Engine::find(uint32_t id) const {
@@ -187,12 +242,31 @@ bool Engine::processCommands() {
       ev.events = EPOLLIN;
       ev.data.u64 = s->id;
       epoll_ctl(epfd_, EPOLL_CTL_ADD, s->fd(), &ev);
+      if (s->rtcpFd() >= 0) {
+        ev.data.u64 = s->id | kRtcpTag;
+        epoll_ctl(epfd_, EPOLL_CTL_ADD, s->rtcpFd(), &ev);
+      }
       live_.emplace(s->id, c.session);
+    } else if (c.kind == Command::Bridge) {
+      if (live_.count(c.session->id) && live_.count(c.other->id)) {
+        c.session->setPeer(c.other.get());
+        c.other->setPeer(c.session.get());
+      }
+    } else if (c.kind == Command::Unbridge) {
+      Session* s = c.session.get();
+      if (s->peer()) s->peer()->setPeer(nullptr);
+      s->setPeer(nullptr);
+    } else if (c.kind == Command::SetRecorder) {
+      c.session->setRecorder(std::move(c.recorder));
     } else {
       Session* s = c.session.get();
       auto it = live_.find(s->id);
       if (it != live_.end()) {
         epoll_ctl(epfd_, EPOLL_CTL_DEL, s->fd(), nullptr);
+        if (s->rtcpFd() >= 0) epoll_ctl(epfd_, EPOLL_CTL_DEL, s->rtcpFd(), nullptr);
+        if (s->peer()) s->peer()->setPeer(nullptr);
+        s->setPeer(nullptr);
+        s->setRecorder(nullptr);
         auto& v = slots_[s->slot];
         for (size_t i = 0; i < v.size(); ++i)
           if (v[i] == s) { v[i] = v.back(); v.pop_back(); break; }
@@ -201,6 +275,8 @@ bool Engine::processCommands() {
       }
     }
     c.session.reset();
+    c.other.reset();
+    c.recorder.reset();
   }
   work_.clear();
   {
@@ -245,10 +321,10 @@ void Engine::runDueSlots(int64_t now) {
 
 void Engine::sendTick(Session* s, int64_t tick, int64_t deadline) {
   if (deadline < s->startNs) return;
-  uint8_t pkt[kRtpHeaderSize + kFrameSamples];
+  uint8_t pkt[kMaxRtpPacket];
   SockAddr dest;
   bool playoutDone = false;
-  const size_t len = s->buildPacket(pkt, tick, &dest, &playoutDone);
+  const size_t len = s->buildPacket(pkt, sizeof pkt, tick, &dest, &playoutDone);
   if (len) {
     const int64_t t = monoNs();
     const ssize_t r = ::sendto(s->fd(), pkt, len, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&dest.ss), dest.len);
@@ -258,6 +334,36 @@ void Engine::sendTick(Session* s, int64_t tick, int64_t deadline) {
   if (playoutDone) {
     newEvent(EventType::PlayoutDone, s->id);
     urgent_ = true;
+  }
+  // Inbound playout runs after the deadline-bound send: JB → decode → PCM, bridge, recorder.
+  const int64_t now = monoNs();
+  s->playoutTick(now);
+  emitDtmf(s);
+  if (s->rtcpFd() >= 0) {
+    const size_t n = s->buildRtcp(pkt, sizeof pkt, now, &dest);
+    if (n) ::sendto(s->rtcpFd(), pkt, n, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&dest.ss), dest.len);
+  }
+}
+
+void Engine::emitDtmf(Session* s) {
+  for (int i = 0; i < s->dtmfOutCount; ++i) {
+    const DtmfReceiver::Out& o = s->dtmfOut[i];
+    Event& e = newEvent(o.kind == DtmfReceiver::Out::End ? EventType::Dtmf : EventType::DtmfStart, s->id);
+    e.digit = o.digit;
+    e.durationMs = static_cast<uint32_t>(static_cast<uint64_t>(o.durationTs) * 1000 / s->rxClock());
+    urgent_ = true;
+  }
+  s->dtmfOutCount = 0;
+}
+
+void Engine::readRtcp(Session* s) {
+  uint8_t buf[1500];
+  for (int i = 0; i < 8; ++i) {
+    SockAddr src;
+    src.len = sizeof(sockaddr_storage);
+    const ssize_t n = ::recvfrom(s->rtcpFd(), buf, sizeof buf, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&src.ss), &src.len);
+    if (n <= 0) return;
+    s->onRtcp(buf, static_cast<size_t>(n), src, monoNs());
   }
 }
 
@@ -276,6 +382,7 @@ void Engine::readSession(Session* s) {
         newEvent(EventType::Latched, s->id).addr = src;
         urgent_ = true;
       }
+      if (s->dtmfOutCount) emitDtmf(s);
     }
     if (n < kRxBatch) return;
   }
@@ -364,7 +471,10 @@ void Engine::run() {
         armedNs_ = -1;
       } else {
         auto it = live_.find(static_cast<uint32_t>(tag));
-        if (it != live_.end()) readSession(it->second.get());
+        if (it != live_.end()) {
+          if (tag & kRtcpTag) readRtcp(it->second.get());
+          else readSession(it->second.get());
+        }
       }
     }
     if (stopping) break;

@@ -53,7 +53,14 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // ---- JS thread ----
-  std::shared_ptr<Session> createSession(Codec codec, uint8_t pt, int tePt, const SockAddr* remote, std::string* err);
+  std::shared_ptr<Session> createSession(Codec codec, uint8_t pt, int tePt, const SockAddr* remote, std::string* err,
+                                         const SessionConfig& cfg = SessionConfig());
+  /** Connect two sessions natively (each one's playout feeds the other's encoder). Waits for the media thread. */
+  bool bridge(uint32_t a, uint32_t b, std::string* err);
+  /** Disconnect `a` from its bridge peer (both directions). Returns false when it was not bridged. */
+  bool unbridge(uint32_t a);
+  /** Attach (or with null, detach) a recorder; waits until the media thread uses / no longer uses it. */
+  void setRecorder(uint32_t id, std::shared_ptr<Recorder> rec);
   /** Synchronous: returns once the media thread has dropped the session and its socket is closed. */
   bool closeSession(uint32_t id);
   std::shared_ptr<Session> find(uint32_t id) const;
@@ -71,8 +78,10 @@ class Engine {
 
  private:
   struct Command {
-    enum Kind { Add, Remove, Stop } kind;
+    enum Kind { Add, Remove, Stop, Bridge, Unbridge, SetRecorder } kind;
     std::shared_ptr<Session> session;
+    std::shared_ptr<Session> other;     // Bridge
+    std::shared_ptr<Recorder> recorder; // SetRecorder
   };
   uint64_t submit(Command c);
   void waitDone(uint64_t seq);
@@ -84,6 +93,8 @@ class Engine {
   void runDueSlots(int64_t now);
   void sendTick(Session* s, int64_t tick, int64_t deadline);
   void readSession(Session* s);
+  void readRtcp(Session* s);
+  void emitDtmf(Session* s);
   void armTimer(int64_t deadline);
   int64_t nextSlotDeadline() const;
   Event& newEvent(EventType t, uint32_t id);

@@ -12,14 +12,16 @@
 
 namespace voice {
 
-enum class EventType : uint8_t { Audio, PlayoutDone, Latched };
+enum class EventType : uint8_t { Audio, PlayoutDone, Latched, DtmfStart, Dtmf };
 
 struct Event {
   EventType type = EventType::Audio;
   uint32_t sessionId = 0;
-  std::vector<int16_t> pcm;  // Audio: 8 kHz mono, first pcmLen samples valid
+  std::vector<int16_t> pcm;  // Audio: mono at the session rate (8 or 16 kHz), first pcmLen samples valid
   size_t pcmLen = 0;
   SockAddr addr;             // Latched: the new remote
+  char digit = 0;            // DtmfStart / Dtmf
+  uint32_t durationMs = 0;   // Dtmf
 };
 
 struct Batch {

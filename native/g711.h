@@ -7,7 +7,8 @@
 
 namespace voice {
 
-enum class Codec : uint8_t { PCMU = 0, PCMA = 8 };
+/** Audio codecs of a session. The values are identifiers (PCMU/PCMA happen to equal their static payload types). */
+enum class Codec : uint8_t { PCMU = 0, PCMA = 8, Opus = 111 };
 
 /** Encode one 16-bit sample to µ-law. */
 uint8_t ulawEncodeSample(int16_t x);

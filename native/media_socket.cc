@@ -98,4 +98,58 @@ int PortAllocator::open(SockAddr* local, std::string* err) {
   return -1;
 }
 
+int PortAllocator::tryBind(int port, int* errOut) const {
+  int fd = ::socket(bind_.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *errOut = errno;
+    return -1;
+  }
+  SockAddr a = bind_;
+  if (a.ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&a.ss)->sin_port = htons(static_cast<uint16_t>(port));
+  else reinterpret_cast<sockaddr_in6*>(&a.ss)->sin6_port = htons(static_cast<uint16_t>(port));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a.ss), a.len) != 0) {
+    *errOut = errno;
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int PortAllocator::openPair(SockAddr* local, int* rtcpFd, std::string* err) {
+  *rtcpFd = -1;
+  if (min_ > max_) return open(local, err);
+  const int count = (max_ - min_) / 2 + 1;
+  for (int i = 0; i < count; ++i) {
+    const int port = next_;
+    if (port + 1 > 65535) { next_ = min_; continue; }
+    int e = 0;
+    // Probe the RTCP port first: if it is taken, the pair is not usable.
+    const int rfd = tryBind(port + 1, &e);
+    if (rfd < 0) {
+      next_ += 2;
+      if (next_ > max_) next_ = min_;
+      continue;
+    }
+    SockAddr l;
+    const int fd = tryBind(port, &e);
+    if (fd < 0) {
+      ::close(rfd);
+      next_ += 2;
+      if (next_ > max_) next_ = min_;
+      continue;
+    }
+    next_ += 2;
+    if (next_ > max_) next_ = min_;
+    int buf = 256 * 1024;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+    l = bind_;
+    if (l.ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&l.ss)->sin_port = htons(static_cast<uint16_t>(port));
+    else reinterpret_cast<sockaddr_in6*>(&l.ss)->sin6_port = htons(static_cast<uint16_t>(port));
+    if (local) *local = l;
+    *rtcpFd = rfd;
+    return fd;
+  }
+  return open(local, err);  // no free pair: RTP only
+}
+
 }  // namespace voice

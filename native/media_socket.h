@@ -36,6 +36,12 @@ class PortAllocator {
   PortAllocator(const SockAddr& bind, int portMin, int portMax);
   /** Returns a non-blocking UDP fd or -1 with `err` set; fills `local`. */
   int open(SockAddr* local, std::string* err);
+  /**
+   * Like open(), and also binds port + 1 for RTCP into *rtcpFd. Prefers a
+   * full pair; when no pair is free anywhere in the range it falls back to an
+   * RTP-only port (*rtcpFd = -1: that session sends no RTCP).
+   */
+  int openPair(SockAddr* local, int* rtcpFd, std::string* err);
   int portMin() const { return min_; }
   int portMax() const { return max_; }
 
@@ -43,6 +49,7 @@ class PortAllocator {
   SockAddr bind_;
   int min_, max_;
   int next_;
+  int tryBind(int port, int* err) const;
 };
 
 }  // namespace voice

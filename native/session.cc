@@ -4,9 +4,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
+#include "rtcp.h"
 #include "rtp.h"
 
 namespace voice {
@@ -25,11 +29,33 @@ uint32_t random32() {
   return v;
 }
 
-Session::Session(uint32_t id_, int fd, const SockAddr& local_, Codec codec, uint8_t pt, int tePt)
-    : id(id_), local(local_), fd_(fd), codec_(codec), pt_(pt), tePt_(tePt),
-      ssrc_(random32()), seq_(static_cast<uint16_t>(random32())), ts_(random32()),
-      inPcm_(kInboundCapacity) {
+namespace {
+int clockOf(Codec c) { return c == Codec::Opus ? 48000 : 8000; }
+JitterConfig withClock(JitterConfig j, Codec c) {
+  j.clockRate = clockOf(c);
+  return j;
+}
+int64_t rtcpDelayNs(int intervalMs) {
+  // RFC 3550 §6.3.1: randomise to 0.5..1.5 of the interval so reports of many sessions do not synchronise.
+  const double f = 0.5 + (random32() % 1000) / 1000.0;
+  return static_cast<int64_t>(intervalMs * f * 1e6);
+}
+}  // namespace
+
+Session::Session(uint32_t id_, int fd, const SockAddr& local_, Codec codec, uint8_t pt, int tePt,
+                 const SessionConfig& cfg, int rtcpFd)
+    : id(id_), local(local_), fd_(fd), rtcpFd_(rtcpFd), cfg_(cfg), codec_(codec), pt_(pt), tePt_(tePt),
+      opusParams_(cfg.opus), ssrc_(random32()), seq_(static_cast<uint16_t>(random32())), ts_(random32()),
+      inPcm_(kInboundCapacity), playout_(cfg.rate, withClock(cfg.jitter, codec)), rxCodec_(codec), rxPt_(pt) {
+  if (cfg_.rate != 16000) cfg_.rate = 8000;
   seqOut_.store(static_cast<uint16_t>(seq_ - 1), std::memory_order_relaxed);
+  playout_.setCodec(codec, pt);
+  if (codec == Codec::Opus) enc_ = std::make_unique<OpusEnc>(8000);
+  if (cfg_.rate == 16000) down_ = std::make_unique<Resampler>(16000, 8000, 320);
+  dtmfDurMs_ = cfg_.dtmfDurationMs;
+  dtmfGapMs_ = cfg_.dtmfGapMs;
+  std::memset(inFrame_, 0, sizeof inFrame_);
+  std::memset(outFrame_, 0, sizeof outFrame_);
 }
 
 Session::~Session() { closeFd(); }
@@ -39,18 +65,48 @@ void Session::closeFd() {
     ::close(fd_);
     fd_ = -1;
   }
+  if (rtcpFd_ >= 0) {
+    ::close(rtcpFd_);
+    rtcpFd_ = -1;
+  }
 }
 
-void Session::setRemote(const SockAddr& remote) {
+void Session::setRemote(const SockAddr& remote, uint16_t rtcpPort) {
   std::lock_guard<std::mutex> lk(mu_);
   signalled_ = remote;
+  signalledRtcpPort_ = rtcpPort;
   latched_ = false;
+  rtcpSource_ = SockAddr();
 }
 
-void Session::setCodec(Codec codec, uint8_t pt) {
+bool Session::setCodec(Codec codec, uint8_t pt, std::string* err) {
+  std::unique_ptr<OpusEnc> fresh;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (codec == Codec::Opus && !enc_) {
+      try {
+        fresh = std::make_unique<OpusEnc>(8000);
+      } catch (const std::exception& e) {
+        if (err) *err = e.what();
+        return false;
+      }
+      enc_ = std::move(fresh);
+    }
+    codec_ = codec;
+    pt_ = pt;
+  }
+  return true;
+}
+
+void Session::setOpusParams(const OpusParams& p) {
   std::lock_guard<std::mutex> lk(mu_);
-  codec_ = codec;
-  pt_ = pt;
+  opusParams_ = p;
+  ++opusParamsVer_;
+}
+
+void Session::setTelephoneEventPt(int pt) {
+  std::lock_guard<std::mutex> lk(mu_);
+  tePt_ = pt;
 }
 
 bool Session::play(const int16_t* pcm, size_t n, std::string* err) {
@@ -91,6 +147,28 @@ size_t Session::queuedSamples() const {
   return size_;
 }
 
+bool Session::sendDtmf(const std::string& digits, int durationMs, int gapMs, std::string* err) {
+  for (char c : digits) {
+    if (dtmfEvent(c) < 0) {
+      if (err) *err = std::string("invalid DTMF digit '") + c + "' (0-9 * # A-D)";
+      return false;
+    }
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  if (tePt_ < 0) {
+    if (err) *err = "telephone-event was not negotiated for this session";
+    return false;
+  }
+  if (dtmfQueue_.size() + digits.size() > 64) {
+    if (err) *err = "too many DTMF digits queued";
+    return false;
+  }
+  dtmfQueue_ += digits;
+  dtmfDurMs_ = std::clamp(durationMs, 40, 5000);
+  dtmfGapMs_ = std::clamp(gapMs, 20, 5000);
+  return true;
+}
+
 SessionStats Session::stats(int64_t nowNs) const {
   SessionStats s;
   s.packetsIn = packetsIn_.load(std::memory_order_relaxed);
@@ -101,10 +179,23 @@ SessionStats Session::stats(int64_t nowNs) const {
   s.telephoneEventsIn = teIn_.load(std::memory_order_relaxed);
   s.sendErrors = sendErrors_.load(std::memory_order_relaxed);
   s.inboundDropped = inDropped_.load(std::memory_order_relaxed);
+  s.dtmfIn = dtmfIn_.load(std::memory_order_relaxed);
+  s.dtmfOut = dtmfOut_.load(std::memory_order_relaxed);
   const int64_t last = lastRxNs_.load(std::memory_order_relaxed);
   s.lastRxAgoMs = last == 0 ? -1 : std::max<int64_t>(0, (nowNs - last) / 1'000'000);
   s.ssrcOut = ssrc_;
   s.seqOut = seqOut_.load(std::memory_order_relaxed);
+  if (recorderJs) {
+    s.recording = true;
+    s.recordedFrames = recorderJs->framesWritten();
+    s.recordDropped = recorderJs->framesDropped();
+  }
+  {
+    std::lock_guard<std::mutex> lk(statsMu_);
+    s.playout = playoutSnap_;
+    s.rtcp = rtcpSnap_;
+    s.bridged = bridgedSnap_;
+  }
   std::lock_guard<std::mutex> lk(mu_);
   s.latched = latched_;
   if (latched_) { s.remote = latchedAddr_; s.haveRemote = true; }
@@ -112,17 +203,68 @@ SessionStats Session::stats(int64_t nowNs) const {
   return s;
 }
 
-size_t Session::buildPacket(uint8_t* buf, int64_t tick, SockAddr* dest, bool* playoutDone) {
+// ------------------------------------------------------------------ media thread
+
+void Session::publishStats() {
+  std::lock_guard<std::mutex> lk(statsMu_);
+  playoutSnap_ = playout_.stats();
+  rtcpSnap_ = rtcp_;
+  bridgedSnap_ = peer_ != nullptr;
+}
+
+void Session::setPeer(Session* peer) {
+  peer_ = peer;
+  bridgeLen_ = 0;
+  publishStats();
+}
+
+void Session::bridgePush(const int16_t* pcm8k, size_t n) {
+  n = std::min(n, kBridgeCapacity);
+  if (bridgeLen_ + n > kBridgeCapacity) {
+    const size_t drop = bridgeLen_ + n - kBridgeCapacity;  // oldest first: keep latency bounded
+    std::memmove(bridgeBuf_, bridgeBuf_ + drop, (bridgeLen_ - drop) * sizeof(int16_t));
+    bridgeLen_ -= drop;
+  }
+  std::memcpy(bridgeBuf_ + bridgeLen_, pcm8k, n * sizeof(int16_t));
+  bridgeLen_ += n;
+}
+
+void Session::syncCodec() {
+  Codec c;
+  uint8_t pt;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    c = codec_;
+    pt = pt_;
+  }
+  if (c != rxCodec_ || pt != rxPt_) {
+    rxCodec_ = c;
+    rxPt_ = pt;
+    playout_.setCodec(c, pt);
+  }
+}
+
+size_t Session::buildPacket(uint8_t* buf, size_t cap, int64_t tick, SockAddr* dest, bool* playoutDone) {
   *playoutDone = false;
-  // The RTP clock follows wall time: ts advances 160 per 20 ms tick even over
-  // ticks that sent nothing (no destination yet, or a stalled thread).
-  if (lastTick_ >= 0) ts_ += static_cast<uint32_t>(kFrameSamples * static_cast<uint64_t>(tick - lastTick_));
+  haveOutFrame_ = false;
+  Codec codec;
+  uint8_t pt;
+  int tePt;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    codec = codec_;
+  }
+  const uint32_t frameTs = static_cast<uint32_t>(clockOf(codec) / 50);
+  // The RTP clock follows wall time: ts advances one frame per 20 ms tick even
+  // over ticks that sent nothing (no destination yet, or a stalled thread).
+  if (lastTick_ >= 0) ts_ += static_cast<uint32_t>(frameTs * static_cast<uint64_t>(tick - lastTick_));
   lastTick_ = tick;
 
   int16_t frame[kFrameSamples];
   size_t got = 0;
-  Codec codec;
-  uint8_t pt;
+  OpusEnc* enc = nullptr;
+  bool applyOpus = false;
+  OpusParams op;
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (latched_) *dest = latchedAddr_;
@@ -130,35 +272,116 @@ size_t Session::buildPacket(uint8_t* buf, int64_t tick, SockAddr* dest, bool* pl
     else return 0;  // keep the queue until we know where to send
     codec = codec_;
     pt = pt_;
-    got = std::min(size_, kFrameSamples);
-    const size_t cap = ring_.size();
-    for (size_t i = 0; i < got; ++i) frame[i] = ring_[(head_ + i) % cap];
-    if (got) {
-      head_ = (head_ + got) % cap;
-      size_ -= got;
-      if (size_ == 0 && playing_) {
-        playing_ = false;
-        *playoutDone = true;
+    tePt = tePt_;
+    enc = enc_.get();
+    if (enc && appliedOpusVer_ != opusParamsVer_) {
+      applyOpus = true;
+      op = opusParams_;
+      appliedOpusVer_ = opusParamsVer_;
+    }
+    if (dtmfPhase_ == DtmfPhase::Idle && !dtmfQueue_.empty() && tePt >= 0) {
+      dtmfEvent_ = static_cast<uint8_t>(dtmfEvent(dtmfQueue_[0]));
+      dtmfQueue_.erase(0, 1);
+      dtmfPhase_ = DtmfPhase::Tone;
+      dtmfTs_ = ts_;
+      dtmfElapsed_ = 0;
+      dtmfDurTs_ = static_cast<uint32_t>(static_cast<int64_t>(dtmfDurMs_) * clockOf(codec) / 1000);
+      dtmfGapTicks_ = std::max(1, dtmfGapMs_ / 20);
+      dtmfEndSent_ = 0;
+      dtmfFirst_ = true;
+    }
+    if (dtmfPhase_ == DtmfPhase::Idle || dtmfPhase_ == DtmfPhase::Gap) {
+      // Voice flows only when no digit is being sent (and not between digits still queued).
+      const bool moreDigits = dtmfPhase_ == DtmfPhase::Gap || !dtmfQueue_.empty();
+      if (!moreDigits) {
+        got = std::min(size_, kFrameSamples);
+        const size_t rcap = ring_.size();
+        for (size_t i = 0; i < got; ++i) frame[i] = ring_[(head_ + i) % rcap];
+        if (got) {
+          head_ = (head_ + got) % rcap;
+          size_ -= got;
+          if (size_ == 0 && playing_) {
+            playing_ = false;
+            *playoutDone = true;
+          }
+        }
       }
     }
   }
-  const bool hasAudio = got > 0;
+  if (applyOpus) enc->apply(op);
+
+  if (dtmfPhase_ == DtmfPhase::Tone || dtmfPhase_ == DtmfPhase::End) {
+    // RFC 4733 §2.5: one timestamp per event, growing duration, E bit on the
+    // last packet, sent three times; voice stays paused meanwhile.
+    if (cap < kRtpHeaderSize + 4) return 0;
+    TelephoneEvent e;
+    e.event = dtmfEvent_;
+    e.volume = 10;
+    if (dtmfPhase_ == DtmfPhase::Tone) {
+      dtmfElapsed_ += frameTs;
+      if (dtmfElapsed_ >= dtmfDurTs_) {
+        dtmfElapsed_ = dtmfDurTs_;
+        dtmfPhase_ = DtmfPhase::End;
+      }
+    }
+    e.duration = static_cast<uint16_t>(std::min<uint32_t>(dtmfElapsed_, 0xFFFF));
+    e.end = dtmfPhase_ == DtmfPhase::End;
+    if (e.end && ++dtmfEndSent_ >= 3) {
+      dtmfPhase_ = DtmfPhase::Gap;
+      dtmfOut_.fetch_add(1, std::memory_order_relaxed);
+    }
+    writeRtpHeader(buf, dtmfFirst_, static_cast<uint8_t>(tePt), seq_, dtmfTs_, ssrc_);
+    writeTelephoneEvent(buf + kRtpHeaderSize, e);
+    dtmfFirst_ = false;
+    inSpurt_ = false;  // the next voice packet starts a talkspurt
+    sentAny_ = true;
+    std::memset(outFrame_, 0, sizeof outFrame_);
+    haveOutFrame_ = true;
+    seqOut_.store(seq_, std::memory_order_relaxed);
+    ++seq_;
+    return kRtpHeaderSize + 4;
+  }
+  if (dtmfPhase_ == DtmfPhase::Gap && --dtmfGapTicks_ <= 0) dtmfPhase_ = DtmfPhase::Idle;
+
+  for (size_t i = got; i < kFrameSamples; ++i) frame[i] = 0;
+  bool bridged = false;
+  if (peer_ && bridgeLen_ >= kFrameSamples) {
+    // Mix the bridged party with anything JS queued (announcements, whisper).
+    for (size_t i = 0; i < kFrameSamples; ++i)
+      frame[i] = static_cast<int16_t>(std::clamp(frame[i] + bridgeBuf_[i], -32768, 32767));
+    bridgeLen_ -= kFrameSamples;
+    std::memmove(bridgeBuf_, bridgeBuf_ + kFrameSamples, bridgeLen_ * sizeof(int16_t));
+    bridged = true;
+  }
+  const bool hasAudio = got > 0 || bridged;
   const bool marker = !sentAny_ || (hasAudio && !inSpurt_);
   inSpurt_ = hasAudio;
   sentAny_ = true;
+  std::memcpy(outFrame_, frame, sizeof outFrame_);
+  haveOutFrame_ = true;
   writeRtpHeader(buf, marker, pt, seq_, ts_, ssrc_);
   uint8_t* payload = buf + kRtpHeaderSize;
-  if (hasAudio) {
-    for (size_t i = got; i < kFrameSamples; ++i) frame[i] = 0;
-    g711Encode(codec, frame, kFrameSamples, payload);
+  size_t plen = kFrameSamples;
+  if (codec == Codec::Opus && enc) {
+    const int n = enc->encode(frame, static_cast<int>(kFrameSamples), payload,
+                              static_cast<int>(std::min<size_t>(cap - kRtpHeaderSize, 1275)));
+    if (n <= 0) return 0;
+    plen = static_cast<size_t>(n);
   } else {
-    // Comfort keep-alive: G.711 digital silence keeps NAT bindings and the
-    // carrier's RTP-inactivity timers alive while nothing is queued.
-    std::memset(payload, g711Silence(codec), kFrameSamples);
+    if (cap < kRtpHeaderSize + kFrameSamples) return 0;
+    if (codec == Codec::Opus) codec = Codec::PCMU;  // unreachable: setCodec creates the encoder first
+    if (hasAudio) {
+      g711Encode(codec, frame, kFrameSamples, payload);
+    } else {
+      // Comfort keep-alive: G.711 digital silence keeps NAT bindings and the
+      // carrier's RTP-inactivity timers alive while nothing is queued.
+      std::memset(payload, g711Silence(codec), kFrameSamples);
+    }
   }
   seqOut_.store(seq_, std::memory_order_relaxed);
   ++seq_;
-  return kRtpHeaderSize + kFrameSamples;
+  ++packetsSinceReport_;
+  return kRtpHeaderSize + plen;
 }
 
 void Session::onSent(size_t bytes, bool ok) {
@@ -170,15 +393,53 @@ void Session::onSent(size_t bytes, bool ok) {
   bytesOut_.fetch_add(bytes, std::memory_order_relaxed);
 }
 
+void Session::playoutTick(int64_t nowNs) {
+  syncCodec();
+  haveInFrame_ = playout_.tick(nowNs, inFrame_);
+  const size_t n = playout_.frameSamples();
+  if (haveInFrame_) {
+    size_t k = n;
+    if (inLen_ + k > inPcm_.size()) {
+      inDropped_.fetch_add(k, std::memory_order_relaxed);
+      k = inPcm_.size() - inLen_;
+    }
+    std::memcpy(inPcm_.data() + inLen_, inFrame_, k * sizeof(int16_t));
+    inLen_ += k;
+    if (peer_) {
+      if (down_) {
+        int16_t tmp[kFrameSamples + 8];
+        const size_t m = down_->process(inFrame_, n, tmp, kFrameSamples + 8);
+        peer_->bridgePush(tmp, m);
+      } else {
+        peer_->bridgePush(inFrame_, n);
+      }
+    }
+  }
+  DtmfReceiver::Out o;
+  if (dtmfOutCount < 8 && dtmfRx_.poll(nowNs, &o)) {
+    dtmfOut[dtmfOutCount++] = o;
+    dtmfIn_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (rec_) rec_->push(haveInFrame_ ? inFrame_ : nullptr, n, haveOutFrame_ ? outFrame_ : nullptr, kFrameSamples);
+  haveOutFrame_ = false;
+  publishStats();
+}
+
 Session::RxResult Session::onDatagram(const uint8_t* data, size_t len, const SockAddr& src, int64_t nowNs) {
   RtpPacket p;
-  if (parseRtp(data, len, &p) != RtpStatus::Ok) {
+  const RtpStatus st = parseRtp(data, len, &p);
+  if (st == RtpStatus::Rtcp) {
+    onRtcp(data, len, src, nowNs);  // RTCP multiplexed on the RTP port (RFC 5761)
+    return RxResult::Ignored;
+  }
+  if (st != RtpStatus::Ok) {
     invalidIn_.fetch_add(1, std::memory_order_relaxed);
     return RxResult::Ignored;
   }
-  Codec codec;
+  syncCodec();
   bool newlyLatched = false;
   bool isTe = false;
+  int teClock = 8000;
   {
     std::lock_guard<std::mutex> lk(mu_);
     isTe = tePt_ >= 0 && p.payloadType == tePt_;
@@ -197,33 +458,114 @@ Session::RxResult Session::onDatagram(const uint8_t* data, size_t len, const Soc
       newlyLatched = true;
     }
     if (latched_) latchedLastRxNs_ = nowNs;
-    codec = codec_;
-    if (!isTe && p.payloadType != pt_) {
-      // Static G.711 types are decodable even when not the negotiated one.
-      if (p.payloadType == 0) codec = Codec::PCMU;
-      else if (p.payloadType == 8) codec = Codec::PCMA;
-      else {
-        invalidIn_.fetch_add(1, std::memory_order_relaxed);
-        return newlyLatched ? RxResult::Latched : RxResult::Ignored;
-      }
-    }
+    teClock = clockOf(codec_);
+  }
+  (void)teClock;
+  if (!isTe && !playout_.accepts(p.payloadType)) {
+    invalidIn_.fetch_add(1, std::memory_order_relaxed);
+    return newlyLatched ? RxResult::Latched : RxResult::Ignored;
   }
   packetsIn_.fetch_add(1, std::memory_order_relaxed);
   bytesIn_.fetch_add(len, std::memory_order_relaxed);
   lastRxNs_.store(nowNs, std::memory_order_relaxed);
   if (isTe) {
-    // RFC 4733 events are counted only for now; the DTMF receiver parses them.
     teIn_.fetch_add(1, std::memory_order_relaxed);
-  } else {
-    size_t n = p.payloadLen;
-    if (inLen_ + n > inPcm_.size()) {
-      inDropped_.fetch_add(n, std::memory_order_relaxed);
-      n = inPcm_.size() - inLen_;
+    DtmfReceiver::Out out[3];
+    const int n = dtmfRx_.onPacket(p.timestamp, p.payload, p.payloadLen, nowNs, out);
+    for (int i = 0; i < n && dtmfOutCount < 8; ++i) {
+      dtmfOut[dtmfOutCount++] = out[i];
+      if (out[i].kind == DtmfReceiver::Out::End) dtmfIn_.fetch_add(1, std::memory_order_relaxed);
     }
-    g711Decode(codec, p.payload, n, inPcm_.data() + inLen_);
-    inLen_ += n;
+  } else {
+    playout_.put(p, nowNs);
   }
   return newlyLatched ? RxResult::Latched : RxResult::Accepted;
+}
+
+void Session::onRtcp(const uint8_t* data, size_t len, const SockAddr& src, int64_t nowNs) {
+  RtcpParsed r;
+  if (parseRtcp(data, len, ssrc_, &r) != RtcpStatus::Ok) {
+    ++rtcp_.invalidIn;
+    return;
+  }
+  ++rtcp_.packetsIn;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    rtcpSource_ = src;
+  }
+  if (r.haveSr) {
+    rtcp_.haveSr = true;
+    lastSrMiddle_ = ntpMiddle(r.ntp);
+    lastSrArrivalNs_ = nowNs;
+  }
+  if (r.haveBlock) {
+    rtcp_.haveRemoteReport = true;
+    rtcp_.remoteFractionLost = r.block.fractionLost / 256.0;
+    rtcp_.remoteCumulativeLost = r.block.cumulativeLost;
+    rtcp_.remoteJitterMs = r.block.jitter * 1000.0 / clockOf(rxCodec_);
+    if (r.block.lsr != 0) {
+      const uint32_t a = ntpMiddle(ntpNow());
+      const uint32_t rtt = a - r.block.lsr - r.block.dlsr;
+      if (rtt < 0x80000000u) rtcp_.rttMs = rtt * 1000.0 / 65536.0;
+    }
+  }
+}
+
+size_t Session::buildRtcp(uint8_t* buf, size_t cap, int64_t nowNs, SockAddr* dest) {
+  if (cfg_.rtcpIntervalMs <= 0 || rtcpFd_ < 0) return 0;
+  if (nextRtcpNs_ == 0) {
+    nextRtcpNs_ = nowNs + rtcpDelayNs(cfg_.rtcpIntervalMs / 2);  // first report after half an interval
+    return 0;
+  }
+  if (nowNs < nextRtcpNs_) return 0;
+  nextRtcpNs_ = nowNs + rtcpDelayNs(cfg_.rtcpIntervalMs);
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (rtcpSource_.valid()) {
+      *dest = rtcpSource_;
+    } else {
+      const SockAddr* rtp = latched_ ? &latchedAddr_ : signalled_.valid() ? &signalled_ : nullptr;
+      if (!rtp) return 0;
+      *dest = *rtp;
+      const uint16_t port = !latched_ && signalledRtcpPort_ ? signalledRtcpPort_ : static_cast<uint16_t>(rtp->port() + 1);
+      if (dest->ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&dest->ss)->sin_port = htons(port);
+      else reinterpret_cast<sockaddr_in6*>(&dest->ss)->sin6_port = htons(port);
+    }
+  }
+  RtcpReportInput in;
+  in.ssrc = ssrc_;
+  in.sender = packetsSinceReport_ > 0;
+  packetsSinceReport_ = 0;
+  in.ntp = ntpNow();
+  in.rtpTs = ts_;
+  in.packetsSent = static_cast<uint32_t>(packetsOut_.load(std::memory_order_relaxed));
+  in.octetsSent = static_cast<uint32_t>(bytesOut_.load(std::memory_order_relaxed) - 12 * packetsOut_.load(std::memory_order_relaxed));
+  const JitterBuffer& jb = playout_.jitterBuffer();
+  if (jb.haveSource()) {
+    const JitterStats& js = jb.stats();
+    in.haveBlock = true;
+    RtcpReportBlock& b = in.block;
+    b.ssrc = jb.ssrc();
+    const uint64_t expInt = js.expected - std::min(prevExpected_, js.expected);
+    const uint64_t recInt = js.received - std::min(prevReceived_, js.received);
+    prevExpected_ = js.expected;
+    prevReceived_ = js.received;
+    const int64_t lostInt = static_cast<int64_t>(expInt) - static_cast<int64_t>(recInt);
+    b.fractionLost = expInt == 0 || lostInt <= 0 ? 0 : static_cast<uint8_t>(std::min<int64_t>(255, (lostInt << 8) / static_cast<int64_t>(expInt)));
+    b.cumulativeLost = static_cast<int32_t>(std::clamp<int64_t>(js.lost, -0x800000, 0x7FFFFF));
+    b.extHighestSeq = jb.extHighestSeq();
+    b.jitter = jb.jitterTs();
+    if (lastSrMiddle_) {
+      b.lsr = lastSrMiddle_;
+      b.dlsr = static_cast<uint32_t>((nowNs - lastSrArrivalNs_) * 65536 / 1'000'000'000LL);
+    }
+  }
+  char cname[32];
+  std::snprintf(cname, sizeof cname, "voice-%08x", ssrc_);
+  in.cname = cname;
+  const size_t n = writeRtcpReport(in, buf, cap);
+  if (n) ++rtcp_.packetsOut;
+  return n;
 }
 
 }  // namespace voice

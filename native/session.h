@@ -1,48 +1,91 @@
-// One RTP endpoint of a call: its socket, outbound PCM queue and RTP sender
-// state, symmetric-RTP latching and the inbound decode buffer.
+// One RTP endpoint of a call: its sockets (RTP + RTCP), outbound PCM queue and
+// RTP sender state (G.711 or Opus, RFC 4733 DTMF), symmetric-RTP latching,
+// the inbound playout (jitter buffer → decoder → PLC), RTCP reports, the
+// native bridge to another session and the recording tap.
 //
 // Threading: members under "JS thread API" may be called from the JS thread at
 // any time and take `mu_`; members under "media thread" are called only by the
-// engine's media thread. Counters are atomics so stats() needs no lock for them.
+// engine's media thread. Counters are atomics; the playout/RTCP statistics are
+// a snapshot copied under `statsMu_` once per tick.
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "dtmf.h"
 #include "g711.h"
 #include "media_socket.h"
+#include "opus_codec.h"
+#include "playout.h"
+#include "rtp.h"
+#include "recorder.h"
+#include "resampler.h"
 
 namespace voice {
 
-/** Samples per 20 ms frame at 8 kHz. */
+/** Samples per 20 ms frame at 8 kHz (the outbound queue's rate). */
 constexpr size_t kFrameSamples = 160;
 /** Largest outbound queue accepted by play(): 10 minutes of 8 kHz audio. */
 constexpr size_t kMaxQueueSamples = 8000 * 600;
-/** Inbound PCM held between two event batches (2 s); older audio is dropped beyond it. */
+/** Inbound PCM held between two event batches (2 s at 8 kHz); older audio is dropped beyond it. */
 constexpr size_t kInboundCapacity = 16000;
+/** Largest RTP packet we build (header + Opus at the highest bitrate). */
+constexpr size_t kMaxRtpPacket = 12 + 1500;
 /**
  * After latching, packets from another source are ignored unless the latched
  * source has been silent this long (media moved without re-INVITE, e.g. SBC
  * fail-over). Guards against RTP injection while the real stream flows.
  */
 constexpr int64_t kRelatchIdleNs = 2'000'000'000LL;
+/** Bridge input queue: 4 frames (80 ms) of 8 kHz audio; the oldest is dropped beyond it. */
+constexpr size_t kBridgeCapacity = 4 * kFrameSamples;
+
+struct SessionConfig {
+  /** Rate of the inbound PCM delivered to JS, the bridge and the recorder: 8000 or 16000. */
+  int rate = 8000;
+  JitterConfig jitter;
+  OpusParams opus;
+  /** Base RTCP report interval (randomised ×0.5..1.5 as RFC 3550 §6.3.1 asks); 0 disables sending. */
+  int rtcpIntervalMs = 5000;
+  /** Duration of each sent DTMF digit and the pause after it. */
+  int dtmfDurationMs = 100;
+  int dtmfGapMs = 60;
+};
+
+struct RtcpStats {
+  uint64_t packetsIn = 0, packetsOut = 0, invalidIn = 0;
+  bool haveRemoteReport = false;   // the peer reported on our stream
+  double remoteFractionLost = 0;   // 0..1, from their last RR/SR block about us
+  int32_t remoteCumulativeLost = 0;
+  double remoteJitterMs = 0;
+  double rttMs = -1;               // from LSR/DLSR; -1 until known
+  bool haveSr = false;             // we received a sender report
+};
 
 struct SessionStats {
   uint64_t packetsIn = 0, packetsOut = 0, bytesIn = 0, bytesOut = 0, invalidIn = 0;
   uint64_t telephoneEventsIn = 0, sendErrors = 0, inboundDropped = 0;
+  uint64_t dtmfIn = 0, dtmfOut = 0;
   int64_t lastRxAgoMs = -1;  // -1: nothing received yet
   bool haveRemote = false;
   SockAddr remote;
   bool latched = false;
   uint32_t ssrcOut = 0;
   uint16_t seqOut = 0;  // sequence number of the last packet sent
+  PlayoutStats playout;
+  RtcpStats rtcp;
+  bool bridged = false;
+  bool recording = false;
+  uint64_t recordedFrames = 0, recordDropped = 0;
 };
 
 class Session {
  public:
-  Session(uint32_t id, int fd, const SockAddr& local, Codec codec, uint8_t pt, int tePt);
+  Session(uint32_t id, int fd, const SockAddr& local, Codec codec, uint8_t pt, int tePt,
+          const SessionConfig& cfg = SessionConfig(), int rtcpFd = -1);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -50,53 +93,94 @@ class Session {
   const uint32_t id;
   const SockAddr local;
   int fd() const { return fd_; }
-  /** Close the socket; only after the media thread has dropped the session. */
+  int rtcpFd() const { return rtcpFd_; }
+  int rate() const { return cfg_.rate; }
+  /** Close the sockets; only after the media thread has dropped the session. */
   void closeFd();
 
   // ---- JS thread API (thread-safe) ----
-  /** Signalled remote (SDP c=/m=); resets latching so the peer can latch again. */
-  void setRemote(const SockAddr& remote);
-  void setCodec(Codec codec, uint8_t pt);
+  /** Signalled remote (SDP c=/m=); resets latching so the peer can latch again. rtcpPort 0 = port + 1. */
+  void setRemote(const SockAddr& remote, uint16_t rtcpPort = 0);
+  /** Switch codec (re-INVITE). Creates the Opus encoder here, on the JS thread, when first needed. */
+  bool setCodec(Codec codec, uint8_t pt, std::string* err = nullptr);
+  void setOpusParams(const OpusParams& p);
+  void setTelephoneEventPt(int pt);
   /** Append 8 kHz PCM to the outbound queue; false (with err) if the queue would exceed kMaxQueueSamples. */
   bool play(const int16_t* pcm, size_t n, std::string* err);
-  /** Drop everything queued; no 'playoutDone' follows. */
+  /** Drop everything queued; no 'playoutDone' follows. Pending DTMF digits are kept. */
   void flush();
   size_t queuedSamples() const;
+  /** Queue RFC 4733 digits (0-9 * # A-D); voice pauses while they are sent. */
+  bool sendDtmf(const std::string& digits, int durationMs, int gapMs, std::string* err);
   SessionStats stats(int64_t nowNs) const;
+  /** JS-thread record of the attached recorder (the media thread has its own reference). */
+  std::shared_ptr<Recorder> recorderJs;
+  uint32_t bridgedWithJs = 0;  // JS thread bookkeeping: id of the bridge peer, 0 = none
 
   // ---- media thread ----
   /**
-   * Build the packet for 20 ms tick `tick` into buf (>= 12 + 160 bytes).
+   * Build the packet for 20 ms tick `tick` into buf (cap >= kMaxRtpPacket).
    * Returns 0 when there is no destination yet. Sets *playoutDone when this
    * packet carried the last queued audio.
    */
-  size_t buildPacket(uint8_t* buf, int64_t tick, SockAddr* dest, bool* playoutDone);
+  size_t buildPacket(uint8_t* buf, size_t cap, int64_t tick, SockAddr* dest, bool* playoutDone);
+  /** Legacy overload for callers with a 12 + 160 byte G.711 buffer. */
+  size_t buildPacket(uint8_t* buf, int64_t tick, SockAddr* dest, bool* playoutDone) {
+    return buildPacket(buf, kRtpHeaderSize + kFrameSamples, tick, dest, playoutDone);
+  }
   void onSent(size_t bytes, bool ok);
+  /** Inbound playout for this tick: JB → PCM → pending audio, bridge peer; DTMF timeouts; recorder. */
+  void playoutTick(int64_t nowNs);
   enum class RxResult { Accepted, Latched, Ignored };
-  /** Validate, latch, decode one datagram. */
+  /** Validate, latch, and queue one datagram into the jitter buffer (or the DTMF receiver / RTCP). */
   RxResult onDatagram(const uint8_t* data, size_t len, const SockAddr& src, int64_t nowNs);
+  void onRtcp(const uint8_t* data, size_t len, const SockAddr& src, int64_t nowNs);
+  /** Build an RTCP report if one is due; returns its length (0 = nothing to send). */
+  size_t buildRtcp(uint8_t* buf, size_t cap, int64_t nowNs, SockAddr* dest);
   size_t pendingLen() const { return inLen_; }
   const int16_t* pendingPcm() const { return inPcm_.data(); }
   void clearPending() { inLen_ = 0; }
+  /** DTMF results of the last onDatagram/playoutTick, drained by the engine. */
+  DtmfReceiver::Out dtmfOut[8];
+  int dtmfOutCount = 0;
+  /** Bridge (media thread): audio from the peer's playout for this session's outbound stream. */
+  void bridgePush(const int16_t* pcm8k, size_t n);
+  void setPeer(Session* peer);
+  Session* peer() const { return peer_; }
+  void setRecorder(std::shared_ptr<Recorder> r) { rec_ = std::move(r); }
+  /** RTP clock of the inbound stream (telephone-events share it). */
+  int rxClock() const { return rxCodec_ == Codec::Opus ? 48000 : 8000; }
 
   // Scheduling state owned by the media thread.
   int slot = -1;
   int64_t startNs = 0;
 
  private:
+  void syncCodec();
+  void publishStats();
+
   int fd_;
+  int rtcpFd_;
+  SessionConfig cfg_;
   // -- guarded by mu_ --
   mutable std::mutex mu_;
   Codec codec_;
   uint8_t pt_;
   int tePt_;
   SockAddr signalled_;
+  uint16_t signalledRtcpPort_ = 0;
   SockAddr latchedAddr_;
   bool latched_ = false;
   int64_t latchedLastRxNs_ = 0;
+  SockAddr rtcpSource_;        // symmetric RTCP: where the peer's RTCP comes from
   std::vector<int16_t> ring_;  // outbound queue (ring buffer, grown by play())
   size_t head_ = 0, size_ = 0;
   bool playing_ = false;       // audio was queued and has not drained or been flushed
+  std::unique_ptr<OpusEnc> enc_;  // created on the JS thread, never replaced
+  OpusParams opusParams_;
+  uint32_t opusParamsVer_ = 1;
+  std::string dtmfQueue_;
+  int dtmfDurMs_ = 100, dtmfGapMs_ = 60;
 
   // -- media thread only --
   uint32_t ssrc_;
@@ -107,10 +191,44 @@ class Session {
   bool inSpurt_ = false;
   std::vector<int16_t> inPcm_;
   size_t inLen_ = 0;
+  Playout playout_;
+  Codec rxCodec_;
+  uint8_t rxPt_;
+  DtmfReceiver dtmfRx_;
+  uint32_t appliedOpusVer_ = 0;
+  // DTMF sender
+  enum class DtmfPhase : uint8_t { Idle, Tone, End, Gap } dtmfPhase_ = DtmfPhase::Idle;
+  uint8_t dtmfEvent_ = 0;
+  uint32_t dtmfTs_ = 0, dtmfElapsed_ = 0, dtmfDurTs_ = 0;
+  int dtmfEndSent_ = 0, dtmfGapTicks_ = 0;
+  bool dtmfFirst_ = false;
+  // bridge + recording
+  Session* peer_ = nullptr;
+  int16_t bridgeBuf_[kBridgeCapacity];
+  size_t bridgeLen_ = 0;
+  std::unique_ptr<Resampler> down_;  // 16 kHz playout → 8 kHz for the peer's encoder
+  std::shared_ptr<Recorder> rec_;
+  int16_t inFrame_[320];
+  bool haveInFrame_ = false;
+  int16_t outFrame_[kFrameSamples];
+  bool haveOutFrame_ = false;
+  // RTCP
+  int64_t nextRtcpNs_ = 0;
+  uint32_t lastSrMiddle_ = 0;
+  int64_t lastSrArrivalNs_ = 0;
+  uint64_t prevExpected_ = 0, prevReceived_ = 0;
+  uint32_t packetsSinceReport_ = 0;
+  RtcpStats rtcp_;
+
+  // -- snapshot for stats(), guarded by statsMu_ --
+  mutable std::mutex statsMu_;
+  PlayoutStats playoutSnap_;
+  RtcpStats rtcpSnap_;
+  bool bridgedSnap_ = false;
 
   // -- atomics, written by the media thread, read by stats() --
   std::atomic<uint64_t> packetsIn_{0}, packetsOut_{0}, bytesIn_{0}, bytesOut_{0}, invalidIn_{0};
-  std::atomic<uint64_t> teIn_{0}, sendErrors_{0}, inDropped_{0};
+  std::atomic<uint64_t> teIn_{0}, sendErrors_{0}, inDropped_{0}, dtmfIn_{0}, dtmfOut_{0};
   std::atomic<int64_t> lastRxNs_{0};
   std::atomic<uint16_t> seqOut_{0};
 };

@@ -9,7 +9,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { logger } from '../ops/log.ts';
-import { native, type NativeEngine, type NativeEvent, type NativeSessionStats } from './native.ts';
+import {
+  native, type NativeEngine, type NativeEvent, type NativeSessionStats, type NativeOpusParams,
+  type NativeJitterStats, type NativeRtcpStats,
+} from './native.ts';
 
 const log = logger('media');
 
@@ -51,12 +54,101 @@ export function mediaRtPriority(env: NodeJS.ProcessEnv = process.env): number {
   return Number.isInteger(v) && v >= 0 && v <= 99 ? v : 20;
 }
 
+/** Codecs a media session can run. */
+export type MediaCodec = 'PCMU' | 'PCMA' | 'opus';
+
+/** Codecs compiled into the native addon (the SDP layer advertises Opus only when it is listed). */
+export const supportedCodecs: readonly MediaCodec[] = Object.freeze([...native.codecs]);
+
+/**
+ * Adaptive jitter buffer bounds. The target delay follows the measured p95
+ * packet lateness (+10 ms) within [minDelayMs, maxDelayMs]; it rises at once
+ * and decays slowly. For comparison: Asterisk's adaptive jitter buffer caps at
+ * 200 ms by default; WebRTC's NetEQ starts around 80 ms. Trunk traffic is
+ * mostly steadier than the open internet, so we start lower.
+ */
+export interface JitterOptions {
+  /** @defaultValue 20 */
+  minDelayMs: number;
+  /** @defaultValue 200 */
+  maxDelayMs: number;
+  /** Target before any jitter has been measured. @defaultValue 60 */
+  startDelayMs: number;
+}
+
+/** Defaults of {@link JitterOptions}. */
+export const JITTER_DEFAULTS: Readonly<JitterOptions> = Object.freeze({ minDelayMs: 20, maxDelayMs: 200, startDelayMs: 60 });
+
 export interface SessionOptions {
-  codec: 'PCMU' | 'PCMA';
+  codec: MediaCodec;
+  /** Payload type of the codec (dynamic for Opus, e.g. 111). */
   payloadType: number;
   telephoneEventPayloadType?: number;
   /** Signalled remote (from SDP); outbound RTP goes here until inbound RTP latches another source. */
   remote?: { address: string; port: number };
+  /**
+   * The peer's `a=fmtp` for the codec (Opus: maxplaybackrate, stereo,
+   * useinbandfec, maxaveragebitrate, usedtx). See {@link parseOpusFmtp}.
+   */
+  fmtp?: string;
+  /**
+   * Rate of the inbound PCM in 'audio' events, the bridge and recordings.
+   * @defaultValue 8000
+   */
+  deliverRate?: 8000 | 16000;
+  /** Jitter buffer bounds. @defaultValue {@link JITTER_DEFAULTS} */
+  jitter?: Partial<JitterOptions>;
+  /**
+   * Base RTCP report interval in ms (randomised ×0.5–1.5); 0 disables RTCP sending.
+   * @defaultValue 5000
+   */
+  rtcpIntervalMs?: number;
+}
+
+/** Opus encoder settings derived from the peer's fmtp (RFC 7587 §6.1). */
+export interface OpusFmtp {
+  /** maxaveragebitrate (bit/s); undefined = libopus default. */
+  bitrate?: number;
+  /** useinbandfec=1: the peer decodes FEC, so we send it. */
+  fec: boolean;
+  /** usedtx=1 */
+  dtx: boolean;
+  /** maxplaybackrate (Hz), caps the coded bandwidth. @defaultValue 48000 */
+  maxPlaybackRate: number;
+  /** stereo=1 (we always send mono, which every receiver must accept). */
+  stereo: boolean;
+}
+
+/** Parse an Opus fmtp string such as `maxplaybackrate=16000;useinbandfec=1;stereo=0`. */
+export function parseOpusFmtp(fmtp: string | undefined): OpusFmtp {
+  const out: OpusFmtp = { fec: false, dtx: false, maxPlaybackRate: 48000, stereo: false };
+  for (const part of (fmtp ?? '').split(';')) {
+    const [k, v] = part.split('=').map((x) => x.trim().toLowerCase());
+    if (!k || v === undefined) continue;
+    const n = Number(v);
+    if (k === 'useinbandfec') out.fec = v === '1';
+    else if (k === 'usedtx') out.dtx = v === '1';
+    else if (k === 'stereo') out.stereo = v === '1';
+    else if (k === 'maxplaybackrate' && Number.isFinite(n) && n >= 8000) out.maxPlaybackRate = Math.min(48000, Math.round(n));
+    else if (k === 'maxaveragebitrate' && Number.isFinite(n) && n >= 6000) out.bitrate = Math.min(510000, Math.round(n));
+  }
+  return out;
+}
+
+function opusParams(fmtp: string | undefined): NativeOpusParams {
+  const f = parseOpusFmtp(fmtp);
+  return { fec: f.fec, dtx: f.dtx, maxPlaybackRate: f.maxPlaybackRate, ...(f.bitrate ? { bitrate: f.bitrate } : {}) };
+}
+
+/** Inbound stream statistics (RFC 3550 jitter/loss plus the jitter buffer's own counters). */
+export type JitterStats = NativeJitterStats;
+/** RTCP counters and the peer's last report about our stream. */
+export type RtcpStats = NativeRtcpStats;
+
+export interface DtmfEvent {
+  /** '0'-'9', '*', '#', 'A'-'D' */
+  digit: string;
+  durationMs: number;
 }
 
 export interface SessionStats {
@@ -74,6 +166,14 @@ export interface SessionStats {
   seqOut: number;
   /** Datagrams rejected: not RTP, malformed, unknown payload type, or from a foreign source while latched. */
   invalidIn: number;
+  /** DTMF digits received / sent (RFC 4733). */
+  dtmfIn?: number;
+  dtmfOut?: number;
+  /** Inbound jitter buffer and playout. */
+  jitter?: JitterStats;
+  rtcp?: RtcpStats;
+  bridged?: boolean;
+  recording?: boolean;
 }
 
 export interface PacingStats {
@@ -97,6 +197,12 @@ function toStats(s: NativeSessionStats): SessionStats {
     ssrcOut: s.ssrcOut,
     seqOut: s.seqOut,
     invalidIn: s.invalidIn,
+    dtmfIn: s.dtmfIn,
+    dtmfOut: s.dtmfOut,
+    jitter: s.jitter,
+    rtcp: s.rtcp,
+    bridged: s.bridged,
+    recording: s.recording,
   };
 }
 
@@ -130,14 +236,19 @@ export class MediaEngine {
   /** Bind a new RTP session; throws a clear Error when no port is free or the engine is closed. */
   createSession(opts: SessionOptions): MediaSession {
     const eng = this.requireEngine();
+    if (!supportedCodecs.includes(opts.codec)) throw new Error(`codec ${opts.codec} is not compiled into the media addon`);
     const r = eng.createSession({
       codec: opts.codec,
       payloadType: opts.payloadType,
       telephoneEventPayloadType: opts.telephoneEventPayloadType,
       remoteAddress: opts.remote?.address,
       remotePort: opts.remote?.port,
+      rate: opts.deliverRate ?? 8000,
+      jitter: { ...JITTER_DEFAULTS, ...opts.jitter },
+      ...(opts.codec === 'opus' ? { opus: opusParams(opts.fmtp) } : {}),
+      ...(opts.rtcpIntervalMs !== undefined ? { rtcpIntervalMs: opts.rtcpIntervalMs } : {}),
     });
-    const s = new MediaSession(this, eng, r.id, r.localAddress, r.localPort);
+    const s = new MediaSession(this, eng, r.id, r.localAddress, r.localPort, r.rtcpPort, opts.deliverRate ?? 8000);
     this.sessions.set(r.id, s);
     log.debug('media session created', { session: r.id, local: `${r.localAddress}:${r.localPort}`, codec: opts.codec });
     return s;
@@ -150,6 +261,25 @@ export class MediaEngine {
 
   resetPacingStats(): void {
     this.nativeEngine?.resetPacingStats();
+  }
+
+  /**
+   * Connect two sessions natively: each one's jitter-buffered inbound audio is
+   * encoded into the other's outbound stream (transcoding when the codecs
+   * differ), on the media thread. While bridged, `play()` on either session
+   * still works and is **mixed** into the bridged audio (announcements,
+   * whisper); `flush()` drops only the JS-queued part. 'audio' events keep
+   * flowing for both. Throws if either session is closed or already bridged.
+   */
+  bridge(a: MediaSession, b: MediaSession): void {
+    this.requireEngine().bridge(a.id, b.id);
+    log.debug('sessions bridged', { a: a.id, b: b.id });
+  }
+
+  /** Undo {@link bridge} for `a` and its peer. Returns false if `a` was not bridged. */
+  unbridge(a: MediaSession): boolean {
+    if (!this.nativeEngine || a.isClosed) return false;
+    return this.nativeEngine.unbridge(a.id);
   }
 
   get activeSessions(): number {
@@ -197,14 +327,31 @@ export class MediaEngine {
           log.debug('rtp latched', { session: ev.id, remote: `${ev.address}:${ev.port}` });
           s.emit('latched', { address: ev.address, port: ev.port });
           break;
+        case 'dtmfStart':
+          s.emit('dtmfStart', { digit: ev.digit });
+          break;
+        case 'dtmf':
+          log.debug('dtmf received', { session: ev.id, digit: ev.digit, durationMs: ev.durationMs });
+          s.emit('dtmf', { digit: ev.digit, durationMs: ev.durationMs });
+          break;
       }
     }
   }
 }
 
 export interface MediaSessionEvents {
-  /** Decoded inbound audio, 8 kHz mono, in arrival order (batched every ~40 ms). */
+  /**
+   * Inbound audio after the jitter buffer: mono PCM at the session's
+   * `deliverRate` (8 kHz by default), 20 ms frames in playout order with gaps
+   * concealed, delivered in batches every ~40 ms. Starts with the first
+   * packet (after the jitter buffer's start delay) and then runs continuously
+   * (silence when the peer stops sending).
+   */
   audio: [pcm: Int16Array];
+  /** A DTMF digit ended (RFC 4733; once per key press, whatever the retransmissions). */
+  dtmf: [ev: DtmfEvent];
+  /** A DTMF digit started (first packet of the event): useful to stop prompts at once. */
+  dtmfStart: [ev: { digit: string }];
   /** The outbound queue drained after audio was played (not emitted after flush()). */
   playoutDone: [];
   /** Symmetric RTP: outbound now goes to the actual source of inbound RTP. */
@@ -222,17 +369,57 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
     readonly id: number,
     readonly localAddress: string,
     readonly localPort: number,
+    /** Local RTCP port (RTP port + 1), or null when no pair was free and this session sends no RTCP. */
+    readonly rtcpPort: number | null = null,
+    /** Rate of 'audio' PCM. */
+    readonly deliverRate: 8000 | 16000 = 8000,
   ) {
     super();
   }
 
-  /** Signalled remote from SDP (re-INVITE included); re-arms latching. */
-  setRemote(address: string, port: number): void {
-    this.eng.setRemote(this.liveId(), address, port);
+  /** Signalled remote from SDP (re-INVITE included); re-arms latching. `rtcpPort` from `a=rtcp` (default port + 1). */
+  setRemote(address: string, port: number, rtcpPort?: number): void {
+    this.eng.setRemote(this.liveId(), address, port, rtcpPort);
   }
 
-  setCodec(codec: 'PCMU' | 'PCMA', payloadType: number): void {
-    this.eng.setCodec(this.liveId(), codec, payloadType);
+  /** Switch codec (re-INVITE); `fmtp` is the peer's Opus fmtp. */
+  setCodec(codec: MediaCodec, payloadType: number, fmtp?: string): void {
+    const id = this.liveId();
+    this.eng.setCodec(id, codec, payloadType);
+    if (codec === 'opus') this.eng.setOpusParams(id, opusParams(fmtp));
+  }
+
+  /** Telephone-event payload type after a re-INVITE (undefined: not negotiated). */
+  setTelephoneEventPayloadType(pt: number | undefined): void {
+    this.eng.setTelephoneEvent(this.liveId(), pt ?? null);
+  }
+
+  /**
+   * Send RFC 4733 DTMF digits (0-9 * # A-D). Queued voice pauses while the
+   * digits are sent and resumes afterwards. Throws when telephone-event was
+   * not negotiated or a digit is invalid.
+   * @param opts.durationMs  tone length per digit @defaultValue 100
+   * @param opts.gapMs  pause after each digit @defaultValue 60
+   */
+  sendDtmf(digits: string, opts: { durationMs?: number; gapMs?: number } = {}): void {
+    this.eng.sendDtmf(this.liveId(), digits, opts.durationMs ?? 100, opts.gapMs ?? 60);
+  }
+
+  /**
+   * Record the call as a stereo 16-bit WAV: left = caller (inbound, after the
+   * jitter buffer), right = agent (what this session sends, bridged audio
+   * included). Written by a writer thread, never the media thread. Off unless
+   * called; the call layer decides consent.
+   * @param opts.sampleRate  @defaultValue the session's deliverRate
+   */
+  startRecording(path: string, opts: { sampleRate?: 8000 | 16000 } = {}): void {
+    this.eng.startRecording(this.liveId(), path, opts.sampleRate ?? this.deliverRate);
+  }
+
+  /** Finish the WAV (header written, file closed). Null when not recording. Closing the session also finishes it. */
+  stopRecording(): { path: string; frames: number; dropped: number; sampleRate: number } | null {
+    if (this.closed) return null;
+    return this.eng.stopRecording(this.id);
   }
 
   /** Queue 8 kHz mono PCM for paced playout (20 ms packets). */
@@ -289,6 +476,12 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
     return this.id;
   }
 }
+
+/**
+ * Inbound playout (jitter buffer + decoder + PLC) driven by scripted arrival
+ * and playout instants — for tests and offline analysis, not for calls.
+ */
+export const PlayoutSimulator = native.PlayoutTest;
 
 /** flite voices linked into the addon; kal is 8 kHz, the others 16 kHz. */
 export type Voice = 'kal' | 'slt' | 'rms' | 'awb' | 'kal16';

@@ -12,23 +12,53 @@ import { fileURLToPath } from 'node:url';
 export type NativeEvent =
   | { id: number; type: 'audio'; pcm: Int16Array }
   | { id: number; type: 'playoutDone' }
-  | { id: number; type: 'latched'; address: string; port: number };
+  | { id: number; type: 'latched'; address: string; port: number }
+  | { id: number; type: 'dtmfStart'; digit: string }
+  | { id: number; type: 'dtmf'; digit: string; durationMs: number };
+
+export type NativeCodec = 'PCMU' | 'PCMA' | 'opus';
+
+/** Jitter buffer bounds (ms); see JitterOptions in ./index.ts. */
+export interface NativeJitterOptions { minDelayMs?: number; maxDelayMs?: number; startDelayMs?: number }
+/** Opus encoder settings (from the peer's fmtp). */
+export interface NativeOpusParams { bitrate?: number; fec?: boolean; dtx?: boolean; maxPlaybackRate?: number; lossPercent?: number }
+
+export interface NativeJitterStats {
+  received: number; expected: number; lost: number; late: number; duplicates: number; overflow: number;
+  resets: number; ssrcChanges: number; underruns: number; jitterMs: number; bufferDelayMs: number;
+  targetDelayMs: number; framesOut: number; concealed: number; fecRecovered: number; shrinks: number;
+  stretches: number; decodeErrors: number;
+}
+export interface NativeRtcpStats {
+  packetsIn: number; packetsOut: number; invalidIn: number; haveSr: boolean;
+  remoteReport: { fractionLost: number; cumulativeLost: number; jitterMs: number; rttMs: number | null } | null;
+}
 
 export interface NativeSessionStats {
   packetsIn: number; packetsOut: number; bytesIn: number; bytesOut: number; invalidIn: number;
   telephoneEventsIn: number; sendErrors: number; inboundDropped: number;
   lastRxAgoMs: number | null; remote: { address: string; port: number } | null;
   latched: boolean; ssrcOut: number; seqOut: number;
+  dtmfIn: number; dtmfOut: number; jitter: NativeJitterStats; rtcp: NativeRtcpStats;
+  bridged: boolean; recording: boolean; recordedFrames: number;
 }
 
 export interface NativeEngine {
   createSession(opts: {
-    codec: 'PCMU' | 'PCMA'; payloadType: number; telephoneEventPayloadType?: number;
-    remoteAddress?: string; remotePort?: number;
-  }): { id: number; localAddress: string; localPort: number };
+    codec: NativeCodec; payloadType: number; telephoneEventPayloadType?: number;
+    remoteAddress?: string; remotePort?: number; rate?: 8000 | 16000; jitter?: NativeJitterOptions;
+    opus?: NativeOpusParams; rtcpIntervalMs?: number;
+  }): { id: number; localAddress: string; localPort: number; rtcpPort: number | null };
   closeSession(id: number): boolean;
-  setRemote(id: number, address: string, port: number): void;
-  setCodec(id: number, codec: 'PCMU' | 'PCMA', payloadType: number): void;
+  setRemote(id: number, address: string, port: number, rtcpPort?: number): void;
+  setCodec(id: number, codec: NativeCodec, payloadType: number): void;
+  setOpusParams(id: number, p: NativeOpusParams): void;
+  setTelephoneEvent(id: number, payloadType: number | null): void;
+  sendDtmf(id: number, digits: string, durationMs: number, gapMs: number): void;
+  bridge(a: number, b: number): void;
+  unbridge(a: number): boolean;
+  startRecording(id: number, path: string, sampleRate?: number): void;
+  stopRecording(id: number): { path: string; frames: number; dropped: number; sampleRate: number } | null;
   play(id: number, pcm: Int16Array): void;
   flush(id: number): void;
   queuedSamples(id: number): number;
@@ -58,6 +88,19 @@ export interface NativeBinding {
   resample(pcm: Int16Array, inRate: number, outRate: number): Int16Array;
   parseRtp(b: Uint8Array): RtpParseResult;
   synthesize(text: string, voice: string, sampleRate: number): Promise<Int16Array>;
+  /** Codecs compiled into the addon. */
+  codecs: NativeCodec[];
+  parseRtcp(b: Uint8Array, ourSsrc?: number): string | {
+    packets: number; senderSsrc: number; haveSr: boolean; ntpSeconds?: number; rtpTimestamp?: number;
+    packetCount?: number; octetCount?: number; bye: boolean;
+    block?: { fractionLost: number; cumulativeLost: number; extHighestSeq: number; jitter: number; lsr: number; dlsr: number };
+  };
+  /** Test binding: inbound playout (jitter buffer, decoder, PLC) with scripted arrival/playout instants (ms). */
+  PlayoutTest: new (opts: { codec: NativeCodec; payloadType: number; rate?: 8000 | 16000; jitter?: NativeJitterOptions }) => {
+    put(packet: Uint8Array, arrivalMs: number): 'accepted' | 'duplicate' | 'late' | 'overflow' | 'too-big' | 'reset' | 'invalid';
+    tick(nowMs: number): Int16Array | null;
+    stats(): NativeJitterStats;
+  };
   constants: { tickMs: number; slots: number; eventBatchMs: number };
 }
 

@@ -3,7 +3,9 @@
 #   test/fuzz/run.sh [seconds-per-target]      (default 60)
 # 1. Builds every native libFuzzer target test/fuzz/*_fuzz.cc (with ASan and
 #    UBSan) into build/fuzz/ — each target names the native/ sources it needs
-#    in a "// fuzz-sources:" line — and runs each for the given seconds.
+#    in a "// fuzz-sources:" line and extra link flags in "// fuzz-libs:" —
+#    and runs each for the given seconds. Targets: rtp_parser_fuzz,
+#    session_rx_fuzz, rtcp_parser_fuzz, dtmf_fuzz, jitter_buffer_fuzz.
 # 2. Runs every test/fuzz/*.fuzz.ts with `node --import tsx <file> <seconds>`.
 # Exits non-zero if any build fails or any target crashes; crash inputs are
 # kept in build/fuzz/crashes/.
@@ -28,6 +30,7 @@ for src in "$root"/test/fuzz/*_fuzz.cc; do
   [ -e "$src" ] || continue
   name="$(basename "$src" .cc)"
   deps="$(sed -n 's|^// fuzz-sources:||p' "$src" | head -1)"
+  libs="$(sed -n 's|^// fuzz-libs:||p' "$src" | head -1)"
   bin="$out/$name"
   dep_paths=("$src" "$root"/native/*.h)
   for d in $deps; do dep_paths+=("$root/$d"); done
@@ -37,7 +40,7 @@ for src in "$root"/test/fuzz/*_fuzz.cc; do
     srcs=()
     for d in $deps; do srcs+=("$root/$d"); done
     if ! "$cxx" -std=c++17 -Wall -Wextra -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-        -I"$root/native" "$src" "${srcs[@]}" -o "$bin"; then
+        -I"$root/native" -isystem /usr/include/opus "$src" "${srcs[@]}" -o "$bin" $libs; then
       echo "fuzz: BUILD FAILED $name"; failed+=("$name (build)"); continue
     fi
   fi

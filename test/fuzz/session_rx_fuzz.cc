@@ -2,7 +2,8 @@
 // the outbound packet builder, driven by a stream of datagrams from varying
 // source ports. No sockets, no threads: Session is used the way the media
 // thread uses it.
-// fuzz-sources: native/session.cc native/rtp.cc native/g711.cc native/media_socket.cc
+// fuzz-sources: native/session.cc native/rtp.cc native/g711.cc native/media_socket.cc native/playout.cc native/jitter_buffer.cc native/plc.cc native/opus_codec.cc native/resampler.cc native/dtmf.cc native/rtcp.cc native/recorder.cc
+// fuzz-libs: -lopus -lpthread
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -39,6 +40,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     bool done = false;
     const size_t w = s.buildPacket(pkt, tick++, &dest, &done);
     if (w != 0 && w != sizeof pkt) abort();
+    s.playoutTick(now);
+    s.dtmfOutCount = 0;
     if (s.pendingLen() > voice::kInboundCapacity) abort();
     if (s.pendingLen() > voice::kInboundCapacity / 2) s.clearPending();
     off += n;

@@ -36,3 +36,17 @@ t.test('same rate is a copy', async (t) => {
   const x = sine(100, 440, 8000);
   t.same([...native.resample(x, 8000, 8000)], [...x]);
 });
+
+t.test('swept sine (100 Hz → 0.9 × Nyquist of the lower rate): SNR against the ideal sweep', async (t) => {
+  const sweep = (n: number, rate: number, f0: number, f1: number) => {
+    const T = n / rate;
+    return Int16Array.from({ length: n }, (_, i) => { const tt = i / rate; return Math.round(10000 * Math.sin(2 * Math.PI * (f0 * tt + ((f1 - f0) * tt * tt) / (2 * T)))); });
+  };
+  for (const [inRate, outRate, bound] of [[8000, 16000, 35], [16000, 8000, 35], [8000, 48000, 35], [48000, 16000, 35]]) {
+    const f1 = 0.45 * Math.min(inRate, outRate) * 0.8;  // stay inside the pass band
+    const x = sweep(inRate * 2, inRate, 100, f1);
+    const y = native.resample(x, inRate, outRate);
+    const snr = snrDb(y, sweep(outRate * 2, outRate, 100, f1), outRate / 20);
+    t.ok(snr >= bound, `${inRate} → ${outRate}: sweep 100–${f1.toFixed(0)} Hz SNR ${snr.toFixed(1)} dB (bound ${bound} dB)`);
+  }
+});

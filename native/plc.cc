@@ -1,0 +1,99 @@
+#include "plc.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace voice {
+
+G711Plc::G711Plc() { reset(); }
+
+void G711Plc::reset() {
+  std::memset(hist_, 0, sizeof hist_);
+  histLen_ = 0;
+  pitch_ = 0;
+  erased_ = 0;
+  offset_ = 0;
+}
+
+void G711Plc::startLoss() {
+  const int end = kHist;
+  // Pitch: lag with the highest normalised correlation over the last 15 ms.
+  int best = kMaxPitch;
+  double bestScore = -1e30;
+  if (histLen_ >= kCorrWin + kMaxPitch) {
+    for (int p = kMinPitch; p <= kMaxPitch; ++p) {
+      double xy = 0, yy = 1e-3;
+      for (int i = end - kCorrWin; i < end; ++i) {
+        xy += static_cast<double>(hist_[i]) * hist_[i - p];
+        yy += static_cast<double>(hist_[i - p]) * hist_[i - p];
+      }
+      const double score = xy / std::sqrt(yy);
+      if (score > bestScore) { bestScore = score; best = p; }
+    }
+  }
+  pitch_ = best;
+  // One period ending at the last real sample. Its tail is blended towards the
+  // samples one period earlier, whose successor is the cycle's first sample,
+  // so the wrap-around is smooth.
+  const int p = pitch_;
+  const int ov = std::max(1, p / 4);
+  for (int i = 0; i < p; ++i) cycle_[i] = hist_[end - p + i];
+  for (int j = 0; j < ov; ++j) {
+    const float w = static_cast<float>(j + 1) / (ov + 1);
+    cycle_[p - ov + j] = (1 - w) * hist_[end - ov + j] + w * hist_[end - p - ov + j];
+  }
+  // The first concealed sample follows hist[end-1]; the cycle's first sample
+  // follows hist[end-p-1]. Ramp out the difference so the join is continuous.
+  offset_ = static_cast<float>(hist_[end - 1]) - static_cast<float>(hist_[end - p - 1]);
+}
+
+float G711Plc::sampleAt(int k) const {
+  float v = cycle_[k % pitch_];
+  const int ramp = std::max(1, pitch_ / 4);
+  if (k < ramp) v += offset_ * (1.0f - static_cast<float>(k + 1) / (ramp + 1));
+  return v;
+}
+
+float G711Plc::gainAt(int k) const {
+  if (k < kFadeStart) return 1.0f;
+  const int f = k - kFadeStart;
+  return f >= kFadeLen ? 0.0f : 1.0f - static_cast<float>(f) / kFadeLen;
+}
+
+void G711Plc::conceal(int16_t* out, size_t n) {
+  if (erased_ == 0) startLoss();
+  for (size_t i = 0; i < n; ++i) {
+    const int k = erased_ + static_cast<int>(i);
+    const float v = k >= kFadeStart + kFadeLen ? 0.0f : sampleAt(k) * gainAt(k);
+    out[i] = static_cast<int16_t>(std::clamp(std::lround(v), -32768L, 32767L));
+  }
+  erased_ += static_cast<int>(n);
+}
+
+void G711Plc::good(int16_t* pcm, size_t n) {
+  if (erased_ > 0) {
+    // Cross-fade from the continued concealment into the real signal.
+    const int len = std::min<int>(kJoinOut, static_cast<int>(n));
+    if (erased_ < kFadeStart + kFadeLen) {
+      for (int j = 0; j < len; ++j) {
+        const int k = erased_ + j;
+        const float c = sampleAt(k) * gainAt(k);
+        const float w = static_cast<float>(j + 1) / (len + 1);
+        pcm[j] = static_cast<int16_t>(std::clamp(std::lround(w * pcm[j] + (1 - w) * c), -32768L, 32767L));
+      }
+    } else {
+      for (int j = 0; j < len; ++j) pcm[j] = static_cast<int16_t>(pcm[j] * (j + 1) / (len + 1));  // fade in from silence
+    }
+    erased_ = 0;
+  }
+  if (n >= static_cast<size_t>(kHist)) {
+    std::memcpy(hist_, pcm + n - kHist, sizeof hist_);
+  } else {
+    std::memmove(hist_, hist_ + n, sizeof(int16_t) * (kHist - n));
+    std::memcpy(hist_ + kHist - n, pcm, sizeof(int16_t) * n);
+  }
+  histLen_ = std::min<int>(kHist, histLen_ + static_cast<int>(n));
+}
+
+}  // namespace voice

@@ -1,0 +1,147 @@
+#include "turn_state.h"
+
+namespace voice {
+namespace vad {
+
+int msToFrames(int ms) {
+  if (ms <= 0) return 0;
+  return (ms + kVadFrameMs - 1) / kVadFrameMs;
+}
+
+const char* validateTunables(const TurnTunables& t) {
+  if (!(t.activationThreshold > 0.0f && t.activationThreshold <= 1.0f)) return "activationThreshold must be in (0, 1]";
+  if (!(t.deactivationThreshold > 0.0f && t.deactivationThreshold <= t.activationThreshold))
+    return "deactivationThreshold must be in (0, activationThreshold]";
+  if (t.minSpeechMs < 0 || t.minSpeechMs > 10000) return "minSpeechMs must be in [0, 10000]";
+  if (t.onsetMaxGapMs < 0 || t.onsetMaxGapMs > 2000) return "onsetMaxGapMs must be in [0, 2000]";
+  if (t.endpointSilenceMs < 32 || t.endpointSilenceMs > 10000) return "endpointSilenceMs must be in [32, 10000]";
+  if (t.digitsEndpointSilenceMs < t.endpointSilenceMs || t.digitsEndpointSilenceMs > 20000)
+    return "digitsEndpointSilenceMs must be in [endpointSilenceMs, 20000]";
+  if (t.minInterruptionMs < 0 || t.minInterruptionMs > 10000) return "minInterruptionMs must be in [0, 10000]";
+  if (t.falseInterruptionMinSpeechMs < 0 || t.falseInterruptionMinSpeechMs > 10000)
+    return "falseInterruptionMinSpeechMs must be in [0, 10000]";
+  if (t.preRollFrames < 0 || t.preRollFrames > 32) return "preRollFrames must be in [0, 32]";
+  return nullptr;
+}
+
+TurnState::TurnState(const TurnTunables& t) {
+  if (!setTunables(t)) setTunables(TurnTunables());
+}
+
+bool TurnState::setTunables(const TurnTunables& t) {
+  if (validateTunables(t) != nullptr) return false;
+  t_ = t;
+  recompute();
+  return true;
+}
+
+void TurnState::recompute() {
+  auto atLeast1 = [](int f) { return f < 1 ? 1 : f; };
+  minSpeechF_ = atLeast1(msToFrames(t_.minSpeechMs));
+  onsetGapF_ = atLeast1(msToFrames(t_.onsetMaxGapMs));
+  endpointF_ = atLeast1(msToFrames(t_.endpointSilenceMs));
+  digitsEndpointF_ = atLeast1(msToFrames(t_.digitsEndpointSilenceMs));
+  minInterruptF_ = atLeast1(msToFrames(t_.minInterruptionMs));
+  falseMinF_ = msToFrames(t_.falseInterruptionMinSpeechMs);
+}
+
+void TurnState::reset() {
+  phase_ = TurnPhase::Idle;
+  startFrame_ = -1;
+  lastVoiced_ = -1;
+  voiced_ = 0;
+  silence_ = 0;
+  digits_ = false;
+  bargedIn_ = false;
+  overAgent_ = false;
+}
+
+TurnOutput TurnState::finish(uint32_t ev) {
+  TurnOutput out;
+  out.events = ev;
+  out.startFrame = startFrame_;
+  out.endFrame = lastVoiced_;
+  out.voicedMs = voiced_ * kVadFrameMs;
+  int64_t f = frame_;
+  reset();
+  frame_ = f;
+  return out;
+}
+
+TurnOutput TurnState::push(float prob, bool agentSpeaking, bool uninterruptible) {
+  const int64_t f = frame_++;
+  const bool interruptible = agentSpeaking && !uninterruptible;
+  // NaN (a broken model output) counts as silence.
+  const bool active = prob >= t_.activationThreshold;
+  const bool voiced = prob >= t_.deactivationThreshold;
+  TurnOutput out;
+
+  switch (phase_) {
+    case TurnPhase::Idle:
+      if (!active) return out;
+      phase_ = TurnPhase::Onset;
+      startFrame_ = f - t_.preRollFrames < 0 ? 0 : f - t_.preRollFrames;
+      voiced_ = 1;
+      silence_ = 0;
+      lastVoiced_ = f;
+      bargedIn_ = false;
+      overAgent_ = interruptible;
+      break;
+
+    case TurnPhase::Onset:
+      if (interruptible) overAgent_ = true;
+      if (voiced) {
+        voiced_++;
+        silence_ = 0;
+        lastVoiced_ = f;
+      } else if (++silence_ >= onsetGapF_) {
+        // Too short to be a turn: forget it (tell the dialogue if it was over the agent's prompt).
+        return finish(overAgent_ ? kEvBackchannel : kEvNone);
+      }
+      break;
+
+    case TurnPhase::Speech:
+    case TurnPhase::Trailing:
+      if (voiced) {
+        voiced_++;
+        silence_ = 0;
+        lastVoiced_ = f;
+        phase_ = TurnPhase::Speech;
+        if (interruptible && !bargedIn_ && voiced_ >= minInterruptF_) {
+          // The agent started talking over a caller turn in progress: stop it.
+          bargedIn_ = true;
+          out.events |= kEvBargeIn;
+        }
+      } else {
+        phase_ = TurnPhase::Trailing;
+        const int need = digits_ ? digitsEndpointF_ : endpointF_;
+        if (++silence_ >= need) {
+          const bool falseInt = bargedIn_ && falseMinF_ > 0 && voiced_ < falseMinF_;
+          return finish(falseInt ? kEvFalseInterruption : kEvSpeechEnd);
+        }
+      }
+      out.startFrame = startFrame_;
+      out.voicedMs = voiced_ * kVadFrameMs;
+      return out;
+  }
+
+  // Onset: promote to a turn?
+  if (phase_ == TurnPhase::Onset && silence_ == 0) {
+    if (interruptible) {
+      if (voiced_ >= minInterruptF_) {
+        phase_ = TurnPhase::Speech;
+        bargedIn_ = true;
+        out.events = kEvSpeechStart | kEvBargeIn;
+      }
+    } else if (voiced_ >= minSpeechF_) {
+      phase_ = TurnPhase::Speech;
+      out.events = kEvSpeechStart;
+    }
+  }
+  out.startFrame = startFrame_;
+  out.voicedMs = voiced_ * kVadFrameMs;
+  return out;
+}
+
+}  // namespace vad
+}  // namespace voice

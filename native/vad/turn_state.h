@@ -1,0 +1,152 @@
+// Per-call turn-taking state machine: turns Silero speech probabilities (one
+// per 32 ms VAD frame) into speech start / speech end (end of turn), barge-in
+// (flush outbound audio now) and false-interruption (resume the agent) events.
+//
+// Plain C++17, no N-API, no allocation, no locks: one instance per call,
+// driven by one thread (the media thread, once per VAD frame, right after the
+// frame's probability is known). The dialogue layer's hints (agent speaking,
+// prompt uninterruptible, digits pending in the partial transcript) arrive as
+// plain arguments/setters, so the owner decides how they cross threads.
+//
+// Phases:
+//   Idle      no caller speech.
+//   Onset     caller audio above the activation threshold, not yet long enough
+//             to be a turn (minSpeechMs) or, while the agent speaks, a barge-in
+//             (minInterruptionMs). Ends in Idle after onsetMaxGapMs of silence.
+//   Speech    a confirmed turn: SpeechStart was emitted.
+//   Trailing  a confirmed turn in silence; after endpointSilenceMs (or
+//             digitsEndpointSilenceMs while digits are pending) it ends with
+//             SpeechEnd, or FalseInterruption when the turn barged in but held
+//             less than falseInterruptionMinSpeechMs of speech.
+//
+// While the agent speaks an interruptible prompt, an onset becomes a turn only
+// by lasting minInterruptionMs of voiced frames: SpeechStart and BargeIn are
+// then emitted together. Shorter sounds ("yeah", "mm-hm", a cough) end as
+// Backchannel and the agent keeps talking. While the agent speaks an
+// uninterruptible prompt (e.g. a recording notice) turns are tracked as if the
+// agent were silent, and BargeIn is never emitted.
+#pragma once
+#include <cstdint>
+
+#include "frame_cutter.h"
+
+namespace voice {
+namespace vad {
+
+/** Tunables; per tenant. Durations are rounded up to whole 32 ms frames. */
+struct TurnTunables {
+  /** Probability at or above which a silent stream counts as speech. @defaultValue 0.5 */
+  float activationThreshold = 0.5f;
+  /** Probability below which an ongoing utterance counts as silence (hysteresis; <= activation). @defaultValue 0.35 */
+  float deactivationThreshold = 0.35f;
+  /** Voiced time before an utterance becomes a turn (SpeechStart) while the agent is silent. @defaultValue 250 */
+  int minSpeechMs = 250;
+  /** Silence that abandons an onset not yet confirmed as a turn. @defaultValue 96 */
+  int onsetMaxGapMs = 96;
+  /** Silence after speech that ends the turn (SpeechEnd). @defaultValue 700 */
+  int endpointSilenceMs = 700;
+  /** Endpointing silence while the partial transcript ends in digits (see setDigitsPending). @defaultValue 1500 */
+  int digitsEndpointSilenceMs = 1500;
+  /** Voiced time over an interruptible agent prompt before BargeIn fires. @defaultValue 300 */
+  int minInterruptionMs = 300;
+  /**
+   * A barged-in turn with less voiced time than this in total is a false
+   * interruption: it ends with FalseInterruption instead of SpeechEnd and the
+   * agent resumes (or repeats the cut sentence). Silero's probability stays
+   * high ~100-200 ms past the end of a word, so a spoken "okay" counts about
+   * 500-650 ms here while real interruptions run longer. 0 disables.
+   * @defaultValue 700
+   */
+  int falseInterruptionMinSpeechMs = 700;
+  /** Frames before the first voiced frame included in the reported utterance start (pre-roll for STT). @defaultValue 2 */
+  int preRollFrames = 2;
+};
+
+/** Validate tunables; returns nullptr when fine, else a static message. */
+const char* validateTunables(const TurnTunables& t);
+
+/** Event bits in TurnOutput::events. Several can fire in one frame (SpeechStart|BargeIn). */
+enum TurnEvent : uint32_t {
+  kEvNone = 0,
+  /** A caller turn started; TurnOutput::startFrame is its first frame (incl. pre-roll). */
+  kEvSpeechStart = 1u << 0,
+  /** The caller's turn is complete; startFrame..endFrame (inclusive) is the utterance. */
+  kEvSpeechEnd = 1u << 1,
+  /** Caller speech over an interruptible prompt passed the guards: flush outbound audio now. */
+  kEvBargeIn = 1u << 2,
+  /** The turn that barged in was too short: resume/repeat the interrupted sentence; no SpeechEnd follows. */
+  kEvFalseInterruption = 1u << 3,
+  /** A short sound over the agent's prompt was ignored (no turn, agent keeps talking). */
+  kEvBackchannel = 1u << 4,
+};
+
+enum class TurnPhase : uint8_t { Idle, Onset, Speech, Trailing };
+
+struct TurnOutput {
+  uint32_t events = kEvNone;
+  /** Frame index of the utterance start (valid with SpeechStart/SpeechEnd/BargeIn/FalseInterruption/Backchannel). */
+  int64_t startFrame = -1;
+  /** Frame index of the last voiced frame (valid with SpeechEnd/FalseInterruption/Backchannel). */
+  int64_t endFrame = -1;
+  /** Voiced time of the utterance so far, ms. */
+  int voicedMs = 0;
+};
+
+class TurnState {
+ public:
+  /** Tunables that fail validateTunables() are replaced by the defaults. */
+  explicit TurnState(const TurnTunables& t = TurnTunables());
+
+  /** Change tunables (takes effect from the next frame); false (unchanged) when invalid. */
+  bool setTunables(const TurnTunables& t);
+  const TurnTunables& tunables() const { return t_; }
+
+  /**
+   * The STT layer calls this on every partial: true while the partial
+   * transcript ends in digits (PO, phone, account numbers), so endpointing
+   * waits digitsEndpointSilenceMs instead of endpointSilenceMs. Cleared
+   * automatically when the turn ends.
+   */
+  void setDigitsPending(bool on) { digits_ = on; }
+  bool digitsPending() const { return digits_; }
+
+  /**
+   * Feed one 32 ms frame. `agentSpeaking`: outbound agent audio is playing
+   * now; `uninterruptible`: the playing prompt must not be barged into.
+   * Returns the events this frame produced.
+   */
+  TurnOutput push(float prob, bool agentSpeaking, bool uninterruptible);
+
+  /** Back to Idle, frame counter kept (e.g. after a hold or a transfer). */
+  void reset();
+
+  TurnPhase phase() const { return phase_; }
+  /** Index the next pushed frame will get. */
+  int64_t frameIndex() const { return frame_; }
+  /** True once BargeIn fired for the current utterance. */
+  bool bargedIn() const { return bargedIn_; }
+
+ private:
+  void recompute();
+  TurnOutput finish(uint32_t ev);
+
+  TurnTunables t_;
+  // Tunables in frames.
+  int minSpeechF_ = 0, onsetGapF_ = 0, endpointF_ = 0, digitsEndpointF_ = 0, minInterruptF_ = 0, falseMinF_ = 0;
+
+  TurnPhase phase_ = TurnPhase::Idle;
+  int64_t frame_ = 0;
+  int64_t startFrame_ = -1;
+  int64_t lastVoiced_ = -1;
+  int voiced_ = 0;   // voiced frames in the current utterance
+  int silence_ = 0;  // consecutive silent frames
+  bool digits_ = false;
+  bool bargedIn_ = false;
+  bool overAgent_ = false;  // the onset overlapped interruptible agent speech
+};
+
+/** Milliseconds to whole VAD frames, rounded up (>= 0). */
+int msToFrames(int ms);
+
+}  // namespace vad
+}  // namespace voice

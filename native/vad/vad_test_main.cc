@@ -1,0 +1,319 @@
+// Test driver for native/vad (not part of the addon). Built by
+// test/unit/vad-native.test.ts with g++ -std=c++17 -Wall -Wextra -Werror.
+//
+//   vad_test selftest             unit tests of FrameCutter and TurnState; prints
+//                                 "ok N name" / "not ok N name", exit 1 on failure
+//   vad_test cut IN.s16 OUT.f32   cut 16 kHz s16le PCM into 576-float windows
+//                                 (fed in odd-sized chunks, like RTP datagrams)
+//   vad_test turn [key=value...]  stdin: one frame per line "prob agent uninterruptible digits"
+//                                 (agent/uninterruptible/digits are 0/1); stdout: one line per
+//                                 frame "events startFrame endFrame voicedMs phase"
+//                                 keys: the TurnTunables field names
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "frame_cutter.h"
+#include "turn_state.h"
+
+using namespace voice::vad;
+
+namespace {
+
+int gTest = 0, gFailed = 0;
+void check(bool ok, const std::string& name) {
+  ++gTest;
+  if (!ok) ++gFailed;
+  std::printf("%s %d %s\n", ok ? "ok" : "not ok", gTest, name.c_str());
+}
+
+// Feed `n` samples in chunks of `chunk`, collect every window.
+std::vector<std::vector<float>> cutAll(FrameCutter& c, const std::vector<int16_t>& pcm, size_t chunk) {
+  std::vector<std::vector<float>> out;
+  size_t off = 0;
+  while (off < pcm.size()) {
+    size_t len = std::min(chunk, pcm.size() - off);
+    const int16_t* p = pcm.data() + off;
+    size_t n = len;
+    while (n > 0) {
+      size_t k = c.write(p, n);
+      p += k;
+      n -= k;
+      if (c.ready()) {
+        out.emplace_back(c.window(), c.window() + kVadWindow);
+        c.next();
+      }
+    }
+    off += len;
+  }
+  return out;
+}
+
+void testCutter() {
+  std::vector<int16_t> pcm(512 * 5 + 100);
+  for (size_t i = 0; i < pcm.size(); i++) pcm[i] = static_cast<int16_t>((i * 37) % 65536 - 32768);
+  for (size_t chunk : {size_t(1), size_t(160), size_t(320), size_t(511), size_t(512), size_t(513), size_t(4000)}) {
+    FrameCutter c;
+    auto w = cutAll(c, pcm, chunk);
+    bool ok = w.size() == 5 && c.pending() == 100 && c.frames() == 5;
+    for (size_t k = 0; ok && k < w.size(); k++) {
+      for (size_t i = 0; i < kVadWindow; i++) {
+        long src = static_cast<long>(k * kVadFrame + i) - static_cast<long>(kVadContext);
+        float want = src < 0 ? 0.0f : static_cast<float>(pcm[static_cast<size_t>(src)]) / 32768.0f;
+        if (w[k][i] != want) { ok = false; break; }
+      }
+    }
+    check(ok, "cutter: 5 windows with 64-sample context, chunk=" + std::to_string(chunk));
+  }
+  FrameCutter c;
+  int16_t x[600];
+  for (auto& v : x) v = 1000;
+  size_t k = c.write(x, 600);
+  check(k == 512 && c.ready(), "cutter: write stops at a full window");
+  check(c.write(x, 10) == 0, "cutter: no input accepted while a window waits");
+  c.next();
+  check(!c.ready() && c.window()[0] == 1000.0f / 32768.0f, "cutter: context carried after next()");
+  c.reset();
+  check(c.pending() == 0 && c.window()[0] == 0.0f && c.frames() == 0, "cutter: reset zeroes context");
+  check(c.write(nullptr, 5) == 0 && c.write(x, 0) == 0, "cutter: null/empty input");
+  int16_t ext[2] = {-32768, 32767};
+  c.write(ext, 2);
+  check(c.window()[kVadContext] == -1.0f && c.window()[kVadContext + 1] < 1.0f, "cutter: scaling to [-1, 1)");
+}
+
+struct Run {
+  std::vector<TurnOutput> outs;
+  uint32_t all = 0;
+  int first(uint32_t ev) const {
+    for (size_t i = 0; i < outs.size(); i++)
+      if (outs[i].events & ev) return static_cast<int>(i);
+    return -1;
+  }
+  int count(uint32_t ev) const {
+    int n = 0;
+    for (auto& o : outs) n += (o.events & ev) ? 1 : 0;
+    return n;
+  }
+};
+
+// Frames of speech (prob p) or silence, with agent/uninterruptible flags.
+struct Seg {
+  int frames;
+  float prob;
+  bool agent = false;
+  bool unint = false;
+};
+
+Run drive(TurnState& s, const std::vector<Seg>& segs) {
+  Run r;
+  for (auto& g : segs)
+    for (int i = 0; i < g.frames; i++) {
+      r.outs.push_back(s.push(g.prob, g.agent, g.unint));
+      r.all |= r.outs.back().events;
+    }
+  return r;
+}
+
+void testTurn() {
+  const TurnTunables d;
+  check(validateTunables(d) == nullptr, "turn: defaults are valid");
+  check(msToFrames(250) == 8 && msToFrames(700) == 22 && msToFrames(300) == 10 && msToFrames(1500) == 47,
+        "turn: ms to frames rounds up");
+  {
+    TurnState s;
+    Run r = drive(s, {{10, 0.02f}, {40, 0.9f}, {30, 0.05f}});
+    // onset at frame 10, SpeechStart when 8 voiced frames → frame 17; end after 22 silent frames → 50+21=71
+    check(r.first(kEvSpeechStart) == 17 && r.count(kEvSpeechStart) == 1, "turn: speech start after minSpeechMs");
+    check(r.first(kEvSpeechEnd) == 71 && r.count(kEvSpeechEnd) == 1, "turn: speech end after endpointSilenceMs");
+    auto& e = r.outs[71];
+    check(e.startFrame == 8 && e.endFrame == 49 && e.voicedMs == 40 * 32, "turn: utterance bounds incl. pre-roll");
+    check(!(r.all & (kEvBargeIn | kEvFalseInterruption | kEvBackchannel)), "turn: no barge-in while agent silent");
+  }
+  {
+    TurnState s;
+    Run r = drive(s, {{5, 0.9f}, {10, 0.05f}});
+    check(r.all == kEvNone && s.phase() == TurnPhase::Idle, "turn: 160 ms blip is not a turn");
+  }
+  {
+    // Hysteresis: dips to 0.4 (>= 0.35) keep the turn alive; single frame drops below 0.35 don't end it.
+    TurnState s;
+    std::vector<Seg> segs{{10, 0.9f}};
+    for (int i = 0; i < 10; i++) { segs.push_back({3, 0.4f}); segs.push_back({1, 0.1f}); segs.push_back({2, 0.8f}); }
+    segs.push_back({30, 0.0f});
+    Run r = drive(s, segs);
+    check(r.count(kEvSpeechStart) == 1 && r.count(kEvSpeechEnd) == 1, "turn: hysteresis keeps one turn");
+  }
+  {
+    // Activation needs 0.5: 0.45 alone never starts anything.
+    TurnState s;
+    Run r = drive(s, {{50, 0.45f}});
+    check(r.all == kEvNone, "turn: probability under activation threshold never starts a turn");
+  }
+  {
+    // Barge-in over an interruptible prompt after minInterruptionMs (10 frames).
+    TurnState s;
+    Run r = drive(s, {{5, 0.0f, true}, {40, 0.9f, true}, {30, 0.0f, false}});
+    int b = r.first(kEvBargeIn);
+    check(b == 14 && (r.outs[b].events & kEvSpeechStart) && r.count(kEvBargeIn) == 1,
+          "turn: barge-in + speech start together after minInterruptionMs");
+    check(r.count(kEvSpeechEnd) == 1 && r.count(kEvFalseInterruption) == 0, "turn: long barge-in ends as a turn");
+  }
+  {
+    // Backchannel: 9 voiced frames (288 ms) over the agent: no barge-in, Backchannel reported.
+    TurnState s;
+    Run r = drive(s, {{5, 0.0f, true}, {9, 0.9f, true}, {20, 0.0f, true}});
+    check(r.count(kEvBargeIn) == 0 && r.count(kEvSpeechStart) == 0 && r.count(kEvBackchannel) == 1,
+          "turn: backchannel shorter than minInterruptionMs does not barge in");
+  }
+  {
+    // Same 9 frames with the agent silent: that is a turn (minSpeech 8 frames).
+    TurnState s;
+    Run r = drive(s, {{9, 0.9f}, {30, 0.0f}});
+    check(r.count(kEvSpeechStart) == 1 && r.count(kEvSpeechEnd) == 1, "turn: same sound with agent silent is a turn");
+  }
+  {
+    // Uninterruptible prompt: never barge in; turn tracked normally.
+    TurnState s;
+    Run r = drive(s, {{40, 0.9f, true, true}, {30, 0.0f, true, true}});
+    check(r.count(kEvBargeIn) == 0 && r.count(kEvSpeechStart) == 1 && r.count(kEvSpeechEnd) == 1,
+          "turn: uninterruptible prompt never barges in");
+  }
+  {
+    // False interruption: 12 voiced frames (384 ms < 500 ms) over the agent → barge-in, then FalseInterruption.
+    TurnState s;
+    Run r = drive(s, {{12, 0.9f, true}, {30, 0.0f, false}});
+    check(r.count(kEvBargeIn) == 1 && r.count(kEvFalseInterruption) == 1 && r.count(kEvSpeechEnd) == 0,
+          "turn: short barge-in ends as false interruption");
+    TurnTunables t;
+    t.falseInterruptionMinSpeechMs = 0;
+    TurnState s2(t);
+    Run r2 = drive(s2, {{12, 0.9f, true}, {30, 0.0f, false}});
+    check(r2.count(kEvFalseInterruption) == 0 && r2.count(kEvSpeechEnd) == 1, "turn: falseInterruptionMinSpeechMs=0 disables it");
+  }
+  {
+    // Agent starts talking over a turn already in progress → barge-in once.
+    TurnState s;
+    Run r = drive(s, {{20, 0.9f}, {10, 0.9f, true}, {30, 0.0f, true}});
+    check(r.first(kEvBargeIn) == 20 && r.count(kEvBargeIn) == 1, "turn: agent talking over an ongoing turn is flushed");
+  }
+  {
+    // Digits: a 1 s pause ends a turn normally, but not with digits pending; 1.6 s does.
+    TurnState s;
+    Run r1 = drive(s, {{20, 0.9f}, {32, 0.0f}});
+    check(r1.count(kEvSpeechEnd) == 1, "turn: 1 s pause ends the turn without digits");
+    TurnState s2;
+    Run a = drive(s2, {{20, 0.9f}});
+    s2.setDigitsPending(true);
+    Run b = drive(s2, {{32, 0.0f}, {20, 0.9f}, {32, 0.0f}});
+    check(a.count(kEvSpeechEnd) + b.count(kEvSpeechEnd) == 0, "turn: digits pending extends endpointing past 1 s pauses");
+    Run c = drive(s2, {{20, 0.0f}});
+    check(c.count(kEvSpeechEnd) == 1 && !s2.digitsPending(), "turn: digits endpoint fires at 1.5 s and clears the flag");
+  }
+  {
+    TurnTunables bad;
+    bad.deactivationThreshold = 0.8f;
+    check(validateTunables(bad) != nullptr, "turn: deactivation above activation is rejected");
+    TurnState s;
+    check(!s.setTunables(bad) && s.tunables().deactivationThreshold == 0.35f, "turn: invalid tunables leave state unchanged");
+    bad = TurnTunables();
+    bad.digitsEndpointSilenceMs = 100;
+    check(validateTunables(bad) != nullptr, "turn: digits endpoint shorter than endpoint is rejected");
+    TurnState s2(bad);
+    check(s2.tunables().digitsEndpointSilenceMs == 1500, "turn: constructor falls back to defaults");
+  }
+  {
+    TurnState s;
+    Run r = drive(s, {{30, std::nanf("")}});
+    check(r.all == kEvNone, "turn: NaN probability counts as silence");
+    drive(s, {{20, 0.9f}});
+    s.reset();
+    check(s.phase() == TurnPhase::Idle && s.frameIndex() == 50, "turn: reset keeps the frame counter");
+  }
+}
+
+bool setTunable(TurnTunables& t, const std::string& kv) {
+  auto eq = kv.find('=');
+  if (eq == std::string::npos) return false;
+  std::string k = kv.substr(0, eq);
+  double v = std::atof(kv.c_str() + eq + 1);
+  if (k == "activationThreshold") t.activationThreshold = static_cast<float>(v);
+  else if (k == "deactivationThreshold") t.deactivationThreshold = static_cast<float>(v);
+  else if (k == "minSpeechMs") t.minSpeechMs = static_cast<int>(v);
+  else if (k == "onsetMaxGapMs") t.onsetMaxGapMs = static_cast<int>(v);
+  else if (k == "endpointSilenceMs") t.endpointSilenceMs = static_cast<int>(v);
+  else if (k == "digitsEndpointSilenceMs") t.digitsEndpointSilenceMs = static_cast<int>(v);
+  else if (k == "minInterruptionMs") t.minInterruptionMs = static_cast<int>(v);
+  else if (k == "falseInterruptionMinSpeechMs") t.falseInterruptionMinSpeechMs = static_cast<int>(v);
+  else if (k == "preRollFrames") t.preRollFrames = static_cast<int>(v);
+  else return false;
+  return true;
+}
+
+int cmdCut(const char* in, const char* out) {
+  FILE* f = std::fopen(in, "rb");
+  if (!f) { std::perror(in); return 2; }
+  std::vector<int16_t> pcm;
+  int16_t buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, sizeof(int16_t), 4096, f)) > 0) pcm.insert(pcm.end(), buf, buf + n);
+  std::fclose(f);
+  FILE* o = std::fopen(out, "wb");
+  if (!o) { std::perror(out); return 2; }
+  FrameCutter c;
+  // Odd chunk sizes, as datagrams of varying length would arrive.
+  static const size_t chunks[] = {320, 160, 480, 333, 640};
+  size_t off = 0, ci = 0;
+  while (off < pcm.size()) {
+    size_t len = std::min(chunks[ci++ % 5], pcm.size() - off);
+    const int16_t* p = pcm.data() + off;
+    size_t left = len;
+    while (left > 0) {
+      size_t k = c.write(p, left);
+      p += k;
+      left -= k;
+      if (c.ready()) {
+        std::fwrite(c.window(), sizeof(float), kVadWindow, o);
+        c.next();
+      }
+    }
+    off += len;
+  }
+  std::fclose(o);
+  std::printf("%llu\n", static_cast<unsigned long long>(c.frames()));
+  return 0;
+}
+
+int cmdTurn(int argc, char** argv) {
+  TurnTunables t;
+  for (int i = 0; i < argc; i++)
+    if (!setTunable(t, argv[i])) { std::fprintf(stderr, "bad tunable %s\n", argv[i]); return 2; }
+  if (const char* err = validateTunables(t)) { std::fprintf(stderr, "%s\n", err); return 2; }
+  TurnState s(t);
+  double prob;
+  int agent, unint, digits;
+  while (std::scanf("%lf %d %d %d", &prob, &agent, &unint, &digits) == 4) {
+    s.setDigitsPending(digits != 0);  // as the STT layer does on every partial
+    TurnOutput o = s.push(static_cast<float>(prob), agent != 0, unint != 0);
+    std::printf("%u %lld %lld %d %d\n", o.events, static_cast<long long>(o.startFrame),
+                static_cast<long long>(o.endFrame), o.voicedMs, static_cast<int>(s.phase()));
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "selftest") == 0) {
+    testCutter();
+    testTurn();
+    std::printf("1..%d\n# %d failed\n", gTest, gFailed);
+    return gFailed == 0 ? 0 : 1;
+  }
+  if (argc == 4 && std::strcmp(argv[1], "cut") == 0) return cmdCut(argv[2], argv[3]);
+  if (argc >= 2 && std::strcmp(argv[1], "turn") == 0) return cmdTurn(argc - 2, argv + 2);
+  std::fprintf(stderr, "usage: vad_test selftest | cut IN.s16 OUT.f32 | turn [key=value...]\n");
+  return 2;
+}
