@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // voice-agent command-line launcher: runs the TypeScript sources through tsx.
 //   voice-agent serve [--config file.yaml]   start the SIP voice agent (default command)
+//   voice-agent crm-erp-mcp [--stdio | --http [--port N]]   the built-in CRM/ERP as a standalone MCP server
 //   voice-agent help                         list commands
 import { register } from 'tsx/esm/api';
 
 const COMMANDS = {
   serve: { module: '../src/main.ts', run: (m, args) => m.main(args), help: 'start the SIP voice agent [--config file.yaml]' },
+  'crm-erp-mcp': { module: '../src/crm-erp/cli.ts', run: (m, args) => m.main(args), help: 'built-in CRM/ERP MCP server [--stdio | --http [--port N] [--host H]] [--db FILE]' },
 };
 
 const argv = process.argv.slice(2);

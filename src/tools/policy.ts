@@ -1,0 +1,61 @@
+/**
+ * Per-tenant tool policy: which MCP tools a tenant's calls may use. Presets name the
+ * built-in CRM/ERP tools; anything else in `allowedActions` is an exact tool name as the
+ * gateway offers it (`crm__order_status` for a prefixed tool), `<server>__*` for every tool
+ * of one external server, or `*` for everything.
+ */
+
+/** Tools a read-only tenant may use: look-ups, messages (cases) and routing — no orders. */
+export const READ_ONLY_TOOLS = [
+  'identify_caller', 'find_sku', 'last_orders', 'check_atp', 'order_status', 'business_hours', 'create_case', 'route_request',
+] as const;
+
+/** Tools of a tenant that takes orders by phone: the read-only set plus place_order. */
+export const ORDER_PLACEMENT_TOOLS = [...READ_ONLY_TOOLS, 'place_order'] as const;
+
+export const PRESETS: Record<string, readonly string[]> = {
+  read_only: READ_ONLY_TOOLS,
+  order_placement: ORDER_PLACEMENT_TOOLS,
+};
+
+export type McpServerConfig =
+  /** A child process speaking MCP on stdin/stdout; it inherits only PATH/HOME/USER/SHELL/TERM/LOGNAME plus `env`. */
+  | { name: string; transport: 'stdio'; command: string; args?: string[]; env?: Record<string, string>; cwd?: string }
+  /** A streamable HTTP MCP endpoint; `headers` (e.g. authorization) go with every request and are never logged. */
+  | { name: string; transport: 'http'; url: string; headers?: Record<string, string> };
+
+export interface TenantToolPolicy {
+  tenantId: string;
+  /** Tool names, `<server>__*`, `*`, or the presets `read_only` / `order_placement`. */
+  allowedActions: string[];
+  /** External MCP servers of this tenant (stdio child processes or streamable HTTP URLs). */
+  mcpServers?: McpServerConfig[];
+  /** Per-call timeout in ms (a call's own `timeoutMs` wins). @defaultValue 4000 */
+  toolTimeoutMs?: number;
+}
+
+/** Default per-call tool timeout. @defaultValue 4000 */
+export const DEFAULT_TOOL_TIMEOUT_MS = 4000;
+
+/** The compiled allow-list of a tenant. */
+export class AllowList {
+  private readonly names = new Set<string>();
+  readonly label: string;
+
+  constructor(allowed: readonly string[]) {
+    for (const a of allowed) {
+      const preset = PRESETS[a];
+      if (preset) for (const t of preset) this.names.add(t);
+      else this.names.add(a);
+    }
+    if (allowed.includes('*')) this.label = 'all tools';
+    else if (allowed.includes('order_placement')) this.label = 'order placement';
+    else if (allowed.includes('read_only')) this.label = 'read-only';
+    else this.label = allowed.length ? `allowed: ${allowed.join(', ')}` : 'no tools allowed';
+  }
+
+  /** Is the tool offered as `exposed` (raw name `raw` on server `server`) allowed? */
+  allows(exposed: string, server: string, raw: string): boolean {
+    return this.names.has('*') || this.names.has(exposed) || this.names.has(`${server}__${raw}`) || this.names.has(`${server}__*`);
+  }
+}
