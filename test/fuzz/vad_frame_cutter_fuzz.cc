@@ -1,8 +1,7 @@
 // libFuzzer target for the VAD frame cutter and turn state machine: arbitrary
 // bytes become PCM fed in arbitrary chunk sizes; every window must hold the
 // right samples (context = previous window's tail) and the state machine must
-// accept whatever probabilities come out. To run it with test/fuzz/run.sh,
-// copy it to test/fuzz/vad_frame_cutter_fuzz.cc.
+// accept whatever probabilities come out. Run by test/fuzz/run.sh.
 // fuzz-sources: native/vad/frame_cutter.cc native/vad/turn_state.cc
 #include <cstddef>
 #include <cstdint>

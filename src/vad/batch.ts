@@ -1,0 +1,336 @@
+/**
+ * Batched Silero VAD v5 inference for every live call.
+ *
+ * One onnxruntime-node session (one intra-op thread) serves all calls: once
+ * per 32 ms tick the frames of all streams that have one form a single run
+ * with `input [B, 576]` (64 samples of context + 512 new at 16 kHz) and
+ * `state [2, B, 128]`, gathered from each stream's state slot and scattered
+ * back afterwards. A per-stream session would pay the run overhead B times
+ * per tick (see `npm run bench -- vad`).
+ *
+ * Streams join and leave between ticks. A joining stream starts from zero
+ * state in a zeroed slot; a leaving stream's slot is freed at once, and the
+ * result of a run still in flight for it is discarded (never written into a
+ * slot that another stream may have taken). Runs are serialised: a tick that
+ * starts while the previous run is in flight waits for it.
+ *
+ * Two ways in:
+ * - `submit(id, window)` per stream, then `runTick()` once per tick (JS-side
+ *   framing, tests, benchmarks);
+ * - `runBatch(ids, windows)` with the batch already packed (`B × 576`
+ *   float32), the shape the native media thread hands over per tick.
+ */
+import * as ort from 'onnxruntime-node';
+import { existsSync } from 'node:fs';
+import { logger } from '../ops/log.ts';
+import { SILERO_VAD_MODEL_PATH } from './model.ts';
+
+const log = logger('vad');
+
+/** Sample rate of the model input. */
+export const VAD_SAMPLE_RATE = 16000;
+/** New samples per frame (32 ms at 16 kHz). */
+export const VAD_FRAME = 512;
+/** Context samples prepended to each frame. */
+export const VAD_CONTEXT = 64;
+/** Samples per model input row. */
+export const VAD_WINDOW = VAD_FRAME + VAD_CONTEXT;
+/** Duration of one frame (one tick), ms. */
+export const VAD_FRAME_MS = 32;
+/** Recurrent state floats per stream: 2 × 128. */
+export const VAD_STATE = 256;
+const HALF = 128;
+
+/** Stream identity: the media session id. */
+export type StreamId = number;
+
+export interface VadBatcherOptions {
+  /**
+   * Path of the Silero VAD v5 ONNX model.
+   * @defaultValue `models/silero_vad_v5.onnx` (installed by `src/vad/install-model.ts`)
+   */
+  modelPath: string;
+  /**
+   * Frames a stream may queue between two ticks via submit(); beyond it the
+   * oldest queued frame is dropped (counted in stats().dropped).
+   * @defaultValue 4
+   */
+  maxBacklog: number;
+  /**
+   * onnxruntime intra-op threads. One keeps the second core free for the
+   * media thread and JS; batching, not threads, is what makes VAD cheap.
+   * @defaultValue 1
+   */
+  intraOpNumThreads: number;
+}
+
+export const VAD_BATCHER_DEFAULTS: Readonly<VadBatcherOptions> = Object.freeze({
+  modelPath: SILERO_VAD_MODEL_PATH,
+  maxBacklog: 4,
+  intraOpNumThreads: 1,
+});
+
+export interface VadBatcherStats {
+  streams: number;
+  /** Model runs so far. */
+  runs: number;
+  /** Stream-frames inferred so far. */
+  frames: number;
+  /** Frames dropped because a stream's backlog overflowed. */
+  dropped: number;
+  /** Duration of the last run (gather + inference + scatter), µs. */
+  lastRunUs: number;
+  /** Total run time, µs. */
+  totalRunUs: number;
+  /** Largest batch so far. */
+  maxBatch: number;
+}
+
+interface Stream {
+  id: StreamId;
+  slot: number;
+  queue: Float32Array[];
+}
+
+export class VadBatcher {
+  readonly options: Readonly<VadBatcherOptions>;
+  private session: ort.InferenceSession | null;
+  private readonly sr = new ort.Tensor('int64', BigInt64Array.from([BigInt(VAD_SAMPLE_RATE)]), []);
+  private readonly streams = new Map<StreamId, Stream>();
+  private pool = new Float32Array(64 * VAD_STATE);
+  private freeSlots: number[] = [];
+  private nextSlot = 0;
+  private chain: Promise<unknown> = Promise.resolve();
+  private inBuf = new Float32Array(0);
+  private stBuf = new Float32Array(0);
+  private readonly st: VadBatcherStats = {
+    streams: 0, runs: 0, frames: 0, dropped: 0, lastRunUs: 0, totalRunUs: 0, maxBatch: 0,
+  };
+
+  private constructor(session: ort.InferenceSession, opts: VadBatcherOptions) {
+    this.session = session;
+    this.options = Object.freeze({ ...opts });
+  }
+
+  /** Load the model; throws a clear Error when it is missing (run src/vad/install-model.ts). */
+  static async create(opts: Partial<VadBatcherOptions> = {}): Promise<VadBatcher> {
+    const o: VadBatcherOptions = { ...VAD_BATCHER_DEFAULTS };
+    for (const k of Object.keys(VAD_BATCHER_DEFAULTS) as (keyof VadBatcherOptions)[]) {
+      if (opts[k] !== undefined) (o as unknown as Record<string, unknown>)[k] = opts[k];
+    }
+    if (!Number.isInteger(o.maxBacklog) || o.maxBacklog < 1) throw new Error('VadBatcher: maxBacklog must be an integer >= 1');
+    if (!existsSync(o.modelPath)) {
+      throw new Error(`VAD model ${o.modelPath} is missing; install it with: node --import tsx src/vad/install-model.ts`);
+    }
+    const session = await ort.InferenceSession.create(o.modelPath, {
+      intraOpNumThreads: o.intraOpNumThreads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    });
+    log.info('vad model loaded', { model: o.modelPath, threads: o.intraOpNumThreads });
+    return new VadBatcher(session, o);
+  }
+
+  get size(): number {
+    return this.streams.size;
+  }
+
+  hasStream(id: StreamId): boolean {
+    return this.streams.has(id);
+  }
+
+  /** Start a stream with zero state. Throws if `id` is already live. */
+  addStream(id: StreamId): void {
+    if (this.streams.has(id)) throw new Error(`VAD stream ${id} already exists`);
+    const slot = this.allocSlot();
+    this.streams.set(id, { id, slot, queue: [] });
+    this.st.streams = this.streams.size;
+  }
+
+  /** Drop a stream and free its slot; a run in flight for it is discarded. Returns false if unknown. */
+  removeStream(id: StreamId): boolean {
+    const s = this.streams.get(id);
+    if (!s) return false;
+    this.streams.delete(id);
+    this.freeSlots.push(s.slot);
+    this.st.streams = this.streams.size;
+    return true;
+  }
+
+  /** Zero a stream's state and queued frames (e.g. after hold, or a long gap in inbound audio). */
+  resetStream(id: StreamId): void {
+    const s = this.require(id);
+    s.queue.length = 0;
+    this.pool.fill(0, s.slot * VAD_STATE, (s.slot + 1) * VAD_STATE);
+  }
+
+  /** Queue one 576-sample window (copied) for the next tick. */
+  submit(id: StreamId, window: Float32Array): void {
+    if (window.length !== VAD_WINDOW) throw new Error(`VAD window must have ${VAD_WINDOW} samples, got ${window.length}`);
+    const s = this.require(id);
+    if (s.queue.length >= this.options.maxBacklog) {
+      s.queue.shift();
+      this.st.dropped++;
+    }
+    s.queue.push(Float32Array.from(window));
+  }
+
+  /** Frames waiting for a tick, all streams. */
+  get backlog(): number {
+    let n = 0;
+    for (const s of this.streams.values()) n += s.queue.length;
+    return n;
+  }
+
+  /**
+   * One model run over the oldest queued frame of every stream that has one.
+   * Resolves to each such stream's speech probability. Streams removed while
+   * the run was in flight are left out.
+   */
+  runTick(): Promise<Map<StreamId, number>> {
+    return this.enqueue(async () => {
+      const picked: Stream[] = [];
+      for (const s of this.streams.values()) if (s.queue.length > 0) picked.push(s);
+      const out = new Map<StreamId, number>();
+      if (picked.length === 0) return out;
+      const B = picked.length;
+      const input = this.buffer('in', B * VAD_WINDOW);
+      for (let i = 0; i < B; i++) input.set(picked[i]!.queue.shift()!, i * VAD_WINDOW);
+      const probs = await this.infer(picked, input);
+      for (let i = 0; i < B; i++) if (this.streams.get(picked[i]!.id) === picked[i]) out.set(picked[i]!.id, probs[i]!);
+      return out;
+    });
+  }
+
+  /**
+   * One model run over a packed batch: `windows` holds `ids.length` rows of
+   * 576 floats, row i belonging to stream ids[i]. Resolves to one probability
+   * per row, NaN for ids that are not live (never added, or removed before the
+   * run). An id may appear once per batch.
+   */
+  runBatch(ids: ArrayLike<StreamId>, windows: Float32Array): Promise<Float32Array> {
+    const B = ids.length;
+    if (windows.length !== B * VAD_WINDOW) {
+      return Promise.reject(new Error(`runBatch: expected ${B}×${VAD_WINDOW} floats, got ${windows.length}`));
+    }
+    const seen = new Set<StreamId>();
+    for (let i = 0; i < B; i++) {
+      if (seen.has(ids[i]!)) return Promise.reject(new Error(`runBatch: stream ${ids[i]} appears twice`));
+      seen.add(ids[i]!);
+    }
+    return this.enqueue(async () => {
+      const result = new Float32Array(B).fill(Number.NaN);
+      const rows: number[] = [];
+      const picked: Stream[] = [];
+      for (let i = 0; i < B; i++) {
+        const s = this.streams.get(ids[i]!);
+        if (s) {
+          rows.push(i);
+          picked.push(s);
+        }
+      }
+      if (picked.length === 0) return result;
+      let input: Float32Array;
+      if (picked.length === B) input = windows;
+      else {
+        input = this.buffer('in', picked.length * VAD_WINDOW);
+        rows.forEach((r, j) => input.set(windows.subarray(r * VAD_WINDOW, (r + 1) * VAD_WINDOW), j * VAD_WINDOW));
+      }
+      const probs = await this.infer(picked, input);
+      rows.forEach((r, j) => {
+        if (this.streams.get(picked[j]!.id) === picked[j]) result[r] = probs[j]!;
+      });
+      return result;
+    });
+  }
+
+  stats(): VadBatcherStats {
+    return { ...this.st };
+  }
+
+  /** Wait for the run in flight, then release the session. Idempotent. */
+  async close(): Promise<void> {
+    const s = this.session;
+    if (!s) return;
+    this.session = null;
+    await this.chain.catch(() => undefined);
+    this.streams.clear();
+    await s.release();
+  }
+
+  // ---- internals ----
+
+  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(fn, fn);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private require(id: StreamId): Stream {
+    const s = this.streams.get(id);
+    if (!s) throw new Error(`VAD stream ${id} does not exist`);
+    return s;
+  }
+
+  private allocSlot(): number {
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      slot = this.nextSlot++;
+      if (slot * VAD_STATE >= this.pool.length) {
+        const grown = new Float32Array(this.pool.length * 2);
+        grown.set(this.pool);
+        this.pool = grown;
+      }
+    }
+    this.pool.fill(0, slot * VAD_STATE, (slot + 1) * VAD_STATE);
+    return slot;
+  }
+
+  /** A reusable buffer of exactly n floats (reallocated when the batch size changes). */
+  private buffer(which: 'in' | 'st', n: number): Float32Array {
+    if (which === 'in') {
+      if (this.inBuf.length !== n) this.inBuf = new Float32Array(n);
+      return this.inBuf;
+    }
+    if (this.stBuf.length !== n) this.stBuf = new Float32Array(n);
+    return this.stBuf;
+  }
+
+  /** Gather state, run, scatter state back to streams that are still live. Returns B probabilities. */
+  private async infer(picked: Stream[], input: Float32Array): Promise<Float32Array> {
+    const session = this.session;
+    if (!session) throw new Error('VadBatcher is closed');
+    const t0 = performance.now();
+    const B = picked.length;
+    const state = this.buffer('st', 2 * B * HALF);
+    const pool = this.pool;
+    for (let i = 0; i < B; i++) {
+      const base = picked[i]!.slot * VAD_STATE;
+      state.set(pool.subarray(base, base + HALF), i * HALF);
+      state.set(pool.subarray(base + HALF, base + VAD_STATE), (B + i) * HALF);
+    }
+    const r = await session.run({
+      input: new ort.Tensor('float32', input, [B, VAD_WINDOW]),
+      state: new ort.Tensor('float32', state, [2, B, HALF]),
+      sr: this.sr,
+    });
+    const probs = Float32Array.from(r.output!.data as Float32Array);
+    const stateN = r.stateN!.data as Float32Array;
+    const live = this.pool; // may have grown during the run; slots keep their offsets
+    for (let i = 0; i < B; i++) {
+      const s = picked[i]!;
+      if (this.streams.get(s.id) !== s) continue; // left (or replaced) during the run
+      const base = s.slot * VAD_STATE;
+      live.set(stateN.subarray(i * HALF, (i + 1) * HALF), base);
+      live.set(stateN.subarray((B + i) * HALF, (B + i + 1) * HALF), base + HALF);
+    }
+    const us = (performance.now() - t0) * 1000;
+    this.st.runs++;
+    this.st.frames += B;
+    this.st.lastRunUs = us;
+    this.st.totalRunUs += us;
+    if (B > this.st.maxBatch) this.st.maxBatch = B;
+    return probs;
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * Turn-taking policy glue between tenant config, the STT layer and the
+ * native per-call state machine (`native/vad/turn_state.h`, `TurnState`).
+ *
+ * The state machine itself runs in native code on the media thread, so the
+ * barge-in flush happens the moment it fires. This module holds what JS
+ * decides: the tunables (per tenant, validated exactly like the C++
+ * `validateTunables`), the event bit layout the native side reports, and the
+ * "partial transcript ends in digits" test that extends endpointing while a
+ * caller reads out a PO or phone number.
+ */
+
+/** Per-tenant turn-taking tunables; mirror of C++ `voice::vad::TurnTunables`. Durations round up to 32 ms frames. */
+export interface TurnTunables {
+  /**
+   * Speech probability at or above which a silent stream counts as speech.
+   * @defaultValue 0.5
+   */
+  activationThreshold: number;
+  /**
+   * Probability below which an ongoing utterance counts as silence
+   * (hysteresis; must not exceed activationThreshold).
+   * @defaultValue 0.35
+   */
+  deactivationThreshold: number;
+  /**
+   * Voiced time before an utterance becomes a caller turn (speech start)
+   * while the agent is silent.
+   * @defaultValue 250
+   */
+  minSpeechMs: number;
+  /**
+   * Silence that abandons an onset not yet confirmed as a turn.
+   * @defaultValue 96
+   */
+  onsetMaxGapMs: number;
+  /**
+   * Silence after speech that ends the caller's turn.
+   * @defaultValue 700
+   */
+  endpointSilenceMs: number;
+  /**
+   * Endpointing silence while the partial transcript ends in digits
+   * (PO numbers, phone numbers), so callers reading numbers with pauses are
+   * not cut off. Must be >= endpointSilenceMs.
+   * @defaultValue 1500
+   */
+  digitsEndpointSilenceMs: number;
+  /**
+   * Voiced time over an interruptible agent prompt before barge-in fires
+   * (outbound audio flushed). Shorter sounds are backchannels.
+   * @defaultValue 300
+   */
+  minInterruptionMs: number;
+  /**
+   * A barged-in turn with less voiced time than this in total ends as a false
+   * interruption: the agent resumes or repeats the cut sentence. Silero's
+   * probability stays high ~100-200 ms past a word's end, so a spoken "okay"
+   * counts ~500-650 ms here. 0 disables.
+   * @defaultValue 700
+   */
+  falseInterruptionMinSpeechMs: number;
+  /**
+   * Frames (32 ms) before the first voiced frame included in the utterance
+   * handed to STT.
+   * @defaultValue 2
+   */
+  preRollFrames: number;
+}
+
+export const TURN_DEFAULTS: Readonly<TurnTunables> = Object.freeze({
+  activationThreshold: 0.5,
+  deactivationThreshold: 0.35,
+  minSpeechMs: 250,
+  onsetMaxGapMs: 96,
+  endpointSilenceMs: 700,
+  digitsEndpointSilenceMs: 1500,
+  minInterruptionMs: 300,
+  falseInterruptionMinSpeechMs: 700,
+  preRollFrames: 2,
+});
+
+/** Validate like the native side; returns null when fine, else the reason. */
+export function validateTurnTunables(t: TurnTunables): string | null {
+  const inRange = (v: number, lo: number, hi: number): boolean => Number.isFinite(v) && v >= lo && v <= hi;
+  if (!(t.activationThreshold > 0 && t.activationThreshold <= 1)) return 'activationThreshold must be in (0, 1]';
+  if (!(t.deactivationThreshold > 0 && t.deactivationThreshold <= t.activationThreshold)) {
+    return 'deactivationThreshold must be in (0, activationThreshold]';
+  }
+  if (!inRange(t.minSpeechMs, 0, 10000)) return 'minSpeechMs must be in [0, 10000]';
+  if (!inRange(t.onsetMaxGapMs, 0, 2000)) return 'onsetMaxGapMs must be in [0, 2000]';
+  if (!inRange(t.endpointSilenceMs, 32, 10000)) return 'endpointSilenceMs must be in [32, 10000]';
+  if (!inRange(t.digitsEndpointSilenceMs, t.endpointSilenceMs, 20000)) {
+    return 'digitsEndpointSilenceMs must be in [endpointSilenceMs, 20000]';
+  }
+  if (!inRange(t.minInterruptionMs, 0, 10000)) return 'minInterruptionMs must be in [0, 10000]';
+  if (!inRange(t.falseInterruptionMinSpeechMs, 0, 10000)) return 'falseInterruptionMinSpeechMs must be in [0, 10000]';
+  if (!Number.isInteger(t.preRollFrames) || !inRange(t.preRollFrames, 0, 32)) return 'preRollFrames must be an integer in [0, 32]';
+  return null;
+}
+
+/** Defaults overlaid with a tenant's overrides; throws an Error naming the bad field. */
+export function resolveTurnTunables(overrides: Partial<TurnTunables> = {}): TurnTunables {
+  const t: TurnTunables = { ...TURN_DEFAULTS };
+  for (const k of Object.keys(TURN_DEFAULTS) as (keyof TurnTunables)[]) {
+    if (overrides[k] !== undefined) t[k] = overrides[k];
+  }
+  const err = validateTurnTunables(t);
+  if (err) throw new Error(`turn-taking tunables: ${err}`);
+  return t;
+}
+
+/** Event bits reported per frame by the native `TurnState::push` (C++ `TurnEvent`). */
+export const TurnEvent = Object.freeze({
+  SpeechStart: 1 << 0,
+  SpeechEnd: 1 << 1,
+  BargeIn: 1 << 2,
+  FalseInterruption: 1 << 3,
+  Backchannel: 1 << 4,
+});
+export type TurnEventName = keyof typeof TurnEvent;
+
+/** Names of the bits set in `bits`, in firing order (SpeechStart before BargeIn). */
+export function turnEventNames(bits: number): TurnEventName[] {
+  return (Object.keys(TurnEvent) as TurnEventName[]).filter((k) => (bits & TurnEvent[k]) !== 0);
+}
+
+const DIGIT_WORDS = new Set([
+  'zero', 'oh', 'o', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine',
+  'ten', 'eleven', 'twelve', 'thirteen', 'fourteen', 'fifteen', 'sixteen', 'seventeen', 'eighteen', 'nineteen',
+  'twenty', 'thirty', 'forty', 'fifty', 'sixty', 'seventy', 'eighty', 'ninety', 'hundred', 'thousand',
+  'double', 'triple', 'dash', 'hyphen',
+]);
+
+/** Phrases after which a caller is about to read digits ("my PO number is …"). */
+const DIGIT_LEADS = /(?:\bnumber|\bno\.?|\bp\s?o|\baccount|\bphone|\border|\bzip(?: code)?|\bextension|\bsku|\bpart)(?:\s+(?:is|was|it's|its))?$/;
+
+/**
+ * Whether the partial transcript ends in digits or in a phrase that announces
+ * them ("my P O number is"): the STT layer passes this to the native
+ * `setDigitsPending` on every partial.
+ */
+export function awaitingDigits(partial: string): boolean {
+  const t = partial.toLowerCase().replace(/[.,;:!?]+$/g, '').trim();
+  return endsInDigits(t) || DIGIT_LEADS.test(t);
+}
+
+const BACKCHANNEL_WORDS = new Set([
+  'yeah', 'yes', 'yep', 'yup', 'ok', 'okay', 'right', 'sure', 'mhm', 'mm', 'hm', 'hmm', 'mm-hm', 'mm-hmm', 'uh-huh', 'uh', 'huh',
+  'um', 'ah', 'oh', 'alright', 'got', 'it', 'i', 'see', 'cool', 'great', 'fine', 'good',
+]);
+
+/**
+ * Whether a transcript holds nothing but backchannel words ("yeah", "mm-hm",
+ * "okay, right", "I see"). The dialogue uses it after a barge-in: a turn that
+ * is only a backchannel is handled like the native FalseInterruption (the
+ * agent resumes); an empty transcript likewise.
+ */
+export function isBackchannel(transcript: string): boolean {
+  const words = transcript.toLowerCase().replace(/[^a-z' -]+/g, ' ').split(/\s+/).filter(Boolean);
+  return words.length <= 4 && words.every((w) => BACKCHANNEL_WORDS.has(w));
+}
+
+/**
+ * Whether a partial transcript ends in digits (numerals or spoken digit
+ * words: "my PO is one two three", "PO12345", "five five five dash"), in
+ * which case the STT layer calls the native `setDigitsPending(true)` so
+ * endpointing waits {@link TurnTunables.digitsEndpointSilenceMs}.
+ */
+export function endsInDigits(partial: string): boolean {
+  const words = partial.toLowerCase().replace(/[.,;:!?]+$/g, '').trim().split(/\s+/).filter(Boolean);
+  if (words.length === 0) return false;
+  const last = words[words.length - 1]!;
+  if (/\d$/.test(last)) return true;
+  if (!DIGIT_WORDS.has(last)) return false;
+  // A lone "o"/"oh" is an interjection unless another digit precedes it.
+  if (last === 'o' || last === 'oh' || last === 'double' || last === 'triple' || last === 'dash' || last === 'hyphen') {
+    const prev = words[words.length - 2];
+    return prev !== undefined && (/\d$/.test(prev) || DIGIT_WORDS.has(prev));
+  }
+  return true;
+}
