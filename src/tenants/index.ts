@@ -30,14 +30,67 @@ export interface Tenant {
   voice: TtsVoice;
   /** per-tenant call-length limit in seconds; may only lower the global MAX_CALL_SECONDS (0 = no tenant limit) */
   maxCallSeconds?: number;
+  /**
+   * What the agent may do: presets `read_only` / `order_placement` and/or MCP tool names.
+   * Enforced by the tool gateway, not by the model. @defaultValue ['read_only']
+   */
+  actions: string[];
+  /** Prompts per BCP 47 language; `prompts[language]` always exists (filled from `greeting`). */
+  prompts: Record<string, TenantPrompts>;
+  /** LLM settings; without a base URL/key here or in the environment the rules agent answers. */
+  llm: TenantLlm;
+  /** Extra MCP servers whose tools this tenant may use (beside the built-in CRM/ERP server). */
+  mcpServers: McpServerConfig[];
+  /** Tenant id passed to the CRM's business_hours tool. @defaultValue the tenant id */
+  businessHoursTenant: string;
+  /** After-hours behaviour: when enabled and the CRM says closed at call start, the agent takes a message. */
+  afterHours: { /** @defaultValue true */ enabled: boolean };
+  /** Per-tool-call timeout in ms for this tenant's gateway. @defaultValue 4000 */
+  toolTimeoutMs?: number;
 }
+
+/** Prompt texts for one language. Templates may use {tenant}, {first_name}, {account}. */
+export interface TenantPrompts {
+  /** LLM system prompt (the agent adds caller and call facts after it). */
+  system?: string;
+  /** greeting for an unidentified caller (also the plain greeting the call plays) */
+  greeting: string;
+  /** greeting for a caller identified by their number. @defaultValue 'Thank you for calling {tenant}. Hi {first_name}, I see you're calling from {account}. How can I help you today?' */
+  greetingKnown?: string;
+  /** what is said when the CRM reports the office closed. @defaultValue 'Our office is closed right now, but I can take a message and have your rep call you back.' */
+  afterHours?: string;
+  /** said while a slow tool call runs. @defaultValue 'Let me check that for you.' */
+  filler?: string;
+}
+
+/** Per-tenant LLM endpoint; unset fields fall back to OPENAI_BASE_URL / OPENAI_API_KEY / OPENAI_MODEL. */
+export interface TenantLlm {
+  /** OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 */
+  baseUrl?: string;
+  /** model name. @defaultValue env OPENAI_MODEL, else 'gpt-4o-mini' */
+  model?: string;
+  /** name of the environment variable that holds the API key. @defaultValue 'OPENAI_API_KEY' */
+  apiKeyEnv?: string;
+  /** false forces the rules agent even when an LLM is configured. @defaultValue true */
+  enabled: boolean;
+}
+
+/** An MCP server a tenant's gateway connects to. */
+export type McpServerConfig =
+  | { name: string; transport: 'stdio'; command: string; args?: string[] }
+  | { name: string; transport: 'http'; url: string };
+
+/** Action presets understood by the tool gateway. */
+export const ACTION_PRESETS = ['read_only', 'order_placement'] as const;
 
 /** Default flite voice for tenants that do not name one. @defaultValue 'slt' */
 export const DEFAULT_VOICE: TtsVoice = 'slt';
 /** Default prompt language. @defaultValue 'en-US' */
 export const DEFAULT_LANGUAGE = 'en-US';
 
-const TENANT_KEYS = ['id', 'name', 'default', 'dids', 'language', 'greeting', 'tts', 'maxCallSeconds'] as const;
+const TENANT_KEYS = ['id', 'name', 'default', 'dids', 'language', 'greeting', 'tts', 'maxCallSeconds',
+  'actions', 'prompts', 'llm', 'mcpServers', 'businessHoursTenant', 'afterHours', 'toolTimeoutMs'] as const;
+const PROMPT_KEYS = ['system', 'greeting', 'greetingKnown', 'afterHours', 'filler'] as const;
 
 /** Strip a leading `+` and visual separators (RFC 3966) so `+1 (800) 555-0100` matches `18005550100`. */
 export function normalizeNumber(n: string): string {
@@ -145,8 +198,12 @@ export function parseTenants(doc: unknown, source: string): TenantDirectory {
       }
       language = o.language as string;
     }
+    const prompts = parsePrompts(o.prompts, `${p}.prompts`, fail);
+    if (o.greeting === undefined && prompts[language]?.greeting) o.greeting = prompts[language]!.greeting;
     if (typeof o.greeting !== 'string' || o.greeting.trim() === '') fail(`${p}.greeting`, `must be a non-empty string, got ${show(o.greeting)}`);
     if ((o.greeting as string).length > 2000) fail(`${p}.greeting`, 'must be at most 2000 characters');
+    const greeting = (o.greeting as string).trim().replace(/\s+/g, ' ');
+    prompts[language] = { ...prompts[language], greeting: prompts[language]?.greeting || greeting };
 
     let voice: TtsVoice = DEFAULT_VOICE;
     if (o.tts !== undefined) {
@@ -162,9 +219,31 @@ export function parseTenants(doc: unknown, source: string): TenantDirectory {
     }
 
     const tenant: Tenant = {
-      id, name: (o.name as string).trim(), isDefault, dids, language,
-      greeting: (o.greeting as string).trim().replace(/\s+/g, ' '), voice,
+      id, name: (o.name as string).trim(), isDefault, dids, language, greeting, voice,
+      actions: parseActions(o.actions, `${p}.actions`, fail),
+      prompts,
+      llm: parseLlm(o.llm, `${p}.llm`, fail),
+      mcpServers: parseMcpServers(o.mcpServers, `${p}.mcpServers`, fail),
+      businessHoursTenant: id,
+      afterHours: { enabled: true },
     };
+    if (o.businessHoursTenant !== undefined) {
+      if (typeof o.businessHoursTenant !== 'string' || o.businessHoursTenant.trim() === '') fail(`${p}.businessHoursTenant`, `must be a non-empty string, got ${show(o.businessHoursTenant)}`);
+      tenant.businessHoursTenant = (o.businessHoursTenant as string).trim();
+    }
+    if (o.afterHours !== undefined) {
+      const ah = o.afterHours;
+      if (ah === null || typeof ah !== 'object' || Array.isArray(ah)) fail(`${p}.afterHours`, `must be a mapping, got ${show(ah)}`);
+      for (const k of Object.keys(ah as object)) if (k !== 'enabled') fail(`${p}.afterHours.${k}`, 'unknown key (expected enabled)');
+      const en = (ah as Record<string, unknown>).enabled;
+      if (en !== undefined && typeof en !== 'boolean') fail(`${p}.afterHours.enabled`, `must be true or false, got ${show(en)}`);
+      tenant.afterHours = { enabled: en !== false };
+    }
+    if (o.toolTimeoutMs !== undefined) {
+      const m = o.toolTimeoutMs;
+      if (typeof m !== 'number' || !Number.isInteger(m) || m < 50 || m > 120000) fail(`${p}.toolTimeoutMs`, `must be an integer 50-120000 (milliseconds), got ${show(m)}`);
+      tenant.toolTimeoutMs = m as number;
+    }
     if (o.maxCallSeconds !== undefined) {
       const m = o.maxCallSeconds;
       if (typeof m !== 'number' || !Number.isInteger(m) || m < 0 || m > 86400 * 7) {
@@ -175,6 +254,90 @@ export function parseTenants(doc: unknown, source: string): TenantDirectory {
     tenants.push(tenant);
   });
   return new TenantDirectory(tenants);
+}
+
+type Fail = (field: string, problem: string) => never;
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function parseActions(v: unknown, f: string, fail: Fail): string[] {
+  if (v === undefined) return ['read_only'];
+  const list = typeof v === 'string' ? [v] : v;
+  if (!Array.isArray(list) || list.length === 0) fail(f, `must be read_only, order_placement or a list of tool names, got ${show(v)}`);
+  return (list as unknown[]).map((a, i) => {
+    if (typeof a !== 'string' || !/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(a)) fail(typeof v === 'string' ? f : `${f}[${i}]`, `must be read_only, order_placement or a tool name, got ${show(a)}`);
+    return a as string;
+  });
+}
+
+function parsePrompts(v: unknown, f: string, fail: Fail): Record<string, TenantPrompts> {
+  const out: Record<string, TenantPrompts> = {};
+  if (v === undefined) return out;
+  if (!isMap(v)) fail(f, `must be a mapping of language → prompts, got ${show(v)}`);
+  for (const [lang, raw] of Object.entries(v as Record<string, unknown>)) {
+    const lf = `${f}.${lang}`;
+    if (!/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(lang)) fail(lf, 'must be keyed by a language tag like en-US');
+    if (!isMap(raw)) fail(lf, `must be a mapping, got ${show(raw)}`);
+    const pr: Record<string, string> = {};
+    for (const [k, val] of Object.entries(raw as Record<string, unknown>)) {
+      if (!(PROMPT_KEYS as readonly string[]).includes(k)) fail(`${lf}.${k}`, `unknown key (expected one of ${PROMPT_KEYS.join(', ')})`);
+      if (typeof val !== 'string' || val.trim() === '') fail(`${lf}.${k}`, `must be a non-empty string, got ${show(val)}`);
+      if ((val as string).length > 8000) fail(`${lf}.${k}`, 'must be at most 8000 characters');
+      pr[k] = k === 'system' ? (val as string).trim() : (val as string).trim().replace(/\s+/g, ' ');
+    }
+    out[lang] = { greeting: '', ...pr } as TenantPrompts;
+  }
+  return out;
+}
+
+function parseLlm(v: unknown, f: string, fail: Fail): TenantLlm {
+  const llm: TenantLlm = { enabled: true };
+  if (v === undefined) return llm;
+  if (!isMap(v)) fail(f, `must be a mapping, got ${show(v)}`);
+  for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
+    if (k === 'enabled') {
+      if (typeof val !== 'boolean') fail(`${f}.enabled`, `must be true or false, got ${show(val)}`);
+      llm.enabled = val as boolean;
+    } else if (k === 'baseUrl') {
+      if (typeof val !== 'string' || !/^https?:\/\/[^\s]+$/.test(val)) fail(`${f}.baseUrl`, `must be an http(s) URL, got ${show(val)}`);
+      llm.baseUrl = val as string;
+    } else if (k === 'model') {
+      if (typeof val !== 'string' || val.trim() === '') fail(`${f}.model`, `must be a non-empty string, got ${show(val)}`);
+      llm.model = (val as string).trim();
+    } else if (k === 'apiKeyEnv') {
+      if (typeof val !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(val)) fail(`${f}.apiKeyEnv`, `must be an environment variable name, got ${show(val)}`);
+      llm.apiKeyEnv = val as string;
+    } else fail(`${f}.${k}`, 'unknown key (expected one of enabled, baseUrl, model, apiKeyEnv)');
+  }
+  return llm;
+}
+
+function parseMcpServers(v: unknown, f: string, fail: Fail): McpServerConfig[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) fail(f, `must be a list of MCP servers, got ${show(v)}`);
+  const names = new Set<string>();
+  return (v as unknown[]).map((raw, i) => {
+    const sf = `${f}[${i}]`;
+    if (!isMap(raw)) fail(sf, `must be a mapping, got ${show(raw)}`);
+    const o = raw as Record<string, unknown>;
+    if (typeof o.name !== 'string' || !/^[a-z0-9][a-z0-9_-]{0,63}$/.test(o.name)) fail(`${sf}.name`, `must be a short identifier (a-z, 0-9, -, _), got ${show(o.name)}`);
+    if (names.has(o.name as string)) fail(`${sf}.name`, `duplicate MCP server name "${o.name as string}"`);
+    names.add(o.name as string);
+    if (o.transport === 'stdio') {
+      for (const k of Object.keys(o)) if (!['name', 'transport', 'command', 'args'].includes(k)) fail(`${sf}.${k}`, 'unknown key (expected one of name, transport, command, args)');
+      if (typeof o.command !== 'string' || o.command.trim() === '') fail(`${sf}.command`, `must be a non-empty string, got ${show(o.command)}`);
+      if (o.args !== undefined && (!Array.isArray(o.args) || !(o.args as unknown[]).every((a) => typeof a === 'string'))) fail(`${sf}.args`, 'must be a list of strings');
+      return { name: o.name as string, transport: 'stdio' as const, command: o.command as string, ...(o.args ? { args: o.args as string[] } : {}) };
+    }
+    if (o.transport === 'http') {
+      for (const k of Object.keys(o)) if (!['name', 'transport', 'url'].includes(k)) fail(`${sf}.${k}`, 'unknown key (expected one of name, transport, url)');
+      if (typeof o.url !== 'string' || !/^https?:\/\/\S+$/.test(o.url)) fail(`${sf}.url`, `must be an http(s) URL, got ${show(o.url)}`);
+      return { name: o.name as string, transport: 'http' as const, url: o.url as string };
+    }
+    return fail(`${sf}.transport`, `must be stdio or http, got ${show(o.transport)}`);
+  });
 }
 
 /** Read and validate a tenants YAML file. @throws ConfigError naming the file and field */

@@ -29,13 +29,46 @@ tenants:
 
 t.test('embedded demo tenant file loads', async (t) => {
   const d = loadTenants(DEFAULT_TENANTS_FILE);
-  t.equal(d.size, 1);
+  t.equal(d.size, 2);
   const def = d.defaultTenant!;
   t.equal(def.name, 'Northwind Industrial Supply');
   t.match(def.greeting, /^Thank you for calling Northwind Industrial Supply\. This is the automated ordering assistant\. How can I help you today\?$/);
   t.equal(def.language, 'en-US');
   t.equal(d.lookup('18005550100')?.tenant.id, 'northwind');
   t.equal(d.lookup('service')?.tenant.id, 'northwind', 'unknown number → default tenant');
+  t.same(def.actions, ['order_placement']);
+  t.match(def.prompts['en-US'], { greeting: def.greeting, system: /Northwind Industrial Supply/, greetingKnown: /\{first_name\}/, filler: 'Let me check that for you.' });
+  t.same(def.afterHours, { enabled: true });
+  t.equal(def.businessHoursTenant, 'northwind');
+  const ro = d.lookup('18005550111')!.tenant;
+  t.equal(ro.id, 'northwind-status');
+  t.same(ro.actions, ['read_only'], 'second demo tenant is read-only');
+  t.equal(ro.businessHoursTenant, 'northwind');
+  t.same(ro.llm, { enabled: true });
+  t.same(ro.mcpServers, []);
+});
+
+t.test('agent fields: actions, prompts, llm, mcpServers, hours', async (t) => {
+  const d = parseTenants({ tenants: [{
+    id: 'a', name: 'A', dids: ['1'], language: 'en-US',
+    actions: ['find_sku', 'order_status'],
+    prompts: { 'en-US': { greeting: 'Hi   there.', system: 'Be brief.' }, 'es-US': { greeting: 'Hola.' } },
+    llm: { baseUrl: 'http://127.0.0.1:8000/v1', model: 'small', apiKeyEnv: 'A_KEY', enabled: true },
+    mcpServers: [{ name: 'erp', transport: 'http', url: 'http://127.0.0.1:9000/mcp' }, { name: 'wms', transport: 'stdio', command: 'wms-mcp', args: ['--stdio'] }],
+    businessHoursTenant: 'pacific', afterHours: { enabled: false }, toolTimeoutMs: 2500,
+  }] }, 'f.yaml');
+  const a = d.tenants[0]!;
+  t.equal(a.greeting, 'Hi there.', 'greeting taken from prompts');
+  t.same(a.actions, ['find_sku', 'order_status']);
+  t.same(a.prompts['es-US'], { greeting: 'Hola.' });
+  t.same(a.llm, { enabled: true, baseUrl: 'http://127.0.0.1:8000/v1', model: 'small', apiKeyEnv: 'A_KEY' });
+  t.equal(a.mcpServers.length, 2);
+  t.equal(a.businessHoursTenant, 'pacific');
+  t.same(a.afterHours, { enabled: false });
+  t.equal(a.toolTimeoutMs, 2500);
+  const defaults = parseTenants({ tenants: [{ id: 'b', name: 'B', dids: ['2'], greeting: 'hi' }] }, 'f.yaml').tenants[0]!;
+  t.same(defaults.actions, ['read_only'], 'read-only unless configured');
+  t.same(defaults.prompts, { 'en-US': { greeting: 'hi' } });
 });
 
 t.test('lookup: Request-URI user first, To user second, default last', async (t) => {
@@ -80,7 +113,18 @@ t.test('validation errors name the file and the field path', async (t) => {
     [{ tenants: [{ ...base, tts: { voice: 'alice' } }] }, 'f.yaml: tenants[0].tts.voice: must be one of kal, kal16, slt, rms, awb, got "alice"'],
     [{ tenants: [{ ...base, tts: { speed: 2 } }] }, 'f.yaml: tenants[0].tts.speed: unknown key (expected voice)'],
     [{ tenants: [{ ...base, maxCallSeconds: -1 }] }, 'f.yaml: tenants[0].maxCallSeconds: must be an integer 0-604800 (seconds; 0 = no limit), got -1'],
-    [{ tenants: [{ ...base, greetng: 'typo' }] }, 'f.yaml: tenants[0].greetng: unknown key (expected one of id, name, default, dids, language, greeting, tts, maxCallSeconds)'],
+    [{ tenants: [{ ...base, greetng: 'typo' }] }, 'f.yaml: tenants[0].greetng: unknown key (expected one of id, name, default, dids, language, greeting, tts, maxCallSeconds, actions, prompts, llm, mcpServers, businessHoursTenant, afterHours, toolTimeoutMs)'],
+    [{ tenants: [{ ...base, actions: 42 }] }, 'f.yaml: tenants[0].actions: must be read_only, order_placement or a list of tool names, got 42'],
+    [{ tenants: [{ ...base, actions: ['find_sku', 'drop table'] }] }, 'f.yaml: tenants[0].actions[1]: must be read_only, order_placement or a tool name, got "drop table"'],
+    [{ tenants: [{ ...base, prompts: { 'en-US': { sytem: 'x' } } }] }, 'f.yaml: tenants[0].prompts.en-US.sytem: unknown key (expected one of system, greeting, greetingKnown, afterHours, filler)'],
+    [{ tenants: [{ ...base, prompts: { english: { greeting: 'x' } } }] }, 'f.yaml: tenants[0].prompts.english: must be keyed by a language tag like en-US'],
+    [{ tenants: [{ ...base, prompts: { 'en-US': { filler: '' } } }] }, 'f.yaml: tenants[0].prompts.en-US.filler: must be a non-empty string, got ""'],
+    [{ tenants: [{ ...base, llm: { baseUrl: 'ftp://x' } }] }, 'f.yaml: tenants[0].llm.baseUrl: must be an http(s) URL, got "ftp://x"'],
+    [{ tenants: [{ ...base, llm: { apiKey: 'sk-123' } }] }, 'f.yaml: tenants[0].llm.apiKey: unknown key (expected one of enabled, baseUrl, model, apiKeyEnv)'],
+    [{ tenants: [{ ...base, mcpServers: [{ name: 'x', transport: 'ws', url: 'ws://x' }] }] }, 'f.yaml: tenants[0].mcpServers[0].transport: must be stdio or http, got "ws"'],
+    [{ tenants: [{ ...base, mcpServers: [{ name: 'x', transport: 'stdio' }] }] }, 'f.yaml: tenants[0].mcpServers[0].command: must be a non-empty string, got undefined'],
+    [{ tenants: [{ ...base, afterHours: { enabled: 'no' } }] }, 'f.yaml: tenants[0].afterHours.enabled: must be true or false, got "no"'],
+    [{ tenants: [{ ...base, toolTimeoutMs: 5 }] }, 'f.yaml: tenants[0].toolTimeoutMs: must be an integer 50-120000 (milliseconds), got 5'],
   ];
   for (const [doc, msg] of cases) {
     t.throws(() => parseTenants(doc, 'f.yaml'), { name: 'ConfigError', message: msg }, msg);

@@ -1,0 +1,118 @@
+/**
+ * The Agent interface: one caller turn in → an async stream of actions out. Both the offline
+ * rules agent and the LLM agent implement it; the dialogue controller drives either the same
+ * way (see docs in src/agent/index.ts).
+ */
+import type { Tenant } from '../tenants/index.ts';
+import type { CaseMessage } from '../jobs/types.ts';
+import type { ToolGateway, ToolResult } from './tool-types.ts';
+
+export type { ToolGateway, ToolResult, ToolSpec, ToolCallContext, TenantToolPolicy } from './tool-types.ts';
+export type { CaseMessage } from '../jobs/types.ts';
+
+/** What the agent wants done, in order. */
+export type AgentAction =
+  /** speak this text (one sentence or a few); `final` marks the last thing said this turn */
+  | { type: 'say'; text: string; final?: boolean }
+  /** a tool call that ran through the gateway (for the transcript, screen pop and logs) */
+  | { type: 'tool'; name: string; args: Record<string, unknown>; result: ToolResult }
+  /** a short filler said while a slow tool runs ("Let me check that for you.") */
+  | { type: 'filler'; text: string }
+  /** hand the caller to a human; `target` is a rep/queue name or extension */
+  | { type: 'transfer'; target: string; reason: string }
+  /** a structured message to turn into a CRM case (enqueue it with src/jobs enqueueCase) */
+  | { type: 'take_message'; message: CaseMessage }
+  /** end the call after the pending speech */
+  | { type: 'hangup'; reason: string };
+
+/** One caller turn: the final transcript (and/or DTMF digits). */
+export interface AgentTurn {
+  /** final transcript of the caller's utterance ('' when only DTMF) */
+  text: string;
+  /** DTMF digits entered during the turn */
+  dtmf?: string;
+  /** recogniser confidence 0..1 */
+  confidence?: number;
+}
+
+/** Everything the agent needs about the call. */
+export interface CallContext {
+  tenant: Tenant;
+  callId: string;
+  /** calling number (ANI), digits */
+  ani: string;
+  /** dialed number (DNIS) */
+  dnis: string;
+  /** call start; business-hours checks use it. @defaultValue new Date() */
+  now?: Date;
+  tools: ToolGateway;
+  /** BCP 47 language. @defaultValue tenant.language */
+  language?: string;
+}
+
+/** One line of the conversation. */
+export interface TranscriptEntry {
+  role: 'caller' | 'agent';
+  text: string;
+  /** ms since epoch */
+  at: number;
+}
+
+/** What the agent knows so far — the screen pop at hand-off is built from this. */
+export interface ConversationState {
+  callId: string;
+  tenantId: string;
+  language: string;
+  ani: string;
+  /** identified by ANI (or by a number the caller said) */
+  caller?: { contactId?: string; name?: string; phone: string; language?: string };
+  account?: { id: string; name: string; number?: string; tier?: string };
+  /** office closed at call start (business_hours) */
+  afterHours: boolean;
+  /** current lane */
+  lane: 'idle' | 'reorder' | 'status' | 'message' | 'transfer' | 'ended';
+  /** slots being filled (sku, qty, po_number, caller_name, callback_number, reason …) */
+  slots: Record<string, unknown>;
+  /** order context: pending read-back, placed orders, last status looked up */
+  order: {
+    pending?: { lines: Array<{ sku: string; qty: number; description?: string }>; atp?: Array<Record<string, unknown>>; po_number?: string };
+    placed: Array<{ order_number: string; lines: Array<{ sku: string; qty: number }>; ship_date?: string; total?: unknown }>;
+    status?: Record<string, unknown>;
+  };
+  /** messages taken (as handed to take_message) */
+  messages: CaseMessage[];
+  transcript: TranscriptEntry[];
+  /** which agent produced the last turn; 'rules' after an LLM fallback */
+  engine: 'rules' | 'llm';
+  /** one-line reason of the last transfer / hang-up */
+  reason?: string;
+}
+
+/** The agent: `start` once after answer (identify + greet), then `turn` per caller utterance. */
+export interface Agent {
+  start(ctx: CallContext): AsyncIterable<AgentAction>;
+  turn(input: AgentTurn, signal?: AbortSignal): AsyncIterable<AgentAction>;
+  readonly state: ConversationState;
+}
+
+/** A fresh state for a call. */
+export function newState(ctx: CallContext): ConversationState {
+  return {
+    callId: ctx.callId,
+    tenantId: ctx.tenant.id,
+    language: ctx.language ?? ctx.tenant.language,
+    ani: ctx.ani,
+    afterHours: false,
+    lane: 'idle',
+    slots: {},
+    order: { placed: [] },
+    messages: [],
+    transcript: [],
+    engine: 'rules',
+  };
+}
+
+/** The transcript as plain lines for a CRM case or screen pop. */
+export function transcriptText(state: ConversationState): string {
+  return state.transcript.map((e) => `${e.role}: ${e.text}`).join('\n');
+}
