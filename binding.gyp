@@ -18,7 +18,9 @@
         "native/opus_codec.cc",
         "native/dtmf.cc",
         "native/rtcp.cc",
-        "native/recorder.cc"
+        "native/recorder.cc",
+        "native/vad/frame_cutter.cc",
+        "native/vad/turn_state.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
@@ -35,6 +37,26 @@
         "-lflite_cmu_us_rms", "-lflite_cmu_us_awb",
         "-lflite_usenglish", "-lflite_cmulex", "-lflite", "-lopus", "-lm", "-lpthread"
       ]
+    },
+    {
+      "target_name": "voice_stt",
+      "sources": [
+        "native/stt/stt_addon.cc",
+        "native/stt/decoder.cc",
+        "native/resampler.cc"
+      ],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc!": ["-std=gnu++17", "-fno-rtti"],
+      "cflags_cc": [
+        "-std=c++17", "-O2", "-Wall", "-Wextra",
+        "-isystem", "<!(node -p \"require('node-addon-api').include_dir\")",
+        "-isystem", "/usr/include/pocketsphinx",
+        "-isystem", "/usr/include/sphinxbase",
+        "-isystem", "/usr/include/x86_64-linux-gnu",
+        "-isystem", "/usr/include/x86_64-linux-gnu/sphinxbase"
+      ],
+      "libraries": ["-lpocketsphinx", "-lsphinxbase", "-lm", "-lpthread"]
     }
   ]
 }

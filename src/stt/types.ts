@@ -1,0 +1,75 @@
+/**
+ * Speech-to-text provider interface: one stream per caller utterance.
+ *
+ * The dialogue controller opens a stream when the VAD reports speech start, pushes the
+ * utterance's PCM (including the VAD's pre-roll) as it arrives, and calls `end()` at the
+ * VAD's end of speech; `end()` resolves with the final transcript. `abort()` drops the
+ * utterance (barge-in cancelled, call ended). Providers: `pocketsphinx.ts` (local, default),
+ * `openai.ts` (OpenAI-compatible `/v1/audio/transcriptions`).
+ */
+import type { EventEmitter } from 'node:events';
+
+/**
+ * Words a tenant's callers are expected to say, taken from CRM/ERP data. The shape of
+ * `CrmErpStore.vocabulary()` fits as is; the other fields are optional extras.
+ */
+export interface Vocabulary {
+  /** Part numbers ("HX-4410") with their descriptions and search keywords. */
+  skus?: ReadonlyArray<{ sku: string; description?: string; keywords?: string }>;
+  /** Accounts: number ("ACC-10042") and name ("Acme Plumbing Supply"). */
+  accounts?: ReadonlyArray<{ number: string; name: string }>;
+  /** Known PO numbers ("PO12345", "EBS-2291"); digits in general are always in the model. */
+  poNumbers?: readonly string[];
+  /** People's names (contacts, reps). Words the dictionary does not know are skipped. */
+  names?: readonly string[];
+  /** Extra whole phrases the tenant's callers say. */
+  phrases?: readonly string[];
+}
+
+export interface SttStreamOptions {
+  /** Rate of the PCM given to {@link SttStream.push}. */
+  sampleRate: 8000 | 16000;
+  /** BCP 47 language of the caller. @defaultValue 'en-US' */
+  language?: string;
+  /** Tenant vocabulary; the local recogniser builds its domain language model from it. */
+  vocabulary?: Vocabulary;
+}
+
+/** Final result of one utterance. */
+export interface SttResult {
+  /** Transcript, lower case for the local recogniser; '' when nothing was recognised. */
+  text: string;
+  /** 0..1; providers without a score report 1 for a non-empty transcript. */
+  confidence: number;
+  /**
+   * False when the utterance looks off-topic (the local recogniser maps any speech onto
+   * its domain vocabulary, so a low acoustic/LM score per frame flags it) or empty.
+   * The controller should then re-prompt rather than act on `text`.
+   */
+  inDomain: boolean;
+  /** Time from `end()` to the result (recognition latency after end of speech), ms. */
+  ms: number;
+}
+
+export interface SttStreamEvents {
+  /** Interim transcript (providers may never emit it). */
+  partial: [text: string];
+}
+
+/** One utterance being recognised. */
+export interface SttStream extends EventEmitter<SttStreamEvents> {
+  /** Append PCM (mono, 16-bit, at the stream's sample rate). Ignored after end()/abort(). */
+  push(pcm: Int16Array): void;
+  /** End of speech: resolves with the final result; rejects on engine/network errors and timeouts. */
+  end(): Promise<SttResult>;
+  /** Drop the utterance; a pending end() rejects with an AbortError. */
+  abort(): void;
+}
+
+/** A speech-to-text engine. */
+export interface SttProvider {
+  readonly name: string;
+  createStream(opts: SttStreamOptions): SttStream;
+  /** Optional warm-up (build the tenant's model, load a decoder) so the first call is fast. */
+  prepare?(vocabulary?: Vocabulary): Promise<void>;
+}
