@@ -31,6 +31,12 @@ const char* eventTypeName(EventType t) {
     case EventType::Latched: return "latched";
     case EventType::DtmfStart: return "dtmfStart";
     case EventType::Dtmf: return "dtmf";
+    case EventType::Vad: return "vad";
+    case EventType::SpeechStart: return "speechStart";
+    case EventType::SpeechEnd: return "speechEnd";
+    case EventType::BargeIn: return "bargeIn";
+    case EventType::FalseInterruption: return "falseInterruption";
+    case EventType::Backchannel: return "backchannel";
   }
   return "unknown";
 }
@@ -61,6 +67,21 @@ void CallJs(Napi::Env env, Napi::Function fn, TsfnContext* ctx, Batch* b) {
     } else if (e.type == EventType::Dtmf || e.type == EventType::DtmfStart) {
       o.Set("digit", Napi::String::New(env, std::string(1, e.digit)));
       if (e.type == EventType::Dtmf) o.Set("durationMs", Napi::Number::New(env, e.durationMs));
+    } else if (e.type == EventType::Vad) {
+      Napi::Uint32Array ids = Napi::Uint32Array::New(env, e.ids.size());
+      if (!e.ids.empty()) std::memcpy(ids.Data(), e.ids.data(), e.ids.size() * sizeof(uint32_t));
+      Napi::Float32Array win = Napi::Float32Array::New(env, e.f32.size());
+      if (!e.f32.empty()) std::memcpy(win.Data(), e.f32.data(), e.f32.size() * sizeof(float));
+      o.Set("ids", ids);
+      o.Set("windows", win);
+    } else if (e.type == EventType::SpeechEnd) {
+      Napi::Int16Array pcm = Napi::Int16Array::New(env, e.pcmLen);
+      if (e.pcmLen) std::memcpy(pcm.Data(), e.pcm.data(), e.pcmLen * sizeof(int16_t));
+      o.Set("pcm", pcm);
+      o.Set("voicedMs", Napi::Number::New(env, e.durationMs));
+    } else if (e.type == EventType::SpeechStart || e.type == EventType::BargeIn ||
+               e.type == EventType::FalseInterruption || e.type == EventType::Backchannel) {
+      o.Set("voicedMs", Napi::Number::New(env, e.durationMs));
     }
     arr.Set(static_cast<uint32_t>(i), o);
   }
@@ -92,6 +113,28 @@ JitterConfig jitterArg(const Napi::Value& v) {
   j.startDelayMs = optInt(o, "startDelayMs", j.startDelayMs, 0, 2000);
   if (j.maxDelayMs < j.minDelayMs) throw Napi::RangeError::New(v.Env(), "jitter.maxDelayMs must be >= minDelayMs");
   return j;
+}
+
+// Turn-taking tunables object (all fields given by the JS side, validated natively too).
+vad::TurnTunables turnArg(const Napi::Value& v) {
+  vad::TurnTunables t;
+  if (!v.IsObject()) return t;
+  Napi::Object o = v.As<Napi::Object>();
+  auto num = [&](const char* k, double def) {
+    Napi::Value x = o.Get(k);
+    return x.IsNumber() ? x.As<Napi::Number>().DoubleValue() : def;
+  };
+  t.activationThreshold = static_cast<float>(num("activationThreshold", t.activationThreshold));
+  t.deactivationThreshold = static_cast<float>(num("deactivationThreshold", t.deactivationThreshold));
+  t.minSpeechMs = static_cast<int>(num("minSpeechMs", t.minSpeechMs));
+  t.onsetMaxGapMs = static_cast<int>(num("onsetMaxGapMs", t.onsetMaxGapMs));
+  t.endpointSilenceMs = static_cast<int>(num("endpointSilenceMs", t.endpointSilenceMs));
+  t.digitsEndpointSilenceMs = static_cast<int>(num("digitsEndpointSilenceMs", t.digitsEndpointSilenceMs));
+  t.minInterruptionMs = static_cast<int>(num("minInterruptionMs", t.minInterruptionMs));
+  t.falseInterruptionMinSpeechMs = static_cast<int>(num("falseInterruptionMinSpeechMs", t.falseInterruptionMinSpeechMs));
+  t.preRollFrames = static_cast<int>(num("preRollFrames", t.preRollFrames));
+  if (const char* err = vad::validateTunables(t)) throw Napi::RangeError::New(v.Env(), std::string("turn tunables: ") + err);
+  return t;
 }
 
 OpusParams opusArg(const Napi::Value& v) {
@@ -190,11 +233,15 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::Scheduling>("scheduling"),
                            InstanceMethod<&EngineWrap::SetOpusParams>("setOpusParams"),
                            InstanceMethod<&EngineWrap::SetTelephoneEvent>("setTelephoneEvent"),
+                           InstanceMethod<&EngineWrap::SetDirection>("setDirection"),
                            InstanceMethod<&EngineWrap::SendDtmf>("sendDtmf"),
                            InstanceMethod<&EngineWrap::Bridge>("bridge"),
                            InstanceMethod<&EngineWrap::Unbridge>("unbridge"),
                            InstanceMethod<&EngineWrap::StartRecording>("startRecording"),
                            InstanceMethod<&EngineWrap::StopRecording>("stopRecording"),
+                           InstanceMethod<&EngineWrap::VadResults>("vadResults"),
+                           InstanceMethod<&EngineWrap::SetDigitsPending>("setDigitsPending"),
+                           InstanceMethod<&EngineWrap::SetTurnTunables>("setTurnTunables"),
                        });
   }
 
@@ -286,6 +333,11 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     cfg.jitter = jitterArg(o.Get("jitter"));
     cfg.opus = opusArg(o.Get("opus"));
     cfg.rtcpIntervalMs = optInt(o, "rtcpIntervalMs", cfg.rtcpIntervalMs, 0, 600000);
+    Napi::Value vadOpt = o.Get("vad");
+    if (vadOpt.IsObject()) {
+      cfg.vad = true;
+      cfg.turn = turnArg(vadOpt);
+    }
     std::string err;
     auto s = eng.createSession(codec, static_cast<uint8_t>(pt), tePt, haveRemote ? &remote : nullptr, &err, cfg);
     if (!s) throw Napi::Error::New(env, "cannot create media session: " + err);
@@ -332,6 +384,19 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   void SetTelephoneEvent(const Napi::CallbackInfo& info) {
     auto s = session(info);
     s->setTelephoneEventPt(info[1].IsNumber() ? intArg(info[1], "telephoneEventPayloadType", 0, 127) : -1);
+  }
+
+  // setDirection(id, 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive'): our side's SDP direction.
+  void SetDirection(const Napi::CallbackInfo& info) {
+    auto s = session(info);
+    const std::string d = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string();
+    bool send, recv;
+    if (d == "sendrecv") send = recv = true;
+    else if (d == "sendonly") { send = true; recv = false; }
+    else if (d == "recvonly") { send = false; recv = true; }
+    else if (d == "inactive") send = recv = false;
+    else throw Napi::TypeError::New(info.Env(), "setDirection: direction must be sendrecv, sendonly, recvonly or inactive");
+    s->setDirection(send, recv);
   }
 
   // sendDtmf(id, digits, durationMs, gapMs)
@@ -389,11 +454,37 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     return o;
   }
 
+  // play(id, pcm, uninterruptible?)
   void Play(const Napi::CallbackInfo& info) {
     auto s = session(info);
     Napi::Int16Array pcm = int16Arg(info[1], "pcm");
+    const bool unint = info.Length() > 2 && info[2].ToBoolean().Value();
     std::string err;
-    if (!s->play(pcm.Data(), pcm.ElementLength(), &err)) throw Napi::RangeError::New(info.Env(), "play: " + err);
+    if (!s->play(pcm.Data(), pcm.ElementLength(), &err, unint)) throw Napi::RangeError::New(info.Env(), "play: " + err);
+  }
+
+  // vadResults(ids: Uint32Array, probs: Float32Array): one probability per window of a 'vad' event, in order.
+  void VadResults(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Engine& eng = engine(env);
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+      throw Napi::TypeError::New(env, "vadResults: ids must be a Uint32Array");
+    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw Napi::TypeError::New(env, "vadResults: probs must be a Float32Array");
+    Napi::Uint32Array ids = info[0].As<Napi::Uint32Array>();
+    Napi::Float32Array probs = info[1].As<Napi::Float32Array>();
+    if (ids.ElementLength() != probs.ElementLength()) throw Napi::RangeError::New(env, "vadResults: ids and probs differ in length");
+    eng.vadResults(std::vector<uint32_t>(ids.Data(), ids.Data() + ids.ElementLength()),
+                   std::vector<float>(probs.Data(), probs.Data() + probs.ElementLength()));
+  }
+
+  void SetDigitsPending(const Napi::CallbackInfo& info) { session(info)->setDigitsPending(info[1].ToBoolean().Value()); }
+
+  void SetTurnTunables(const Napi::CallbackInfo& info) {
+    auto s = session(info);
+    if (!s->vadEnabled()) throw Napi::Error::New(info.Env(), "setTurnTunables: VAD is not enabled for this session");
+    std::string err;
+    if (!s->setTurnTunables(turnArg(info[1]), &err)) throw Napi::RangeError::New(info.Env(), "setTurnTunables: " + err);
   }
 
   void Flush(const Napi::CallbackInfo& info) { session(info)->flush(); }
@@ -426,6 +517,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     o.Set("latched", st.latched);
     o.Set("ssrcOut", static_cast<double>(st.ssrcOut));
     o.Set("seqOut", static_cast<double>(st.seqOut));
+    o.Set("sending", Napi::Boolean::New(env, st.sending));
     o.Set("dtmfIn", static_cast<double>(st.dtmfIn));
     o.Set("dtmfOut", static_cast<double>(st.dtmfOut));
     o.Set("jitter", playoutStatsObj(env, st.playout));

@@ -256,6 +256,8 @@ bool Engine::processCommands() {
       Session* s = c.session.get();
       if (s->peer()) s->peer()->setPeer(nullptr);
       s->setPeer(nullptr);
+    } else if (c.kind == Command::VadResults) {
+      applyVad(c.ids, c.probs);
     } else if (c.kind == Command::SetRecorder) {
       c.session->setRecorder(std::move(c.recorder));
     } else {
@@ -337,12 +339,59 @@ void Engine::sendTick(Session* s, int64_t tick, int64_t deadline) {
   }
   // Inbound playout runs after the deadline-bound send: JB → decode → PCM, bridge, recorder.
   const int64_t now = monoNs();
-  s->playoutTick(now);
+  s->playoutTick(now, &vadTick_);
   emitDtmf(s);
   if (s->rtcpFd() >= 0) {
     const size_t n = s->buildRtcp(pkt, sizeof pkt, now, &dest);
     if (n) ::sendto(s->rtcpFd(), pkt, n, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&dest.ss), dest.len);
   }
+}
+
+void Engine::vadResults(std::vector<uint32_t> ids, std::vector<float> probs) {
+  if (!thread_.joinable()) return;
+  Command c(Command::VadResults, nullptr, nullptr, nullptr);
+  c.ids = std::move(ids);
+  c.probs = std::move(probs);
+  submit(std::move(c));
+}
+
+void Engine::applyVad(const std::vector<uint32_t>& ids, const std::vector<float>& probs) {
+  const size_t n = std::min(ids.size(), probs.size());
+  for (size_t i = 0; i < n; ++i) {
+    auto it = live_.find(ids[i]);
+    if (it == live_.end() || !it->second->vadEnabled()) continue;  // closed meanwhile
+    Session* s = it->second.get();
+    const vad::TurnOutput o = s->vadPush(probs[i]);
+    if (!o.events) continue;
+    const uint32_t voiced = static_cast<uint32_t>(o.voicedMs);
+    // Firing order: SpeechStart before BargeIn; the end of a turn last.
+    if (o.events & vad::kEvSpeechStart) newEvent(EventType::SpeechStart, s->id).durationMs = voiced;
+    if (o.events & vad::kEvBargeIn) newEvent(EventType::BargeIn, s->id).durationMs = voiced;
+    if (o.events & vad::kEvBackchannel) newEvent(EventType::Backchannel, s->id).durationMs = voiced;
+    if (o.events & vad::kEvFalseInterruption) newEvent(EventType::FalseInterruption, s->id).durationMs = voiced;
+    if (o.events & vad::kEvSpeechEnd) {
+      Event& e = newEvent(EventType::SpeechEnd, s->id);
+      e.durationMs = voiced;
+      e.pcmLen = s->copyUtterance(o.startFrame, o.endFrame, e.pcm);
+    }
+    urgent_ = true;
+  }
+}
+
+void Engine::shipVad(int64_t now) {
+  nextVadNs_ = epoch_ + ((now - epoch_) / kVadTickNs + 1) * kVadTickNs;
+  if (vadTick_.ids.empty()) return;
+  Batch* b = pool_->take();
+  Event& e = b->add();
+  e.type = EventType::Vad;
+  e.sessionId = 0;
+  e.pcmLen = 0;
+  // Swap buffers with the pooled event: capacity circulates, nothing is allocated once warm.
+  e.ids.swap(vadTick_.ids);
+  e.f32.swap(vadTick_.windows);
+  vadTick_.ids.clear();
+  vadTick_.windows.clear();
+  if (!sink_(b)) pool_->give(b);
 }
 
 void Engine::emitDtmf(Session* s) {
@@ -451,6 +500,7 @@ void Engine::run() {
     int64_t deadline = nextSlotDeadline();
     const bool haveAudio = !live_.empty();
     if (haveAudio && nextBatchNs_ < deadline) deadline = nextBatchNs_;
+    if (!vadTick_.ids.empty() && nextVadNs_ < deadline) deadline = nextVadNs_;
     armTimer(deadline);
     const int n = epoll_wait(epfd_, evs, kMaxEvents, -1);
     if (n < 0 && errno != EINTR) break;
@@ -479,6 +529,7 @@ void Engine::run() {
     }
     if (stopping) break;
     now = monoNs();
+    if (!vadTick_.ids.empty() && now >= nextVadNs_) shipVad(now);
     if (now >= nextBatchNs_) {
       flushEvents();
       nextBatchNs_ += kEventBatchNs;

@@ -32,6 +32,8 @@ constexpr int64_t kEventBatchNs = 40'000'000;
 constexpr int64_t kStartDelayNs = 10'000'000;
 /** If the thread falls behind by more than this, skip ticks instead of bursting (RTP timestamps still advance). */
 constexpr int64_t kMaxLagNs = 100'000'000;
+/** VAD windows of all sessions are handed to JS together on this grid (one Silero frame). */
+constexpr int64_t kVadTickNs = 32'000'000;
 
 struct EngineOptions {
   std::string bindAddress = "127.0.0.1";
@@ -64,6 +66,8 @@ class Engine {
   /** Synchronous: returns once the media thread has dropped the session and its socket is closed. */
   bool closeSession(uint32_t id);
   std::shared_ptr<Session> find(uint32_t id) const;
+  /** Speech probabilities for the windows of one VAD hand-over (in order); decided on the media thread. No waiting. */
+  void vadResults(std::vector<uint32_t> ids, std::vector<float> probs);
   size_t activeSessions() const { return sessions_.size(); }
   bool running() const { return running_; }
   /** Stop and join the media thread, close every socket. Idempotent. */
@@ -78,10 +82,14 @@ class Engine {
 
  private:
   struct Command {
-    enum Kind { Add, Remove, Stop, Bridge, Unbridge, SetRecorder } kind;
+    enum Kind { Add, Remove, Stop, Bridge, Unbridge, SetRecorder, VadResults } kind;
     std::shared_ptr<Session> session;
     std::shared_ptr<Session> other;     // Bridge
     std::shared_ptr<Recorder> recorder; // SetRecorder
+    std::vector<uint32_t> ids;          // VadResults
+    std::vector<float> probs;           // VadResults
+    Command(Kind k, std::shared_ptr<Session> s, std::shared_ptr<Session> o, std::shared_ptr<Recorder> r)
+        : kind(k), session(std::move(s)), other(std::move(o)), recorder(std::move(r)) {}
   };
   uint64_t submit(Command c);
   void waitDone(uint64_t seq);
@@ -95,6 +103,8 @@ class Engine {
   void readSession(Session* s);
   void readRtcp(Session* s);
   void emitDtmf(Session* s);
+  void applyVad(const std::vector<uint32_t>& ids, const std::vector<float>& probs);
+  void shipVad(int64_t now);
   void armTimer(int64_t deadline);
   int64_t nextSlotDeadline() const;
   Event& newEvent(EventType t, uint32_t id);
@@ -135,6 +145,8 @@ class Engine {
   int64_t cursorNs_ = 0;
   int64_t armedNs_ = -1;
   Batch* pending_ = nullptr;
+  VadTick vadTick_;        // windows cut since the last hand-over
+  int64_t nextVadNs_ = 0;
   bool urgent_ = false;
   int64_t nextBatchNs_ = 0;
   struct RxBuffers;  // recvmmsg scratch space, allocated once

@@ -12,7 +12,11 @@
 
 namespace voice {
 
-enum class EventType : uint8_t { Audio, PlayoutDone, Latched, DtmfStart, Dtmf };
+enum class EventType : uint8_t {
+  Audio, PlayoutDone, Latched, DtmfStart, Dtmf,
+  Vad,  // one per 32 ms for all VAD sessions: ids + windows (sessionId 0)
+  SpeechStart, SpeechEnd, BargeIn, FalseInterruption, Backchannel,  // turn-taking (TurnState)
+};
 
 struct Event {
   EventType type = EventType::Audio;
@@ -21,7 +25,9 @@ struct Event {
   size_t pcmLen = 0;
   SockAddr addr;             // Latched: the new remote
   char digit = 0;            // DtmfStart / Dtmf
-  uint32_t durationMs = 0;   // Dtmf
+  uint32_t durationMs = 0;   // Dtmf; voiced ms for the turn-taking events
+  std::vector<uint32_t> ids; // Vad: session id per window
+  std::vector<float> f32;    // Vad: ids.size() × 576 floats
 };
 
 struct Batch {

@@ -52,6 +52,7 @@ Session::Session(uint32_t id_, int fd, const SockAddr& local_, Codec codec, uint
   playout_.setCodec(codec, pt);
   if (codec == Codec::Opus) enc_ = std::make_unique<OpusEnc>(8000);
   if (cfg_.rate == 16000) down_ = std::make_unique<Resampler>(16000, 8000, 320);
+  if (cfg_.vad) vad_ = std::make_unique<VadState>(cfg_.turn);
   dtmfDurMs_ = cfg_.dtmfDurationMs;
   dtmfGapMs_ = cfg_.dtmfGapMs;
   std::memset(inFrame_, 0, sizeof inFrame_);
@@ -109,7 +110,18 @@ void Session::setTelephoneEventPt(int pt) {
   tePt_ = pt;
 }
 
-bool Session::play(const int16_t* pcm, size_t n, std::string* err) {
+void Session::setDirection(bool send, bool recv) {
+  std::lock_guard<std::mutex> lk(mu_);
+  sendEnabled_ = send;
+  recvEnabled_ = recv;
+}
+
+bool Session::sending() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return sendEnabled_;
+}
+
+bool Session::play(const int16_t* pcm, size_t n, std::string* err, bool uninterruptible) {
   if (n == 0) return true;
   std::lock_guard<std::mutex> lk(mu_);
   if (size_ + n > kMaxQueueSamples) {
@@ -131,6 +143,8 @@ bool Session::play(const int16_t* pcm, size_t n, std::string* err) {
   std::memcpy(&ring_[tail], pcm, first * sizeof(int16_t));
   if (first < n) std::memcpy(&ring_[0], pcm + first, (n - first) * sizeof(int16_t));
   size_ += n;
+  enqTotal_ += n;
+  if (uninterruptible) unintEnd_ = enqTotal_;
   playing_ = true;
   return true;
 }
@@ -140,6 +154,19 @@ void Session::flush() {
   head_ = 0;
   size_ = 0;
   playing_ = false;
+  deqTotal_ = enqTotal_;
+  vadPaused_ = false;
+}
+
+bool Session::setTurnTunables(const vad::TurnTunables& t, std::string* err) {
+  if (const char* e = vad::validateTunables(t)) {
+    if (err) *err = e;
+    return false;
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  pendingTunables_ = t;
+  tunablesDirty_ = true;
+  return true;
 }
 
 size_t Session::queuedSamples() const {
@@ -198,6 +225,7 @@ SessionStats Session::stats(int64_t nowNs) const {
   }
   std::lock_guard<std::mutex> lk(mu_);
   s.latched = latched_;
+  s.sending = sendEnabled_;
   if (latched_) { s.remote = latchedAddr_; s.haveRemote = true; }
   else if (signalled_.valid()) { s.remote = signalled_; s.haveRemote = true; }
   return s;
@@ -270,6 +298,12 @@ size_t Session::buildPacket(uint8_t* buf, size_t cap, int64_t tick, SockAddr* de
     if (latched_) *dest = latchedAddr_;
     else if (signalled_.valid()) *dest = signalled_;
     else return 0;  // keep the queue until we know where to send
+    if (!sendEnabled_) {
+      // On hold (sendonly/inactive offer or c=0.0.0.0 from the peer): send nothing,
+      // not even keep-alive silence; queued audio and digits wait.
+      paused_ = true;
+      return 0;
+    }
     codec = codec_;
     pt = pt_;
     tePt = tePt_;
@@ -293,8 +327,9 @@ size_t Session::buildPacket(uint8_t* buf, size_t cap, int64_t tick, SockAddr* de
     if (dtmfPhase_ == DtmfPhase::Idle || dtmfPhase_ == DtmfPhase::Gap) {
       // Voice flows only when no digit is being sent (and not between digits still queued).
       const bool moreDigits = dtmfPhase_ == DtmfPhase::Gap || !dtmfQueue_.empty();
-      if (!moreDigits) {
+      if (!moreDigits && !vadPaused_) {
         got = std::min(size_, kFrameSamples);
+        deqTotal_ += got;
         const size_t rcap = ring_.size();
         for (size_t i = 0; i < got; ++i) frame[i] = ring_[(head_ + i) % rcap];
         if (got) {
@@ -330,7 +365,8 @@ size_t Session::buildPacket(uint8_t* buf, size_t cap, int64_t tick, SockAddr* de
       dtmfPhase_ = DtmfPhase::Gap;
       dtmfOut_.fetch_add(1, std::memory_order_relaxed);
     }
-    writeRtpHeader(buf, dtmfFirst_, static_cast<uint8_t>(tePt), seq_, dtmfTs_, ssrc_);
+    writeRtpHeader(buf, dtmfFirst_ || paused_, static_cast<uint8_t>(tePt), seq_, dtmfTs_, ssrc_);
+    paused_ = false;
     writeTelephoneEvent(buf + kRtpHeaderSize, e);
     dtmfFirst_ = false;
     inSpurt_ = false;  // the next voice packet starts a talkspurt
@@ -354,7 +390,10 @@ size_t Session::buildPacket(uint8_t* buf, size_t cap, int64_t tick, SockAddr* de
     bridged = true;
   }
   const bool hasAudio = got > 0 || bridged;
-  const bool marker = !sentAny_ || (hasAudio && !inSpurt_);
+  // Marker: first packet of the stream, first audio after the queue ran dry, and the
+  // first packet after a hold (the far end's jitter buffer re-syncs on it).
+  const bool marker = !sentAny_ || paused_ || (hasAudio && !inSpurt_);
+  paused_ = false;
   inSpurt_ = hasAudio;
   sentAny_ = true;
   std::memcpy(outFrame_, frame, sizeof outFrame_);
@@ -393,7 +432,80 @@ void Session::onSent(size_t bytes, bool ok) {
   bytesOut_.fetch_add(bytes, std::memory_order_relaxed);
 }
 
-void Session::playoutTick(int64_t nowNs) {
+void Session::vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, size_t n16, VadTick* vt) {
+  VadState& v = *vad_;
+  const size_t cap = v.ring.size();
+  for (size_t i = 0; i < n8; ++i) v.ring[(v.total + i) % cap] = pcm8k[i];
+  v.total += n8;
+  int16_t up[2 * kFrameSamples + 8];
+  if (!pcm16k) {
+    n16 = v.up.process(pcm8k, n8, up, sizeof up / sizeof up[0]);
+    pcm16k = up;
+  }
+  while (n16 > 0) {
+    const size_t k = v.cutter.write(pcm16k, n16);
+    pcm16k += k;
+    n16 -= k;
+    if (v.cutter.ready()) {
+      if (vt) {
+        vt->ids.push_back(id);
+        const float* w = v.cutter.window();
+        vt->windows.insert(vt->windows.end(), w, w + vad::kVadWindow);
+      }
+      v.cutter.next();
+    }
+  }
+}
+
+vad::TurnOutput Session::vadPush(float prob) {
+  VadState& v = *vad_;
+  bool agent = false, unint = false;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (tunablesDirty_) {
+      v.turn.setTunables(pendingTunables_);
+      tunablesDirty_ = false;
+    }
+    agent = playing_ && sendEnabled_;
+    unint = deqTotal_ < unintEnd_;
+  }
+  v.turn.setDigitsPending(digitsPending_.load(std::memory_order_relaxed));
+  const vad::TurnOutput o = v.turn.push(prob, agent, unint);
+  if (o.events & (vad::kEvBargeIn | vad::kEvSpeechEnd | vad::kEvFalseInterruption)) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (o.events & vad::kEvBargeIn) {
+      vadPaused_ = true;  // stop the agent now; the queue waits for the turn's outcome
+    } else if (o.events & vad::kEvFalseInterruption) {
+      vadPaused_ = false;  // resume where it stopped
+    } else if (vadPaused_) {
+      // A real turn barged in: the rest of the interrupted prompt is obsolete.
+      head_ = 0;
+      size_ = 0;
+      playing_ = false;
+      deqTotal_ = enqTotal_;
+      vadPaused_ = false;
+    }
+  }
+  if (o.events & (vad::kEvSpeechEnd | vad::kEvFalseInterruption)) digitsPending_.store(false, std::memory_order_relaxed);
+  return o;
+}
+
+size_t Session::copyUtterance(int64_t startFrame, int64_t endFrame, std::vector<int16_t>& dst) const {
+  if (!vad_ || startFrame < 0 || endFrame < startFrame) return 0;
+  const VadState& v = *vad_;
+  const uint64_t cap = v.ring.size();
+  uint64_t from = static_cast<uint64_t>(startFrame) * kVadFrame8k;
+  uint64_t to = static_cast<uint64_t>(endFrame + 2) * kVadFrame8k;  // last voiced frame + one frame post-roll
+  to = std::min(to, v.total);
+  if (v.total > cap) from = std::max(from, v.total - cap);
+  if (from >= to) return 0;
+  const size_t n = static_cast<size_t>(to - from);
+  if (dst.size() < n) dst.resize(n);
+  for (size_t i = 0; i < n; ++i) dst[i] = v.ring[(from + i) % cap];
+  return n;
+}
+
+void Session::playoutTick(int64_t nowNs, VadTick* vt) {
   syncCodec();
   haveInFrame_ = playout_.tick(nowNs, inFrame_);
   const size_t n = playout_.frameSamples();
@@ -405,15 +517,16 @@ void Session::playoutTick(int64_t nowNs) {
     }
     std::memcpy(inPcm_.data() + inLen_, inFrame_, k * sizeof(int16_t));
     inLen_ += k;
-    if (peer_) {
-      if (down_) {
-        int16_t tmp[kFrameSamples + 8];
-        const size_t m = down_->process(inFrame_, n, tmp, kFrameSamples + 8);
-        peer_->bridgePush(tmp, m);
-      } else {
-        peer_->bridgePush(inFrame_, n);
-      }
+    // One 8 kHz copy of the frame for the bridge peer and the VAD utterance ring.
+    int16_t tmp[kFrameSamples + 8];
+    const int16_t* f8 = inFrame_;
+    size_t n8 = n;
+    if (down_ && (peer_ || vad_)) {
+      n8 = down_->process(inFrame_, n, tmp, kFrameSamples + 8);
+      f8 = tmp;
     }
+    if (peer_) peer_->bridgePush(f8, n8);
+    if (vad_) vadFeed(f8, n8, cfg_.rate == 16000 ? inFrame_ : nullptr, n, vt);
   }
   DtmfReceiver::Out o;
   if (dtmfOutCount < 8 && dtmfRx_.poll(nowNs, &o)) {

@@ -23,6 +23,8 @@
 #include "rtp.h"
 #include "recorder.h"
 #include "resampler.h"
+#include "vad/frame_cutter.h"
+#include "vad/turn_state.h"
 
 namespace voice {
 
@@ -42,6 +44,16 @@ constexpr size_t kMaxRtpPacket = 12 + 1500;
 constexpr int64_t kRelatchIdleNs = 2'000'000'000LL;
 /** Bridge input queue: 4 frames (80 ms) of 8 kHz audio; the oldest is dropped beyond it. */
 constexpr size_t kBridgeCapacity = 4 * kFrameSamples;
+/** Inbound 8 kHz audio kept per VAD session for the utterance handed out with speechEnd (15 s). */
+constexpr size_t kUtteranceCapacity = 8000 * 15;
+/** 8 kHz samples per VAD frame (32 ms). */
+constexpr size_t kVadFrame8k = 256;
+
+/** VAD windows of all sessions collected by the media thread until the next 32 ms hand-over to JS. */
+struct VadTick {
+  std::vector<uint32_t> ids;   // one per window
+  std::vector<float> windows;  // ids.size() × vad::kVadWindow floats
+};
 
 struct SessionConfig {
   /** Rate of the inbound PCM delivered to JS, the bridge and the recorder: 8000 or 16000. */
@@ -53,6 +65,9 @@ struct SessionConfig {
   /** Duration of each sent DTMF digit and the pause after it. */
   int dtmfDurationMs = 100;
   int dtmfGapMs = 60;
+  /** Voice activity detection + turn-taking on the inbound stream (frames cut here, inference in JS, decisions here). */
+  bool vad = false;
+  vad::TurnTunables turn;
 };
 
 struct RtcpStats {
@@ -75,6 +90,7 @@ struct SessionStats {
   bool latched = false;
   uint32_t ssrcOut = 0;
   uint16_t seqOut = 0;  // sequence number of the last packet sent
+  bool sending = true;  // direction includes send
   PlayoutStats playout;
   RtcpStats rtcp;
   bool bridged = false;
@@ -105,10 +121,25 @@ class Session {
   bool setCodec(Codec codec, uint8_t pt, std::string* err = nullptr);
   void setOpusParams(const OpusParams& p);
   void setTelephoneEventPt(int pt);
+  /**
+   * SDP direction of our outbound stream (hold / un-hold re-INVITE). While
+   * `send` is false nothing is sent — no voice, no keep-alive silence, no
+   * DTMF; the RTP clock keeps running and the queue waits. The first packet
+   * after sending resumes carries the marker bit and continues seq/ts.
+   * Inbound RTP is processed either way (latching and statistics stay current).
+   */
+  void setDirection(bool send, bool recv);
+  bool sending() const;
   /** Append 8 kHz PCM to the outbound queue; false (with err) if the queue would exceed kMaxQueueSamples. */
-  bool play(const int16_t* pcm, size_t n, std::string* err);
-  /** Drop everything queued; no 'playoutDone' follows. Pending DTMF digits are kept. */
+  bool play(const int16_t* pcm, size_t n, std::string* err, bool uninterruptible = false);
+  /** Drop everything queued (and end a barge-in pause); no 'playoutDone' follows. Pending DTMF digits are kept. */
   void flush();
+  /** VAD was enabled at creation (SessionConfig::vad). */
+  bool vadEnabled() const { return vad_ != nullptr; }
+  /** The partial transcript ends in digits: endpointing waits digitsEndpointSilenceMs. Cleared when the turn ends. */
+  void setDigitsPending(bool on) { digitsPending_.store(on, std::memory_order_relaxed); }
+  /** New turn-taking tunables, applied by the media thread before the next VAD frame. False (with err) if invalid. */
+  bool setTurnTunables(const vad::TurnTunables& t, std::string* err);
   size_t queuedSamples() const;
   /** Queue RFC 4733 digits (0-9 * # A-D); voice pauses while they are sent. */
   bool sendDtmf(const std::string& digits, int durationMs, int gapMs, std::string* err);
@@ -130,7 +161,17 @@ class Session {
   }
   void onSent(size_t bytes, bool ok);
   /** Inbound playout for this tick: JB → PCM → pending audio, bridge peer; DTMF timeouts; recorder. */
-  void playoutTick(int64_t nowNs);
+  void playoutTick(int64_t nowNs, VadTick* vt = nullptr);
+  /**
+   * VAD (media thread): the speech probability of this session's next VAD
+   * frame (NaN = unknown, counts as silence). Runs the turn state machine and
+   * acts at once: BargeIn pauses the outbound queue (keep-alive silence is
+   * sent, the queue is kept), FalseInterruption resumes it, SpeechEnd after a
+   * barge-in drops it. Returns the TurnState output.
+   */
+  vad::TurnOutput vadPush(float prob);
+  /** Copy the 8 kHz inbound audio of VAD frames [startFrame, endFrame] (+1 frame post-roll) into dst; returns samples. */
+  size_t copyUtterance(int64_t startFrame, int64_t endFrame, std::vector<int16_t>& dst) const;
   enum class RxResult { Accepted, Latched, Ignored };
   /** Validate, latch, and queue one datagram into the jitter buffer (or the DTMF receiver / RTCP). */
   RxResult onDatagram(const uint8_t* data, size_t len, const SockAddr& src, int64_t nowNs);
@@ -181,6 +222,13 @@ class Session {
   uint32_t opusParamsVer_ = 1;
   std::string dtmfQueue_;
   int dtmfDurMs_ = 100, dtmfGapMs_ = 60;
+  bool sendEnabled_ = true;   // direction includes send (sendrecv / sendonly)
+  bool recvEnabled_ = true;   // direction includes recv (informational)
+  bool vadPaused_ = false;    // barge-in: agent audio paused (queue kept) until the caller's turn resolves
+  uint64_t enqTotal_ = 0, deqTotal_ = 0;  // samples ever queued / dequeued
+  uint64_t unintEnd_ = 0;     // queue position (enqTotal_ scale) up to which the prompt is uninterruptible
+  bool tunablesDirty_ = false;
+  vad::TurnTunables pendingTunables_;
 
   // -- media thread only --
   uint32_t ssrc_;
@@ -189,6 +237,7 @@ class Session {
   int64_t lastTick_ = -1;
   bool sentAny_ = false;
   bool inSpurt_ = false;
+  bool paused_ = false;  // sending was off at the last tick: mark the first packet after it
   std::vector<int16_t> inPcm_;
   size_t inLen_ = 0;
   Playout playout_;
@@ -212,6 +261,18 @@ class Session {
   bool haveInFrame_ = false;
   int16_t outFrame_[kFrameSamples];
   bool haveOutFrame_ = false;
+  // VAD (media thread; allocated in the constructor when SessionConfig::vad)
+  struct VadState {
+    explicit VadState(const vad::TurnTunables& t) : up(8000, 16000, kFrameSamples), turn(t), ring(kUtteranceCapacity) {}
+    Resampler up;                 // 8 → 16 kHz for the model (8 kHz sessions)
+    vad::FrameCutter cutter;
+    vad::TurnState turn;
+    std::vector<int16_t> ring;    // last kUtteranceCapacity samples of inbound 8 kHz audio
+    uint64_t total = 0;           // 8 kHz samples written since the start
+  };
+  std::unique_ptr<VadState> vad_;
+  std::atomic<bool> digitsPending_{false};
+  void vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, size_t n16, VadTick* vt);
   // RTCP
   int64_t nextRtcpNs_ = 0;
   uint32_t lastSrMiddle_ = 0;

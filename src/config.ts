@@ -19,12 +19,19 @@
  * answerDelayMs: 0         # ring (180) this long before answering
  * rtpTimeoutSeconds: 30
  * logLevel: info
+ * rtpengine:               # anchor media on rtpengine (off when absent)
+ *   url: udp://127.0.0.1:22222
+ *   timeoutMs: 1500
+ *   transcode: [PCMU, PCMA]
+ *   direction: [external, internal]
+ *   flags: [SIP-source-address]
  * ```
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { parseRtpengineUrl } from './media/rtpengine/client.ts';
 
 export type Transport = 'udp' | 'tcp';
 export type EdgeMode = 'builtin' | 'drachtio';
@@ -86,6 +93,36 @@ export interface RtpConfig {
   portMax: number;
 }
 
+/**
+ * rtpengine anchor mode: the carrier's media lands on rtpengine, which relays it to our
+ * native media core (same shape as `RtpengineConfig` of src/media/rtpengine).
+ */
+export interface RtpengineSettings {
+  /**
+   * ng control URL of rtpengine (`listen-ng`), `udp://host:port`. Env `RTPENGINE_URL`
+   * (`off` disables one set in the file). @defaultValue unset (anchoring off)
+   */
+  url: string;
+  /**
+   * Deadline of one ng command (ms); a call whose offer/answer misses it is answered 503.
+   * Env `RTPENGINE_TIMEOUT_MS`. @defaultValue 1500
+   */
+  timeoutMs: number;
+  /**
+   * Codecs rtpengine adds toward us and transcodes, so carriers offering only codecs our
+   * core lacks still connect. Env `RTPENGINE_TRANSCODE` (comma-separated, e.g. `PCMU,PCMA`).
+   * @defaultValue [] (no transcoding)
+   */
+  transcode: string[];
+  /**
+   * Logical interfaces `[carrier side, our side]` of a multi-homed rtpengine.
+   * Env `RTPENGINE_DIRECTION` (e.g. `external,internal`). @defaultValue unset
+   */
+  direction?: [string, string];
+  /** Extra ng flags on every offer/answer. Env `RTPENGINE_FLAGS` (comma-separated). @defaultValue [] */
+  flags: string[];
+}
+
 export interface Config {
   sip: SipConfig;
   /** `builtin` (src/sip-edge in-process) or `drachtio` (external drachtio-server). Env `EDGE`. @defaultValue 'builtin' */
@@ -110,6 +147,11 @@ export interface Config {
   rtpTimeoutSeconds: number;
   /** Env `LOG_LEVEL`. @defaultValue 'info' */
   logLevel: LogLevel;
+  /**
+   * rtpengine anchor; null = media goes straight to the native core. Set by
+   * `RTPENGINE_URL` (or `rtpengine.url` in the file). @defaultValue null
+   */
+  rtpengine: RtpengineSettings | null;
   /** The YAML file that was loaded, if any. */
   configFile?: string;
 }
@@ -129,8 +171,12 @@ export function defaultConfig(): Config {
     answerDelayMs: 0,
     rtpTimeoutSeconds: 30,
     logLevel: 'info',
+    rtpengine: null,
   };
 }
+
+/** Defaults of {@link RtpengineSettings} other than `url`. */
+export const RTPENGINE_SETTINGS_DEFAULTS = Object.freeze({ timeoutMs: 1500 });
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 const HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/;
@@ -191,6 +237,32 @@ class Reader {
     return out;
   }
 
+  /** A list of names, from a YAML list or a comma-separated string. */
+  names(field: string, v: unknown): string[] {
+    let items: unknown[];
+    if (typeof v === 'string') items = v.split(',');
+    else if (Array.isArray(v)) items = v;
+    else this.fail(field, `must be a list of names, got ${show(v)}`);
+    const out: string[] = [];
+    for (const item of items) {
+      const x = typeof item === 'string' ? item.trim() : item;
+      if (x === '') continue;
+      if (typeof x !== 'string' || !/^[A-Za-z0-9._\-/=]+$/.test(x)) this.fail(field, `bad name ${show(item)}`);
+      out.push(x);
+    }
+    return out;
+  }
+
+  rtpengineUrl(field: string, v: unknown): string {
+    const u = this.str(field, v).trim();
+    try {
+      parseRtpengineUrl(u);
+    } catch {
+      this.fail(field, `must be udp://host:port (rtpengine listen-ng), got ${show(v)}`);
+    }
+    return u;
+  }
+
   mapping(field: string, v: unknown, keys: readonly string[]): Record<string, unknown> {
     if (v === null || typeof v !== 'object' || Array.isArray(v)) this.fail(field, `must be a mapping, got ${show(v)}`);
     for (const k of Object.keys(v)) {
@@ -200,7 +272,18 @@ class Reader {
   }
 }
 
-const TOP_KEYS = ['sip', 'edge', 'drachtio', 'rtp', 'tenantsFile', 'maxCallSeconds', 'answerDelayMs', 'rtpTimeoutSeconds', 'logLevel'] as const;
+const TOP_KEYS = ['sip', 'edge', 'drachtio', 'rtp', 'tenantsFile', 'maxCallSeconds', 'answerDelayMs', 'rtpTimeoutSeconds', 'logLevel', 'rtpengine'] as const;
+
+function rtpengineOf(cfg: Config): RtpengineSettings {
+  cfg.rtpengine ??= { url: '', timeoutMs: RTPENGINE_SETTINGS_DEFAULTS.timeoutMs, transcode: [], flags: [] };
+  return cfg.rtpengine;
+}
+
+function direction(r: Reader, field: string, v: unknown): [string, string] {
+  const d = r.names(field, v);
+  if (d.length !== 2) r.fail(field, `expected two interface names (carrier side, our side), got ${show(v)}`);
+  return [d[0]!, d[1]!];
+}
 
 function applyFile(cfg: Config, file: string): void {
   let text: string;
@@ -245,6 +328,15 @@ function applyFile(cfg: Config, file: string): void {
   if (has(top, 'answerDelayMs')) cfg.answerDelayMs = r.int('answerDelayMs', top.answerDelayMs, 0, 60000);
   if (has(top, 'rtpTimeoutSeconds')) cfg.rtpTimeoutSeconds = r.int('rtpTimeoutSeconds', top.rtpTimeoutSeconds, 0, 86400);
   if (has(top, 'logLevel')) cfg.logLevel = r.oneOf('logLevel', top.logLevel, LOG_LEVELS);
+  if (has(top, 'rtpengine')) {
+    const e = r.mapping('rtpengine', top.rtpengine, ['url', 'timeoutMs', 'transcode', 'direction', 'flags']);
+    const x = rtpengineOf(cfg);
+    if (has(e, 'url')) x.url = r.rtpengineUrl('rtpengine.url', e.url);
+    if (has(e, 'timeoutMs')) x.timeoutMs = r.int('rtpengine.timeoutMs', e.timeoutMs, 1, 60000);
+    if (has(e, 'transcode')) x.transcode = r.names('rtpengine.transcode', e.transcode);
+    if (has(e, 'direction')) x.direction = direction(r, 'rtpengine.direction', e.direction);
+    if (has(e, 'flags')) x.flags = r.names('rtpengine.flags', e.flags);
+  }
 }
 
 function applyEnv(cfg: Config, env: NodeJS.ProcessEnv, cwd: string): void {
@@ -270,6 +362,14 @@ function applyEnv(cfg: Config, env: NodeJS.ProcessEnv, cwd: string): void {
   if ((v = get('ANSWER_DELAY_MS')) !== undefined) cfg.answerDelayMs = r.int('ANSWER_DELAY_MS', v, 0, 60000);
   if ((v = get('RTP_TIMEOUT_SECONDS')) !== undefined) cfg.rtpTimeoutSeconds = r.int('RTP_TIMEOUT_SECONDS', v, 0, 86400);
   if ((v = get('LOG_LEVEL')) !== undefined) cfg.logLevel = r.oneOf('LOG_LEVEL', v, LOG_LEVELS);
+  if ((v = get('RTPENGINE_URL')) !== undefined) {
+    if (['off', 'none', 'false'].includes(v.trim().toLowerCase())) rtpengineOf(cfg).url = '';
+    else rtpengineOf(cfg).url = r.rtpengineUrl('RTPENGINE_URL', v);
+  }
+  if ((v = get('RTPENGINE_TIMEOUT_MS')) !== undefined) rtpengineOf(cfg).timeoutMs = r.int('RTPENGINE_TIMEOUT_MS', v, 1, 60000);
+  if ((v = get('RTPENGINE_TRANSCODE')) !== undefined) rtpengineOf(cfg).transcode = r.names('RTPENGINE_TRANSCODE', v);
+  if ((v = get('RTPENGINE_DIRECTION')) !== undefined) rtpengineOf(cfg).direction = direction(r, 'RTPENGINE_DIRECTION', v);
+  if ((v = get('RTPENGINE_FLAGS')) !== undefined) rtpengineOf(cfg).flags = r.names('RTPENGINE_FLAGS', v);
 }
 
 /** The `--config` argument, if any. */
@@ -314,6 +414,8 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   }
 
   const src = cfg.configFile ?? 'environment';
+  // rtpengine settings without a URL (e.g. only a timeout given) leave anchoring off.
+  if (cfg.rtpengine && cfg.rtpengine.url === '') cfg.rtpengine = null;
   if (cfg.rtp.portMin > cfg.rtp.portMax) {
     throw new ConfigError(src, 'rtp.portMin', `must not exceed rtp.portMax (${cfg.rtp.portMin} > ${cfg.rtp.portMax})`);
   }

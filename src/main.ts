@@ -17,6 +17,8 @@ import { logger, setLogLevel } from './ops/log.ts';
 import { VoiceApp } from './sip/app.ts';
 import { SipEdge } from './sip-edge/index.ts';
 import type { MediaEngine } from './media/index.ts';
+import type { RtpengineAnchor } from './media/rtpengine/index.ts';
+import type { DialogueService } from './dialogue/service.ts';
 
 const log = logger('main');
 
@@ -30,6 +32,10 @@ export interface Running {
   app: VoiceApp;
   edge: SipEdge | null;
   engine: MediaEngine;
+  /** rtpengine anchor (null unless `RTPENGINE_URL` is set). */
+  rtpengine: RtpengineAnchor | null;
+  /** The conversation in each call (STT → agent → TTS), its tool gateways and case queue. */
+  dialogue: DialogueService;
   /** Hang up calls, stop edge and engine. Idempotent. */
   stop(): Promise<void>;
 }
@@ -52,14 +58,25 @@ function loadOrExit(argv: readonly string[]): { config: Config; tenants: TenantD
 /** Start everything; resolves once the app is connected to the edge. */
 export async function start(config: Config, tenants: TenantDirectory): Promise<Running> {
   // Loaded here, not statically, so a missing native addon is one clear start-up error line.
-  const { MediaEngine, synthesize } = await import('./media/index.ts');
+  const { MediaEngine, synthesize, supportedCodecs } = await import('./media/index.ts');
   const engine = MediaEngine.create({ bindAddress: config.rtp.bindAddress, portMin: config.rtp.portMin, portMax: config.rtp.portMax });
+  let rtpengine: RtpengineAnchor | null = null;
+  if (config.rtpengine) {
+    const { RtpengineAnchor } = await import('./media/rtpengine/index.ts');
+    rtpengine = new RtpengineAnchor(config.rtpengine);
+    log.info('rtpengine anchoring on', { url: config.rtpengine.url, timeoutMs: config.rtpengine.timeoutMs, transcode: config.rtpengine.transcode.join(',') || undefined });
+    // Not fatal: rtpengine may start after us; calls get 503 until it answers.
+    await rtpengine.ping().catch((err: unknown) => log.warn('rtpengine does not answer ping yet', { url: config.rtpengine!.url, err: err as Error }));
+  }
+  const dialogue = await startDialogue();
   let edge: SipEdge | null = null;
   let app: VoiceApp | null = null;
   let stopped: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       if (app) await app.shutdown();
+      await dialogue.close().catch((err: unknown) => log.warn('dialogue close failed', { err: err as Error }));
+      await rtpengine?.close().catch((err: unknown) => log.warn('rtpengine close failed', { err: err as Error }));
       if (edge) await edge.stop().catch((err: unknown) => log.warn('edge stop failed', { err: err as Error }));
       engine.close();
     })();
@@ -76,7 +93,10 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
       config.sip.port = edge.sipPort;
       config.drachtio.port = edge.controlPort;
     }
-    app = new VoiceApp({ config, tenants, engine, synthesize });
+    app = new VoiceApp({
+      config, tenants, engine, synthesize, supportedCodecs, rtpengine,
+      conversation: (call) => dialogue.attach(call), vad: vadEnabled(),
+    });
     const hostport = await app.connect();
     await app.prewarm();
     log.info('voice-agent ready', {
@@ -85,13 +105,37 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
       control: `${config.drachtio.host}:${config.drachtio.port}`,
       rtp: `${config.rtp.portMin}-${config.rtp.portMax}`,
       rtpAddress: config.rtp.publicAddress,
+      codecs: supportedCodecs.join(','),
+      rtpengine: config.rtpengine?.url,
       tenants: tenants.size,
     });
-    return { config, app, edge, engine, stop };
+    return { config, app, edge, engine, rtpengine, dialogue, stop };
   } catch (err) {
     await stop().catch(() => {});
     throw err;
   }
+}
+
+/**
+ * Native VAD (Silero) for turn-taking and barge-in; `VAD=off` falls back to the dialogue's
+ * energy endpointing. Env `VAD`. @defaultValue on
+ */
+export function vadEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  return !['off', '0', 'false', 'no'].includes((env.VAD ?? 'on').toLowerCase());
+}
+
+/**
+ * The conversation on embedded defaults: pocketsphinx STT with the CRM/ERP vocabulary,
+ * flite TTS, the rules or LLM agent per tenant, tool gateways and the case queue.
+ */
+async function startDialogue(): Promise<DialogueService> {
+  const [{ DialogueService }, { createStt }, { FliteTts }, { sharedCrmErpStore }] = await Promise.all([
+    import('./dialogue/service.ts'), import('./stt/index.ts'), import('./tts/index.ts'), import('./crm-erp/server.ts'),
+  ]);
+  const vocabulary = sharedCrmErpStore().vocabulary();
+  const stt = createStt('pocketsphinx');
+  await stt.prepare?.(vocabulary).catch((err: unknown) => log.warn('speech recognition warm-up failed', { err: err as Error }));
+  return new DialogueService({ stt, tts: new FliteTts(), vocabulary });
 }
 
 /** The `serve` command. */

@@ -49,12 +49,18 @@ export interface CallDialog {
 export interface ReinviteRequest { body: string }
 export interface ReinviteResponse { send(status: number, opts?: { body?: string; headers?: Record<string, string> }): void }
 
+/** Our side's SDP direction as applied to the media session. */
+export type MediaDirection = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+
 /** The part of a MediaSession a Call uses. */
 export interface CallMediaSession {
   readonly localAddress: string;
   readonly localPort: number;
   setRemote(address: string, port: number): void;
-  setCodec(codec: 'PCMU' | 'PCMA', payloadType: number): void;
+  /** `fmtp`: the peer's fmtp for the codec (Opus encoder settings). */
+  setCodec(codec: 'PCMU' | 'PCMA' | 'opus', payloadType: number, fmtp?: string): void;
+  /** Stop / resume our outbound RTP (hold): nothing is sent while the direction excludes send. */
+  setDirection(direction: MediaDirection): void;
   play(pcm: Int16Array): void;
   flush(): void;
   stats(): { packetsIn: number; packetsOut: number; lastRxAgoMs: number | null };
@@ -81,6 +87,24 @@ export const realClock: CallClock = {
 };
 
 export type Synthesize = (text: string, opts: { voice: TtsVoice }) => Promise<Int16Array>;
+
+/**
+ * Rewrites the SDP crossing the call (rtpengine anchor: carrier media lands on rtpengine,
+ * which relays it to our media session). `fromCarrier`: SDP received from the carrier →
+ * the SDP our media session uses; `toCarrier`: SDP we produced → the SDP sent to the
+ * carrier. Rejects when the relay fails.
+ */
+export interface SdpRelay {
+  fromCarrier(sdp: string, kind: 'offer' | 'answer'): Promise<string>;
+  toCarrier(sdp: string, kind: 'offer' | 'answer'): Promise<string>;
+}
+
+/** Our side's direction for the media session, from the negotiated audio. */
+export function mediaDirectionOf(a: NegotiatedAudio): MediaDirection {
+  const recv = a.answerDirection === 'sendrecv' || a.answerDirection === 'recvonly';
+  if (a.localSends) return recv ? 'sendrecv' : 'sendonly';
+  return recv ? 'recvonly' : 'inactive';
+}
 
 export interface CallOptions {
   callId: string;
@@ -112,8 +136,20 @@ export interface CallOptions {
   rtpTimeoutSeconds?: number;
   /** text → 8 kHz PCM (flite through the media addon) */
   synthesize: Synthesize;
+  /**
+   * SDP relay (rtpengine anchor) applied to every SDP of the dialog after the initial
+   * INVITE: the ACK's answer, re-INVITE offers and our answers to them.
+   * @defaultValue none (SDP goes to the caller as negotiated)
+   */
+  sdpRelay?: SdpRelay;
   /** reject the pending INVITE (hang-up before answer) */
   reject?: (status: number, reason: string) => void;
+  /**
+   * The conversation (src/dialogue): called once when the call is answered and media can
+   * flow (after the ACK's answer for a delayed offer), instead of playing the tenant's
+   * plain greeting. @defaultValue none (the greeting is played)
+   */
+  onConversation?: (call: Call) => void;
   clock?: CallClock;
   log?: Logger;
   /**
@@ -152,6 +188,8 @@ export class Call extends EventEmitter {
   private _state: CallState = 'offered';
   private _audio: NegotiatedAudio;
   private localSdp: string;
+  /** direction applied to the media session (a new session sends: sendrecv) */
+  private direction: MediaDirection = 'sendrecv';
   private sdpVersion = 1;
   private dialog: CallDialog | null = null;
   private readonly opts: CallOptions;
@@ -181,6 +219,8 @@ export class Call extends EventEmitter {
     this.endedPromise = new Promise((r) => (this.resolveEnded = r));
     this.session.on('playoutDone', this.onPlayoutDone);
     this.session.on('latched', this.onLatched);
+    // An initial offer that already holds (sendonly/inactive/c=0.0.0.0): do not send.
+    if (!opts.delayedOffer) this.applyDirection(this._audio);
   }
 
   get state(): CallState {
@@ -239,7 +279,7 @@ export class Call extends EventEmitter {
       local: `${this.opts.advertisedAddress}:${this.session.localPort}`,
     });
     this.emit('answered');
-    if (!this.opts.delayedOffer) void this.say(this.tenant.greeting);
+    if (!this.opts.delayedOffer) this.startConversation();
   }
 
   /** ACK of a delayed-offer call: it carries the caller's answer to our offer. */
@@ -248,12 +288,33 @@ export class Call extends EventEmitter {
     this.clock.clearTimeout(this.ackTimer);
     this.ackTimer = null;
     this.dialog?.removeListener('ack', this.onAck);
+    const raw = req?.body ?? '';
+    const relay = this.opts.sdpRelay;
+    if (!relay) {
+      this.applyAckAnswer(raw);
+      return;
+    }
+    relay.fromCarrier(raw, 'answer').then(
+      (body) => {
+        if (this._state === 'answered') this.applyAckAnswer(body);
+      },
+      (err: unknown) => {
+        if (this._state !== 'answered') return;
+        this.log.error('media relay rejected the SDP answer in ACK; hanging up', { err: err as Error });
+        void this.hangup('error');
+      },
+    );
+  };
+
+  private applyAckAnswer(body: string): void {
     let a: NegotiatedAudio;
     try {
-      a = processAnswer(req?.body ?? '', this.opts.delayedOffer);
-      if (a.codec === 'opus') throw new SdpError('unsupported', 'opus answered but the media session has no Opus codec');
-      if (a.codec !== this._audio.codec || a.payloadType !== this._audio.payloadType) this.session.setCodec(a.codec, a.payloadType);
+      a = processAnswer(body, this.opts.delayedOffer!);
+      if (a.codec !== this._audio.codec || a.payloadType !== this._audio.payloadType || a.codec === 'opus') {
+        this.session.setCodec(a.codec, a.payloadType, a.remoteFmtp);
+      }
       if (a.remote) this.session.setRemote(a.remote.address, a.remote.port);
+      this.applyDirection(a);
     } catch (err) {
       const text = err instanceof Error ? err.message : String(err);
       this.log.warn('unusable SDP answer in ACK; hanging up', { reason: text });
@@ -265,8 +326,32 @@ export class Call extends EventEmitter {
     this.log.info('SDP answer received in ACK', {
       codec: a.codec, pt: a.payloadType, remote: a.remote ? `${a.remote.address}:${a.remote.port}` : 'none',
     });
-    void this.say(this.tenant.greeting);
-  };
+    this.startConversation();
+  }
+
+  /** Media can flow: hand the call to the conversation, or play the plain greeting. */
+  private startConversation(): void {
+    const conv = this.opts.onConversation;
+    if (!conv) {
+      void this.say(this.tenant.greeting);
+      return;
+    }
+    try {
+      conv(this);
+    } catch (err) {
+      this.log.error('conversation failed to start; hanging up', { err: err as Error });
+      void this.hangup('error');
+    }
+  }
+
+  /** Tell the media session our direction when it changed (hold / un-hold). */
+  private applyDirection(a: NegotiatedAudio): void {
+    const d = mediaDirectionOf(a);
+    if (d === this.direction) return;
+    this.session.setDirection(d);
+    this.log.debug('media direction', { from: this.direction, to: d });
+    this.direction = d;
+  }
 
   /**
    * Speak `text` into the call (synthesize, then queue on the media session). Resolves when
@@ -371,11 +456,46 @@ export class Call extends EventEmitter {
       res.send(481);
       return;
     }
-    const body = typeof req.body === 'string' ? req.body : '';
-    if (body.trim() === '') {
+    const raw = typeof req.body === 'string' ? req.body : '';
+    // Without a relay this runs to completion synchronously (no await is reached).
+    this.handleModify(raw, res).catch((err: unknown) => {
+      this.log.error('re-INVITE handling failed', { err: err as Error });
+      try {
+        res.send(500);
+      } catch { /* already answered */ }
+    });
+  };
+
+  private async handleModify(raw: string, res: ReinviteResponse): Promise<void> {
+    const relay = this.opts.sdpRelay;
+    if (raw.trim() === '') {
       // re-INVITE without offer: our current SDP is the offer, the ACK carries the answer.
-      res.send(200, { body: this.localSdp, headers: { 'Content-Type': 'application/sdp' } });
+      let wire = this.localSdp;
+      if (relay) {
+        try {
+          wire = await relay.toCarrier(this.localSdp, 'offer');
+        } catch (err) {
+          this.log.error('media relay failed on an offerless re-INVITE', { err: err as Error });
+          res.send(503, { headers: { 'Retry-After': '2', Reason: 'SIP;cause=503;text="media relay unavailable"' } });
+          return;
+        }
+      }
+      res.send(200, { body: wire, headers: { 'Content-Type': 'application/sdp' } });
       return;
+    }
+    let body = raw;
+    if (relay) {
+      try {
+        body = await relay.fromCarrier(raw, 'offer');
+      } catch (err) {
+        this.log.error('media relay rejected the re-INVITE offer', { err: err as Error });
+        res.send(488, { headers: { Reason: 'SIP;cause=488;text="media relay rejected the offer"' } });
+        return;
+      }
+      if (this._state !== 'answered') {
+        res.send(481);
+        return;
+      }
     }
     let n: Negotiation;
     try {
@@ -395,38 +515,54 @@ export class Call extends EventEmitter {
     // o= version (RFC 3264 §8); otherwise bump it.
     let sdp = n.sdp;
     if (stripOrigin(sdp) !== stripOrigin(this.localSdp)) {
-      this.sdpVersion += 1;
-      sdp = sdp.replace(/^o=(\S+ \S+) \d+ /m, `o=$1 ${this.sdpVersion} `);
+      sdp = sdp.replace(/^o=(\S+ \S+) \d+ /m, `o=$1 ${this.sdpVersion + 1} `);
     } else {
       sdp = this.localSdp;
+    }
+    // What the carrier sees: rtpengine's side of the relay. Without this a carrier
+    // re-INVITE would move the carrier's media off rtpengine onto our core directly.
+    let wire = sdp;
+    if (relay) {
+      try {
+        wire = await relay.toCarrier(sdp, 'answer');
+      } catch (err) {
+        this.log.error('media relay failed on the re-INVITE answer', { err: err as Error });
+        res.send(503, { headers: { 'Retry-After': '2', Reason: 'SIP;cause=503;text="media relay unavailable"' } });
+        return;
+      }
+      if (this._state !== 'answered') {
+        res.send(481);
+        return;
+      }
     }
     const prev = this._audio;
     const a = n.audio;
     try {
-      if (a.codec !== prev.codec || a.payloadType !== prev.payloadType) {
-        if (a.codec === 'opus') throw new Error('opus negotiated but the media session has no Opus codec');
-        this.session.setCodec(a.codec, a.payloadType);
+      if (a.codec !== prev.codec || a.payloadType !== prev.payloadType || (a.codec === 'opus' && a.remoteFmtp !== prev.remoteFmtp)) {
+        this.session.setCodec(a.codec, a.payloadType, a.remoteFmtp);
       }
       if (a.remote && (!prev.remote || a.remote.address !== prev.remote.address || a.remote.port !== prev.remote.port)) {
         this.session.setRemote(a.remote.address, a.remote.port);
       }
       if (!a.localSends && prev.localSends) this.session.flush();
+      this.applyDirection(a);
     } catch (err) {
       this.log.warn('re-INVITE could not be applied', { err: err as Error });
       res.send(488, { headers: { Reason: 'SIP;cause=488;text="cannot apply new media parameters"' } });
       return;
     }
+    if (sdp !== this.localSdp) this.sdpVersion += 1;
     if (a.remoteSends && !prev.remoteSends) this.rtpWatchSince = this.clock.now();
     this._audio = a;
     this.localSdp = sdp;
-    if (this.dialog) this.dialog.local.sdp = sdp;
-    res.send(200, { body: sdp, headers: { 'Content-Type': 'application/sdp' } });
+    if (this.dialog) this.dialog.local.sdp = wire;
+    res.send(200, { body: wire, headers: { 'Content-Type': 'application/sdp' } });
     this.log.info('re-INVITE answered', {
       codec: a.codec, direction: a.answerDirection, hold: a.hold,
       remote: a.remote ? `${a.remote.address}:${a.remote.port}` : 'none',
     });
     this.emit('reinvite', a);
-  };
+  }
 
   private onPlayoutDone = (): void => {
     this.emit('playout-done');

@@ -9,6 +9,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { logger } from '../ops/log.ts';
+import type { VadBatcher, VadBatcherStats } from '../vad/batch.ts';
+import { resolveTurnTunables, type TurnTunables } from '../vad/policy.ts';
 import {
   native, type NativeEngine, type NativeEvent, type NativeSessionStats, type NativeOpusParams,
   type NativeJitterStats, type NativeRtcpStats,
@@ -53,6 +55,9 @@ export function mediaRtPriority(env: NodeJS.ProcessEnv = process.env): number {
   const v = Number(env.VOICE_MEDIA_RT_PRIORITY ?? 20);
   return Number.isInteger(v) && v >= 0 && v <= 99 ? v : 20;
 }
+
+/** SDP direction of a media session's stream, seen from our side. */
+export type MediaDirection = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
 
 /** Codecs a media session can run. */
 export type MediaCodec = 'PCMU' | 'PCMA' | 'opus';
@@ -103,6 +108,30 @@ export interface SessionOptions {
    * @defaultValue 5000
    */
   rtcpIntervalMs?: number;
+  /**
+   * Voice activity detection and turn-taking on the inbound stream: Silero
+   * VAD (batched across all sessions of the engine) feeding the native
+   * per-call state machine, which emits 'speechStart', 'speechEnd',
+   * 'bargeIn', 'falseInterruption' and 'backchannel' and pauses/drops the
+   * outbound queue on barge-in by itself. `true` uses the default tunables
+   * ({@link TURN_DEFAULTS} in src/vad/policy.ts); an object overrides some.
+   * @defaultValue false
+   */
+  vad?: boolean | Partial<TurnTunables>;
+}
+
+/** What the VAD path of a {@link MediaEngine} did so far. */
+export interface MediaVadStats {
+  /** The Silero model is loaded. */
+  ready: boolean;
+  /** Live sessions with VAD on. */
+  sessions: number;
+  /** 32 ms hand-overs from the media thread. */
+  ticks: number;
+  /** Hand-overs answered with "unknown" (silence) because the model was not loaded yet or two runs were in flight. */
+  skipped: number;
+  /** Model runs and timing (see VadBatcher). */
+  batcher: VadBatcherStats | null;
 }
 
 /** Opus encoder settings derived from the peer's fmtp (RFC 7587 §6.1). */
@@ -164,6 +193,8 @@ export interface SessionStats {
   ssrcOut: number;
   /** Sequence number of the last packet sent. */
   seqOut: number;
+  /** Our direction includes send (false while the peer holds the call). */
+  sending?: boolean;
   /** Datagrams rejected: not RTP, malformed, unknown payload type, or from a foreign source while latched. */
   invalidIn: number;
   /** DTMF digits received / sent (RFC 4733). */
@@ -196,6 +227,7 @@ function toStats(s: NativeSessionStats): SessionStats {
     latched: s.latched,
     ssrcOut: s.ssrcOut,
     seqOut: s.seqOut,
+    sending: s.sending,
     invalidIn: s.invalidIn,
     dtmfIn: s.dtmfIn,
     dtmfOut: s.dtmfOut,
@@ -210,6 +242,13 @@ export class MediaEngine {
   readonly options: Readonly<MediaEngineOptions>;
   private nativeEngine: NativeEngine | null;
   private readonly sessions = new Map<number, MediaSession>();
+  private vadBatcher: VadBatcher | null = null;
+  private vadLoading: Promise<VadBatcher> | null = null;
+  private readonly vadSessions = new Set<number>();
+  private vadChain: Promise<unknown> = Promise.resolve();
+  private vadInFlight = 0;
+  private vadTicks = 0;
+  private vadSkipped = 0;
 
   private constructor(opts: MediaEngineOptions) {
     this.options = Object.freeze({ ...opts });
@@ -237,6 +276,7 @@ export class MediaEngine {
   createSession(opts: SessionOptions): MediaSession {
     const eng = this.requireEngine();
     if (!supportedCodecs.includes(opts.codec)) throw new Error(`codec ${opts.codec} is not compiled into the media addon`);
+    const turn = opts.vad ? resolveTurnTunables(opts.vad === true ? {} : opts.vad) : null;
     const r = eng.createSession({
       codec: opts.codec,
       payloadType: opts.payloadType,
@@ -247,9 +287,15 @@ export class MediaEngine {
       jitter: { ...JITTER_DEFAULTS, ...opts.jitter },
       ...(opts.codec === 'opus' ? { opus: opusParams(opts.fmtp) } : {}),
       ...(opts.rtcpIntervalMs !== undefined ? { rtcpIntervalMs: opts.rtcpIntervalMs } : {}),
+      ...(turn ? { vad: turn } : {}),
     });
-    const s = new MediaSession(this, eng, r.id, r.localAddress, r.localPort, r.rtcpPort, opts.deliverRate ?? 8000);
+    const s = new MediaSession(this, eng, r.id, r.localAddress, r.localPort, r.rtcpPort, opts.deliverRate ?? 8000, turn);
     this.sessions.set(r.id, s);
+    if (turn) {
+      this.vadSessions.add(r.id);
+      if (this.vadBatcher) this.vadBatcher.addStream(r.id);
+      else void this.vadReady().catch(() => undefined);
+    }
     log.debug('media session created', { session: r.id, local: `${r.localAddress}:${r.localPort}`, codec: opts.codec });
     return s;
   }
@@ -286,6 +332,35 @@ export class MediaEngine {
     return this.sessions.size;
   }
 
+  /**
+   * Load the Silero VAD model (once; done lazily by the first session with
+   * `vad` on). Until it resolves, VAD frames count as silence. Rejects when
+   * the model is missing (run `make`).
+   */
+  vadReady(): Promise<void> {
+    if (!this.vadLoading) {
+      this.vadLoading = import('../vad/batch.ts').then(async ({ VadBatcher }) => {
+        const b = await VadBatcher.create();
+        if (!this.nativeEngine) {
+          await b.close();
+          throw new Error('media engine is closed');
+        }
+        this.vadBatcher = b;
+        for (const id of this.vadSessions) if (!b.hasStream(id)) b.addStream(id);
+        return b;
+      });
+      this.vadLoading.catch((err: Error) => log.error('vad model failed to load', { error: err.message }));
+    }
+    return this.vadLoading.then(() => undefined);
+  }
+
+  vadStats(): MediaVadStats {
+    return {
+      ready: this.vadBatcher !== null, sessions: this.vadSessions.size, ticks: this.vadTicks, skipped: this.vadSkipped,
+      batcher: this.vadBatcher?.stats() ?? null,
+    };
+  }
+
   /** Scheduling the media thread obtained ("fifo", "nice" or "normal"). */
   get scheduling(): string {
     return this.nativeEngine?.scheduling() ?? 'normal';
@@ -297,14 +372,45 @@ export class MediaEngine {
     if (!eng) return;
     for (const s of [...this.sessions.values()]) s.markClosed();
     this.sessions.clear();
+    this.vadSessions.clear();
     eng.close();
     this.nativeEngine = null;
+    const b = this.vadBatcher;
+    this.vadBatcher = null;
+    if (b) void b.close();
     log.info('media engine stopped');
   }
 
   /** @internal */
   forget(id: number): void {
     this.sessions.delete(id);
+    if (this.vadSessions.delete(id)) this.vadBatcher?.removeStream(id);
+  }
+
+  /**
+   * One 32 ms hand-over of VAD windows: run the model over them and send the
+   * probabilities back to the media thread, in hand-over order. An id appears
+   * twice when a session cut two frames in one tick: its rows then go into
+   * successive runs (the batcher serialises runs, so its state advances in
+   * order). While the model is not loaded, or two runs are still in flight
+   * (overload), the frames are answered as unknown (NaN = silence) so that the
+   * native frame count stays aligned with the audio.
+   */
+  private onVad(ids: Uint32Array, windows: Float32Array): void {
+    this.vadTicks++;
+    const b = this.vadBatcher;
+    let job: Promise<Float32Array>;
+    if (!b || this.vadInFlight >= 2) {
+      this.vadSkipped++;
+      job = Promise.resolve(new Float32Array(ids.length).fill(Number.NaN));
+    } else {
+      this.vadInFlight++;
+      job = runGrouped(b, ids, windows).finally(() => this.vadInFlight--);
+    }
+    this.vadChain = this.vadChain
+      .then(() => job)
+      .then((probs) => this.nativeEngine?.vadResults(ids, probs))
+      .catch((err: Error) => log.warn('vad run failed', { error: err.message }));
   }
 
   private requireEngine(): NativeEngine {
@@ -314,6 +420,10 @@ export class MediaEngine {
 
   private dispatch(events: NativeEvent[]): void {
     for (const ev of events) {
+      if (ev.type === 'vad') {
+        this.onVad(ev.ids, ev.windows);
+        continue;
+      }
       const s = this.sessions.get(ev.id);
       if (!s) continue;
       switch (ev.type) {
@@ -334,9 +444,46 @@ export class MediaEngine {
           log.debug('dtmf received', { session: ev.id, digit: ev.digit, durationMs: ev.durationMs });
           s.emit('dtmf', { digit: ev.digit, durationMs: ev.durationMs });
           break;
+        case 'speechEnd':
+          s.emit('speechEnd', { audio: ev.pcm, voicedMs: ev.voicedMs });
+          break;
+        case 'speechStart':
+        case 'bargeIn':
+        case 'falseInterruption':
+        case 'backchannel':
+          if (ev.type === 'bargeIn') log.debug('barge-in', { session: ev.id, voicedMs: ev.voicedMs });
+          s.emit(ev.type, { voicedMs: ev.voicedMs });
+          break;
       }
     }
   }
+}
+
+/** Run a hand-over whose ids may repeat: k-th occurrences go into the k-th run; probabilities in row order. */
+async function runGrouped(b: VadBatcher, ids: Uint32Array, windows: Float32Array): Promise<Float32Array> {
+  const seen = new Map<number, number>();
+  const groups: number[][] = [];
+  for (let i = 0; i < ids.length; i++) {
+    const k = seen.get(ids[i]!) ?? 0;
+    seen.set(ids[i]!, k + 1);
+    (groups[k] ??= []).push(i);
+  }
+  if (groups.length === 1) return b.runBatch(ids, windows);
+  const W = windows.length / ids.length;
+  const out = new Float32Array(ids.length);
+  const runs = groups.map((rows) => {
+    const gi = Uint32Array.from(rows, (r) => ids[r]!);
+    const gw = new Float32Array(rows.length * W);
+    rows.forEach((r, j) => gw.set(windows.subarray(r * W, (r + 1) * W), j * W));
+    return b.runBatch(gi, gw).then((p) => rows.forEach((r, j) => (out[r] = p[j]!)));
+  });
+  await Promise.all(runs);
+  return out;
+}
+
+/** Payload of the turn-taking events; `voicedMs` is the voiced time of the caller's utterance so far. */
+export interface TurnEventInfo {
+  voicedMs: number;
 }
 
 export interface MediaSessionEvents {
@@ -356,6 +503,25 @@ export interface MediaSessionEvents {
   playoutDone: [];
   /** Symmetric RTP: outbound now goes to the actual source of inbound RTP. */
   latched: [remote: { address: string; port: number }];
+  /** VAD: a caller turn started (with the agent silent, or together with 'bargeIn'). */
+  speechStart: [ev: TurnEventInfo];
+  /**
+   * VAD: the caller's turn ended (endpointing silence passed). `audio` is the
+   * utterance as 8 kHz PCM (from two frames before the first voiced frame to
+   * one frame after the last; at most the last 15 s) — hand it to STT. If the
+   * turn had barged in, the interrupted prompt has already been dropped.
+   */
+  speechEnd: [ev: TurnEventInfo & { audio: Int16Array }];
+  /**
+   * VAD: caller speech over an interruptible prompt passed the guards; the
+   * media thread has already stopped the agent's audio (paused, queue kept).
+   * A 'speechEnd' (queue dropped) or a 'falseInterruption' (queue resumed) follows.
+   */
+  bargeIn: [ev: TurnEventInfo];
+  /** VAD: the turn that barged in was too short; the paused prompt has resumed where it stopped. */
+  falseInterruption: [ev: TurnEventInfo];
+  /** VAD: a short sound over the agent's prompt ("mm-hm", a cough) was ignored; the agent kept talking. */
+  backchannel: [ev: TurnEventInfo];
 }
 
 export class MediaSession extends EventEmitter<MediaSessionEvents> {
@@ -373,8 +539,40 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
     readonly rtcpPort: number | null = null,
     /** Rate of 'audio' PCM. */
     readonly deliverRate: 8000 | 16000 = 8000,
+    turn: TurnTunables | null = null,
   ) {
     super();
+    this.turn = turn;
+  }
+
+  private turn: TurnTunables | null;
+
+  /** VAD and turn-taking are on for this session (SessionOptions.vad). */
+  get vad(): boolean {
+    return this.turn !== null;
+  }
+
+  /** The session's current turn-taking tunables (null without VAD). */
+  get turnTunables(): Readonly<TurnTunables> | null {
+    return this.turn;
+  }
+
+  /**
+   * The caller is reading out a number (the partial transcript ends in digits,
+   * see `awaitingDigits()` in src/vad/policy.ts, or the agent just asked for a
+   * PO/phone number): endpointing waits `digitsEndpointSilenceMs`. Cleared by
+   * the media thread when the caller's turn ends. No-op without VAD.
+   */
+  setDigitsPending(on: boolean): void {
+    if (this.turn) this.eng.setDigitsPending(this.liveId(), on);
+  }
+
+  /** Change some turn-taking tunables (e.g. the tenant's); applied from the next VAD frame. Throws when invalid or VAD is off. */
+  setTurnTunables(t: Partial<TurnTunables>): void {
+    if (!this.turn) throw new Error(`media session ${this.id} has no VAD`);
+    const next = resolveTurnTunables({ ...this.turn, ...t });
+    this.eng.setTurnTunables(this.liveId(), next);
+    this.turn = next;
   }
 
   /** Signalled remote from SDP (re-INVITE included); re-arms latching. `rtcpPort` from `a=rtcp` (default port + 1). */
@@ -387,6 +585,19 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
     const id = this.liveId();
     this.eng.setCodec(id, codec, payloadType);
     if (codec === 'opus') this.eng.setOpusParams(id, opusParams(fmtp));
+  }
+
+  /**
+   * Our side's SDP direction (hold / un-hold re-INVITE). When it excludes send
+   * (`recvonly`, `inactive`) the media thread sends nothing at all — no voice,
+   * no keep-alive silence, no DTMF; queued audio waits. When sending resumes,
+   * the first packet carries the marker bit and seq/timestamp continue (the
+   * timestamp advanced with wall time meanwhile). Inbound RTP is processed in
+   * every direction.
+   * @defaultValue 'sendrecv' (a new session sends)
+   */
+  setDirection(direction: MediaDirection): void {
+    this.eng.setDirection(this.liveId(), direction);
   }
 
   /** Telephone-event payload type after a re-INVITE (undefined: not negotiated). */
@@ -422,9 +633,14 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
     return this.eng.stopRecording(this.id);
   }
 
-  /** Queue 8 kHz mono PCM for paced playout (20 ms packets). */
-  play(pcm: Int16Array): void {
-    this.eng.play(this.liveId(), pcm);
+  /**
+   * Queue 8 kHz mono PCM for paced playout (20 ms packets).
+   * @param opts.uninterruptible  caller speech never barges into this audio
+   *   (e.g. a legal recording notice); VAD still tracks the caller's turns.
+   *   @defaultValue false
+   */
+  play(pcm: Int16Array, opts: { uninterruptible?: boolean } = {}): void {
+    this.eng.play(this.liveId(), pcm, opts.uninterruptible === true);
   }
 
   /** Drop all queued audio at once (barge-in). No 'playoutDone' follows. */

@@ -14,7 +14,18 @@ export type NativeEvent =
   | { id: number; type: 'playoutDone' }
   | { id: number; type: 'latched'; address: string; port: number }
   | { id: number; type: 'dtmfStart'; digit: string }
-  | { id: number; type: 'dtmf'; digit: string; durationMs: number };
+  | { id: number; type: 'dtmf'; digit: string; durationMs: number }
+  /** Every 32 ms: the VAD windows (576 floats each at 16 kHz) of all VAD sessions; id is 0. An id may repeat. */
+  | { id: number; type: 'vad'; ids: Uint32Array; windows: Float32Array }
+  | { id: number; type: 'speechStart' | 'bargeIn' | 'falseInterruption' | 'backchannel'; voicedMs: number }
+  | { id: number; type: 'speechEnd'; pcm: Int16Array; voicedMs: number };
+
+/** Turn-taking tunables as the addon takes them (see TurnTunables in src/vad/policy.ts). */
+export interface NativeTurnTunables {
+  activationThreshold: number; deactivationThreshold: number; minSpeechMs: number; onsetMaxGapMs: number;
+  endpointSilenceMs: number; digitsEndpointSilenceMs: number; minInterruptionMs: number;
+  falseInterruptionMinSpeechMs: number; preRollFrames: number;
+}
 
 export type NativeCodec = 'PCMU' | 'PCMA' | 'opus';
 
@@ -38,7 +49,7 @@ export interface NativeSessionStats {
   packetsIn: number; packetsOut: number; bytesIn: number; bytesOut: number; invalidIn: number;
   telephoneEventsIn: number; sendErrors: number; inboundDropped: number;
   lastRxAgoMs: number | null; remote: { address: string; port: number } | null;
-  latched: boolean; ssrcOut: number; seqOut: number;
+  latched: boolean; ssrcOut: number; seqOut: number; sending: boolean;
   dtmfIn: number; dtmfOut: number; jitter: NativeJitterStats; rtcp: NativeRtcpStats;
   bridged: boolean; recording: boolean; recordedFrames: number;
 }
@@ -47,19 +58,24 @@ export interface NativeEngine {
   createSession(opts: {
     codec: NativeCodec; payloadType: number; telephoneEventPayloadType?: number;
     remoteAddress?: string; remotePort?: number; rate?: 8000 | 16000; jitter?: NativeJitterOptions;
-    opus?: NativeOpusParams; rtcpIntervalMs?: number;
+    opus?: NativeOpusParams; rtcpIntervalMs?: number; vad?: NativeTurnTunables;
   }): { id: number; localAddress: string; localPort: number; rtcpPort: number | null };
   closeSession(id: number): boolean;
   setRemote(id: number, address: string, port: number, rtcpPort?: number): void;
   setCodec(id: number, codec: NativeCodec, payloadType: number): void;
   setOpusParams(id: number, p: NativeOpusParams): void;
   setTelephoneEvent(id: number, payloadType: number | null): void;
+  setDirection(id: number, direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive'): void;
   sendDtmf(id: number, digits: string, durationMs: number, gapMs: number): void;
   bridge(a: number, b: number): void;
   unbridge(a: number): boolean;
   startRecording(id: number, path: string, sampleRate?: number): void;
   stopRecording(id: number): { path: string; frames: number; dropped: number; sampleRate: number } | null;
-  play(id: number, pcm: Int16Array): void;
+  play(id: number, pcm: Int16Array, uninterruptible?: boolean): void;
+  /** Probabilities for one 'vad' event's windows, same order. */
+  vadResults(ids: Uint32Array, probs: Float32Array): void;
+  setDigitsPending(id: number, on: boolean): void;
+  setTurnTunables(id: number, t: NativeTurnTunables): void;
   flush(id: number): void;
   queuedSamples(id: number): number;
   stats(id: number): NativeSessionStats;

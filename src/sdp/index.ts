@@ -6,6 +6,7 @@ export {
 } from './parse.ts';
 export {
   negotiate, createOffer, processAnswer, supportedCodecs, DEFAULT_CAPABILITIES, OFFER_TELEPHONE_EVENT_PT,
+  OFFER_TELEPHONE_EVENT_48K_PT, OFFER_OPUS_PT, OPUS_FMTP,
   type OfferOptions,
   type CodecName, type MediaCapabilities, type NegotiateOptions, type NegotiatedAudio, type Negotiation,
 } from './negotiate.ts';

@@ -22,8 +22,9 @@ export interface MediaCapabilities {
   /** @defaultValue true */
   pcma: boolean;
   /**
-   * Opus/48000/2 is recognised in offers but only negotiated when the media layer has the
-   * codec (native Opus arrives with the media-core work).
+   * Opus/48000/2 (RFC 7587) with the offer's dynamic payload type. This pure module
+   * defaults to off; the call app turns it on when the native media core lists Opus in
+   * `supportedCodecs` (src/media).
    * @defaultValue false
    */
   opus: boolean;
@@ -96,7 +97,17 @@ const STATIC_PTS: Record<number, StaticPt> = {
   18: { encoding: 'G729', clockRate: 8000 },
 };
 
-const OPUS_FMTP = 'minptime=10;useinbandfec=1';
+/**
+ * fmtp we answer/offer for Opus: what *we* want to receive. Our core plays out at 8 or
+ * 16 kHz, so wideband is all we can use (saves the peer bandwidth); we decode in-band FEC.
+ */
+export const OPUS_FMTP = 'maxplaybackrate=16000;sprop-maxcapturerate=16000;minptime=10;useinbandfec=1';
+/**
+ * payload types we offer for Opus and for telephone-event at 48 kHz when we are the
+ * offerer (delayed offer).
+ */
+export const OFFER_OPUS_PT = 111;
+export const OFFER_TELEPHONE_EVENT_48K_PT = 110;
 
 interface OfferedFormat {
   pt: number;
@@ -130,7 +141,8 @@ function codecOf(f: OfferedFormat, caps: MediaCapabilities): CodecName | undefin
   const mono = m.channels === undefined || m.channels === 1;
   if (enc === 'PCMU' && m.clockRate === 8000 && mono && caps.pcmu) return 'PCMU';
   if (enc === 'PCMA' && m.clockRate === 8000 && mono && caps.pcma) return 'PCMA';
-  if (enc === 'OPUS' && m.clockRate === 48000 && m.channels === 2 && caps.opus) return 'opus';
+  // RFC 7587 §7 requires opus/48000/2; a missing channel count is tolerated (older stacks).
+  if (enc === 'OPUS' && m.clockRate === 48000 && (m.channels === 2 || m.channels === undefined) && caps.opus) return 'opus';
   return undefined;
 }
 
@@ -310,8 +322,8 @@ export function createOffer(opts: OfferOptions): { offer: SessionDescription; sd
   const formats: string[] = [];
   const attrs: SdpAttribute[] = [];
   if (caps.opus) {
-    formats.push('111');
-    attrs.push({ name: 'rtpmap', value: '111 opus/48000/2' }, { name: 'fmtp', value: `111 ${OPUS_FMTP}` });
+    formats.push(String(OFFER_OPUS_PT));
+    attrs.push({ name: 'rtpmap', value: `${OFFER_OPUS_PT} opus/48000/2` }, { name: 'fmtp', value: `${OFFER_OPUS_PT} ${OPUS_FMTP}` });
   }
   if (caps.pcmu) {
     formats.push('0');
@@ -324,6 +336,14 @@ export function createOffer(opts: OfferOptions): { offer: SessionDescription; sd
   if (caps.telephoneEvent) {
     formats.push(String(OFFER_TELEPHONE_EVENT_PT));
     attrs.push({ name: 'rtpmap', value: `${OFFER_TELEPHONE_EVENT_PT} telephone-event/8000` }, { name: 'fmtp', value: `${OFFER_TELEPHONE_EVENT_PT} 0-16` });
+    if (caps.opus) {
+      // DTMF must share the audio codec's clock: a peer that picks Opus needs it at 48 kHz.
+      formats.push(String(OFFER_TELEPHONE_EVENT_48K_PT));
+      attrs.push(
+        { name: 'rtpmap', value: `${OFFER_TELEPHONE_EVENT_48K_PT} telephone-event/48000` },
+        { name: 'fmtp', value: `${OFFER_TELEPHONE_EVENT_48K_PT} 0-16` },
+      );
+    }
   }
   attrs.push({ name: 'ptime', value: String(opts.ptime ?? 20) }, { name: 'sendrecv' });
   const addrType = addrTypeOf(opts.local.address);
@@ -361,7 +381,7 @@ export function processAnswer(answerIn: string | SessionDescription, offer: Sess
   const theirMaps = rtpMaps(m);
   const ourFormats = new Set(ours.formats);
   let chosen: { pt: number; codec: CodecName; map: RtpMap } | undefined;
-  let te: RtpMap | undefined;
+  const tes: RtpMap[] = [];
   for (const f of m.formats) {
     if (!ourFormats.has(f)) continue;
     const pt = Number(f);
@@ -369,7 +389,7 @@ export function processAnswer(answerIn: string | SessionDescription, offer: Sess
     const theirs = theirMaps.get(pt);
     if (theirs && theirs.encoding.toLowerCase() !== map.encoding.toLowerCase()) continue; // PT remapped: not allowed
     const enc = map.encoding.toUpperCase();
-    if (enc === 'TELEPHONE-EVENT') te = map;
+    if (enc === 'TELEPHONE-EVENT') tes.push(map);
     else if (!chosen) chosen = { pt, codec: enc === 'OPUS' ? 'opus' : (enc as CodecName), map };
   }
   if (!chosen) {
@@ -395,11 +415,18 @@ export function processAnswer(answerIn: string | SessionDescription, offer: Sess
     hold: nullAddr || dir === 'sendonly' || dir === 'inactive',
     mediaIndex: 0,
   };
-  if (te && te.clockRate === chosen.map.clockRate) {
+  const rate = chosen.map.clockRate;
+  const te = tes.find((x) => x.clockRate === rate);
+  if (te) {
     const fmtp = fmtpOf(m, te.payloadType) ?? fmtpOf(ours, te.payloadType);
     audio.telephoneEvent = { payloadType: te.payloadType, clockRate: te.clockRate, ...(fmtp !== undefined ? { fmtp } : {}) };
   }
   const remotePtime = ptimeOf(answer, m);
   if (remotePtime !== undefined) audio.remotePtime = remotePtime;
+  if (chosen.codec === 'opus') {
+    audio.fmtp = OPUS_FMTP;
+    const remoteFmtp = fmtpOf(m, chosen.pt);
+    if (remoteFmtp !== undefined) audio.remoteFmtp = remoteFmtp;
+  }
   return audio;
 }

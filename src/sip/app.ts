@@ -9,6 +9,14 @@
  * An INVITE without SDP (delayed offer) is answered with our offer in the 200 OK; the
  * caller's answer arrives in the ACK and is applied by the Call.
  *
+ * rtpengine anchor (when `rtpengine` is given, i.e. `RTPENGINE_URL` is set): the carrier's
+ * offer goes through rtpengine first, so our media session negotiates against rtpengine's
+ * B-side and the 200 OK carries rtpengine's A-side; the Call relays every later SDP
+ * (ACK answer, re-INVITEs) the same way, and the anchored leg is released (`delete`)
+ * exactly once when the call ends, whatever the cause. rtpengine failing or not answering
+ * → **503** `Retry-After: 2`, `Reason: SIP;cause=503;text="media relay unavailable"` and an
+ * error log line.
+ *
  * SDP problems are answered **488 Not Acceptable Here** (the SIP request itself is fine, the
  * session description is what we cannot use — also for unparseable SDP, so peers do not
  * retry the same offer as they might after a 400), always with
@@ -20,6 +28,7 @@ import { randomInt } from 'node:crypto';
 import Srf from 'drachtio-srf';
 import { logger } from '../ops/log.ts';
 import { Call, type CallMediaSession, type Synthesize, type EndReason, type CallDialog } from '../call/call.ts';
+import type { RtpengineAnchor, AnchoredCall } from '../media/rtpengine/index.ts';
 import {
   negotiate, createOffer, SdpError, DEFAULT_CAPABILITIES, OFFER_TELEPHONE_EVENT_PT,
   type MediaCapabilities, type Negotiation, type SessionDescription,
@@ -34,13 +43,20 @@ export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS';
 /** Bodies we accept, advertised in `Accept`. */
 export const ACCEPT = 'application/sdp';
 
+/** Reason header of a 503 caused by rtpengine (anchor mode). */
+export const MEDIA_RELAY_UNAVAILABLE = 'SIP;cause=503;text="media relay unavailable"';
+
 /** What the app needs from the media engine (src/media MediaEngine satisfies it). */
 export interface MediaEngineLike {
   createSession(opts: {
-    codec: 'PCMU' | 'PCMA';
+    codec: 'PCMU' | 'PCMA' | 'opus';
     payloadType: number;
     telephoneEventPayloadType?: number;
     remote?: { address: string; port: number };
+    /** the peer's fmtp for the codec (Opus encoder settings) */
+    fmtp?: string;
+    /** native VAD + turn-taking on the inbound stream */
+    vad?: boolean;
   }): CallMediaSession;
   readonly activeSessions: number;
 }
@@ -53,11 +69,32 @@ export interface VoiceAppOptions {
   synthesize: Synthesize;
   /**
    * What the media layer can negotiate.
-   * @defaultValue PCMU, PCMA, telephone-event; Opus off until the native codec lands
+   * @defaultValue PCMU, PCMA, telephone-event; Opus when `supportedCodecs` lists it
    */
   capabilities?: Partial<MediaCapabilities>;
+  /**
+   * Codecs compiled into the native media core (`supportedCodecs` of src/media). Opus is
+   * advertised and negotiated only when it is listed (and `capabilities.opus` is not false).
+   * @defaultValue [] (G.711 only)
+   */
+  supportedCodecs?: readonly string[];
+  /**
+   * rtpengine anchor: carrier media lands on rtpengine and is relayed to our core.
+   * @defaultValue null (media goes straight to the native core)
+   */
+  rtpengine?: RtpengineAnchor | null;
   /** Supply an Srf instance (tests); one is created otherwise. */
   srf?: Srf;
+  /**
+   * The conversation run in each answered call (src/dialogue via main); without it a call
+   * plays the tenant's greeting and stays silent. @defaultValue none
+   */
+  conversation?: (call: Call) => void;
+  /**
+   * Run the native VAD (Silero + turn-taking, barge-in in the core) on each call's inbound
+   * audio; off, the conversation falls back to energy endpointing. @defaultValue false
+   */
+  vad?: boolean;
   /**
    * How long to wait for the first connection to the edge before failing start-up.
    * drachtio-srf keeps retrying after that; only start-up gives up.
@@ -140,7 +177,7 @@ export class VoiceApp extends EventEmitter {
   constructor(opts: VoiceAppOptions) {
     super();
     this.opts = opts;
-    this.capabilities = { opus: false, ...opts.capabilities };
+    this.capabilities = { opus: (opts.supportedCodecs ?? []).includes('opus'), ...opts.capabilities };
     this.srf = opts.srf ?? new Srf();
     this.warnAgent = opts.config.sip.address === '0.0.0.0' || opts.config.sip.address === '::' ? 'voice-agent' : opts.config.sip.address;
     this.srf.use('options', (req, res) => this.onOptions(req, res));
@@ -252,6 +289,19 @@ export class VoiceApp extends EventEmitter {
   }
 
   private onInvite(req: Srf.SrfRequest, res: Srf.SrfResponse): void {
+    this.handleInvite(req, res).catch((err: unknown) => {
+      log.error('INVITE handling failed', { callId: req.get('Call-ID'), err: err as Error });
+      try {
+        if (!res.finalResponseSent) res.send(500);
+      } catch { /* connection gone */ }
+    });
+  }
+
+  private rejectRelay(res: Srf.SrfResponse): void {
+    if (!res.finalResponseSent) res.send(503, { headers: { 'Retry-After': '2', Reason: MEDIA_RELAY_UNAVAILABLE } });
+  }
+
+  private async handleInvite(req: Srf.SrfRequest, res: Srf.SrfResponse): Promise<void> {
     const callId = req.get('Call-ID');
     const ruriUser = userOf(req.uri);
     let toUser: string | undefined;
@@ -291,6 +341,40 @@ export class VoiceApp extends EventEmitter {
     }
     const tenant = match.tenant;
 
+    // CANCEL may arrive while we wait for rtpengine; the edge has already answered 487.
+    let canceledEarly = false;
+    const onEarlyCancel = (): void => { canceledEarly = true; };
+    req.on('cancel', onEarlyCancel);
+    const canceled = (): boolean => canceledEarly || (req as unknown as { canceled?: boolean }).canceled === true;
+
+    // rtpengine anchor: the carrier's offer → the SDP our media session negotiates against.
+    let leg: AnchoredCall | null = null;
+    let offerSdp = body;
+    const rtpengine = this.opts.rtpengine ?? null;
+    if (rtpengine) {
+      const fromTag = /;\s*tag=([^;>\s]+)/i.exec(req.get('From') ?? '')?.[1] ?? '';
+      try {
+        leg = rtpengine.begin(callId, fromTag);
+        if (!delayed) offerSdp = await leg.fromCarrier(body, 'offer');
+      } catch (err) {
+        if (leg) void leg.release('error');
+        clog.error('rejecting INVITE: 503, media relay unavailable', {
+          from, to, source, tenant: tenant.id, rtpengine: rtpengine.config.url, err: err as Error,
+        });
+        this.rejectRelay(res);
+        return;
+      }
+      if (canceled()) {
+        void leg.release('canceled');
+        clog.info('caller canceled before answer');
+        return;
+      }
+    }
+    /** Every early return from here on releases the anchored leg. */
+    const releaseLeg = (why: string): void => {
+      if (leg) void leg.release(why);
+    };
+
     // Negotiate (first with a placeholder port: fail fast before allocating media)
     const cfg = this.opts.config;
     const sdpSessionId = String(randomInt(1, 2 ** 31));
@@ -298,11 +382,12 @@ export class VoiceApp extends EventEmitter {
     const local = (port: number) => ({ address: cfg.rtp.publicAddress, port });
     const negotiateWith = (port: number): Negotiation => delayed
       ? delayedOfferNegotiation(createOffer({ local: local(port), capabilities: this.capabilities, origin }), this.capabilities)
-      : negotiate(body, { local: local(port), capabilities: this.capabilities, origin });
+      : negotiate(offerSdp, { local: local(port), capabilities: this.capabilities, origin });
     let negotiation: Negotiation;
     try {
       negotiation = negotiateWith(9);
     } catch (err) {
+      releaseLeg('rejected');
       if (err instanceof SdpError) {
         clog.warn('rejecting INVITE: 488', {
           from, to, source, tenant: tenant.id, reason: err.message,
@@ -316,12 +401,6 @@ export class VoiceApp extends EventEmitter {
       return;
     }
     const audio = negotiation.audio;
-    if (audio.codec === 'opus') {
-      // capability says opus but the session API takes G.711 only — should not happen.
-      clog.error('opus negotiated but the media engine has no Opus codec');
-      res.send(500);
-      return;
-    }
 
     // Media
     let session: CallMediaSession;
@@ -331,8 +410,11 @@ export class VoiceApp extends EventEmitter {
         payloadType: audio.payloadType,
         ...(audio.telephoneEvent ? { telephoneEventPayloadType: audio.telephoneEvent.payloadType } : {}),
         ...(audio.remote ? { remote: audio.remote } : {}),
+        ...(audio.codec === 'opus' && audio.remoteFmtp !== undefined ? { fmtp: audio.remoteFmtp } : {}),
+        ...(this.opts.vad ? { vad: true } : {}),
       });
     } catch (err) {
+      releaseLeg('error');
       clog.error('rejecting INVITE: 503, no media session', { err: err as Error, activeSessions: this.opts.engine.activeSessions });
       res.send(503, { headers: { 'Retry-After': '2', Reason: 'SIP;cause=503;text="no RTP port available"' } });
       return;
@@ -341,6 +423,7 @@ export class VoiceApp extends EventEmitter {
       negotiation = negotiateWith(session.localPort);
     } catch (err) {
       session.close();
+      releaseLeg('error');
       clog.error('SDP renegotiation failed', { err: err as Error });
       res.send(500);
       return;
@@ -349,6 +432,7 @@ export class VoiceApp extends EventEmitter {
     const call = new Call({
       callId, from, to, tenant, session, negotiation,
       ...(delayed ? { delayedOffer: negotiation.answer } : {}),
+      ...(leg ? { sdpRelay: leg } : {}),
       advertisedAddress: cfg.rtp.publicAddress,
       capabilities: this.capabilities,
       sdpSessionId,
@@ -359,16 +443,19 @@ export class VoiceApp extends EventEmitter {
         if (!res.finalResponseSent) res.send(status, reason, {});
       },
       log: logger('call', { callId }),
+      ...(this.opts.conversation ? { onConversation: this.opts.conversation } : {}),
     });
     this.calls.set(callId, call);
     call.once('ended', (e: { reason: EndReason; durationMs: number }) => {
       this.calls.delete(callId);
+      if (leg) void leg.release(e.reason);
       this.emit('call-ended', call, e);
     });
     clog.info('call start', {
       from, to, source, tenant: tenant.id, matched: match.matched ?? 'default',
       codec: delayed ? 'pending' : audio.codec, pt: delayed ? undefined : audio.payloadType, dtmfPt: audio.telephoneEvent?.payloadType,
       direction: audio.answerDirection, rtp: `${cfg.rtp.publicAddress}:${session.localPort}`,
+      anchor: leg ? 'rtpengine' : undefined,
       offer: delayed ? 'delayed (we offer in 200, answer in ACK)' : undefined,
     });
     this.emit('call', call);
@@ -377,22 +464,38 @@ export class VoiceApp extends EventEmitter {
       clog.info('caller canceled before answer');
       call.cancel();
     });
-    const answer = (): void => {
+    if (canceled()) call.cancel();
+    const answer = async (): Promise<void> => {
       if (call.state !== 'offered') return; // canceled or shut down while ringing
-      this.srf.createUAS(req, res, { localSdp: call.sdp, headers: { Allow: ALLOW, 'Content-Type': 'application/sdp' } })
-        .then((dialog) => call.attachDialog(dialog as unknown as CallDialog))
-        .catch((err: { status?: number; message?: string }) => {
-          if (err?.status === 487 || (req as unknown as { canceled?: boolean }).canceled) call.cancel();
-          else call.fail(err instanceof Error ? err : new Error(String(err?.message ?? err)));
-        });
+      let localSdp = call.sdp;
+      if (leg) {
+        try {
+          localSdp = await leg.toCarrier(call.sdp, delayed ? 'offer' : 'answer');
+        } catch (err) {
+          if (call.state !== 'offered') return;
+          clog.error('rejecting INVITE: 503, media relay unavailable', { rtpengine: rtpengine!.config.url, err: err as Error });
+          this.rejectRelay(res);
+          call.fail(err);
+          return;
+        }
+        if (call.state !== 'offered') return;
+      }
+      try {
+        const dialog = await this.srf.createUAS(req, res, { localSdp, headers: { Allow: ALLOW, 'Content-Type': 'application/sdp' } });
+        call.attachDialog(dialog as unknown as CallDialog);
+      } catch (e) {
+        const err = e as { status?: number; message?: string };
+        if (err?.status === 487 || canceled()) call.cancel();
+        else call.fail(err instanceof Error ? err : new Error(String(err?.message ?? err)));
+      }
     };
     const delay = cfg.answerDelayMs;
     if (delay > 0) {
       res.send(180);
-      const timer = setTimeout(answer, delay);
+      const timer = setTimeout(() => void answer(), delay);
       call.once('ended', () => clearTimeout(timer));
     } else {
-      answer();
+      await answer();
     }
   }
 }

@@ -7,7 +7,8 @@ import t from 'tap';
 import { createSocket, type Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { SipEdge } from '../../src/sip-edge/index.ts';
-import { VoiceApp, effectiveMaxCallSeconds } from '../../src/sip/app.ts';
+import { VoiceApp, effectiveMaxCallSeconds, type VoiceAppOptions } from '../../src/sip/app.ts';
+import type { RtpengineAnchor } from '../../src/media/rtpengine/index.ts';
 import { defaultConfig, type Config } from '../../src/config.ts';
 import { parseTenants, type TenantDirectory } from '../../src/tenants/index.ts';
 import { setLogLevel } from '../../src/ops/log.ts';
@@ -21,7 +22,7 @@ class FakeSession extends EventEmitter {
   localPort: number;
   closed = 0;
   played = 0;
-  constructor(readonly opts: { codec: string; payloadType: number; telephoneEventPayloadType?: number; remote?: { address: string; port: number } }) {
+  constructor(readonly opts: { codec: 'PCMU' | 'PCMA' | 'opus'; payloadType: number; telephoneEventPayloadType?: number; remote?: { address: string; port: number }; fmtp?: string }) {
     super();
     this.localPort = 24000 + FakeSession.all.length * 2;
     FakeSession.all.push(this);
@@ -29,7 +30,9 @@ class FakeSession extends EventEmitter {
   remotes: [string, number][] = [];
   codecs: [string, number][] = [];
   setRemote(a: string, p: number): void { this.remotes.push([a, p]); }
+  directions: string[] = [];
   setCodec(c: string, pt: number): void { this.codecs.push([c, pt]); }
+  setDirection(d: string): void { this.directions.push(d); }
   play(): void { this.played++; }
   flush(): void {}
   stats() { return { packetsIn: 0, packetsOut: 0, lastRxAgoMs: 0 }; }
@@ -144,7 +147,7 @@ const TENANTS = parseTenants({
   ],
 }, 'test.yaml');
 
-async function boot(over: Partial<Config> = {}, tenants: TenantDirectory = TENANTS) {
+async function boot(over: Partial<Config> = {}, tenants: TenantDirectory = TENANTS, extra: Partial<VoiceAppOptions> = {}) {
   const edge = new SipEdge({ sip: { address: '127.0.0.1', port: 0, transports: ['udp'] }, control: { address: '127.0.0.1', port: 0, secret: 'cymru' } });
   await edge.start();
   const config: Config = { ...defaultConfig(), ...over };
@@ -154,6 +157,7 @@ async function boot(over: Partial<Config> = {}, tenants: TenantDirectory = TENAN
   const app = new VoiceApp({
     config, tenants, engine,
     synthesize: async (text) => { synthesized.push(text); return new Int16Array(1600); },
+    ...extra,
   });
   await app.connect();
   const ua = new TestUa(edge.sipPort);
@@ -381,4 +385,203 @@ t.test('reconnects when the edge control connection drops', async (t) => {
   await app.shutdown(1000);
   ua.close();
   await edge.stop();
+});
+
+// ---- rtpengine anchor (fake anchor: what the app sends through it, and releases) ----------
+
+/** rtpengine's side as the fake shows it: B-side toward us, A-side toward the carrier. */
+const RTE_B = { address: '10.9.9.9', port: 30000 };
+const RTE_A = { address: '10.9.9.9', port: 30002 };
+const rewrite = (sdp: string, ep: { address: string; port: number }) =>
+  sdp.replace(/^c=IN IP4 \S+/m, `c=IN IP4 ${ep.address}`).replace(/^m=audio \d+/m, `m=audio ${ep.port}`);
+
+class FakeLeg {
+  ops: string[] = [];
+  releases: string[] = [];
+  constructor(readonly callId: string, readonly carrierTag: string, readonly anchor: FakeAnchor) {}
+  async fromCarrier(sdp: string, kind: 'offer' | 'answer'): Promise<string> {
+    this.ops.push(`fromCarrier:${kind}`);
+    await new Promise((r) => setTimeout(r, this.anchor.delayMs));
+    if (this.anchor.fail === 'fromCarrier') throw new Error('rtpengine at udp://127.0.0.1:1 did not answer \'offer\' within 100 ms');
+    return rewrite(sdp, RTE_B);
+  }
+  async toCarrier(sdp: string, kind: 'offer' | 'answer'): Promise<string> {
+    this.ops.push(`toCarrier:${kind}`);
+    if (this.anchor.fail === 'toCarrier') throw new Error('rtpengine rejected \'answer\'');
+    return rewrite(sdp, RTE_A);
+  }
+  release(reason = 'hangup'): Promise<void> {
+    this.releases.push(reason);
+    return Promise.resolve();
+  }
+}
+class FakeAnchor {
+  legs: FakeLeg[] = [];
+  fail: 'fromCarrier' | 'toCarrier' | null = null;
+  delayMs = 0;
+  config = { url: 'udp://127.0.0.1:1' };
+  begin(callId: string, tag: string): FakeLeg {
+    const l = new FakeLeg(callId, tag, this);
+    this.legs.push(l);
+    return l;
+  }
+  leg(callId: string): FakeLeg | undefined { return this.legs.find((l) => l.callId === callId); }
+}
+
+function bye(ua: TestUa, inv: { callId: string; fromTag: string }, to: string): void {
+  ua.send(`BYE sip:18005550100@127.0.0.1:${ua.target} SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:${ua.port};branch=z9hG4bK-bye-${inv.callId};rport
+Max-Forwards: 70
+From: <sip:caller@127.0.0.1:${ua.port}>;tag=${inv.fromTag}
+To: ${to}
+Call-ID: ${inv.callId}
+CSeq: 2 BYE
+Content-Length: 0
+
+`);
+}
+
+t.test('rtpengine anchor', async (t) => {
+  const anchor = new FakeAnchor();
+  const env = await boot({}, TENANTS, { rtpengine: anchor as unknown as RtpengineAnchor });
+  t.teardown(() => env.stop());
+  const { ua, app } = env;
+
+  t.test('offer via rtpengine: session negotiates against the B-side, 200 carries the A-side; BYE releases once', async (t) => {
+    anchor.fail = null;
+    const before = FakeSession.all.length;
+    const inv = invite(ua, { sdp: sdpOffer('0 101', ['a=rtpmap:101 telephone-event/8000']) });
+    const r = await ua.status(inv.callId, 200);
+    ack(ua, inv, r);
+    const leg = anchor.leg(inv.callId)!;
+    t.equal(leg.carrierTag, inv.fromTag, 'the carrier\'s From-tag names its rtpengine monologue');
+    t.same(leg.ops, ['fromCarrier:offer', 'toCarrier:answer']);
+    const session = FakeSession.all[before]!;
+    t.same(session.opts.remote, RTE_B, 'our media session sends to rtpengine\'s B-side');
+    t.match(r.body, /c=IN IP4 10\.9\.9\.9/);
+    t.match(r.body, /m=audio 30002 RTP\/AVP 0 101/, '200 OK carries rtpengine\'s A-side');
+    const call = app.calls.get(inv.callId)!;
+    t.notMatch(call.sdp, /30002/, 'the Call keeps our own SDP');
+    bye(ua, inv, r.headers.get('to')!);
+    t.equal((await call.ended).reason, 'caller-bye');
+    await new Promise((r) => setTimeout(r, 20));
+    t.same(leg.releases, ['caller-bye'], 'released exactly once');
+    t.equal(session.closed, 1);
+  });
+
+  t.test('rtpengine fails on the offer → 503 media relay unavailable, no media session, released', async (t) => {
+    anchor.fail = 'fromCarrier';
+    t.teardown(() => { anchor.fail = null; });
+    const before = FakeSession.all.length;
+    const inv = invite(ua, { sdp: sdpOffer('0') });
+    const r = await ua.status(inv.callId, 503);
+    ack(ua, inv, r);
+    t.equal(r.headers.get('reason'), 'SIP;cause=503;text="media relay unavailable"');
+    t.equal(r.headers.get('retry-after'), '2');
+    t.equal(FakeSession.all.length, before, 'no media session allocated');
+    t.same(anchor.leg(inv.callId)!.releases, ['error']);
+    t.equal(app.activeCalls, 0);
+  });
+
+  t.test('rtpengine fails on our answer → 503, session closed, released once', async (t) => {
+    anchor.fail = 'toCarrier';
+    t.teardown(() => { anchor.fail = null; });
+    const before = FakeSession.all.length;
+    const inv = invite(ua, { sdp: sdpOffer('0') });
+    const r = await ua.status(inv.callId, 503);
+    ack(ua, inv, r);
+    t.equal(r.headers.get('reason'), 'SIP;cause=503;text="media relay unavailable"');
+    await new Promise((r) => setTimeout(r, 20));
+    t.equal(FakeSession.all[before]!.closed, 1);
+    t.same(anchor.leg(inv.callId)!.releases, ['error']);
+  });
+
+  t.test('488 after the relay → released once', async (t) => {
+    const inv = invite(ua, { sdp: sdpOffer('18', ['a=rtpmap:18 G729/8000']) });
+    const r = await ua.status(inv.callId, 488);
+    ack(ua, inv, r);
+    t.same(anchor.leg(inv.callId)!.releases, ['rejected']);
+  });
+
+  t.test('CANCEL while rtpengine is slow → 487, nothing allocated, released once', async (t) => {
+    anchor.delayMs = 300;
+    t.teardown(() => { anchor.delayMs = 0; });
+    const before = FakeSession.all.length;
+    const inv = invite(ua, { sdp: sdpOffer('0') });
+    await new Promise((r) => setTimeout(r, 100));
+    ua.send(`CANCEL sip:18005550100@127.0.0.1:${ua.target} SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:${ua.port};branch=${inv.branch};rport
+Max-Forwards: 70
+From: <sip:caller@127.0.0.1:${ua.port}>;tag=${inv.fromTag}
+To: <sip:18005550100@127.0.0.1:${ua.target}>
+Call-ID: ${inv.callId}
+CSeq: 1 CANCEL
+Content-Length: 0
+
+`);
+    const r = await ua.status(inv.callId, 487);
+    ack(ua, inv, r);
+    await new Promise((r) => setTimeout(r, 400));
+    t.equal(FakeSession.all.length, before, 'no media session');
+    t.same(anchor.leg(inv.callId)!.releases, ['canceled']);
+    t.notOk(ua.received.some((m) => 'status' in m && m.status === 200 && m.headers.get('call-id') === inv.callId && m.headers.get('cseq')!.endsWith('INVITE')));
+  });
+
+  t.test('delayed offer via rtpengine: our offer → toCarrier(offer), ACK answer → fromCarrier(answer)', async (t) => {
+    const before = FakeSession.all.length;
+    const inv = invite(ua, {});
+    const r = await ua.status(inv.callId, 200);
+    t.match(r.body, /m=audio 30002 RTP\/AVP 0 8 101/);
+    const answer = sdpOffer('0 101', ['a=rtpmap:101 telephone-event/8000']).replace('m=audio 6000', 'm=audio 6100');
+    ua.send(`ACK sip:18005550100@127.0.0.1:${ua.target} SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:${ua.port};branch=${inv.branch}-ack;rport
+Max-Forwards: 70
+From: <sip:caller@127.0.0.1:${ua.port}>;tag=${inv.fromTag}
+To: ${r.headers.get('to')}
+Call-ID: ${inv.callId}
+CSeq: 1 ACK
+Content-Type: application/sdp
+Content-Length: ${Buffer.byteLength(answer)}
+
+${answer}`);
+    await new Promise((r) => setTimeout(r, 100));
+    const leg = anchor.leg(inv.callId)!;
+    t.same(leg.ops, ['toCarrier:offer', 'fromCarrier:answer']);
+    t.same(FakeSession.all[before]!.remotes, [[RTE_B.address, RTE_B.port]], 'answer applied as relayed by rtpengine');
+    const call = app.calls.get(inv.callId)!;
+    await call.hangup();
+    t.same(leg.releases, ['agent-hangup']);
+  });
+
+  t.test('shutdown releases live anchored calls once', async (t) => {
+    const inv = invite(ua, { sdp: sdpOffer('0') });
+    const r = await ua.status(inv.callId, 200);
+    ack(ua, inv, r);
+    await app.shutdown(1000);
+    t.same(anchor.leg(inv.callId)!.releases, ['shutdown']);
+  });
+});
+
+t.test('Opus when the media core lists it: negotiated with the offer\'s PT, peer fmtp to createSession', async (t) => {
+  const env = await boot({}, TENANTS, { supportedCodecs: ['PCMU', 'PCMA', 'opus'] });
+  t.teardown(() => env.stop());
+  const { ua, app } = env;
+  const before = FakeSession.all.length;
+  const inv = invite(ua, { sdp: sdpOffer('96 0', ['a=rtpmap:96 opus/48000/2', 'a=fmtp:96 useinbandfec=1;maxaveragebitrate=20000']) });
+  const r = await ua.status(inv.callId, 200);
+  ack(ua, inv, r);
+  t.match(r.body, /m=audio \d+ RTP\/AVP 96\r\n/);
+  t.match(r.body, /a=rtpmap:96 opus\/48000\/2/);
+  t.same(FakeSession.all[before]!.opts, {
+    codec: 'opus', payloadType: 96, remote: { address: '127.0.0.1', port: 6000 }, fmtp: 'useinbandfec=1;maxaveragebitrate=20000',
+  });
+  await app.calls.get(inv.callId)!.hangup();
+
+  const env2 = await boot({}, TENANTS, { supportedCodecs: ['PCMU', 'PCMA'] });
+  t.teardown(() => env2.stop());
+  const inv2 = invite(env2.ua, { sdp: sdpOffer('96 0', ['a=rtpmap:96 opus/48000/2']) });
+  const r2 = await env2.ua.status(inv2.callId, 200);
+  ack(env2.ua, inv2, r2);
+  t.match(r2.body, /RTP\/AVP 0\r\n/, 'without Opus in the core: G.711');
+  await env2.app.calls.get(inv2.callId)!.hangup();
 });

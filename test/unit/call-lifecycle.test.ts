@@ -40,7 +40,9 @@ class FakeSession extends EventEmitter {
   codec: [string, number][] = [];
   lastRxAgoMs: number | null = null;
   setRemote(a: string, p: number): void { this.remote.push([a, p]); }
-  setCodec(c: 'PCMU' | 'PCMA', pt: number): void { this.codec.push([c, pt]); }
+  directions: string[] = [];
+  setCodec(c: 'PCMU' | 'PCMA' | 'opus', pt: number): void { this.codec.push([c, pt]); }
+  setDirection(d: string): void { this.directions.push(d); }
   play(pcm: Int16Array): void { if (this.closed) throw new Error('closed'); this.played.push(pcm); }
   flush(): void { this.flushed++; }
   stats() { return { packetsIn: 10, packetsOut: 20, lastRxAgoMs: this.lastRxAgoMs }; }
@@ -58,7 +60,7 @@ class FakeDialog extends EventEmitter {
   }
 }
 
-const tenant: Tenant = { id: 'northwind', name: 'Northwind', isDefault: true, dids: [], language: 'en-US', greeting: 'Hello there', voice: 'slt' };
+const tenant = { id: 'northwind', name: 'Northwind', isDefault: true, dids: [], language: 'en-US', greeting: 'Hello there', voice: 'slt' } as unknown as Tenant;
 const OFFER = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n';
 
 function setup(over: { maxCallSeconds?: number; rtpTimeoutSeconds?: number; synth?: (text: string) => Promise<Int16Array>; delayed?: boolean } = {}) {

@@ -97,7 +97,7 @@ t.test('errors name the source and the field', async (t) => {
     ['sip:\n  transports: [udp, ws]\n', 'sip.transports[1]: must be one of udp, tcp, got "ws"'],
     ['sip: 5060\n', 'sip: must be a mapping, got 5060'],
     ['sip:\n  prot: 5060\n', 'sip.prot: unknown key (expected one of address, port, transports)'],
-    ['rtpTimeout: 5\n', 'rtpTimeout: unknown key (expected one of sip, edge, drachtio, rtp, tenantsFile, maxCallSeconds, answerDelayMs, rtpTimeoutSeconds, logLevel)'],
+    ['rtpTimeout: 5\n', 'rtpTimeout: unknown key (expected one of sip, edge, drachtio, rtp, tenantsFile, maxCallSeconds, answerDelayMs, rtpTimeoutSeconds, logLevel, rtpengine)'],
     ['rtp:\n  portMax: 99999\n', 'rtp.portMax: must be an integer 1024-65535, got 99999'],
     ['drachtio:\n  secret: ""\n', 'drachtio.secret: must be a non-empty string, got ""'],
     ['- a\n- b\n', 'must be a mapping, got a list'],
@@ -123,4 +123,24 @@ t.test('file errors: missing, unreadable YAML, empty file', async (t) => {
   t.throws(() => load({}, ['--config', dup]), { message: /invalid YAML: .*[Mm]ap keys must be unique/ });
   t.equal(load({}, ['--config', file('')]).sip.port, 5060, 'empty file = defaults');
   t.throws(() => configFileFromArgs(['--config']), { message: 'command line: --config: needs a file path' });
+});
+
+t.test('rtpengine anchor settings: off by default, env and file, errors', async (t) => {
+  t.equal(load().rtpengine, null, 'off unless RTPENGINE_URL / rtpengine.url is set');
+  t.equal(load({ RTPENGINE_TIMEOUT_MS: '900' }).rtpengine, null, 'settings without a URL leave it off');
+  t.same(load({ RTPENGINE_URL: 'udp://127.0.0.1:22222' }).rtpengine, { url: 'udp://127.0.0.1:22222', timeoutMs: 1500, transcode: [], flags: [] });
+  t.same(load({
+    RTPENGINE_URL: 'udp://10.0.0.9:2223', RTPENGINE_TIMEOUT_MS: '700', RTPENGINE_TRANSCODE: 'PCMU, PCMA',
+    RTPENGINE_DIRECTION: 'external,internal', RTPENGINE_FLAGS: 'SIP-source-address',
+  }).rtpengine, {
+    url: 'udp://10.0.0.9:2223', timeoutMs: 700, transcode: ['PCMU', 'PCMA'], direction: ['external', 'internal'], flags: ['SIP-source-address'],
+  });
+  const f = file('rtpengine:\n  url: udp://127.0.0.1:22222\n  timeoutMs: 800\n  transcode: [PCMU]\n  direction: [a, b]\n');
+  t.same(load({}, ['--config', f]).rtpengine, { url: 'udp://127.0.0.1:22222', timeoutMs: 800, transcode: ['PCMU'], direction: ['a', 'b'], flags: [] });
+  t.same(load({ RTPENGINE_TIMEOUT_MS: '300' }, ['--config', f]).rtpengine?.timeoutMs, 300, 'env overrides the file');
+  t.equal(load({ RTPENGINE_URL: 'off' }, ['--config', f]).rtpengine, null, 'RTPENGINE_URL=off disables a file setting');
+  t.throws(() => load({ RTPENGINE_URL: 'http://x:1' }), { name: 'ConfigError', message: 'environment: RTPENGINE_URL: must be udp://host:port (rtpengine listen-ng), got "http://x:1"' });
+  t.throws(() => load({ RTPENGINE_URL: 'udp://x:1', RTPENGINE_TIMEOUT_MS: '0' }), { message: 'environment: RTPENGINE_TIMEOUT_MS: must be an integer 1-60000, got "0"' });
+  t.throws(() => load({ RTPENGINE_URL: 'udp://x:1', RTPENGINE_DIRECTION: 'one' }), { message: /RTPENGINE_DIRECTION: expected two interface names/ });
+  t.throws(() => load({}, ['--config', file('rtpengine:\n  uri: x\n')]), { message: /rtpengine\.uri: unknown key/ });
 });

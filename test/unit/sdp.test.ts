@@ -264,3 +264,45 @@ t.test('delayed offer: createOffer and processAnswer', async (t) => {
   throwsSdp(t, () => processAnswer(ans('0', ['a=rtpmap:0 G729/8000']), offer), 'no-common-codec', /./);
   throwsSdp(t, () => processAnswer('', offer), 'malformed', /empty/);
 });
+
+t.test('negotiate: opus with the offer\'s dynamic PT and fmtp, offerer\'s order, te at 48 kHz', async (t) => {
+  const o = offer({
+    formats: '96 8 0 97',
+    attrs: ['a=rtpmap:96 opus/48000/2', 'a=fmtp:96 useinbandfec=1;stereo=0;maxplaybackrate=24000', 'a=rtpmap:97 telephone-event/48000', 'a=fmtp:97 0-15'],
+  });
+  const n = neg(o, { opus: true });
+  t.equal(n.audio.codec, 'opus');
+  t.equal(n.audio.payloadType, 96, 'the offer\'s dynamic payload type is kept');
+  t.equal(n.audio.remoteFmtp, 'useinbandfec=1;stereo=0;maxplaybackrate=24000', 'peer fmtp passed on for the encoder');
+  t.same(n.audio.telephoneEvent, { payloadType: 97, clockRate: 48000, fmtp: '0-15' });
+  t.match(n.sdp, /m=audio 40002 RTP\/AVP 96 97\r\n/);
+  t.match(n.sdp, /a=rtpmap:96 opus\/48000\/2\r\n/);
+  t.match(n.sdp, /a=fmtp:96 maxplaybackrate=16000;sprop-maxcapturerate=16000;minptime=10;useinbandfec=1\r\n/);
+  t.notMatch(n.sdp, /a=ptime/);
+  // Offerer's order: G.711 first → G.711 even with opus available.
+  const g = neg(offer({ formats: '0 96', attrs: ['a=rtpmap:96 opus/48000/2'] }), { opus: true });
+  t.equal(g.audio.codec, 'PCMU');
+  // Only opus offered, capability on → opus; capability off → 488 naming what we support.
+  t.equal(neg(offer({ formats: '111', attrs: ['a=rtpmap:111 opus/48000/2'] }), { opus: true }).audio.codec, 'opus');
+  t.equal(neg(offer({ formats: '111', attrs: ['a=rtpmap:111 opus/48000'] }), { opus: true }).audio.codec, 'opus', 'missing /2 tolerated');
+  t.throws(() => neg(offer({ formats: '111', attrs: ['a=rtpmap:111 opus/16000/1'] }), { opus: true }), /no common codec/);
+  // re-INVITE keeps the running codec
+  const keep = negotiate(offer({ formats: '0 96', attrs: ['a=rtpmap:96 opus/48000/2'] }), { local: LOCAL, capabilities: { opus: true }, preferCodec: 'opus' });
+  t.equal(keep.audio.codec, 'opus');
+});
+
+t.test('delayed offer with opus: te at 8 and 48 kHz, processAnswer picks the matching clock', async (t) => {
+  const { offer: o, sdp } = createOffer({ local: LOCAL, capabilities: { opus: true } });
+  t.match(sdp, /m=audio 40002 RTP\/AVP 111 0 8 101 110\r\n/);
+  t.match(sdp, /a=rtpmap:110 telephone-event\/48000/);
+  const ans = (formats: string, extra: string[]) =>
+    ['v=0', 'o=- 5 5 IN IP4 198.51.100.7', 's=-', 'c=IN IP4 198.51.100.7', 't=0 0', `m=audio 7000 RTP/AVP ${formats}`, ...extra].join('\r\n') + '\r\n';
+  const a = processAnswer(ans('111 110', ['a=rtpmap:111 opus/48000/2', 'a=fmtp:111 useinbandfec=1', 'a=rtpmap:110 telephone-event/48000']), o);
+  t.equal(a.codec, 'opus');
+  t.equal(a.payloadType, 111);
+  t.equal(a.remoteFmtp, 'useinbandfec=1');
+  t.equal(a.telephoneEvent?.payloadType, 110);
+  const b = processAnswer(ans('0 101 110', ['a=rtpmap:101 telephone-event/8000', 'a=rtpmap:110 telephone-event/48000']), o);
+  t.equal(b.codec, 'PCMU');
+  t.equal(b.telephoneEvent?.payloadType, 101, 'te at the codec\'s clock');
+});

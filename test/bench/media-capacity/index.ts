@@ -1,7 +1,10 @@
 /**
  * Benchmark: how many calls the native media core carries on this box, against rtpengine.
  *
- *   npm run bench -- media-capacity [--calls 50,100,200,400] [--seconds 8] [--quick]
+ *   npm run bench -- media-capacity [--calls 50,100,200,400] [--seconds 8] [--quick] [--vad]
+ *
+ * `--vad` turns on Silero VAD + turn-taking for every session (SessionOptions.vad):
+ * windows cut on the media thread, one batched model run per 32 ms in this process.
  *   node --import tsx test/bench/media-capacity/index.ts [same flags]
  *
  * For each N in --calls:
@@ -47,6 +50,8 @@ const { values } = parseArgs({
     seconds: { type: 'string' },
     warmup: { type: 'string' },
     quick: { type: 'boolean', default: false },
+    /** every session with VAD + turn-taking on */
+    vad: { type: 'boolean', default: false },
     'no-rtpengine': { type: 'boolean', default: false },
     jitter: { type: 'string', default: '10' },
     loss: { type: 'string', default: '1' },
@@ -188,6 +193,7 @@ async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: num
   const load = Load.start();
   const ports = await freePortBlock(OUR_RTP, Math.max(64, 2 * calls + 32));
   const engine = media.MediaEngine.create({ bindAddress: '127.0.0.1', portMin: ports.min, portMax: ports.max });
+  if (values.vad) await engine.vadReady();
   // The core resamples to 16 kHz on the media thread when sessions take `deliverRate`
   // (jitter-buffer/Opus generation of the addon); otherwise JS upsamples each batch.
   const native16k = 'JITTER_DEFAULTS' in media;
@@ -206,6 +212,7 @@ async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: num
       const s = engine.createSession({
         codec: 'PCMU', payloadType: 0, remote: { address: '127.0.0.1', port: ready.carrierPorts[i]! },
         ...(native16k ? { deliverRate: 16000 } : {}),
+        ...(values.vad ? { vad: true } : {}),
       } as Parameters<typeof engine.createSession>[0]);
       const upsample = up.create();
       // 16 kHz frame assembler: 20 ms frames (320 samples) with their energy, as VAD/STT input
@@ -296,6 +303,11 @@ async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: num
     };
   } finally {
     for (const s of sessions) s.close();
+    if (values.vad) {
+      const v = engine.vadStats();
+      err(`  vad: ${v.sessions} sessions, ${v.ticks} hand-overs, ${v.skipped} skipped, runs ${v.batcher?.runs}, ` +
+        `mean run ${v.batcher && v.batcher.runs ? (v.batcher.totalRunUs / v.batcher.runs / 1000).toFixed(2) : '-'} ms, max batch ${v.batcher?.maxBatch}`);
+    }
     engine.close();
     await load.close();
   }

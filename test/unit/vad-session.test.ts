@@ -1,0 +1,160 @@
+// VAD wired into MediaSession: real flite speech (test/audio corpus, phone
+// line) sent as RTP from UDP peers → speechStart / speechEnd with the
+// utterance; silence, noise, tone and hold music → no events; sessions joining
+// and leaving the batch keep their own state.
+// Port range for this file: 22000-22199.
+import t from 'tap';
+import { MediaEngine, type MediaSession } from '../../src/media/index.ts';
+import { native } from '../../src/media/native.ts';
+import { setLogLevel } from '../../src/ops/log.ts';
+import { buildCorpus, readItem, type CorpusItem } from '../audio/corpus.ts';
+import { RtpPeer, onsetSample, sleep, waitFor } from '../bench/barge-in/peer.ts';
+
+setLogLevel('silent');
+
+const corpus = buildCorpus();
+const item = (name: string): CorpusItem => {
+  const it = corpus.find((c) => c.name === name);
+  if (!it) throw new Error(`corpus item ${name} missing`);
+  return it;
+};
+/** Corpus item as 8 kHz PCM (what a phone would send). */
+const pcm8 = (name: string): Int16Array => native.resample(readItem(item(name)), 16000, 8000);
+
+const engine = MediaEngine.create({ portMin: 22000, portMax: 22199 });
+t.teardown(() => engine.close());
+
+type Ev = { type: string; at: number; voicedMs: number; audio?: Int16Array };
+function record(s: MediaSession): Ev[] {
+  const evs: Ev[] = [];
+  for (const type of ['speechStart', 'bargeIn', 'falseInterruption', 'backchannel'] as const) {
+    s.on(type, (e) => evs.push({ type, at: performance.now(), voicedMs: e.voicedMs }));
+  }
+  s.on('speechEnd', (e) => evs.push({ type: 'speechEnd', at: performance.now(), voicedMs: e.voicedMs, audio: e.audio }));
+  return evs;
+}
+
+async function vadSession(opts: Parameters<MediaEngine['createSession']>[0]['vad'] = true) {
+  const s = engine.createSession({ codec: 'PCMU', payloadType: 0, vad: opts });
+  const peer = await RtpPeer.open();
+  s.setRemote('127.0.0.1', peer.port);
+  const evs = record(s);
+  peer.start(s.localPort);
+  return { s, peer, evs, close: () => { peer.close(); s.close(); } };
+}
+
+function rms(pcm: Int16Array): number {
+  let a = 0;
+  for (const v of pcm) a += v * v;
+  return Math.sqrt(a / Math.max(1, pcm.length));
+}
+
+t.before(async () => {
+  await engine.vadReady();
+});
+
+t.test('vad is off by default; invalid tunables are refused', async (t) => {
+  const s = engine.createSession({ codec: 'PCMU', payloadType: 0 });
+  t.equal(s.vad, false);
+  t.throws(() => s.setTurnTunables({ minSpeechMs: 100 }), /no VAD/);
+  s.setDigitsPending(true); // no-op without VAD
+  s.close();
+  t.throws(() => engine.createSession({ codec: 'PCMU', payloadType: 0, vad: { endpointSilenceMs: 5 } }), /endpointSilenceMs/);
+  const v = engine.createSession({ codec: 'PCMU', payloadType: 0, vad: { minInterruptionMs: 150 } });
+  t.equal(v.vad, true);
+  t.equal(v.turnTunables?.minInterruptionMs, 150);
+  t.throws(() => v.setTurnTunables({ activationThreshold: 2 }), /activationThreshold/);
+  v.setTurnTunables({ endpointSilenceMs: 500 });
+  t.equal(v.turnTunables?.endpointSilenceMs, 500);
+  v.close();
+});
+
+t.test('real speech over RTP → speechStart then speechEnd with the utterance audio', async (t) => {
+  const names = ['speech-kal-2-clean', 'speech-slt-0-clean', 'speech-awb-3-whitenoise20', 'speech-rms-1-pinknoise10'];
+  const runs = await Promise.all(names.map(async (name) => {
+    const v = await vadSession();
+    const pcm = pcm8(name);
+    const onset = onsetSample(pcm8(name.replace(/-[a-z]+\d+$/, '-clean')));
+    let sentOnset = 0;
+    await sleep(200);
+    v.peer.say(pcm, (at) => (sentOnset = at), onset);
+    const ok = await waitFor(() => v.evs.some((e) => e.type === 'speechEnd'), pcm.length / 8 + 3000);
+    await sleep(300);
+    v.close();
+    return { name, ok, evs: v.evs, sentOnset, pcm, onset };
+  }));
+  for (const r of runs) {
+    t.ok(r.ok, `${r.name}: speechEnd arrived`);
+    const types = r.evs.map((e) => e.type);
+    t.same(types, ['speechStart', 'speechEnd'], `${r.name}: exactly one turn (${types.join(',')})`);
+    const start = r.evs[0]!;
+    const end = r.evs.find((e) => e.type === 'speechEnd')!;
+    const lag = start.at - r.sentOnset;
+    t.ok(lag > 150 && lag < 800, `${r.name}: speechStart ${lag.toFixed(0)} ms after the onset was sent`);
+    const speechMs = (r.pcm.length - r.onset) / 8 - 1500; // minus the corpus' 1.5 s tail
+    t.ok(end.voicedMs > speechMs * 0.5 && end.voicedMs < speechMs + 800, `${r.name}: voiced ${end.voicedMs} ms of ~${speechMs.toFixed(0)}`);
+    const audio = end.audio!;
+    t.ok(audio.length / 8 > speechMs * 0.7 && audio.length / 8 < speechMs + 1200, `${r.name}: utterance ${audio.length / 8} ms`);
+    t.ok(rms(audio) > 300, `${r.name}: utterance carries the speech (rms ${rms(audio).toFixed(0)})`);
+  }
+});
+
+t.test('silence, noise, tone and hold music → no turn events', async (t) => {
+  const names = ['ns-silence', 'ns-whitenoise20', 'ns-pinknoise25', 'ns-brownnoise25', 'ns-tone1k', 'ns-hold-pluck', 'ns-hold-organ'];
+  const runs = await Promise.all(names.map(async (name) => {
+    const v = await vadSession();
+    const pcm = pcm8(name);
+    v.peer.say(pcm);
+    await waitFor(() => v.peer.queuedMs === 0, pcm.length / 8 + 2000);
+    await sleep(900);
+    const stats = v.s.stats();
+    v.close();
+    return { name, evs: v.evs, packetsIn: stats.packetsIn };
+  }));
+  for (const r of runs) {
+    t.ok(r.packetsIn > 150, `${r.name}: audio arrived (${r.packetsIn} packets)`);
+    t.same(r.evs.map((e) => e.type), [], `${r.name}: no events`);
+  }
+  t.ok(engine.vadStats().batcher!.maxBatch >= names.length, 'windows of all sessions went into one run');
+});
+
+t.test('join/leave isolation: a session closed mid-utterance leaks no state into the next', async (t) => {
+  const speech = pcm8('speech-slt-5-clean');
+  // A starts talking, B stays silent; A is closed mid-utterance; C joins (likely reusing A's batch slot).
+  const a = await vadSession();
+  const b = await vadSession();
+  a.peer.say(speech);
+  await waitFor(() => a.evs.length > 0, 3000);
+  t.same(a.evs.map((e) => e.type), ['speechStart'], 'A: turn started');
+  a.close();
+  const c = await vadSession();
+  const slots = engine.vadStats().batcher!.streams;
+  t.equal(slots, 2, 'batcher holds B and C only');
+  await sleep(1500);
+  t.same(c.evs.map((e) => e.type), [], 'C: silent stream, no events (no state inherited from A)');
+  t.same(b.evs.map((e) => e.type), [], 'B: silent stream, no events while A talked');
+  // C then talks: a normal turn, measured from C's own audio.
+  c.peer.say(speech);
+  await waitFor(() => c.evs.some((e) => e.type === 'speechEnd'), speech.length / 8 + 3000);
+  t.same(c.evs.map((e) => e.type), ['speechStart', 'speechEnd'], 'C: one turn of its own');
+  t.same(b.evs.map((e) => e.type), [], 'B: still nothing');
+  b.close();
+  c.close();
+});
+
+t.test('digits pending extends endpointing over the pauses of a PO number', async (t) => {
+  const digits = pcm8('digits-kal'); // groups with ~1.1-1.2 s pauses
+  const plain = await vadSession();
+  const held = await vadSession();
+  await sleep(100);
+  held.s.setDigitsPending(true);
+  plain.peer.say(digits);
+  held.peer.say(digits);
+  await waitFor(() => plain.peer.queuedMs === 0 && held.peer.queuedMs === 0, digits.length / 8 + 2000);
+  await sleep(2000);
+  const ends = (evs: Ev[]) => evs.filter((e) => e.type === 'speechEnd').length;
+  t.ok(ends(plain.evs) >= 2, `without the hint the pauses end turns (${ends(plain.evs)} turns)`);
+  t.equal(ends(held.evs), 1, 'with digits pending the number is one turn');
+  plain.close();
+  held.close();
+});
