@@ -37,6 +37,8 @@ const char* eventTypeName(EventType t) {
     case EventType::BargeIn: return "bargeIn";
     case EventType::FalseInterruption: return "falseInterruption";
     case EventType::Backchannel: return "backchannel";
+    case EventType::Pause: return "pause";
+    case EventType::Resume: return "resume";
   }
   return "unknown";
 }
@@ -80,7 +82,8 @@ void CallJs(Napi::Env env, Napi::Function fn, TsfnContext* ctx, Batch* b) {
       o.Set("pcm", pcm);
       o.Set("voicedMs", Napi::Number::New(env, e.durationMs));
     } else if (e.type == EventType::SpeechStart || e.type == EventType::BargeIn ||
-               e.type == EventType::FalseInterruption || e.type == EventType::Backchannel) {
+               e.type == EventType::FalseInterruption || e.type == EventType::Backchannel ||
+               e.type == EventType::Pause || e.type == EventType::Resume) {
       o.Set("voicedMs", Napi::Number::New(env, e.durationMs));
     }
     arr.Set(static_cast<uint32_t>(i), o);
@@ -133,6 +136,8 @@ vad::TurnTunables turnArg(const Napi::Value& v) {
   t.minInterruptionMs = static_cast<int>(num("minInterruptionMs", t.minInterruptionMs));
   t.falseInterruptionMinSpeechMs = static_cast<int>(num("falseInterruptionMinSpeechMs", t.falseInterruptionMinSpeechMs));
   t.preRollFrames = static_cast<int>(num("preRollFrames", t.preRollFrames));
+  t.pauseOnsetMs = static_cast<int>(num("pauseOnsetMs", t.pauseOnsetMs));
+  t.pauseHoldMs = static_cast<int>(num("pauseHoldMs", t.pauseHoldMs));
   if (const char* err = vad::validateTunables(t)) throw Napi::RangeError::New(v.Env(), std::string("turn tunables: ") + err);
   return t;
 }

@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <climits>
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
@@ -69,6 +71,10 @@ Engine::Engine(const EngineOptions& opts, std::shared_ptr<BatchPool> pool, Sink 
     rx_->msgs[i].msg_hdr.msg_name = &rx_->from[i];
   }
   for (auto& s : slots_) s.reserve(64);
+  vadTick_.ids.reserve(256);
+  vadTick_.windows.reserve(256 * vad::kVadWindow);
+  vadTick_.nextIds.reserve(256);
+  vadTick_.nextWindows.reserve(256 * vad::kVadWindow);
   work_.reserve(64);
   cmds_.reserve(64);
 
@@ -362,13 +368,15 @@ void Engine::applyVad(const std::vector<uint32_t>& ids, const std::vector<float>
     if (it == live_.end() || !it->second->vadEnabled()) continue;  // closed meanwhile
     Session* s = it->second.get();
     const vad::TurnOutput o = s->vadPush(probs[i]);
-    if (!o.events) continue;
+    if (!o.events && !o.pause && !o.resume) continue;
     const uint32_t voiced = static_cast<uint32_t>(o.voicedMs);
+    if (o.pause) newEvent(EventType::Pause, s->id).durationMs = voiced;
     // Firing order: SpeechStart before BargeIn; the end of a turn last.
     if (o.events & vad::kEvSpeechStart) newEvent(EventType::SpeechStart, s->id).durationMs = voiced;
     if (o.events & vad::kEvBargeIn) newEvent(EventType::BargeIn, s->id).durationMs = voiced;
     if (o.events & vad::kEvBackchannel) newEvent(EventType::Backchannel, s->id).durationMs = voiced;
     if (o.events & vad::kEvFalseInterruption) newEvent(EventType::FalseInterruption, s->id).durationMs = voiced;
+    if (o.resume) newEvent(EventType::Resume, s->id).durationMs = voiced;
     if (o.events & vad::kEvSpeechEnd) {
       Event& e = newEvent(EventType::SpeechEnd, s->id);
       e.durationMs = voiced;
@@ -391,6 +399,10 @@ void Engine::shipVad(int64_t now) {
   e.f32.swap(vadTick_.windows);
   vadTick_.ids.clear();
   vadTick_.windows.clear();
+  // Deferred windows open the next hand-over (swap: no copy, capacity circulates).
+  vadTick_.ids.swap(vadTick_.nextIds);
+  vadTick_.windows.swap(vadTick_.nextWindows);
+  ++vadTick_.seq;
   if (!sink_(b)) pool_->give(b);
 }
 
@@ -494,26 +506,48 @@ void Engine::run() {
   }
   startCv_.notify_all();
   epoll_event evs[kMaxEvents];
+  // Diagnostics (VOICE_MEDIA_PROFILE=1): per-section worst durations of the loop, printed every 5 s.
+  const bool prof = std::getenv("VOICE_MEDIA_PROFILE") != nullptr;
+  enum { P_WAKE, P_SLOTS, P_CMD, P_READ, P_SHIP, P_FLUSH, P_N };
+  static const char* const kProfName[P_N] = {"wakeLate", "slots", "cmds", "read", "ship", "flush"};
+  int64_t profMax[P_N] = {}, profOver1[P_N] = {};
+  int64_t profNext = monoNs() + 5'000'000'000LL;
+  auto profAdd = [&](int k, int64_t d) {
+    if (d > profMax[k]) profMax[k] = d;
+    if (d > 1'000'000) ++profOver1[k];
+  };
   for (;;) {
     int64_t now = monoNs();
+    if (prof && now >= profNext) {
+      std::fprintf(stderr, "media-profile:");
+      for (int k = 0; k < P_N; ++k) std::fprintf(stderr, " %s max %.2fms >1ms %lld;", kProfName[k], profMax[k] / 1e6, (long long)profOver1[k]);
+      std::fprintf(stderr, "\n");
+      for (int k = 0; k < P_N; ++k) profMax[k] = profOver1[k] = 0;
+      profNext = now + 5'000'000'000LL;
+    }
     runDueSlots(now);
     int64_t deadline = nextSlotDeadline();
     const bool haveAudio = !live_.empty();
     if (haveAudio && nextBatchNs_ < deadline) deadline = nextBatchNs_;
     if (!vadTick_.ids.empty() && nextVadNs_ < deadline) deadline = nextVadNs_;
     armTimer(deadline);
+    const int64_t armedAt = armedNs_;
     const int n = epoll_wait(epfd_, evs, kMaxEvents, -1);
     if (n < 0 && errno != EINTR) break;
     now = monoNs();
+    if (prof && armedAt > 0 && armedAt != INT64_MAX && now >= armedAt) profAdd(P_WAKE, now - armedAt);
     runDueSlots(now);  // sending first: it is the deadline-bound work
+    if (prof) profAdd(P_SLOTS, monoNs() - now);
     bool stopping = false;
     for (int i = 0; i < n; ++i) {
       const uint64_t tag = evs[i].data.u64;
+      const int64_t t0 = prof ? monoNs() : 0;
       if (tag == kWakeTag) {
         uint64_t v;
         ssize_t r = ::read(wakefd_, &v, sizeof v);
         (void)r;
         if (!processCommands()) stopping = true;
+        if (prof) profAdd(P_CMD, monoNs() - t0);
       } else if (tag == kTimerTag) {
         uint64_t v;
         ssize_t r = ::read(timerfd_, &v, sizeof v);
@@ -524,12 +558,17 @@ void Engine::run() {
         if (it != live_.end()) {
           if (tag & kRtcpTag) readRtcp(it->second.get());
           else readSession(it->second.get());
+          if (prof) profAdd(P_READ, monoNs() - t0);
         }
       }
     }
     if (stopping) break;
     now = monoNs();
-    if (!vadTick_.ids.empty() && now >= nextVadNs_) shipVad(now);
+    if (!vadTick_.ids.empty() && now >= nextVadNs_) {
+      shipVad(now);
+      if (prof) profAdd(P_SHIP, monoNs() - now);
+    }
+    const int64_t tf = prof ? monoNs() : 0;
     if (now >= nextBatchNs_) {
       flushEvents();
       nextBatchNs_ += kEventBatchNs;
@@ -537,6 +576,7 @@ void Engine::run() {
     } else if (urgent_) {
       flushEvents();
     }
+    if (prof) profAdd(P_FLUSH, monoNs() - tf);
   }
   // Mark everything processed so no JS caller waits forever.
   std::lock_guard<std::mutex> lk(cmdMu_);

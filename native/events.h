@@ -16,6 +16,7 @@ enum class EventType : uint8_t {
   Audio, PlayoutDone, Latched, DtmfStart, Dtmf,
   Vad,  // one per 32 ms for all VAD sessions: ids + windows (sessionId 0)
   SpeechStart, SpeechEnd, BargeIn, FalseInterruption, Backchannel,  // turn-taking (TurnState)
+  Pause, Resume,  // pause-first: an onset paused the prompt / the onset died and the prompt resumed
 };
 
 struct Event {

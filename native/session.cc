@@ -448,9 +448,14 @@ void Session::vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, si
     n16 -= k;
     if (v.cutter.ready()) {
       if (vt) {
-        vt->ids.push_back(id);
+        // One window per session per hand-over; a second one waits for the next hand-over.
+        const bool defer = v.lastSeq >= vt->seq;
+        std::vector<uint32_t>& ids = defer ? vt->nextIds : vt->ids;
+        std::vector<float>& win = defer ? vt->nextWindows : vt->windows;
+        v.lastSeq = defer ? vt->seq + 1 : vt->seq;
+        ids.push_back(id);
         const float* w = v.cutter.window();
-        vt->windows.insert(vt->windows.end(), w, w + vad::kVadWindow);
+        win.insert(win.end(), w, w + vad::kVadWindow);
       }
       v.cutter.next();
     }
@@ -471,9 +476,13 @@ vad::TurnOutput Session::vadPush(float prob) {
   }
   v.turn.setDigitsPending(digitsPending_.load(std::memory_order_relaxed));
   const vad::TurnOutput o = v.turn.push(prob, agent, unint);
-  if (o.events & (vad::kEvBargeIn | vad::kEvSpeechEnd | vad::kEvFalseInterruption)) {
+  if (o.events & (vad::kEvBargeIn | vad::kEvSpeechEnd | vad::kEvFalseInterruption) || o.pause || o.resume) {
     std::lock_guard<std::mutex> lk(mu_);
-    if (o.events & vad::kEvBargeIn) {
+    if (o.pause) {
+      vadPaused_ = true;  // pause-first: stop the agent at the onset; a barge-in or a resume follows
+    } else if (o.resume) {
+      vadPaused_ = false;  // the onset died (backchannel, cough): the prompt goes on where it stopped
+    } else if (o.events & vad::kEvBargeIn) {
       vadPaused_ = true;  // stop the agent now; the queue waits for the turn's outcome
     } else if (o.events & vad::kEvFalseInterruption) {
       vadPaused_ = false;  // resume where it stopped

@@ -53,6 +53,17 @@ constexpr size_t kVadFrame8k = 256;
 struct VadTick {
   std::vector<uint32_t> ids;   // one per window
   std::vector<float> windows;  // ids.size() × vad::kVadWindow floats
+  /**
+   * Windows held for the following hand-over: a session that already has a
+   * window in this one (20 ms playout frames vs 32 ms windows: about a third
+   * of the sessions complete two windows inside one 32 ms hand-over) puts its
+   * second one here, so that every hand-over is ONE model run of distinct
+   * sessions instead of two serialised runs.
+   */
+  std::vector<uint32_t> nextIds;
+  std::vector<float> nextWindows;
+  /** Hand-overs shipped so far (the index of the one being collected). */
+  uint64_t seq = 1;
 };
 
 struct SessionConfig {
@@ -269,6 +280,7 @@ class Session {
     vad::TurnState turn;
     std::vector<int16_t> ring;    // last kUtteranceCapacity samples of inbound 8 kHz audio
     uint64_t total = 0;           // 8 kHz samples written since the start
+    uint64_t lastSeq = 0;         // latest VadTick::seq holding a window of this session
   };
   std::unique_ptr<VadState> vad_;
   std::atomic<bool> digitsPending_{false};

@@ -21,6 +21,8 @@ const char* validateTunables(const TurnTunables& t) {
   if (t.falseInterruptionMinSpeechMs < 0 || t.falseInterruptionMinSpeechMs > 10000)
     return "falseInterruptionMinSpeechMs must be in [0, 10000]";
   if (t.preRollFrames < 0 || t.preRollFrames > 32) return "preRollFrames must be in [0, 32]";
+  if (t.pauseOnsetMs < 0 || t.pauseOnsetMs > 10000) return "pauseOnsetMs must be in [0, 10000]";
+  if (t.pauseHoldMs < 0 || t.pauseHoldMs > 10000) return "pauseHoldMs must be in [0, 10000]";
   return nullptr;
 }
 
@@ -43,6 +45,8 @@ void TurnState::recompute() {
   digitsEndpointF_ = atLeast1(msToFrames(t_.digitsEndpointSilenceMs));
   minInterruptF_ = atLeast1(msToFrames(t_.minInterruptionMs));
   falseMinF_ = msToFrames(t_.falseInterruptionMinSpeechMs);
+  pauseF_ = msToFrames(t_.pauseOnsetMs);
+  pauseHoldF_ = atLeast1(msToFrames(t_.pauseHoldMs));
 }
 
 void TurnState::reset() {
@@ -54,6 +58,8 @@ void TurnState::reset() {
   digits_ = false;
   bargedIn_ = false;
   overAgent_ = false;
+  paused_ = false;
+  resumeWait_ = 0;
 }
 
 TurnOutput TurnState::finish(uint32_t ev) {
@@ -63,12 +69,45 @@ TurnOutput TurnState::finish(uint32_t ev) {
   out.endFrame = lastVoiced_;
   out.voicedMs = voiced_ * kVadFrameMs;
   int64_t f = frame_;
+  // A pause-first pause outlives an abandoned onset (it resumes after pauseHoldMs); a turn ends it.
+  const bool keepPause = paused_ && ev == kEvBackchannel;
   reset();
   frame_ = f;
+  paused_ = keepPause;
   return out;
 }
 
+void TurnState::pauseStep(TurnOutput& out, bool interruptible, bool active) {
+  if (bargedIn_ || (out.events & kEvBargeIn)) {
+    paused_ = false;  // the barge-in owns the pause now
+    return;
+  }
+  if (!paused_) {
+    if (pauseF_ > 0 && interruptible && phase_ == TurnPhase::Onset && silence_ == 0 && voiced_ >= pauseF_) {
+      paused_ = true;
+      resumeWait_ = 0;
+      out.pause = true;
+    }
+    return;
+  }
+  if (phase_ != TurnPhase::Idle || active || (out.events & kEvBackchannel)) {
+    resumeWait_ = 0;  // still (or again) someone speaking; the hold counts from the frame after the backchannel
+    return;
+  }
+  if (++resumeWait_ >= pauseHoldF_) {
+    paused_ = false;
+    resumeWait_ = 0;
+    out.resume = true;
+  }
+}
+
 TurnOutput TurnState::push(float prob, bool agentSpeaking, bool uninterruptible) {
+  TurnOutput out = pushCore(prob, agentSpeaking, uninterruptible);
+  pauseStep(out, agentSpeaking && !uninterruptible, prob >= t_.activationThreshold);
+  return out;
+}
+
+TurnOutput TurnState::pushCore(float prob, bool agentSpeaking, bool uninterruptible) {
   const int64_t f = frame_++;
   const bool interruptible = agentSpeaking && !uninterruptible;
   // NaN (a broken model output) counts as silence.

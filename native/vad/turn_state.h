@@ -60,6 +60,18 @@ struct TurnTunables {
   int falseInterruptionMinSpeechMs = 700;
   /** Frames before the first voiced frame included in the reported utterance start (pre-roll for STT). @defaultValue 2 */
   int preRollFrames = 2;
+  /**
+   * Pause-first: voiced time of an onset over an interruptible prompt after
+   * which the agent's audio is paused (TurnOutput::pause) before the onset is
+   * confirmed as a barge-in; what the caller hears as the agent stopping. The
+   * turn still needs minInterruptionMs to barge in (take the turn); an onset
+   * that dies earlier resumes the prompt (TurnOutput::resume) after
+   * pauseHoldMs of silence. 0 disables (pause only at barge-in).
+   * @defaultValue 96
+   */
+  int pauseOnsetMs = 96;
+  /** Pause-first: silence after an abandoned onset before the paused prompt resumes. @defaultValue 320 */
+  int pauseHoldMs = 320;
 };
 
 /** Validate tunables; returns nullptr when fine, else a static message. */
@@ -90,6 +102,10 @@ struct TurnOutput {
   int64_t endFrame = -1;
   /** Voiced time of the utterance so far, ms. */
   int voicedMs = 0;
+  /** Pause-first: pause the agent's prompt now (queue kept); not an event bit. */
+  bool pause = false;
+  /** Pause-first: the onset that paused the prompt died (no barge-in): resume it now. */
+  bool resume = false;
 };
 
 class TurnState {
@@ -125,14 +141,21 @@ class TurnState {
   int64_t frameIndex() const { return frame_; }
   /** True once BargeIn fired for the current utterance. */
   bool bargedIn() const { return bargedIn_; }
+  /** A pause-first pause is in effect (an onset paused the prompt; no barge-in yet). */
+  bool pausedFirst() const { return paused_; }
 
  private:
   void recompute();
   TurnOutput finish(uint32_t ev);
+  TurnOutput pushCore(float prob, bool agentSpeaking, bool uninterruptible);
 
   TurnTunables t_;
   // Tunables in frames.
   int minSpeechF_ = 0, onsetGapF_ = 0, endpointF_ = 0, digitsEndpointF_ = 0, minInterruptF_ = 0, falseMinF_ = 0;
+  int pauseF_ = 0, pauseHoldF_ = 0;
+  bool paused_ = false;  // pause-first pause in effect, not (yet) a barge-in
+  int resumeWait_ = 0;   // silent frames since the pausing onset died
+  void pauseStep(TurnOutput& out, bool interruptible, bool active);
 
   TurnPhase phase_ = TurnPhase::Idle;
   int64_t frame_ = 0;

@@ -194,6 +194,43 @@ void testTurn() {
     check(r2.count(kEvFalseInterruption) == 0 && r2.count(kEvSpeechEnd) == 1, "turn: falseInterruptionMinSpeechMs=0 disables it");
   }
   {
+    // Pause-first: a 4-frame sound over the agent pauses at frame 3 (96 ms), dies as a backchannel
+    // (onsetMaxGapMs = 3 frames later) and resumes after pauseHoldMs (10 frames) of silence.
+    TurnState s;
+    int pauseAt = -1, resumeAt = -1, i = 0;
+    Run r;
+    for (const Seg& g : std::vector<Seg>{{4, 0.9f, true}, {20, 0.0f, true}})
+      for (int k = 0; k < g.frames; ++k, ++i) {
+        const TurnOutput o = s.push(g.prob, g.agent, g.unint);
+        r.all |= o.events;
+        r.outs.push_back(o);
+        if (o.pause) pauseAt = i;
+        if (o.resume) resumeAt = i;
+      }
+    check(pauseAt == 2 && r.count(kEvBargeIn) == 0 && r.count(kEvBackchannel) == 1, "turn: pause-first pauses a short onset, no barge-in");
+    check(resumeAt == r.first(kEvBackchannel) + 10, "turn: pause-first resumes after pauseHoldMs of silence");
+    // A real interruption: pause at 96 ms, then the barge-in takes over (no resume).
+    TurnState s2;
+    bool resumed = false, paused = false;
+    for (int k = 0; k < 40; ++k) {
+      const TurnOutput o = s2.push(k < 15 ? 0.9f : 0.0f, true, false);
+      paused |= o.pause;
+      resumed |= o.resume;
+    }
+    check(paused && !resumed && !s2.pausedFirst(), "turn: pause-first then barge-in never resumes");
+    // Uninterruptible prompts and pauseOnsetMs = 0: no pause.
+    TurnState s3;
+    TurnTunables t0;
+    t0.pauseOnsetMs = 0;
+    TurnState s4(t0);
+    bool p3 = false, p4 = false;
+    for (int k = 0; k < 6; ++k) {
+      p3 |= s3.push(0.9f, true, true).pause;
+      p4 |= s4.push(0.9f, true, false).pause;
+    }
+    check(!p3 && !p4, "turn: no pause over an uninterruptible prompt or with pauseOnsetMs=0");
+  }
+  {
     // Agent starts talking over a turn already in progress → barge-in once.
     TurnState s;
     Run r = drive(s, {{20, 0.9f}, {10, 0.9f, true}, {30, 0.0f, true}});
@@ -248,6 +285,8 @@ bool setTunable(TurnTunables& t, const std::string& kv) {
   else if (k == "minInterruptionMs") t.minInterruptionMs = static_cast<int>(v);
   else if (k == "falseInterruptionMinSpeechMs") t.falseInterruptionMinSpeechMs = static_cast<int>(v);
   else if (k == "preRollFrames") t.preRollFrames = static_cast<int>(v);
+  else if (k == "pauseOnsetMs") t.pauseOnsetMs = static_cast<int>(v);
+  else if (k == "pauseHoldMs") t.pauseHoldMs = static_cast<int>(v);
   else return false;
   return true;
 }

@@ -451,6 +451,8 @@ export class MediaEngine {
         case 'bargeIn':
         case 'falseInterruption':
         case 'backchannel':
+        case 'pause':
+        case 'resume':
           if (ev.type === 'bargeIn') log.debug('barge-in', { session: ev.id, voicedMs: ev.voicedMs });
           s.emit(ev.type, { voicedMs: ev.voicedMs });
           break;
@@ -522,6 +524,14 @@ export interface MediaSessionEvents {
   falseInterruption: [ev: TurnEventInfo];
   /** VAD: a short sound over the agent's prompt ("mm-hm", a cough) was ignored; the agent kept talking. */
   backchannel: [ev: TurnEventInfo];
+  /**
+   * VAD pause-first (TurnTunables.pauseOnsetMs): an onset over the prompt
+   * paused the agent's audio (queue kept). A 'bargeIn' (turn taken) or a
+   * 'resume' follows.
+   */
+  pause: [ev: TurnEventInfo];
+  /** VAD pause-first: the onset that paused the prompt died (backchannel, cough); the prompt resumed where it stopped. */
+  resume: [ev: TurnEventInfo];
 }
 
 export class MediaSession extends EventEmitter<MediaSessionEvents> {

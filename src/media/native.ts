@@ -17,14 +17,14 @@ export type NativeEvent =
   | { id: number; type: 'dtmf'; digit: string; durationMs: number }
   /** Every 32 ms: the VAD windows (576 floats each at 16 kHz) of all VAD sessions; id is 0. An id may repeat. */
   | { id: number; type: 'vad'; ids: Uint32Array; windows: Float32Array }
-  | { id: number; type: 'speechStart' | 'bargeIn' | 'falseInterruption' | 'backchannel'; voicedMs: number }
+  | { id: number; type: 'speechStart' | 'bargeIn' | 'falseInterruption' | 'backchannel' | 'pause' | 'resume'; voicedMs: number }
   | { id: number; type: 'speechEnd'; pcm: Int16Array; voicedMs: number };
 
 /** Turn-taking tunables as the addon takes them (see TurnTunables in src/vad/policy.ts). */
 export interface NativeTurnTunables {
   activationThreshold: number; deactivationThreshold: number; minSpeechMs: number; onsetMaxGapMs: number;
   endpointSilenceMs: number; digitsEndpointSilenceMs: number; minInterruptionMs: number;
-  falseInterruptionMinSpeechMs: number; preRollFrames: number;
+  falseInterruptionMinSpeechMs: number; preRollFrames: number; pauseOnsetMs: number; pauseHoldMs: number;
 }
 
 export type NativeCodec = 'PCMU' | 'PCMA' | 'opus';

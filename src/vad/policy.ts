@@ -66,6 +66,21 @@ export interface TurnTunables {
    * @defaultValue 2
    */
   preRollFrames: number;
+  /**
+   * Pause-first: voiced time of an onset over an interruptible prompt after
+   * which the agent's audio pauses (queue kept) — what the caller perceives
+   * as the agent stopping. Taking the turn (barge-in) still needs
+   * minInterruptionMs; an onset that dies earlier (backchannel, cough)
+   * resumes the prompt after pauseHoldMs of silence. 0 disables.
+   * @defaultValue 96
+   */
+  pauseOnsetMs: number;
+  /**
+   * Pause-first: silence after an abandoned onset before the paused prompt
+   * resumes where it stopped.
+   * @defaultValue 320
+   */
+  pauseHoldMs: number;
 }
 
 export const TURN_DEFAULTS: Readonly<TurnTunables> = Object.freeze({
@@ -78,6 +93,8 @@ export const TURN_DEFAULTS: Readonly<TurnTunables> = Object.freeze({
   minInterruptionMs: 300,
   falseInterruptionMinSpeechMs: 700,
   preRollFrames: 2,
+  pauseOnsetMs: 96,
+  pauseHoldMs: 320,
 });
 
 /** Validate like the native side; returns null when fine, else the reason. */
@@ -96,6 +113,8 @@ export function validateTurnTunables(t: TurnTunables): string | null {
   if (!inRange(t.minInterruptionMs, 0, 10000)) return 'minInterruptionMs must be in [0, 10000]';
   if (!inRange(t.falseInterruptionMinSpeechMs, 0, 10000)) return 'falseInterruptionMinSpeechMs must be in [0, 10000]';
   if (!Number.isInteger(t.preRollFrames) || !inRange(t.preRollFrames, 0, 32)) return 'preRollFrames must be an integer in [0, 32]';
+  if (!inRange(t.pauseOnsetMs, 0, 10000)) return 'pauseOnsetMs must be in [0, 10000]';
+  if (!inRange(t.pauseHoldMs, 0, 10000)) return 'pauseHoldMs must be in [0, 10000]';
   return null;
 }
 

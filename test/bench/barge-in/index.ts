@@ -10,7 +10,12 @@
  * production). Also runs the backchannel/noise set over the prompt and
  * counts taken turns (prompt dropped = false barge-in) and pauses.
  *
- *   npm run bench -- barge-in [--trials 60] [--parallel 10] [--minInterruptionMs 300,150]
+ *   npm run bench -- barge-in [--trials 60] [--parallel 10] [--minInterruptionMs 300,150] [--pauseOnsetMs 96,0]
+ *
+ * Every minInterruptionMs × pauseOnsetMs pair is one row (pauseOnsetMs 0 = no
+ * pause-first: the agent stops only at the barge-in). With pause-first the
+ * reaction is the pause; "paused" counts backchannel/noise items that paused
+ * (pause or bargeIn) without taking the turn.
  *
  * Last stdout line: JSON.
  */
@@ -30,6 +35,7 @@ function arg(name: string, def: string): string {
 const TRIALS = Number(arg('trials', '60'));
 const PARALLEL = Number(arg('parallel', '10'));
 const MIN_INT = arg('minInterruptionMs', '300,150').split(',').map(Number);
+const PAUSE_ONSET = arg('pauseOnsetMs', '96,0').split(',').map(Number);
 
 const pct = (v: number[], p: number): number => {
   const s = [...v].sort((a, b) => a - b);
@@ -62,7 +68,7 @@ async function trial(item: CorpusItem, tun: Partial<TurnTunables>, onset: number
   const s = engine.createSession({ codec: 'PCMU', payloadType: 0, vad: tun });
   const peer = await RtpPeer.open();
   const events: string[] = [];
-  for (const e of ['speechStart', 'speechEnd', 'bargeIn', 'falseInterruption', 'backchannel'] as const) s.on(e, () => events.push(e));
+  for (const e of ['speechStart', 'speechEnd', 'bargeIn', 'falseInterruption', 'backchannel', 'pause', 'resume'] as const) s.on(e, () => events.push(e));
   try {
     s.setRemote('127.0.0.1', peer.port);
     peer.start(s.localPort);
@@ -94,8 +100,8 @@ async function pool<T, R>(xs: T[], n: number, fn: (x: T) => Promise<R>): Promise
 }
 
 const results: Record<string, unknown>[] = [];
-for (const minInterruptionMs of MIN_INT) {
-  const tun: Partial<TurnTunables> = { minInterruptionMs };
+for (const minInterruptionMs of MIN_INT) for (const pauseOnsetMs of PAUSE_ONSET) {
+  const tun: Partial<TurnTunables> = { minInterruptionMs, pauseOnsetMs };
   const items = Array.from({ length: TRIALS }, (_, i) => speechItems[(i * 7) % speechItems.length]!);
   const t0 = Date.now();
   const trials = await pool(items, PARALLEL, (it) => trial(it, tun, onsetOf(it)));
@@ -103,7 +109,7 @@ for (const minInterruptionMs of MIN_INT) {
   const bc = await pool(bcItems, PARALLEL, (it) => trial(it, tun, 0));
   const bcOnly = bcItems.map((it, i) => ({ it, r: bc[i]! }));
   const taken = bcOnly.filter(({ r }) => r.events.includes('speechEnd'));
-  const paused = bcOnly.filter(({ r }) => r.events.includes('bargeIn'));
+  const paused = bcOnly.filter(({ r }) => r.events.includes('bargeIn') || r.events.includes('pause'));
   const row = {
     tunables: { ...TURN_DEFAULTS, ...tun },
     trials: trials.length,
@@ -113,10 +119,11 @@ for (const minInterruptionMs of MIN_INT) {
     reactionMaxMs: Math.round(Math.max(...reactions)),
     falseBargeIn: { items: bcItems.length, turnsTaken: taken.length, rate: taken.length / bcItems.length, takenBy: taken.map(({ it }) => it.name) },
     pausedThenResumed: paused.length - taken.length,
+    pauseRate: (paused.length - taken.length) / bcItems.length,
     seconds: (Date.now() - t0) / 1000,
   };
   console.log(
-    `minInterruptionMs=${minInterruptionMs}: barge-in ${reactions.length}/${trials.length}, reaction p50 ${row.reactionP50Ms} ms ` +
+    `minInterruptionMs=${minInterruptionMs} pauseOnsetMs=${pauseOnsetMs}: barge-in ${reactions.length}/${trials.length}, reaction p50 ${row.reactionP50Ms} ms ` +
       `p95 ${row.reactionP95Ms} ms max ${row.reactionMaxMs} ms; backchannel/noise set: ${taken.length}/${bcItems.length} turns taken, ` +
       `${row.pausedThenResumed} paused+resumed (${row.seconds.toFixed(0)} s)`,
   );
