@@ -2,11 +2,13 @@
 // voice-agent command-line launcher: runs the TypeScript sources through tsx.
 //   voice-agent serve [--config file.yaml]   start the SIP voice agent (default command)
 //   voice-agent crm-erp-mcp [--stdio | --http [--port N]]   the built-in CRM/ERP as a standalone MCP server
+//   voice-agent call [--say TEXT | --wav FILE | --dtmf DIGITS]... [--port N] [--out FILE]   dial the agent as a test caller
 //   voice-agent help                         list commands
 import { register } from 'tsx/esm/api';
 
 const COMMANDS = {
   serve: { module: '../src/main.ts', run: (m, args) => m.main(args), help: 'start the SIP voice agent [--config file.yaml]' },
+  call: { module: '../src/cli/call.ts', run: async (m, args) => process.exit(await m.main(args)), help: 'dial the agent as a test caller [--port N] [--say TEXT | --wav FILE | --dtmf DIGITS]... [--out FILE] (--help)' },
   'crm-erp-mcp': { module: '../src/crm-erp/cli.ts', run: (m, args) => m.main(args), help: 'built-in CRM/ERP MCP server [--stdio | --http [--port N] [--host H]] [--db FILE]' },
 };
 

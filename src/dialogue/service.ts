@@ -1,0 +1,152 @@
+/**
+ * What main builds once per process to run the conversation in every answered call:
+ * the STT and TTS providers, the recogniser vocabulary (from the CRM/ERP data), one tool
+ * gateway per tenant (cached), and the `crm-cases` queue (BullMQ on `REDIS_URL`, or on a
+ * private redis-server started on first use). `attach(call)` starts a
+ * {@link DialogueController} on the call and stops it when the call ends.
+ */
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { logger } from '../ops/log.ts';
+import { createAgent, tenantToolPolicy, type ToolGateway } from '../agent/index.ts';
+import type { Tenant } from '../tenants/index.ts';
+import type { CaseMessage } from '../jobs/types.ts';
+import type { SttProvider, Vocabulary } from '../stt/types.ts';
+import type { TtsProvider } from '../tts/types.ts';
+import { DialogueController, type DialogueMedia } from './controller.ts';
+import { agentNow } from './clock.ts';
+
+const log = logger('dialogue');
+
+/** The part of a Call the service uses (src/call Call fits). */
+export interface DialogueCall {
+  readonly callId: string;
+  readonly from: string;
+  readonly to: string;
+  readonly tenant: Tenant;
+  readonly session: unknown;
+  readonly state: string;
+  hangup(reason?: 'agent-hangup'): Promise<void>;
+  once(event: 'ended', listener: (...args: any[]) => void): unknown;
+}
+
+export interface DialogueServiceOptions {
+  stt: SttProvider;
+  tts: TtsProvider;
+  /** recogniser vocabulary (tenant-independent demo CRM data for now) */
+  vocabulary?: Vocabulary;
+  /** a gateway per tenant. @defaultValue createToolGateway(tenantToolPolicy(tenant)) */
+  gatewayFor?: (tenant: Tenant) => Promise<ToolGateway>;
+  /** data dir for the case spool and the private Redis. @defaultValue env DATA_DIR, else './var' */
+  dataDir?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+interface CaseQueueLike {
+  enqueueCase(m: CaseMessage): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+export class DialogueService {
+  private readonly gateways = new Map<string, Promise<ToolGateway>>();
+  private cases: Promise<{ queue: CaseQueueLike; stop: () => Promise<void> }> | null = null;
+  private readonly live = new Set<DialogueController>();
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly dataDir: string;
+
+  constructor(private readonly opts: DialogueServiceOptions) {
+    this.env = opts.env ?? process.env;
+    this.dataDir = opts.dataDir ?? this.env.DATA_DIR ?? './var';
+    // Start the queue now when it costs nothing (REDIS_URL) or when spooled messages wait.
+    const spool = path.join(this.dataDir, 'spool', 'crm-cases.jsonl');
+    if (this.env.REDIS_URL || (existsSync(spool) && statSync(spool).size > 0)) void this.caseQueue().catch(() => {});
+  }
+
+  /** The tenant's tool gateway (created once). */
+  gateway(tenant: Tenant): Promise<ToolGateway> {
+    let g = this.gateways.get(tenant.id);
+    if (!g) {
+      g = this.opts.gatewayFor
+        ? this.opts.gatewayFor(tenant)
+        : import('../tools/index.ts').then((m) => m.createToolGateway(tenantToolPolicy(tenant)));
+      this.gateways.set(tenant.id, g);
+      g.catch(() => this.gateways.delete(tenant.id));
+    }
+    return g;
+  }
+
+  /** The case queue, started on first use. */
+  caseQueue(): Promise<{ queue: CaseQueueLike; stop: () => Promise<void> }> {
+    this.cases ??= (async () => {
+      const { CaseQueue, resolveRedis } = await import('../jobs/index.ts');
+      const { url, server } = await resolveRedis({ dataDir: path.join(this.dataDir, 'redis'), env: this.env });
+      const queue = new CaseQueue({ redisUrl: url, dataDir: this.dataDir, gatewayFor: (tenantId) => this.gatewayById(tenantId) });
+      log.info('case queue ready', { redis: server ? `private 127.0.0.1:${server.port}` : 'REDIS_URL' });
+      return { queue, stop: async () => { await queue.close(); await server?.stop(); } };
+    })();
+    this.cases.catch((err: unknown) => {
+      log.error('case queue unavailable', { err: err as Error });
+      this.cases = null;
+    });
+    return this.cases;
+  }
+
+  private tenantsById = new Map<string, Tenant>();
+
+  private async gatewayById(tenantId: string): Promise<ToolGateway> {
+    const t = this.tenantsById.get(tenantId);
+    if (!t) throw new Error(`no tenant ${tenantId} seen in this process`);
+    return this.gateway(t);
+  }
+
+  /** Run the conversation on an answered call. */
+  attach(call: DialogueCall): void {
+    this.tenantsById.set(call.tenant.id, call.tenant);
+    const clog = logger('dialogue', { callId: call.callId });
+    let dialogue: DialogueController | null = null;
+    let ended = false;
+    call.once('ended', () => {
+      ended = true;
+      if (dialogue) {
+        this.live.delete(dialogue);
+        void dialogue.stop('call ended');
+      }
+    });
+    void (async () => {
+      const tools = await this.gateway(call.tenant);
+      if (ended) return;
+      const ctx = { tenant: call.tenant, callId: call.callId, ani: call.from, dnis: call.to, tools, now: agentNow(this.env) };
+      const agent = createAgent(ctx, { env: this.env });
+      dialogue = new DialogueController({
+        media: call.session as DialogueMedia,
+        agent, ctx, stt: this.opts.stt, tts: this.opts.tts, voice: call.tenant.voice,
+        ...(this.opts.vocabulary ? { vocabulary: this.opts.vocabulary } : {}),
+        log: clog,
+        enqueueCase: async (m) => (await this.caseQueue()).queue.enqueueCase(m),
+        onHangup: async () => { await call.hangup('agent-hangup'); },
+        onTransfer: async (target, reason) => {
+          // no rep console / escalation yet: say so in the log and end the call
+          clog.warn('transfer requested but no hand-off is configured; hanging up', { target, reason });
+          await call.hangup('agent-hangup');
+        },
+      });
+      this.live.add(dialogue);
+      clog.info('conversation start', { endpointing: dialogue.endpointing, agent: agent.constructor.name, now: ctx.now.toISOString() });
+      await dialogue.start();
+    })().catch((err: unknown) => {
+      clog.error('conversation failed; hanging up', { err: err as Error });
+      if (!ended) void call.hangup('agent-hangup');
+    });
+  }
+
+  /** Stop conversations, close gateways and the case queue. */
+  async close(): Promise<void> {
+    await Promise.all([...this.live].map((d) => d.stop('shutdown')));
+    const cases = this.cases;
+    this.cases = null;
+    if (cases) await cases.then((c) => c.stop()).catch(() => {});
+    const gws = [...this.gateways.values()];
+    this.gateways.clear();
+    await Promise.all(gws.map((g) => g.then((x) => x.close()).catch(() => {})));
+  }
+}
