@@ -237,27 +237,88 @@ export class EnergyEndpointer extends EventEmitter<EndpointerEvents> implements 
   }
 }
 
+/** Tunables of the VAD endpointer. */
+export interface VadEndpointerOptions {
+  /**
+   * Audio added before the utterance the VAD hands over (taken from the session's 'audio'
+   * stream, found by matching the utterance's first samples): the VAD's own pre-roll is
+   * two 32 ms frames, and soft word onsets ("please", "that") start earlier than the first
+   * frame it scores voiced — the recogniser then hears "wait the order" for "please place
+   * the order"; an onset broken by a short pause is dropped by the VAD altogether. 0 turns
+   * it off.
+   * @defaultValue 600
+   */
+  extraPreRollMs?: number;
+  /** Inbound audio kept for that, ms. @defaultValue 16000 */
+  historyMs?: number;
+}
+
 /** The native VAD's turn events, re-emitted as an {@link Endpointer}. */
 export class VadEndpointer extends EventEmitter<EndpointerEvents> implements Endpointer {
   readonly nativeBargeIn = true;
   readonly kind = 'vad';
   private digits = false;
   private readonly handlers: Array<[string, (...a: any[]) => void]>;
+  private readonly extraSamples: number;
+  private readonly history: Int16Array;
+  private total = 0;
 
-  constructor(private readonly media: EndpointMedia) {
+  constructor(private readonly media: EndpointMedia, opts: VadEndpointerOptions = {}) {
     super();
+    this.extraSamples = Math.max(0, Math.round((opts.extraPreRollMs ?? 600) * 8));
+    this.history = new Int16Array(this.extraSamples > 0 ? Math.round((opts.historyMs ?? 16000) * 8) : 0);
     this.handlers = [
       ['speechStart', () => this.emit('speechStart')],
       ['speechEnd', (ev: { audio: Int16Array; voicedMs: number }) => {
         this.digits = false;
-        this.emit('speechEnd', { audio: ev.audio, voicedMs: ev.voicedMs });
+        this.emit('speechEnd', { audio: this.extend(ev.audio), voicedMs: ev.voicedMs });
       }],
       ['bargeIn', () => this.emit('bargeIn')],
       ['falseInterruption', () => this.emit('falseInterruption')],
       ['pause', () => this.emit('pause')],
       ['resume', () => this.emit('resume')],
     ];
+    if (this.extraSamples > 0) this.handlers.push(['audio', (pcm: Int16Array) => this.keep(pcm)]);
     for (const [e, h] of this.handlers) media.on(e, h);
+  }
+
+  private keep(pcm: Int16Array): void {
+    const h = this.history;
+    const n = h.length;
+    for (let i = 0; i < pcm.length; i++) h[(this.total + i) % n] = pcm[i]!;
+    this.total += pcm.length;
+  }
+
+  /** The utterance with up to `extraPreRollMs` of the audio that preceded it. */
+  extend(u: Int16Array): Int16Array {
+    const h = this.history;
+    const n = h.length;
+    const W = 32;
+    if (this.extraSamples === 0 || u.length < W * 2 || this.total < u.length) return u;
+    // a probe window with some signal (an all-zero window matches anywhere)
+    let p = 0;
+    while (p + W <= u.length) {
+      let e = 0;
+      for (let i = 0; i < W; i++) e += Math.abs(u[p + i]!);
+      if (e > W * 8) break;
+      p += W;
+    }
+    if (p + W > u.length) return u;
+    const oldest = Math.max(0, this.total - n);
+    // newest match first: the utterance is recent
+    for (let s = this.total - W; s >= oldest; s--) {
+      let ok = true;
+      for (let i = 0; i < W && ok; i++) ok = h[(s + i) % n] === u[p + i];
+      if (!ok) continue;
+      const start = s - p;
+      const extra = Math.min(this.extraSamples, start - oldest);
+      if (extra <= 0) return u;
+      const out = new Int16Array(extra + u.length);
+      for (let i = 0; i < extra; i++) out[i] = h[(start - extra + i) % n]!;
+      out.set(u, extra);
+      return out;
+    }
+    return u;
   }
 
   get endpointSilenceMs(): number {
@@ -282,6 +343,6 @@ export class VadEndpointer extends EventEmitter<EndpointerEvents> implements End
 }
 
 /** The VAD endpointer when the session runs the native VAD, else the energy fallback. */
-export function createEndpointer(media: EndpointMedia, energy: Partial<EnergyTunables> = {}): Endpointer {
-  return media.vad ? new VadEndpointer(media) : new EnergyEndpointer(media, energy);
+export function createEndpointer(media: EndpointMedia, energy: Partial<EnergyTunables> = {}, vad: VadEndpointerOptions = {}): Endpointer {
+  return media.vad ? new VadEndpointer(media, vad) : new EnergyEndpointer(media, energy);
 }

@@ -15,7 +15,7 @@
 export { DialogueController, type DialogueOptions, type DialogueMedia, type DialogueState, type DialogueEntry, type TurnTiming } from './controller.ts';
 export {
   createEndpointer, EnergyEndpointer, VadEndpointer, ENERGY_DEFAULTS,
-  type Endpointer, type EndpointerEvents, type EndpointMedia, type EnergyTunables,
+  type Endpointer, type EndpointerEvents, type EndpointMedia, type EnergyTunables, type VadEndpointerOptions,
 } from './endpoint.ts';
 
 export { agentNow } from './clock.ts';

@@ -111,3 +111,20 @@ t.test('a session with VAD gets the VAD endpointer', async (t) => {
   ep.close();
   t.equal(media.listenerCount('speechEnd'), 0);
 });
+
+t.test('VAD endpointer adds pre-roll from the audio stream before the utterance', async (t) => {
+  const media = Object.assign(new EventEmitter(), { vad: true, turnTunables: null });
+  const ep = new VadEndpointer(media, { extraPreRollMs: 100 });
+  const stream = new Int16Array([...noise(500, 300), ...tone(400), ...noise(300, 300)]);
+  for (let i = 0; i < stream.length; i += 320) media.emit('audio', stream.subarray(i, i + 320));
+  const utt = stream.slice(500 * 8 - 64 * 8, 900 * 8 + 32 * 8); // what the VAD cut: 64 ms pre-roll
+  let got: Int16Array | undefined;
+  ep.on('speechEnd', (e) => (got = e.audio));
+  media.emit('speechEnd', { audio: utt, voicedMs: 400 });
+  t.equal(got!.length, utt.length + 800, '100 ms added');
+  t.same(Array.from(got!.subarray(0, 800 + utt.length)), Array.from(stream.subarray(500 * 8 - 64 * 8 - 800, 900 * 8 + 32 * 8)), 'exactly the audio before it');
+  const foreign = tone(300, 1234);
+  media.emit('speechEnd', { audio: foreign, voicedMs: 300 });
+  t.equal(got, foreign, 'no match in the stream: unchanged');
+  ep.close();
+});
