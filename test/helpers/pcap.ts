@@ -3,6 +3,7 @@
  * `play_pcap_audio`. SIPp rewrites addresses and ports and paces by the pcap timestamps.
  */
 import { writeFileSync } from 'node:fs';
+import { rtpPacket } from '../../src/cli/rtp.ts';
 
 export interface RtpPcapOptions {
   /** RTP payload type. @defaultValue 0 (PCMU) */
@@ -18,17 +19,8 @@ export interface RtpPcapOptions {
   dstPort?: number;
 }
 
-/** Build an RTP header + payload. */
-export function rtpPacket(seq: number, ts: number, ssrc: number, pt: number, marker: boolean, payload: Uint8Array): Buffer {
-  const b = Buffer.alloc(12 + payload.length);
-  b[0] = 0x80;
-  b[1] = (marker ? 0x80 : 0) | (pt & 0x7f);
-  b.writeUInt16BE(seq & 0xffff, 2);
-  b.writeUInt32BE(ts >>> 0, 4);
-  b.writeUInt32BE(ssrc >>> 0, 8);
-  Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).copy(b, 12);
-  return b;
-}
+// RTP header + payload: shared with the `voice-agent call` CLI.
+export { rtpPacket } from '../../src/cli/rtp.ts';
 
 function ipChecksum(h: Buffer): number {
   let sum = 0;

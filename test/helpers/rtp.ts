@@ -2,103 +2,13 @@
  * RTP test tools: parse packets, record a stream with arrival times, send a paced stream,
  * and summarise timing / header sanity of what was received.
  */
-import { createSocket, type Socket } from 'node:dgram';
-import { rtpPacket } from './pcap.ts';
+import type { Socket } from 'node:dgram';
+import { nowMs, rtpPacket, type RtpRecord } from '../../src/cli/rtp.ts';
 
 /** One received RTP packet. */
-export interface RtpRecord {
-  seq: number;
-  ts: number;
-  marker: boolean;
-  pt: number;
-  ssrc: number;
-  /** Arrival time in ms (monotonic clock, fractional). */
-  arrivalMs: number;
-  payload: Buffer;
-  /** Sender address:port. */
-  from: string;
-}
 
-/** Parse an RTP packet (v2, CSRCs and header extension skipped, padding removed); undefined if not RTP. */
-export function parseRtp(buf: Buffer): Omit<RtpRecord, 'arrivalMs' | 'from'> | undefined {
-  if (buf.length < 12 || buf[0]! >> 6 !== 2) return undefined;
-  const cc = buf[0]! & 0x0f;
-  let off = 12 + cc * 4;
-  if (buf[0]! & 0x10) {
-    if (buf.length < off + 4) return undefined;
-    off += 4 + buf.readUInt16BE(off + 2) * 4;
-  }
-  let end = buf.length;
-  if (buf[0]! & 0x20) end -= buf[end - 1]!;
-  if (off > end) return undefined;
-  return {
-    seq: buf.readUInt16BE(2),
-    ts: buf.readUInt32BE(4),
-    marker: (buf[1]! & 0x80) !== 0,
-    pt: buf[1]! & 0x7f,
-    ssrc: buf.readUInt32BE(8),
-    payload: Buffer.from(buf.subarray(off, end)),
-  };
-}
-
-/** Monotonic milliseconds. */
-export function nowMs(): number {
-  return Number(process.hrtime.bigint()) / 1e6;
-}
-
-/** Records every RTP packet that arrives on a socket. */
-export class RtpRecorder {
-  readonly packets: RtpRecord[] = [];
-  /** Non-RTP datagrams seen (e.g. RTCP is RTP-shaped; counted separately by PT 200-204). */
-  rtcp = 0;
-  private listeners = new Set<(p: RtpRecord) => void>();
-
-  constructor(readonly socket: Socket) {
-    socket.on('message', (msg, rinfo) => {
-      const arrivalMs = nowMs();
-      const p = parseRtp(msg);
-      if (!p) return;
-      if (p.pt >= 72 && p.pt <= 76) {
-        this.rtcp++;
-        return;
-      }
-      const rec: RtpRecord = { ...p, arrivalMs, from: `${rinfo.address}:${rinfo.port}` };
-      this.packets.push(rec);
-      for (const l of this.listeners) l(rec);
-    });
-  }
-
-  /** Bind a new UDP socket (port 0 = any) and record on it. */
-  static async bind(port = 0, address = '127.0.0.1'): Promise<RtpRecorder> {
-    const s = createSocket('udp4');
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.bind(port, address, () => {
-        s.off('error', reject);
-        resolve();
-      });
-    });
-    return new RtpRecorder(s);
-  }
-
-  get port(): number {
-    return this.socket.address().port;
-  }
-
-  /** Call `fn` for each packet from now on; returns an unsubscribe function. */
-  onPacket(fn: (p: RtpRecord) => void): () => void {
-    this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
-  }
-
-  close(): void {
-    try {
-      this.socket.close();
-    } catch {
-      /* already closed */
-    }
-  }
-}
+// Parsing and recording are shared with the `voice-agent call` CLI.
+export { nowMs, parseRtp, RtpRecorder, type RtpRecord } from '../../src/cli/rtp.ts';
 
 export interface RtpSenderOptions {
   payloadType: number;
