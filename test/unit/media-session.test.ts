@@ -185,7 +185,10 @@ t.test('flush() stops the audio at once; queuedMs follows the queue', async (t) 
   const n0 = peer.packets.length;
   s.play(tone(800));
   t.ok(await waitFor(() => done === 1, 1000), 'playoutDone for the new audio');
-  const spurt = peer.packets.slice(n0).filter((p) => p.payload.some((b) => b !== 0xff));
+  // 'playoutDone' can reach JS before the peer socket has read the last packet.
+  const voiced = () => peer.packets.slice(n0).filter((p) => p.payload.some((b) => b !== 0xff));
+  await waitFor(() => voiced().length >= 5, 1000);
+  const spurt = voiced();
   t.equal(spurt.length, 5, '100 ms = 5 packets');
   t.equal(spurt[0].marker, true, 'marker on the first packet of the new talkspurt');
   t.ok(spurt.slice(1).every((p) => !p.marker), 'no marker inside the talkspurt');
