@@ -152,8 +152,34 @@ export interface Config {
    * `RTPENGINE_URL` (or `rtpengine.url` in the file). @defaultValue null
    */
   rtpengine: RtpengineSettings | null;
+  /** Human hand-off: where reps' phones are and how long they ring. */
+  handoff: HandoffSettings;
+  /** The rep console (screen pops over HTTP + SSE). */
+  console: ConsoleSettings;
   /** The YAML file that was loaded, if any. */
   configFile?: string;
+}
+
+export interface HandoffSettings {
+  /**
+   * SIP URI template of a rep's or queue's phone; `{extension}` is replaced by the extension
+   * the CRM's routing picked (a tenant's `escalation.repUri` wins). Env `REP_URI`.
+   * @defaultValue 'sip:{extension}@127.0.0.1:5070'
+   */
+  repUri: string;
+  /** How long the rep's phone rings before the agent takes the caller back (seconds). Env `REP_RING_SECONDS`. @defaultValue 20 */
+  ringSeconds: number;
+}
+
+export interface ConsoleSettings {
+  /** Listen address of the rep console; `off` in `CONSOLE_ADDRESS` disables it. Env `CONSOLE_ADDRESS`. @defaultValue '127.0.0.1' */
+  address: string;
+  /** Port; 0 = any free port. Env `CONSOLE_PORT`. @defaultValue 8088 */
+  port: number;
+  /** Base URL reps' browsers and softphones use for pops (the `X-Screen-Pop-Url` header). Env `CONSOLE_URL`. @defaultValue http://address:port */
+  publicUrl?: string;
+  /** false: no console is served (pops still go to the CRM and SIP headers). @defaultValue true */
+  enabled: boolean;
 }
 
 /** The embedded demo tenants file. */
@@ -172,6 +198,8 @@ export function defaultConfig(): Config {
     rtpTimeoutSeconds: 30,
     logLevel: 'info',
     rtpengine: null,
+    handoff: { repUri: 'sip:{extension}@127.0.0.1:5070', ringSeconds: 20 },
+    console: { address: '127.0.0.1', port: 8088, enabled: true },
   };
 }
 
@@ -272,7 +300,7 @@ class Reader {
   }
 }
 
-const TOP_KEYS = ['sip', 'edge', 'drachtio', 'rtp', 'tenantsFile', 'maxCallSeconds', 'answerDelayMs', 'rtpTimeoutSeconds', 'logLevel', 'rtpengine'] as const;
+const TOP_KEYS = ['sip', 'edge', 'drachtio', 'rtp', 'tenantsFile', 'maxCallSeconds', 'answerDelayMs', 'rtpTimeoutSeconds', 'logLevel', 'rtpengine', 'handoff', 'console'] as const;
 
 function rtpengineOf(cfg: Config): RtpengineSettings {
   cfg.rtpengine ??= { url: '', timeoutMs: RTPENGINE_SETTINGS_DEFAULTS.timeoutMs, transcode: [], flags: [] };
@@ -283,6 +311,19 @@ function direction(r: Reader, field: string, v: unknown): [string, string] {
   const d = r.names(field, v);
   if (d.length !== 2) r.fail(field, `expected two interface names (carrier side, our side), got ${show(v)}`);
   return [d[0]!, d[1]!];
+}
+
+/** A rep SIP URI template: `sip:` or `sips:` with `{extension}`. */
+export function repUri(r: { fail(f: string, p: string): never }, field: string, v: unknown): string {
+  if (typeof v !== 'string' || !/^sips?:\S*\{extension\}\S*$/.test(v.trim())) {
+    r.fail(field, `must be a SIP URI template containing {extension}, e.g. sip:{extension}@pbx.example.com, got ${show(v)}`);
+  }
+  return (v as string).trim();
+}
+
+function httpUrl(r: Reader, field: string, v: unknown): string {
+  if (typeof v !== 'string' || !/^https?:\/\/\S+$/.test(v.trim())) r.fail(field, `must be an http(s) URL, got ${show(v)}`);
+  return (v as string).trim().replace(/\/+$/, '');
 }
 
 function applyFile(cfg: Config, file: string): void {
@@ -328,6 +369,21 @@ function applyFile(cfg: Config, file: string): void {
   if (has(top, 'answerDelayMs')) cfg.answerDelayMs = r.int('answerDelayMs', top.answerDelayMs, 0, 60000);
   if (has(top, 'rtpTimeoutSeconds')) cfg.rtpTimeoutSeconds = r.int('rtpTimeoutSeconds', top.rtpTimeoutSeconds, 0, 86400);
   if (has(top, 'logLevel')) cfg.logLevel = r.oneOf('logLevel', top.logLevel, LOG_LEVELS);
+  if (has(top, 'handoff')) {
+    const h = r.mapping('handoff', top.handoff, ['repUri', 'ringSeconds']);
+    if (has(h, 'repUri')) cfg.handoff.repUri = repUri(r, 'handoff.repUri', h.repUri);
+    if (has(h, 'ringSeconds')) cfg.handoff.ringSeconds = r.int('handoff.ringSeconds', h.ringSeconds, 1, 300);
+  }
+  if (has(top, 'console')) {
+    const c = r.mapping('console', top.console, ['address', 'port', 'publicUrl', 'enabled']);
+    if (has(c, 'address')) cfg.console.address = r.host('console.address', c.address);
+    if (has(c, 'port')) cfg.console.port = r.int('console.port', c.port, 0, 65535);
+    if (has(c, 'publicUrl')) cfg.console.publicUrl = httpUrl(r, 'console.publicUrl', c.publicUrl);
+    if (has(c, 'enabled')) {
+      if (typeof c.enabled !== 'boolean') r.fail('console.enabled', `must be true or false, got ${show(c.enabled)}`);
+      cfg.console.enabled = c.enabled as boolean;
+    }
+  }
   if (has(top, 'rtpengine')) {
     const e = r.mapping('rtpengine', top.rtpengine, ['url', 'timeoutMs', 'transcode', 'direction', 'flags']);
     const x = rtpengineOf(cfg);
@@ -362,6 +418,14 @@ function applyEnv(cfg: Config, env: NodeJS.ProcessEnv, cwd: string): void {
   if ((v = get('ANSWER_DELAY_MS')) !== undefined) cfg.answerDelayMs = r.int('ANSWER_DELAY_MS', v, 0, 60000);
   if ((v = get('RTP_TIMEOUT_SECONDS')) !== undefined) cfg.rtpTimeoutSeconds = r.int('RTP_TIMEOUT_SECONDS', v, 0, 86400);
   if ((v = get('LOG_LEVEL')) !== undefined) cfg.logLevel = r.oneOf('LOG_LEVEL', v, LOG_LEVELS);
+  if ((v = get('REP_URI')) !== undefined) cfg.handoff.repUri = repUri(r, 'REP_URI', v);
+  if ((v = get('REP_RING_SECONDS')) !== undefined) cfg.handoff.ringSeconds = r.int('REP_RING_SECONDS', v, 1, 300);
+  if ((v = get('CONSOLE_ADDRESS')) !== undefined) {
+    if (['off', 'none', 'false'].includes(v.trim().toLowerCase())) cfg.console.enabled = false;
+    else cfg.console.address = r.host('CONSOLE_ADDRESS', v);
+  }
+  if ((v = get('CONSOLE_PORT')) !== undefined) cfg.console.port = r.int('CONSOLE_PORT', v, 0, 65535);
+  if ((v = get('CONSOLE_URL')) !== undefined) cfg.console.publicUrl = httpUrl(r, 'CONSOLE_URL', v);
   if ((v = get('RTPENGINE_URL')) !== undefined) {
     if (['off', 'none', 'false'].includes(v.trim().toLowerCase())) rtpengineOf(cfg).url = '';
     else rtpengineOf(cfg).url = r.rtpengineUrl('RTPENGINE_URL', v);

@@ -19,6 +19,8 @@ import { SipEdge } from './sip-edge/index.ts';
 import type { MediaEngine } from './media/index.ts';
 import type { RtpengineAnchor } from './media/rtpengine/index.ts';
 import type { DialogueService } from './dialogue/service.ts';
+import { ScreenPopStore } from './escalation/screen-pop.ts';
+import type { RepConsole } from './ops/console.ts';
 
 const log = logger('main');
 
@@ -36,6 +38,10 @@ export interface Running {
   rtpengine: RtpengineAnchor | null;
   /** The conversation in each call (STT → agent → TTS), its tool gateways and case queue. */
   dialogue: DialogueService;
+  /** Screen pops of hand-offs (served by the rep console). */
+  pops: ScreenPopStore;
+  /** The rep console (null when disabled or its port was taken). */
+  repConsole: RepConsole | null;
   /** Hang up calls, stop edge and engine. Idempotent. */
   stop(): Promise<void>;
 }
@@ -71,11 +77,14 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
   const dialogue = await startDialogue();
   let edge: SipEdge | null = null;
   let app: VoiceApp | null = null;
+  let repConsole: RepConsole | null = null;
+  const pops = new ScreenPopStore();
   let stopped: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       if (app) await app.shutdown();
       await dialogue.close().catch((err: unknown) => log.warn('dialogue close failed', { err: err as Error }));
+      await repConsole?.close().catch(() => {});
       await rtpengine?.close().catch((err: unknown) => log.warn('rtpengine close failed', { err: err as Error }));
       if (edge) await edge.stop().catch((err: unknown) => log.warn('edge stop failed', { err: err as Error }));
       engine.close();
@@ -97,6 +106,23 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
       config, tenants, engine, synthesize, supportedCodecs, rtpengine,
       conversation: (call) => dialogue.attach(call), vad: vadEnabled(),
     });
+    if (config.console.enabled) {
+      const { startRepConsole } = await import('./ops/console.ts');
+      repConsole = await startRepConsole({ store: pops, host: config.console.address, port: config.console.port }).catch((err: unknown) => {
+        log.error('rep console not started; screen pops still go to the CRM and the SIP headers', { err: err as Error, port: config.console.port });
+        return null;
+      });
+    }
+    const { HandoffService } = await import('./escalation/handoff.ts');
+    const consoleBase = config.console.publicUrl ?? repConsole?.url;
+    dialogue.setHandoff(new HandoffService({
+      srf: app.srf as never, engine: engine as never, pops,
+      ...(repConsole && consoleBase ? { popUrl: (id: string) => `${consoleBase}/pops/${encodeURIComponent(id)}` } : {}),
+      gatewayFor: (t) => dialogue.gateway(t),
+      repUri: config.handoff.repUri, ringTimeoutMs: config.handoff.ringSeconds * 1000,
+      advertisedAddress: config.rtp.publicAddress,
+      referredBy: `sip:voice-agent@${config.sip.address === '0.0.0.0' ? config.rtp.publicAddress : config.sip.address}:${config.sip.port}`,
+    }));
     const hostport = await app.connect();
     await app.prewarm();
     log.info('voice-agent ready', {
@@ -108,8 +134,9 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
       codecs: supportedCodecs.join(','),
       rtpengine: config.rtpengine?.url,
       tenants: tenants.size,
+      console: repConsole?.url ?? 'off',
     });
-    return { config, app, edge, engine, rtpengine, dialogue, stop };
+    return { config, app, edge, engine, rtpengine, dialogue, pops, repConsole, stop };
   } catch (err) {
     await stop().catch(() => {});
     throw err;

@@ -60,8 +60,8 @@ const LOCAL_TOOLS: ChatCompletionTool[] = [
   {
     type: 'function',
     function: {
-      name: 'transfer_to_human',
-      description: 'Hand the caller to a human rep (when they ask for a person, or you cannot help). Say a short line first.',
+      name: 'escalate',
+      description: 'Hand the caller to a human rep (when they ask for a person, or you cannot help). The system says the hand-off line and puts the caller on hold; do not announce it yourself.',
       parameters: { type: 'object', properties: { reason: { type: 'string', description: 'one line: why' }, topic: { type: 'string', description: 'billing, returns, sales, my rep…' } }, required: ['reason'] },
     },
   },
@@ -181,7 +181,8 @@ export class LlmAgent implements Agent {
   }
 
   private tools(): ChatCompletionTool[] {
-    const gw = this.ctx.tools.listTools().map((t): ChatCompletionTool => ({
+    // log_activity is the hand-off's record keeping (src/escalation), not the model's
+    const gw = this.ctx.tools.listTools().filter((t) => t.name !== 'log_activity').map((t): ChatCompletionTool => ({
       type: 'function',
       function: { name: t.name, description: t.description, parameters: stripKey(t.inputSchema, 'idempotency_key') },
     }));
@@ -303,17 +304,23 @@ export class LlmAgent implements Agent {
   /** One function call from the model: a local action or a gateway tool. Returns what the model is told. */
   private async *runTool(name: string, args: Record<string, unknown>, filler: FillerState, deferred: AgentAction[]): AsyncGenerator<AgentAction, Record<string, unknown>> {
     const st = this.state;
-    if (name === 'transfer_to_human') {
+    if (name === 'escalate' || name === 'transfer_to_human') {
       const reason = String(args.reason ?? 'caller asked for a person');
       let target = 'rep';
+      let targetName: string | undefined;
+      let targetKind: 'rep' | 'queue' | undefined;
       if (this.ctx.tools.listTools().some((t) => t.name === 'route_request')) {
         const r = yield* this.gateway('route_request', { topic: String(args.topic ?? 'my rep'), ...(st.account ? { account_id: st.account.id } : {}) }, filler);
         const tg = r.ok ? (r.data.target as Record<string, unknown> | undefined) : undefined;
-        if (tg) target = String(tg.extension ?? tg.name ?? 'rep');
+        if (tg) {
+          target = String(tg.extension ?? tg.name ?? 'rep');
+          if (tg.name) targetName = String(tg.name);
+          if (tg.kind === 'rep' || tg.kind === 'queue') targetKind = tg.kind;
+        }
       }
       st.lane = 'transfer';
       st.reason = reason;
-      deferred.push({ type: 'transfer', target, reason });
+      deferred.push({ type: 'transfer', target, reason, trigger: 'llm-tool', ...(targetName ? { targetName } : {}), ...(targetKind ? { targetKind } : {}) });
       return { ok: true, transferring_to: target };
     }
     if (name === 'end_call') {

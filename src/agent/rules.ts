@@ -246,8 +246,8 @@ export class RulesAgent implements Agent {
     }
     this.misses++;
     if (this.misses > this.maxRetries) {
-      this.say("I'm having trouble understanding. Let me connect you with someone who can help.");
-      this.out.push({ type: 'transfer', target: 'rep', reason: 'rules agent could not understand the caller' });
+      this.say("I'm having trouble understanding.");
+      this.out.push({ type: 'transfer', target: 'rep', reason: 'the agent could not understand the caller', trigger: 'agent' });
       this.state.lane = 'transfer';
       return;
     }
@@ -262,8 +262,8 @@ export class RulesAgent implements Agent {
     const reAsk = (question: Question, prompt: string): boolean => {
       if (this.retries >= this.maxRetries) {
         this.pending = undefined;
-        this.say("Sorry, I'm not getting that. Let me connect you with someone who can help.");
-        this.out.push({ type: 'transfer', target: 'rep', reason: `could not get ${question} from the caller` });
+        this.say("Sorry, I'm not getting that.");
+        this.out.push({ type: 'transfer', target: 'rep', reason: `the agent could not get the ${question.replace(/_/g, ' ')} from the caller`, trigger: 'agent' });
         this.state.lane = 'transfer';
         return true;
       }
@@ -423,20 +423,22 @@ export class RulesAgent implements Agent {
     this.pending = undefined;
     this.state.lane = 'transfer';
     let target = 'rep';
-    let who = 'a representative';
+    let targetName: string | undefined;
+    let targetKind: 'rep' | 'queue' | undefined;
     const topic = /\b(billing|invoice|return|returns|credit)\b/.exec(words(text).join(' '))?.[1] ?? (this.state.account ? 'my rep' : 'sales');
     if (this.ctx.tools.listTools().some((t) => t.name === 'route_request')) {
       const r = yield* this.tool('route_request', { topic, ...(this.state.account ? { account_id: this.state.account.id } : {}) });
       const tg = r.ok ? (r.data.target as Record<string, unknown> | undefined) : undefined;
       if (tg) {
         target = String(tg.extension ?? tg.name ?? 'rep');
-        if (tg.name) who = String(tg.name);
+        if (tg.name) targetName = String(tg.name);
+        if (tg.kind === 'rep' || tg.kind === 'queue') targetKind = tg.kind;
       }
     }
     const reason = `caller asked for a person${this.state.order.pending ? ' during a reorder' : ''}: "${text.trim()}"`;
     this.state.reason = reason;
-    this.say(`Sure, let me connect you with ${who}.`);
-    this.out.push({ type: 'transfer', target, reason });
+    // the hand-off (src/escalation) says the tenant's handshake line
+    this.out.push({ type: 'transfer', target, reason, trigger: 'explicit', ...(targetName ? { targetName } : {}), ...(targetKind ? { targetKind } : {}) });
   }
 
   private async *reorder(text: string): AsyncGenerator<AgentAction> {

@@ -6,6 +6,7 @@
 import type { Tenant } from '../tenants/index.ts';
 import type { CaseMessage } from '../jobs/types.ts';
 import type { ToolGateway, ToolResult } from './tool-types.ts';
+import type { EscalationTrigger } from '../escalation/screen-pop.ts';
 
 export type { ToolGateway, ToolResult, ToolSpec, ToolCallContext, TenantToolPolicy } from './tool-types.ts';
 export type { CaseMessage } from '../jobs/types.ts';
@@ -13,13 +14,16 @@ export type { CaseMessage } from '../jobs/types.ts';
 /** What the agent wants done, in order. */
 export type AgentAction =
   /** speak this text (one sentence or a few); `final` marks the last thing said this turn */
-  | { type: 'say'; text: string; final?: boolean }
+  | { type: 'say'; text: string; final?: boolean; uninterruptible?: boolean }
   /** a tool call that ran through the gateway (for the transcript, screen pop and logs) */
   | { type: 'tool'; name: string; args: Record<string, unknown>; result: ToolResult }
   /** a short filler said while a slow tool runs ("Let me check that for you.") */
   | { type: 'filler'; text: string }
-  /** hand the caller to a human; `target` is a rep/queue name or extension */
-  | { type: 'transfer'; target: string; reason: string }
+  /**
+   * hand the caller to a human; `target` is the rep's/queue's extension (or a name),
+   * `targetName` how to call them on the line, `trigger` which escalation trigger fired
+   */
+  | { type: 'transfer'; target: string; reason: string; targetName?: string; targetKind?: 'rep' | 'queue'; trigger?: EscalationTrigger }
   /** a structured message to turn into a CRM case (enqueue it with src/jobs enqueueCase) */
   | { type: 'take_message'; message: CaseMessage }
   /** end the call after the pending speech */
@@ -33,6 +37,20 @@ export interface AgentTurn {
   dtmf?: string;
   /** recogniser confidence 0..1 */
   confidence?: number;
+  /** loudness and length of the utterance (frustration trigger) */
+  voice?: { rmsDb: number; voicedMs: number };
+  /** the agent's last words asked for digits (a lone DTMF 0 is then an answer) */
+  expectingDigits?: boolean;
+}
+
+/** Why a hand-off to a person did not happen. */
+export interface HandoffFailure {
+  /** 'busy' | 'no-answer' | 'rejected' | 'unavailable' | 'refer-failed' … */
+  why: string;
+  /** how the target is named on the line */
+  targetName: string;
+  /** SIP status from the rep side, when there was one */
+  status?: number;
 }
 
 /** Everything the agent needs about the call. */
@@ -92,6 +110,8 @@ export interface ConversationState {
 export interface Agent {
   start(ctx: CallContext): AsyncIterable<AgentAction>;
   turn(input: AgentTurn, signal?: AbortSignal): AsyncIterable<AgentAction>;
+  /** The transfer it asked for failed (rep busy, no answer): tell the caller, take a message. */
+  handoffFailed?(failure: HandoffFailure): AsyncIterable<AgentAction>;
   readonly state: ConversationState;
 }
 

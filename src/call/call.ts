@@ -29,6 +29,8 @@ export type EndReason =
   | 'canceled' // CANCEL before answer
   | 'rejected' // app hung up before answer (final error response sent)
   | 'shutdown' // process stopping
+  | 'transferred' // blind transfer (REFER) completed: the caller's leg went to the rep
+  | 'rep-bye' // warm transfer: the rep hung up the bridged call
   | 'error'; // answering failed or an internal error
 
 export interface CallEnded {
@@ -43,6 +45,26 @@ export interface CallDialog {
   removeListener(event: string, listener: (...args: any[]) => void): unknown;
   destroy(opts?: { headers: Record<string, string> }): Promise<unknown>;
   local: { sdp: string };
+  /** in-dialog request (REFER); resolves with the final response */
+  request?(opts: { method: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; reason?: string }>;
+}
+
+/** The rep's leg of a warm transfer (a UAC dialog + its media session bridged to ours). */
+export interface RepLeg {
+  dialog: CallDialog;
+  /** unbridge and close the rep's media session (called once when the call ends) */
+  release(): void;
+  /** for the CDR */
+  target: string;
+}
+
+/** Progress of a blind transfer as NOTIFY sipfrag reports it (RFC 3515). */
+export interface ReferProgress {
+  /** SIP status of the transferee's INVITE to the target */
+  status: number;
+  reason: string;
+  /** Subscription-State: terminated */
+  terminated: boolean;
 }
 
 /** In-dialog request/response as delivered with a dialog 'modify' event. */
@@ -171,6 +193,8 @@ const BYE_REASON: Partial<Record<EndReason, string>> = {
   'agent-hangup': 'Q.850;cause=16;text="normal call clearing"',
   'max-duration': 'Q.850;cause=16;text="maximum call duration reached"',
   'rtp-timeout': 'Q.850;cause=102;text="media timeout: no RTP received"',
+  transferred: 'SIP;cause=200;text="call transferred"',
+  'rep-bye': 'Q.850;cause=16;text="rep hung up"',
   shutdown: 'Q.850;cause=41;text="server shutting down"',
   error: 'Q.850;cause=41;text="internal error"',
 };
@@ -200,6 +224,9 @@ export class Call extends EventEmitter {
   private ackTimer: unknown = null;
   /** start of the current "expect RTP" window (answer, or un-hold) */
   private rtpWatchSince = 0;
+  private repLeg: RepLeg | null = null;
+  /** what the CDR says about a hand-off */
+  private handoffCdr: Record<string, string | number | undefined> | null = null;
   private endedPromise: Promise<CallEnded>;
   private resolveEnded!: (e: CallEnded) => void;
 
@@ -376,6 +403,68 @@ export class Call extends EventEmitter {
     this.session.play(pcm);
     this.log.debug('playing', { ms: Math.round(pcm.length / 8), synthMs: this.clock.now() - t0 });
   }
+
+  /**
+   * Warm transfer connected: the rep's leg is bridged to ours and owned by this call from
+   * now on. Rep BYE → BYE to the caller (`rep-bye`); caller BYE (or any other end) → BYE to
+   * the rep; both media sessions released once.
+   */
+  attachRepLeg(leg: RepLeg): void {
+    if (this._state !== 'answered') {
+      leg.dialog.destroy().catch(() => {});
+      leg.release();
+      return;
+    }
+    this.repLeg = leg;
+    leg.dialog.on('destroy', this.onRepBye);
+    this.log.info('rep leg bridged', { target: leg.target });
+  }
+
+  /** Record hand-off facts for the CDR line (mode, target, trigger, outcome). */
+  noteHandoff(info: Record<string, string | number | undefined>): void {
+    this.handoffCdr = { ...this.handoffCdr, ...info };
+  }
+
+  /**
+   * Blind transfer: REFER the caller's leg to `referTo` (RFC 3515). Resolves with the REFER's
+   * final status (202 = accepted); progress arrives as `refer-progress` events
+   * ({@link ReferProgress}) from the NOTIFYs, each answered 200.
+   */
+  async refer(referTo: string, headers: Record<string, string> = {}): Promise<number> {
+    const d = this.dialog;
+    if (this._state !== 'answered' || !d) throw new Error('refer: call not answered');
+    if (!d.request) throw new Error('refer: the dialog cannot send requests');
+    d.removeListener('notify', this.onNotify);
+    d.on('notify', this.onNotify);
+    const res = await d.request({ method: 'REFER', headers: { 'Refer-To': referTo, ...headers } });
+    return res.status;
+  }
+
+  private onNotify = (req: { body?: string; get?(h: string): string | undefined }, res: ReinviteResponse): void => {
+    try {
+      res.send(200);
+    } catch { /* already answered */ }
+    const body = typeof req.body === 'string' ? req.body : '';
+    const m = /^SIP\/2\.0\s+(\d{3})\s*([^\r\n]*)/m.exec(body);
+    const state = req.get?.('Subscription-State') ?? '';
+    if (!m) {
+      this.log.debug('NOTIFY without a sipfrag status', { state });
+      return;
+    }
+    const progress: ReferProgress = { status: Number(m[1]), reason: m[2]!.trim(), terminated: /^\s*terminated/i.test(state) };
+    this.log.info('transfer progress', { status: progress.status, reason: progress.reason, terminated: progress.terminated });
+    this.emit('refer-progress', progress);
+  };
+
+  private onRepBye = (): void => {
+    if (this._state === 'ended' || !this.repLeg) return;
+    this.log.info('rep hung up');
+    const leg = this.repLeg;
+    leg.dialog.removeListener('destroy', this.onRepBye);
+    this.repLeg = null;
+    leg.release();
+    void this.hangup('rep-bye');
+  };
 
   /** CANCEL arrived before answer (the edge already answered 487). */
   cancel(): void {
@@ -589,6 +678,19 @@ export class Call extends EventEmitter {
     }
     this.session.removeListener('playoutDone', this.onPlayoutDone);
     this.session.removeListener('latched', this.onLatched);
+    this.dialog?.removeListener('notify', this.onNotify);
+    const leg = this.repLeg;
+    this.repLeg = null;
+    if (leg) {
+      leg.dialog.removeListener('destroy', this.onRepBye);
+      leg.dialog.destroy({ headers: { Reason: reason === 'caller-bye' ? 'Q.850;cause=16;text="caller hung up"' : (BYE_REASON[reason] ?? BYE_REASON['agent-hangup']!) } })
+        .catch((err: unknown) => this.log.debug('BYE to the rep failed', { err: err as Error }));
+      try {
+        leg.release();
+      } catch (err) {
+        this.log.warn('rep leg release failed', { err: err as Error });
+      }
+    }
     let stats: { packetsIn: number; packetsOut: number } = { packetsIn: 0, packetsOut: 0 };
     try {
       stats = this.session.stats();
@@ -604,6 +706,7 @@ export class Call extends EventEmitter {
       from: this.from, to: this.to, tenant: this.tenant.id, codec: this._audio.codec,
       start: iso(this.startedAt), answer: iso(this.answeredAt), end: iso(this.endedAt),
       reason, durationMs, packetsIn: stats.packetsIn, packetsOut: stats.packetsOut,
+      ...(this.handoffCdr ?? {}),
     });
     const ended: CallEnded = { reason, durationMs };
     this.emit('ended', ended);

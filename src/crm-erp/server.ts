@@ -17,7 +17,7 @@ const log = logger('crm-erp');
 /** Names of the tools the built-in server offers (the contract with src/tools and src/agent). */
 export const CRM_ERP_TOOLS = [
   'identify_caller', 'find_sku', 'last_orders', 'check_atp', 'place_order',
-  'order_status', 'create_case', 'business_hours', 'route_request',
+  'order_status', 'create_case', 'business_hours', 'route_request', 'log_activity',
 ] as const;
 export type CrmErpToolName = (typeof CRM_ERP_TOOLS)[number];
 
@@ -136,6 +136,22 @@ export function createCrmErpServer(opts: CreateCrmErpServerOptions = {}): McpSer
     inputSchema: { topic: z.string().min(1), account_id: z.string().optional() },
     annotations: { readOnlyHint: true },
   }, ({ topic, account_id }) => run('route_request', () => store.routeRequest(topic, account_id)));
+
+  server.registerTool('log_activity', {
+    description: 'Record an activity on the account, e.g. a hand-off to a rep with the screen pop summary. The account may be given directly or through the contact; unknown ids are refused. The same idempotency_key always returns the same activity (no duplicates).',
+    inputSchema: {
+      account_id: z.string().optional().describe('account id or number, e.g. ACC-10042'),
+      contact_id: z.string().optional().describe('contact id, e.g. CON-2001'),
+      kind: z.string().min(1).describe('kind of activity, a lower-case word: handoff, transfer_failed, callback, note'),
+      call_id: z.string().min(1).describe('the call this activity belongs to'),
+      summary: z.string().min(1).describe('what the rep needs to know (the screen pop summary)'),
+      reason: z.string().optional().describe('why, e.g. "caller asked for a human"'),
+      transcript: z.string().optional(),
+      target: z.string().optional().describe('who it went to, e.g. "Maria Chen x2101"'),
+      idempotency_key: z.string().optional(),
+    },
+    annotations: { readOnlyHint: false, idempotentHint: true, destructiveHint: false },
+  }, (args) => run('log_activity', () => store.logActivity(args)));
 
   const owned = !opts.store;
   const close = server.close.bind(server);

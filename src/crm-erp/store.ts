@@ -8,6 +8,39 @@ import Database from 'better-sqlite3';
 import { SCHEMA, seedDatabase, e164Digits, skuKey, poKey, round2, TIER_DISCOUNT, FIRST_CASE_SEQ } from './seed.ts';
 import { addBusinessDays, localDate, localParts, isoInZone, zonedInstant, weekdayName, addDays } from './time.ts';
 
+/**
+ * Activities logged on accounts (hand-offs to reps with their screen pop summary, …).
+ * Created here rather than in the seed schema so databases seeded before the table existed
+ * (a `CRM_DB` file) get it on open.
+ */
+export const ACTIVITY_SCHEMA = `
+CREATE TABLE IF NOT EXISTS activities (
+  id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, account_id TEXT REFERENCES accounts(id),
+  contact_id TEXT REFERENCES contacts(id), kind TEXT NOT NULL, call_id TEXT NOT NULL, summary TEXT NOT NULL,
+  reason TEXT, transcript TEXT, target TEXT, created_at TEXT NOT NULL, idempotency_key TEXT UNIQUE);
+CREATE INDEX IF NOT EXISTS activities_call ON activities(call_id);
+CREATE INDEX IF NOT EXISTS activities_account ON activities(account_id, seq);
+`;
+
+/** First activity number (`ACT-900001`). */
+export const FIRST_ACTIVITY_SEQ = 900001;
+
+/** Activity kinds: a lower-case word (`handoff`, `transfer_failed`, `callback`, `note`…). */
+const ACTIVITY_KIND = /^[a-z][a-z0-9_-]{0,39}$/;
+
+/** Input of {@link CrmErpStore.logActivity} (the `log_activity` tool). */
+export interface LogActivityArgs {
+  account_id?: string;
+  contact_id?: string;
+  kind: string;
+  call_id: string;
+  summary: string;
+  reason?: string;
+  transcript?: string;
+  target?: string;
+  idempotency_key?: string;
+}
+
 /** Invalid input to a CRM/ERP tool; the message is meant for the caller (and the model). */
 export class CrmErpError extends Error {
   override name = 'CrmErpError';
@@ -64,6 +97,7 @@ export class CrmErpStore {
     }
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);
+    this.db.exec(ACTIVITY_SCHEMA);
     const seeded = this.db.prepare("SELECT value FROM meta WHERE key = 'seeded_on'").get();
     if (!seeded) seedDatabase(this.db, this.today('America/Los_Angeles'));
   }
@@ -324,6 +358,53 @@ export class CrmErpStore {
     }).immediate();
   }
 
+  /**
+   * log_activity: an activity on the account (e.g. a hand-off to a rep with the screen pop
+   * summary). The account is resolved in any spoken form, or taken from the contact; unknown
+   * ids are refused. With an idempotency key, the same key returns the same activity (no
+   * second row); without one every call adds a row.
+   */
+  logActivity(args: LogActivityArgs): { activity_id: string; duplicate?: boolean } {
+    const key = args.idempotency_key?.trim() || undefined;
+    const priorOf = (): { activity_id: string; duplicate: true } | undefined => {
+      if (!key) return undefined;
+      const prior = this.db.prepare('SELECT id FROM activities WHERE idempotency_key = ?').get(key);
+      return prior ? { activity_id: prior.id as string, duplicate: true } : undefined;
+    };
+    const prior = priorOf();
+    if (prior) return prior;
+    const kind = String(args.kind ?? '').trim().toLowerCase();
+    if (!ACTIVITY_KIND.test(kind)) throw new CrmErpError(`activity kind must be a word such as "handoff", got ${JSON.stringify(args.kind)}`);
+    const callId = String(args.call_id ?? '').trim();
+    if (!callId) throw new CrmErpError('call_id is required');
+    const summary = String(args.summary ?? '').trim();
+    if (!summary) throw new CrmErpError('summary is required');
+    const accountArg = args.account_id?.trim() || undefined;
+    const contactArg = args.contact_id?.trim() || undefined;
+    const account = accountArg ? this.requireAccount(accountArg) : undefined;
+    let contact: Row | undefined;
+    if (contactArg) {
+      contact = this.db.prepare('SELECT * FROM contacts WHERE id = ?').get(contactArg.toUpperCase());
+      if (!contact) throw new CrmErpError(`unknown contact "${contactArg}"`);
+      if (account && contact.account_id !== account.id) {
+        throw new CrmErpError(`contact ${contact.id} (${contact.name}) belongs to account ${contact.account_id}, not ${account.id}`);
+      }
+    }
+    const accountId = (account?.id ?? contact?.account_id ?? null) as string | null;
+    const opt = (v: string | undefined): string | null => (v && v.trim() ? v : null);
+    return this.db.transaction(() => {
+      const raced = priorOf();
+      if (raced) return raced;
+      const seq = ((this.db.prepare('SELECT max(seq) AS m FROM activities').get()!.m as number | null) ?? FIRST_ACTIVITY_SEQ - 1) + 1;
+      const id = `ACT-${seq}`;
+      this.db.prepare(`INSERT INTO activities (id, seq, account_id, contact_id, kind, call_id, summary, reason, transcript, target,
+        created_at, idempotency_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`).run(
+        id, seq, accountId, contact?.id ?? null, kind, callId, summary, opt(args.reason), opt(args.transcript), opt(args.target),
+        this.now().toISOString(), key ?? null);
+      return { activity_id: id };
+    }).immediate();
+  }
+
   /** business_hours: open now (or at `at`) for the tenant; unknown tenants use the `default` hours. */
   businessHours(tenant?: string, at?: string): {
     open: boolean; timezone: string; opens_at?: string; closes_at?: string; next_open?: string; tenant: string; local_time: string; today_hours?: string;
@@ -411,8 +492,23 @@ export class CrmErpStore {
     return this.db.prepare('SELECT * FROM cases WHERE case_number = ?').get(caseNumber);
   }
 
+  /** An activity row, or undefined. */
+  getActivity(activityId: string): Row | undefined {
+    return this.db.prepare('SELECT * FROM activities WHERE id = ?').get(activityId);
+  }
+
+  /** Activities, oldest first, optionally only those of one call and/or account. */
+  listActivities(filter: { call_id?: string; account_id?: string } = {}): Row[] {
+    const where: string[] = [];
+    const params: string[] = [];
+    if (filter.call_id) { where.push('call_id = ?'); params.push(filter.call_id); }
+    if (filter.account_id) { where.push('account_id = ?'); params.push(this.resolveAccount(filter.account_id)?.id ?? filter.account_id); }
+    const sql = `SELECT * FROM activities${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq`;
+    return this.db.prepare(sql).all(...params);
+  }
+
   /** Row counts, for tests asserting "no duplicate". */
-  count(table: 'orders' | 'cases' | 'order_lines'): number {
+  count(table: 'orders' | 'cases' | 'order_lines' | 'activities'): number {
     return this.db.prepare(`SELECT count(*) AS n FROM ${table}`).get()!.n as number;
   }
 

@@ -24,6 +24,8 @@
 import { EventEmitter } from 'node:events';
 import { logger, type Logger } from '../ops/log.ts';
 import type { Agent, AgentAction, AgentTurn, CallContext, CaseMessage } from '../agent/types.ts';
+import type { EscalationTrigger } from '../escalation/screen-pop.ts';
+import { rmsDb } from '../escalation/triggers.ts';
 import type { SttProvider, Vocabulary } from '../stt/types.ts';
 import type { TtsProvider } from '../tts/types.ts';
 import { createEndpointer, type Endpointer, type EnergyTunables } from './endpoint.ts';
@@ -41,7 +43,19 @@ export interface DialogueMedia {
   removeListener(event: string, listener: (...args: any[]) => void): unknown;
 }
 
-export type DialogueState = 'idle' | 'listening' | 'thinking' | 'speaking' | 'ended';
+export type DialogueState = 'idle' | 'listening' | 'thinking' | 'speaking' | 'transferring' | 'ended';
+
+/** A hand-off the agent asked for (the transfer action, after its last words played). */
+export interface TransferRequest {
+  target: string;
+  reason: string;
+  targetName?: string;
+  targetKind?: 'rep' | 'queue';
+  trigger?: EscalationTrigger;
+}
+
+/** What the hand-off hook reports: done (the agent leaves the call) or failed (the agent takes the caller back). */
+export type TransferOutcome = { ok: true } | { ok: false; why: string; status?: number };
 
 /** One line of the conversation as it happened on the line. */
 export interface DialogueEntry {
@@ -89,8 +103,18 @@ export interface DialogueOptions {
   endpointer?: Endpointer;
   /** Energy fallback tunables (used when the session has no VAD). */
   energy?: Partial<EnergyTunables>;
-  /** the agent hands the caller to a person (after its last words played) */
-  onTransfer?: (target: string, reason: string) => void | Promise<void>;
+  /**
+   * The agent hands the caller to a person (after its last words played). While it runs the
+   * dialogue is `transferring` (caller speech is not a turn). `{ ok: false }` (rep busy, no
+   * answer) gives the caller back to the agent (`agent.handoffFailed`); resolving nothing
+   * counts as done.
+   */
+  onTransfer?: (t: TransferRequest) => void | TransferOutcome | Promise<void | TransferOutcome>;
+  /**
+   * The agent decided to hand off (its handshake line is about to play): start what can
+   * start early — the screen pop, ringing the rep. `onTransfer` follows after the playout.
+   */
+  onTransferStart?: (t: TransferRequest) => void;
   /** the agent ends the call (after its last words played) */
   onHangup?: (reason: string) => void | Promise<void>;
   /** durable message → CRM case (src/jobs CaseQueue.enqueueCase) */
@@ -129,6 +153,7 @@ export class DialogueController extends EventEmitter<{
   transcript: [DialogueEntry];
   turn: [TurnTiming];
   ended: [{ how: 'hangup' | 'transfer' | 'stopped'; reason: string; target?: string }];
+  transferFailed: [{ why: string; status?: number; target: string }];
 }> {
   readonly transcript: DialogueEntry[] = [];
   readonly timings: TurnTiming[] = [];
@@ -150,6 +175,10 @@ export class DialogueController extends EventEmitter<{
   private playing = false;
   private utteranceSeq = 0;
   private dtmf = '';
+  /** a transfer was decided: its handshake plays, caller input is not a turn any more */
+  private handingOff = false;
+  /** the agent's last words asked for a number */
+  private expectDigits = false;
   private dtmfTimer: NodeJS.Timeout | null = null;
   private turnNo = 0;
   private pendingTiming: { turn: number; endAt: number; sttMs: number; textAt: number; epMs: number } | null = null;
@@ -161,6 +190,7 @@ export class DialogueController extends EventEmitter<{
   private readonly onPlayoutDone = (): void => this.playoutDone();
   private readonly onDtmf = (ev: { digit: string }): void => this.dtmfDigit(ev.digit);
   private readonly onDtmfStart = (): void => {
+    if (this.handingOff) return;
     if (this._state === 'speaking' || this.playing) this.interrupt('dtmf');
   };
 
@@ -255,7 +285,11 @@ export class DialogueController extends EventEmitter<{
   }
 
   private async onSpeechEnd(audio: Int16Array, voicedMs: number): Promise<void> {
-    if (this.isEnded()) return;
+    if (this.isEnded() || this._state === 'transferring') return;
+    if (this.handingOff) {
+      this.log.debug('caller spoke during the hand-off handshake; not a turn', { voicedMs });
+      return;
+    }
     const endAt = this.now();
     const epMs = this.ep.endpointSilenceMs;
     const seq = ++this.utteranceSeq;
@@ -292,19 +326,28 @@ export class DialogueController extends EventEmitter<{
     const sttMs = this.now() - endAt;
     this.log.info('caller said', { text, confidence: Math.round(confidence * 100) / 100, inDomain, voicedMs, sttMs });
     this.record({ role: 'caller', text, at: endAt, confidence });
-    const input: AgentTurn = { text: !inDomain && this.opts.outOfDomain === 'reprompt' ? '' : text, confidence };
+    const input: AgentTurn = {
+      text: !inDomain && this.opts.outOfDomain === 'reprompt' ? '' : text, confidence,
+      voice: { rmsDb: Math.round(rmsDb(audio) * 10) / 10, voicedMs },
+      ...(this.expectDigits ? { expectingDigits: true } : {}),
+    };
     this.pendingTiming = { turn: ++this.turnNo, endAt, sttMs, textAt: this.now(), epMs };
     await this.runReply((signal) => this.opts.agent.turn(input, signal));
   }
 
   private dtmfDigit(digit: string): void {
-    if (this.isEnded()) return;
+    if (this.isEnded() || this._state === 'transferring' || this.handingOff) return;
     if (this.dtmfTimer) clearTimeout(this.dtmfTimer);
     if (digit === '#') {
       this.flushDtmf();
       return;
     }
     this.dtmf += digit;
+    if (this.dtmf === '0' && !this.expectDigits) {
+      // a lone 0 while no number was asked for: "operator", no need to wait for more keys
+      this.flushDtmf();
+      return;
+    }
     this.dtmfTimer = setTimeout(() => this.flushDtmf(), this.opts.dtmfTimeoutMs ?? 2500);
   }
 
@@ -320,14 +363,14 @@ export class DialogueController extends EventEmitter<{
       await this.cancelReply('dtmf');
       this.record({ role: 'caller', text: digits, at: endAt, dtmf: true });
       this.setState('thinking');
-      await this.runReply((signal) => this.opts.agent.turn({ text: '', dtmf: digits }, signal));
+      await this.runReply((signal) => this.opts.agent.turn({ text: '', dtmf: digits, ...(this.expectDigits ? { expectingDigits: true } : {}) }, signal));
     })());
   }
 
   // ---- barge-in -------------------------------------------------------------------------
 
   private onBargeIn(): void {
-    if (this.isEnded()) return;
+    if (this.isEnded() || this.handingOff) return;
     if (!this.playing && this._state !== 'speaking') return;
     this.log.info('barge-in', { native: this.ep.nativeBargeIn });
     if (this.ep.nativeBargeIn) {
@@ -341,6 +384,7 @@ export class DialogueController extends EventEmitter<{
 
   /** Pause-first: the core paused the reply at an onset; hold further sentences. */
   private onPause(): void {
+    if (this.handingOff) return;
     if (this.isEnded() || (!this.playing && this._state !== 'speaking')) return;
     this.log.debug('reply paused at a caller onset');
     this.holdSpeech();
@@ -423,7 +467,7 @@ export class DialogueController extends EventEmitter<{
     this.speech = Promise.resolve();
     const reply: Reply = { id: ++this.replySeq, ac, done: Promise.resolve(), spoken: [] };
     this.reply = reply;
-    let end: { how: 'hangup' | 'transfer'; reason: string; target?: string } | null = null;
+    let end: { how: 'hangup' | 'transfer'; reason: string; target?: string; transfer?: TransferRequest } | null = null;
     reply.done = (async () => {
       const it = make(ac.signal)[Symbol.asyncIterator]();
       try {
@@ -434,7 +478,7 @@ export class DialogueController extends EventEmitter<{
           switch (a.type) {
             case 'say':
             case 'filler':
-              this.queueSpeech(reply, a.text, a.type === 'filler');
+              this.queueSpeech(reply, a.text, a.type === 'filler', a.type === 'say' && a.uninterruptible === true);
               break;
             case 'tool':
               this.log.debug('tool', { tool: a.name, ok: a.result.ok, ms: a.result.ms });
@@ -443,7 +487,19 @@ export class DialogueController extends EventEmitter<{
               this.takeMessage(a.message);
               break;
             case 'transfer':
-              end = { how: 'transfer', reason: a.reason, target: a.target };
+              end = {
+                how: 'transfer', reason: a.reason, target: a.target,
+                transfer: {
+                  target: a.target, reason: a.reason, ...(a.targetName ? { targetName: a.targetName } : {}),
+                  ...(a.targetKind ? { targetKind: a.targetKind } : {}), ...(a.trigger ? { trigger: a.trigger } : {}),
+                },
+              };
+              this.handingOff = true;
+              try {
+                this.opts.onTransferStart?.(end.transfer!);
+              } catch (err) {
+                this.log.warn('transfer start hook failed', { err: err as Error });
+              }
               break;
             case 'hangup':
               end = { how: 'hangup', reason: a.reason };
@@ -468,18 +524,19 @@ export class DialogueController extends EventEmitter<{
       return;
     }
     const last = reply.spoken[reply.spoken.length - 1];
-    this.ep.setDigitsPending(!!last && DIGIT_PROMPT.test(last.text));
+    this.expectDigits = !!last && DIGIT_PROMPT.test(last.text);
+    this.ep.setDigitsPending(this.expectDigits);
     if (!this.playing) this.setState('listening');
   }
 
-  private queueSpeech(reply: Reply, text: string, filler: boolean): void {
+  private queueSpeech(reply: Reply, text: string, filler: boolean, uninterruptible = false): void {
     const signal = this.speechAbort.signal;
-    this.speech = this.speech.then(() => this.speak(reply, text, filler, signal)).catch((err: unknown) => {
+    this.speech = this.speech.then(() => this.speak(reply, text, filler, signal, uninterruptible)).catch((err: unknown) => {
       this.log.warn('speech synthesis failed', { err: err as Error });
     });
   }
 
-  private async speak(reply: Reply, text: string, filler: boolean, signal: AbortSignal): Promise<void> {
+  private async speak(reply: Reply, text: string, filler: boolean, signal: AbortSignal, uninterruptible = false): Promise<void> {
     if (signal.aborted || this.isEnded()) return;
     const entry: DialogueEntry = { role: 'agent', text, at: this.now(), ...(filler ? { filler: true } : {}) };
     let recorded = false;
@@ -487,7 +544,7 @@ export class DialogueController extends EventEmitter<{
       while (this.hold && !signal.aborted) await this.hold.promise;
       if (signal.aborted || this.isEnded()) return;
       if (pcm.length === 0) continue;
-      this.media.play(pcm);
+      this.media.play(pcm, uninterruptible ? { uninterruptible: true } : undefined);
       const t = this.now();
       this.playEndsAt = Math.max(this.playEndsAt, t) + pcm.length / 8;
       this.endsAt.set(entry, this.playEndsAt);
@@ -543,17 +600,43 @@ export class DialogueController extends EventEmitter<{
     });
   }
 
-  private async finishCall(end: { how: 'hangup' | 'transfer'; reason: string; target?: string }): Promise<void> {
+  private async finishCall(end: { how: 'hangup' | 'transfer'; reason: string; target?: string; transfer?: TransferRequest }): Promise<void> {
     await this.waitPlayout();
     if (this.isEnded()) return;
-    this.log.info(end.how === 'transfer' ? 'transfer' : 'agent hangs up', { reason: end.reason, target: end.target });
+    this.log.info(end.how === 'transfer' ? 'transfer' : 'agent hangs up', { reason: end.reason, target: end.target, trigger: end.transfer?.trigger });
+    if (end.how === 'transfer') {
+      this.setState('transferring');
+      let outcome: void | TransferOutcome;
+      try {
+        outcome = await this.opts.onTransfer?.(end.transfer ?? { target: end.target ?? 'rep', reason: end.reason });
+      } catch (err) {
+        this.log.warn('transfer hook failed', { err: err as Error });
+        outcome = { ok: false, why: 'unavailable' };
+      }
+      if (this.isEnded()) return;
+      if (outcome && !outcome.ok) {
+        this.handingOff = false;
+        this.log.info('transfer failed; the agent takes the caller back', { why: outcome.why, status: outcome.status });
+        this.emit('transferFailed', { why: outcome.why, ...(outcome.status ? { status: outcome.status } : {}), target: end.target ?? 'rep' });
+        this._state = 'thinking';
+        this.emit('state', 'thinking');
+        const agent = this.opts.agent;
+        const failure = { why: outcome.why, targetName: end.transfer?.targetName ?? end.target ?? 'a rep', ...(outcome.status ? { status: outcome.status } : {}) };
+        if (agent.handoffFailed) await this.runReply(() => agent.handoffFailed!(failure));
+        else this.setState('listening');
+        return;
+      }
+      this.setState('ended');
+      this.emit('ended', { how: 'transfer', reason: end.reason, ...(end.target ? { target: end.target } : {}) });
+      await this.stop(end.reason);
+      return;
+    }
     this.setState('ended');
     this.emit('ended', end);
     try {
-      if (end.how === 'transfer') await this.opts.onTransfer?.(end.target!, end.reason);
-      else await this.opts.onHangup?.(end.reason);
+      await this.opts.onHangup?.(end.reason);
     } catch (err) {
-      this.log.warn(`${end.how} hook failed`, { err: err as Error });
+      this.log.warn('hangup hook failed', { err: err as Error });
     }
     await this.stop(end.reason);
   }

@@ -12,7 +12,7 @@
  * call.once('ended', () => dialogue.stop());
  * ```
  */
-export { DialogueController, type DialogueOptions, type DialogueMedia, type DialogueState, type DialogueEntry, type TurnTiming } from './controller.ts';
+export { DialogueController, type DialogueOptions, type DialogueMedia, type DialogueState, type DialogueEntry, type TurnTiming, type TransferRequest, type TransferOutcome } from './controller.ts';
 export {
   createEndpointer, EnergyEndpointer, VadEndpointer, ENERGY_DEFAULTS,
   type Endpointer, type EndpointerEvents, type EndpointMedia, type EnergyTunables, type VadEndpointerOptions,

@@ -14,6 +14,8 @@ import type { CaseMessage } from '../jobs/types.ts';
 import type { SttProvider, Vocabulary } from '../stt/types.ts';
 import type { TtsProvider } from '../tts/types.ts';
 import { DialogueController, type DialogueMedia } from './controller.ts';
+import { EscalatingAgent } from '../escalation/agent.ts';
+import type { HandoffCall, HandoffRun, HandoffService } from '../escalation/handoff.ts';
 import { agentNow } from './clock.ts';
 
 const log = logger('dialogue');
@@ -37,6 +39,11 @@ export interface DialogueServiceOptions {
   vocabulary?: Vocabulary;
   /** a gateway per tenant. @defaultValue createToolGateway(tenantToolPolicy(tenant)) */
   gatewayFor?: (tenant: Tenant) => Promise<ToolGateway>;
+  /**
+   * Human hand-off (screen pop, warm/blind transfer). Without it a transfer the agent asks
+   * for is logged and the call hung up. @defaultValue none
+   */
+  handoff?: HandoffService;
   /** data dir for the case spool and the private Redis. @defaultValue env DATA_DIR, else './var' */
   dataDir?: string;
   env?: NodeJS.ProcessEnv;
@@ -60,6 +67,11 @@ export class DialogueService {
     // Start the queue now when it costs nothing (REDIS_URL) or when spooled messages wait.
     const spool = path.join(this.dataDir, 'spool', 'crm-cases.jsonl');
     if (this.env.REDIS_URL || (existsSync(spool) && statSync(spool).size > 0)) void this.caseQueue().catch(() => {});
+  }
+
+  /** Install the hand-off (main does this once the SIP app exists). */
+  setHandoff(h: HandoffService): void {
+    this.opts.handoff = h;
   }
 
   /** The tenant's tool gateway (created once). */
@@ -116,7 +128,11 @@ export class DialogueService {
       const tools = await this.gateway(call.tenant);
       if (ended) return;
       const ctx = { tenant: call.tenant, callId: call.callId, ani: call.from, dnis: call.to, tools, now: agentNow(this.env) };
-      const agent = createAgent(ctx, { env: this.env });
+      const agent = new EscalatingAgent(createAgent(ctx, { env: this.env }), ctx, { log: clog });
+      const handoff = this.opts.handoff;
+      let run: HandoffRun | null = null;
+      const begin = (tr: Parameters<HandoffService['begin']>[1]): HandoffRun =>
+        handoff!.begin(call as unknown as HandoffCall, tr, { state: agent.state, transcript: dialogue?.transcript ?? [] });
       dialogue = new DialogueController({
         media: call.session as DialogueMedia,
         agent, ctx, stt: this.opts.stt, tts: this.opts.tts, voice: call.tenant.voice,
@@ -124,10 +140,18 @@ export class DialogueService {
         log: clog,
         enqueueCase: async (m) => (await this.caseQueue()).queue.enqueueCase(m),
         onHangup: async () => { await call.hangup('agent-hangup'); },
-        onTransfer: async (target, reason) => {
-          // no rep console / escalation yet: say so in the log and end the call
-          clog.warn('transfer requested but no hand-off is configured; hanging up', { target, reason });
-          await call.hangup('agent-hangup');
+        onTransferStart: (tr) => {
+          if (handoff && !run) run = begin(tr);
+        },
+        onTransfer: async (tr) => {
+          if (!handoff) {
+            clog.warn('transfer requested but no hand-off is configured; hanging up', { target: tr.target, reason: tr.reason });
+            await call.hangup('agent-hangup');
+            return { ok: true };
+          }
+          const r = run ?? begin(tr);
+          run = null;
+          return r.finish();
         },
       });
       this.live.add(dialogue);

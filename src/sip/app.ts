@@ -39,7 +39,7 @@ import type { Config } from '../config.ts';
 const log = logger('sip');
 
 /** Methods we handle, advertised in `Allow`. */
-export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS';
+export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY';
 /** Bodies we accept, advertised in `Accept`. */
 export const ACCEPT = 'application/sdp';
 

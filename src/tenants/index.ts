@@ -47,6 +47,43 @@ export interface Tenant {
   afterHours: { /** @defaultValue true */ enabled: boolean };
   /** Per-tool-call timeout in ms for this tenant's gateway. @defaultValue 4000 */
   toolTimeoutMs?: number;
+  /** Human hand-off: transfer mode, the reps' phones, which triggers escalate. */
+  escalation: TenantEscalation;
+}
+
+/** Intent categories a tenant can mark always-human (src/escalation/triggers.ts detects them). */
+export const ALWAYS_HUMAN_CATEGORIES = ['price_negotiation', 'complaint', 'financial_dispute'] as const;
+export type AlwaysHumanCategory = (typeof ALWAYS_HUMAN_CATEGORIES)[number];
+
+/** Per-tenant escalation settings (tenants.yaml `escalation`). */
+export interface TenantEscalation {
+  /**
+   * `warm`: the app dials the rep, the caller hears hold audio, on answer the two are bridged
+   * natively and the agent leaves; `blind`: REFER the caller's leg to the rep.
+   * @defaultValue 'warm'
+   */
+  mode: 'warm' | 'blind';
+  /** SIP URI template of the reps' phones (`{extension}`). @defaultValue the global handoff.repUri */
+  repUri?: string;
+  /** Ring time before the agent takes the caller back, seconds. @defaultValue the global handoff.ringSeconds */
+  ringSeconds?: number;
+  triggers: {
+    /** @defaultValue true */ explicit: boolean;
+    /** @defaultValue true */ dtmfZero: boolean;
+    /** Nth repetition of the same unresolved request escalates; 0 = off. @defaultValue 3 */ repetition: number;
+    /** @defaultValue true */ frustration: boolean;
+    /** @defaultValue true */ complexPart: boolean;
+    /** @defaultValue all three categories */ alwaysHuman: AlwaysHumanCategory[];
+    /** @defaultValue true */ llmTool: boolean;
+  };
+}
+
+/** Escalation settings of a tenant that names none. */
+export function defaultEscalation(): TenantEscalation {
+  return {
+    mode: 'warm',
+    triggers: { explicit: true, dtmfZero: true, repetition: 3, frustration: true, complexPart: true, alwaysHuman: [...ALWAYS_HUMAN_CATEGORIES], llmTool: true },
+  };
 }
 
 /** Prompt texts for one language. Templates may use {tenant}, {first_name}, {account}. */
@@ -61,6 +98,10 @@ export interface TenantPrompts {
   afterHours?: string;
   /** said while a slow tool call runs. @defaultValue 'Let me check that for you.' */
   filler?: string;
+  /** said before the caller is put through ({target}: the rep or team). @defaultValue 'I am going to transfer you to {target} who can help with that. Hold on for just a moment.' */
+  handshake?: string;
+  /** said when the rep does not answer ({target}, {callback}). @defaultValue "I'm sorry, {target} is not available right now. I've taken a message, and they will call you back at {callback}." */
+  transferFailed?: string;
 }
 
 /** Per-tenant LLM endpoint; unset fields fall back to OPENAI_BASE_URL / OPENAI_API_KEY / OPENAI_MODEL. */
@@ -89,8 +130,8 @@ export const DEFAULT_VOICE: TtsVoice = 'slt';
 export const DEFAULT_LANGUAGE = 'en-US';
 
 const TENANT_KEYS = ['id', 'name', 'default', 'dids', 'language', 'greeting', 'tts', 'maxCallSeconds',
-  'actions', 'prompts', 'llm', 'mcpServers', 'businessHoursTenant', 'afterHours', 'toolTimeoutMs'] as const;
-const PROMPT_KEYS = ['system', 'greeting', 'greetingKnown', 'afterHours', 'filler'] as const;
+  'actions', 'prompts', 'llm', 'mcpServers', 'businessHoursTenant', 'afterHours', 'toolTimeoutMs', 'escalation'] as const;
+const PROMPT_KEYS = ['system', 'greeting', 'greetingKnown', 'afterHours', 'filler', 'handshake', 'transferFailed'] as const;
 
 /** Strip a leading `+` and visual separators (RFC 3966) so `+1 (800) 555-0100` matches `18005550100`. */
 export function normalizeNumber(n: string): string {
@@ -226,6 +267,7 @@ export function parseTenants(doc: unknown, source: string): TenantDirectory {
       mcpServers: parseMcpServers(o.mcpServers, `${p}.mcpServers`, fail),
       businessHoursTenant: id,
       afterHours: { enabled: true },
+      escalation: parseEscalation(o.escalation, `${p}.escalation`, fail),
     };
     if (o.businessHoursTenant !== undefined) {
       if (typeof o.businessHoursTenant !== 'string' || o.businessHoursTenant.trim() === '') fail(`${p}.businessHoursTenant`, `must be a non-empty string, got ${show(o.businessHoursTenant)}`);
@@ -290,6 +332,52 @@ function parsePrompts(v: unknown, f: string, fail: Fail): Record<string, TenantP
     out[lang] = { greeting: '', ...pr } as TenantPrompts;
   }
   return out;
+}
+
+const ESCALATION_KEYS = ['mode', 'repUri', 'ringSeconds', 'triggers'] as const;
+const TRIGGER_KEYS = ['explicit', 'dtmfZero', 'repetition', 'frustration', 'complexPart', 'alwaysHuman', 'llmTool'] as const;
+
+function parseEscalation(v: unknown, f: string, fail: Fail): TenantEscalation {
+  const e = defaultEscalation();
+  if (v === undefined) return e;
+  if (!isMap(v)) fail(f, `must be a mapping, got ${show(v)}`);
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!(ESCALATION_KEYS as readonly string[]).includes(k)) fail(`${f}.${k}`, `unknown key (expected one of ${ESCALATION_KEYS.join(', ')})`);
+  if (o.mode !== undefined) {
+    if (o.mode !== 'warm' && o.mode !== 'blind') fail(`${f}.mode`, `must be warm or blind, got ${show(o.mode)}`);
+    e.mode = o.mode as 'warm' | 'blind';
+  }
+  if (o.repUri !== undefined) {
+    if (typeof o.repUri !== 'string' || !/^sips?:\S*\{extension\}\S*$/.test(o.repUri.trim())) fail(`${f}.repUri`, `must be a SIP URI template containing {extension}, got ${show(o.repUri)}`);
+    e.repUri = (o.repUri as string).trim();
+  }
+  if (o.ringSeconds !== undefined) {
+    const m = o.ringSeconds;
+    if (typeof m !== 'number' || !Number.isInteger(m) || m < 1 || m > 300) fail(`${f}.ringSeconds`, `must be an integer 1-300 (seconds), got ${show(m)}`);
+    e.ringSeconds = m as number;
+  }
+  if (o.triggers !== undefined) {
+    const tf = `${f}.triggers`;
+    if (!isMap(o.triggers)) fail(tf, `must be a mapping, got ${show(o.triggers)}`);
+    const t = o.triggers as Record<string, unknown>;
+    for (const [k, val] of Object.entries(t)) {
+      if (!(TRIGGER_KEYS as readonly string[]).includes(k)) fail(`${tf}.${k}`, `unknown trigger (expected one of ${TRIGGER_KEYS.join(', ')})`);
+      if (k === 'repetition') {
+        if (typeof val !== 'number' || !Number.isInteger(val) || val < 0 || val > 10) fail(`${tf}.repetition`, `must be an integer 0-10 (0 = off), got ${show(val)}`);
+        e.triggers.repetition = val as number;
+      } else if (k === 'alwaysHuman') {
+        if (!Array.isArray(val)) fail(`${tf}.alwaysHuman`, `must be a list of ${ALWAYS_HUMAN_CATEGORIES.join(', ')}, got ${show(val)}`);
+        e.triggers.alwaysHuman = (val as unknown[]).map((c, i) => {
+          if (typeof c !== 'string' || !(ALWAYS_HUMAN_CATEGORIES as readonly string[]).includes(c)) fail(`${tf}.alwaysHuman[${i}]`, `must be one of ${ALWAYS_HUMAN_CATEGORIES.join(', ')}, got ${show(c)}`);
+          return c as AlwaysHumanCategory;
+        });
+      } else {
+        if (typeof val !== 'boolean') fail(`${tf}.${k}`, `must be true or false, got ${show(val)}`);
+        (e.triggers as unknown as Record<string, boolean>)[k] = val as boolean;
+      }
+    }
+  }
+  return e;
 }
 
 function parseLlm(v: unknown, f: string, fail: Fail): TenantLlm {

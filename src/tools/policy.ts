@@ -5,9 +5,10 @@
  * of one external server, or `*` for everything.
  */
 
-/** Tools a read-only tenant may use: look-ups, messages (cases) and routing — no orders. */
+/** Tools a read-only tenant may use: look-ups, record keeping (cases, activities) and routing — no orders. */
 export const READ_ONLY_TOOLS = [
   'identify_caller', 'find_sku', 'last_orders', 'check_atp', 'order_status', 'business_hours', 'create_case', 'route_request',
+  'log_activity',
 ] as const;
 
 /** Tools of a tenant that takes orders by phone: the read-only set plus place_order. */

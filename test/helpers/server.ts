@@ -61,6 +61,7 @@ export async function startServer(env: Record<string, string> = {}, opts: StartS
     RTP_PORT_MIN: String(rtp.min),
     RTP_PORT_MAX: String(rtp.max),
     LOG_LEVEL: 'info',
+    CONSOLE_PORT: '0',
     ...env,
   };
   if (!['debug', 'info'].includes(serverEnv.LOG_LEVEL ?? 'info')) serverEnv.LOG_LEVEL = 'info';

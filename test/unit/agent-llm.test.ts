@@ -40,7 +40,7 @@ t.test('streams: the first sentence is said before the completion ends', async (
   t.equal(req.stream, true);
   t.equal(stub.requests[0]!.headers.authorization, 'Bearer test-key');
   const names = (req.tools as Array<{ function: { name: string; parameters: { properties?: Record<string, unknown> } } }>).map((x) => x.function.name);
-  t.ok(names.includes('place_order') && names.includes('find_sku') && names.includes('transfer_to_human') && names.includes('take_message'));
+  t.ok(names.includes('place_order') && names.includes('find_sku') && names.includes('escalate') && names.includes('take_message'));
   const po = req.tools.find((x: { function: { name: string } }) => x.function.name === 'place_order');
   t.notOk(po.function.parameters.properties?.idempotency_key, 'the agent adds idempotency keys itself');
   t.match(req.messages[0], { role: 'system', content: /Northwind Industrial Supply[\s\S]*account_id ACC-10042/ });
@@ -164,7 +164,7 @@ t.test('local functions: take_message and transfer', async (t) => {
   const a = await collect(agent.turn({ text: 'take a message: I need a quote for 500 valves' }));
   t.match(a.find((x) => x.type === 'take_message'), { message: { callerName: 'Dana Reyes', callbackNumber: '14155550142', accountId: 'ACC-10042', kind: 'callback', reason: 'quote for 500 valves' } });
   stub.script(
-    { content: ['Sure, connecting you now. '], toolCalls: [{ name: 'transfer_to_human', args: { reason: 'caller asked for their rep', topic: 'my rep' } }] },
+    { content: ['Sure, connecting you now. '], toolCalls: [{ name: 'escalate', args: { reason: 'caller asked for their rep', topic: 'my rep' } }] },
     { content: ['One moment.'] },
   );
   const b = await collect(agent.turn({ text: 'let me talk to my rep' }));

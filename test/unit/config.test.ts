@@ -97,10 +97,13 @@ t.test('errors name the source and the field', async (t) => {
     ['sip:\n  transports: [udp, ws]\n', 'sip.transports[1]: must be one of udp, tcp, got "ws"'],
     ['sip: 5060\n', 'sip: must be a mapping, got 5060'],
     ['sip:\n  prot: 5060\n', 'sip.prot: unknown key (expected one of address, port, transports)'],
-    ['rtpTimeout: 5\n', 'rtpTimeout: unknown key (expected one of sip, edge, drachtio, rtp, tenantsFile, maxCallSeconds, answerDelayMs, rtpTimeoutSeconds, logLevel, rtpengine)'],
+    ['rtpTimeout: 5\n', 'rtpTimeout: unknown key (expected one of sip, edge, drachtio, rtp, tenantsFile, maxCallSeconds, answerDelayMs, rtpTimeoutSeconds, logLevel, rtpengine, handoff, console)'],
     ['rtp:\n  portMax: 99999\n', 'rtp.portMax: must be an integer 1024-65535, got 99999'],
     ['drachtio:\n  secret: ""\n', 'drachtio.secret: must be a non-empty string, got ""'],
     ['- a\n- b\n', 'must be a mapping, got a list'],
+    ['handoff:\n  repUri: sip:1001@pbx\n', 'handoff.repUri: must be a SIP URI template containing {extension}, e.g. sip:{extension}@pbx.example.com, got "sip:1001@pbx"'],
+    ['handoff:\n  ringSeconds: 0\n', 'handoff.ringSeconds: must be an integer 1-300, got 0'],
+    ['console:\n  enabled: maybe\n', 'console.enabled: must be true or false, got "maybe"'],
   ];
   for (const [text, field] of fileCases) {
     const f = file(text);

@@ -176,6 +176,84 @@ t.test('create_case is idempotent', async (t) => {
   await c.close();
 });
 
+t.test('log_activity records a hand-off once per idempotency key', async (t) => {
+  const c = await connect();
+  const args = {
+    account_id: 'acc 10042', contact_id: 'CON-2001', kind: 'handoff', call_id: 'call-42',
+    summary: 'Dana Reyes (Acme Plumbing Supply) wants a quote for 200 HX-4410 ball valves',
+    reason: 'caller asked for a human', transcript: 'caller: can I talk to Maria?', target: 'Maria Chen x2101',
+    idempotency_key: 'call-42:handoff',
+  };
+  const a = await c.call('log_activity', args);
+  t.equal(a.isError, false, a.text);
+  t.match(a.data, { activity_id: /^ACT-\d+$/ });
+  t.notOk('duplicate' in a.data, 'first call is not a duplicate');
+  t.match(c.store.getActivity(a.data.activity_id), {
+    account_id: 'ACC-10042', contact_id: 'CON-2001', kind: 'handoff', call_id: 'call-42', summary: args.summary,
+    reason: 'caller asked for a human', transcript: 'caller: can I talk to Maria?', target: 'Maria Chen x2101',
+    idempotency_key: 'call-42:handoff', created_at: NOW.toISOString(),
+  }, 'row created with the resolved account id');
+  const again = await c.call('log_activity', { ...args, summary: 'retried' });
+  t.same(again.data, { activity_id: a.data.activity_id, duplicate: true }, 'same key → same activity');
+  t.equal(c.store.count('activities'), 1, 'no duplicate row');
+  t.equal(c.store.getActivity(a.data.activity_id)!.summary, args.summary, 'the retry did not overwrite the row');
+
+  // contact only: the account comes from the contact; no key: each call is a new row
+  const b = await c.call('log_activity', { contact_id: 'CON-2003', kind: 'transfer_failed', call_id: 'call-43', summary: 'rep busy, caller taken back' });
+  t.not(b.data.activity_id, a.data.activity_id);
+  t.match(c.store.getActivity(b.data.activity_id), { account_id: 'ACC-10057', contact_id: 'CON-2003', kind: 'transfer_failed', reason: null, target: null, idempotency_key: null });
+  const b2 = await c.call('log_activity', { contact_id: 'CON-2003', kind: 'transfer_failed', call_id: 'call-43', summary: 'rep busy, caller taken back' });
+  t.not(b2.data.activity_id, b.data.activity_id, 'without a key every call adds a row');
+  // unknown caller: no account at all is fine
+  const anon = await c.call('log_activity', { kind: 'handoff', call_id: 'call-44', summary: 'unknown caller wants sales', target: 'Inside Sales 2100' });
+  t.equal(anon.isError, false);
+  t.equal(c.store.getActivity(anon.data.activity_id)!.account_id, null);
+
+  t.same(c.store.listActivities({ call_id: 'call-43' }).map((r) => r.id), [b.data.activity_id, b2.data.activity_id], 'listed by call, oldest first');
+  t.same(c.store.listActivities({ account_id: '10042' }).map((r) => r.id), [a.data.activity_id], 'listed by account in any form');
+  t.equal(c.store.listActivities().length, 4);
+  await c.close();
+});
+
+t.test('log_activity refuses unknown accounts and contacts with a clear error', async (t) => {
+  const c = await connect();
+  const base = { kind: 'handoff', call_id: 'call-50', summary: 'wants a rep', idempotency_key: 'call-50:handoff' };
+  const acct = await c.call('log_activity', { ...base, account_id: 'ACC-99999' });
+  t.equal(acct.isError, true);
+  t.equal(acct.text, 'unknown account "ACC-99999"');
+  t.same(acct.data, { error: 'unknown account "ACC-99999"' });
+  const con = await c.call('log_activity', { ...base, contact_id: 'CON-0000' });
+  t.equal(con.isError, true);
+  t.match(con.text, /unknown contact "CON-0000"/);
+  const mismatch = await c.call('log_activity', { ...base, account_id: 'ACC-10113', contact_id: 'CON-2001' });
+  t.match(mismatch.text, /contact CON-2001 \(Dana Reyes\) belongs to account ACC-10042, not ACC-10113/);
+  t.match((await c.call('log_activity', { ...base, kind: 'Hand off!' })).text, /activity kind/);
+  t.match((await c.call('log_activity', { ...base, summary: '   ' })).text, /summary is required/);
+  t.equal((await c.call('log_activity', { kind: 'handoff', summary: 'x' })).isError, true, 'call_id required by the schema');
+  t.equal(c.store.count('activities'), 0, 'refused activities wrote nothing');
+  // the key was not used up by the refusals
+  const ok = await c.call('log_activity', { ...base, account_id: 'ACC-10042' });
+  t.equal(ok.isError, false);
+  t.notOk('duplicate' in ok.data);
+  await c.close();
+});
+
+t.test('log_activity on a CRM_DB file opened before the table existed', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'crm-act-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'crm.sqlite');
+  const s1 = new CrmErpStore({ db: file, now: () => NOW });
+  s1.db.exec('DROP TABLE activities'); // as a database seeded by an older build
+  s1.close();
+  const s2 = new CrmErpStore({ db: file, now: () => NOW });
+  const { activity_id } = s2.logActivity({ account_id: 'ACC-10042', kind: 'handoff', call_id: 'c1', summary: 's', idempotency_key: 'k' });
+  s2.close();
+  const s3 = new CrmErpStore({ db: file, now: () => NOW });
+  t.same(s3.logActivity({ account_id: 'ACC-10042', kind: 'handoff', call_id: 'c1', summary: 's', idempotency_key: 'k' }), { activity_id, duplicate: true }, 'idempotent across reopen');
+  t.equal(s3.count('activities'), 1);
+  s3.close();
+});
+
 t.test('business_hours with an injected clock', async (t) => {
   const c = await connect();
   const open = await c.call('business_hours', { tenant: 'northwind' });

@@ -145,7 +145,7 @@ t.test('barge-in (native VAD): hold, false interruption resumes, real turn cance
   await new Promise((r) => setTimeout(r, 100));
   t.ok(h.media.flushes > flushes, 'queued audio dropped');
   t.ok(h.dialogue.transcript.some((e) => e.role === 'agent' && e.interrupted), 'cut reply marked in the transcript');
-  t.match(h.take(), /connect you/);
+  t.match(h.take(), /transfer you to Maria Chen/);
   t.equal(h.transfers.length, 0, 'transfer waits for the playout');
   h.playOut();
   await reply;

@@ -13,7 +13,8 @@
  * ```
  */
 import { EventEmitter } from 'node:events';
-import { DialogueController, type DialogueOptions, type Endpointer, type EndpointerEvents } from '../../src/dialogue/index.ts';
+import { DialogueController, type DialogueOptions, type Endpointer, type EndpointerEvents, type TransferRequest, type TransferOutcome } from '../../src/dialogue/index.ts';
+import { EscalatingAgent } from '../../src/escalation/agent.ts';
 import { createAgent, type Agent, type CallContext, type CaseMessage, type ToolGateway } from '../../src/agent/index.ts';
 import type { SttProvider, SttResult, SttStream, SttStreamOptions } from '../../src/stt/types.ts';
 import type { TtsOptions, TtsProvider } from '../../src/tts/types.ts';
@@ -131,6 +132,10 @@ export interface HarnessOptions {
   slow?: Record<string, { delayMs: number }>;
   controller?: Partial<DialogueOptions>;
   agentOptions?: { fillerAfterMs?: number };
+  /** wrap the agent in the EscalatingAgent (as the service does). @defaultValue true */
+  escalation?: boolean;
+  /** what the hand-off reports for a transfer. @defaultValue done */
+  transferOutcome?: (t: TransferRequest) => TransferOutcome | void;
 }
 
 export interface Harness {
@@ -145,7 +150,7 @@ export interface Harness {
   tools: ToolGateway;
   cases: CaseMessage[];
   hangups: string[];
-  transfers: Array<{ target: string; reason: string }>;
+  transfers: TransferRequest[];
   /** agent.start and wait until its speech is queued */
   start(): Promise<void>;
   /** one caller utterance (speechStart + speechEnd) and wait for the reply to be queued */
@@ -165,19 +170,20 @@ export async function harness(o: HarnessOptions = {}): Promise<Harness> {
   const base = await gatewayFor(tenant, store);
   const tools = o.slow ? slowTools(base, o.slow) : base;
   const ctx = context(tenant, tools, { now: o.now ?? OPEN_AT, ani: o.ani ?? DANA });
-  const agent = createAgent(ctx, { env: {}, rules: o.agentOptions ?? {} });
+  const inner = createAgent(ctx, { env: {}, rules: o.agentOptions ?? {} });
+  const agent: Agent = o.escalation === false ? inner : new EscalatingAgent(inner, ctx);
   const tts = new FakeTts();
   const stt = new FakeStt();
   const media = new FakeMedia(tts);
   const ep = new ScriptedEndpointer(o.nativeBargeIn ?? true);
   const cases: CaseMessage[] = [];
   const hangups: string[] = [];
-  const transfers: Array<{ target: string; reason: string }> = [];
+  const transfers: TransferRequest[] = [];
   const dialogue = new DialogueController({
     media, agent, ctx, stt, tts, endpointer: ep,
     enqueueCase: async (m) => { cases.push(m); return 'queued'; },
     onHangup: (r) => { hangups.push(r); },
-    onTransfer: (target, reason) => { transfers.push({ target, reason }); },
+    onTransfer: (tr) => { transfers.push(tr); return o.transferOutcome?.(tr); },
     playoutSlackMs: 300,
     ...o.controller,
   });

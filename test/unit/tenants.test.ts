@@ -71,6 +71,14 @@ t.test('agent fields: actions, prompts, llm, mcpServers, hours', async (t) => {
   t.same(defaults.prompts, { 'en-US': { greeting: 'hi' } });
 });
 
+t.test('escalation: defaults and overrides', async (t) => {
+  const base = { id: 'a', name: 'A', dids: ['123'], greeting: 'hi' };
+  const d = parseTenants({ tenants: [base] }, 'f.yaml').tenants[0]!;
+  t.same(d.escalation, { mode: 'warm', triggers: { explicit: true, dtmfZero: true, repetition: 3, frustration: true, complexPart: true, alwaysHuman: ['price_negotiation', 'complaint', 'financial_dispute'], llmTool: true } });
+  const o = parseTenants({ tenants: [{ ...base, escalation: { mode: 'blind', repUri: 'sip:{extension}@pbx.example.com;transport=tcp', ringSeconds: 15, triggers: { frustration: false, repetition: 0, alwaysHuman: ['complaint'] } } }] }, 'f.yaml').tenants[0]!;
+  t.same(o.escalation, { mode: 'blind', repUri: 'sip:{extension}@pbx.example.com;transport=tcp', ringSeconds: 15, triggers: { explicit: true, dtmfZero: true, repetition: 0, frustration: false, complexPart: true, alwaysHuman: ['complaint'], llmTool: true } });
+});
+
 t.test('lookup: Request-URI user first, To user second, default last', async (t) => {
   const d = loadTenants(file(GOOD));
   t.equal(d.lookup('18005550199')?.tenant.id, 'acme');
@@ -113,10 +121,10 @@ t.test('validation errors name the file and the field path', async (t) => {
     [{ tenants: [{ ...base, tts: { voice: 'alice' } }] }, 'f.yaml: tenants[0].tts.voice: must be one of kal, kal16, slt, rms, awb, got "alice"'],
     [{ tenants: [{ ...base, tts: { speed: 2 } }] }, 'f.yaml: tenants[0].tts.speed: unknown key (expected voice)'],
     [{ tenants: [{ ...base, maxCallSeconds: -1 }] }, 'f.yaml: tenants[0].maxCallSeconds: must be an integer 0-604800 (seconds; 0 = no limit), got -1'],
-    [{ tenants: [{ ...base, greetng: 'typo' }] }, 'f.yaml: tenants[0].greetng: unknown key (expected one of id, name, default, dids, language, greeting, tts, maxCallSeconds, actions, prompts, llm, mcpServers, businessHoursTenant, afterHours, toolTimeoutMs)'],
+    [{ tenants: [{ ...base, greetng: 'typo' }] }, 'f.yaml: tenants[0].greetng: unknown key (expected one of id, name, default, dids, language, greeting, tts, maxCallSeconds, actions, prompts, llm, mcpServers, businessHoursTenant, afterHours, toolTimeoutMs, escalation)'],
     [{ tenants: [{ ...base, actions: 42 }] }, 'f.yaml: tenants[0].actions: must be read_only, order_placement or a list of tool names, got 42'],
     [{ tenants: [{ ...base, actions: ['find_sku', 'drop table'] }] }, 'f.yaml: tenants[0].actions[1]: must be read_only, order_placement or a tool name, got "drop table"'],
-    [{ tenants: [{ ...base, prompts: { 'en-US': { sytem: 'x' } } }] }, 'f.yaml: tenants[0].prompts.en-US.sytem: unknown key (expected one of system, greeting, greetingKnown, afterHours, filler)'],
+    [{ tenants: [{ ...base, prompts: { 'en-US': { sytem: 'x' } } }] }, 'f.yaml: tenants[0].prompts.en-US.sytem: unknown key (expected one of system, greeting, greetingKnown, afterHours, filler, handshake, transferFailed)'],
     [{ tenants: [{ ...base, prompts: { english: { greeting: 'x' } } }] }, 'f.yaml: tenants[0].prompts.english: must be keyed by a language tag like en-US'],
     [{ tenants: [{ ...base, prompts: { 'en-US': { filler: '' } } }] }, 'f.yaml: tenants[0].prompts.en-US.filler: must be a non-empty string, got ""'],
     [{ tenants: [{ ...base, llm: { baseUrl: 'ftp://x' } }] }, 'f.yaml: tenants[0].llm.baseUrl: must be an http(s) URL, got "ftp://x"'],
@@ -125,6 +133,12 @@ t.test('validation errors name the file and the field path', async (t) => {
     [{ tenants: [{ ...base, mcpServers: [{ name: 'x', transport: 'stdio' }] }] }, 'f.yaml: tenants[0].mcpServers[0].command: must be a non-empty string, got undefined'],
     [{ tenants: [{ ...base, afterHours: { enabled: 'no' } }] }, 'f.yaml: tenants[0].afterHours.enabled: must be true or false, got "no"'],
     [{ tenants: [{ ...base, toolTimeoutMs: 5 }] }, 'f.yaml: tenants[0].toolTimeoutMs: must be an integer 50-120000 (milliseconds), got 5'],
+    [{ tenants: [{ ...base, escalation: { mode: 'cold' } }] }, 'f.yaml: tenants[0].escalation.mode: must be warm or blind, got "cold"'],
+    [{ tenants: [{ ...base, escalation: { repUri: 'sip:rep@pbx' } }] }, 'f.yaml: tenants[0].escalation.repUri: must be a SIP URI template containing {extension}, got "sip:rep@pbx"'],
+    [{ tenants: [{ ...base, escalation: { ringSeconds: 0 } }] }, 'f.yaml: tenants[0].escalation.ringSeconds: must be an integer 1-300 (seconds), got 0'],
+    [{ tenants: [{ ...base, escalation: { triggers: { swearing: true } } }] }, 'f.yaml: tenants[0].escalation.triggers.swearing: unknown trigger (expected one of explicit, dtmfZero, repetition, frustration, complexPart, alwaysHuman, llmTool)'],
+    [{ tenants: [{ ...base, escalation: { triggers: { alwaysHuman: ['complaint', 'weather'] } } }] }, 'f.yaml: tenants[0].escalation.triggers.alwaysHuman[1]: must be one of price_negotiation, complaint, financial_dispute, got "weather"'],
+    [{ tenants: [{ ...base, escalation: { triggers: { repetition: 'often' } } }] }, 'f.yaml: tenants[0].escalation.triggers.repetition: must be an integer 0-10 (0 = off), got "often"'],
   ];
   for (const [doc, msg] of cases) {
     t.throws(() => parseTenants(doc, 'f.yaml'), { name: 'ConfigError', message: msg }, msg);
