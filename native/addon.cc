@@ -138,6 +138,7 @@ vad::TurnTunables turnArg(const Napi::Value& v) {
   t.preRollFrames = static_cast<int>(num("preRollFrames", t.preRollFrames));
   t.pauseOnsetMs = static_cast<int>(num("pauseOnsetMs", t.pauseOnsetMs));
   t.pauseHoldMs = static_cast<int>(num("pauseHoldMs", t.pauseHoldMs));
+  t.latencyCompensationMs = static_cast<int>(num("latencyCompensationMs", t.latencyCompensationMs));
   if (const char* err = vad::validateTunables(t)) throw Napi::RangeError::New(v.Env(), std::string("turn tunables: ") + err);
   return t;
 }

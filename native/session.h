@@ -281,6 +281,8 @@ class Session {
     std::vector<int16_t> ring;    // last kUtteranceCapacity samples of inbound 8 kHz audio
     uint64_t total = 0;           // 8 kHz samples written since the start
     uint64_t lastSeq = 0;         // latest VadTick::seq holding a window of this session
+    int64_t tickNs = 0;           // playout instant of the frame being fed
+    int64_t cutNs = 0;            // playout instant of the newest complete window (hand-over latency)
   };
   std::unique_ptr<VadState> vad_;
   std::atomic<bool> digitsPending_{false};

@@ -23,6 +23,7 @@ const char* validateTunables(const TurnTunables& t) {
   if (t.preRollFrames < 0 || t.preRollFrames > 32) return "preRollFrames must be in [0, 32]";
   if (t.pauseOnsetMs < 0 || t.pauseOnsetMs > 10000) return "pauseOnsetMs must be in [0, 10000]";
   if (t.pauseHoldMs < 0 || t.pauseHoldMs > 10000) return "pauseHoldMs must be in [0, 10000]";
+  if (t.latencyCompensationMs < 0 || t.latencyCompensationMs > 1000) return "latencyCompensationMs must be in [0, 1000]";
   return nullptr;
 }
 
@@ -47,6 +48,17 @@ void TurnState::recompute() {
   falseMinF_ = msToFrames(t_.falseInterruptionMinSpeechMs);
   pauseF_ = msToFrames(t_.pauseOnsetMs);
   pauseHoldF_ = atLeast1(msToFrames(t_.pauseHoldMs));
+}
+
+int TurnState::endpointFrames(bool digits) const {
+  const int base = digits ? digitsEndpointF_ : endpointF_;
+  if (t_.latencyCompensationMs <= 0 || pipelineMs_ <= 0) return base;
+  const int ms = digits ? t_.digitsEndpointSilenceMs : t_.endpointSilenceMs;
+  int comp = pipelineMs_ < t_.latencyCompensationMs ? pipelineMs_ : t_.latencyCompensationMs;
+  if (comp > ms / 2) comp = ms / 2;
+  // to the nearest frame: the caller hears the configured silence within half a frame
+  const int f = (ms - comp + kVadFrameMs / 2) / kVadFrameMs;
+  return f < 1 ? 1 : f;
 }
 
 void TurnState::reset() {
@@ -153,7 +165,7 @@ TurnOutput TurnState::pushCore(float prob, bool agentSpeaking, bool uninterrupti
         }
       } else {
         phase_ = TurnPhase::Trailing;
-        const int need = digits_ ? digitsEndpointF_ : endpointF_;
+        const int need = endpointFrames(digits_);
         if (++silence_ >= need) {
           const bool falseInt = bargedIn_ && falseMinF_ > 0 && voiced_ < falseMinF_;
           return finish(falseInt ? kEvFalseInterruption : kEvSpeechEnd);

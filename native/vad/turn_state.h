@@ -72,6 +72,16 @@ struct TurnTunables {
   int pauseOnsetMs = 96;
   /** Pause-first: silence after an abandoned onset before the paused prompt resumes. @defaultValue 320 */
   int pauseHoldMs = 320;
+  /**
+   * Endpointing is what the caller hears: the reply should start
+   * endpointSilenceMs after they stopped talking, not that plus the receive
+   * path's own delay. Up to this much of the measured pipeline delay (jitter
+   * buffer + VAD hand-over + the model's tail, see setPipelineDelayMs) is taken
+   * off the silence counted in frames — never more than half of it. 0 = off
+   * (count the full silence in media time).
+   * @defaultValue 160
+   */
+  int latencyCompensationMs = 160;
 };
 
 /** Validate tunables; returns nullptr when fine, else a static message. */
@@ -124,6 +134,14 @@ class TurnState {
    * automatically when the turn ends.
    */
   void setDigitsPending(bool on) { digits_ = on; }
+
+  /**
+   * The receive path's current delay between the caller's audio and this
+   * state machine's decisions (ms): jitter-buffer delay + VAD hand-over + the
+   * model's tail. Endpointing subtracts it (bounded by latencyCompensationMs
+   * and half the silence) so the caller-perceived silence is the configured one.
+   */
+  void setPipelineDelayMs(int ms) { pipelineMs_ = ms < 0 ? 0 : ms; }
   bool digitsPending() const { return digits_; }
 
   /**
@@ -164,6 +182,8 @@ class TurnState {
   int voiced_ = 0;   // voiced frames in the current utterance
   int silence_ = 0;  // consecutive silent frames
   bool digits_ = false;
+  int pipelineMs_ = 0;
+  int endpointFrames(bool digits) const;
   bool bargedIn_ = false;
   bool overAgent_ = false;  // the onset overlapped interruptible agent speech
 };

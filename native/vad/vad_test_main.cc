@@ -133,6 +133,23 @@ void testTurn() {
     check(!(r.all & (kEvBargeIn | kEvFalseInterruption | kEvBackchannel)), "turn: no barge-in while agent silent");
   }
   {
+    // receive-path delay 100 ms: endpointing counts 600 ms of frames (19, nearest) instead of 700 (22)
+    TurnState s;
+    s.setPipelineDelayMs(100);
+    Run r = drive(s, {{10, 0.02f}, {40, 0.9f}, {30, 0.05f}});
+    check(r.first(kEvSpeechEnd) == 68, "turn: endpointing takes the pipeline delay off the silence");
+    TurnState big;
+    big.setPipelineDelayMs(900);  // capped at latencyCompensationMs (160): 540 ms → 17 frames (nearest)
+    Run rb = drive(big, {{10, 0.02f}, {40, 0.9f}, {30, 0.05f}});
+    check(rb.first(kEvSpeechEnd) == 66, "turn: compensation capped at latencyCompensationMs");
+    TurnTunables off;
+    off.latencyCompensationMs = 0;
+    TurnState so(off);
+    so.setPipelineDelayMs(100);
+    Run ro = drive(so, {{10, 0.02f}, {40, 0.9f}, {30, 0.05f}});
+    check(ro.first(kEvSpeechEnd) == 71, "turn: latencyCompensationMs=0 counts the full silence");
+  }
+  {
     TurnState s;
     Run r = drive(s, {{5, 0.9f}, {10, 0.05f}});
     check(r.all == kEvNone && s.phase() == TurnPhase::Idle, "turn: 160 ms blip is not a turn");
@@ -287,6 +304,7 @@ bool setTunable(TurnTunables& t, const std::string& kv) {
   else if (k == "preRollFrames") t.preRollFrames = static_cast<int>(v);
   else if (k == "pauseOnsetMs") t.pauseOnsetMs = static_cast<int>(v);
   else if (k == "pauseHoldMs") t.pauseHoldMs = static_cast<int>(v);
+  else if (k == "latencyCompensationMs") t.latencyCompensationMs = static_cast<int>(v);
   else return false;
   return true;
 }

@@ -10,6 +10,7 @@ import { EventEmitter } from 'node:events';
 /** Which escalation trigger fired (recorded on every escalation). */
 export type EscalationTrigger =
   | 'explicit' // the caller asked for a person ("agent", "human", "representative", "operator")
+  | 'routing' // the caller asked for a department or their rep ("billing", "returns", "my rep")
   | 'dtmf-zero' // the caller pressed 0
   | 'repetition' // the same unresolved request the Nth time
   | 'frustration' // lexical cues plus raised energy / speaking rate

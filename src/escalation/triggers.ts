@@ -9,6 +9,8 @@
  *
  * Triggers, each switchable per tenant (`escalation.triggers` in tenants.yaml):
  * - `explicit`: "agent", "human", "representative", "operator", "a real person" …
+ * - `routing`: the caller names a department or their rep ("billing", "returns please",
+ *   "connect me with technical support", "my rep") — the CRM's route_request picks the target
  * - `dtmf-zero`: the caller keyed 0 (alone, while no number was asked for)
  * - `repetition`: the same unresolved request for the Nth time (default 3rd)
  * - `frustration`: lexical cues, strengthened by a louder / faster utterance than the
@@ -28,6 +30,8 @@ export { ALWAYS_HUMAN_CATEGORIES, type AlwaysHumanCategory };
 export interface TriggerPolicy {
   /** caller asks for a person. @defaultValue true */
   explicit: boolean;
+  /** caller names a department or their rep. @defaultValue true */
+  routing: boolean;
   /** DTMF 0. @defaultValue true */
   dtmfZero: boolean;
   /** escalate on the Nth repetition of the same unresolved request; 0 = off. @defaultValue 3 */
@@ -43,7 +47,7 @@ export interface TriggerPolicy {
 }
 
 export const DEFAULT_TRIGGER_POLICY: Readonly<TriggerPolicy> = Object.freeze({
-  explicit: true, dtmfZero: true, repetition: 3, frustration: true, complexPart: true,
+  explicit: true, routing: true, dtmfZero: true, repetition: 3, frustration: true, complexPart: true,
   alwaysHuman: [...ALWAYS_HUMAN_CATEGORIES], llmTool: true,
 });
 
@@ -75,6 +79,19 @@ export interface TriggerHit {
 
 const EXPLICIT = /\b(agent|representative|rep|human|operator|real person|live person|actual person|a person|somebody|someone|customer service|sales ?person)\b/;
 const EXPLICIT_VERB = /\b(talk|speak|connect|transfer|put me through|get me|give me|want|need|let me|can i)\b/;
+/** departments the CRM routes to (the topic handed to route_request) */
+const DEPARTMENT: Array<[RegExp, string]> = [
+  [/\b(billing|accounts? (receivable|payable)|invoic(e|es|ing)|statement|payments?)\b/, 'billing'],
+  [/\b(returns?( department)?|rma|return authori[sz]ation|warranty)\b/, 'returns'],
+  [/\b(tech(nical)? support|technical|engineering|specifications?|specs)\b/, 'technical'],
+  [/\b(customer service|customer care)\b/, 'customer service'],
+  [/\b(inside sales|sales (team|department|desk)|sales)\b(?! order)/, 'sales'],
+  [/\bmy (sales |account )?(rep|representative|salesperson|account manager)\b/, 'my rep'],
+];
+const ROUTE_VERB = /\b(talk|speak|connect|transfer|put me through|get me|give me|need|want|looking for|reach|department|please)\b/;
+/** a routing word inside a lane request ("check my invoice status" is not "billing please") */
+const IN_LANE = /\b(status|where('s| is)|track|tracking|order number|p ?o|purchase order|reorder|ship date|in stock|available)\b/;
+
 /** "someone" in a message request is not a request for a person now */
 const NOT_NOW = /\b(message|call me back|callback|call back|have (someone|him|her|them) call)\b/;
 
@@ -162,6 +179,10 @@ export class EscalationDetector {
     if (p.explicit && EXPLICIT.test(t) && (EXPLICIT_VERB.test(t) || words(text).length <= 3) && !NOT_NOW.test(t)) {
       const topic = /\b(billing|invoice|accounts receivable)\b/.test(t) ? 'billing' : /\b(returns?|rma)\b/.test(t) ? 'returns' : 'my rep';
       return { trigger: 'explicit', reason: `caller asked for a person: ${quote(text)}`, topic };
+    }
+    if (p.routing && !NOT_NOW.test(t) && !IN_LANE.test(t) && (ROUTE_VERB.test(t) || words(text).length <= 3)) {
+      const d = DEPARTMENT.find(([re]) => re.test(t));
+      if (d) return { trigger: 'routing', reason: `caller asked for ${d[1]}: ${quote(text)}`, topic: d[1] };
     }
     for (const cat of p.alwaysHuman) {
       const c = CATEGORY[cat];

@@ -24,7 +24,7 @@ export type NativeEvent =
 export interface NativeTurnTunables {
   activationThreshold: number; deactivationThreshold: number; minSpeechMs: number; onsetMaxGapMs: number;
   endpointSilenceMs: number; digitsEndpointSilenceMs: number; minInterruptionMs: number;
-  falseInterruptionMinSpeechMs: number; preRollFrames: number; pauseOnsetMs: number; pauseHoldMs: number;
+  falseInterruptionMinSpeechMs: number; preRollFrames: number; pauseOnsetMs: number; pauseHoldMs: number; latencyCompensationMs: number;
 }
 
 export type NativeCodec = 'PCMU' | 'PCMA' | 'opus';

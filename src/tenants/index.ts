@@ -69,6 +69,7 @@ export interface TenantEscalation {
   ringSeconds?: number;
   triggers: {
     /** @defaultValue true */ explicit: boolean;
+    /** the caller names a department or their rep ("billing", "returns", "my rep"): route there. @defaultValue true */ routing: boolean;
     /** @defaultValue true */ dtmfZero: boolean;
     /** Nth repetition of the same unresolved request escalates; 0 = off. @defaultValue 3 */ repetition: number;
     /** @defaultValue true */ frustration: boolean;
@@ -82,7 +83,7 @@ export interface TenantEscalation {
 export function defaultEscalation(): TenantEscalation {
   return {
     mode: 'warm',
-    triggers: { explicit: true, dtmfZero: true, repetition: 3, frustration: true, complexPart: true, alwaysHuman: [...ALWAYS_HUMAN_CATEGORIES], llmTool: true },
+    triggers: { explicit: true, routing: true, dtmfZero: true, repetition: 3, frustration: true, complexPart: true, alwaysHuman: [...ALWAYS_HUMAN_CATEGORIES], llmTool: true },
   };
 }
 
@@ -335,7 +336,7 @@ function parsePrompts(v: unknown, f: string, fail: Fail): Record<string, TenantP
 }
 
 const ESCALATION_KEYS = ['mode', 'repUri', 'ringSeconds', 'triggers'] as const;
-const TRIGGER_KEYS = ['explicit', 'dtmfZero', 'repetition', 'frustration', 'complexPart', 'alwaysHuman', 'llmTool'] as const;
+const TRIGGER_KEYS = ['explicit', 'routing', 'dtmfZero', 'repetition', 'frustration', 'complexPart', 'alwaysHuman', 'llmTool'] as const;
 
 function parseEscalation(v: unknown, f: string, fail: Fail): TenantEscalation {
   const e = defaultEscalation();

@@ -81,6 +81,15 @@ export interface TurnTunables {
    * @defaultValue 320
    */
   pauseHoldMs: number;
+  /**
+   * Endpointing is what the caller hears: the reply should start
+   * endpointSilenceMs after they stopped talking. Up to this much of the
+   * receive path's measured delay (jitter-buffer delay + VAD hand-over + the
+   * model's ~1-frame tail) is taken off the silence counted in VAD frames —
+   * never more than half of it. 0 = off (count the full silence in media time).
+   * @defaultValue 160
+   */
+  latencyCompensationMs: number;
 }
 
 export const TURN_DEFAULTS: Readonly<TurnTunables> = Object.freeze({
@@ -95,6 +104,7 @@ export const TURN_DEFAULTS: Readonly<TurnTunables> = Object.freeze({
   preRollFrames: 2,
   pauseOnsetMs: 96,
   pauseHoldMs: 320,
+  latencyCompensationMs: 160,
 });
 
 /** Validate like the native side; returns null when fine, else the reason. */
@@ -115,6 +125,7 @@ export function validateTurnTunables(t: TurnTunables): string | null {
   if (!Number.isInteger(t.preRollFrames) || !inRange(t.preRollFrames, 0, 32)) return 'preRollFrames must be an integer in [0, 32]';
   if (!inRange(t.pauseOnsetMs, 0, 10000)) return 'pauseOnsetMs must be in [0, 10000]';
   if (!inRange(t.pauseHoldMs, 0, 10000)) return 'pauseHoldMs must be in [0, 10000]';
+  if (!inRange(t.latencyCompensationMs, 0, 1000)) return 'latencyCompensationMs must be in [0, 1000]';
   return null;
 }
 

@@ -17,6 +17,12 @@ t.test('detector: every trigger on its own scripted turn', async (t) => {
   t.match(d().check({ text: 'representative' }), { trigger: 'explicit' });
   t.match(d().check({ text: 'get me somebody in billing' }), { trigger: 'explicit', topic: 'billing' });
   t.match(d().check({ text: '', dtmf: '0' }), { trigger: 'dtmf-zero' });
+  t.match(d().check({ text: 'billing please' }), { trigger: 'routing', topic: 'billing' });
+  t.match(d().check({ text: 'returns' }), { trigger: 'routing', topic: 'returns' });
+  t.match(d().check({ text: 'connect me with technical support' }), { trigger: 'routing', topic: 'technical' });
+  t.match(d().check({ text: 'i need to talk to the sales department' }), { trigger: 'routing', topic: 'sales' });
+  t.equal(d().check({ text: 'what is the status of my sales order' }), null, 'a sales order is not the sales team');
+  t.equal(d().check({ text: 'check the status of my invoice' }), null, 'a lane request naming an invoice is not routing');
   t.equal(d().check({ text: '', dtmf: '0', expectingDigits: true }), null, 'a 0 while a number was asked for is an answer');
   t.equal(d().check({ text: '', dtmf: '12345' }), null);
   t.match(d().check({ text: 'i want a better price on the valves' }), { trigger: 'always-human', category: 'price_negotiation' });
@@ -40,8 +46,8 @@ t.test('detector: every trigger on its own scripted turn', async (t) => {
   t.match(r.check({ text: 'i need the blue valve for the boiler' }), { trigger: 'repetition', reason: /3 times/ });
 
   // tenant switches
-  const off = new EscalationDetector({ explicit: false, dtmfZero: false, alwaysHuman: [], repetition: 0, frustration: false, complexPart: false });
-  for (const text of ['operator', 'i want a better price', 'this is ridiculous you are not listening', 'the one with the brass fitting']) {
+  const off = new EscalationDetector({ explicit: false, routing: false, dtmfZero: false, alwaysHuman: [], repetition: 0, frustration: false, complexPart: false });
+  for (const text of ['operator', 'billing please', 'i want a better price', 'this is ridiculous you are not listening', 'the one with the brass fitting']) {
     t.equal(off.check({ text }), null, `off: ${text}`);
   }
   t.equal(off.check({ text: '', dtmf: '0' }), null);
@@ -93,6 +99,10 @@ t.test('helpers: rms, rep URI, hold loop, screen pop headers', async (t) => {
 });
 
 const scripted: Array<{ name: string; turns: string[]; trigger: string; target: string; dtmf?: boolean }> = [
+  { name: 'routing lane: billing', turns: ['billing please'], trigger: 'routing', target: '2200' },
+  { name: 'routing lane: returns', turns: ['i need the returns department'], trigger: 'routing', target: '2300' },
+  { name: 'routing lane: my rep', turns: ['my rep please'], trigger: 'explicit', target: '2101' },
+  { name: 'routing lane: technical support', turns: ['connect me with technical support'], trigger: 'routing', target: '2400' },
   { name: 'explicit request', turns: ['i want to speak to a human'], trigger: 'explicit', target: '2101' },
   { name: 'DTMF 0', turns: [], dtmf: true, trigger: 'dtmf-zero', target: '2101' },
   { name: 'third repetition', turns: ['i need the blue valve for the boiler', 'the blue valve for my boiler', 'i need the blue valve for the boiler'], trigger: 'repetition', target: '2101' },

@@ -74,9 +74,9 @@ t.test('agent fields: actions, prompts, llm, mcpServers, hours', async (t) => {
 t.test('escalation: defaults and overrides', async (t) => {
   const base = { id: 'a', name: 'A', dids: ['123'], greeting: 'hi' };
   const d = parseTenants({ tenants: [base] }, 'f.yaml').tenants[0]!;
-  t.same(d.escalation, { mode: 'warm', triggers: { explicit: true, dtmfZero: true, repetition: 3, frustration: true, complexPart: true, alwaysHuman: ['price_negotiation', 'complaint', 'financial_dispute'], llmTool: true } });
+  t.same(d.escalation, { mode: 'warm', triggers: { explicit: true, routing: true, dtmfZero: true, repetition: 3, frustration: true, complexPart: true, alwaysHuman: ['price_negotiation', 'complaint', 'financial_dispute'], llmTool: true } });
   const o = parseTenants({ tenants: [{ ...base, escalation: { mode: 'blind', repUri: 'sip:{extension}@pbx.example.com;transport=tcp', ringSeconds: 15, triggers: { frustration: false, repetition: 0, alwaysHuman: ['complaint'] } } }] }, 'f.yaml').tenants[0]!;
-  t.same(o.escalation, { mode: 'blind', repUri: 'sip:{extension}@pbx.example.com;transport=tcp', ringSeconds: 15, triggers: { explicit: true, dtmfZero: true, repetition: 0, frustration: false, complexPart: true, alwaysHuman: ['complaint'], llmTool: true } });
+  t.same(o.escalation, { mode: 'blind', repUri: 'sip:{extension}@pbx.example.com;transport=tcp', ringSeconds: 15, triggers: { explicit: true, routing: true, dtmfZero: true, repetition: 0, frustration: false, complexPart: true, alwaysHuman: ['complaint'], llmTool: true } });
 });
 
 t.test('lookup: Request-URI user first, To user second, default last', async (t) => {
@@ -136,7 +136,7 @@ t.test('validation errors name the file and the field path', async (t) => {
     [{ tenants: [{ ...base, escalation: { mode: 'cold' } }] }, 'f.yaml: tenants[0].escalation.mode: must be warm or blind, got "cold"'],
     [{ tenants: [{ ...base, escalation: { repUri: 'sip:rep@pbx' } }] }, 'f.yaml: tenants[0].escalation.repUri: must be a SIP URI template containing {extension}, got "sip:rep@pbx"'],
     [{ tenants: [{ ...base, escalation: { ringSeconds: 0 } }] }, 'f.yaml: tenants[0].escalation.ringSeconds: must be an integer 1-300 (seconds), got 0'],
-    [{ tenants: [{ ...base, escalation: { triggers: { swearing: true } } }] }, 'f.yaml: tenants[0].escalation.triggers.swearing: unknown trigger (expected one of explicit, dtmfZero, repetition, frustration, complexPart, alwaysHuman, llmTool)'],
+    [{ tenants: [{ ...base, escalation: { triggers: { swearing: true } } }] }, 'f.yaml: tenants[0].escalation.triggers.swearing: unknown trigger (expected one of explicit, routing, dtmfZero, repetition, frustration, complexPart, alwaysHuman, llmTool)'],
     [{ tenants: [{ ...base, escalation: { triggers: { alwaysHuman: ['complaint', 'weather'] } } }] }, 'f.yaml: tenants[0].escalation.triggers.alwaysHuman[1]: must be one of price_negotiation, complaint, financial_dispute, got "weather"'],
     [{ tenants: [{ ...base, escalation: { triggers: { repetition: 'often' } } }] }, 'f.yaml: tenants[0].escalation.triggers.repetition: must be an integer 0-10 (0 = off), got "often"'],
   ];
