@@ -6,7 +6,7 @@ SHELL := /bin/bash
 
 # Debian packages the product and its tests use (installed only when missing).
 DEB_PKGS := build-essential python3 pkg-config git \
-            sip-tester flite flite1-dev sox clang libopus-dev rtpengine-daemon \
+            sip-tester flite flite1-dev sox clang libclang-rt-14-dev libopus-dev rtpengine-daemon \
             redis-server libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us sphinxbase-utils chromium
 
 NPM_STAMP := node_modules/.voice-agent-stamp

@@ -55,8 +55,8 @@ export interface MediaEngineLike {
     remote?: { address: string; port: number };
     /** the peer's fmtp for the codec (Opus encoder settings) */
     fmtp?: string;
-    /** native VAD + turn-taking on the inbound stream */
-    vad?: boolean;
+    /** native VAD + turn-taking on the inbound stream (an object: the tenant's tunables) */
+    vad?: boolean | Partial<import('../vad/policy.ts').TurnTunables>;
   }): CallMediaSession;
   readonly activeSessions: number;
 }
@@ -411,7 +411,7 @@ export class VoiceApp extends EventEmitter {
         ...(audio.telephoneEvent ? { telephoneEventPayloadType: audio.telephoneEvent.payloadType } : {}),
         ...(audio.remote ? { remote: audio.remote } : {}),
         ...(audio.codec === 'opus' && audio.remoteFmtp !== undefined ? { fmtp: audio.remoteFmtp } : {}),
-        ...(this.opts.vad ? { vad: true } : {}),
+        ...(this.opts.vad ? { vad: Object.keys(tenant.turnTaking).length ? tenant.turnTaking : true } : {}),
       });
     } catch (err) {
       releaseLeg('error');

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError } from '../config.ts';
+import { TURN_DEFAULTS, validateTurnTunables, type TurnTunables } from '../vad/policy.ts';
 
 /** flite voices the media layer can synthesize with. */
 export const TTS_VOICES = ['kal', 'kal16', 'slt', 'rms', 'awb'] as const;
@@ -49,6 +50,12 @@ export interface Tenant {
   toolTimeoutMs?: number;
   /** Human hand-off: transfer mode, the reps' phones, which triggers escalate. */
   escalation: TenantEscalation;
+  /**
+   * Turn-taking overrides for this tenant's calls (native VAD state machine): endpointing
+   * silence, barge-in minimum, thresholds … (src/vad/policy.ts documents each and its
+   * default). @defaultValue {} (the defaults)
+   */
+  turnTaking: Partial<TurnTunables>;
 }
 
 /** Intent categories a tenant can mark always-human (src/escalation/triggers.ts detects them). */
@@ -131,7 +138,7 @@ export const DEFAULT_VOICE: TtsVoice = 'slt';
 export const DEFAULT_LANGUAGE = 'en-US';
 
 const TENANT_KEYS = ['id', 'name', 'default', 'dids', 'language', 'greeting', 'tts', 'maxCallSeconds',
-  'actions', 'prompts', 'llm', 'mcpServers', 'businessHoursTenant', 'afterHours', 'toolTimeoutMs', 'escalation'] as const;
+  'actions', 'prompts', 'llm', 'mcpServers', 'businessHoursTenant', 'afterHours', 'toolTimeoutMs', 'escalation', 'turnTaking'] as const;
 const PROMPT_KEYS = ['system', 'greeting', 'greetingKnown', 'afterHours', 'filler', 'handshake', 'transferFailed'] as const;
 
 /** Strip a leading `+` and visual separators (RFC 3966) so `+1 (800) 555-0100` matches `18005550100`. */
@@ -269,6 +276,7 @@ export function parseTenants(doc: unknown, source: string): TenantDirectory {
       businessHoursTenant: id,
       afterHours: { enabled: true },
       escalation: parseEscalation(o.escalation, `${p}.escalation`, fail),
+      turnTaking: parseTurnTaking(o.turnTaking, `${p}.turnTaking`, fail),
     };
     if (o.businessHoursTenant !== undefined) {
       if (typeof o.businessHoursTenant !== 'string' || o.businessHoursTenant.trim() === '') fail(`${p}.businessHoursTenant`, `must be a non-empty string, got ${show(o.businessHoursTenant)}`);
@@ -333,6 +341,24 @@ function parsePrompts(v: unknown, f: string, fail: Fail): Record<string, TenantP
     out[lang] = { greeting: '', ...pr } as TenantPrompts;
   }
   return out;
+}
+
+function parseTurnTaking(v: unknown, f: string, fail: Fail): Partial<TurnTunables> {
+  if (v === undefined) return {};
+  if (!isMap(v)) fail(f, `must be a mapping of turn-taking tunables, got ${show(v)}`);
+  const keys = Object.keys(TURN_DEFAULTS);
+  const out: Record<string, number> = {};
+  for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
+    if (!keys.includes(k)) fail(`${f}.${k}`, `unknown key (expected one of ${keys.join(', ')})`);
+    if (typeof val !== 'number' || !Number.isFinite(val)) fail(`${f}.${k}`, `must be a number, got ${show(val)}`);
+    out[k] = val as number;
+  }
+  const problem = validateTurnTunables({ ...TURN_DEFAULTS, ...out });
+  if (problem) {
+    const field = problem.split(' ')[0]!;
+    fail(`${f}.${keys.includes(field) ? field : ''}`.replace(/\.$/, ''), problem);
+  }
+  return out as Partial<TurnTunables>;
 }
 
 const ESCALATION_KEYS = ['mode', 'repUri', 'ringSeconds', 'triggers'] as const;

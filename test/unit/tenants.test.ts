@@ -71,6 +71,12 @@ t.test('agent fields: actions, prompts, llm, mcpServers, hours', async (t) => {
   t.same(defaults.prompts, { 'en-US': { greeting: 'hi' } });
 });
 
+t.test('turnTaking: per-tenant VAD tunables', async (t) => {
+  const base = { id: 'a', name: 'A', dids: ['123'], greeting: 'hi' };
+  t.same(parseTenants({ tenants: [base] }, 'f.yaml').tenants[0]!.turnTaking, {});
+  t.same(parseTenants({ tenants: [{ ...base, turnTaking: { endpointSilenceMs: 900, minInterruptionMs: 400 } }] }, 'f.yaml').tenants[0]!.turnTaking, { endpointSilenceMs: 900, minInterruptionMs: 400 });
+});
+
 t.test('escalation: defaults and overrides', async (t) => {
   const base = { id: 'a', name: 'A', dids: ['123'], greeting: 'hi' };
   const d = parseTenants({ tenants: [base] }, 'f.yaml').tenants[0]!;
@@ -100,7 +106,7 @@ t.test('no default tenant: unknown numbers find nothing', async (t) => {
 
 t.test('validation errors name the file and the field path', async (t) => {
   const base = { id: 'a', name: 'A', dids: ['123'], greeting: 'hi' };
-  const cases: [unknown, string][] = [
+  const cases: [unknown, string | RegExp][] = [
     [null, 'f.yaml: must be a mapping with a "tenants" list'],
     [{ tenant: [] }, 'f.yaml: tenant: unknown key (expected "tenants")'],
     [{ tenants: {} }, 'f.yaml: tenants: must be a list of tenants, got a mapping'],
@@ -121,7 +127,7 @@ t.test('validation errors name the file and the field path', async (t) => {
     [{ tenants: [{ ...base, tts: { voice: 'alice' } }] }, 'f.yaml: tenants[0].tts.voice: must be one of kal, kal16, slt, rms, awb, got "alice"'],
     [{ tenants: [{ ...base, tts: { speed: 2 } }] }, 'f.yaml: tenants[0].tts.speed: unknown key (expected voice)'],
     [{ tenants: [{ ...base, maxCallSeconds: -1 }] }, 'f.yaml: tenants[0].maxCallSeconds: must be an integer 0-604800 (seconds; 0 = no limit), got -1'],
-    [{ tenants: [{ ...base, greetng: 'typo' }] }, 'f.yaml: tenants[0].greetng: unknown key (expected one of id, name, default, dids, language, greeting, tts, maxCallSeconds, actions, prompts, llm, mcpServers, businessHoursTenant, afterHours, toolTimeoutMs, escalation)'],
+    [{ tenants: [{ ...base, greetng: 'typo' }] }, 'f.yaml: tenants[0].greetng: unknown key (expected one of id, name, default, dids, language, greeting, tts, maxCallSeconds, actions, prompts, llm, mcpServers, businessHoursTenant, afterHours, toolTimeoutMs, escalation, turnTaking)'],
     [{ tenants: [{ ...base, actions: 42 }] }, 'f.yaml: tenants[0].actions: must be read_only, order_placement or a list of tool names, got 42'],
     [{ tenants: [{ ...base, actions: ['find_sku', 'drop table'] }] }, 'f.yaml: tenants[0].actions[1]: must be read_only, order_placement or a tool name, got "drop table"'],
     [{ tenants: [{ ...base, prompts: { 'en-US': { sytem: 'x' } } }] }, 'f.yaml: tenants[0].prompts.en-US.sytem: unknown key (expected one of system, greeting, greetingKnown, afterHours, filler, handshake, transferFailed)'],
@@ -133,6 +139,9 @@ t.test('validation errors name the file and the field path', async (t) => {
     [{ tenants: [{ ...base, mcpServers: [{ name: 'x', transport: 'stdio' }] }] }, 'f.yaml: tenants[0].mcpServers[0].command: must be a non-empty string, got undefined'],
     [{ tenants: [{ ...base, afterHours: { enabled: 'no' } }] }, 'f.yaml: tenants[0].afterHours.enabled: must be true or false, got "no"'],
     [{ tenants: [{ ...base, toolTimeoutMs: 5 }] }, 'f.yaml: tenants[0].toolTimeoutMs: must be an integer 50-120000 (milliseconds), got 5'],
+    [{ tenants: [{ ...base, turnTaking: { endpointSilence: 900 } }] }, /^f\.yaml: tenants\[0\]\.turnTaking\.endpointSilence: unknown key \(expected one of activationThreshold, /],
+    [{ tenants: [{ ...base, turnTaking: { endpointSilenceMs: 'long' } }] }, 'f.yaml: tenants[0].turnTaking.endpointSilenceMs: must be a number, got "long"'],
+    [{ tenants: [{ ...base, turnTaking: { endpointSilenceMs: 5 } }] }, 'f.yaml: tenants[0].turnTaking.endpointSilenceMs: endpointSilenceMs must be in [32, 10000]'],
     [{ tenants: [{ ...base, escalation: { mode: 'cold' } }] }, 'f.yaml: tenants[0].escalation.mode: must be warm or blind, got "cold"'],
     [{ tenants: [{ ...base, escalation: { repUri: 'sip:rep@pbx' } }] }, 'f.yaml: tenants[0].escalation.repUri: must be a SIP URI template containing {extension}, got "sip:rep@pbx"'],
     [{ tenants: [{ ...base, escalation: { ringSeconds: 0 } }] }, 'f.yaml: tenants[0].escalation.ringSeconds: must be an integer 1-300 (seconds), got 0'],
@@ -141,7 +150,7 @@ t.test('validation errors name the file and the field path', async (t) => {
     [{ tenants: [{ ...base, escalation: { triggers: { repetition: 'often' } } }] }, 'f.yaml: tenants[0].escalation.triggers.repetition: must be an integer 0-10 (0 = off), got "often"'],
   ];
   for (const [doc, msg] of cases) {
-    t.throws(() => parseTenants(doc, 'f.yaml'), { name: 'ConfigError', message: msg }, msg);
+    t.throws(() => parseTenants(doc, 'f.yaml'), { name: 'ConfigError', message: msg }, String(msg));
   }
 });
 
