@@ -21,6 +21,7 @@ import type { RtpengineAnchor } from './media/rtpengine/index.ts';
 import type { DialogueService } from './dialogue/service.ts';
 import { ScreenPopStore } from './escalation/screen-pop.ts';
 import type { RepConsole } from './ops/console.ts';
+import type { UacSrf } from './escalation/handoff.ts';
 
 const log = logger('main');
 
@@ -116,7 +117,7 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
     const { HandoffService } = await import('./escalation/handoff.ts');
     const consoleBase = config.console.publicUrl ?? repConsole?.url;
     dialogue.setHandoff(new HandoffService({
-      srf: app.srf as never, engine: engine as never, pops,
+      srf: app.srf as unknown as UacSrf, engine, pops,
       ...(repConsole && consoleBase ? { popUrl: (id: string) => `${consoleBase}/pops/${encodeURIComponent(id)}` } : {}),
       gatewayFor: (t) => dialogue.gateway(t),
       repUri: config.handoff.repUri, ringTimeoutMs: config.handoff.ringSeconds * 1000,

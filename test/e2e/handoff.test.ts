@@ -24,6 +24,7 @@ import { startTestRedis, type TestRedis } from '../helpers/redis.ts';
 import { haveSipp, runSipp, sippMessage, type SippResult } from '../helpers/sipp.ts';
 import { placeCall, decodeAudio, type CallResult } from '../helpers/caller.ts';
 import { nowMs } from '../../src/cli/rtp.ts';
+import { tone, toneShare } from '../helpers/audio.ts';
 
 const SIP = { min: 18300, max: 18499 };
 const CONTROL = { min: 19500, max: 19599 };
@@ -85,32 +86,6 @@ async function server(name: string, repPort: number, redis: TestRedis, env: Reco
   const ready = await s.waitForLog(/voice-agent ready/);
   const consoleUrl = /console=(\S+)/.exec(ready)?.[1] ?? '';
   return Object.assign(s, { db, consoleUrl });
-}
-
-/** Tone of `hz` at 8 kHz, `ms` long, −12 dBFS. */
-function tone(hz: number, ms: number): Int16Array {
-  const n = (ms * 8) | 0;
-  const out = new Int16Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.round(8000 * Math.sin((2 * Math.PI * hz * i) / 8000));
-  return out;
-}
-
-/** Goertzel power ratio of `hz` in `pcm` (0..1 of the total energy). */
-function toneShare(pcm: Int16Array, hz: number): number {
-  if (pcm.length === 0) return 0;
-  const k = 2 * Math.cos((2 * Math.PI * hz) / 8000);
-  let s1 = 0;
-  let s2 = 0;
-  let total = 0;
-  for (let i = 0; i < pcm.length; i++) {
-    const x = pcm[i]! / 32768;
-    total += x * x;
-    const s0 = x + k * s1 - s2;
-    s2 = s1;
-    s1 = s0;
-  }
-  const power = s1 * s1 + s2 * s2 - k * s1 * s2;
-  return total > 0 ? (2 * power) / (pcm.length * total) : 0;
 }
 
 /** SIPp's -trace_msg file contents. */

@@ -70,3 +70,29 @@ export function frames(pcm: Int16Array, size = 160): Int16Array[] {
   }
   return out;
 }
+
+/** Tone of `hz` at 8 kHz, `ms` long, −12 dBFS. */
+export function tone(hz: number, ms: number): Int16Array {
+  const n = (ms * 8) | 0;
+  const out = new Int16Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.round(8000 * Math.sin((2 * Math.PI * hz * i) / 8000));
+  return out;
+}
+
+/** Goertzel power ratio of `hz` in `pcm` (0..1 of the total energy). */
+export function toneShare(pcm: Int16Array, hz: number): number {
+  if (pcm.length === 0) return 0;
+  const k = 2 * Math.cos((2 * Math.PI * hz) / 8000);
+  let s1 = 0;
+  let s2 = 0;
+  let total = 0;
+  for (let i = 0; i < pcm.length; i++) {
+    const x = pcm[i]! / 32768;
+    total += x * x;
+    const s0 = x + k * s1 - s2;
+    s2 = s1;
+    s1 = s0;
+  }
+  const power = s1 * s1 + s2 * s2 - k * s1 * s2;
+  return total > 0 ? (2 * power) / (pcm.length * total) : 0;
+}
