@@ -159,7 +159,7 @@ t.test('symmetric RTP: outbound latches to the actual source of inbound RTP', as
   t.ok(s.stats().invalidIn >= 1, 'intruder packet counted as invalid');
   // setRemote (re-INVITE) re-arms latching.
   s.setRemote('127.0.0.1', signalled.port);
-  t.same(s.stats(), { ...s.stats(), latched: false, remote: { address: '127.0.0.1', port: signalled.port } });
+  t.match(s.stats(), { latched: false, remote: { address: '127.0.0.1', port: signalled.port } }, 're-armed: not latched, signalled remote');
   s.close();
   for (const p of [signalled, actual, intruder]) p.sock.close();
 });
