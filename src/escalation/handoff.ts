@@ -326,7 +326,7 @@ export class HandoffService {
           return warm;
         }
         hold.start();
-        return this.blind(call, uri, headers, url, ringMs, pop, log, () => aborted).then((o) => {
+        return this.blind(call, uri, headers, ringMs, pop, log, () => aborted).then((o) => {
           if (o.ok) {
             cleanup();
             this.opts.pops.update(pop.id, { status: 'referred', statusReason: `transferred to ${req.targetName ?? req.target}` });
@@ -350,7 +350,7 @@ export class HandoffService {
   }
 
   /** REFER the caller to the rep; resolves when the NOTIFYs report the outcome. */
-  private async blind(call: HandoffCall, uri: string, headers: Record<string, string>, _url: string | undefined, ringMs: number, pop: ScreenPop, log: Logger, aborted: () => string | null): Promise<TransferOutcome> {
+  private async blind(call: HandoffCall, uri: string, headers: Record<string, string>, ringMs: number, pop: ScreenPop, log: Logger, aborted: () => string | null): Promise<TransferOutcome> {
     const embedded = Object.entries(headers).map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
     const referTo = `<${uri}${uri.includes('?') ? '&' : '?'}${embedded}>`;
     const referredBy = `<${this.opts.referredBy ?? `sip:voice-agent@${this.opts.advertisedAddress}`}>`;
