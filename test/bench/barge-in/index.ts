@@ -17,6 +17,8 @@
  * reaction is the pause; "paused" counts backchannel/noise items that paused
  * (pause or bargeIn) without taking the turn.
  *
+ * BARGE_DETAIL=1 prints every trial (slowest first) with its events.
+ *
  * Last stdout line: JSON.
  */
 import { MediaEngine, synthesize } from '../../../src/media/index.ts';
@@ -62,25 +64,34 @@ const prompt = agentPrompt(await synthesize(
   { voice: 'kal' },
 ), 15);
 
-interface Trial { reactionMs: number | null; events: string[] }
+interface Trial { reactionMs: number | null; events: string[]; item: string; firstStopMs: number | null }
 
 async function trial(item: CorpusItem, tun: Partial<TurnTunables>, onset: number): Promise<Trial> {
   const s = engine.createSession({ codec: 'PCMU', payloadType: 0, vad: tun });
   const peer = await RtpPeer.open();
   const events: string[] = [];
-  for (const e of ['speechStart', 'speechEnd', 'bargeIn', 'falseInterruption', 'backchannel', 'pause', 'resume'] as const) s.on(e, () => events.push(e));
+  let firstStop = 0;
+  let onsetAt = 0;
+  for (const e of ['speechStart', 'speechEnd', 'bargeIn', 'falseInterruption', 'backchannel', 'pause', 'resume'] as const) {
+    s.on(e, () => {
+      events.push(e);
+      if ((e === 'pause' || e === 'bargeIn') && !firstStop && onsetAt) firstStop = performance.now();
+    });
+  }
   try {
     s.setRemote('127.0.0.1', peer.port);
     peer.start(s.localPort);
     s.play(prompt);
     await sleep(800 + Math.random() * 200);
     const pcm = to8(item);
-    let onsetAt = 0;
     peer.say(pcm, (at) => (onsetAt = at), onset);
     await waitFor(() => peer.queuedMs === 0, pcm.length / 8 + 3000);
     await sleep(400);
     const bargedIn = events.includes('bargeIn');
-    return { reactionMs: bargedIn ? peer.lastAudioAt() - onsetAt : null, events };
+    return {
+      reactionMs: bargedIn ? peer.lastAudioAt() - onsetAt : null, events, item: item.name,
+      firstStopMs: firstStop ? firstStop - onsetAt : null,
+    };
   } finally {
     peer.close();
     s.close();
@@ -105,6 +116,11 @@ for (const minInterruptionMs of MIN_INT) for (const pauseOnsetMs of PAUSE_ONSET)
   const items = Array.from({ length: TRIALS }, (_, i) => speechItems[(i * 7) % speechItems.length]!);
   const t0 = Date.now();
   const trials = await pool(items, PARALLEL, (it) => trial(it, tun, onsetOf(it)));
+  if (process.env.BARGE_DETAIL) {
+    for (const r of [...trials].sort((a, b) => (b.reactionMs ?? 0) - (a.reactionMs ?? 0))) {
+      console.log(`  ${r.item}: reaction ${r.reactionMs?.toFixed(0)} ms, first stop event ${r.firstStopMs?.toFixed(0)} ms, ${r.events.join(' ')}`);
+    }
+  }
   const reactions = trials.map((r) => r.reactionMs).filter((x): x is number => x !== null);
   const bc = await pool(bcItems, PARALLEL, (it) => trial(it, tun, 0));
   const bcOnly = bcItems.map((it, i) => ({ it, r: bc[i]! }));
