@@ -20,6 +20,7 @@
         "native/rtcp.cc",
         "native/recorder.cc",
         "native/vad/frame_cutter.cc",
+        "native/vad/read_ahead.cc",
         "native/vad/turn_state.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

@@ -139,6 +139,8 @@ vad::TurnTunables turnArg(const Napi::Value& v) {
   t.pauseOnsetMs = static_cast<int>(num("pauseOnsetMs", t.pauseOnsetMs));
   t.pauseHoldMs = static_cast<int>(num("pauseHoldMs", t.pauseHoldMs));
   t.latencyCompensationMs = static_cast<int>(num("latencyCompensationMs", t.latencyCompensationMs));
+  t.pauseCueProb = static_cast<float>(num("pauseCueProb", t.pauseCueProb));
+  t.pauseCueSnrDb = static_cast<float>(num("pauseCueSnrDb", t.pauseCueSnrDb));
   if (const char* err = vad::validateTunables(t)) throw Napi::RangeError::New(v.Env(), std::string("turn tunables: ") + err);
   return t;
 }

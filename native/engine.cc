@@ -439,7 +439,7 @@ void Engine::readSession(Session* s) {
       SockAddr src;
       std::memcpy(&src.ss, &rx.from[i], rx.msgs[i].msg_hdr.msg_namelen);
       src.len = rx.msgs[i].msg_hdr.msg_namelen;
-      if (s->onDatagram(rx.data[i], rx.msgs[i].msg_len, src, now) == Session::RxResult::Latched) {
+      if (s->onDatagram(rx.data[i], rx.msgs[i].msg_len, src, now, &vadTick_) == Session::RxResult::Latched) {
         newEvent(EventType::Latched, s->id).addr = src;
         urgent_ = true;
       }

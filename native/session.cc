@@ -1,5 +1,7 @@
 #include "session.h"
 
+#include <cmath>
+
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -448,6 +450,7 @@ void Session::vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, si
     n16 -= k;
     if (v.cutter.ready()) {
       v.cutNs = v.tickNs;
+      v.cutFromAhead = v.aheadActive;
       if (vt) {
         // One window per session per hand-over; a second one waits for the next hand-over.
         const bool defer = v.lastSeq >= vt->seq;
@@ -457,6 +460,10 @@ void Session::vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, si
         ids.push_back(id);
         const float* w = v.cutter.window();
         win.insert(win.end(), w, w + vad::kVadWindow);
+        if (v.levelCount < VadState::kLevelSlots) {
+          v.levels[(v.levelHead + v.levelCount) % VadState::kLevelSlots] = vad::levelDbfs(w + vad::kVadContext, vad::kVadFrame);
+          ++v.levelCount;
+        }
       }
       v.cutter.next();
     }
@@ -484,11 +491,18 @@ vad::TurnOutput Session::vadPush(float prob) {
     constexpr int kModelTailMs = 40;
     const int64_t now = monoNs();
     const double handoverMs = v.cutNs > 0 && now > v.cutNs ? (now - v.cutNs) / 1e6 : 0.0;
-    const double jbMs = playout_.jitterBuffer().stats().bufferDelayMs;
+    // Windows fed from arrival (read-ahead) never waited in the jitter buffer.
+    const double jbMs = v.cutFromAhead ? 0.0 : playout_.jitterBuffer().stats().bufferDelayMs;
     const double total = (jbMs > 0 ? jbMs : 0) + (handoverMs < 500 ? handoverMs : 0) + kModelTailMs;
     v.turn.setPipelineDelayMs(static_cast<int>(total));
   }
-  const vad::TurnOutput o = v.turn.push(prob, agent, unint);
+  float level = std::nanf("");
+  if (v.levelCount > 0) {
+    level = v.levels[v.levelHead];
+    v.levelHead = (v.levelHead + 1) % VadState::kLevelSlots;
+    --v.levelCount;
+  }
+  const vad::TurnOutput o = v.turn.push(prob, agent, unint, level);
   if (o.events & (vad::kEvBargeIn | vad::kEvSpeechEnd | vad::kEvFalseInterruption) || o.pause || o.resume) {
     std::lock_guard<std::mutex> lk(mu_);
     if (o.pause) {
@@ -548,10 +562,18 @@ void Session::playoutTick(int64_t nowNs, VadTick* vt) {
       f8 = tmp;
     }
     if (peer_) peer_->bridgePush(f8, n8);
-    if (vad_) {
+    if (vad_ && !vadAheadMode()) {
       vad_->tickNs = nowNs;
       vadFeed(f8, n8, cfg_.rate == 16000 ? inFrame_ : nullptr, n, vt);
     }
+  }
+  if (vad_ && vadAheadMode()) {
+    // Read-ahead: conceal gaps that waited long enough, keep time running through stalls.
+    VadState& v = *vad_;
+    v.tickNs = nowNs;
+    v.feedTick = vt;
+    v.ahead.onTick(nowNs, &Session::aheadSink, this);
+    v.feedTick = nullptr;
   }
   DtmfReceiver::Out o;
   if (dtmfOutCount < 8 && dtmfRx_.poll(nowNs, &o)) {
@@ -563,7 +585,22 @@ void Session::playoutTick(int64_t nowNs, VadTick* vt) {
   publishStats();
 }
 
-Session::RxResult Session::onDatagram(const uint8_t* data, size_t len, const SockAddr& src, int64_t nowNs) {
+bool Session::vadAheadMode() {
+  VadState& v = *vad_;
+  const bool g711 = rxCodec_ != Codec::Opus;
+  if (g711 != v.aheadActive) {
+    v.ahead.reset();  // codec switch: the other feed takes over from here
+    v.aheadActive = g711;
+  }
+  return g711;
+}
+
+void Session::aheadSink(void* ctx, const int16_t* pcm, size_t n) {
+  Session* s = static_cast<Session*>(ctx);
+  s->vadFeed(pcm, n, nullptr, 0, s->vad_->feedTick);
+}
+
+Session::RxResult Session::onDatagram(const uint8_t* data, size_t len, const SockAddr& src, int64_t nowNs, VadTick* vt) {
   RtpPacket p;
   const RtpStatus st = parseRtp(data, len, &p);
   if (st == RtpStatus::Rtcp) {
@@ -615,7 +652,18 @@ Session::RxResult Session::onDatagram(const uint8_t* data, size_t len, const Soc
       if (out[i].kind == DtmfReceiver::Out::End) dtmfIn_.fetch_add(1, std::memory_order_relaxed);
     }
   } else {
-    playout_.put(p, nowNs);
+    const JitterBuffer::PutResult put = playout_.put(p, nowNs);
+    if (vad_ && vadAheadMode() && put != JitterBuffer::PutResult::TooBig) {
+      VadState& v = *vad_;
+      if (put == JitterBuffer::PutResult::Reset) v.ahead.reset();  // new source / clock: re-anchor
+      int16_t pcm[vad::ReadAhead::kMaxPacket];
+      const size_t n = std::min(p.payloadLen, vad::ReadAhead::kMaxPacket);
+      g711Decode(p.payloadType == 8 ? Codec::PCMA : p.payloadType == 0 ? Codec::PCMU : rxCodec_, p.payload, n, pcm);
+      v.tickNs = nowNs;
+      v.feedTick = vt;
+      v.ahead.onPacket(p.timestamp, pcm, n, nowNs, &Session::aheadSink, this);
+      v.feedTick = nullptr;
+    }
   }
   return newlyLatched ? RxResult::Latched : RxResult::Accepted;
 }

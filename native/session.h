@@ -24,6 +24,7 @@
 #include "recorder.h"
 #include "resampler.h"
 #include "vad/frame_cutter.h"
+#include "vad/read_ahead.h"
 #include "vad/turn_state.h"
 
 namespace voice {
@@ -185,7 +186,7 @@ class Session {
   size_t copyUtterance(int64_t startFrame, int64_t endFrame, std::vector<int16_t>& dst) const;
   enum class RxResult { Accepted, Latched, Ignored };
   /** Validate, latch, and queue one datagram into the jitter buffer (or the DTMF receiver / RTCP). */
-  RxResult onDatagram(const uint8_t* data, size_t len, const SockAddr& src, int64_t nowNs);
+  RxResult onDatagram(const uint8_t* data, size_t len, const SockAddr& src, int64_t nowNs, VadTick* vt = nullptr);
   void onRtcp(const uint8_t* data, size_t len, const SockAddr& src, int64_t nowNs);
   /** Build an RTCP report if one is due; returns its length (0 = nothing to send). */
   size_t buildRtcp(uint8_t* buf, size_t cap, int64_t nowNs, SockAddr* dest);
@@ -281,12 +282,26 @@ class Session {
     std::vector<int16_t> ring;    // last kUtteranceCapacity samples of inbound 8 kHz audio
     uint64_t total = 0;           // 8 kHz samples written since the start
     uint64_t lastSeq = 0;         // latest VadTick::seq holding a window of this session
-    int64_t tickNs = 0;           // playout instant of the frame being fed
-    int64_t cutNs = 0;            // playout instant of the newest complete window (hand-over latency)
+    int64_t tickNs = 0;           // arrival (read-ahead) or playout instant of the audio being fed
+    int64_t cutNs = 0;            // that instant for the newest complete window (hand-over latency)
+    // G.711 streams feed the VAD from arrival, ahead of the jitter buffer (vad/read_ahead.h);
+    // other codecs (Opus: one stateful decoder) feed it from the playout frames.
+    vad::ReadAhead ahead;
+    bool aheadActive = false;     // the last frames came through `ahead`
+    bool cutFromAhead = false;    // the newest complete window was fed by `ahead`
+    VadTick* feedTick = nullptr;  // hand-over the read-ahead sink appends to (set around each call)
+    // Levels (dBFS) of the windows handed over and not answered yet, oldest first: results come
+    // back in hand-over order, so vadPush pairs each probability with its window's level.
+    static constexpr int kLevelSlots = 16;
+    float levels[kLevelSlots] = {};
+    int levelHead = 0, levelCount = 0;
   };
   std::unique_ptr<VadState> vad_;
   std::atomic<bool> digitsPending_{false};
   void vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, size_t n16, VadTick* vt);
+  /** G.711 inbound: the VAD is fed from arrival (read-ahead); switches feeds on a codec change. */
+  bool vadAheadMode();
+  static void aheadSink(void* ctx, const int16_t* pcm, size_t n);
   // RTCP
   int64_t nextRtcpNs_ = 0;
   uint32_t lastSrMiddle_ = 0;

@@ -1,7 +1,17 @@
 #include "turn_state.h"
 
+#include <cmath>
+
 namespace voice {
 namespace vad {
+
+float levelDbfs(const float* x, size_t n) {
+  double e = 0;
+  for (size_t i = 0; i < n; ++i) e += static_cast<double>(x[i]) * x[i];
+  if (n == 0 || e <= 0) return kSilenceDbfs;
+  const float db = static_cast<float>(10.0 * std::log10(e / static_cast<double>(n)));
+  return db < kSilenceDbfs ? kSilenceDbfs : db;
+}
 
 int msToFrames(int ms) {
   if (ms <= 0) return 0;
@@ -24,6 +34,8 @@ const char* validateTunables(const TurnTunables& t) {
   if (t.pauseOnsetMs < 0 || t.pauseOnsetMs > 10000) return "pauseOnsetMs must be in [0, 10000]";
   if (t.pauseHoldMs < 0 || t.pauseHoldMs > 10000) return "pauseHoldMs must be in [0, 10000]";
   if (t.latencyCompensationMs < 0 || t.latencyCompensationMs > 1000) return "latencyCompensationMs must be in [0, 1000]";
+  if (!(t.pauseCueProb >= 0.0f && t.pauseCueProb <= 1.0f)) return "pauseCueProb must be in [0, 1]";
+  if (!(t.pauseCueSnrDb >= 0.0f && t.pauseCueSnrDb <= 90.0f)) return "pauseCueSnrDb must be in [0, 90]";
   return nullptr;
 }
 
@@ -72,6 +84,26 @@ void TurnState::reset() {
   overAgent_ = false;
   paused_ = false;
   resumeWait_ = 0;
+  cue_ = 0;
+  cueSpent_ = false;
+  cueHeld_ = 0;
+}
+
+float TurnState::noiseFloorDb() const {
+  if (levelCount_ == 0) return kSilenceDbfs;
+  float m = levels_[0];
+  for (int i = 1; i < levelCount_; ++i) m = levels_[i] < m ? levels_[i] : m;
+  return m;
+}
+
+bool TurnState::levelCue(float prob, float levelDb) {
+  if (std::isnan(levelDb)) return false;
+  const float floor = noiseFloorDb();  // before this frame: a loud frame is measured against the quiet ones
+  levels_[levelPos_] = levelDb;
+  levelPos_ = (levelPos_ + 1) % kFloorFrames;
+  if (levelCount_ < kFloorFrames) ++levelCount_;
+  if (!(t_.pauseCueProb > 0.0f) || !(prob >= t_.pauseCueProb)) return false;
+  return levelDb >= kPauseCueMinDbfs && levelDb - floor >= t_.pauseCueSnrDb;
 }
 
 TurnOutput TurnState::finish(uint32_t ev) {
@@ -81,23 +113,34 @@ TurnOutput TurnState::finish(uint32_t ev) {
   out.endFrame = lastVoiced_;
   out.voicedMs = voiced_ * kVadFrameMs;
   int64_t f = frame_;
+  const int cue = cue_;
+  const bool spent = cueSpent_;
   // A pause-first pause outlives an abandoned onset (it resumes after pauseHoldMs); a turn ends it.
   const bool keepPause = paused_ && ev == kEvBackchannel;
   reset();
   frame_ = f;
   paused_ = keepPause;
+  cue_ = cue;
+  cueSpent_ = spent;
   return out;
 }
 
-void TurnState::pauseStep(TurnOutput& out, bool interruptible, bool active) {
+void TurnState::pauseStep(TurnOutput& out, bool interruptible, bool active, bool cue) {
+  cue_ = (cue || active) ? cue_ + 1 : 0;
+  if (cue_ == 0) cueSpent_ = false;
   if (bargedIn_ || (out.events & kEvBargeIn)) {
     paused_ = false;  // the barge-in owns the pause now
     return;
   }
   if (!paused_) {
-    if (pauseF_ > 0 && interruptible && phase_ == TurnPhase::Onset && silence_ == 0 && voiced_ >= pauseF_) {
+    const bool onset = phase_ == TurnPhase::Onset && silence_ == 0 && voiced_ >= pauseF_;
+    // One cue pause per loud stretch: a sound that keeps the cue up after its pause resumed (music,
+    // a tone Silero half-believes) does not pause the prompt again until it stops.
+    const bool cued = cue && !cueSpent_ && cue_ >= pauseF_ && phase_ != TurnPhase::Speech && phase_ != TurnPhase::Trailing;
+    if (pauseF_ > 0 && interruptible && (onset || cued)) {
       paused_ = true;
       resumeWait_ = 0;
+      cueHeld_ = 0;
       out.pause = true;
     }
     return;
@@ -106,16 +149,25 @@ void TurnState::pauseStep(TurnOutput& out, bool interruptible, bool active) {
     resumeWait_ = 0;  // still (or again) someone speaking; the hold counts from the frame after the backchannel
     return;
   }
+  if (cue && cueHeld_ < kMaxCueHoldFrames) {
+    // Speech in noise that Silero rates 0.2-0.45 for a while before it commits: the loud,
+    // possibly-speech sound holds the pause (for at most kMaxCueHoldFrames).
+    ++cueHeld_;
+    resumeWait_ = 0;
+    return;
+  }
   if (++resumeWait_ >= pauseHoldF_) {
     paused_ = false;
     resumeWait_ = 0;
     out.resume = true;
+    if (cue_ > 0) cueSpent_ = true;
   }
 }
 
-TurnOutput TurnState::push(float prob, bool agentSpeaking, bool uninterruptible) {
+TurnOutput TurnState::push(float prob, bool agentSpeaking, bool uninterruptible, float levelDb) {
+  const bool cue = levelCue(prob, levelDb);
   TurnOutput out = pushCore(prob, agentSpeaking, uninterruptible);
-  pauseStep(out, agentSpeaking && !uninterruptible, prob >= t_.activationThreshold);
+  pauseStep(out, agentSpeaking && !uninterruptible, prob >= t_.activationThreshold, cue);
   return out;
 }
 

@@ -26,6 +26,7 @@
 // uninterruptible prompt (e.g. a recording notice) turns are tracked as if the
 // agent were silent, and BargeIn is never emitted.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 #include "frame_cutter.h"
@@ -73,6 +74,22 @@ struct TurnTunables {
   /** Pause-first: silence after an abandoned onset before the paused prompt resumes. @defaultValue 320 */
   int pauseHoldMs = 320;
   /**
+   * Pause-first level cue: a frame also counts toward pauseOnsetMs when the
+   * model gives it at least this probability (below the activation
+   * threshold) and it is loud — pauseCueSnrDb above the line's noise floor
+   * (the quietest frame of the last second) and at least kPauseCueMinDbfs.
+   * This catches quiet or aspirated onsets ("wh-", "h-") that Silero only
+   * believes once the vowel comes, 150-250 ms later. It only pauses: taking
+   * the turn still needs minInterruptionMs of frames at the real thresholds,
+   * and a cue that dies resumes the prompt after pauseHoldMs. Cue frames keep
+   * a pause held for at most 1 s; a sound that keeps the cue up pauses the
+   * prompt once per loud stretch. 0 disables.
+   * @defaultValue 0.15
+   */
+  float pauseCueProb = 0.15f;
+  /** Pause-first level cue: how far above the noise floor a frame must be. @defaultValue 20 */
+  float pauseCueSnrDb = 20.0f;
+  /**
    * Endpointing is what the caller hears: the reply should start
    * endpointSilenceMs after they stopped talking, not that plus the receive
    * path's own delay. Up to this much of the measured pipeline delay (jitter
@@ -83,6 +100,14 @@ struct TurnTunables {
    */
   int latencyCompensationMs = 160;
 };
+
+/** Pause-first level cue: frames quieter than this never count (residual line echo sits well below). */
+constexpr float kPauseCueMinDbfs = -50.0f;
+/** Level of a frame with no signal (digital silence), dBFS. */
+constexpr float kSilenceDbfs = -100.0f;
+
+/** Mean-square level of n float samples in [-1, 1), dBFS (kSilenceDbfs for digital silence). */
+float levelDbfs(const float* x, size_t n);
 
 /** Validate tunables; returns nullptr when fine, else a static message. */
 const char* validateTunables(const TurnTunables& t);
@@ -146,10 +171,14 @@ class TurnState {
 
   /**
    * Feed one 32 ms frame. `agentSpeaking`: outbound agent audio is playing
-   * now; `uninterruptible`: the playing prompt must not be barged into.
+   * now; `uninterruptible`: the playing prompt must not be barged into;
+   * `levelDb`: the frame's level (levelDbfs of its 512 new samples) for the
+   * pause-first level cue and the noise floor, NaN when unknown (cue off).
    * Returns the events this frame produced.
    */
-  TurnOutput push(float prob, bool agentSpeaking, bool uninterruptible);
+  TurnOutput push(float prob, bool agentSpeaking, bool uninterruptible, float levelDb = __builtin_nanf(""));
+  /** The line's noise floor: the quietest frame level of the last second (kSilenceDbfs before any). */
+  float noiseFloorDb() const;
 
   /** Back to Idle, frame counter kept (e.g. after a hold or a transfer). */
   void reset();
@@ -173,7 +202,17 @@ class TurnState {
   int pauseF_ = 0, pauseHoldF_ = 0;
   bool paused_ = false;  // pause-first pause in effect, not (yet) a barge-in
   int resumeWait_ = 0;   // silent frames since the pausing onset died
-  void pauseStep(TurnOutput& out, bool interruptible, bool active);
+  int cue_ = 0;          // consecutive frames that pass the level cue (or the activation threshold)
+  bool cueSpent_ = false;  // this loud stretch already paused (and resumed) once
+  int cueHeld_ = 0;        // frames a pause was held by the level cue alone (Idle phase)
+  /** Longest a pause is held by level-cue frames alone (no frame at the activation threshold): 1 s. */
+  static constexpr int kMaxCueHoldFrames = 32;
+  void pauseStep(TurnOutput& out, bool interruptible, bool active, bool cue);
+  // Noise floor: levels of the last kFloorFrames frames (ring).
+  static constexpr int kFloorFrames = 32;
+  float levels_[kFloorFrames];
+  int levelPos_ = 0, levelCount_ = 0;
+  bool levelCue(float prob, float levelDb);
 
   TurnPhase phase_ = TurnPhase::Idle;
   int64_t frame_ = 0;

@@ -1,7 +1,7 @@
 // Test driver for native/vad (not part of the addon). Built by
 // test/unit/vad-native.test.ts with g++ -std=c++17 -Wall -Wextra -Werror.
 //
-//   vad_test selftest             unit tests of FrameCutter and TurnState; prints
+//   vad_test selftest             unit tests of FrameCutter, ReadAhead and TurnState; prints
 //                                 "ok N name" / "not ok N name", exit 1 on failure
 //   vad_test cut IN.s16 OUT.f32   cut 16 kHz s16le PCM into 576-float windows
 //                                 (fed in odd-sized chunks, like RTP datagrams)
@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "frame_cutter.h"
+#include "read_ahead.h"
 #include "turn_state.h"
 
 using namespace voice::vad;
@@ -288,6 +289,159 @@ void testTurn() {
   }
 }
 
+// ---- ReadAhead ----
+struct Collected {
+  std::vector<int16_t> pcm;
+  size_t maxChunk = 0;
+  static void sink(void* ctx, const int16_t* p, size_t n) {
+    auto* c = static_cast<Collected*>(ctx);
+    c->pcm.insert(c->pcm.end(), p, p + n);
+    if (n > c->maxChunk) c->maxChunk = n;
+  }
+};
+
+// 20 ms packet k: 160 samples all equal to k + 1 (so order and gaps are visible).
+std::vector<int16_t> packet(int k) { return std::vector<int16_t>(160, static_cast<int16_t>(k + 1)); }
+
+void testReadAhead() {
+  const int64_t ms = 1'000'000;
+  const uint32_t ts0 = 0xFFFFFF00u;  // wraps during the test
+  {
+    // In order: emitted on arrival, untouched.
+    ReadAhead ra;
+    Collected c;
+    for (int k = 0; k < 5; ++k) ra.onPacket(ts0 + 160u * k, packet(k).data(), 160, 1000 * ms + k * 20 * ms, &Collected::sink, &c);
+    bool ok = c.pcm.size() == 800;
+    for (int k = 0; k < 5 && ok; ++k) ok = c.pcm[k * 160] == k + 1 && c.pcm[k * 160 + 159] == k + 1;
+    check(ok && c.maxChunk <= ReadAhead::kChunk, "read-ahead: in-order packets are emitted at once, in order (ts wrap)");
+  }
+  {
+    // Reordered 0 2 1 3: 2 waits in the stash until 1 arrives; nothing concealed.
+    ReadAhead ra;
+    Collected c;
+    const int order[] = {0, 2, 1, 3};
+    int64_t t = 1000 * ms;
+    for (int k : order) {
+      ra.onPacket(ts0 + 160u * k, packet(k).data(), 160, t, &Collected::sink, &c);
+      t += 10 * ms;
+      ra.onTick(t, &Collected::sink, &c);
+    }
+    bool ok = c.pcm.size() == 640 && ra.stats().concealedSamples == 0 && ra.stats().reordered == 1;
+    for (int k = 0; k < 4 && ok; ++k) ok = c.pcm[k * 160 + 80] == k + 1;
+    check(ok, "read-ahead: a reordered packet is put back in order without concealment");
+  }
+  {
+    // Lost packet 1: after reorderMs the gap is concealed (last frame at half level), 2 follows; a late 1 is dropped.
+    ReadAhead ra;
+    Collected c;
+    ra.onPacket(ts0, packet(0).data(), 160, 1000 * ms, &Collected::sink, &c);
+    ra.onPacket(ts0 + 320, packet(2).data(), 160, 1040 * ms, &Collected::sink, &c);
+    const size_t before = c.pcm.size();
+    ra.onTick(1060 * ms, &Collected::sink, &c);
+    ra.onTick(1081 * ms, &Collected::sink, &c);
+    ra.onPacket(ts0 + 160, packet(1).data(), 160, 1090 * ms, &Collected::sink, &c);
+    check(before == 160 && c.pcm.size() == 480 && c.pcm[160] == 0 /* 1/2 rounds to 0 */ && c.pcm[320] == 3 &&
+              ra.stats().concealedSamples == 160 && ra.stats().late == 1,
+          "read-ahead: a lost packet is concealed after reorderMs and its late copy dropped");
+  }
+  {
+    // A stalled stream: silence at the wall-clock rate after stallMs; a sender that resumes where it
+    // stopped is emitted after the fill, one whose clock moved on gets only the uncovered part.
+    ReadAhead ra;
+    Collected c;
+    ra.onPacket(ts0, packet(0).data(), 160, 1000 * ms, &Collected::sink, &c);
+    for (int64_t t = 1020; t <= 1200; t += 20) ra.onTick(t * ms, &Collected::sink, &c);
+    // stall fill starts once 60 + 20 ms passed: ticks 1080..1200 → 7 frames
+    const size_t filled = c.pcm.size() - 160;
+    ra.onPacket(ts0 + 160, packet(1).data(), 160, 1210 * ms, &Collected::sink, &c);
+    const bool resumed = c.pcm.size() == 160 + filled + 160 && c.pcm.back() == 2;
+    for (int64_t t = 1230; t <= 1400; t += 20) ra.onTick(t * ms, &Collected::sink, &c);
+    const size_t filled2 = c.pcm.size() - (320 + filled);
+    // silence suppression: the sender skips 400 ms of timestamps (more than the fill covered)
+    ra.onPacket(ts0 + 320 + 3200, packet(9).data(), 160, 1420 * ms, &Collected::sink, &c);
+    const size_t extra = c.pcm.size() - (320 + filled + filled2) - 160;
+    check(filled == 7 * 160 && resumed && extra == 3200 - filled2 && c.pcm.back() == 10,
+          "read-ahead: stalls are filled at the wall-clock rate and not emitted twice");
+  }
+  {
+    // A new source (timestamp jump beyond jumpMs) re-anchors instead of emitting seconds of silence.
+    ReadAhead ra;
+    Collected c;
+    ra.onPacket(1000, packet(0).data(), 160, 1000 * ms, &Collected::sink, &c);
+    ra.onPacket(1000 + 8000 * 5, packet(1).data(), 160, 1020 * ms, &Collected::sink, &c);
+    check(c.pcm.size() == 320 && ra.stats().reanchors == 1, "read-ahead: a timestamp jump re-anchors the stream");
+  }
+  {
+    // Stash full: the oldest gap is concealed rather than dropping audio.
+    ReadAhead ra;
+    Collected c;
+    ra.onPacket(0, packet(0).data(), 160, 1000 * ms, &Collected::sink, &c);
+    for (int k = 2; k < 2 + ReadAhead::kStashSlots + 1; ++k) ra.onPacket(160u * k, packet(k).data(), 160, 1001 * ms, &Collected::sink, &c);
+    check(c.pcm.size() >= 160u * (2 + ReadAhead::kStashSlots) && c.pcm.back() != 0, "read-ahead: a full stash conceals its oldest gap");
+  }
+}
+
+// ---- TurnState level cue ----
+void testLevelCue() {
+  // Agent speaking; a quiet, aspirated onset: probabilities 0.2-0.45 (below activation) at -40 dBFS
+  // over a -75 dBFS line, then the vowel 6 frames later.
+  auto run = [](TurnTunables t, float onsetLevel) {
+    TurnState s(t);
+    int pauseAt = -1, bargeAt = -1, resumes = 0;
+    int f = 0;
+    auto push = [&](float p, float db) {
+      TurnOutput o = s.push(p, true, false, db);
+      if (o.pause && pauseAt < 0) pauseAt = f;
+      if (o.resume) ++resumes;
+      if ((o.events & kEvBargeIn) && bargeAt < 0) bargeAt = f;
+      ++f;
+    };
+    for (int i = 0; i < 40; ++i) push(0.01f, -75.0f);
+    const float onset[] = {0.2f, 0.45f, 0.3f, 0.1f, 0.1f, 0.1f};
+    for (float p : onset) push(p, onsetLevel);
+    for (int i = 0; i < 20; ++i) push(0.95f, -20.0f);
+    return std::vector<int>{pauseAt, bargeAt, resumes};
+  };
+  TurnTunables t;
+  auto cued = run(t, -40.0f);
+  check(cued[0] == 42 && cued[1] > 46 && cued[2] == 0, "turn: the level cue pauses a quiet onset before Silero believes it");
+  auto quiet = run(t, -60.0f);
+  check(quiet[0] == 48, "turn: no level cue below -50 dBFS (residual echo level): pause at the vowel");
+  TurnTunables off;
+  off.pauseCueProb = 0.0f;
+  auto disabled = run(off, -40.0f);
+  check(disabled[0] == 48, "turn: pauseCueProb 0 disables the level cue");
+  {
+    // Stationary loud sound Silero half-believes (music): one pause, one resume, not a stutter.
+    TurnState s(t);
+    int pauses = 0, resumes = 0, turns = 0;
+    for (int i = 0; i < 40; ++i) s.push(0.01f, true, false, -75.0f);
+    for (int i = 0; i < 200; ++i) {
+      TurnOutput o = s.push(0.25f, true, false, -30.0f);
+      pauses += o.pause;
+      resumes += o.resume;
+      if (o.events & (kEvSpeechStart | kEvBargeIn)) ++turns;
+    }
+    check(pauses == 1 && resumes == 1 && turns == 0, "turn: a sound that keeps the level cue up pauses once, resumes, and never takes the turn");
+    check(s.noiseFloorDb() == -30.0f, "turn: the noise floor follows a stationary sound within a second");
+  }
+  {
+    // The cue needs the floor: the same level on a line whose floor is already that loud is no cue.
+    TurnState s(t);
+    int pauses = 0;
+    for (int i = 0; i < 40; ++i) s.push(0.01f, true, false, -42.0f);
+    for (int i = 0; i < 6; ++i) pauses += s.push(0.3f, true, false, -40.0f).pause;
+    check(pauses == 0, "turn: no level cue without pauseCueSnrDb over the noise floor");
+  }
+  {
+    // Unknown level (NaN): cue off, floor untouched.
+    TurnState s(t);
+    int pauses = 0;
+    for (int i = 0; i < 6; ++i) pauses += s.push(0.3f, true, false).pause;
+    check(pauses == 0 && s.noiseFloorDb() == kSilenceDbfs, "turn: no level → no cue");
+  }
+}
+
 bool setTunable(TurnTunables& t, const std::string& kv) {
   auto eq = kv.find('=');
   if (eq == std::string::npos) return false;
@@ -305,6 +459,8 @@ bool setTunable(TurnTunables& t, const std::string& kv) {
   else if (k == "pauseOnsetMs") t.pauseOnsetMs = static_cast<int>(v);
   else if (k == "pauseHoldMs") t.pauseHoldMs = static_cast<int>(v);
   else if (k == "latencyCompensationMs") t.latencyCompensationMs = static_cast<int>(v);
+  else if (k == "pauseCueProb") t.pauseCueProb = static_cast<float>(v);
+  else if (k == "pauseCueSnrDb") t.pauseCueSnrDb = static_cast<float>(v);
   else return false;
   return true;
 }
@@ -366,6 +522,8 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "selftest") == 0) {
     testCutter();
     testTurn();
+    testReadAhead();
+    testLevelCue();
     std::printf("1..%d\n# %d failed\n", gTest, gFailed);
     return gFailed == 0 ? 0 : 1;
   }

@@ -82,6 +82,24 @@ export interface TurnTunables {
    */
   pauseHoldMs: number;
   /**
+   * Pause-first level cue: a frame also counts toward pauseOnsetMs when the
+   * model gives it at least this probability (below the activation
+   * threshold) and it is loud: pauseCueSnrDb above the line's noise floor
+   * (the quietest 32 ms frame of the last second) and at least -50 dBFS.
+   * Catches quiet or aspirated onsets ("wh-", "h-") that Silero believes only
+   * once the vowel comes, 150-250 ms later. It only pauses the prompt: taking
+   * the turn still needs minInterruptionMs at the real thresholds, and a cue
+   * that dies resumes the prompt after pauseHoldMs (once per loud stretch:
+   * music or a tone that keeps the cue up does not pause it again). 0 disables.
+   * @defaultValue 0.15
+   */
+  pauseCueProb: number;
+  /**
+   * Pause-first level cue: how far above the noise floor a frame must be, dB.
+   * @defaultValue 20
+   */
+  pauseCueSnrDb: number;
+  /**
    * Endpointing is what the caller hears: the reply should start
    * endpointSilenceMs after they stopped talking. Up to this much of the
    * receive path's measured delay (jitter-buffer delay + VAD hand-over + the
@@ -105,6 +123,8 @@ export const TURN_DEFAULTS: Readonly<TurnTunables> = Object.freeze({
   pauseOnsetMs: 96,
   pauseHoldMs: 320,
   latencyCompensationMs: 160,
+  pauseCueProb: 0.15,
+  pauseCueSnrDb: 20,
 });
 
 /** Validate like the native side; returns null when fine, else the reason. */
@@ -126,6 +146,8 @@ export function validateTurnTunables(t: TurnTunables): string | null {
   if (!inRange(t.pauseOnsetMs, 0, 10000)) return 'pauseOnsetMs must be in [0, 10000]';
   if (!inRange(t.pauseHoldMs, 0, 10000)) return 'pauseHoldMs must be in [0, 10000]';
   if (!inRange(t.latencyCompensationMs, 0, 1000)) return 'latencyCompensationMs must be in [0, 1000]';
+  if (!inRange(t.pauseCueProb, 0, 1)) return 'pauseCueProb must be in [0, 1]';
+  if (!inRange(t.pauseCueSnrDb, 0, 90)) return 'pauseCueSnrDb must be in [0, 90]';
   return null;
 }
 

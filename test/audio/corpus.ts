@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Bump when the generator changes so caches regenerate. */
-const VERSION = 'v3';
+const VERSION = 'v4';
 
 export type Kind = 'speech' | 'digits' | 'nonspeech' | 'backchannel';
 
@@ -70,8 +70,9 @@ export function cacheDir(): string {
   return join(process.env.VAD_AUDIO_CACHE ?? join(tmpdir(), 'voice-agent-vad-audio'), VERSION);
 }
 
+/** `-R`: repeatable — sox seeds its noise generators with a fixed number, so every machine builds the same corpus. */
 function sox(args: string[]): void {
-  execFileSync('sox', ['-q', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync('sox', ['-q', '-R', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 function readRaw(file: string): Int16Array {

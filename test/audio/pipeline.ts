@@ -17,7 +17,7 @@ import type { CorpusItem } from './corpus.ts';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const outDir = join(root, 'build', 'vad-test');
 export const VAD_TOOL = join(outDir, 'vad_test');
-const SOURCES = ['vad_test_main.cc', 'frame_cutter.cc', 'turn_state.cc', 'frame_cutter.h', 'turn_state.h'].map((f) =>
+const SOURCES = ['vad_test_main.cc', 'frame_cutter.cc', 'read_ahead.cc', 'turn_state.cc', 'frame_cutter.h', 'read_ahead.h', 'turn_state.h'].map((f) =>
   join(root, 'native', 'vad', f),
 );
 

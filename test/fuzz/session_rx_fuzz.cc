@@ -2,7 +2,7 @@
 // the outbound packet builder, driven by a stream of datagrams from varying
 // source ports. No sockets, no threads: Session is used the way the media
 // thread uses it.
-// fuzz-sources: native/session.cc native/rtp.cc native/g711.cc native/media_socket.cc native/playout.cc native/jitter_buffer.cc native/plc.cc native/opus_codec.cc native/resampler.cc native/dtmf.cc native/rtcp.cc native/recorder.cc native/vad/frame_cutter.cc native/vad/turn_state.cc
+// fuzz-sources: native/session.cc native/rtp.cc native/g711.cc native/media_socket.cc native/playout.cc native/jitter_buffer.cc native/plc.cc native/opus_codec.cc native/resampler.cc native/dtmf.cc native/rtcp.cc native/recorder.cc native/vad/frame_cutter.cc native/vad/read_ahead.cc native/vad/turn_state.cc
 // fuzz-libs: -lopus -lpthread
 #include <cstddef>
 #include <cstdint>
@@ -14,7 +14,11 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   voice::SockAddr local;
   voice::parseAddress("127.0.0.1", 20000, &local, nullptr);
-  voice::Session s(1, -1, local, voice::Codec::PCMU, 0, 101);
+  // VAD on (first byte odd): the inbound path then also feeds the read-ahead and the frame cutter.
+  voice::SessionConfig cfg;
+  cfg.vad = size > 0 && (data[0] & 1);
+  voice::Session s(1, -1, local, voice::Codec::PCMU, 0, 101, cfg);
+  voice::VadTick vt;
   int64_t now = 1'000'000'000;
   int64_t tick = 0;
   // Input: [ctl][len][len bytes]...; ctl picks the source port, time step and extra actions.
@@ -27,7 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     voice::SockAddr src;
     voice::parseAddress("127.0.0.1", static_cast<uint16_t>(30000 + (ctl & 3)), &src, nullptr);
     now += (ctl >> 2 & 7) * 700'000'000LL;  // up to 4.9 s: exercises re-latching
-    s.onDatagram(data + off, n, src, now);
+    s.onDatagram(data + off, n, src, now, &vt);
     if (ctl & 0x20) {
       int16_t pcm[200];
       for (int i = 0; i < 200; ++i) pcm[i] = static_cast<int16_t>((i * 977) ^ ctl);
@@ -40,7 +44,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     bool done = false;
     const size_t w = s.buildPacket(pkt, tick++, &dest, &done);
     if (w != 0 && w != sizeof pkt) abort();
-    s.playoutTick(now);
+    s.playoutTick(now, &vt);
+    if (cfg.vad && !vt.ids.empty()) {
+      // Answer the hand-over like the JS side would (probabilities from the input), then recycle it.
+      for (size_t i = 0; i < vt.ids.size(); ++i) s.vadPush(static_cast<float>(ctl) / 255.0f);
+      vt.ids.clear();
+      vt.windows.clear();
+      vt.ids.swap(vt.nextIds);
+      vt.windows.swap(vt.nextWindows);
+      ++vt.seq;
+    }
     s.dtmfOutCount = 0;
     if (s.pendingLen() > voice::kInboundCapacity) abort();
     if (s.pendingLen() > voice::kInboundCapacity / 2) s.clearPending();

@@ -158,3 +158,51 @@ t.test('digits pending extends endpointing over the pauses of a PO number', asyn
   plain.close();
   held.close();
 });
+
+t.test('a lossy, reordering line: the VAD (fed from arrival, ahead of the jitter buffer) still hears one whole turn', async (t) => {
+  const { createSocket } = await import('node:dgram');
+  const speech = pcm8('speech-slt-0-clean');
+  const s = engine.createSession({ codec: 'PCMU', payloadType: 0, vad: true });
+  const evs = record(s);
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+  s.setRemote('127.0.0.1', sock.address().port);
+  // 1 s of silence, the utterance, 1.5 s of silence; 20 ms packets.
+  const pcm = new Int16Array(8000 + speech.length + 12000);
+  pcm.set(speech, 8000);
+  const frames = Math.floor(pcm.length / 160);
+  const ssrc = 0x1234abcd;
+  const packet = (k: number): Buffer => {
+    const h = Buffer.alloc(12);
+    h[0] = 0x80;
+    h.writeUInt16BE((1000 + k) & 0xffff, 2);
+    h.writeUInt32BE((0xfffff000 + k * 160) >>> 0, 4); // the timestamp wraps inside the utterance
+    h.writeUInt32BE(ssrc, 8);
+    return Buffer.concat([h, native.ulawEncode(pcm.subarray(k * 160, (k + 1) * 160))]);
+  };
+  // Every 7th packet swaps with its successor (reordered by 20 ms), every 29th is lost.
+  const order: number[] = [];
+  for (let k = 0; k < frames; k++) {
+    if (k % 29 === 28) continue;
+    if (k % 7 === 3 && k + 1 < frames && (k + 1) % 29 !== 28) {
+      order.push(k + 1, k);
+      k++;
+    } else order.push(k);
+  }
+  const t0 = performance.now();
+  for (let i = 0; i < order.length; i++) {
+    const due = t0 + i * 20;
+    await sleep(Math.max(0, due - performance.now()));
+    sock.send(packet(order[i]!), s.localPort, '127.0.0.1');
+  }
+  await waitFor(() => evs.some((e) => e.type === 'speechEnd'), 2000);
+  const types = evs.map((e) => e.type);
+  t.same(types, ['speechStart', 'speechEnd'], `one turn (${types.join(',')})`);
+  const end = evs.find((e) => e.type === 'speechEnd');
+  const speechMs = (speech.length - onsetSample(speech)) / 8 - 1500; // minus the corpus' 1.5 s tail
+  t.ok(end && end.audio!.length / 8 > speechMs * 0.7 && end.audio!.length / 8 < speechMs + 1200,
+    `utterance ${end ? end.audio!.length / 8 : 0} ms of ~${speechMs.toFixed(0)} ms speech`);
+  t.ok(end && rms(end.audio!) > 300, 'the utterance carries the speech');
+  sock.close();
+  s.close();
+});

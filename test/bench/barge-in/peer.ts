@@ -70,15 +70,17 @@ export class RtpPeer {
   /**
    * Queue 8 kHz speech after what is already queued. `onStart(at)` is called
    * with the send instant (performance.now() scale) of the packet holding
-   * sample `markSample` (e.g. the acoustic onset).
+   * sample `markSample` (e.g. the acoustic onset); `onFrame(k, at)` with the
+   * send instant of every 20 ms packet k of it.
    */
-  say(pcm: Int16Array, onStart?: (at: number) => void, markSample = 0): void {
+  say(pcm: Int16Array, onStart?: (at: number) => void, markSample = 0, onFrame?: (frame: number, at: number) => void): void {
     const mark = Math.floor(markSample / FRAME);
     let frame = 0;
     const item = { pcm, pos: 0, onStart: undefined as ((at: number) => void) | undefined };
-    if (onStart) {
+    if (onStart || onFrame) {
       item.onStart = (at) => {
-        if (frame++ === mark) onStart(at);
+        onFrame?.(frame, at);
+        if (frame++ === mark) onStart?.(at);
       };
     }
     this.queue.push(item);
@@ -139,6 +141,31 @@ export function onsetSample(pcm: Int16Array, dbfs = -45): number {
     let s = 0;
     for (let j = i; j < Math.min(i + FRAME, pcm.length); j++) s += pcm[j]! * pcm[j]!;
     if (Math.sqrt(s / FRAME) > thr) return i;
+  }
+  return -1;
+}
+
+/**
+ * Onset of the speech as it is present in a noisy item: the first 20 ms frame
+ * (80-sample hop, like onsetSample) where the clean speech exceeds `dbfs` AND
+ * is at least as strong as the noise under it (local SNR >= 0 dB, the usual
+ * "speech-dominated" criterion). `noisy` = clean + noise, sample-aligned. For
+ * a clean item this equals onsetSample(clean). A burst that lies under the
+ * noise (e.g. an aspirated "wh-" at -40 dBFS in noise at -30 dBFS) is not in
+ * the inbound audio in any detectable sense, so no detector can react to it.
+ */
+export function audibleOnsetSample(clean: Int16Array, noisy: Int16Array, dbfs = -45): number {
+  const thr = 32768 * 10 ** (dbfs / 20);
+  const n = Math.min(clean.length, noisy.length);
+  for (let i = 0; i + 80 <= n; i += 80) {
+    let s = 0;
+    let e = 0;
+    for (let j = i; j < Math.min(i + FRAME, n); j++) {
+      s += clean[j]! * clean[j]!;
+      const d = noisy[j]! - clean[j]!;
+      e += d * d;
+    }
+    if (Math.sqrt(s / FRAME) > thr && s >= e) return i;
   }
   return -1;
 }
