@@ -449,7 +449,9 @@ void Session::vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, si
     pcm16k += k;
     n16 -= k;
     if (v.cutter.ready()) {
-      v.cutNs = v.tickNs;
+      // The window's last sample came in a chunk that carried n16 more after it (packetization):
+      // it was there that much before the chunk arrived.
+      v.cutNs = v.tickNs - static_cast<int64_t>(n16) * 1'000'000'000LL / vad::kVadRate;
       v.cutFromAhead = v.aheadActive;
       if (vt) {
         // One window per session per hand-over; a second one waits for the next hand-over.
@@ -461,7 +463,7 @@ void Session::vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, si
         const float* w = v.cutter.window();
         win.insert(win.end(), w, w + vad::kVadWindow);
         if (v.levelCount < VadState::kLevelSlots) {
-          v.levels[(v.levelHead + v.levelCount) % VadState::kLevelSlots] = vad::levelDbfs(w + vad::kVadContext, vad::kVadFrame);
+          v.levels[(v.levelHead + v.levelCount) % VadState::kLevelSlots] = vad::measureLevels(w + vad::kVadContext);
           ++v.levelCount;
         }
       }
@@ -485,24 +487,24 @@ vad::TurnOutput Session::vadPush(float prob) {
   v.turn.setDigitsPending(digitsPending_.load(std::memory_order_relaxed));
   {
     // Receive-path delay for endpointing (TurnTunables::latencyCompensationMs): the jitter
-    // buffer's current delay + the window's hand-over (cut → this result) + the model's tail
-    // (Silero stays above threshold past the end of speech: 40 ms p50 measured offline on
-    // the flite corpus through the same frame cutter and tunables).
-    constexpr int kModelTailMs = 40;
+    // buffer's current delay (playout-fed windows only) + the window's hand-over (cut → this
+    // result). TurnState adds Silero's tail when it has no levels to measure the end of sound.
+
     const int64_t now = monoNs();
     const double handoverMs = v.cutNs > 0 && now > v.cutNs ? (now - v.cutNs) / 1e6 : 0.0;
     // Windows fed from arrival (read-ahead) never waited in the jitter buffer.
     const double jbMs = v.cutFromAhead ? 0.0 : playout_.jitterBuffer().stats().bufferDelayMs;
-    const double total = (jbMs > 0 ? jbMs : 0) + (handoverMs < 500 ? handoverMs : 0) + kModelTailMs;
+    const double total = (jbMs > 0 ? jbMs : 0) + (handoverMs < 500 ? handoverMs : 0);
     v.turn.setPipelineDelayMs(static_cast<int>(total));
   }
-  float level = std::nanf("");
-  if (v.levelCount > 0) {
+  vad::FrameLevels level;
+  const bool haveLevel = v.levelCount > 0;
+  if (haveLevel) {
     level = v.levels[v.levelHead];
     v.levelHead = (v.levelHead + 1) % VadState::kLevelSlots;
     --v.levelCount;
   }
-  const vad::TurnOutput o = v.turn.push(prob, agent, unint, level);
+  const vad::TurnOutput o = v.turn.push(prob, agent, unint, haveLevel ? &level : nullptr);
   if (o.events & (vad::kEvBargeIn | vad::kEvSpeechEnd | vad::kEvFalseInterruption) || o.pause || o.resume) {
     std::lock_guard<std::mutex> lk(mu_);
     if (o.pause) {

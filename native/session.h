@@ -293,7 +293,7 @@ class Session {
     // Levels (dBFS) of the windows handed over and not answered yet, oldest first: results come
     // back in hand-over order, so vadPush pairs each probability with its window's level.
     static constexpr int kLevelSlots = 16;
-    float levels[kLevelSlots] = {};
+    vad::FrameLevels levels[kLevelSlots];
     int levelHead = 0, levelCount = 0;
   };
   std::unique_ptr<VadState> vad_;

@@ -13,6 +13,14 @@ float levelDbfs(const float* x, size_t n) {
   return db < kSilenceDbfs ? kSilenceDbfs : db;
 }
 
+FrameLevels measureLevels(const float* frame) {
+  FrameLevels lv;
+  constexpr size_t kSub = kVadFrame / 4;
+  for (int j = 0; j < 4; ++j) lv.subDb[j] = levelDbfs(frame + j * kSub, kSub);
+  lv.frameDb = levelDbfs(frame, kVadFrame);
+  return lv;
+}
+
 int msToFrames(int ms) {
   if (ms <= 0) return 0;
   return (ms + kVadFrameMs - 1) / kVadFrameMs;
@@ -66,7 +74,10 @@ int TurnState::endpointFrames(bool digits) const {
   const int base = digits ? digitsEndpointF_ : endpointF_;
   if (t_.latencyCompensationMs <= 0 || pipelineMs_ <= 0) return base;
   const int ms = digits ? t_.digitsEndpointSilenceMs : t_.endpointSilenceMs;
-  int comp = pipelineMs_ < t_.latencyCompensationMs ? pipelineMs_ : t_.latencyCompensationMs;
+  // Counting from Silero's last voiced frame: on the live path (a pipeline delay is reported)
+  // the model's typical tail past the sound is compensated too.
+  const int delay = pipelineMs_ > 0 ? pipelineMs_ + kModelTailMs : 0;
+  int comp = delay < t_.latencyCompensationMs ? delay : t_.latencyCompensationMs;
   if (comp > ms / 2) comp = ms / 2;
   // to the nearest frame: the caller hears the configured silence within half a frame
   const int f = (ms - comp + kVadFrameMs / 2) / kVadFrameMs;
@@ -87,6 +98,9 @@ void TurnState::reset() {
   cue_ = 0;
   cueSpent_ = false;
   cueHeld_ = 0;
+  haveSound_ = false;
+  lastSoundMs_ = 0;
+  lastSoundFrame_ = -1;
 }
 
 float TurnState::noiseFloorDb() const {
@@ -96,14 +110,42 @@ float TurnState::noiseFloorDb() const {
   return m;
 }
 
-bool TurnState::levelCue(float prob, float levelDb) {
-  if (std::isnan(levelDb)) return false;
-  const float floor = noiseFloorDb();  // before this frame: a loud frame is measured against the quiet ones
+bool TurnState::levelCue(float prob, float levelDb, float floor) {
+  if (!(t_.pauseCueProb > 0.0f) || !(prob >= t_.pauseCueProb)) return false;
+  return levelDb >= kPauseCueMinDbfs && levelDb - floor >= t_.pauseCueSnrDb;
+}
+
+void TurnState::noteLevels(float prob, float levelDb) {
+  // The floor is the line without the caller: only frames the model calls non-speech enter it.
+  if (!(prob < t_.deactivationThreshold) && !std::isnan(prob)) return;
   levels_[levelPos_] = levelDb;
   levelPos_ = (levelPos_ + 1) % kFloorFrames;
   if (levelCount_ < kFloorFrames) ++levelCount_;
-  if (!(t_.pauseCueProb > 0.0f) || !(prob >= t_.pauseCueProb)) return false;
-  return levelDb >= kPauseCueMinDbfs && levelDb - floor >= t_.pauseCueSnrDb;
+}
+
+void TurnState::noteSound(int64_t f, const FrameLevels& lv, float thr) {
+  for (int j = 3; j >= 0; --j) {
+    if (lv.subDb[j] >= thr) {
+      haveSound_ = true;
+      lastSoundFrame_ = f;
+      lastSoundMs_ = f * kVadFrameMs + (j + 1) * (kVadFrameMs / 4);
+      return;
+    }
+  }
+}
+
+bool TurnState::endpointReached(int64_t f) const {
+  const bool refined = haveSound_ && lastVoiced_ - lastSoundFrame_ <= kMaxModelTailFrames;
+  if (!refined) return silence_ >= endpointFrames(digits_);
+  const int ms = digits_ ? t_.digitsEndpointSilenceMs : t_.endpointSilenceMs;
+  int comp = 0;
+  if (t_.latencyCompensationMs > 0) {
+    comp = pipelineMs_ < t_.latencyCompensationMs ? pipelineMs_ : t_.latencyCompensationMs;
+    if (comp > ms / 2) comp = ms / 2;
+  }
+  // Silence since the last sound at the end of this frame; decided at the nearest frame boundary.
+  const int64_t elapsed = (f + 1) * kVadFrameMs - lastSoundMs_;
+  return elapsed + kVadFrameMs / 2 >= ms - comp;
 }
 
 TurnOutput TurnState::finish(uint32_t ev) {
@@ -164,20 +206,28 @@ void TurnState::pauseStep(TurnOutput& out, bool interruptible, bool active, bool
   }
 }
 
-TurnOutput TurnState::push(float prob, bool agentSpeaking, bool uninterruptible, float levelDb) {
-  const bool cue = levelCue(prob, levelDb);
-  TurnOutput out = pushCore(prob, agentSpeaking, uninterruptible);
+TurnOutput TurnState::push(float prob, bool agentSpeaking, bool uninterruptible, const FrameLevels* levels) {
+  bool cue = false;
+  float soundThr = 0;
+  if (levels) {
+    const float floor = noiseFloorDb();  // before this frame: a loud frame is measured against the quiet ones
+    cue = levelCue(prob, levels->frameDb, floor);
+    soundThr = floor + kSoundOverFloorDb > kSoundMinDbfs ? floor + kSoundOverFloorDb : kSoundMinDbfs;
+    noteLevels(prob, levels->frameDb);
+  }
+  TurnOutput out = pushCore(prob, agentSpeaking, uninterruptible, levels, soundThr);
   pauseStep(out, agentSpeaking && !uninterruptible, prob >= t_.activationThreshold, cue);
   return out;
 }
 
-TurnOutput TurnState::pushCore(float prob, bool agentSpeaking, bool uninterruptible) {
+TurnOutput TurnState::pushCore(float prob, bool agentSpeaking, bool uninterruptible, const FrameLevels* lv, float soundThr) {
   const int64_t f = frame_++;
   const bool interruptible = agentSpeaking && !uninterruptible;
   // NaN (a broken model output) counts as silence.
   const bool active = prob >= t_.activationThreshold;
   const bool voiced = prob >= t_.deactivationThreshold;
   TurnOutput out;
+  if (lv && (phase_ != TurnPhase::Idle || active)) noteSound(f, *lv, soundThr);
 
   switch (phase_) {
     case TurnPhase::Idle:
@@ -217,8 +267,8 @@ TurnOutput TurnState::pushCore(float prob, bool agentSpeaking, bool uninterrupti
         }
       } else {
         phase_ = TurnPhase::Trailing;
-        const int need = endpointFrames(digits_);
-        if (++silence_ >= need) {
+        ++silence_;
+        if (endpointReached(f)) {
           const bool falseInt = bargedIn_ && falseMinF_ > 0 && voiced_ < falseMinF_;
           return finish(falseInt ? kEvFalseInterruption : kEvSpeechEnd);
         }

@@ -109,6 +109,29 @@ constexpr float kSilenceDbfs = -100.0f;
 /** Mean-square level of n float samples in [-1, 1), dBFS (kSilenceDbfs for digital silence). */
 float levelDbfs(const float* x, size_t n);
 
+/** Levels of one VAD frame (its 512 new samples): the whole frame and four 8 ms sub-blocks, dBFS. */
+struct FrameLevels {
+  float frameDb = kSilenceDbfs;
+  float subDb[4] = {kSilenceDbfs, kSilenceDbfs, kSilenceDbfs, kSilenceDbfs};
+};
+/** Levels of the kVadFrame new samples at `frame` (e.g. FrameCutter::window() + kVadContext). */
+FrameLevels measureLevels(const float* frame);
+
+// End-of-speech refinement. Silero stays above its threshold for 1-4 frames
+// (30-130 ms) past the last sound of an utterance, by a different amount for
+// every word. When levels are known, endpointing counts the silence from the
+// last 8 ms sub-block that was sound (kSoundOverFloorDb above the noise floor
+// and at least kSoundMinDbfs) instead of from Silero's last voiced frame, so
+// the reply comes endpointSilenceMs after the caller's last sound, not that
+// plus the model's tail. Only when the model's last voiced frame is within
+// kMaxModelTailFrames of that sound: a quiet speaker Silero hears for longer
+// (below the sound threshold) is endpointed from Silero's frames as before.
+constexpr float kSoundOverFloorDb = 12.0f;
+constexpr float kSoundMinDbfs = -60.0f;
+constexpr int kMaxModelTailFrames = 6;
+/** Silero's typical tail past the last sound (p50 on the flite corpus), compensated on the live path when levels are unknown. */
+constexpr int kModelTailMs = 40;
+
 /** Validate tunables; returns nullptr when fine, else a static message. */
 const char* validateTunables(const TurnTunables& t);
 
@@ -172,12 +195,13 @@ class TurnState {
   /**
    * Feed one 32 ms frame. `agentSpeaking`: outbound agent audio is playing
    * now; `uninterruptible`: the playing prompt must not be barged into;
-   * `levelDb`: the frame's level (levelDbfs of its 512 new samples) for the
-   * pause-first level cue and the noise floor, NaN when unknown (cue off).
+   * `levels`: the frame's levels (measureLevels of its 512 new samples) for
+   * the noise floor, the pause-first level cue and the end-of-speech
+   * refinement; nullptr when unknown (cue and refinement off).
    * Returns the events this frame produced.
    */
-  TurnOutput push(float prob, bool agentSpeaking, bool uninterruptible, float levelDb = __builtin_nanf(""));
-  /** The line's noise floor: the quietest frame level of the last second (kSilenceDbfs before any). */
+  TurnOutput push(float prob, bool agentSpeaking, bool uninterruptible, const FrameLevels* levels = nullptr);
+  /** The line's noise floor: the quietest of the last 32 non-speech frames (kSilenceDbfs before any). */
   float noiseFloorDb() const;
 
   /** Back to Idle, frame counter kept (e.g. after a hold or a transfer). */
@@ -194,7 +218,7 @@ class TurnState {
  private:
   void recompute();
   TurnOutput finish(uint32_t ev);
-  TurnOutput pushCore(float prob, bool agentSpeaking, bool uninterruptible);
+  TurnOutput pushCore(float prob, bool agentSpeaking, bool uninterruptible, const FrameLevels* lv, float soundThr);
 
   TurnTunables t_;
   // Tunables in frames.
@@ -212,7 +236,14 @@ class TurnState {
   static constexpr int kFloorFrames = 32;
   float levels_[kFloorFrames];
   int levelPos_ = 0, levelCount_ = 0;
-  bool levelCue(float prob, float levelDb);
+  bool levelCue(float prob, float levelDb, float floor);
+  void noteLevels(float prob, float levelDb);
+  // End-of-speech refinement (see kSoundOverFloorDb).
+  bool haveSound_ = false;      // the utterance had a sub-block of sound
+  int64_t lastSoundMs_ = 0;     // media time (frame index × 32 + sub-block end) of its last one
+  int64_t lastSoundFrame_ = -1;
+  void noteSound(int64_t f, const FrameLevels& lv, float thr);
+  bool endpointReached(int64_t f) const;
 
   TurnPhase phase_ = TurnPhase::Idle;
   int64_t frame_ = 0;

@@ -134,11 +134,12 @@ void testTurn() {
     check(!(r.all & (kEvBargeIn | kEvFalseInterruption | kEvBackchannel)), "turn: no barge-in while agent silent");
   }
   {
-    // receive-path delay 100 ms: endpointing counts 600 ms of frames (19, nearest) instead of 700 (22)
+    // receive-path delay 100 ms (+ Silero's 40 ms tail, no levels): endpointing counts 560 ms of
+    // frames (18, nearest) instead of 700 (22)
     TurnState s;
     s.setPipelineDelayMs(100);
     Run r = drive(s, {{10, 0.02f}, {40, 0.9f}, {30, 0.05f}});
-    check(r.first(kEvSpeechEnd) == 68, "turn: endpointing takes the pipeline delay off the silence");
+    check(r.first(kEvSpeechEnd) == 67, "turn: endpointing takes the pipeline delay off the silence");
     TurnState big;
     big.setPipelineDelayMs(900);  // capped at latencyCompensationMs (160): 540 ms → 17 frames (nearest)
     Run rb = drive(big, {{10, 0.02f}, {40, 0.9f}, {30, 0.05f}});
@@ -382,6 +383,17 @@ void testReadAhead() {
 }
 
 // ---- TurnState level cue ----
+FrameLevels flat(float db) {
+  FrameLevels l;
+  l.frameDb = db;
+  for (float& x : l.subDb) x = db;
+  return l;
+}
+TurnOutput pushAt(TurnState& s, float p, float db, bool agent = true) {
+  const FrameLevels l = flat(db);
+  return s.push(p, agent, false, &l);
+}
+
 void testLevelCue() {
   // Agent speaking; a quiet, aspirated onset: probabilities 0.2-0.45 (below activation) at -40 dBFS
   // over a -75 dBFS line, then the vowel 6 frames later.
@@ -390,7 +402,7 @@ void testLevelCue() {
     int pauseAt = -1, bargeAt = -1, resumes = 0;
     int f = 0;
     auto push = [&](float p, float db) {
-      TurnOutput o = s.push(p, true, false, db);
+      TurnOutput o = pushAt(s, p, db);
       if (o.pause && pauseAt < 0) pauseAt = f;
       if (o.resume) ++resumes;
       if ((o.events & kEvBargeIn) && bargeAt < 0) bargeAt = f;
@@ -415,9 +427,9 @@ void testLevelCue() {
     // Stationary loud sound Silero half-believes (music): one pause, one resume, not a stutter.
     TurnState s(t);
     int pauses = 0, resumes = 0, turns = 0;
-    for (int i = 0; i < 40; ++i) s.push(0.01f, true, false, -75.0f);
+    for (int i = 0; i < 40; ++i) pushAt(s, 0.01f, -75.0f);
     for (int i = 0; i < 200; ++i) {
-      TurnOutput o = s.push(0.25f, true, false, -30.0f);
+      TurnOutput o = pushAt(s, 0.25f, -30.0f);
       pauses += o.pause;
       resumes += o.resume;
       if (o.events & (kEvSpeechStart | kEvBargeIn)) ++turns;
@@ -429,8 +441,8 @@ void testLevelCue() {
     // The cue needs the floor: the same level on a line whose floor is already that loud is no cue.
     TurnState s(t);
     int pauses = 0;
-    for (int i = 0; i < 40; ++i) s.push(0.01f, true, false, -42.0f);
-    for (int i = 0; i < 6; ++i) pauses += s.push(0.3f, true, false, -40.0f).pause;
+    for (int i = 0; i < 40; ++i) pushAt(s, 0.01f, -42.0f);
+    for (int i = 0; i < 6; ++i) pauses += pushAt(s, 0.3f, -40.0f).pause;
     check(pauses == 0, "turn: no level cue without pauseCueSnrDb over the noise floor");
   }
   {
@@ -440,6 +452,45 @@ void testLevelCue() {
     for (int i = 0; i < 6; ++i) pauses += s.push(0.3f, true, false).pause;
     check(pauses == 0 && s.noiseFloorDb() == kSilenceDbfs, "turn: no level → no cue");
   }
+}
+
+// ---- TurnState end-of-speech refinement ----
+void testSoundEnd() {
+  // A turn (agent silent): 20 frames of sound, then digital silence while Silero's tail stays
+  // voiced for `tail` more frames. With levels, SpeechEnd comes endpointSilenceMs after the last
+  // sound whatever the tail; without, the tail adds to it.
+  auto endAfterSound = [](int tail, bool levels, int lastSub) {
+    TurnTunables t;
+    t.latencyCompensationMs = 0;
+    TurnState s(t);
+    for (int i = 0; i < 10; ++i) {
+      const FrameLevels l = flat(-90.0f);
+      s.push(0.01f, false, false, levels ? &l : nullptr);
+    }
+    int64_t soundEndMs = 0;
+    for (int i = 0; i < 20; ++i) {
+      FrameLevels l = flat(-25.0f);
+      if (i == 19) for (int j = lastSub + 1; j < 4; ++j) l.subDb[j] = -90.0f;  // sound ends inside the frame
+      soundEndMs = s.frameIndex() * kVadFrameMs + (i == 19 ? (lastSub + 1) * 8 : 32);
+      s.push(0.95f, false, false, levels ? &l : nullptr);
+    }
+    for (int i = 0; i < 60; ++i) {
+      const FrameLevels l = flat(-90.0f);
+      const int64_t f = s.frameIndex();
+      const TurnOutput o = s.push(i < tail ? 0.8f : 0.05f, false, false, levels ? &l : nullptr);
+      if (o.events & kEvSpeechEnd) return static_cast<int>((f + 1) * kVadFrameMs - soundEndMs);
+    }
+    return -1;
+  };
+  const int a = endAfterSound(1, true, 3), b = endAfterSound(4, true, 3), c = endAfterSound(4, false, 3);
+  check(a >= 684 && a <= 716 && b >= 684 && b <= 716, "turn: with levels the silence counts from the last sound (" +
+        std::to_string(a) + ", " + std::to_string(b) + " ms for tails of 1 and 4 frames)");
+  check(c >= 700 + 4 * 32, "turn: without levels Silero's tail adds to the silence (" + std::to_string(c) + " ms)");
+  const int d = endAfterSound(2, true, 0);
+  check(d >= 684 && d <= 716, "turn: the last sound is found to the 8 ms sub-block (" + std::to_string(d) + " ms)");
+  // A quiet speaker: Silero voiced for 10 frames below the sound threshold → frames as before.
+  const int e = endAfterSound(10, true, 3);
+  check(e >= 700 + 10 * 32, "turn: a long model tail (quiet speech) is endpointed from Silero's frames (" + std::to_string(e) + " ms)");
 }
 
 bool setTunable(TurnTunables& t, const std::string& kv) {
@@ -524,6 +575,7 @@ int main(int argc, char** argv) {
     testTurn();
     testReadAhead();
     testLevelCue();
+    testSoundEnd();
     std::printf("1..%d\n# %d failed\n", gTest, gFailed);
     return gFailed == 0 ? 0 : 1;
   }
