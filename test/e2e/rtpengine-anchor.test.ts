@@ -35,20 +35,26 @@ function tone(n: number, rate: number, hz: number, amp = 8000): Int16Array {
   return Int16Array.from({ length: n }, (_, i) => Math.round(amp * Math.sin((2 * Math.PI * hz * i) / rate)));
 }
 
-/** Share of the signal's power at `hz` (Goertzel over the whole buffer). 1 = pure tone. */
+/**
+ * Share of the signal's power at `hz`: Goertzel per 100 ms block, summed. 1 = pure tone.
+ * Per block, so that a time-scale step of the jitter buffer (a frame dropped or stretched
+ * under load breaks the tone's phase) costs one block, not the coherence of the whole buffer.
+ */
 function toneShare(pcm: Int16Array, rate: number, hz: number): number {
-  if (pcm.length === 0) return 0;
-  const k = (2 * Math.PI * hz) / rate;
-  const c = 2 * Math.cos(k);
-  let s1 = 0, s2 = 0, energy = 0;
-  for (let i = 0; i < pcm.length; i++) {
-    const x = pcm[i]!;
-    energy += x * x;
-    const s0 = x + c * s1 - s2;
-    s2 = s1; s1 = s0;
+  const c = 2 * Math.cos((2 * Math.PI * hz) / rate);
+  const block = Math.round(rate / 10);
+  let tonal = 0, energy = 0;
+  for (let b = 0; b + block <= pcm.length; b += block) {
+    let s1 = 0, s2 = 0;
+    for (let i = b; i < b + block; i++) {
+      const x = pcm[i]!;
+      energy += x * x;
+      const s0 = x + c * s1 - s2;
+      s2 = s1; s1 = s0;
+    }
+    tonal += (2 * (s1 * s1 + s2 * s2 - c * s1 * s2)) / block; // |X(k)|² → this block's power at hz
   }
-  const power = s1 * s1 + s2 * s2 - c * s1 * s2; // |X(k)|²
-  return energy === 0 ? 0 : (2 * power) / (pcm.length * energy);
+  return energy === 0 ? 0 : tonal / energy;
 }
 
 interface Rx { pt: number; payload: Buffer; from: number }
