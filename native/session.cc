@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "rtcp.h"
@@ -589,7 +590,14 @@ void Session::playoutTick(int64_t nowNs, VadTick* vt) {
 
 bool Session::vadAheadMode() {
   VadState& v = *vad_;
-  const bool g711 = rxCodec_ != Codec::Opus;
+  // Read-ahead is opt-in (VOICE_VAD_READAHEAD=1) until its hand-over bursts are fixed: at 400
+  // calls it makes sessions hand over several windows per 32 ms (serialised model runs) and
+  // the media loop falls 70-100 ms behind. Default: the playout frames feed the VAD.
+  static const bool kAhead = [] {
+    const char* e = std::getenv("VOICE_VAD_READAHEAD");
+    return e && e[0] == '1';
+  }();
+  const bool g711 = kAhead && rxCodec_ != Codec::Opus;
   if (g711 != v.aheadActive) {
     v.ahead.reset();  // codec switch: the other feed takes over from here
     v.aheadActive = g711;

@@ -25,6 +25,7 @@ void ReadAhead::reset() {
   gapSinceNs_ = 0;
   filled_ = 0;
   count_ = 0;
+  stallArmed_ = false;
   std::memset(last_, 0, sizeof last_);
 }
 
@@ -74,6 +75,7 @@ void ReadAhead::emitSilence(size_t n, bool conceal, Sink sink, void* ctx) {
 
 void ReadAhead::onPacket(uint32_t ts, const int16_t* pcm, size_t n, int64_t nowNs, Sink sink, void* ctx) {
   if (n == 0) return;
+  stallArmed_ = false;
   if (n > kMaxPacket) n = kMaxPacket;
   if (!started_) anchor(ts, nowNs);
   int32_t d = static_cast<int32_t>(ts - next_);
@@ -179,7 +181,16 @@ void ReadAhead::onTick(int64_t nowNs, Sink sink, void* ctx) {
     if (nowNs - gapSinceNs_ >= reorderNs_) concealGap(nowNs, sink, ctx);
     return;
   }
-  // Nothing arrives: emit silence at the wall-clock rate, stallNs behind.
+  // Nothing arrives: emit silence at the wall-clock rate, stallNs behind. A stall is only
+  // believed on the second tick that sees it: the media thread runs the ticks before it reads
+  // the sockets, so after a late wake-up the packets may be waiting in the kernel (filling
+  // then would put silence in front of audio that did arrive, and feed the VAD faster than
+  // real time when the thread is overloaded).
+  if (nowNs - fedUntilNs_ < stallNs_ + kFrameNs) return;
+  if (!stallArmed_) {
+    stallArmed_ = true;
+    return;
+  }
   while (nowNs - fedUntilNs_ >= stallNs_ + kFrameNs) {
     emitSilence(kChunk, false, sink, ctx);
     st_.stallSamples += kChunk;

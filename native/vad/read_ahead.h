@@ -95,6 +95,7 @@ class ReadAhead {
   int64_t fedUntilNs_ = 0;  // wall time the emitted audio reaches (arrival of real media, or the stall fill)
   int64_t gapSinceNs_ = 0;  // when the current gap was first seen (0 = no gap)
   uint64_t filled_ = 0;     // stall-fill samples emitted since the last real packet
+  bool stallArmed_ = false; // a tick saw the stall; the next one (if still nothing arrived) fills
   Entry stash_[kStashSlots];
   int order_[kStashSlots];  // stash indices sorted by ts (relative to next_)
   int count_ = 0;
