@@ -159,7 +159,7 @@ t.test('digits pending extends endpointing over the pauses of a PO number', asyn
   held.close();
 });
 
-t.test('a lossy, reordering line: the VAD (fed from arrival, ahead of the jitter buffer) still hears one whole turn', async (t) => {
+t.test('a lossy, reordering line (timestamps wrapping): the VAD still hears one whole turn', async (t) => {
   const { createSocket } = await import('node:dgram');
   const speech = pcm8('speech-slt-0-clean');
   const s = engine.createSession({ codec: 'PCMU', payloadType: 0, vad: true });
