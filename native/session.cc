@@ -463,7 +463,10 @@ void Session::vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, si
         ids.push_back(id);
         const float* w = v.cutter.window();
         win.insert(win.end(), w, w + vad::kVadWindow);
-        v.levels[v.handed++ % VadState::kLevelSlots] = vad::measureLevels(w + vad::kVadContext);
+        if (v.levelCount < VadState::kLevelSlots) {
+          v.levels[(v.levelHead + v.levelCount) % VadState::kLevelSlots] = vad::measureLevels(w + vad::kVadContext);
+          ++v.levelCount;
+        }
       }
       v.cutter.next();
     }
@@ -496,9 +499,12 @@ vad::TurnOutput Session::vadPush(float prob) {
     v.turn.setPipelineDelayMs(static_cast<int>(total));
   }
   vad::FrameLevels level;
-  const uint64_t n = v.answered++;
-  const bool haveLevel = n < v.handed && v.handed - n <= VadState::kLevelSlots;
-  if (haveLevel) level = v.levels[n % VadState::kLevelSlots];
+  const bool haveLevel = v.levelCount > 0;
+  if (haveLevel) {
+    level = v.levels[v.levelHead];
+    v.levelHead = (v.levelHead + 1) % VadState::kLevelSlots;
+    --v.levelCount;
+  }
   const vad::TurnOutput o = v.turn.push(prob, agent, unint, haveLevel ? &level : nullptr);
   if (o.events & (vad::kEvBargeIn | vad::kEvSpeechEnd | vad::kEvFalseInterruption) || o.pause || o.resume) {
     std::lock_guard<std::mutex> lk(mu_);

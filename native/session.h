@@ -290,12 +290,11 @@ class Session {
     bool aheadActive = false;     // the last frames came through `ahead`
     bool cutFromAhead = false;    // the newest complete window was fed by `ahead`
     VadTick* feedTick = nullptr;  // hand-over the read-ahead sink appends to (set around each call)
-    // Levels of the windows handed over, by window number: results come back in hand-over
-    // order, so the n-th result belongs to the n-th window handed over. A result more than
-    // kLevelSlots windows behind (JS stalled that long) gets no levels (cue/refinement off).
-    static constexpr uint64_t kLevelSlots = 64;
+    // Levels (dBFS) of the windows handed over and not answered yet, oldest first: results come
+    // back in hand-over order, so vadPush pairs each probability with its window's level.
+    static constexpr int kLevelSlots = 16;
     vad::FrameLevels levels[kLevelSlots];
-    uint64_t handed = 0, answered = 0;
+    int levelHead = 0, levelCount = 0;
   };
   std::unique_ptr<VadState> vad_;
   std::atomic<bool> digitsPending_{false};
