@@ -1,5 +1,6 @@
 #include "turn_state.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace voice {
@@ -14,10 +15,17 @@ float levelDbfs(const float* x, size_t n) {
 }
 
 FrameLevels measureLevels(const float* frame) {
+  // One pass: each sub-block's energy, the frame's level from their sum.
   FrameLevels lv;
   constexpr size_t kSub = kVadFrame / 4;
-  for (int j = 0; j < 4; ++j) lv.subDb[j] = levelDbfs(frame + j * kSub, kSub);
-  lv.frameDb = levelDbfs(frame, kVadFrame);
+  double total = 0;
+  for (int j = 0; j < 4; ++j) {
+    double e = 0;
+    for (size_t i = 0; i < kSub; ++i) e += static_cast<double>(frame[j * kSub + i]) * frame[j * kSub + i];
+    total += e;
+    lv.subDb[j] = e > 0 ? std::max(kSilenceDbfs, static_cast<float>(10.0 * std::log10(e / kSub))) : kSilenceDbfs;
+  }
+  lv.frameDb = total > 0 ? std::max(kSilenceDbfs, static_cast<float>(10.0 * std::log10(total / kVadFrame))) : kSilenceDbfs;
   return lv;
 }
 
