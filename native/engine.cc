@@ -73,8 +73,7 @@ Engine::Engine(const EngineOptions& opts, std::shared_ptr<BatchPool> pool, Sink 
   for (auto& s : slots_) s.reserve(64);
   vadTick_.ids.reserve(256);
   vadTick_.windows.reserve(256 * vad::kVadWindow);
-  vadTick_.nextIds.reserve(256);
-  vadTick_.nextWindows.reserve(256 * vad::kVadWindow);
+  vadTick_.lagging.reserve(256);
   work_.reserve(64);
   cmds_.reserve(64);
 
@@ -345,7 +344,7 @@ void Engine::sendTick(Session* s, int64_t tick, int64_t deadline) {
   }
   // Inbound playout runs after the deadline-bound send: JB → decode → PCM, bridge, recorder.
   const int64_t now = monoNs();
-  s->playoutTick(now, &vadTick_);
+  s->playoutTick(now, &vadTick_, now - deadline > kTickNs / 2);  // late: a catch-up tick
   emitDtmf(s);
   if (s->rtcpFd() >= 0) {
     const size_t n = s->buildRtcp(pkt, sizeof pkt, now, &dest);
@@ -388,6 +387,14 @@ void Engine::applyVad(const std::vector<uint32_t>& ids, const std::vector<float>
 
 void Engine::shipVad(int64_t now) {
   nextVadNs_ = epoch_ + ((now - epoch_) / kVadTickNs + 1) * kVadTickNs;
+  // Sessions holding windows back put the oldest in (closed ones drop out of the list).
+  size_t keep = 0;
+  for (const uint32_t id : vadTick_.lagging) {
+    auto it = live_.find(id);
+    if (it == live_.end()) continue;
+    if (it->second->vadTopUp(&vadTick_)) vadTick_.lagging[keep++] = id;
+  }
+  vadTick_.lagging.resize(keep);
   if (vadTick_.ids.empty()) return;
   Batch* b = pool_->take();
   Event& e = b->add();
@@ -399,9 +406,6 @@ void Engine::shipVad(int64_t now) {
   e.f32.swap(vadTick_.windows);
   vadTick_.ids.clear();
   vadTick_.windows.clear();
-  // Deferred windows open the next hand-over (swap: no copy, capacity circulates).
-  vadTick_.ids.swap(vadTick_.nextIds);
-  vadTick_.windows.swap(vadTick_.nextWindows);
   ++vadTick_.seq;
   if (!sink_(b)) pool_->give(b);
 }
@@ -529,7 +533,7 @@ void Engine::run() {
     int64_t deadline = nextSlotDeadline();
     const bool haveAudio = !live_.empty();
     if (haveAudio && nextBatchNs_ < deadline) deadline = nextBatchNs_;
-    if (!vadTick_.ids.empty() && nextVadNs_ < deadline) deadline = nextVadNs_;
+    if ((!vadTick_.ids.empty() || !vadTick_.lagging.empty()) && nextVadNs_ < deadline) deadline = nextVadNs_;
     armTimer(deadline);
     const int64_t armedAt = armedNs_;
     const int n = epoll_wait(epfd_, evs, kMaxEvents, -1);
@@ -564,7 +568,7 @@ void Engine::run() {
     }
     if (stopping) break;
     now = monoNs();
-    if (!vadTick_.ids.empty() && now >= nextVadNs_) {
+    if ((!vadTick_.ids.empty() || !vadTick_.lagging.empty()) && now >= nextVadNs_) {
       shipVad(now);
       if (prof) profAdd(P_SHIP, monoNs() - now);
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 
 namespace voice {
@@ -20,6 +21,27 @@ double besselI0(double x) {
 
 constexpr double kBeta = 7.0;         // Kaiser beta (~70 dB stop band)
 constexpr double kCutoffRatio = 0.465;  // cut-off as a fraction of the lower rate
+
+// Dot product of n floats, four lanes at a time (GCC/Clang vector extension: SSE2 on x86-64,
+// NEON on arm64); the media thread runs one per output sample of every resampled stream.
+typedef float V4 __attribute__((vector_size(16)));
+inline float dot(const float* a, const float* b, int n) {
+  V4 s0 = {0, 0, 0, 0}, s1 = {0, 0, 0, 0};
+  int j = 0;
+  for (; j + 8 <= n; j += 8) {
+    V4 a0, a1, b0, b1;
+    std::memcpy(&a0, a + j, sizeof a0);
+    std::memcpy(&a1, a + j + 4, sizeof a1);
+    std::memcpy(&b0, b + j, sizeof b0);
+    std::memcpy(&b1, b + j + 4, sizeof b1);
+    s0 += a0 * b0;
+    s1 += a1 * b1;
+  }
+  s0 += s1;
+  float acc = (s0[0] + s0[1]) + (s0[2] + s0[3]);
+  for (; j < n; ++j) acc += a[j] * b[j];
+  return acc;
+}
 
 }  // namespace
 
@@ -49,10 +71,12 @@ Resampler::Resampler(int inRate, int outRate, size_t maxChunk, int zeroCrossings
   }
   // Normalise so each phase has DC gain 1 (sum over all taps = L).
   const double s = std::accumulate(h.begin(), h.end(), 0.0);
+  // Stored oldest-input-first per phase (tap j of the prototype weighs input i0 - j), so the
+  // dot product in runChunk reads coefficients and inputs forward, four lanes at a time.
   coef_.assign(static_cast<size_t>(n), 0.0f);
   for (int p = 0; p < L_; ++p)
     for (int j = 0; j < taps_; ++j)
-      coef_[static_cast<size_t>(p) * taps_ + j] = static_cast<float>(h[p + j * L_] * L_ / s);
+      coef_[static_cast<size_t>(p) * taps_ + (taps_ - 1 - j)] = static_cast<float>(h[p + j * L_] * L_ / s);
   histLen_ = static_cast<size_t>(taps_ - 1);
   buf_.assign(histLen_ + chunk_, 0.0f);
   t_ = static_cast<long>(histLen_) * L_;
@@ -73,11 +97,10 @@ size_t Resampler::runChunk(size_t avail, int16_t* out, size_t outCap) {
     if (i0 >= total) break;
     const int p = static_cast<int>(t_ % L_);
     const float* c = &coef_[static_cast<size_t>(p) * taps_];
-    const float* x = &buf_[static_cast<size_t>(i0)];
-    float acc = 0.0f;
-    for (int j = 0; j < taps_; ++j) acc += c[j] * x[-j];
-    const long v = std::lround(acc);
-    out[w++] = static_cast<int16_t>(std::clamp<long>(v, -32768, 32767));
+    const float* x = &buf_[static_cast<size_t>(i0 - taps_ + 1)];
+    const float acc = dot(c, x, taps_);
+    const float r = acc >= 0 ? acc + 0.5f : acc - 0.5f;  // round half away from zero
+    out[w++] = static_cast<int16_t>(r >= 32767.f ? 32767 : r <= -32768.f ? -32768 : static_cast<int>(r));
     t_ += M_;
   }
   // If the caller's buffer was too small, drop the outputs it could not take

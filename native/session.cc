@@ -450,27 +450,59 @@ void Session::vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, si
     pcm16k += k;
     n16 -= k;
     if (v.cutter.ready()) {
-      // The window's last sample came in a chunk that carried n16 more after it (packetization):
-      // it was there that much before the chunk arrived.
-      v.cutNs = v.tickNs - static_cast<int64_t>(n16) * 1'000'000'000LL / vad::kVadRate;
-      v.cutFromAhead = v.aheadActive;
       if (vt) {
-        // One window per session per hand-over; a second one waits for the next hand-over.
-        const bool defer = v.lastSeq >= vt->seq;
-        std::vector<uint32_t>& ids = defer ? vt->nextIds : vt->ids;
-        std::vector<float>& win = defer ? vt->nextWindows : vt->windows;
-        v.lastSeq = defer ? vt->seq + 1 : vt->seq;
-        ids.push_back(id);
         const float* w = v.cutter.window();
-        win.insert(win.end(), w, w + vad::kVadWindow);
-        if (v.levelCount < VadState::kLevelSlots) {
-          v.levels[(v.levelHead + v.levelCount) % VadState::kLevelSlots] = vad::measureLevels(w + vad::kVadContext);
-          ++v.levelCount;
+        VadState::WindowInfo& wi = v.info[v.cut++ % VadState::kInfoSlots];
+        wi.levels = vad::measureLevels(w + vad::kVadContext);
+        // The window's last sample came in a chunk that carried n16 more after it (packetization):
+        // it was there that much before the chunk arrived.
+        wi.cutNs = v.tickNs - static_cast<int64_t>(n16) * 1'000'000'000LL / vad::kVadRate;
+        wi.jbMs = v.aheadActive ? 0.f : static_cast<float>(std::max(0.0, playout_.jitterBuffer().stats().bufferDelayMs));
+        if (v.lastSeq < vt->seq && v.heldCount == 0) {
+          v.lastSeq = vt->seq;  // this hand-over's window of this session
+          vt->ids.push_back(id);
+          vt->windows.insert(vt->windows.end(), w, w + vad::kVadWindow);
+        } else if (v.heldCount < VadState::kHeld) {
+          // Already one here (or older ones waiting): held back, in order, for the next hand-overs.
+          std::memcpy(v.held[(v.heldHead + v.heldCount) % VadState::kHeld], w, sizeof(float) * vad::kVadWindow);
+          ++v.heldCount;
+          if (!v.lagging) {
+            v.lagging = true;
+            vt->lagging.push_back(id);
+          }
+        } else {
+          // Far behind (a long stall of the media thread): flush the oldest held window into this
+          // hand-over as an extra run, keeping the order; nothing is lost.
+          ++v.overflow;
+          v.lastSeq = vt->seq;
+          const float* o = v.held[v.heldHead];
+          vt->ids.push_back(id);
+          vt->windows.insert(vt->windows.end(), o, o + vad::kVadWindow);
+          std::memcpy(v.held[v.heldHead], w, sizeof(float) * vad::kVadWindow);
+          v.heldHead = (v.heldHead + 1) % VadState::kHeld;
         }
       }
       v.cutter.next();
     }
   }
+}
+
+bool Session::vadTopUp(VadTick* vt) {
+  if (!vad_) return false;
+  VadState& v = *vad_;
+  int give = v.lastSeq < vt->seq ? 1 : 0;     // not in this hand-over yet: its oldest goes now
+  if (v.heldCount - give >= 2) ++give;        // still two or more behind: catch up by one more
+  if (give > v.heldCount) give = v.heldCount;
+  for (int k = 0; k < give; ++k) {
+    const float* w = v.held[v.heldHead];
+    vt->ids.push_back(id);
+    vt->windows.insert(vt->windows.end(), w, w + vad::kVadWindow);
+    v.heldHead = (v.heldHead + 1) % VadState::kHeld;
+    --v.heldCount;
+  }
+  if (give > 0) v.lastSeq = vt->seq;
+  v.lagging = v.heldCount > 0;
+  return v.lagging;
 }
 
 vad::TurnOutput Session::vadPush(float prob) {
@@ -486,26 +518,24 @@ vad::TurnOutput Session::vadPush(float prob) {
     unint = deqTotal_ < unintEnd_;
   }
   v.turn.setDigitsPending(digitsPending_.load(std::memory_order_relaxed));
+  // The n-th result belongs to the n-th window cut (hand-overs and runs keep the order).
+  const uint64_t n = v.answered++;
+  const bool haveInfo = n < v.cut && v.cut - n <= VadState::kInfoSlots;
+  const VadState::WindowInfo* wi = haveInfo ? &v.info[n % VadState::kInfoSlots] : nullptr;
   {
-    // Receive-path delay for endpointing (TurnTunables::latencyCompensationMs): the jitter
-    // buffer's current delay (playout-fed windows only) + the window's hand-over (cut → this
-    // result). TurnState adds Silero's tail when it has no levels to measure the end of sound.
-
-    const int64_t now = monoNs();
-    const double handoverMs = v.cutNs > 0 && now > v.cutNs ? (now - v.cutNs) / 1e6 : 0.0;
-    // Windows fed from arrival (read-ahead) never waited in the jitter buffer.
-    const double jbMs = v.cutFromAhead ? 0.0 : playout_.jitterBuffer().stats().bufferDelayMs;
-    const double total = (jbMs > 0 ? jbMs : 0) + (handoverMs < 500 ? handoverMs : 0);
+    // Receive-path delay for endpointing (TurnTunables::latencyCompensationMs): what the window's
+    // last sample waited in the jitter buffer (playout-fed windows only) + from its arrival or
+    // playout to this result (hand-over, held back, model run). TurnState adds Silero's tail
+    // when it has no levels to measure the end of sound.
+    double total = 0;
+    if (wi) {
+      const int64_t now = monoNs();
+      const double sinceMs = wi->cutNs > 0 && now > wi->cutNs ? (now - wi->cutNs) / 1e6 : 0.0;
+      total = wi->jbMs + (sinceMs < 500 ? sinceMs : 0);
+    }
     v.turn.setPipelineDelayMs(static_cast<int>(total));
   }
-  vad::FrameLevels level;
-  const bool haveLevel = v.levelCount > 0;
-  if (haveLevel) {
-    level = v.levels[v.levelHead];
-    v.levelHead = (v.levelHead + 1) % VadState::kLevelSlots;
-    --v.levelCount;
-  }
-  const vad::TurnOutput o = v.turn.push(prob, agent, unint, haveLevel ? &level : nullptr);
+  const vad::TurnOutput o = v.turn.push(prob, agent, unint, wi ? &wi->levels : nullptr);
   if (o.events & (vad::kEvBargeIn | vad::kEvSpeechEnd | vad::kEvFalseInterruption) || o.pause || o.resume) {
     std::lock_guard<std::mutex> lk(mu_);
     if (o.pause) {
@@ -544,7 +574,7 @@ size_t Session::copyUtterance(int64_t startFrame, int64_t endFrame, std::vector<
   return n;
 }
 
-void Session::playoutTick(int64_t nowNs, VadTick* vt) {
+void Session::playoutTick(int64_t nowNs, VadTick* vt, bool late) {
   syncCodec();
   haveInFrame_ = playout_.tick(nowNs, inFrame_);
   const size_t n = playout_.frameSamples();
@@ -570,8 +600,10 @@ void Session::playoutTick(int64_t nowNs, VadTick* vt) {
       vadFeed(f8, n8, cfg_.rate == 16000 ? inFrame_ : nullptr, n, vt);
     }
   }
-  if (vad_ && vadAheadMode()) {
-    // Read-ahead: conceal gaps that waited long enough, keep time running through stalls.
+  if (vad_ && vadAheadMode() && !late) {
+    // Read-ahead: conceal gaps that waited long enough, keep time running through stalls. Not on
+    // a late (catch-up) tick: the packets it would give up on may be waiting in the socket, and
+    // filling then feeds the VAD faster than real time exactly when the thread is behind.
     VadState& v = *vad_;
     v.tickNs = nowNs;
     v.feedTick = vt;

@@ -55,14 +55,16 @@ struct VadTick {
   std::vector<uint32_t> ids;   // one per window
   std::vector<float> windows;  // ids.size() × vad::kVadWindow floats
   /**
-   * Windows held for the following hand-over: a session that already has a
-   * window in this one (20 ms playout frames vs 32 ms windows: about a third
-   * of the sessions complete two windows inside one 32 ms hand-over) puts its
-   * second one here, so that every hand-over is ONE model run of distinct
-   * sessions instead of two serialised runs.
+   * Sessions holding windows back (Session::vadTopUp). A hand-over carries one
+   * window per session so that it is ONE model run of distinct sessions: 20 ms
+   * packets or playout frames against 32 ms windows make a session complete two
+   * windows inside one hand-over now and then, and a late wake-up of the media
+   * thread (a burst of queued packets through the read-ahead) several. The
+   * extra ones wait in the session; each hand-over takes the oldest of every
+   * lagging session, and a second one of a session two or more behind (a small
+   * catch-up run of just those sessions).
    */
-  std::vector<uint32_t> nextIds;
-  std::vector<float> nextWindows;
+  std::vector<uint32_t> lagging;
   /** Hand-overs shipped so far (the index of the one being collected). */
   uint64_t seq = 1;
 };
@@ -173,7 +175,7 @@ class Session {
   }
   void onSent(size_t bytes, bool ok);
   /** Inbound playout for this tick: JB → PCM → pending audio, bridge peer; DTMF timeouts; recorder. */
-  void playoutTick(int64_t nowNs, VadTick* vt = nullptr);
+  void playoutTick(int64_t nowNs, VadTick* vt = nullptr, bool late = false);
   /**
    * VAD (media thread): the speech probability of this session's next VAD
    * frame (NaN = unknown, counts as silence). Runs the turn state machine and
@@ -182,6 +184,12 @@ class Session {
    * barge-in drops it. Returns the TurnState output.
    */
   vad::TurnOutput vadPush(float prob);
+  /**
+   * VAD (media thread, at a hand-over): put this session's held-back windows
+   * into `vt` (the oldest if it has none there yet; one more if it is still two
+   * or more behind). Returns whether windows remain held back.
+   */
+  bool vadTopUp(VadTick* vt);
   /** Copy the 8 kHz inbound audio of VAD frames [startFrame, endFrame] (+1 frame post-roll) into dst; returns samples. */
   size_t copyUtterance(int64_t startFrame, int64_t endFrame, std::vector<int16_t>& dst) const;
   enum class RxResult { Accepted, Latched, Ignored };
@@ -283,18 +291,29 @@ class Session {
     uint64_t total = 0;           // 8 kHz samples written since the start
     uint64_t lastSeq = 0;         // latest VadTick::seq holding a window of this session
     int64_t tickNs = 0;           // arrival (read-ahead) or playout instant of the audio being fed
-    int64_t cutNs = 0;            // that instant for the newest complete window (hand-over latency)
     // G.711 streams feed the VAD from arrival, ahead of the jitter buffer (vad/read_ahead.h);
     // other codecs (Opus: one stateful decoder) feed it from the playout frames.
     vad::ReadAhead ahead;
     bool aheadActive = false;     // the last frames came through `ahead`
-    bool cutFromAhead = false;    // the newest complete window was fed by `ahead`
     VadTick* feedTick = nullptr;  // hand-over the read-ahead sink appends to (set around each call)
-    // Levels (dBFS) of the windows handed over and not answered yet, oldest first: results come
-    // back in hand-over order, so vadPush pairs each probability with its window's level.
-    static constexpr int kLevelSlots = 16;
-    vad::FrameLevels levels[kLevelSlots];
-    int levelHead = 0, levelCount = 0;
+    // Per window, by window number (results come back in cut order, so the n-th result belongs
+    // to the n-th window cut): its levels, and what the endpointing compensation needs.
+    struct WindowInfo {
+      vad::FrameLevels levels;
+      int64_t cutNs = 0;  // arrival (read-ahead) or playout instant of the window's last sample
+      float jbMs = 0;     // jitter-buffer delay that sample went through (0 when fed from arrival)
+    };
+    // A result more than kInfoSlots windows behind the cutter (JS stalled ~2 s) gets no info:
+    // the level cue and the end-of-sound refinement sit that frame out, no compensation.
+    static constexpr uint64_t kInfoSlots = 64;
+    WindowInfo info[kInfoSlots];
+    uint64_t cut = 0, answered = 0;
+    // Windows held back for later hand-overs (VadTick::lagging), oldest first.
+    static constexpr int kHeld = 4;
+    float held[kHeld][vad::kVadWindow];
+    int heldHead = 0, heldCount = 0;
+    bool lagging = false;         // registered in VadTick::lagging
+    uint64_t overflow = 0;        // windows handed over as extra runs because kHeld was full
   };
   std::unique_ptr<VadState> vad_;
   std::atomic<bool> digitsPending_{false};

@@ -45,13 +45,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const size_t w = s.buildPacket(pkt, tick++, &dest, &done);
     if (w != 0 && w != sizeof pkt) abort();
     s.playoutTick(now, &vt);
-    if (cfg.vad && !vt.ids.empty()) {
-      // Answer the hand-over like the JS side would (probabilities from the input), then recycle it.
+    if (cfg.vad && (ctl & 0x02)) {
+      // A hand-over, like Engine::shipVad: held-back windows top it up; answer it like the JS
+      // side would (probabilities from the input), then recycle it.
+      if (!vt.lagging.empty() && !s.vadTopUp(&vt)) vt.lagging.clear();
+      if (vt.windows.size() != vt.ids.size() * voice::vad::kVadWindow) abort();
       for (size_t i = 0; i < vt.ids.size(); ++i) s.vadPush(static_cast<float>(ctl) / 255.0f);
       vt.ids.clear();
       vt.windows.clear();
-      vt.ids.swap(vt.nextIds);
-      vt.windows.swap(vt.nextWindows);
       ++vt.seq;
     }
     s.dtmfOutCount = 0;
