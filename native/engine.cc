@@ -74,6 +74,7 @@ Engine::Engine(const EngineOptions& opts, std::shared_ptr<BatchPool> pool, Sink 
   vadTick_.ids.reserve(256);
   vadTick_.windows.reserve(256 * vad::kVadWindow);
   vadTick_.lagging.reserve(256);
+  vadTimers_.reserve(256);
   work_.reserve(64);
   cmds_.reserve(64);
 
@@ -366,23 +367,54 @@ void Engine::applyVad(const std::vector<uint32_t>& ids, const std::vector<float>
     auto it = live_.find(ids[i]);
     if (it == live_.end() || !it->second->vadEnabled()) continue;  // closed meanwhile
     Session* s = it->second.get();
-    const vad::TurnOutput o = s->vadPush(probs[i]);
-    if (!o.events && !o.pause && !o.resume) continue;
-    const uint32_t voiced = static_cast<uint32_t>(o.voicedMs);
-    if (o.pause) newEvent(EventType::Pause, s->id).durationMs = voiced;
-    // Firing order: SpeechStart before BargeIn; the end of a turn last.
-    if (o.events & vad::kEvSpeechStart) newEvent(EventType::SpeechStart, s->id).durationMs = voiced;
-    if (o.events & vad::kEvBargeIn) newEvent(EventType::BargeIn, s->id).durationMs = voiced;
-    if (o.events & vad::kEvBackchannel) newEvent(EventType::Backchannel, s->id).durationMs = voiced;
-    if (o.events & vad::kEvFalseInterruption) newEvent(EventType::FalseInterruption, s->id).durationMs = voiced;
-    if (o.resume) newEvent(EventType::Resume, s->id).durationMs = voiced;
-    if (o.events & vad::kEvSpeechEnd) {
-      Event& e = newEvent(EventType::SpeechEnd, s->id);
-      e.durationMs = voiced;
-      e.pcmLen = s->copyUtterance(o.startFrame, o.endFrame, e.pcm);
+    emitTurn(s, s->vadPush(probs[i]));
+    if (s->vadEndpointAt() > 0 && !s->vadTimerListed) {
+      s->vadTimerListed = true;
+      vadTimers_.push_back(s->id);
     }
-    urgent_ = true;
   }
+}
+
+void Engine::emitTurn(Session* s, const vad::TurnOutput& o) {
+  if (!o.events && !o.pause && !o.resume) return;
+  const uint32_t voiced = static_cast<uint32_t>(o.voicedMs);
+  if (o.pause) newEvent(EventType::Pause, s->id).durationMs = voiced;
+  // Firing order: SpeechStart before BargeIn; the end of a turn last.
+  if (o.events & vad::kEvSpeechStart) newEvent(EventType::SpeechStart, s->id).durationMs = voiced;
+  if (o.events & vad::kEvBargeIn) newEvent(EventType::BargeIn, s->id).durationMs = voiced;
+  if (o.events & vad::kEvBackchannel) newEvent(EventType::Backchannel, s->id).durationMs = voiced;
+  if (o.events & vad::kEvFalseInterruption) newEvent(EventType::FalseInterruption, s->id).durationMs = voiced;
+  if (o.resume) newEvent(EventType::Resume, s->id).durationMs = voiced;
+  if (o.events & vad::kEvSpeechEnd) {
+    Event& e = newEvent(EventType::SpeechEnd, s->id);
+    e.durationMs = voiced;
+    e.pcmLen = s->copyUtterance(o.startFrame, o.endFrame, e.pcm);
+  }
+  urgent_ = true;
+}
+
+int64_t Engine::nextVadTimer() const {
+  int64_t t = INT64_MAX;
+  for (const uint32_t id : vadTimers_) {
+    auto it = live_.find(id);
+    if (it == live_.end()) continue;
+    const int64_t at = it->second->vadEndpointAt();
+    if (at > 0 && at < t) t = at;
+  }
+  return t;
+}
+
+void Engine::runVadTimers(int64_t now) {
+  size_t keep = 0;
+  for (const uint32_t id : vadTimers_) {
+    auto it = live_.find(id);
+    if (it == live_.end()) continue;
+    Session* s = it->second.get();
+    if (s->vadEndpointAt() > 0 && now >= s->vadEndpointAt()) emitTurn(s, s->vadEndpointDue(now));
+    if (s->vadEndpointAt() > 0) vadTimers_[keep++] = id;
+    else s->vadTimerListed = false;
+  }
+  vadTimers_.resize(keep);
 }
 
 void Engine::shipVad(int64_t now) {
@@ -534,6 +566,7 @@ void Engine::run() {
     const bool haveAudio = !live_.empty();
     if (haveAudio && nextBatchNs_ < deadline) deadline = nextBatchNs_;
     if ((!vadTick_.ids.empty() || !vadTick_.lagging.empty()) && nextVadNs_ < deadline) deadline = nextVadNs_;
+    if (!vadTimers_.empty()) deadline = std::min(deadline, nextVadTimer());
     armTimer(deadline);
     const int64_t armedAt = armedNs_;
     const int n = epoll_wait(epfd_, evs, kMaxEvents, -1);
@@ -568,6 +601,7 @@ void Engine::run() {
     }
     if (stopping) break;
     now = monoNs();
+    if (!vadTimers_.empty()) runVadTimers(now);
     if ((!vadTick_.ids.empty() || !vadTick_.lagging.empty()) && now >= nextVadNs_) {
       shipVad(now);
       if (prof) profAdd(P_SHIP, monoNs() - now);

@@ -105,6 +105,11 @@ class Engine {
   void emitDtmf(Session* s);
   void applyVad(const std::vector<uint32_t>& ids, const std::vector<float>& probs);
   void shipVad(int64_t now);
+  void emitTurn(Session* s, const vad::TurnOutput& o);
+  // Sessions with an endpoint timer running (Session::vadEndpointAt; a handful at a time).
+  std::vector<uint32_t> vadTimers_;
+  int64_t nextVadTimer() const;
+  void runVadTimers(int64_t now);
   void armTimer(int64_t deadline);
   int64_t nextSlotDeadline() const;
   Event& newEvent(EventType t, uint32_t id);

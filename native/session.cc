@@ -445,6 +445,22 @@ void Session::vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, si
     n16 = v.up.process(pcm8k, n8, up, sizeof up / sizeof up[0]);
     pcm16k = up;
   }
+  {
+    // Live sound check per 8 ms sub-block of the stream (the blocks measureLevels sees), for the
+    // endpoint timer: the newest audio is known before its window's result comes back.
+    const float thr = v.turn.soundThresholdDb();
+    for (size_t i = 0; i < n16; ++i) {
+      const float x = pcm16k[i] / 32768.0f;
+      v.subAcc += x * x;
+      if (++v.subN == vad::kVadFrame / 4) {
+        const float db = v.subAcc > 0 ? 10.0f * std::log10(v.subAcc / v.subN) : vad::kSilenceDbfs;
+        v.fed16 += v.subN;
+        if (db >= thr) v.soundEnd16 = v.fed16;
+        v.subAcc = 0;
+        v.subN = 0;
+      }
+    }
+  }
   while (n16 > 0) {
     const size_t k = v.cutter.write(pcm16k, n16);
     pcm16k += k;
@@ -455,8 +471,10 @@ void Session::vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, si
         VadState::WindowInfo& wi = v.info[v.cut++ % VadState::kInfoSlots];
         wi.levels = vad::measureLevels(w + vad::kVadContext);
         // The window's last sample came in a chunk that carried n16 more after it (packetization):
-        // it was there that much before the chunk arrived.
-        wi.cutNs = v.tickNs - static_cast<int64_t>(n16) * 1'000'000'000LL / vad::kVadRate;
+        // it was there that much before the chunk arrived; and the 8 → 16 kHz filter (ours, or
+        // the playout's for G.711) delays what comes out by its group delay (4 ms).
+        const size_t late16 = n16 + (rxCodec_ == Codec::Opus ? 0 : v.up.delayOut());
+        wi.cutNs = v.tickNs - static_cast<int64_t>(late16) * 1'000'000'000LL / vad::kVadRate;
         wi.jbMs = v.aheadActive ? 0.f : static_cast<float>(std::max(0.0, playout_.jitterBuffer().stats().bufferDelayMs));
         if (v.lastSeq < vt->seq && v.heldCount == 0) {
           v.lastSeq = vt->seq;  // this hand-over's window of this session
@@ -535,7 +553,23 @@ vad::TurnOutput Session::vadPush(float prob) {
     }
     v.turn.setPipelineDelayMs(static_cast<int>(total));
   }
+  // Fed from arrival, the audio after the last result is seen as it comes: an endpoint timer
+  // decides between frames, and the frames only once the whole silence has passed.
+  v.turn.setExactEndpoint(v.aheadActive);
   const vad::TurnOutput o = v.turn.push(prob, agent, unint, wi ? &wi->levels : nullptr);
+  vadApply(o);
+  v.endpointAtNs = 0;
+  if (v.aheadActive && wi) {
+    const int rest = v.turn.endpointRemainingMs();
+    if (rest > 0) {
+      v.endpointAtNs = monoNs() + static_cast<int64_t>(rest) * 1'000'000;
+      v.timerFrom16 = v.answered * vad::kVadFrame;  // stream position the last result reaches
+    }
+  }
+  return o;
+}
+
+void Session::vadApply(const vad::TurnOutput& o) {
   if (o.events & (vad::kEvBargeIn | vad::kEvSpeechEnd | vad::kEvFalseInterruption) || o.pause || o.resume) {
     std::lock_guard<std::mutex> lk(mu_);
     if (o.pause) {
@@ -556,6 +590,24 @@ vad::TurnOutput Session::vadPush(float prob) {
     }
   }
   if (o.events & (vad::kEvSpeechEnd | vad::kEvFalseInterruption)) digitsPending_.store(false, std::memory_order_relaxed);
+}
+
+vad::TurnOutput Session::vadEndpointDue(int64_t nowNs) {
+  if (!vad_) return vad::TurnOutput();
+  VadState& v = *vad_;
+  if (v.endpointAtNs == 0 || nowNs < v.endpointAtNs) return vad::TurnOutput();
+  if (v.soundEnd16 > v.timerFrom16 || !v.aheadActive) {
+    v.endpointAtNs = 0;  // sound after the last result (or the feed changed): the frames decide
+    return vad::TurnOutput();
+  }
+  if (nowNs - v.tickNs > kEndpointFeedGapNs) {
+    // Nothing fed lately (packets late): the silence up to now is not seen yet; look again soon.
+    v.endpointAtNs = nowNs + kEndpointRecheckNs;
+    return vad::TurnOutput();
+  }
+  v.endpointAtNs = 0;
+  const vad::TurnOutput o = v.turn.endNow();
+  vadApply(o);
   return o;
 }
 
@@ -622,12 +674,11 @@ void Session::playoutTick(int64_t nowNs, VadTick* vt, bool late) {
 
 bool Session::vadAheadMode() {
   VadState& v = *vad_;
-  // Read-ahead is opt-in (VOICE_VAD_READAHEAD=1) until its hand-over bursts are fixed: at 400
-  // calls it makes sessions hand over several windows per 32 ms (serialised model runs) and
-  // the media loop falls 70-100 ms behind. Default: the playout frames feed the VAD.
+  // Read-ahead is on by default; VOICE_VAD_READAHEAD=0 feeds the VAD from the playout frames
+  // instead (the jitter buffer's delay then adds to barge-in and endpointing).
   static const bool kAhead = [] {
     const char* e = std::getenv("VOICE_VAD_READAHEAD");
-    return e && e[0] == '1';
+    return !(e && e[0] == '0');
   }();
   const bool g711 = kAhead && rxCodec_ != Codec::Opus;
   if (g711 != v.aheadActive) {

@@ -190,6 +190,12 @@ class Session {
    * or more behind). Returns whether windows remain held back.
    */
   bool vadTopUp(VadTick* vt);
+  /** Endpoint timer (media thread): when due, with no sound fed since the last result, ends the turn. */
+  vad::TurnOutput vadEndpointDue(int64_t nowNs);
+  /** Instant the endpoint timer is due (0 = none). */
+  int64_t vadEndpointAt() const { return vad_ ? vad_->endpointAtNs : 0; }
+  /** The engine keeps a list of sessions with a timer; this flag says a session is in it. */
+  bool vadTimerListed = false;
   /** Copy the 8 kHz inbound audio of VAD frames [startFrame, endFrame] (+1 frame post-roll) into dst; returns samples. */
   size_t copyUtterance(int64_t startFrame, int64_t endFrame, std::vector<int16_t>& dst) const;
   enum class RxResult { Accepted, Latched, Ignored };
@@ -314,10 +320,21 @@ class Session {
     int heldHead = 0, heldCount = 0;
     bool lagging = false;         // registered in VadTick::lagging
     uint64_t overflow = 0;        // windows handed over as extra runs because kHeld was full
+    // Endpoint timer (read-ahead feed only): due instant, and the stream position (16 kHz
+    // samples) the last result covered; sound fed after that position cancels it.
+    int64_t endpointAtNs = 0;
+    uint64_t timerFrom16 = 0;
+    // Live sound check of the fed stream, per 8 ms sub-block.
+    float subAcc = 0;
+    int subN = 0;
+    uint64_t fed16 = 0, soundEnd16 = 0;
   };
   std::unique_ptr<VadState> vad_;
   std::atomic<bool> digitsPending_{false};
   void vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, size_t n16, VadTick* vt);
+  void vadApply(const vad::TurnOutput& o);  // outbound effects of a turn output (pause, resume, drop)
+  static constexpr int64_t kEndpointFeedGapNs = 30'000'000;
+  static constexpr int64_t kEndpointRecheckNs = 5'000'000;
   /** G.711 inbound: the VAD is fed from arrival (read-ahead); switches feeds on a codec change. */
   bool vadAheadMode();
   static void aheadSink(void* ctx, const int16_t* pcm, size_t n);

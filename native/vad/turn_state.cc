@@ -142,18 +142,41 @@ void TurnState::noteSound(int64_t f, const FrameLevels& lv, float thr) {
   }
 }
 
-bool TurnState::endpointReached(int64_t f) const {
-  const bool refined = haveSound_ && lastVoiced_ - lastSoundFrame_ <= kMaxModelTailFrames;
-  if (!refined) return silence_ >= endpointFrames(digits_);
+bool TurnState::refinedEnd() const { return haveSound_ && lastVoiced_ - lastSoundFrame_ <= kMaxModelTailFrames; }
+
+int TurnState::endpointTargetMs() const {
   const int ms = digits_ ? t_.digitsEndpointSilenceMs : t_.endpointSilenceMs;
   int comp = 0;
   if (t_.latencyCompensationMs > 0) {
     comp = pipelineMs_ < t_.latencyCompensationMs ? pipelineMs_ : t_.latencyCompensationMs;
     if (comp > ms / 2) comp = ms / 2;
   }
-  // Silence since the last sound at the end of this frame; decided at the nearest frame boundary.
+  return ms - comp;
+}
+
+bool TurnState::endpointReached(int64_t f) const {
+  if (!refinedEnd()) return silence_ >= endpointFrames(digits_);
+  // Silence since the last sound at the end of this frame; decided at the nearest frame boundary
+  // (or only once it is all there, when a timer takes the instants between frames).
   const int64_t elapsed = (f + 1) * kVadFrameMs - lastSoundMs_;
-  return elapsed + kVadFrameMs / 2 >= ms - comp;
+  return elapsed + (exact_ ? 0 : kVadFrameMs / 2) >= endpointTargetMs();
+}
+
+int TurnState::endpointRemainingMs() const {
+  if (phase_ != TurnPhase::Trailing || !refinedEnd()) return -1;
+  const int64_t rest = endpointTargetMs() - (frame_ * kVadFrameMs - lastSoundMs_);
+  return rest < 0 ? 0 : static_cast<int>(rest);
+}
+
+float TurnState::soundThresholdDb() const {
+  const float floor = noiseFloorDb();
+  return floor + kSoundOverFloorDb > kSoundMinDbfs ? floor + kSoundOverFloorDb : kSoundMinDbfs;
+}
+
+TurnOutput TurnState::endNow() {
+  if (phase_ != TurnPhase::Trailing) return TurnOutput();
+  const bool falseInt = bargedIn_ && falseMinF_ > 0 && voiced_ < falseMinF_;
+  return finish(falseInt ? kEvFalseInterruption : kEvSpeechEnd);
 }
 
 TurnOutput TurnState::finish(uint32_t ev) {

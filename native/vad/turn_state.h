@@ -204,6 +204,24 @@ class TurnState {
   /** The line's noise floor: the quietest of the last 32 non-speech frames (kSilenceDbfs before any). */
   float noiseFloorDb() const;
 
+  /**
+   * Endpoint timer (the media thread decides between frames): while a turn is
+   * trailing and its end of sound is known to the sub-block, the silence (ms)
+   * still needed after the end of the last pushed frame, the pipeline delay of
+   * that push already counted; -1 otherwise (no refined endpoint pending).
+   */
+  int endpointRemainingMs() const;
+  /** What an 8 ms sub-block must reach to count as sound (noise floor + kSoundOverFloorDb, ≥ kSoundMinDbfs). */
+  float soundThresholdDb() const;
+  /** The endpoint timer expired with no sound since the last frame: end the turn now (empty output unless trailing). */
+  TurnOutput endNow();
+  /**
+   * Exact endpoint: the refined rule fires only once the whole silence has
+   * passed (no rounding to the nearest frame); set when a timer decides the
+   * instants between frames.
+   */
+  void setExactEndpoint(bool on) { exact_ = on; }
+
   /** Back to Idle, frame counter kept (e.g. after a hold or a transfer). */
   void reset();
 
@@ -244,6 +262,9 @@ class TurnState {
   int64_t lastSoundFrame_ = -1;
   void noteSound(int64_t f, const FrameLevels& lv, float thr);
   bool endpointReached(int64_t f) const;
+  bool refinedEnd() const;
+  int endpointTargetMs() const;  // silence still wanted after the last sound, compensation taken off
+  bool exact_ = false;
 
   TurnPhase phase_ = TurnPhase::Idle;
   int64_t frame_ = 0;

@@ -493,6 +493,53 @@ void testSoundEnd() {
   check(e >= 700 + 10 * 32, "turn: a long model tail (quiet speech) is endpointed from Silero's frames (" + std::to_string(e) + " ms)");
 }
 
+void testEndpointTimer() {
+  // Exact endpoint with a timer: the frames fire only once the whole silence has passed, and
+  // endpointRemainingMs says how much of it is still to come after the last pushed frame.
+  TurnTunables t;
+  t.latencyCompensationMs = 0;
+  TurnState s(t);
+  s.setExactEndpoint(true);
+  for (int i = 0; i < 10; ++i) {
+    const FrameLevels l = flat(-90.0f);
+    s.push(0.01f, false, false, &l);
+  }
+  check(s.endpointRemainingMs() == -1, "timer: nothing pending before a turn");
+  for (int i = 0; i < 20; ++i) {
+    FrameLevels l = flat(-25.0f);
+    if (i == 19) l.subDb[2] = l.subDb[3] = -90.0f;  // the sound ends 16 ms into the last frame
+    s.push(0.95f, false, false, &l);
+  }
+  const int64_t soundEndMs = (s.frameIndex() - 1) * kVadFrameMs + 16;
+  check(s.endpointRemainingMs() == -1, "timer: nothing pending while the model says speech");
+  int endedAt = -1, remAfter3 = -2;
+  for (int i = 0; i < 40 && endedAt < 0; ++i) {
+    const FrameLevels l = flat(-90.0f);
+    const int64_t f = s.frameIndex();
+    const TurnOutput o = s.push(0.05f, false, false, &l);
+    if (o.events & kEvSpeechEnd) endedAt = static_cast<int>((f + 1) * kVadFrameMs - soundEndMs);
+    if (i == 2) remAfter3 = s.endpointRemainingMs();
+  }
+  const int expect3 = 700 - static_cast<int>((20 + 10 + 3) * kVadFrameMs - soundEndMs);
+  check(remAfter3 == expect3, "timer: remaining silence after 3 quiet frames is " + std::to_string(expect3) + " ms (" +
+        std::to_string(remAfter3) + ")");
+  check(endedAt >= 700 && endedAt < 700 + kVadFrameMs, "timer: exact frames fire once the whole 700 ms passed (" +
+        std::to_string(endedAt) + " ms)");
+  // endNow ends a trailing turn at once (the timer expired between frames), and nothing else.
+  TurnState u(t);
+  check(u.endNow().events == 0, "timer: endNow is a no-op when idle");
+  for (int i = 0; i < 20; ++i) {
+    const FrameLevels l = flat(-25.0f);
+    u.push(0.95f, false, false, &l);
+  }
+  check(u.endNow().events == 0, "timer: endNow is a no-op during speech");
+  const FrameLevels q = flat(-90.0f);
+  u.push(0.05f, false, false, &q);
+  const TurnOutput e = u.endNow();
+  check((e.events & kEvSpeechEnd) && e.startFrame >= 0 && e.endFrame == 19 && u.phase() == TurnPhase::Idle,
+        "timer: endNow while trailing ends the turn with its frames");
+}
+
 bool setTunable(TurnTunables& t, const std::string& kv) {
   auto eq = kv.find('=');
   if (eq == std::string::npos) return false;
@@ -576,6 +623,7 @@ int main(int argc, char** argv) {
     testReadAhead();
     testLevelCue();
     testSoundEnd();
+    testEndpointTimer();
     std::printf("1..%d\n# %d failed\n", gTest, gFailed);
     return gFailed == 0 ? 0 : 1;
   }
