@@ -206,3 +206,61 @@ t.test('a lossy, reordering line (timestamps wrapping): the VAD still hears one 
   sock.close();
   s.close();
 });
+
+/** Index of the last 20 ms frame of `pcm` whose RMS is above `thr` (the end of the speech). */
+function lastVoicedFrame(pcm: Int16Array, thr = 300): number {
+  let last = -1;
+  for (let k = 0; (k + 1) * 160 <= pcm.length; k++) if (rms(pcm.subarray(k * 160, (k + 1) * 160)) > thr) last = k;
+  return last;
+}
+
+t.test('endpointing: the turn ends once the configured silence has passed after the last sound, not sooner', async (t) => {
+  // The endpoint timer decides between 32 ms frames from the audio fed since the last result:
+  // it must never end a turn before endpointSilenceMs of silence reached the engine.
+  const names = ['speech-kal-2-clean', 'speech-slt-0-clean', 'speech-rms-1-pinknoise20'];
+  const runs = await Promise.all(names.map(async (name) => {
+    const v = await vadSession({ endpointSilenceMs: 600 });
+    const pcm = pcm8(name);
+    const last = lastVoicedFrame(pcm8(name.replace(/-[a-z]+\d+$/, '-clean')));
+    let lastSentAt = 0;
+    await sleep(200);
+    v.peer.say(pcm, undefined, 0, (k, at) => {
+      if (k === last) lastSentAt = at;
+    });
+    const ok = await waitFor(() => v.evs.some((e) => e.type === 'speechEnd'), pcm.length / 8 + 3000);
+    v.close();
+    return { name, ok, evs: v.evs, lastSentAt };
+  }));
+  for (const r of runs) {
+    t.ok(r.ok, `${r.name}: speechEnd arrived`);
+    const end = r.evs.find((e) => e.type === 'speechEnd');
+    if (!end) continue;
+    // The last voiced packet carries up to 20 ms of sound; allow the 8 ms sub-block on top.
+    const silence = end.at - r.lastSentAt;
+    t.ok(silence >= 600 - 30, `${r.name}: speechEnd ${silence.toFixed(0)} ms after the last voiced packet (endpointSilenceMs 600)`);
+    t.ok(silence < 600 + 700, `${r.name}: and not long after (${silence.toFixed(0)} ms)`);
+  }
+});
+
+t.test('endpointing: a pause shorter than the silence keeps one turn (the timer is cancelled by new sound)', async (t) => {
+  const v = await vadSession({ endpointSilenceMs: 700 });
+  const a = pcm8('speech-kal-2-clean');
+  const b = pcm8('speech-slt-0-clean');
+  const aEnd = (lastVoicedFrame(a) + 1) * 160;
+  const bStart = onsetSample(b);
+  // kal's phrase, 450 ms of digital silence, slt's phrase (with its 1.5 s tail).
+  const pcm = new Int16Array(aEnd + 450 * 8 + (b.length - bStart));
+  pcm.set(a.subarray(0, aEnd), 0);
+  pcm.set(b.subarray(bStart), aEnd + 450 * 8);
+  await sleep(200);
+  v.peer.say(pcm);
+  const ok = await waitFor(() => v.evs.some((e) => e.type === 'speechEnd'), pcm.length / 8 + 3000);
+  await sleep(900);
+  v.close();
+  t.ok(ok, 'speechEnd arrived');
+  const types = v.evs.map((e) => e.type);
+  t.same(types, ['speechStart', 'speechEnd'], `one turn over the pause (${types.join(',')})`);
+  const end = v.evs.find((e) => e.type === 'speechEnd');
+  const speechMs = (aEnd + (b.length - bStart)) / 8 - 1500;
+  t.ok(end && end.audio!.length / 8 > speechMs * 0.8, `the utterance holds both phrases (${end ? end.audio!.length / 8 : 0} ms of ~${speechMs.toFixed(0)} + 450 ms pause)`);
+});
