@@ -445,6 +445,7 @@ void Session::vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, si
     n16 = v.up.process(pcm8k, n8, up, sizeof up / sizeof up[0]);
     pcm16k = up;
   }
+  v.fedNs = v.tickNs;
   {
     // Live sound check per 8 ms sub-block of the stream (the blocks measureLevels sees), for the
     // endpoint timer: the newest audio is known before its window's result comes back.
@@ -600,7 +601,7 @@ vad::TurnOutput Session::vadEndpointDue(int64_t nowNs) {
     v.endpointAtNs = 0;  // sound after the last result (or the feed changed): the frames decide
     return vad::TurnOutput();
   }
-  if (nowNs - v.tickNs > kEndpointFeedGapNs) {
+  if (nowNs - v.fedNs > kEndpointFeedGapNs) {
     // Nothing fed lately (packets late): the silence up to now is not seen yet; look again soon.
     v.endpointAtNs = nowNs + kEndpointRecheckNs;
     return vad::TurnOutput();

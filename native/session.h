@@ -328,6 +328,7 @@ class Session {
     float subAcc = 0;
     int subN = 0;
     uint64_t fed16 = 0, soundEnd16 = 0;
+    int64_t fedNs = 0;            // when audio (or stall fill) was last fed
   };
   std::unique_ptr<VadState> vad_;
   std::atomic<bool> digitsPending_{false};

@@ -55,6 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       vt.windows.clear();
       ++vt.seq;
     }
+    if (cfg.vad) (void)s.vadEndpointDue(now);  // the endpoint timer, whenever it is armed
     s.dtmfOutCount = 0;
     if (s.pendingLen() > voice::kInboundCapacity) abort();
     if (s.pendingLen() > voice::kInboundCapacity / 2) s.clearPending();
