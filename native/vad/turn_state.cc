@@ -109,6 +109,8 @@ void TurnState::reset() {
   haveSound_ = false;
   lastSoundMs_ = 0;
   lastSoundFrame_ = -1;
+  heldStart_ = -1;
+  heldUntil_ = -1;
 }
 
 float TurnState::noiseFloorDb() const {
@@ -254,7 +256,7 @@ TurnOutput TurnState::push(float prob, bool agentSpeaking, bool uninterruptible,
 TurnOutput TurnState::pushCore(float prob, bool agentSpeaking, bool uninterruptible, const FrameLevels* lv, float soundThr) {
   const int64_t f = frame_++;
   const bool interruptible = agentSpeaking && !uninterruptible;
-  // NaN (a broken model output) counts as silence.
+  // NaN (no result: overload, broken model output) counts as silence, except in an onset.
   const bool active = prob >= t_.activationThreshold;
   const bool voiced = prob >= t_.deactivationThreshold;
   TurnOutput out;
@@ -265,6 +267,10 @@ TurnOutput TurnState::pushCore(float prob, bool agentSpeaking, bool uninterrupti
       if (!active) return out;
       phase_ = TurnPhase::Onset;
       startFrame_ = f - t_.preRollFrames < 0 ? 0 : f - t_.preRollFrames;
+      // A short onset just before ("Yes, ..." with the comma's pause) belongs to this utterance:
+      // its audio goes to STT with the rest (it does not count toward minSpeechMs).
+      if (heldStart_ >= 0 && f <= heldUntil_ && !interruptible && heldStart_ < startFrame_) startFrame_ = heldStart_;
+      heldStart_ = -1;
       voiced_ = 1;
       silence_ = 0;
       lastVoiced_ = f;
@@ -274,13 +280,21 @@ TurnOutput TurnState::pushCore(float prob, bool agentSpeaking, bool uninterrupti
 
     case TurnPhase::Onset:
       if (interruptible) overAgent_ = true;
+      if (std::isnan(prob)) break;  // no result for this frame (overload): neither voiced nor a gap
       if (voiced) {
         voiced_++;
         silence_ = 0;
         lastVoiced_ = f;
       } else if (++silence_ >= onsetGapF_) {
         // Too short to be a turn: forget it (tell the dialogue if it was over the agent's prompt).
-        return finish(overAgent_ ? kEvBackchannel : kEvNone);
+        // With the agent silent, its start is kept for an onset that follows within the endpointing
+        // silence.
+        if (overAgent_) return finish(kEvBackchannel);
+        const int64_t start = startFrame_;
+        const TurnOutput o = finish(kEvNone);
+        heldStart_ = start;
+        heldUntil_ = f + endpointF_;
+        return o;
       }
       break;
 

@@ -265,6 +265,8 @@ class TurnState {
   bool refinedEnd() const;
   int endpointTargetMs() const;  // silence still wanted after the last sound, compensation taken off
   bool exact_ = false;
+  // Start of an onset abandoned as too short while the agent was silent, kept until heldUntil_.
+  int64_t heldStart_ = -1, heldUntil_ = -1;
 
   TurnPhase phase_ = TurnPhase::Idle;
   int64_t frame_ = 0;

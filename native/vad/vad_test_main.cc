@@ -540,6 +540,42 @@ void testEndpointTimer() {
         "timer: endNow while trailing ends the turn with its frames");
 }
 
+void testShortOnsetKept() {
+  // "Yes, that is correct": the "Yes" (7 frames, under minSpeechMs) and its comma's pause (8
+  // frames) do not start a turn, but the turn that "that is correct" starts includes it.
+  TurnTunables t;
+  TurnState s(t);
+  for (int i = 0; i < 10; ++i) s.push(0.01f, false, false);
+  const int64_t yesAt = s.frameIndex();
+  for (int i = 0; i < 7; ++i) s.push(0.95f, false, false);
+  for (int i = 0; i < 8; ++i) s.push(0.02f, false, false);
+  TurnOutput end;
+  bool started = false;
+  for (int i = 0; i < 12; ++i) started |= (s.push(0.95f, false, false).events & kEvSpeechStart) != 0;
+  for (int i = 0; i < 40 && !(end.events & kEvSpeechEnd); ++i) end = s.push(0.02f, false, false);
+  check(started && (end.events & kEvSpeechEnd) && end.startFrame <= yesAt,
+        "turn: a short onset just before a turn is part of its utterance (start " + std::to_string(end.startFrame) +
+            " <= " + std::to_string(yesAt) + ")");
+  // Far apart (more than the endpointing silence), the short onset stays forgotten.
+  TurnState w(t);
+  for (int i = 0; i < 7; ++i) w.push(0.95f, false, false);
+  for (int i = 0; i < 40; ++i) w.push(0.02f, false, false);
+  const int64_t laterAt = w.frameIndex();
+  for (int i = 0; i < 12; ++i) w.push(0.95f, false, false);
+  end = TurnOutput();
+  for (int i = 0; i < 40 && !(end.events & kEvSpeechEnd); ++i) end = w.push(0.02f, false, false);
+  check((end.events & kEvSpeechEnd) && end.startFrame >= laterAt - t.preRollFrames,
+        "turn: a short onset long before is not (start " + std::to_string(end.startFrame) + ")");
+  // NaN frames (no result under overload) inside an onset neither count nor break it.
+  TurnState n(t);
+  bool st = false;
+  for (int i = 0; i < 4; ++i) st |= (n.push(0.95f, false, false).events & kEvSpeechStart) != 0;
+  for (int i = 0; i < 4; ++i) st |= (n.push(std::nanf(""), false, false).events & kEvSpeechStart) != 0;
+  check(!st && n.phase() == TurnPhase::Onset, "turn: NaN frames hold an onset");
+  for (int i = 0; i < 4; ++i) st |= (n.push(0.95f, false, false).events & kEvSpeechStart) != 0;
+  check(st, "turn: and the onset still becomes a turn after them");
+}
+
 bool setTunable(TurnTunables& t, const std::string& kv) {
   auto eq = kv.find('=');
   if (eq == std::string::npos) return false;
@@ -624,6 +660,7 @@ int main(int argc, char** argv) {
     testLevelCue();
     testSoundEnd();
     testEndpointTimer();
+    testShortOnsetKept();
     std::printf("1..%d\n# %d failed\n", gTest, gFailed);
     return gFailed == 0 ? 0 : 1;
   }

@@ -57,15 +57,16 @@ async function server(name: string, now: string, redis: TestRedis): Promise<Serv
   return Object.assign(s, { db });
 }
 
-async function call(s: ServerHandle, turns: CallerTurn[], o: { to?: string; from?: string } = {}): Promise<ConversationResult> {
+async function call(s: ServerHandle, turns: CallerTurn[], o: { to?: string; from?: string } = {}): Promise<ConversationResult & { heard: string[] }> {
   const mark = s.log().length;
   const r = await runConversation({
     port: s.sipPort, to: o.to ?? '18005550100', from: o.from ?? DANA, turns, stt, silenceMs: 1500, answerTimeoutMs: 20000,
     onLine: (l) => t.comment(`${l.role}: ${l.text}${l.gapMs !== undefined ? ` [gap ${l.gapMs} ms]` : ''}`),
   });
   gaps.push(...r.gapsMs);
-  for (const m of s.log().slice(mark).matchAll(/msg="caller said".*?text="([^"]*)"/g)) t.comment(`server heard: ${m[1]}`);
-  return r;
+  const heard = [...s.log().slice(mark).matchAll(/msg="caller said".*?text="([^"]*)"/g)].map((m) => m[1]!);
+  for (const h of heard) t.comment(`server heard: ${h}`);
+  return Object.assign(r, { heard });
 }
 
 function rows<T>(db: string, sql: string, ...args: unknown[]): T[] {
@@ -109,7 +110,9 @@ t.test('lanes during business hours', async (t) => {
     const orders = rows<{ order_number: string; account_id: string }>(s.db,
       `SELECT o.order_number, o.account_id FROM orders o JOIN order_lines l ON l.order_number = o.order_number
        WHERE o.source = 'voice' AND l.sku = 'HX-4410' AND l.qty = 20`);
-    t.equal(orders.length, 1, 'one voice order for 20 × HX-4410');
+    // On a failure, say what both sides heard (comments do not reach the CI summary).
+    const heard = `server heard ${JSON.stringify(r.heard)}; caller heard ${JSON.stringify(r.answers.map((a) => a.text))}`;
+    t.equal(orders.length, 1, orders.length === 1 ? 'one voice order for 20 × HX-4410' : `one voice order for 20 × HX-4410 (${heard})`);
     t.equal(orders[0]?.account_id, 'ACC-10042');
   });
 
