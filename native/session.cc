@@ -557,7 +557,8 @@ vad::TurnOutput Session::vadPush(float prob) {
   // Fed from arrival, the audio after the last result is seen as it comes: an endpoint timer
   // decides between frames, and the frames only once the whole silence has passed.
   v.turn.setExactEndpoint(v.aheadActive);
-  const vad::TurnOutput o = v.turn.push(prob, agent, unint, wi ? &wi->levels : nullptr);
+  vad::TurnOutput o = v.turn.push(prob, agent, unint, wi ? &wi->levels : nullptr);
+  vadSettle(o);
   vadApply(o);
   v.endpointAtNs = 0;
   if (v.aheadActive && wi) {
@@ -607,9 +608,18 @@ vad::TurnOutput Session::vadEndpointDue(int64_t nowNs) {
     return vad::TurnOutput();
   }
   v.endpointAtNs = 0;
-  const vad::TurnOutput o = v.turn.endNow();
+  vad::TurnOutput o = v.turn.endNow();
+  vadSettle(o);
   vadApply(o);
   return o;
+}
+
+void Session::vadSettle(vad::TurnOutput& o) {
+  if (!(o.events & vad::kEvFalseInterruption)) return;
+  std::lock_guard<std::mutex> lk(mu_);
+  // A short turn over the agent is a false interruption only if there is a prompt to go back
+  // to; with the queue empty (the prompt ended meanwhile) the caller's words are a turn.
+  if (size_ == 0) o.events = (o.events & ~vad::kEvFalseInterruption) | vad::kEvSpeechEnd;
 }
 
 size_t Session::copyUtterance(int64_t startFrame, int64_t endFrame, std::vector<int16_t>& dst) const {

@@ -333,7 +333,8 @@ class Session {
   std::unique_ptr<VadState> vad_;
   std::atomic<bool> digitsPending_{false};
   void vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, size_t n16, VadTick* vt);
-  void vadApply(const vad::TurnOutput& o);  // outbound effects of a turn output (pause, resume, drop)
+  void vadApply(const vad::TurnOutput& o);
+  void vadSettle(vad::TurnOutput& o);  // a false interruption with nothing to resume is a turn  // outbound effects of a turn output (pause, resume, drop)
   static constexpr int64_t kEndpointFeedGapNs = 30'000'000;
   static constexpr int64_t kEndpointRecheckNs = 5'000'000;
   /** G.711 inbound: the VAD is fed from arrival (read-ahead); switches feeds on a codec change. */

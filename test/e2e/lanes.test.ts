@@ -57,7 +57,7 @@ async function server(name: string, now: string, redis: TestRedis): Promise<Serv
   return Object.assign(s, { db });
 }
 
-async function call(s: ServerHandle, turns: CallerTurn[], o: { to?: string; from?: string } = {}): Promise<ConversationResult & { heard: string[] }> {
+async function call(s: ServerHandle, turns: CallerTurn[], o: { to?: string; from?: string } = {}): Promise<ConversationResult & { heard: string[]; story: string[] }> {
   const mark = s.log().length;
   const r = await runConversation({
     port: s.sipPort, to: o.to ?? '18005550100', from: o.from ?? DANA, turns, stt, silenceMs: 1500, answerTimeoutMs: 20000,
@@ -66,7 +66,13 @@ async function call(s: ServerHandle, turns: CallerTurn[], o: { to?: string; from
   gaps.push(...r.gapsMs);
   const heard = [...s.log().slice(mark).matchAll(/msg="caller said".*?text="([^"]*)"/g)].map((m) => m[1]!);
   for (const h of heard) t.comment(`server heard: ${h}`);
-  return Object.assign(r, { heard });
+  // The server's own account of the call (turns, barge-ins, false interruptions), for failure messages.
+  const story = s.log().slice(mark).split('\n').filter((l) => /mod=(dialogue|media|vad) /.test(l)).map((l) => {
+    const msg = /msg=("[^"]*"|\S+)/.exec(l)?.[1]?.replace(/"/g, '') ?? '?';
+    const v = /voicedMs=(\d+)/.exec(l)?.[1];
+    return v ? `${msg} (${v} ms voiced)` : msg;
+  });
+  return Object.assign(r, { heard, story });
 }
 
 function rows<T>(db: string, sql: string, ...args: unknown[]): T[] {
@@ -111,7 +117,7 @@ t.test('lanes during business hours', async (t) => {
       `SELECT o.order_number, o.account_id FROM orders o JOIN order_lines l ON l.order_number = o.order_number
        WHERE o.source = 'voice' AND l.sku = 'HX-4410' AND l.qty = 20`);
     // On a failure, say what both sides heard (comments do not reach the CI summary).
-    const heard = `server heard ${JSON.stringify(r.heard)}; caller heard ${JSON.stringify(r.answers.map((a) => a.text))}`;
+    const heard = `server heard ${JSON.stringify(r.heard)}; caller heard ${JSON.stringify(r.answers.map((a) => a.text))}; server: ${r.story.join(', ')}`;
     t.equal(orders.length, 1, orders.length === 1 ? 'one voice order for 20 × HX-4410' : `one voice order for 20 × HX-4410 (${heard})`);
     t.equal(orders[0]?.account_id, 'ACC-10042');
   });
