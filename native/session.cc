@@ -454,7 +454,7 @@ void Session::vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, si
       const float x = pcm16k[i] / 32768.0f;
       v.subAcc += x * x;
       if (++v.subN == vad::kVadFrame / 4) {
-        const float db = v.subAcc > 0 ? 10.0f * std::log10(v.subAcc / v.subN) : vad::kSilenceDbfs;
+        const float db = vad::energyDbfs(v.subAcc, static_cast<size_t>(v.subN));
         v.fed16 += v.subN;
         if (db >= thr) v.soundEnd16 = v.fed16;
         v.subAcc = 0;
@@ -492,7 +492,6 @@ void Session::vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, si
         } else {
           // Far behind (a long stall of the media thread): flush the oldest held window into this
           // hand-over as an extra run, keeping the order; nothing is lost.
-          ++v.overflow;
           v.lastSeq = vt->seq;
           const float* o = v.held[v.heldHead];
           vt->ids.push_back(id);

@@ -319,7 +319,6 @@ class Session {
     float held[kHeld][vad::kVadWindow];
     int heldHead = 0, heldCount = 0;
     bool lagging = false;         // registered in VadTick::lagging
-    uint64_t overflow = 0;        // windows handed over as extra runs because kHeld was full
     // Endpoint timer (read-ahead feed only): due instant, and the stream position (16 kHz
     // samples) the last result covered; sound fed after that position cancels it.
     int64_t endpointAtNs = 0;

@@ -6,12 +6,16 @@
 namespace voice {
 namespace vad {
 
-float levelDbfs(const float* x, size_t n) {
-  double e = 0;
-  for (size_t i = 0; i < n; ++i) e += static_cast<double>(x[i]) * x[i];
+float energyDbfs(double e, size_t n) {
   if (n == 0 || e <= 0) return kSilenceDbfs;
   const float db = static_cast<float>(10.0 * std::log10(e / static_cast<double>(n)));
   return db < kSilenceDbfs ? kSilenceDbfs : db;
+}
+
+float levelDbfs(const float* x, size_t n) {
+  double e = 0;
+  for (size_t i = 0; i < n; ++i) e += static_cast<double>(x[i]) * x[i];
+  return energyDbfs(e, n);
 }
 
 FrameLevels measureLevels(const float* frame) {
@@ -23,9 +27,9 @@ FrameLevels measureLevels(const float* frame) {
     double e = 0;
     for (size_t i = 0; i < kSub; ++i) e += static_cast<double>(frame[j * kSub + i]) * frame[j * kSub + i];
     total += e;
-    lv.subDb[j] = e > 0 ? std::max(kSilenceDbfs, static_cast<float>(10.0 * std::log10(e / kSub))) : kSilenceDbfs;
+    lv.subDb[j] = energyDbfs(e, kSub);
   }
-  lv.frameDb = total > 0 ? std::max(kSilenceDbfs, static_cast<float>(10.0 * std::log10(total / kVadFrame))) : kSilenceDbfs;
+  lv.frameDb = energyDbfs(total, kVadFrame);
   return lv;
 }
 

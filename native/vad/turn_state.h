@@ -107,6 +107,8 @@ constexpr float kPauseCueMinDbfs = -50.0f;
 constexpr float kSilenceDbfs = -100.0f;
 
 /** Mean-square level of n float samples in [-1, 1), dBFS (kSilenceDbfs for digital silence). */
+/** Level (dBFS, floored at kSilenceDbfs) of `n` samples whose squares (full scale 1.0) sum to `e`. */
+float energyDbfs(double e, size_t n);
 float levelDbfs(const float* x, size_t n);
 
 /** Levels of one VAD frame (its 512 new samples): the whole frame and four 8 ms sub-blocks, dBFS. */
