@@ -9,6 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { logger } from '../ops/log.ts';
+import { HandoverQueue, type HandoverStats } from '../vad/handover.ts';
 import type { VadBatcher, VadBatcherStats } from '../vad/batch.ts';
 import { resolveTurnTunables, type TurnTunables } from '../vad/policy.ts';
 import {
@@ -121,15 +122,11 @@ export interface SessionOptions {
 }
 
 /** What the VAD path of a {@link MediaEngine} did so far. */
-export interface MediaVadStats {
+export interface MediaVadStats extends HandoverStats {
   /** The Silero model is loaded. */
   ready: boolean;
   /** Live sessions with VAD on. */
   sessions: number;
-  /** 32 ms hand-overs from the media thread. */
-  ticks: number;
-  /** Hand-overs answered with "unknown" (silence) because the model was not loaded yet or two runs were in flight. */
-  skipped: number;
   /** Model runs and timing (see VadBatcher). */
   batcher: VadBatcherStats | null;
 }
@@ -245,10 +242,8 @@ export class MediaEngine {
   private vadBatcher: VadBatcher | null = null;
   private vadLoading: Promise<VadBatcher> | null = null;
   private readonly vadSessions = new Set<number>();
-  private vadChain: Promise<unknown> = Promise.resolve();
-  private vadInFlight = 0;
-  private vadTicks = 0;
-  private vadSkipped = 0;
+  private readonly vadQueue: HandoverQueue;
+  private vadSkipWarned = 0;
 
   private constructor(opts: MediaEngineOptions) {
     this.options = Object.freeze({ ...opts });
@@ -256,6 +251,8 @@ export class MediaEngine {
       { ...opts, rtPriority: mediaRtPriority() },
       (events) => this.dispatch(events),
     );
+    this.vadQueue = new HandoverQueue(null, (ids, probs) => this.nativeEngine?.vadResults(ids, probs), {},
+      (err) => log.warn('vad run failed', { error: err.message }));
     log.info('media engine started', {
       bind: opts.bindAddress,
       ports: `${opts.portMin}-${opts.portMax}`,
@@ -347,6 +344,7 @@ export class MediaEngine {
         }
         this.vadBatcher = b;
         for (const id of this.vadSessions) if (!b.hasStream(id)) b.addStream(id);
+        this.vadQueue.setRun((ids, windows) => runGrouped(b, ids, windows));
         return b;
       });
       this.vadLoading.catch((err: Error) => log.error('vad model failed to load', { error: err.message }));
@@ -356,7 +354,7 @@ export class MediaEngine {
 
   vadStats(): MediaVadStats {
     return {
-      ready: this.vadBatcher !== null, sessions: this.vadSessions.size, ticks: this.vadTicks, skipped: this.vadSkipped,
+      ready: this.vadBatcher !== null, sessions: this.vadSessions.size, ...this.vadQueue.stats(),
       batcher: this.vadBatcher?.stats() ?? null,
     };
   }
@@ -377,6 +375,7 @@ export class MediaEngine {
     this.nativeEngine = null;
     const b = this.vadBatcher;
     this.vadBatcher = null;
+    this.vadQueue.setRun(null);
     if (b) void b.close();
     log.info('media engine stopped');
   }
@@ -389,28 +388,22 @@ export class MediaEngine {
 
   /**
    * One 32 ms hand-over of VAD windows: run the model over them and send the
-   * probabilities back to the media thread, in hand-over order. An id appears
-   * twice when a session cut two frames in one tick: its rows then go into
-   * successive runs (the batcher serialises runs, so its state advances in
-   * order). While the model is not loaded, or two runs are still in flight
-   * (overload), the frames are answered as unknown (NaN = silence) so that the
-   * native frame count stays aligned with the audio.
+   * probabilities back to the media thread, in hand-over order (see
+   * {@link HandoverQueue}: a burst after a JS stall is run, an overload backlog
+   * older than three ticks is answered NaN). An id appears twice when a session
+   * cut two frames in one tick: its rows then go into successive runs.
    */
   private onVad(ids: Uint32Array, windows: Float32Array): void {
-    this.vadTicks++;
-    const b = this.vadBatcher;
-    let job: Promise<Float32Array>;
-    if (!b || this.vadInFlight >= 2) {
-      this.vadSkipped++;
-      job = Promise.resolve(new Float32Array(ids.length).fill(Number.NaN));
-    } else {
-      this.vadInFlight++;
-      job = runGrouped(b, ids, windows).finally(() => this.vadInFlight--);
+    const before = this.vadQueue.stats().skipped;
+    this.vadQueue.push(ids, windows);
+    const st = this.vadQueue.stats();
+    if (st.skipped > before && this.vadBatcher && performance.now() - this.vadSkipWarned > 5000) {
+      this.vadSkipWarned = performance.now();
+      log.warn('vad hand-overs answered unknown (model overloaded: runs slower than the 32 ms tick)', {
+        skipped: st.skipped, handovers: st.handovers, sessions: this.vadSessions.size,
+        lastRunMs: +(this.vadBatcher.stats().lastRunUs / 1000).toFixed(1),
+      });
     }
-    this.vadChain = this.vadChain
-      .then(() => job)
-      .then((probs) => this.nativeEngine?.vadResults(ids, probs))
-      .catch((err: Error) => log.warn('vad run failed', { error: err.message }));
   }
 
   private requireEngine(): NativeEngine {

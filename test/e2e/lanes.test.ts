@@ -57,11 +57,14 @@ async function server(name: string, now: string, redis: TestRedis): Promise<Serv
   return Object.assign(s, { db });
 }
 
-async function call(s: ServerHandle, turns: CallerTurn[], o: { to?: string; from?: string } = {}): Promise<ConversationResult & { heard: string[]; story: string[] }> {
+async function call(s: ServerHandle, turns: CallerTurn[], o: { to?: string; from?: string; onAgent?: (text: string) => void } = {}): Promise<ConversationResult & { heard: string[]; story: string[] }> {
   const mark = s.log().length;
   const r = await runConversation({
     port: s.sipPort, to: o.to ?? '18005550100', from: o.from ?? DANA, turns, stt, silenceMs: 1500, answerTimeoutMs: 20000,
-    onLine: (l) => t.comment(`${l.role}: ${l.text}${l.gapMs !== undefined ? ` [gap ${l.gapMs} ms]` : ''}`),
+    onLine: (l) => {
+      t.comment(`${l.role}: ${l.text}${l.gapMs !== undefined ? ` [gap ${l.gapMs} ms]` : ''}`);
+      if (l.role === 'agent') o.onAgent?.(l.text);
+    },
   });
   gaps.push(...r.gapsMs);
   const heard = [...s.log().slice(mark).matchAll(/msg="caller said".*?text="([^"]*)"/g)].map((m) => m[1]!);
@@ -191,6 +194,27 @@ t.test('after hours: a message becomes a CRM case through BullMQ', async (t) => 
   t.equal(cases[0]?.kind, 'after_hours_message');
   // the reason is what the recogniser heard: "backordered" comes back as "back order" or "about an order"
   t.match(cases[0]?.reason, /back|order|valve/);
+
+  await t.test('Redis killed mid-call: the message is spooled and the case lands once Redis is back', async (t) => {
+    let killed: Promise<void> | null = null;
+    const r = await call(s, [
+      { dtmf: '14155550142#' },
+      { say: 'Please call me about the backordered valves.', voice: 'kal' },
+    ], { onAgent: () => { killed ??= redis.kill(); } });
+    await killed;
+    t.ok(killed, 'redis was killed after the greeting');
+    t.match(text(r, 2), /message/, 'the caller still hears the message was taken');
+    t.equal(r.call.hangup, 'server');
+    await new Promise((res) => setTimeout(res, 2500));
+    t.match(s.log(), /spooling the message/, 'the server says it spooled the message');
+    const count = (): number => rows<{ n: number }>(s.db, "SELECT COUNT(*) AS n FROM cases WHERE idempotency_key LIKE '%:msg:%'")[0]!.n;
+    t.equal(count(), 1, 'no case while Redis is down');
+    await redis.restart();
+    for (let i = 0; i < 150 && count() < 2; i++) await new Promise((res) => setTimeout(res, 100));
+    t.equal(count(), 2, 'the case landed after Redis returned');
+    await new Promise((res) => setTimeout(res, 2500));
+    t.equal(count(), 2, 'exactly once');
+  });
 });
 
 t.test('turn gaps seen by the caller', async (t) => {

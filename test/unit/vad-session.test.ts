@@ -4,6 +4,10 @@
 // and leaving the batch keep their own state.
 // Port range for this file: 22000-22199.
 import t from 'tap';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { MediaEngine, type MediaSession } from '../../src/media/index.ts';
 import { native } from '../../src/media/native.ts';
 import { setLogLevel } from '../../src/ops/log.ts';
@@ -263,4 +267,48 @@ t.test('endpointing: a pause shorter than the silence keeps one turn (the timer 
   const end = v.evs.find((e) => e.type === 'speechEnd');
   const speechMs = (aEnd + (b.length - bStart)) / 8 - 1500;
   t.ok(end && end.audio!.length / 8 > speechMs * 0.8, `the utterance holds both phrases (${end ? end.audio!.length / 8 : 0} ms of ~${speechMs.toFixed(0)} + 450 ms pause)`);
+});
+
+t.test('a stalled JS thread: the hand-overs that piled up are all run, the turn is whole', async (t) => {
+  // The phone talks from its own process while this thread is blocked three times for 300 ms
+  // in the middle of the utterance (GC, a synchronous write, a descheduled process on a busy
+  // box). The media thread keeps cutting windows; when JS wakes, ~10 hand-overs arrive at once.
+  // They must be run, not answered "unknown": a whole utterance answered unknown forms no turn.
+  const s = engine.createSession({ codec: 'PCMU', payloadType: 0, vad: true });
+  const evs = record(s);
+  const pcm = pcm8('speech-slt-0-clean');
+  const onset = onsetSample(pcm);
+  const dir = mkdtempSync(path.join(tmpdir(), 'vad-stall-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'say.ulaw');
+  writeFileSync(file, native.ulawEncode(pcm));
+  const before = engine.vadStats();
+  const child = spawn(process.execPath, [path.join(import.meta.dirname, '../helpers/rtp-child-sender.mjs'),
+    String(s.localPort), file, '300', '200'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => child.kill());
+  let startAt = 0;
+  child.stdout.on('data', (d: Buffer) => {
+    const m = /start (\d+)/.exec(d.toString());
+    if (m) startAt = Number(m[1]);
+  });
+  await waitFor(() => startAt > 0, 3000);
+  const block = (ms: number): void => {
+    const end = performance.now() + ms;
+    while (performance.now() < end) { /* a stalled event loop */ }
+  };
+  const speechMs = (pcm.length - onset) / 8 - 1500;
+  await sleep(onset / 8 + 150);
+  for (let i = 0; i < 3; i++) {
+    block(300);
+    await sleep(60);
+  }
+  const ok = await waitFor(() => evs.some((e) => e.type === 'speechEnd'), pcm.length / 8 + 3000);
+  s.close();
+  const after = engine.vadStats();
+  t.ok(ok, 'speechEnd arrived');
+  t.same(evs.map((e) => e.type), ['speechStart', 'speechEnd'], `one turn (${evs.map((e) => e.type).join(',')})`);
+  t.equal(after.skipped - before.skipped, 0, `no hand-over answered unknown (${after.skipped - before.skipped} of ${after.handovers - before.handovers})`);
+  t.ok(after.queued > before.queued, `the piled-up hand-overs waited their turn (${after.queued - before.queued} queued, longest ${after.maxWaitMs.toFixed(0)} ms)`);
+  const end = evs.find((e) => e.type === 'speechEnd');
+  t.ok(end && end.voicedMs > speechMs * 0.6, `voiced ${end?.voicedMs} ms of ~${speechMs.toFixed(0)}`);
 });

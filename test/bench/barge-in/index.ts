@@ -182,4 +182,4 @@ for (const minInterruptionMs of MIN_INT) for (const pauseOnsetMs of PAUSE_ONSET)
 }
 const vs = engine.vadStats();
 engine.close();
-console.log(JSON.stringify({ bench: 'barge-in', parallel: PARALLEL, vad: { ticks: vs.ticks, skipped: vs.skipped, maxBatch: vs.batcher?.maxBatch }, results }));
+console.log(JSON.stringify({ bench: 'barge-in', parallel: PARALLEL, vad: { handovers: vs.handovers, skipped: vs.skipped, maxBatch: vs.batcher?.maxBatch }, results }));

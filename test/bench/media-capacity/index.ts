@@ -305,7 +305,7 @@ async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: num
     for (const s of sessions) s.close();
     if (values.vad) {
       const v = engine.vadStats();
-      err(`  vad: ${v.sessions} sessions, ${v.ticks} hand-overs, ${v.skipped} skipped, runs ${v.batcher?.runs}, ` +
+      err(`  vad: ${v.sessions} sessions, ${v.handovers} hand-overs, ${v.skipped} skipped, runs ${v.batcher?.runs}, ` +
         `mean run ${v.batcher && v.batcher.runs ? (v.batcher.totalRunUs / v.batcher.runs / 1000).toFixed(2) : '-'} ms, max batch ${v.batcher?.maxBatch}`);
     }
     engine.close();

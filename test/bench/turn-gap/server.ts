@@ -143,7 +143,7 @@ process.on('message', (m: { t: string }) => {
       loopP99Ms: Math.round(loop.percentile(99) / 1e4) / 100,
       loopMaxMs: Math.round(loop.max / 1e4) / 100,
       pacing: engine.pacingStats(),
-      vad: { ticks: vs.ticks, skipped: vs.skipped, batcher: vs.batcher },
+      vad: { handovers: vs.handovers, skipped: vs.skipped, batcher: vs.batcher },
     });
     loop.reset();
     engine.resetPacingStats();
