@@ -281,7 +281,7 @@ export class DialogueController extends EventEmitter<{
 
   private onSpeechStart(): void {
     if (this.isEnded()) return;
-    this.log.debug('speech start', { state: this._state });
+    this.log.info('speech start', { state: this._state });
   }
 
   private async onSpeechEnd(audio: Int16Array, voicedMs: number): Promise<void> {
@@ -295,7 +295,7 @@ export class DialogueController extends EventEmitter<{
     const seq = ++this.utteranceSeq;
     if (this.playing && !this.bargedIn && !this.ep.nativeBargeIn) {
       // energy fallback: a short sound over the reply that never reached barge-in (backchannel)
-      this.log.debug('short sound over the reply ignored', { voicedMs });
+      this.log.info('short sound over the reply ignored', { voicedMs });
       return;
     }
     if (this.bargedIn || this._state === 'speaking' || this._state === 'thinking') {
@@ -322,7 +322,11 @@ export class DialogueController extends EventEmitter<{
       if (this.isEnded()) return;
       this.log.warn('speech recognition failed', { err: err as Error });
     }
-    if (seq !== this.utteranceSeq || this.isEnded()) return; // a newer utterance took over
+    if (this.isEnded()) return;
+    if (seq !== this.utteranceSeq) {
+      this.log.info('utterance superseded by a newer one before it was answered', { text, voicedMs });
+      return;
+    }
     const sttMs = this.now() - endAt;
     this.log.info('caller said', { text, confidence: Math.round(confidence * 100) / 100, inDomain, voicedMs, sttMs });
     this.record({ role: 'caller', text, at: endAt, confidence });
@@ -386,14 +390,14 @@ export class DialogueController extends EventEmitter<{
   private onPause(): void {
     if (this.handingOff) return;
     if (this.isEnded() || (!this.playing && this._state !== 'speaking')) return;
-    this.log.debug('reply paused at a caller onset');
+    this.log.info('reply paused at a caller onset');
     this.holdSpeech();
   }
 
   /** Pause-first: the onset died (backchannel, cough); the core resumed the reply. */
   private onResume(): void {
     if (this.bargedIn) return;
-    this.log.debug('reply resumed');
+    this.log.info('reply resumed');
     this.releaseHold();
   }
 
