@@ -133,10 +133,32 @@ export interface DialogueOptions {
    * @defaultValue 2000
    */
   playoutSlackMs?: number;
+  /**
+   * Dead-air guard: caller silence after the agent finished speaking → the `prompt` and the
+   * agent's last question again; after `reprompts` of those, `goodbye` and hang up
+   * (reason 'no input'). Caller speech onsets, DTMF and hand-offs stop the clock.
+   * @defaultValue off (the call service passes the tenant's `noInput`: 8000 ms, 2 reprompts)
+   */
+  noInput?: NoInputOptions;
   log?: Logger;
   /** time source (tests) @defaultValue Date.now */
   now?: () => number;
 }
+
+/** See {@link DialogueOptions.noInput}. */
+export interface NoInputOptions {
+  /** caller silence before a reprompt, ms; 0 = off. @defaultValue 8000 */
+  timeoutMs: number;
+  /** reprompts before the agent gives up and hangs up. @defaultValue 2 */
+  reprompts: number;
+  /** @defaultValue "Sorry, I didn't catch that." */
+  prompt?: string;
+  /** @defaultValue "I'm not hearing anything, so I'll end the call now. Please call us back any time. Goodbye." */
+  goodbye?: string;
+}
+
+export const NO_INPUT_PROMPT = "Sorry, I didn't catch that.";
+export const NO_INPUT_GOODBYE = "I'm not hearing anything, so I'll end the call now. Please call us back any time. Goodbye.";
 
 interface Reply {
   id: number;
@@ -144,6 +166,12 @@ interface Reply {
   /** the agent loop (resolves when the turn's actions are consumed) */
   done: Promise<void>;
   spoken: DialogueEntry[];
+}
+
+/** The last sentence of an agent line that ends in a question ("… Shall I place the order?"). */
+function lastQuestion(text: string): string {
+  const m = /(?:^|[.!?]\s+)([^.!?]*\?)\s*$/.exec(text.trim());
+  return (m?.[1] ?? text).trim();
 }
 
 const DIGIT_PROMPT = /\b(p\.? ?o\.?|purchase order|order|phone|callback|account|part)\b[^.?!]*\bnumber\b|\bdigit|\bkey it in\b/i;
@@ -180,6 +208,9 @@ export class DialogueController extends EventEmitter<{
   /** the agent's last words asked for a number */
   private expectDigits = false;
   private dtmfTimer: NodeJS.Timeout | null = null;
+  private noInputTimer: NodeJS.Timeout | null = null;
+  /** reprompts in a row with no caller input between them */
+  private noInputCount = 0;
   private turnNo = 0;
   private pendingTiming: { turn: number; endAt: number; sttMs: number; textAt: number; epMs: number } | null = null;
   private ending = false;
@@ -250,6 +281,7 @@ export class DialogueController extends EventEmitter<{
     this.speechAbort.abort();
     this.releaseHold();
     if (this.dtmfTimer) clearTimeout(this.dtmfTimer);
+    this.clearNoInput();
     this.ep.close();
     this.media.removeListener('playoutDone', this.onPlayoutDone);
     this.media.removeListener('dtmf', this.onDtmf);
@@ -281,6 +313,7 @@ export class DialogueController extends EventEmitter<{
 
   private onSpeechStart(): void {
     if (this.isEnded()) return;
+    this.clearNoInput();
     this.log.info('speech start', { state: this._state });
   }
 
@@ -296,6 +329,7 @@ export class DialogueController extends EventEmitter<{
     if (this.playing && !this.bargedIn && !this.ep.nativeBargeIn) {
       // energy fallback: a short sound over the reply that never reached barge-in (backchannel)
       this.log.info('short sound over the reply ignored', { voicedMs });
+      this.armNoInput();
       return;
     }
     if (this.bargedIn || this._state === 'speaking' || this._state === 'thinking') {
@@ -329,6 +363,7 @@ export class DialogueController extends EventEmitter<{
     }
     const sttMs = this.now() - endAt;
     this.log.info('caller said', { text, confidence: Math.round(confidence * 100) / 100, inDomain, voicedMs, sttMs });
+    this.noInputCount = 0;
     this.record({ role: 'caller', text, at: endAt, confidence });
     const input: AgentTurn = {
       text: !inDomain && this.opts.outOfDomain === 'reprompt' ? '' : text, confidence,
@@ -341,6 +376,7 @@ export class DialogueController extends EventEmitter<{
 
   private dtmfDigit(digit: string): void {
     if (this.isEnded() || this._state === 'transferring' || this.handingOff) return;
+    this.clearNoInput();
     if (this.dtmfTimer) clearTimeout(this.dtmfTimer);
     if (digit === '#') {
       this.flushDtmf();
@@ -361,6 +397,7 @@ export class DialogueController extends EventEmitter<{
     this.dtmf = '';
     if (!digits || this.isEnded()) return;
     this.log.info('caller keyed', { digits });
+    this.noInputCount = 0;
     const endAt = this.now();
     this.pendingTiming = { turn: ++this.turnNo, endAt, sttMs: 0, textAt: endAt, epMs: 0 };
     this.track((async () => {
@@ -671,6 +708,46 @@ export class DialogueController extends EventEmitter<{
     if (this._state === s) return;
     if (this.isEnded()) return;
     this._state = s;
+    if (s === 'listening') this.armNoInput();
+    else this.clearNoInput();
     this.emit('state', s);
+  }
+
+  // ---- no input (dead air) ---------------------------------------------------------------
+
+  private armNoInput(): void {
+    this.clearNoInput();
+    const ni = this.opts.noInput;
+    if (!ni || !(ni.timeoutMs > 0) || this._state !== 'listening' || this.handingOff || this.isEnded()) return;
+    this.noInputTimer = setTimeout(() => this.noInputExpired(), ni.timeoutMs);
+    this.noInputTimer.unref?.();
+  }
+
+  private clearNoInput(): void {
+    if (this.noInputTimer) clearTimeout(this.noInputTimer);
+    this.noInputTimer = null;
+  }
+
+  private noInputExpired(): void {
+    this.noInputTimer = null;
+    const ni = this.opts.noInput!;
+    if (this._state !== 'listening' || this.reply || this.playing || this.handingOff || this.dtmf || this.isEnded()) return;
+    this.noInputCount++;
+    const giveUp = this.noInputCount > ni.reprompts;
+    this.log.info(giveUp ? 'no input; the agent gives up' : 'no input; reprompt', { count: this.noInputCount, silentMs: ni.timeoutMs });
+    let lines: string[];
+    if (giveUp) {
+      lines = [ni.goodbye ?? NO_INPUT_GOODBYE];
+    } else {
+      // repeat the last question the agent asked (the caller may have missed it), else just the prompt
+      const lastAgent = [...this.transcript].reverse().find((e) => e.role === 'agent' && !e.filler);
+      const question = lastAgent && /\?\s*$/.test(lastAgent.text) ? lastQuestion(lastAgent.text) : '';
+      lines = [ni.prompt ?? NO_INPUT_PROMPT, ...(question ? [question] : [])];
+    }
+    this.setState('thinking');
+    this.track(this.runReply(async function* (): AsyncGenerator<AgentAction> {
+      for (let i = 0; i < lines.length; i++) yield { type: 'say', text: lines[i]!, ...(i === lines.length - 1 ? { final: true } : {}) };
+      if (giveUp) yield { type: 'hangup', reason: 'no input' };
+    }));
   }
 }

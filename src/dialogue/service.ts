@@ -9,11 +9,11 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { logger } from '../ops/log.ts';
 import { createAgent, tenantToolPolicy, type ToolGateway } from '../agent/index.ts';
-import type { Tenant } from '../tenants/index.ts';
+import { NO_INPUT_DEFAULTS, type Tenant } from '../tenants/index.ts';
 import type { CaseMessage } from '../jobs/types.ts';
 import type { SttProvider, Vocabulary } from '../stt/types.ts';
 import type { TtsProvider } from '../tts/types.ts';
-import { DialogueController, type DialogueMedia } from './controller.ts';
+import { DialogueController, type DialogueMedia, type NoInputOptions } from './controller.ts';
 import { EscalatingAgent } from '../escalation/agent.ts';
 import type { HandoffCall, HandoffRun, HandoffService } from '../escalation/handoff.ts';
 import { agentNow } from './clock.ts';
@@ -138,6 +138,7 @@ export class DialogueService {
         agent, ctx, stt: this.opts.stt, tts: this.opts.tts, voice: call.tenant.voice,
         ...(this.opts.vocabulary ? { vocabulary: this.opts.vocabulary } : {}),
         log: clog,
+        noInput: noInputFor(call.tenant, agent.state.language),
         enqueueCase: async (m) => (await this.caseQueue()).queue.enqueueCase(m),
         onHangup: async () => { await call.hangup('agent-hangup'); },
         onTransferStart: (tr) => {
@@ -173,4 +174,14 @@ export class DialogueService {
     this.gateways.clear();
     await Promise.all(gws.map((g) => g.then((x) => x.close()).catch(() => {})));
   }
+}
+
+/** The tenant's no-input settings with its prompts in the call's language. */
+function noInputFor(tenant: Tenant, language: string): NoInputOptions {
+  const pr = tenant.prompts[language] ?? tenant.prompts[tenant.language];
+  return {
+    ...(tenant.noInput ?? NO_INPUT_DEFAULTS),
+    ...(pr?.noInput ? { prompt: pr.noInput } : {}),
+    ...(pr?.noInputGoodbye ? { goodbye: pr.noInputGoodbye } : {}),
+  };
 }

@@ -56,7 +56,17 @@ export interface Tenant {
    * default). @defaultValue {} (the defaults)
    */
   turnTaking: Partial<TurnTunables>;
+  /**
+   * Dead-air guard: when the caller says nothing for `timeoutMs` after the agent finished
+   * speaking, the agent says the `noInput` prompt and repeats its last question; after
+   * `reprompts` such reprompts it says `noInputGoodbye` and hangs up.
+   * @defaultValue { timeoutMs: 8000, reprompts: 2 } (timeoutMs 0 turns it off)
+   */
+  noInput: { timeoutMs: number; reprompts: number };
 }
+
+/** No-input reprompting of a tenant that configures none. */
+export const NO_INPUT_DEFAULTS: Readonly<Tenant['noInput']> = Object.freeze({ timeoutMs: 8000, reprompts: 2 });
 
 /** Intent categories a tenant can mark always-human (src/escalation/triggers.ts detects them). */
 export const ALWAYS_HUMAN_CATEGORIES = ['price_negotiation', 'complaint', 'financial_dispute'] as const;
@@ -110,6 +120,10 @@ export interface TenantPrompts {
   handshake?: string;
   /** said when the rep does not answer ({target}, {callback}). @defaultValue "I'm sorry, {target} is not available right now. I've taken a message, and they will call you back at {callback}." */
   transferFailed?: string;
+  /** said when the caller has been silent for noInput.timeoutMs, before the last question is repeated. @defaultValue "Sorry, I didn't catch that." */
+  noInput?: string;
+  /** said before hanging up after the last no-input reprompt. @defaultValue "I'm not hearing anything, so I'll end the call now. Please call us back any time. Goodbye." */
+  noInputGoodbye?: string;
 }
 
 /** Per-tenant LLM endpoint; unset fields fall back to OPENAI_BASE_URL / OPENAI_API_KEY / OPENAI_MODEL. */
@@ -138,8 +152,8 @@ export const DEFAULT_VOICE: TtsVoice = 'slt';
 export const DEFAULT_LANGUAGE = 'en-US';
 
 const TENANT_KEYS = ['id', 'name', 'default', 'dids', 'language', 'greeting', 'tts', 'maxCallSeconds',
-  'actions', 'prompts', 'llm', 'mcpServers', 'businessHoursTenant', 'afterHours', 'toolTimeoutMs', 'escalation', 'turnTaking'] as const;
-const PROMPT_KEYS = ['system', 'greeting', 'greetingKnown', 'afterHours', 'filler', 'handshake', 'transferFailed'] as const;
+  'actions', 'prompts', 'llm', 'mcpServers', 'businessHoursTenant', 'afterHours', 'toolTimeoutMs', 'escalation', 'turnTaking', 'noInput'] as const;
+const PROMPT_KEYS = ['system', 'greeting', 'greetingKnown', 'afterHours', 'filler', 'handshake', 'transferFailed', 'noInput', 'noInputGoodbye'] as const;
 
 /** Strip a leading `+` and visual separators (RFC 3966) so `+1 (800) 555-0100` matches `18005550100`. */
 export function normalizeNumber(n: string): string {
@@ -277,6 +291,7 @@ export function parseTenants(doc: unknown, source: string): TenantDirectory {
       afterHours: { enabled: true },
       escalation: parseEscalation(o.escalation, `${p}.escalation`, fail),
       turnTaking: parseTurnTaking(o.turnTaking, `${p}.turnTaking`, fail),
+      noInput: parseNoInput(o.noInput, `${p}.noInput`, fail),
     };
     if (o.businessHoursTenant !== undefined) {
       if (typeof o.businessHoursTenant !== 'string' || o.businessHoursTenant.trim() === '') fail(`${p}.businessHoursTenant`, `must be a non-empty string, got ${show(o.businessHoursTenant)}`);
@@ -339,6 +354,26 @@ function parsePrompts(v: unknown, f: string, fail: Fail): Record<string, TenantP
       pr[k] = k === 'system' ? (val as string).trim() : (val as string).trim().replace(/\s+/g, ' ');
     }
     out[lang] = { greeting: '', ...pr } as TenantPrompts;
+  }
+  return out;
+}
+
+function parseNoInput(v: unknown, f: string, fail: Fail): Tenant['noInput'] {
+  const out = { ...NO_INPUT_DEFAULTS };
+  if (v === undefined) return out;
+  if (!isMap(v)) fail(f, `must be a mapping with timeoutMs and/or reprompts, got ${show(v)}`);
+  for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
+    if (k === 'timeoutMs') {
+      if (typeof val !== 'number' || !Number.isInteger(val) || (val !== 0 && (val < 2000 || val > 120000))) {
+        fail(`${f}.timeoutMs`, `must be 0 (off) or an integer 2000-120000 (milliseconds), got ${show(val)}`);
+      }
+      out.timeoutMs = val as number;
+    } else if (k === 'reprompts') {
+      if (typeof val !== 'number' || !Number.isInteger(val) || val < 0 || val > 10) fail(`${f}.reprompts`, `must be an integer 0-10, got ${show(val)}`);
+      out.reprompts = val as number;
+    } else {
+      fail(`${f}.${k}`, 'unknown key (expected timeoutMs, reprompts)');
+    }
   }
   return out;
 }

@@ -62,12 +62,30 @@ export interface VadBatcherOptions {
    * @defaultValue 1
    */
   intraOpNumThreads: number;
+  /**
+   * A stream's recurrent state is zeroed after this many consecutive quiet frames: rated below
+   * {@link QUIET_PROB} by the model and quieter than {@link QUIET_DBFS} (0 = never). Loud
+   * non-speech (hold music, tones) keeps its state: a fresh state spikes on it. Silero v5's state drifts over long non-speech:
+   * after 20 s of a silent or hissing line (digital zero to -50 dBFS) slt's "Yes, that is
+   * correct." fell from 35 voiced frames to 12-20 and "Yes" from 0.95 to ~0.3, so a caller
+   * answering after a long prompt was not heard (measured in docs/ARCHITECTURE.md). After 1-2 s
+   * of silence the state is as good as fresh, so a reset then loses nothing.
+   * @defaultValue 32 (about 1 s)
+   */
+  quietResetFrames: number;
 }
+
+/** Probability below which a frame counts toward {@link VadBatcherOptions.quietResetFrames}. */
+export const QUIET_PROB = 0.15;
+/** Level (dBFS of the frame's new samples) below which a frame counts toward quietResetFrames. */
+export const QUIET_DBFS = -45;
+const QUIET_MEAN_SQUARE = 10 ** (QUIET_DBFS / 10);
 
 export const VAD_BATCHER_DEFAULTS: Readonly<VadBatcherOptions> = Object.freeze({
   modelPath: SILERO_VAD_MODEL_PATH,
   maxBacklog: 4,
   intraOpNumThreads: 1,
+  quietResetFrames: 32,
 });
 
 export interface VadBatcherStats {
@@ -84,12 +102,16 @@ export interface VadBatcherStats {
   totalRunUs: number;
   /** Largest batch so far. */
   maxBatch: number;
+  /** Stream states zeroed after a quiet stretch (see quietResetFrames). */
+  quietResets: number;
 }
 
 interface Stream {
   id: StreamId;
   slot: number;
   queue: Float32Array[];
+  /** consecutive frames below QUIET_PROB */
+  quiet: number;
 }
 
 export class VadBatcher {
@@ -104,7 +126,7 @@ export class VadBatcher {
   private inBuf = new Float32Array(0);
   private stBuf = new Float32Array(0);
   private readonly st: VadBatcherStats = {
-    streams: 0, runs: 0, frames: 0, dropped: 0, lastRunUs: 0, totalRunUs: 0, maxBatch: 0,
+    streams: 0, runs: 0, frames: 0, dropped: 0, lastRunUs: 0, totalRunUs: 0, maxBatch: 0, quietResets: 0,
   };
 
   private constructor(session: ort.InferenceSession, opts: VadBatcherOptions) {
@@ -119,6 +141,7 @@ export class VadBatcher {
       if (opts[k] !== undefined) (o as unknown as Record<string, unknown>)[k] = opts[k];
     }
     if (!Number.isInteger(o.maxBacklog) || o.maxBacklog < 1) throw new Error('VadBatcher: maxBacklog must be an integer >= 1');
+    if (!Number.isInteger(o.quietResetFrames) || o.quietResetFrames < 0) throw new Error('VadBatcher: quietResetFrames must be an integer >= 0');
     if (!existsSync(o.modelPath)) {
       throw new Error(`VAD model ${o.modelPath} is missing; install it with: node --import tsx src/vad/install-model.ts`);
     }
@@ -144,7 +167,7 @@ export class VadBatcher {
   addStream(id: StreamId): void {
     if (this.streams.has(id)) throw new Error(`VAD stream ${id} already exists`);
     const slot = this.allocSlot();
-    this.streams.set(id, { id, slot, queue: [] });
+    this.streams.set(id, { id, slot, queue: [], quiet: 0 });
     this.st.streams = this.streams.size;
   }
 
@@ -322,6 +345,15 @@ export class VadBatcher {
       const s = picked[i]!;
       if (this.streams.get(s.id) !== s) continue; // left (or replaced) during the run
       const base = s.slot * VAD_STATE;
+      const reset = this.options.quietResetFrames;
+      s.quiet = probs[i]! < QUIET_PROB && reset > 0 && quietWindow(input, i) ? s.quiet + 1 : 0;
+      if (reset > 0 && s.quiet >= reset) {
+        // a quiet stretch: start the next frames from a fresh state (see quietResetFrames)
+        live.fill(0, base, base + VAD_STATE);
+        s.quiet = 0;
+        this.st.quietResets++;
+        continue;
+      }
       live.set(stateN.subarray(i * HALF, (i + 1) * HALF), base);
       live.set(stateN.subarray((B + i) * HALF, (B + i + 1) * HALF), base + HALF);
     }
@@ -333,4 +365,15 @@ export class VadBatcher {
     if (B > this.st.maxBatch) this.st.maxBatch = B;
     return probs;
   }
+}
+
+/** The 512 new samples of row i of a packed batch are quieter than {@link QUIET_DBFS}. */
+function quietWindow(input: Float32Array, i: number): boolean {
+  const base = i * VAD_WINDOW + VAD_CONTEXT;
+  let e = 0;
+  for (let k = 0; k < VAD_FRAME; k++) {
+    const v = input[base + k]!;
+    e += v * v;
+  }
+  return e / VAD_FRAME < QUIET_MEAN_SQUARE;
 }

@@ -212,3 +212,67 @@ t.test('pause-first (native VAD): pause holds the reply, resume lets it go on', 
   t.ok(h.media.played.length > before, 'went on after resume');
   t.equal(h.media.flushes, 0, 'nothing dropped');
 });
+
+t.test('no input: the agent reprompts with its last question, then gives up politely and hangs up', async (t) => {
+  const h = await harness({ controller: { noInput: { timeoutMs: 60, reprompts: 2 } } });
+  t.teardown(() => h.close());
+  const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  await h.start();
+  h.take();
+  h.playOut();
+  await h.say('i need twenty of h x four four one zero');
+  t.match(h.take(), /Shall I place the order\?/);
+  h.playOut();
+  // the caller says nothing (or something too short to be a turn)
+  await wait(100);
+  await h.settle();
+  t.equal(h.take(), "Sorry, I didn't catch that. Shall I place the order?", 'prompt + the last question');
+  t.equal(h.dialogue.state, 'speaking');
+  await wait(100);
+  t.equal(h.take(), '', 'no reprompt while the reprompt is still playing');
+  h.playOut();
+  // a caller onset stops the clock; the turn it becomes answers the question
+  h.ep.emit('speechStart');
+  await wait(100);
+  t.equal(h.take(), '', 'no reprompt while the caller is speaking');
+  h.ep.emit('speechEnd', { audio: speechOf('yes'), voicedMs: 300 });
+  await new Promise((r) => setImmediate(r));
+  await h.settle();
+  t.match(h.take(), /Your order is booked/);
+  h.playOut();
+  // the count starts again after a real turn: two reprompts, then the goodbye and hang-up
+  for (let i = 0; i < 2; i++) {
+    await wait(100);
+    await h.settle();
+    t.match(h.take(), /^Sorry, I didn't catch that\./, `reprompt ${i + 1}`);
+    h.playOut();
+  }
+  await wait(100);
+  await h.settle();
+  t.match(h.take(), /I'm not hearing anything, so I'll end the call now\. .*Goodbye\./);
+  h.playOut();
+  await h.settle();
+  t.same(h.hangups, ['no input'], 'hung up with reason "no input"');
+  t.equal(h.dialogue.state, 'ended');
+});
+
+t.test('no input: DTMF keys stop the clock; off when timeoutMs is 0', async (t) => {
+  const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  const h = await harness({ controller: { noInput: { timeoutMs: 80, reprompts: 1 }, dtmfTimeoutMs: 400 } });
+  t.teardown(() => h.close());
+  await h.start();
+  h.playOut();
+  h.take();
+  await wait(40);
+  h.media.emit('dtmfStart', { digit: '1' });
+  h.media.emit('dtmf', { digit: '1', durationMs: 100 });
+  await wait(150);
+  t.equal(h.take(), '', 'no reprompt while digits are being keyed');
+  const off = await harness({ controller: { noInput: { timeoutMs: 0, reprompts: 2 } } });
+  t.teardown(() => off.close());
+  await off.start();
+  off.playOut();
+  off.take();
+  await wait(150);
+  t.equal(off.take(), '', 'timeoutMs 0: off');
+});

@@ -77,6 +77,15 @@ t.test('turnTaking: per-tenant VAD tunables', async (t) => {
   t.same(parseTenants({ tenants: [{ ...base, turnTaking: { endpointSilenceMs: 900, minInterruptionMs: 400 } }] }, 'f.yaml').tenants[0]!.turnTaking, { endpointSilenceMs: 900, minInterruptionMs: 400 });
 });
 
+t.test('noInput: dead-air reprompts, defaults and overrides', async (t) => {
+  const base = { id: 'a', name: 'A', dids: ['123'], greeting: 'hi' };
+  t.same(parseTenants({ tenants: [base] }, 'f.yaml').tenants[0]!.noInput, { timeoutMs: 8000, reprompts: 2 });
+  t.same(parseTenants({ tenants: [{ ...base, noInput: { timeoutMs: 0 } }] }, 'f.yaml').tenants[0]!.noInput, { timeoutMs: 0, reprompts: 2 }, '0 = off');
+  const tn = parseTenants({ tenants: [{ ...base, noInput: { timeoutMs: 5000, reprompts: 1 }, prompts: { 'en-US': { noInput: 'Pardon?', noInputGoodbye: 'Bye now.' } } }] }, 'f.yaml').tenants[0]!;
+  t.same(tn.noInput, { timeoutMs: 5000, reprompts: 1 });
+  t.match(tn.prompts['en-US'], { noInput: 'Pardon?', noInputGoodbye: 'Bye now.' });
+});
+
 t.test('escalation: defaults and overrides', async (t) => {
   const base = { id: 'a', name: 'A', dids: ['123'], greeting: 'hi' };
   const d = parseTenants({ tenants: [base] }, 'f.yaml').tenants[0]!;
@@ -127,10 +136,10 @@ t.test('validation errors name the file and the field path', async (t) => {
     [{ tenants: [{ ...base, tts: { voice: 'alice' } }] }, 'f.yaml: tenants[0].tts.voice: must be one of kal, kal16, slt, rms, awb, got "alice"'],
     [{ tenants: [{ ...base, tts: { speed: 2 } }] }, 'f.yaml: tenants[0].tts.speed: unknown key (expected voice)'],
     [{ tenants: [{ ...base, maxCallSeconds: -1 }] }, 'f.yaml: tenants[0].maxCallSeconds: must be an integer 0-604800 (seconds; 0 = no limit), got -1'],
-    [{ tenants: [{ ...base, greetng: 'typo' }] }, 'f.yaml: tenants[0].greetng: unknown key (expected one of id, name, default, dids, language, greeting, tts, maxCallSeconds, actions, prompts, llm, mcpServers, businessHoursTenant, afterHours, toolTimeoutMs, escalation, turnTaking)'],
+    [{ tenants: [{ ...base, greetng: 'typo' }] }, 'f.yaml: tenants[0].greetng: unknown key (expected one of id, name, default, dids, language, greeting, tts, maxCallSeconds, actions, prompts, llm, mcpServers, businessHoursTenant, afterHours, toolTimeoutMs, escalation, turnTaking, noInput)'],
     [{ tenants: [{ ...base, actions: 42 }] }, 'f.yaml: tenants[0].actions: must be read_only, order_placement or a list of tool names, got 42'],
     [{ tenants: [{ ...base, actions: ['find_sku', 'drop table'] }] }, 'f.yaml: tenants[0].actions[1]: must be read_only, order_placement or a tool name, got "drop table"'],
-    [{ tenants: [{ ...base, prompts: { 'en-US': { sytem: 'x' } } }] }, 'f.yaml: tenants[0].prompts.en-US.sytem: unknown key (expected one of system, greeting, greetingKnown, afterHours, filler, handshake, transferFailed)'],
+    [{ tenants: [{ ...base, prompts: { 'en-US': { sytem: 'x' } } }] }, 'f.yaml: tenants[0].prompts.en-US.sytem: unknown key (expected one of system, greeting, greetingKnown, afterHours, filler, handshake, transferFailed, noInput, noInputGoodbye)'],
     [{ tenants: [{ ...base, prompts: { english: { greeting: 'x' } } }] }, 'f.yaml: tenants[0].prompts.english: must be keyed by a language tag like en-US'],
     [{ tenants: [{ ...base, prompts: { 'en-US': { filler: '' } } }] }, 'f.yaml: tenants[0].prompts.en-US.filler: must be a non-empty string, got ""'],
     [{ tenants: [{ ...base, llm: { baseUrl: 'ftp://x' } }] }, 'f.yaml: tenants[0].llm.baseUrl: must be an http(s) URL, got "ftp://x"'],
@@ -142,6 +151,9 @@ t.test('validation errors name the file and the field path', async (t) => {
     [{ tenants: [{ ...base, turnTaking: { endpointSilence: 900 } }] }, /^f\.yaml: tenants\[0\]\.turnTaking\.endpointSilence: unknown key \(expected one of activationThreshold, /],
     [{ tenants: [{ ...base, turnTaking: { endpointSilenceMs: 'long' } }] }, 'f.yaml: tenants[0].turnTaking.endpointSilenceMs: must be a number, got "long"'],
     [{ tenants: [{ ...base, turnTaking: { endpointSilenceMs: 5 } }] }, 'f.yaml: tenants[0].turnTaking.endpointSilenceMs: endpointSilenceMs must be in [32, 10000]'],
+    [{ tenants: [{ ...base, noInput: { timeoutMs: 500 } }] }, 'f.yaml: tenants[0].noInput.timeoutMs: must be 0 (off) or an integer 2000-120000 (milliseconds), got 500'],
+    [{ tenants: [{ ...base, noInput: { reprompts: -1 } }] }, 'f.yaml: tenants[0].noInput.reprompts: must be an integer 0-10, got -1'],
+    [{ tenants: [{ ...base, noInput: { timeout: 8000 } }] }, 'f.yaml: tenants[0].noInput.timeout: unknown key (expected timeoutMs, reprompts)'],
     [{ tenants: [{ ...base, escalation: { mode: 'cold' } }] }, 'f.yaml: tenants[0].escalation.mode: must be warm or blind, got "cold"'],
     [{ tenants: [{ ...base, escalation: { repUri: 'sip:rep@pbx' } }] }, 'f.yaml: tenants[0].escalation.repUri: must be a SIP URI template containing {extension}, got "sip:rep@pbx"'],
     [{ tenants: [{ ...base, escalation: { ringSeconds: 0 } }] }, 'f.yaml: tenants[0].escalation.ringSeconds: must be an integer 1-300 (seconds), got 0'],

@@ -142,3 +142,49 @@ t.test('leave/join during a run in flight never mixes state; runBatch contract',
   t.equal(b.backlog, 0);
   t.equal((await b.runTick()).size, 0, 'a tick with nothing queued runs nothing');
 });
+
+t.test('a long quiet line does not deafen the model (state reset after a quiet stretch)', async (t) => {
+  // Silero v5's recurrent state drifts over long non-speech: after 20 s of a silent line a
+  // caller's short answer is barely heard. The batcher zeroes a stream's state after
+  // quietResetFrames quiet frames; with 0 (never) the drift shows.
+  const { synthesize } = await import('../../src/media/index.ts');
+  const { native } = await import('../../src/media/native.ts');
+  const phone = async (text: string): Promise<Int16Array> =>
+    native.resample(native.ulawDecode(native.ulawEncode(await synthesize(text, { voice: 'slt', sampleRate: 8000 }))), 8000, 16000);
+  const speech = await phone('Yes, that is correct.');
+  // an earlier turn, then 20 s of digital silence (what SIPp and many PBXs send while the agent talks)
+  const first = await phone('I need twenty of H X four four one zero.');
+  const line = new Int16Array(first.length + 16000 * 20);
+  line.set(first);
+  const voiced = async (b: VadBatcher, lead: Int16Array): Promise<number> => {
+    b.addStream(9);
+    const ctx = new Float32Array(64);
+    let n = 0;
+    let at = 0;
+    const all = new Int16Array(lead.length + speech.length);
+    all.set(lead);
+    all.set(speech, lead.length);
+    for (let i = 0; i + 512 <= all.length; i += 512) {
+      const w = new Float32Array(VAD_WINDOW);
+      w.set(ctx);
+      for (let k = 0; k < 512; k++) w[64 + k] = all[i + k]! / 32768;
+      ctx.set(w.subarray(512));
+      const p = (await b.runBatch([9], w))[0]!;
+      if (i >= lead.length && p >= 0.35) n++;
+      at = i;
+    }
+    b.removeStream(9);
+    t.ok(at > 0);
+    return n;
+  };
+  const withReset = await VadBatcher.create();
+  const never = await VadBatcher.create({ quietResetFrames: 0 });
+  t.teardown(async () => { await withReset.close(); await never.close(); });
+  const fresh = await voiced(withReset, new Int16Array(0));
+  const after = await voiced(withReset, line);
+  const drifted = await voiced(never, line);
+  t.ok(after >= fresh * 0.8, `after 20 s of a silent line: ${after} voiced frames (fresh: ${fresh})`);
+  t.ok(withReset.stats().quietResets > 0, `state reset ${withReset.stats().quietResets} times`);
+  t.ok(drifted < fresh * 0.7, `without the reset the model drifts: ${drifted} voiced frames`);
+  await t.rejects(VadBatcher.create({ quietResetFrames: -1 }), /quietResetFrames/);
+});
