@@ -18,6 +18,8 @@
  *   flushes the outbound queue itself at 'bargeIn'. A DTMF key over the reply interrupts too.
  * - The transcript (what the caller said, what was actually spoken, cut replies marked)
  *   is kept for the screen pop; `agent.state` holds the rest.
+ * - No input: caller silence for `noInput.timeoutMs` after the agent spoke → "Sorry, I didn't
+ *   catch that." + the last question again; after `noInput.reprompts`, a goodbye and hang-up.
  * - Per turn one `msg=turn` log line: endpointing silence, STT ms, agent ms to first audio,
  *   and `gapMs` = end of caller speech (endpoint decision) → first reply audio queued.
  */
