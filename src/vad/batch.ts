@@ -63,13 +63,13 @@ export interface VadBatcherOptions {
    */
   intraOpNumThreads: number;
   /**
-   * A stream's recurrent state is zeroed after this many consecutive quiet frames: rated below
-   * {@link QUIET_PROB} by the model and quieter than {@link QUIET_DBFS} (0 = never). Loud
-   * non-speech (hold music, tones) keeps its state: a fresh state spikes on it. Silero v5's state drifts over long non-speech:
-   * after 20 s of a silent or hissing line (digital zero to -50 dBFS) slt's "Yes, that is
-   * correct." fell from 35 voiced frames to 12-20 and "Yes" from 0.95 to ~0.3, so a caller
-   * answering after a long prompt was not heard (measured in docs/ARCHITECTURE.md). After 1-2 s
-   * of silence the state is as good as fresh, so a reset then loses nothing.
+   * A stream's recurrent state is zeroed after this many consecutive quiet frames: rated
+   * below {@link QUIET_PROB} by the model and quieter than {@link QUIET_DBFS} (0 = never).
+   * Silero v5's state drifts over long non-speech: after 20 s of a silent or hissing line
+   * (digital zero to -50 dBFS) slt's "Yes, that is correct." fell from 35 voiced frames to
+   * 12-20 and "Yes" from 0.95 to ~0.3, so a caller answering after a long prompt was not
+   * heard (src/vad/README.md). After 1-2 s of silence a fresh state loses nothing. Loud
+   * non-speech (hold music, tones) keeps its state: a fresh state spikes on it.
    * @defaultValue 32 (about 1 s)
    */
   quietResetFrames: number;
