@@ -331,7 +331,6 @@ export class DialogueController extends EventEmitter<{
     if (this.playing && !this.bargedIn && !this.ep.nativeBargeIn) {
       // energy fallback: a short sound over the reply that never reached barge-in (backchannel)
       this.log.info('short sound over the reply ignored', { voicedMs });
-      this.armNoInput();
       return;
     }
     if (this.bargedIn || this._state === 'speaking' || this._state === 'thinking') {

@@ -9,7 +9,7 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { logger } from '../ops/log.ts';
 import { createAgent, tenantToolPolicy, type ToolGateway } from '../agent/index.ts';
-import { NO_INPUT_DEFAULTS, type Tenant } from '../tenants/index.ts';
+import type { Tenant } from '../tenants/index.ts';
 import type { CaseMessage } from '../jobs/types.ts';
 import type { SttProvider, Vocabulary } from '../stt/types.ts';
 import type { TtsProvider } from '../tts/types.ts';
@@ -180,7 +180,7 @@ export class DialogueService {
 function noInputFor(tenant: Tenant, language: string): NoInputOptions {
   const pr = tenant.prompts[language] ?? tenant.prompts[tenant.language];
   return {
-    ...(tenant.noInput ?? NO_INPUT_DEFAULTS),
+    ...tenant.noInput,
     ...(pr?.noInput ? { prompt: pr.noInput } : {}),
     ...(pr?.noInputGoodbye ? { goodbye: pr.noInputGoodbye } : {}),
   };

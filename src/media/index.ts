@@ -394,11 +394,11 @@ export class MediaEngine {
    * cut two frames in one tick: its rows then go into successive runs.
    */
   private onVad(ids: Uint32Array, windows: Float32Array): void {
-    const before = this.vadQueue.stats().skipped;
+    const before = this.vadQueue.skipped;
     this.vadQueue.push(ids, windows);
-    const st = this.vadQueue.stats();
-    if (st.skipped > before && this.vadBatcher && performance.now() - this.vadSkipWarned > 5000) {
+    if (this.vadQueue.skipped > before && this.vadBatcher && performance.now() - this.vadSkipWarned > 5000) {
       this.vadSkipWarned = performance.now();
+      const st = this.vadQueue.stats();
       log.warn('vad hand-overs answered unknown (model overloaded: runs slower than the 32 ms tick)', {
         skipped: st.skipped, handovers: st.handovers, sessions: this.vadSessions.size,
         lastRunMs: +(this.vadBatcher.stats().lastRunUs / 1000).toFixed(1),

@@ -110,7 +110,7 @@ interface Stream {
   id: StreamId;
   slot: number;
   queue: Float32Array[];
-  /** consecutive frames below QUIET_PROB */
+  /** consecutive quiet frames (below QUIET_PROB and QUIET_DBFS) */
   quiet: number;
 }
 
@@ -341,18 +341,20 @@ export class VadBatcher {
     const probs = Float32Array.from(r.output!.data as Float32Array);
     const stateN = r.stateN!.data as Float32Array;
     const live = this.pool; // may have grown during the run; slots keep their offsets
+    const reset = this.options.quietResetFrames;
     for (let i = 0; i < B; i++) {
       const s = picked[i]!;
       if (this.streams.get(s.id) !== s) continue; // left (or replaced) during the run
       const base = s.slot * VAD_STATE;
-      const reset = this.options.quietResetFrames;
-      s.quiet = probs[i]! < QUIET_PROB && reset > 0 && quietWindow(input, i) ? s.quiet + 1 : 0;
-      if (reset > 0 && s.quiet >= reset) {
-        // a quiet stretch: start the next frames from a fresh state (see quietResetFrames)
-        live.fill(0, base, base + VAD_STATE);
-        s.quiet = 0;
-        this.st.quietResets++;
-        continue;
+      if (reset > 0) {
+        s.quiet = probs[i]! < QUIET_PROB && quietWindow(input, i) ? s.quiet + 1 : 0;
+        if (s.quiet >= reset) {
+          // a quiet stretch: start the next frames from a fresh state (see quietResetFrames)
+          live.fill(0, base, base + VAD_STATE);
+          s.quiet = 0;
+          this.st.quietResets++;
+          continue;
+        }
       }
       live.set(stateN.subarray(i * HALF, (i + 1) * HALF), base);
       live.set(stateN.subarray((B + i) * HALF, (B + i + 1) * HALF), base + HALF);

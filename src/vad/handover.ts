@@ -110,6 +110,11 @@ export class HandoverQueue {
     return { ...this.st };
   }
 
+  /** Hand-overs answered NaN so far (see {@link HandoverStats.skipped}). */
+  get skipped(): number {
+    return this.st.skipped;
+  }
+
   /** Hand-overs received and not yet delivered. */
   get backlog(): number {
     return this.order.length;
@@ -142,7 +147,6 @@ export class HandoverQueue {
       }).finally(() => {
         this.inFlight--;
         this.pump();
-        this.flush();
       });
     }
     this.flush();

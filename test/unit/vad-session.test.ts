@@ -283,7 +283,7 @@ t.test('a stalled JS thread: the hand-overs that piled up are all run, the turn 
   const file = path.join(dir, 'say.ulaw');
   writeFileSync(file, native.ulawEncode(pcm));
   const before = engine.vadStats();
-  const child = spawn(process.execPath, [path.join(import.meta.dirname, '../helpers/rtp-child-sender.mjs'),
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, '../helpers/rtp-child-sender.ts'),
     String(s.localPort), file, '300', '200'], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.teardown(() => child.kill());
   let startAt = 0;
