@@ -20,8 +20,7 @@ import type { MediaEngine } from './media/index.ts';
 import type { RtpengineAnchor } from './media/rtpengine/index.ts';
 import type { DialogueService } from './dialogue/service.ts';
 import { ScreenPopStore } from './escalation/screen-pop.ts';
-import type { RepConsole } from './ops/console.ts';
-import type { UacSrf } from './escalation/handoff.ts';
+import type { RepConsole } from './escalation/console/server.ts';
 
 const log = logger('main');
 
@@ -108,7 +107,7 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
       conversation: (call) => dialogue.attach(call), vad: vadEnabled(),
     });
     if (config.console.enabled) {
-      const { startRepConsole } = await import('./ops/console.ts');
+      const { startRepConsole } = await import('./escalation/console/server.ts');
       repConsole = await startRepConsole({ store: pops, host: config.console.address, port: config.console.port }).catch((err: unknown) => {
         log.error('rep console not started; screen pops still go to the CRM and the SIP headers', { err: err as Error, port: config.console.port });
         return null;
@@ -117,7 +116,7 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
     const { HandoffService } = await import('./escalation/handoff.ts');
     const consoleBase = config.console.publicUrl ?? repConsole?.url;
     dialogue.setHandoff(new HandoffService({
-      srf: app.srf as unknown as UacSrf, engine, pops,
+      srf: app.uac, engine, pops,
       ...(repConsole && consoleBase ? { popUrl: (id: string) => `${consoleBase}/pops/${encodeURIComponent(id)}` } : {}),
       gatewayFor: (t) => dialogue.gateway(t),
       repUri: config.handoff.repUri, ringTimeoutMs: config.handoff.ringSeconds * 1000,

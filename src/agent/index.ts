@@ -24,7 +24,8 @@ import { RulesAgent, type RulesAgentOptions } from './rules.ts';
 import { LlmAgent, type LlmAgentOptions } from './llm.ts';
 
 export * from './types.ts';
-export { RulesAgent, type RulesAgentOptions, fillTemplate } from './rules.ts';
+export { RulesAgent, type RulesAgentOptions } from './rules.ts';
+export { fillTemplate } from './text.ts';
 export { LlmAgent, type LlmAgentOptions } from './llm.ts';
 export { SentenceSplitter } from './sentences.ts';
 export * as text from './text.ts';

@@ -10,7 +10,7 @@ import type { Agent, AgentAction, AgentTurn, CallContext, ConversationState, Too
 import { newState, transcriptText } from './types.ts';
 import { callTool, DEFAULT_FILLER_AFTER_MS, DEFAULT_FILLER_TEXT, type FillerState } from './call-tool.ts';
 import {
-  extractOrderNumber, extractPhone, extractPoNumber, extractQuantity, extractSkuCandidates, firstName, speakCode,
+  extractOrderNumber, fillTemplate, extractPhone, extractPoNumber, extractQuantity, extractSkuCandidates, firstName, speakCode,
   speakDate, speakPhone, spokenDigits, words, yesNo,
 } from './text.ts';
 
@@ -36,11 +36,6 @@ const SAME_AS_LAST = /\b(same as (last time|before|usual|last)|the usual|my usua
 const ORDER_WORDS = /\b(order|reorder|re-order|buy|purchase|need|want|get|send me|ship me|like)\b/;
 const STATUS_WORDS = /\b(where('s| is)|status|track|tracking|shipped|delivery|deliver|arrive|eta|when will|check (on )?(an?|my|the) order|look up (an?|my|the) order)\b/;
 const MESSAGE_WORDS = /\b(message|call me back|callback|call back|have (someone|him|her|them) call)\b/;
-
-/** Fill {tenant}, {first_name}, {account} in a prompt template. */
-export function fillTemplate(tpl: string, vars: Record<string, string | undefined>): string {
-  return tpl.replace(/\{(\w+)\}/g, (_, k: string) => vars[k] ?? '').replace(/\s+/g, ' ').trim();
-}
 
 function titleCase(s: string): string {
   return s.replace(/\b([a-z])/g, (m) => m.toUpperCase());

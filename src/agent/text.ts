@@ -350,3 +350,8 @@ export function speakQuantity(n: number): string {
 export function firstName(name: string | undefined): string | undefined {
   return name?.trim().split(/\s+/)[0] || undefined;
 }
+
+/** Fill {placeholders} ({tenant}, {first_name}, {account}, {target} …) in a prompt template; unknown ones become empty. */
+export function fillTemplate(tpl: string, vars: Record<string, string | undefined>): string {
+  return tpl.replace(/\{(\w+)\}/g, (_, k: string) => vars[k] ?? '').replace(/\s+/g, ' ').trim();
+}

@@ -6,10 +6,37 @@
 import type { Tenant } from '../tenants/index.ts';
 import type { CaseMessage } from '../jobs/types.ts';
 import type { ToolGateway, ToolResult } from './tool-types.ts';
-import type { EscalationTrigger } from '../escalation/screen-pop.ts';
 
 export type { ToolGateway, ToolResult, ToolSpec, ToolCallContext, TenantToolPolicy } from './tool-types.ts';
 export type { CaseMessage } from '../jobs/types.ts';
+
+/** Which escalation trigger fired (recorded on every escalation). */
+export type EscalationTrigger =
+  | 'explicit' // the caller asked for a person ("agent", "human", "representative", "operator")
+  | 'routing' // the caller asked for a department or their rep ("billing", "returns", "my rep")
+  | 'dtmf-zero' // the caller pressed 0
+  | 'repetition' // the same unresolved request the Nth time
+  | 'frustration' // lexical cues plus raised energy / speaking rate
+  | 'complex-part' // no SKU match, descriptive part language
+  | 'always-human' // an intent category the tenant always hands to a person
+  | 'llm-tool' // the LLM agent called escalate(reason)
+  | 'agent'; // the agent gave up (could not understand, could not get a slot)
+
+/** One line of the conversation as it happened on the line. */
+export interface DialogueEntry {
+  role: 'caller' | 'agent';
+  text: string;
+  /** ms since epoch */
+  at: number;
+  /** caller: the line came from DTMF */
+  dtmf?: boolean;
+  /** caller: recogniser confidence */
+  confidence?: number;
+  /** agent: the caller talked over this reply and it was cut */
+  interrupted?: boolean;
+  /** agent: a filler line */
+  filler?: boolean;
+}
 
 /** What the agent wants done, in order. */
 export type AgentAction =

@@ -25,8 +25,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { logger, type Logger } from '../ops/log.ts';
-import type { Agent, AgentAction, AgentTurn, CallContext, CaseMessage } from '../agent/types.ts';
-import type { EscalationTrigger } from '../escalation/screen-pop.ts';
+import type { Agent, AgentAction, AgentTurn, CallContext, CaseMessage, DialogueEntry } from '../agent/types.ts';
+import type { TransferOutcome, TransferRequest } from '../escalation/handoff.ts';
 import { rmsDb } from '../escalation/triggers.ts';
 import type { SttProvider, Vocabulary } from '../stt/types.ts';
 import type { TtsProvider } from '../tts/types.ts';
@@ -46,34 +46,6 @@ export interface DialogueMedia {
 }
 
 export type DialogueState = 'idle' | 'listening' | 'thinking' | 'speaking' | 'transferring' | 'ended';
-
-/** A hand-off the agent asked for (the transfer action, after its last words played). */
-export interface TransferRequest {
-  target: string;
-  reason: string;
-  targetName?: string;
-  targetKind?: 'rep' | 'queue';
-  trigger?: EscalationTrigger;
-}
-
-/** What the hand-off hook reports: done (the agent leaves the call) or failed (the agent takes the caller back). */
-export type TransferOutcome = { ok: true } | { ok: false; why: string; status?: number };
-
-/** One line of the conversation as it happened on the line. */
-export interface DialogueEntry {
-  role: 'caller' | 'agent';
-  text: string;
-  /** ms since epoch */
-  at: number;
-  /** caller: the line came from DTMF */
-  dtmf?: boolean;
-  /** caller: recogniser confidence */
-  confidence?: number;
-  /** agent: the caller talked over this reply and it was cut */
-  interrupted?: boolean;
-  /** agent: a filler line */
-  filler?: boolean;
-}
 
 /** Timing of one turn (also logged as `msg=turn`). */
 export interface TurnTiming {

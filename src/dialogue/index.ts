@@ -12,7 +12,9 @@
  * call.once('ended', () => dialogue.stop());
  * ```
  */
-export { DialogueController, type DialogueOptions, type DialogueMedia, type DialogueState, type DialogueEntry, type TurnTiming, type TransferRequest, type TransferOutcome } from './controller.ts';
+export { DialogueController, type DialogueOptions, type DialogueMedia, type DialogueState, type TurnTiming } from './controller.ts';
+export type { DialogueEntry } from '../agent/types.ts';
+export type { TransferRequest, TransferOutcome } from '../escalation/handoff.ts';
 export {
   createEndpointer, EnergyEndpointer, VadEndpointer, ENERGY_DEFAULTS,
   type Endpointer, type EndpointerEvents, type EndpointMedia, type EnergyTunables, type VadEndpointerOptions,

@@ -20,15 +20,13 @@ import { agentNow } from './clock.ts';
 
 const log = logger('dialogue');
 
-/** The part of a Call the service uses (src/call Call fits). */
-export interface DialogueCall {
-  readonly callId: string;
-  readonly from: string;
+/**
+ * The part of a Call the service uses (src/call Call fits): what the conversation needs,
+ * plus what a hand-off needs (the same call is handed to {@link HandoffService.begin}).
+ */
+export interface DialogueCall extends HandoffCall {
   readonly to: string;
-  readonly tenant: Tenant;
-  readonly session: unknown;
-  readonly state: string;
-  hangup(reason?: 'agent-hangup'): Promise<void>;
+  readonly session: HandoffCall['session'] & DialogueMedia;
   once(event: 'ended', listener: (...args: any[]) => void): unknown;
 }
 
@@ -132,9 +130,9 @@ export class DialogueService {
       const handoff = this.opts.handoff;
       let run: HandoffRun | null = null;
       const begin = (tr: Parameters<HandoffService['begin']>[1]): HandoffRun =>
-        handoff!.begin(call as unknown as HandoffCall, tr, { state: agent.state, transcript: dialogue?.transcript ?? [] });
+        handoff!.begin(call, tr, { state: agent.state, transcript: dialogue?.transcript ?? [] });
       dialogue = new DialogueController({
-        media: call.session as DialogueMedia,
+        media: call.session,
         agent, ctx, stt: this.opts.stt, tts: this.opts.tts, voice: call.tenant.voice,
         ...(this.opts.vocabulary ? { vocabulary: this.opts.vocabulary } : {}),
         log: clog,

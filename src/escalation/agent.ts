@@ -20,10 +20,10 @@ import { logger, type Logger } from '../ops/log.ts';
 import type {
   Agent, AgentAction, AgentTurn, CallContext, ConversationState, HandoffFailure,
 } from '../agent/types.ts';
-import { fillTemplate } from '../agent/rules.ts';
+import { fillTemplate } from '../agent/text.ts';
 import { speakPhone } from '../agent/text.ts';
 import type { Tenant, TenantPrompts } from '../tenants/index.ts';
-import type { EscalationTrigger } from './screen-pop.ts';
+import type { EscalationTrigger } from '../agent/types.ts';
 import { EscalationDetector, type TriggerHit } from './triggers.ts';
 
 /** @defaultValue handshake prompt when the tenant has none */

@@ -20,12 +20,23 @@
 import { randomUUID } from 'node:crypto';
 import { logger, type Logger } from '../ops/log.ts';
 import { createOffer, processAnswer, type MediaCapabilities, type SessionDescription } from '../sdp/index.ts';
-import type { ConversationState, ToolGateway } from '../agent/types.ts';
+import type { ConversationState, DialogueEntry, EscalationTrigger, ToolGateway } from '../agent/types.ts';
 import type { CallMediaSession, RepLeg, ReferProgress, CallDialog } from '../call/call.ts';
 import type { Tenant } from '../tenants/index.ts';
-import type { TransferOutcome, TransferRequest, DialogueEntry } from '../dialogue/controller.ts';
 import { HoldPlayer } from './hold.ts';
 import { ScreenPopStore, type ScreenPop } from './screen-pop.ts';
+
+/** A hand-off the agent asked for (the transfer action, after its last words played). */
+export interface TransferRequest {
+  target: string;
+  reason: string;
+  targetName?: string;
+  targetKind?: 'rep' | 'queue';
+  trigger?: EscalationTrigger;
+}
+
+/** What the hand-off hook reports: done (the agent leaves the call) or failed (the agent takes the caller back). */
+export type TransferOutcome = { ok: true } | { ok: false; why: string; status?: number };
 
 /** The part of a Call the hand-off drives (src/call Call fits). */
 export interface HandoffCall {

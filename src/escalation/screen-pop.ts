@@ -6,18 +6,8 @@
  * short summary ride on the transfer as SIP headers.
  */
 import { EventEmitter } from 'node:events';
+import type { EscalationTrigger } from '../agent/types.ts';
 
-/** Which escalation trigger fired (recorded on every escalation). */
-export type EscalationTrigger =
-  | 'explicit' // the caller asked for a person ("agent", "human", "representative", "operator")
-  | 'routing' // the caller asked for a department or their rep ("billing", "returns", "my rep")
-  | 'dtmf-zero' // the caller pressed 0
-  | 'repetition' // the same unresolved request the Nth time
-  | 'frustration' // lexical cues plus raised energy / speaking rate
-  | 'complex-part' // no SKU match, descriptive part language
-  | 'always-human' // an intent category the tenant always hands to a person
-  | 'llm-tool' // the LLM agent called escalate(reason)
-  | 'agent'; // the agent gave up (could not understand, could not get a slot)
 
 /** Hand-off progress as the rep console shows it. */
 export type ScreenPopStatus = 'ringing' | 'connected' | 'referred' | 'failed' | 'ended';

@@ -22,7 +22,7 @@
  */
 import { extractSkuCandidates, words } from '../agent/text.ts';
 import { ALWAYS_HUMAN_CATEGORIES, type AlwaysHumanCategory } from '../tenants/index.ts';
-import type { EscalationTrigger } from './screen-pop.ts';
+import type { EscalationTrigger } from '../agent/types.ts';
 
 export { ALWAYS_HUMAN_CATEGORIES, type AlwaysHumanCategory };
 

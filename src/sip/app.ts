@@ -27,7 +27,9 @@ import { EventEmitter } from 'node:events';
 import { randomInt } from 'node:crypto';
 import Srf from 'drachtio-srf';
 import { logger } from '../ops/log.ts';
-import { Call, type CallMediaSession, type Synthesize, type EndReason, type CallDialog } from '../call/call.ts';
+import { Call, type CallMediaSession, type Synthesize, type EndReason } from '../call/call.ts';
+import { callDialog, uacSrf } from './dialogs.ts';
+import type { UacSrf } from '../escalation/handoff.ts';
 import type { RtpengineAnchor, AnchoredCall } from '../media/rtpengine/index.ts';
 import {
   negotiate, createOffer, SdpError, DEFAULT_CAPABILITIES, OFFER_TELEPHONE_EVENT_PT,
@@ -162,6 +164,10 @@ export function effectiveMaxCallSeconds(global: number, tenant: number | undefin
 
 export class VoiceApp extends EventEmitter {
   readonly srf: Srf;
+  /** drachtio-srf's UAC side as the hand-off uses it (rep legs). */
+  get uac(): UacSrf {
+    return uacSrf(this.srf);
+  }
   /** Live calls by Call-ID. */
   readonly calls = new Map<string, Call>();
   private readonly opts: VoiceAppOptions;
@@ -482,7 +488,7 @@ export class VoiceApp extends EventEmitter {
       }
       try {
         const dialog = await this.srf.createUAS(req, res, { localSdp, headers: { Allow: ALLOW, 'Content-Type': 'application/sdp' } });
-        call.attachDialog(dialog as unknown as CallDialog);
+        call.attachDialog(callDialog(dialog));
       } catch (e) {
         const err = e as { status?: number; message?: string };
         if (err?.status === 487 || canceled()) call.cancel();

@@ -2,5 +2,5 @@
 export type { TtsProvider, TtsOptions } from './types.ts';
 export { FliteTts, FLITE_TTS_DEFAULTS, type FliteTtsOptions } from './flite.ts';
 export { OpenAiTts, OPENAI_TTS_DEFAULTS, OPENAI_PCM_RATE, type OpenAiTtsOptions } from './openai.ts';
-export { splitSentences, speakDigits, speakCodes } from './text.ts';
+export { splitSentences, spellCode, speakCodes } from './text.ts';
 export { resample, resampleTs } from './resample.ts';

@@ -44,7 +44,7 @@ function cutLong(s: string, maxChars: number): string[] {
  * A code read out one character at a time: "PO12345" → "P O one two three four five",
  * "SO-481200" → "S O four eight one two zero zero". Separators are dropped.
  */
-export function speakDigits(code: string): string {
+export function spellCode(code: string): string {
   const out: string[] = [];
   for (const ch of code) {
     if (/[0-9]/.test(ch)) out.push(DIGIT_NAMES[Number(ch)]!);
@@ -61,5 +61,5 @@ const CODE = /\b(?:[A-Za-z]{1,4}-?\d{2,}[A-Za-z0-9-]*|(?=[A-Za-z0-9]*\d)(?=[A-Za
 
 /** Replace every code in `text` by its character-by-character reading. */
 export function speakCodes(text: string): string {
-  return text.replace(CODE, (m) => speakDigits(m));
+  return text.replace(CODE, (m) => spellCode(m));
 }

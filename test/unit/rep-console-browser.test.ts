@@ -1,7 +1,7 @@
 import t from 'tap';
 import { existsSync } from 'node:fs';
 import { ScreenPopStore, type ScreenPop } from '../../src/escalation/screen-pop.ts';
-import { startRepConsole } from '../../src/ops/console.ts';
+import { startRepConsole } from '../../src/escalation/console/server.ts';
 import type { Logger } from '../../src/ops/log.ts';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { request, type IncomingMessage } from 'node:http';
 import { ScreenPopStore, type ScreenPop } from '../../src/escalation/screen-pop.ts';
-import { startRepConsole, escapeHtml } from '../../src/ops/console.ts';
+import { startRepConsole, escapeHtml } from '../../src/escalation/console/server.ts';
 import type { Logger } from '../../src/ops/log.ts';
 
 let seq = 0;
@@ -171,11 +171,20 @@ t.test('plain routes', async (t) => {
     t.match(r.headers['content-type'], /^text\/html/);
     for (const id of ['id="pops"', 'id="pop"', 'id="ext"']) t.ok(r.body.includes(id), id);
     t.ok(r.body.includes('value="1001"'), 'extension prefilled');
-    t.notMatch(r.body, /<img\b|src="|href="(?!data:)/, 'no external assets');
+    t.notMatch(r.body, /<img\b|(?:src|href)="(?!data:|\/static\/)/, 'no external assets');
+    t.notMatch(r.body, /<script>|<style>/, 'no inline script or style');
     const csp = String(r.headers['content-security-policy']);
-    const nonce = /'nonce-([^']+)'/.exec(csp)?.[1];
-    t.ok(nonce, 'CSP with a nonce');
-    t.ok(r.body.includes(`<script nonce="${nonce}">`), 'inline script carries the nonce');
+    t.match(csp, /script-src 'self'/, 'CSP allows only same-origin scripts');
+    t.match(csp, /style-src 'self'/, 'CSP allows only same-origin styles');
+    t.ok(r.body.includes('<script src="/static/console.js"></script>'), 'page script served from disk');
+    for (const [f, type] of [['console.js', /^text\/javascript/], ['console.css', /^text\/css/], ['pop.js', /^text\/javascript/]] as const) {
+      const a = await http(`${rc.url}/static/${f}`);
+      t.equal(a.status, 200, f);
+      t.match(a.headers['content-type'], type, `${f} content type`);
+      t.ok(a.body.length > 100, `${f} has content`);
+    }
+    t.equal((await http(`${rc.url}/static/console.html`)).status, 404, 'only the listed assets are served');
+    t.equal((await http(`${rc.url}/static/..%2fserver.ts`)).status, 404, 'no path escape');
 
     const x = await http(`${rc.url}/?ext=${encodeURIComponent('"><script>alert(1)</script>')}`);
     t.equal(x.status, 200);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { synthesize, ulawDecode, ulawEncode } from '../../src/media/index.ts';
 import { FliteTts } from '../../src/tts/flite.ts';
-import { speakCodes, speakDigits, splitSentences } from '../../src/tts/text.ts';
+import { speakCodes, spellCode, splitSentences } from '../../src/tts/text.ts';
 import { resampleTs } from '../../src/tts/resample.ts';
 import { PocketsphinxStt } from '../../src/stt/pocketsphinx.ts';
 
@@ -24,8 +24,8 @@ async function hear(pcm: Int16Array): Promise<string> {
 }
 
 t.test('text helpers', async (t) => {
-  t.equal(speakDigits('PO12345'), 'P O one two three four five');
-  t.equal(speakDigits('SO-481200'), 'S O four eight one two zero zero');
+  t.equal(spellCode('PO12345'), 'P O one two three four five');
+  t.equal(spellCode('SO-481200'), 'S O four eight one two zero zero');
   t.equal(speakCodes('Your order PO12345 has 24 units.'), 'Your order P O one two three four five has 24 units.');
   t.same(splitSentences('Hi Dana. Order SO-481200 shipped! Anything else?'), ['Hi Dana.', 'Order SO-481200 shipped!', 'Anything else?']);
   t.same(splitSentences('No punctuation here'), ['No punctuation here']);

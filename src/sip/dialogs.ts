@@ -1,0 +1,46 @@
+/**
+ * drachtio-srf dialogs as the call and hand-off layers see them.
+ *
+ * drachtio-srf's bundled type declarations describe `Dialog.destroy()` and
+ * `Dialog.request()` callback-style and `createUAC`'s `cbRequest` as `(req)`; at run time,
+ * without a callback, both return promises and `cbRequest` is called `(err, req)`
+ * (lib/srf.js, lib/dialog.js). These adapters state that run-time contract once, in code,
+ * so `src/call` ({@link CallDialog}) and `src/escalation` ({@link UacSrf}) get exactly the
+ * shapes they declare, with no casts at the call sites.
+ */
+import type { EventEmitter } from 'node:events';
+import type Srf from 'drachtio-srf';
+import type { CallDialog } from '../call/call.ts';
+import type { UacDialog, UacSrf } from '../escalation/handoff.ts';
+
+/** A drachtio-srf dialog (UAS or UAC) as a {@link UacDialog} (which is a {@link CallDialog}). */
+export function callDialog(d: Srf.Dialog): UacDialog {
+  const em = d as EventEmitter;
+  return {
+    on: (event, listener) => em.on(event, listener),
+    removeListener: (event, listener) => em.removeListener(event, listener),
+    destroy: (opts) => new Promise((resolve, reject) => {
+      d.destroy(opts, (err: unknown, msg: unknown) => (err ? reject(err) : resolve(msg)));
+    }),
+    // the same objects drachtio-srf keeps: writing local.sdp updates the dialog's own copy
+    local: d.local,
+    remote: d.remote,
+    request: (opts) => new Promise((resolve, reject) => {
+      (d.request as (o: unknown, cb: (err: unknown, res: { status: number; reason?: string }) => void) => void)(
+        opts, (err, res) => (err ? reject(err) : resolve(res)));
+    }),
+  };
+}
+
+/** The UAC side of drachtio-srf the hand-off uses (rep legs of warm transfers). */
+export function uacSrf(srf: Srf): UacSrf {
+  return {
+    createUAC: async (uri, opts, progress) => {
+      const dialog = await srf.createUAC(uri, opts, {
+        cbRequest: (...a: unknown[]) => progress?.cbRequest?.(a[0], a[1] as Parameters<NonNullable<NonNullable<typeof progress>['cbRequest']>>[1]),
+        cbProvisional: (res) => progress?.cbProvisional?.(res),
+      });
+      return callDialog(dialog);
+    },
+  };
+}
