@@ -552,6 +552,16 @@ export function parseNameAddr(value: string): NameAddr {
   return na;
 }
 
+/** URI of the first entry of a name-addr header value (Contact, Route, …); lenient on bad input. */
+export function firstUri(value: string): string {
+  const first = splitHeaderValues(value)[0] ?? value;
+  try {
+    return parseNameAddr(first).uri;
+  } catch {
+    return first.trim().replace(/^<|>$/g, '');
+  }
+}
+
 /** Format a name-addr; the URI is always written as `<uri>`, the display name quoted. */
 export function formatNameAddr(n: NameAddr): string {
   const disp = n.display !== undefined && n.display !== ''
@@ -572,6 +582,12 @@ export function makeResponse(req: SipMessage, status: number, reason?: string): 
   }
   res.add('Content-Length', '0');
   return res;
+}
+
+/** Add `;tag=<tag>` to the To header of `msg` unless it already has a tag (no To: no-op). */
+export function setToTag(msg: SipMessage, tag: string): void {
+  const to = msg.get('To');
+  if (to !== undefined && !/;\s*tag=/i.test(to)) msg.set('To', `${to};tag=${tag}`);
 }
 
 /** A fresh RFC 3261 branch (magic cookie `z9hG4bK`, §8.1.1.7). */

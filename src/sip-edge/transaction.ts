@@ -274,7 +274,7 @@ export class ServerTransaction extends TxnBase {
       if (this.state === 'Accepted') {
         // RFC 6026 §7.1: an ACK matching the transaction in Accepted goes to the TU (a peer
         // that reused the INVITE branch for its 2xx ACK).
-        this.onAck2xx(req);
+        this.ack2xx(req);
         return false;
       }
       return true;
@@ -284,12 +284,18 @@ export class ServerTransaction extends TxnBase {
     return true;
   }
 
-  /** The ACK for our 2xx arrived: stop retransmitting it. */
-  onAck2xx(ack: SipMessage): void {
+  /**
+   * ACK hook of an INVITE answered 2xx: the 2xx counts as acknowledged, so it is no longer
+   * retransmitted and no `'ackTimeout'` follows. The layer calls it with the ACK when one
+   * matches (then `'ack'` is emitted with it); a stateful proxy calls it without one right
+   * after relaying a 2xx, because the ACK goes end to end and 2xx retransmissions are the
+   * downstream UAS's to send (RFC 3261 §16.7, §13.3.1.4). Idempotent.
+   */
+  ack2xx(ack?: SipMessage): void {
     if (this.acked) return;
     this.acked = true;
     this.stopTimer('2xx');
-    this.emit('ack', ack);
+    if (ack) this.emit('ack', ack);
   }
 
   private transmit(res: SipMessage): void {
@@ -505,7 +511,7 @@ export class TransactionLayer extends EventEmitter {
     }
     if (req.method === 'ACK') {
       // ACK for a 2xx: its own transaction (§17.1.1.3), matched to the INVITE by dialog.
-      this.accepted.get(dialogAckKey(req))?.onAck2xx(req);
+      this.accepted.get(dialogAckKey(req))?.ack2xx(req);
       this.emit('request', req, null, src);
       return;
     }

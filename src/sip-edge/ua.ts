@@ -17,21 +17,21 @@
  * - No ACK for a 2xx within 64*T1: BYE to the far end, and the app is told as if by a BYE.
  * - App disconnect: its live dialogs get a BYE, its unanswered INVITEs a 503, its pending
  *   outgoing INVITEs a CANCEL.
- * - `proxy`: stateful proxy to one or more destinations (serial or simultaneous, redirects,
- *   provisional/final timeouts), final response reported to the app, Record-Route and
- *   in-dialog relay when the app asked to remain in the dialog.
+ * - `proxy`: handed to the stateful proxy in ./proxy.ts, for which this core is the
+ *   {@link ProxyHost}.
  */
 import net from 'node:net';
 import dns from 'node:dns/promises';
 import { logger } from '../ops/log.ts';
 import {
-  SipMessage, SipParseError, parseSipMessage, parseUri, parseNameAddr, makeResponse,
-  newBranch, newTag, splitHeaderValues, type Header,
+  SipMessage, SipParseError, parseSipMessage, parseUri, makeResponse,
+  newBranch, newTag, splitHeaderValues, firstUri, setToTag, type Header,
 } from './message.ts';
 import type { SipTransport, Endpoint, TransportName } from './transport.ts';
 import {
   TransactionLayer, type ServerTransaction, type ClientTransaction, type Clock, type TimerConfig,
 } from './transaction.ts';
+import { EdgeProxy, type ProxyHost, type ProxiedRequest, type ProxyOp } from './proxy.ts';
 import {
   newId, wireTime, sipFrame, sentResponseFrame, sentRequestFrame, replyFrame, joinPayload, type WireMeta,
 } from './wire.ts';
@@ -110,7 +110,7 @@ interface Dialog {
 }
 
 /** A request from the network handed to an app, awaiting the app's response(s). */
-interface Inbound {
+interface Inbound extends ProxiedRequest {
   id: string;
   st: ServerTransaction;
   req: SipMessage;
@@ -125,35 +125,6 @@ interface Inbound {
   finalSent: boolean;
   /** The app handed this request to the edge's proxy (`proxy` command). */
   proxy?: ProxyOp;
-}
-
-/** One `proxy` command: the request forwarded to one or more destinations. */
-interface ProxyOp {
-  ib: Inbound;
-  app: AppConn;
-  msgId: string;
-  /** Destinations not tried yet (serial), in order. */
-  pending: string[];
-  simultaneous: boolean;
-  recordRoute: boolean;
-  followRedirects: boolean;
-  provisionalMs?: number;
-  finalMs?: number;
-  extra: Header[];
-  branches: Set<ProxyBranch>;
-  best?: { res: SipMessage; src?: Endpoint };
-  done: boolean;
-  canceled: boolean;
-  redirects: number;
-}
-
-interface ProxyBranch {
-  ct?: ClientTransaction;
-  target: string;
-  provisional: boolean;
-  final: boolean;
-  cancelOnProvisional: boolean;
-  timers: (() => void)[];
 }
 
 /** A request an app sent, whose responses go back to it. */
@@ -199,43 +170,6 @@ function parseAppSip(sip: Buffer): SipMessage | undefined {
   }
 }
 
-/** URI of the first entry of a name-addr header value (Contact, Route, …). */
-function firstUri(value: string): string {
-  const first = splitHeaderValues(value)[0] ?? value;
-  try {
-    return parseNameAddr(first).uri;
-  } catch {
-    return first.trim().replace(/^<|>$/g, '');
-  }
-}
-
-/** Remove the top Via value (ours) from a response being relayed upstream. */
-function stripTopVia(res: SipMessage, strip = true): SipMessage {
-  const out = res.clone();
-  if (!strip) return out;
-  const idx = out.headers.findIndex((h) => h.name.toLowerCase() === 'via');
-  if (idx < 0) return out;
-  const rest = splitHeaderValues(out.headers[idx]!.value).slice(1);
-  if (rest.length > 0) out.headers[idx] = { name: 'Via', value: rest.join(', ') };
-  else out.headers.splice(idx, 1);
-  return out;
-}
-
-/** `2s` / `1500ms` / `3` (seconds) → ms; empty → undefined. */
-function parseDuration(s: string | undefined): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s)?$/.exec((s ?? '').trim());
-  if (!m) return undefined;
-  return m[2] === 'ms' ? Number(m[1]) : Number(m[1]) * 1000;
-}
-
-/**
- * Best-response choice for a proxy (RFC 3261 §16.7): 6xx first, then the lowest class;
- * within a class a real response beats one the edge generated (timeout, unreachable).
- */
-function rankFinal(status: number, local: boolean): number {
-  return (status >= 600 ? 0 : Math.floor(status / 100) * 10) + (local ? 1 : 0);
-}
-
 /** The UA core: one per edge. */
 export class UaCore {
   readonly layer: TransactionLayer;
@@ -253,8 +187,8 @@ export class UaCore {
   private readonly outbound = new Map<string, Outbound>();
   /** dialogIds of outgoing INVITEs that failed: the app's ACK for them gets NOK. */
   private readonly failedInvites = new Set<string>();
-  /** Call-IDs of proxied dialogs the edge record-routed: their in-dialog requests are relayed. */
-  private readonly proxyDialogs = new Set<string>();
+  /** Stateful proxy for the apps' `proxy` commands. */
+  private readonly proxy: EdgeProxy;
   private closed = false;
 
   constructor(opts: UaOptions) {
@@ -276,6 +210,7 @@ export class UaCore {
       }
     });
     this.layer.on('response', (res: SipMessage, src: Endpoint) => this.onStrayResponse(res, src));
+    this.proxy = new EdgeProxy(this.proxyHost());
   }
 
   /** Live dialogs (for tests and metrics). */
@@ -370,8 +305,8 @@ export class UaCore {
   private onInDialogRequest(req: SipMessage, st: ServerTransaction, src: Endpoint, toTag: string): void {
     const method = req.method ?? '';
     const d = this.dialogs.get(dialogKey(req.callId, toTag, req.fromTag ?? ''));
-    if ((!d || d.terminated) && this.proxyDialogs.has(req.callId)) {
-      void this.relayInDialog(req, st);
+    if ((!d || d.terminated) && this.proxy.relays(req.callId)) {
+      void this.proxy.relayInDialog(req, st);
       return;
     }
     if (!d || d.terminated) {
@@ -402,8 +337,8 @@ export class UaCore {
 
   private onAck(req: SipMessage, src: Endpoint): void {
     const d = this.dialogs.get(dialogKey(req.callId, req.toTag ?? '', req.fromTag ?? ''));
-    if (!d && this.proxyDialogs.has(req.callId)) {
-      void this.relayInDialog(req, null);
+    if (!d && this.proxy.relays(req.callId)) {
+      void this.proxy.relayInDialog(req, null);
       return;
     }
     if (!d) {
@@ -434,7 +369,7 @@ export class UaCore {
     st.respond(ok);
     if (!ib || ib.finalSent) return; // final already sent: the CANCEL has no effect
     if (ib.proxy) {
-      this.cancelProxy(ib.proxy);
+      this.proxy.cancel(ib.proxy);
       return;
     }
     // Tell the app (it owns the INVITE), with the INVITE's transaction id.
@@ -841,212 +776,34 @@ export class UaCore {
 
   // ───────────────────────────── proxy ─────────────────────────────
 
-  /**
-   * The app's `proxy` command: `[msgId, 'proxy', txnId, remainInDialog, fullResponse,
-   * followRedirects, serial|simultaneous, provisionalTimeout, finalTimeout, dest…]` plus a
-   * stub whose extra headers are added to the forwarded request. The edge acts as a
-   * stateful proxy: provisionals and the final response go upstream; the app hears the
-   * final response (`…|continue`) and then `OK|done`. With remainInDialog the edge
-   * record-routes and relays the dialog's in-dialog requests without involving the app.
-   */
+  /** The app's `proxy` command (see {@link EdgeProxy.handleAppProxy}). */
   handleAppProxy(app: AppConn, tokens: string[], sip: Buffer | undefined): void {
-    const msgId = tokens[0] ?? '';
-    const ib = this.inbound.get(tokens[2] ?? '');
-    const dests = tokens.slice(9).filter(Boolean);
-    if (!ib || ib.finalSent || ib.proxy) {
-      app.send(replyFrame(msgId, 'NOK', 'Server error: unknown transaction id or transaction already completed'));
-      return;
-    }
-    if (dests.length === 0) {
-      app.send(replyFrame(msgId, 'NOK', 'Server error: no destination to proxy to'));
-      return;
-    }
-    const stub = sip ? parseAppSip(sip) : undefined;
-    const extra = (stub?.headers ?? []).filter((h) => !OWNED.has(h.name.toLowerCase()));
-    const op: ProxyOp = {
-      ib, app, msgId, pending: dests, simultaneous: tokens[6] === 'simultaneous',
-      recordRoute: tokens[3] === 'remainInDialog', followRedirects: tokens[5] === 'followRedirects',
-      provisionalMs: parseDuration(tokens[7]), finalMs: parseDuration(tokens[8]), extra,
-      branches: new Set(), done: false, canceled: false, redirects: 0,
+    this.proxy.handleAppProxy(app, tokens, sip);
+  }
+
+  /** What the proxy may use of this core. */
+  private proxyHost(): ProxyHost {
+    return {
+      transactions: this.layer,
+      sendStateless: (msg, dest) => this.transport.send(msg, dest),
+      resolve: (uri) => this.resolve(uri),
+      viaFor: (transport) => this.viaFor(transport),
+      recordRoute: (transport) =>
+        `<sip:${this.advertisedHost}:${this.localPort};lr${transport === 'tcp' ? ';transport=tcp' : ''}>`,
+      isOwnUri: (uri) => this.isOwnUri(uri),
+      inbound: (txnId) => this.inbound.get(txnId),
+      finished: (ib) => {
+        const known = this.inboundBySt.get(ib.st);
+        if (known) this.untrack(known);
+      },
+      stubHeaders: (sip) => {
+        const stub = sip ? parseAppSip(sip) : undefined;
+        return (stub?.headers ?? []).filter((h) => !OWNED.has(h.name.toLowerCase()));
+      },
+      reject: (st, req, status, why) => this.reject(st, req, status, undefined, why),
+      size: (msg) => this.size(msg),
+      timer: (fn, ms) => this.cancellableTimer(fn, ms),
     };
-    ib.proxy = op;
-    log.info('proxying request', { sip: ib.req.summary(), callId: ib.req.callId, to: dests.join(','), simultaneous: op.simultaneous });
-    if (op.simultaneous) while (op.pending.length > 0) this.startBranch(op, op.pending.shift()!);
-    else this.startBranch(op, op.pending.shift()!);
-  }
-
-  private startBranch(op: ProxyOp, target: string): void {
-    const br: ProxyBranch = { target, provisional: false, final: false, cancelOnProvisional: false, timers: [] };
-    op.branches.add(br);
-    const req = op.ib.req.clone();
-    req.uri = target;
-    const mf = Number(req.get('Max-Forwards') ?? '70');
-    req.set('Max-Forwards', String(Math.max(0, (Number.isFinite(mf) ? mf : 70) - 1)));
-    for (const h of op.extra) req.add(h.name, h.value);
-    void this.resolve(target).then((dest) => {
-      if (op.done || op.canceled) {
-        this.branchFinal(op, br, this.localResponse(op.ib.req, 487), undefined);
-        return;
-      }
-      req.prepend('Via', this.viaFor(dest.transport));
-      if (op.recordRoute) {
-        const tp = dest.transport === 'tcp' ? ';transport=tcp' : '';
-        req.prepend('Record-Route', `<sip:${this.advertisedHost}:${this.localPort};lr${tp}>`);
-      }
-      const ct = this.layer.sendRequest(req, dest);
-      br.ct = ct;
-      ct.on('response', (res: SipMessage, src: Endpoint) => this.branchResponse(op, br, res, src));
-      ct.on('timeout', () => this.branchFinal(op, br, this.localResponse(op.ib.req, 408), undefined));
-      ct.on('transportError', () => this.branchFinal(op, br, this.localResponse(op.ib.req, 503), undefined));
-      if (op.provisionalMs) {
-        br.timers.push(this.cancellableTimer(() => {
-          if (!br.provisional && !br.final) this.abandonBranch(op, br, 'no provisional response in time');
-        }, op.provisionalMs));
-      }
-      if (op.finalMs) {
-        br.timers.push(this.cancellableTimer(() => {
-          if (!br.final) this.abandonBranch(op, br, 'no final response in time');
-        }, op.finalMs));
-      }
-    }).catch((e) => {
-      log.info('proxy destination unresolvable', { target, err: e });
-      this.branchFinal(op, br, this.localResponse(op.ib.req, 503), undefined);
-    });
-  }
-
-  private branchResponse(op: ProxyOp, br: ProxyBranch, res: SipMessage, src: Endpoint): void {
-    const status = res.status ?? 0;
-    if (br.final) {
-      // 2xx retransmissions of the winning branch are relayed end to end.
-      if (status >= 200 && status < 300 && op.ib.req.method === 'INVITE') op.ib.st.respond(stripTopVia(res));
-      return;
-    }
-    if (status < 200) {
-      br.provisional = true;
-      if (br.cancelOnProvisional && br.ct) this.sendCancel(br.ct);
-      if (status > 100 && !op.done) op.ib.st.respond(stripTopVia(res));
-      return;
-    }
-    this.branchFinal(op, br, res, src);
-  }
-
-  private branchFinal(op: ProxyOp, br: ProxyBranch, res: SipMessage, src: Endpoint | undefined): void {
-    if (br.final) return;
-    br.final = true;
-    for (const stop of br.timers) stop();
-    op.branches.delete(br);
-    if (op.done) return;
-    const status = res.status ?? 500;
-    if (status >= 200 && status < 300) {
-      op.done = true;
-      for (const other of op.branches) this.abandonBranch(op, other, 'another branch answered');
-      this.finishProxy(op, res, src);
-      if (op.recordRoute && op.ib.req.method === 'INVITE') this.proxyDialogs.add(op.ib.req.callId);
-      return;
-    }
-    if (status >= 300 && status < 400 && op.followRedirects && op.redirects < 5 && !op.canceled) {
-      const contacts = res.getAll('Contact').flatMap((c) => splitHeaderValues(c)).map(firstUri).filter(Boolean);
-      if (contacts.length > 0) {
-        op.redirects++;
-        op.pending.unshift(...contacts);
-      }
-    }
-    if (!op.best || rankFinal(status, !src) < rankFinal(op.best.res.status ?? 500, !op.best.src)) op.best = { res, src };
-    if (!op.canceled && op.pending.length > 0 && (!op.simultaneous || op.branches.size === 0)) {
-      this.startBranch(op, op.pending.shift()!);
-      return;
-    }
-    if (op.branches.size === 0) {
-      op.done = true;
-      this.finishProxy(op, op.best.res, op.best.src);
-    }
-  }
-
-  /** Relay the final response upstream and report it to the app (`continue` + `done`). */
-  private finishProxy(op: ProxyOp, res: SipMessage, src: Endpoint | undefined): void {
-    const ib = op.ib;
-    const up = stripTopVia(res);
-    ib.finalSent = true;
-    this.untrack(ib);
-    ib.st.respond(up);
-    const status = res.status ?? 0;
-    if (status >= 200 && status < 300 && ib.req.method === 'INVITE') {
-      // A proxy does not retransmit 2xx itself (§16.7): retransmissions are relayed.
-      const st = ib.st as unknown as { onAck2xx?: (m: SipMessage) => void };
-      st.onAck2xx?.(res);
-    }
-    log.info('proxy finished', { callId: ib.req.callId, status, from: src ? `${src.address}:${src.port}` : 'local' });
-    if (op.app.closed) return;
-    const bytes = src ? this.size(res) : 0;
-    op.app.send(joinPayload([
-      newId(), 'response', op.msgId, 'OK', 'network', bytes, src?.transport ?? '', src?.address ?? '', src?.port ?? 0,
-      wireTime(), '', '', 'continue',
-    ], res.toBuffer()));
-    op.app.send(replyFrame(op.msgId, 'OK', 'done'));
-  }
-
-  /** Give up on a branch: CANCEL it (INVITE) and count it as a 408. */
-  private abandonBranch(op: ProxyOp, br: ProxyBranch, why: string): void {
-    if (br.final) return;
-    log.debug('proxy branch abandoned', { target: br.target, why });
-    if (br.ct && op.ib.req.method === 'INVITE') {
-      if (br.provisional) this.sendCancel(br.ct);
-      else br.cancelOnProvisional = true;
-    }
-    this.branchFinal(op, br, this.localResponse(op.ib.req, op.canceled ? 487 : 408), undefined);
-  }
-
-  /** The caller CANCELed a proxied INVITE: cancel every branch; the 487 comes back through them. */
-  private cancelProxy(op: ProxyOp): void {
-    if (op.done || op.canceled) return;
-    op.canceled = true;
-    op.pending = [];
-    for (const br of op.branches) {
-      if (!br.ct) continue;
-      if (br.provisional) this.sendCancel(br.ct);
-      else br.cancelOnProvisional = true;
-    }
-    log.info('proxied call canceled by caller', { callId: op.ib.req.callId });
-  }
-
-  private sendCancel(ct: ClientTransaction): void {
-    try {
-      this.layer.sendRequest(this.layer.makeCancel(ct), ct.dest);
-    } catch (e) {
-      log.debug('CANCEL not sent', { err: e });
-    }
-  }
-
-  /** Relay an in-dialog request of a record-routed proxied dialog (the app is not involved). */
-  private async relayInDialog(req: SipMessage, st: ServerTransaction | null): Promise<void> {
-    const fwd = req.clone();
-    const routes = fwd.getAll('Route').flatMap((r) => splitHeaderValues(r));
-    if (routes.length > 0 && this.isOwnUri(firstUri(routes[0]!))) routes.shift();
-    fwd.remove('Route');
-    for (const r of routes) fwd.add('Route', r);
-    const target = routes.length > 0 ? firstUri(routes[0]!) : fwd.uri ?? '';
-    const mf = Number(fwd.get('Max-Forwards') ?? '70');
-    fwd.set('Max-Forwards', String(Math.max(0, (Number.isFinite(mf) ? mf : 70) - 1)));
-    let dest: Endpoint;
-    try {
-      dest = await this.resolve(target);
-    } catch (e) {
-      if (st) this.reject(st, req, 503, undefined, `next hop unresolvable: ${(e as Error).message}`);
-      return;
-    }
-    fwd.prepend('Via', this.viaFor(dest.transport));
-    if (req.method === 'ACK' || !st) {
-      await this.transport.send(fwd, dest).catch((e) => log.debug('relayed ACK not sent', { err: e }));
-      return;
-    }
-    const ct = this.layer.sendRequest(fwd, dest);
-    ct.on('response', (res: SipMessage) => {
-      if (res.status === 100) return;
-      st.respond(stripTopVia(res));
-      if ((res.status ?? 0) >= 200 && req.method === 'BYE') this.proxyDialogs.delete(req.callId);
-    });
-    ct.on('timeout', () => st.respond(this.localResponse(req, 408)));
-    ct.on('transportError', () => st.respond(this.localResponse(req, 503)));
   }
 
   private isOwnUri(uri: string): boolean {
@@ -1056,12 +813,6 @@ export class UaCore {
     } catch {
       return false;
     }
-  }
-
-  private localResponse(req: SipMessage, status: number): SipMessage {
-    const res = makeResponse(req, status);
-    if (!req.toTag) this.tagResponse(res, newTag());
-    return stripTopVia(res, false);
   }
 
   private cancellableTimer(fn: () => void, ms: number): () => void {
@@ -1176,8 +927,7 @@ export class UaCore {
   }
 
   private tagResponse(res: SipMessage, tag: string): void {
-    const to = res.get('To');
-    if (to !== undefined) res.set('To', withTag(to, tag));
+    setToTag(res, tag);
   }
 
   /** Final response by the edge itself, with a log line saying why. */

@@ -129,6 +129,26 @@ t.test('INVITE server: 2xx retransmitted 500,1000,2000,4000,4000… until the AC
   t.same(layer.counts, { server: 0, client: 0 });
 });
 
+t.test('INVITE server: ack2xx() hook without an ACK (proxy relayed the 2xx) stops retransmission, no ackTimeout', async (t) => {
+  const { clock, tp, reqs } = setup();
+  tp.inject(req('INVITE'), UDP);
+  const txn = reqs[0][1]!;
+  const ok = makeResponse(txn.request, 200);
+  ok.set('To', ok.get('To') + ';tag=tt');
+  txn.respond(ok);
+  let acks = 0;
+  let ackTimeout = false;
+  txn.on('ack', () => acks++);
+  txn.on('ackTimeout', () => (ackTimeout = true));
+  txn.ack2xx();
+  txn.ack2xx(); // idempotent
+  clock.advance(40_000);
+  t.equal(tp.times(is200).length, 1, 'the 2xx went out once, never retransmitted');
+  t.equal(acks, 0, "no 'ack' event without an ACK");
+  t.notOk(ackTimeout, 'no ackTimeout');
+  t.equal(txn.state, 'Terminated', 'timer L still ends the transaction');
+});
+
 t.test('INVITE server: no ACK → ackTimeout at 64*T1', async (t) => {
   const { clock, tp, reqs } = setup();
   tp.inject(req('INVITE'), UDP);
