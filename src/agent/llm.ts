@@ -9,6 +9,7 @@
  * Safety is not the model's job: the gateway refuses what the tenant does not allow, and the
  * agent pins `account_id` to the identified caller's account and adds idempotency keys itself.
  */
+import { promptsFor } from '../tenants/index.ts';
 import { createHash } from 'node:crypto';
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool, ChatCompletionMessageFunctionToolCall } from 'openai/resources/chat/completions';
@@ -142,7 +143,7 @@ export class LlmAgent implements Agent {
 
   private get prompts() {
     const t = this.ctx.tenant;
-    return t.prompts[this.state.language] ?? t.prompts[t.language] ?? { greeting: t.greeting };
+    return promptsFor(t, this.state.language);
   }
 
   start(ctx?: CallContext): AsyncIterable<AgentAction> {

@@ -5,6 +5,7 @@
  * message, transfer on request. Every action goes through the tool gateway, which enforces
  * what the tenant allows; the rules agent only words the refusal.
  */
+import { promptsFor } from '../tenants/index.ts';
 import { logger } from '../ops/log.ts';
 import type { Agent, AgentAction, AgentTurn, CallContext, ConversationState, ToolResult, CaseMessage } from './types.ts';
 import { newState, transcriptText } from './types.ts';
@@ -71,7 +72,7 @@ export class RulesAgent implements Agent {
 
   private get prompts() {
     const t = this.ctx.tenant;
-    return t.prompts[this.state.language] ?? t.prompts[t.language] ?? { greeting: t.greeting };
+    return promptsFor(t, this.state.language);
   }
 
   // ---- output helpers -------------------------------------------------------------------

@@ -9,7 +9,7 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { logger } from '../ops/log.ts';
 import { createAgent, tenantToolPolicy, type ToolGateway } from '../agent/index.ts';
-import type { Tenant } from '../tenants/index.ts';
+import { promptsFor, type Tenant } from '../tenants/index.ts';
 import type { CaseMessage } from '../jobs/types.ts';
 import type { SttProvider, Vocabulary } from '../stt/types.ts';
 import type { TtsProvider } from '../tts/types.ts';
@@ -176,7 +176,7 @@ export class DialogueService {
 
 /** The tenant's no-input settings with its prompts in the call's language. */
 function noInputFor(tenant: Tenant, language: string): NoInputOptions {
-  const pr = tenant.prompts[language] ?? tenant.prompts[tenant.language];
+  const pr = promptsFor(tenant, language);
   return {
     ...tenant.noInput,
     ...(pr?.noInput ? { prompt: pr.noInput } : {}),

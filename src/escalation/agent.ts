@@ -22,7 +22,7 @@ import type {
 } from '../agent/types.ts';
 import { fillTemplate } from '../agent/text.ts';
 import { speakPhone } from '../agent/text.ts';
-import type { Tenant, TenantPrompts } from '../tenants/index.ts';
+import { promptsFor } from '../tenants/index.ts';
 import type { EscalationTrigger } from '../agent/types.ts';
 import { EscalationDetector, type TriggerHit } from './triggers.ts';
 
@@ -31,10 +31,6 @@ export const DEFAULT_HANDSHAKE = 'I am going to transfer you to {target} who can
 /** @defaultValue transfer-failed prompt when the tenant has none */
 export const DEFAULT_TRANSFER_FAILED = "I'm sorry, {target} is not available right now. I've taken a message, and they will call you back at {callback}.";
 
-/** The tenant prompts for a language (falls back to the tenant's language, then defaults). */
-export function promptsFor(tenant: Tenant, language: string): Partial<TenantPrompts> {
-  return tenant.prompts[language] ?? tenant.prompts[tenant.language] ?? {};
-}
 
 /** How the target is named on the line: a rep by name, a queue as "our X team". */
 export function spokenTarget(name: string | undefined, kind: 'rep' | 'queue' | undefined): string {

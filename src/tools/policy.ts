@@ -1,29 +1,12 @@
 /**
- * Per-tenant tool policy: which MCP tools a tenant's calls may use. Presets name the
- * built-in CRM/ERP tools; anything else in `allowedActions` is an exact tool name as the
- * gateway offers it (`crm__order_status` for a prefixed tool), `<server>__*` for every tool
- * of one external server, or `*` for everything.
+ * Per-tenant tool policy as the gateway enforces it: which MCP tools a tenant's calls may use.
+ * The presets and the MCP server shapes come from src/tenants/policy.ts (one source); anything
+ * else in `allowedActions` is an exact tool name as the gateway offers it (`crm__order_status`
+ * for a prefixed tool), `<server>__*` for every tool of one external server, or `*` for everything.
  */
+import { PRESETS, type McpServerConfig } from '../tenants/policy.ts';
 
-/** Tools a read-only tenant may use: look-ups, record keeping (cases, activities) and routing — no orders. */
-export const READ_ONLY_TOOLS = [
-  'identify_caller', 'find_sku', 'last_orders', 'check_atp', 'order_status', 'business_hours', 'create_case', 'route_request',
-  'log_activity',
-] as const;
-
-/** Tools of a tenant that takes orders by phone: the read-only set plus place_order. */
-export const ORDER_PLACEMENT_TOOLS = [...READ_ONLY_TOOLS, 'place_order'] as const;
-
-export const PRESETS: Record<string, readonly string[]> = {
-  read_only: READ_ONLY_TOOLS,
-  order_placement: ORDER_PLACEMENT_TOOLS,
-};
-
-export type McpServerConfig =
-  /** A child process speaking MCP on stdin/stdout; it inherits only PATH/HOME/USER/SHELL/TERM/LOGNAME plus `env`. */
-  | { name: string; transport: 'stdio'; command: string; args?: string[]; env?: Record<string, string>; cwd?: string }
-  /** A streamable HTTP MCP endpoint; `headers` (e.g. authorization) go with every request and are never logged. */
-  | { name: string; transport: 'http'; url: string; headers?: Record<string, string> };
+export type { McpServerConfig } from '../tenants/policy.ts';
 
 export interface TenantToolPolicy {
   tenantId: string;

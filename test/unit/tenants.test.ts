@@ -2,7 +2,8 @@ import t from 'tap';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadTenants, parseTenants, normalizeNumber } from '../../src/tenants/index.ts';
+import { loadTenants, parseTenants, normalizeNumber, promptsFor, ACTION_PRESETS, PRESETS } from '../../src/tenants/index.ts';
+import { tenantToolPolicy } from '../../src/agent/index.ts';
 import { ConfigError, DEFAULT_TENANTS_FILE } from '../../src/config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tenants-test-'));
@@ -113,6 +114,30 @@ t.test('no default tenant: unknown numbers find nothing', async (t) => {
   t.equal(d.lookup('1')?.tenant.id, 'a');
 });
 
+t.test('one tool policy: wildcard action rules, MCP env/cwd/headers, promptsFor', async (t) => {
+  process.env.TENANT_TEST_MCP_TOKEN = 's3cret';
+  const a = parseTenants({ tenants: [{
+    id: 'a', name: 'A', dids: ['1'], greeting: 'Hi.', language: 'en-US',
+    actions: ['read_only', 'erp__*', 'crm__order_status', '*'],
+    prompts: { 'es-US': { greeting: 'Hola.', filler: 'Un momento.' } },
+    mcpServers: [
+      { name: 'erp', transport: 'http', url: 'http://127.0.0.1:9000/mcp', headers: { Authorization: 'Bearer ${TENANT_TEST_MCP_TOKEN}', 'X-Tenant': 'a' } },
+      { name: 'wms', transport: 'stdio', command: 'wms-mcp', args: ['--stdio'], env: { WMS_SITE: 'OAK', PORT: 7 }, cwd: '/srv/wms' },
+    ],
+  }] }, 'f.yaml').tenants[0]!;
+  delete process.env.TENANT_TEST_MCP_TOKEN;
+  t.same(a.actions, ['read_only', 'erp__*', 'crm__order_status', '*'], 'wildcards the gateway supports are accepted');
+  t.same(a.mcpServers[0], { name: 'erp', transport: 'http', url: 'http://127.0.0.1:9000/mcp', headers: { Authorization: 'Bearer s3cret', 'X-Tenant': 'a' } }, 'header values resolve ${VAR}');
+  t.same(a.mcpServers[1], { name: 'wms', transport: 'stdio', command: 'wms-mcp', args: ['--stdio'], env: { WMS_SITE: 'OAK', PORT: '7' }, cwd: '/srv/wms' });
+  const pol = tenantToolPolicy(a);
+  t.same(pol.mcpServers, a.mcpServers, 'the gateway gets the same server configs the YAML gave');
+  t.equal(promptsFor(a, 'es-US').greeting, 'Hola.');
+  t.equal(promptsFor(a, 'fr-CA').greeting, 'Hi.', 'unknown language falls back to the tenant language');
+  t.equal(promptsFor(a).greeting, 'Hi.');
+  t.equal(promptsFor({ prompts: {}, language: 'en-US', greeting: 'Only this.' }, 'en-US').greeting, 'Only this.', 'no prompt set: the greeting');
+  t.same([...ACTION_PRESETS], Object.keys(PRESETS), 'one preset table');
+});
+
 t.test('validation errors name the file and the field path', async (t) => {
   const base = { id: 'a', name: 'A', dids: ['123'], greeting: 'hi' };
   const cases: [unknown, string | RegExp][] = [
@@ -138,7 +163,11 @@ t.test('validation errors name the file and the field path', async (t) => {
     [{ tenants: [{ ...base, maxCallSeconds: -1 }] }, 'f.yaml: tenants[0].maxCallSeconds: must be an integer 0-604800 (seconds; 0 = no limit), got -1'],
     [{ tenants: [{ ...base, greetng: 'typo' }] }, 'f.yaml: tenants[0].greetng: unknown key (expected one of id, name, default, dids, language, greeting, tts, maxCallSeconds, actions, prompts, llm, mcpServers, businessHoursTenant, afterHours, toolTimeoutMs, escalation, turnTaking, noInput)'],
     [{ tenants: [{ ...base, actions: 42 }] }, 'f.yaml: tenants[0].actions: must be read_only, order_placement or a list of tool names, got 42'],
-    [{ tenants: [{ ...base, actions: ['find_sku', 'drop table'] }] }, 'f.yaml: tenants[0].actions[1]: must be read_only, order_placement or a tool name, got "drop table"'],
+    [{ tenants: [{ ...base, actions: ['find_sku', 'drop table'] }] }, 'f.yaml: tenants[0].actions[1]: must be read_only, order_placement, a tool name, <server>__* or *, got "drop table"'],
+    [{ tenants: [{ ...base, actions: ['crm__*x'] }] }, 'f.yaml: tenants[0].actions[0]: must be read_only, order_placement, a tool name, <server>__* or *, got "crm__*x"'],
+    [{ tenants: [{ ...base, mcpServers: [{ name: 'x', transport: 'stdio', command: 'c', env: { 'BAD NAME': 'v' } }] }] }, 'f.yaml: tenants[0].mcpServers[0].env.BAD NAME: must be an environment variable name'],
+    [{ tenants: [{ ...base, mcpServers: [{ name: 'x', transport: 'http', url: 'http://h/mcp', headers: { Authorization: 'Bearer ${NO_SUCH_VAR_FOR_TEST}' } }] }] }, 'f.yaml: tenants[0].mcpServers[0].headers.Authorization: names the environment variable NO_SUCH_VAR_FOR_TEST, which is not set'],
+    [{ tenants: [{ ...base, mcpServers: [{ name: 'x', transport: 'http', url: 'http://h/mcp', headers: ['a'] }] }] }, 'f.yaml: tenants[0].mcpServers[0].headers: must be a mapping of names to strings, got a list'],
     [{ tenants: [{ ...base, prompts: { 'en-US': { sytem: 'x' } } }] }, 'f.yaml: tenants[0].prompts.en-US.sytem: unknown key (expected one of system, greeting, greetingKnown, afterHours, filler, handshake, transferFailed, noInput, noInputGoodbye)'],
     [{ tenants: [{ ...base, prompts: { english: { greeting: 'x' } } }] }, 'f.yaml: tenants[0].prompts.english: must be keyed by a language tag like en-US'],
     [{ tenants: [{ ...base, prompts: { 'en-US': { filler: '' } } }] }, 'f.yaml: tenants[0].prompts.en-US.filler: must be a non-empty string, got ""'],

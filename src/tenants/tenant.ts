@@ -1,0 +1,148 @@
+/**
+ * What a tenant is: who answers which dialed number, with what prompts, voice, allowed
+ * actions, escalation and turn-taking. Parsed and validated by ./load.ts; looked up by
+ * dialed number in ./directory.ts; the action presets and MCP server shapes are in ./policy.ts.
+ */
+import type { TurnTunables } from '../vad/policy.ts';
+import type { McpServerConfig } from './policy.ts';
+
+/** flite voices the media layer can synthesize with. */
+export const TTS_VOICES = ['kal', 'kal16', 'slt', 'rms', 'awb'] as const;
+export type TtsVoice = (typeof TTS_VOICES)[number];
+
+export interface Tenant {
+  /** short identifier for logs and CDRs */
+  id: string;
+  /** company name */
+  name: string;
+  /** the catch-all tenant for numbers nobody lists */
+  isDefault: boolean;
+  /** normalised dialed numbers (digits only) */
+  dids: string[];
+  /** BCP 47 language of the prompts. @defaultValue 'en-US' */
+  language: string;
+  /** spoken right after answer */
+  greeting: string;
+  /** flite voice. @defaultValue 'slt' */
+  voice: TtsVoice;
+  /** per-tenant call-length limit in seconds; may only lower the global MAX_CALL_SECONDS (0 = no tenant limit) */
+  maxCallSeconds?: number;
+  /**
+   * What the agent may do: presets `read_only` / `order_placement` and/or MCP tool names.
+   * Enforced by the tool gateway, not by the model. @defaultValue ['read_only']
+   */
+  actions: string[];
+  /** Prompts per BCP 47 language; `prompts[language]` always exists (filled from `greeting`). */
+  prompts: Record<string, TenantPrompts>;
+  /** LLM settings; without a base URL/key here or in the environment the rules agent answers. */
+  llm: TenantLlm;
+  /** Extra MCP servers whose tools this tenant may use (beside the built-in CRM/ERP server). */
+  mcpServers: McpServerConfig[];
+  /** Tenant id passed to the CRM's business_hours tool. @defaultValue the tenant id */
+  businessHoursTenant: string;
+  /** After-hours behaviour: when enabled and the CRM says closed at call start, the agent takes a message. */
+  afterHours: { /** @defaultValue true */ enabled: boolean };
+  /** Per-tool-call timeout in ms for this tenant's gateway. @defaultValue 4000 */
+  toolTimeoutMs?: number;
+  /** Human hand-off: transfer mode, the reps' phones, which triggers escalate. */
+  escalation: TenantEscalation;
+  /**
+   * Turn-taking overrides for this tenant's calls (native VAD state machine): endpointing
+   * silence, barge-in minimum, thresholds … (src/vad/policy.ts documents each and its
+   * default). @defaultValue {} (the defaults)
+   */
+  turnTaking: Partial<TurnTunables>;
+  /**
+   * Dead-air guard: when the caller says nothing for `timeoutMs` after the agent finished
+   * speaking, the agent says the `noInput` prompt and repeats its last question; after
+   * `reprompts` such reprompts it says `noInputGoodbye` and hangs up.
+   * @defaultValue { timeoutMs: 8000, reprompts: 2 } (timeoutMs 0 turns it off)
+   */
+  noInput: { timeoutMs: number; reprompts: number };
+}
+
+/** No-input reprompting of a tenant that configures none. */
+export const NO_INPUT_DEFAULTS: Readonly<Tenant['noInput']> = Object.freeze({ timeoutMs: 8000, reprompts: 2 });
+
+/** Intent categories a tenant can mark always-human (src/escalation/triggers.ts detects them). */
+export const ALWAYS_HUMAN_CATEGORIES = ['price_negotiation', 'complaint', 'financial_dispute'] as const;
+export type AlwaysHumanCategory = (typeof ALWAYS_HUMAN_CATEGORIES)[number];
+
+/** Per-tenant escalation settings (tenants.yaml `escalation`). */
+export interface TenantEscalation {
+  /**
+   * `warm`: the app dials the rep, the caller hears hold audio, on answer the two are bridged
+   * natively and the agent leaves; `blind`: REFER the caller's leg to the rep.
+   * @defaultValue 'warm'
+   */
+  mode: 'warm' | 'blind';
+  /** SIP URI template of the reps' phones (`{extension}`). @defaultValue the global handoff.repUri */
+  repUri?: string;
+  /** Ring time before the agent takes the caller back, seconds. @defaultValue the global handoff.ringSeconds */
+  ringSeconds?: number;
+  triggers: {
+    /** @defaultValue true */ explicit: boolean;
+    /** the caller names a department or their rep ("billing", "returns", "my rep"): route there. @defaultValue true */ routing: boolean;
+    /** @defaultValue true */ dtmfZero: boolean;
+    /** Nth repetition of the same unresolved request escalates; 0 = off. @defaultValue 3 */ repetition: number;
+    /** @defaultValue true */ frustration: boolean;
+    /** @defaultValue true */ complexPart: boolean;
+    /** @defaultValue all three categories */ alwaysHuman: AlwaysHumanCategory[];
+    /** @defaultValue true */ llmTool: boolean;
+  };
+}
+
+/** Escalation settings of a tenant that names none. */
+export function defaultEscalation(): TenantEscalation {
+  return {
+    mode: 'warm',
+    triggers: { explicit: true, routing: true, dtmfZero: true, repetition: 3, frustration: true, complexPart: true, alwaysHuman: [...ALWAYS_HUMAN_CATEGORIES], llmTool: true },
+  };
+}
+
+/** Prompt texts for one language. Templates may use {tenant}, {first_name}, {account}. */
+export interface TenantPrompts {
+  /** LLM system prompt (the agent adds caller and call facts after it). */
+  system?: string;
+  /** greeting for an unidentified caller (also the plain greeting the call plays) */
+  greeting: string;
+  /** greeting for a caller identified by their number. @defaultValue 'Thank you for calling {tenant}. Hi {first_name}, I see you're calling from {account}. How can I help you today?' */
+  greetingKnown?: string;
+  /** what is said when the CRM reports the office closed. @defaultValue 'Our office is closed right now, but I can take a message and have your rep call you back.' */
+  afterHours?: string;
+  /** said while a slow tool call runs. @defaultValue 'Let me check that for you.' */
+  filler?: string;
+  /** said before the caller is put through ({target}: the rep or team). @defaultValue 'I am going to transfer you to {target} who can help with that. Hold on for just a moment.' */
+  handshake?: string;
+  /** said when the rep does not answer ({target}, {callback}). @defaultValue "I'm sorry, {target} is not available right now. I've taken a message, and they will call you back at {callback}." */
+  transferFailed?: string;
+  /** said when the caller has been silent for noInput.timeoutMs, before the last question is repeated. @defaultValue "Sorry, I didn't catch that." */
+  noInput?: string;
+  /** said before hanging up after the last no-input reprompt. @defaultValue "I'm not hearing anything, so I'll end the call now. Please call us back any time. Goodbye." */
+  noInputGoodbye?: string;
+}
+
+/** Per-tenant LLM endpoint; unset fields fall back to OPENAI_BASE_URL / OPENAI_API_KEY / OPENAI_MODEL. */
+export interface TenantLlm {
+  /** OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 */
+  baseUrl?: string;
+  /** model name. @defaultValue env OPENAI_MODEL, else 'gpt-4o-mini' */
+  model?: string;
+  /** name of the environment variable that holds the API key. @defaultValue 'OPENAI_API_KEY' */
+  apiKeyEnv?: string;
+  /** false forces the rules agent even when an LLM is configured. @defaultValue true */
+  enabled: boolean;
+}
+
+/** Default flite voice for tenants that do not name one. @defaultValue 'slt' */
+export const DEFAULT_VOICE: TtsVoice = 'slt';
+/** Default prompt language. @defaultValue 'en-US' */
+export const DEFAULT_LANGUAGE = 'en-US';
+
+/**
+ * The prompts of a call in `language`: that language's set, else the tenant's own language,
+ * else just the greeting. The one place the language fallback is decided.
+ */
+export function promptsFor(tenant: Pick<Tenant, 'prompts' | 'language' | 'greeting'>, language?: string): TenantPrompts {
+  return (language ? tenant.prompts[language] : undefined) ?? tenant.prompts[tenant.language] ?? { greeting: tenant.greeting };
+}
