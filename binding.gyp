@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/engine.cc",
         "native/session.cc",
+        "native/session_vad.cc",
         "native/media_socket.cc",
         "native/rtp.cc",
         "native/g711.cc",

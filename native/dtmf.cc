@@ -82,4 +82,44 @@ bool DtmfReceiver::poll(int64_t nowNs, Out* out) {
   return true;
 }
 
+void DtmfSender::start(uint8_t event, uint32_t ts, int durationMs, int gapMs, int clockRate) {
+  event_ = event;
+  phase_ = Phase::Tone;
+  ts_ = ts;
+  elapsed_ = 0;
+  durTs_ = static_cast<uint32_t>(static_cast<int64_t>(durationMs) * clockRate / 1000);
+  gapTicks_ = std::max(1, gapMs / 20);
+  endSent_ = 0;
+  first_ = true;
+}
+
+DtmfSender::Packet DtmfSender::next(uint32_t frameTs) {
+  // RFC 4733 §2.5: one timestamp per event, growing duration, E bit on the
+  // last packet, sent three times.
+  Packet p;
+  p.event.event = event_;
+  p.event.volume = 10;
+  if (phase_ == Phase::Tone) {
+    elapsed_ += frameTs;
+    if (elapsed_ >= durTs_) {
+      elapsed_ = durTs_;
+      phase_ = Phase::End;
+    }
+  }
+  p.event.duration = static_cast<uint16_t>(std::min<uint32_t>(elapsed_, 0xFFFF));
+  p.event.end = phase_ == Phase::End;
+  if (p.event.end && ++endSent_ >= 3) {
+    phase_ = Phase::Gap;
+    p.digitDone = true;
+  }
+  p.ts = ts_;
+  p.first = first_;
+  first_ = false;
+  return p;
+}
+
+void DtmfSender::tick() {
+  if (phase_ == Phase::Gap && --gapTicks_ <= 0) phase_ = Phase::Idle;
+}
+
 }  // namespace voice

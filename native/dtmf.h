@@ -1,5 +1,6 @@
-// RFC 4733 telephone-events (DTMF): payload parsing and the receive state
-// machine. Pure code, no allocation; the parser is fuzzed on its own.
+// RFC 4733 telephone-events (DTMF): payload parsing, the receive state
+// machine and the send state machine. Pure code, no allocation, no N-API;
+// the parser with the receiver, and the sender, are fuzzed on their own.
 //
 // Receive rules: an event is identified by its RTP timestamp (the start of
 // the event), never by the marker bit (many gateways lose or never set it).
@@ -52,6 +53,52 @@ class DtmfReceiver {
   int64_t lastNs_ = 0;
   bool haveEnded_ = false;
   uint32_t endedTs_ = 0;
+};
+
+/**
+ * The RFC 4733 send state machine of one outbound stream, one digit at a time:
+ * Idle → Tone (packets with a growing duration, one per 20 ms tick, all with
+ * the digit's start timestamp, marker on the first) → End (the E bit, the
+ * final duration, sent three times) → Gap (voice still waits) → Idle.
+ *
+ * Ownership and threading: owned by `Session` and touched only by the media
+ * thread (from `Session::buildPacket`, once per tick); no locks. The digit
+ * queue itself stays in `Session` under its `mu_` (the JS thread fills it in
+ * `sendDtmf`); the media thread pops a digit and calls start() when idle().
+ * Per tick: when active(), next() gives the event block of this tick's packet
+ * (voice paused); otherwise tick() lets one tick of the gap pass.
+ */
+class DtmfSender {
+ public:
+  struct Packet {
+    TelephoneEvent event;     // event, volume 10, duration so far, E bit on the end packets
+    uint32_t ts = 0;          // RTP timestamp: the digit's start, the same in all its packets
+    bool first = false;       // first packet of the digit: set the marker bit
+    bool digitDone = false;   // the third end packet: the digit is complete (counts as sent)
+  };
+  /** No digit in progress and no gap running: the next queued digit may start. */
+  bool idle() const { return phase_ == Phase::Idle; }
+  /** A digit's tone or end packets are due: this tick's packet is an event packet. */
+  bool active() const { return phase_ == Phase::Tone || phase_ == Phase::End; }
+  /** The pause after a digit: no event packet, and voice still waits. */
+  bool inGap() const { return phase_ == Phase::Gap; }
+  /**
+   * Start digit `event` (0-15) at RTP timestamp `ts` (the current tick's), lasting
+   * `durationMs` then pausing `gapMs` (at least one tick), on an RTP clock of
+   * `clockRate` Hz. Call only when idle().
+   */
+  void start(uint8_t event, uint32_t ts, int durationMs, int gapMs, int clockRate);
+  /** The event packet of this tick, the tick being `frameTs` RTP units long. Call only when active(). */
+  Packet next(uint32_t frameTs);
+  /** One tick without an event packet: ends the gap when it is over (no-op unless inGap()). */
+  void tick();
+
+ private:
+  enum class Phase : uint8_t { Idle, Tone, End, Gap } phase_ = Phase::Idle;
+  uint8_t event_ = 0;
+  uint32_t ts_ = 0, elapsed_ = 0, durTs_ = 0;
+  int endSent_ = 0, gapTicks_ = 0;
+  bool first_ = false;
 };
 
 }  // namespace voice

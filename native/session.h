@@ -1,7 +1,9 @@
 // One RTP endpoint of a call: its sockets (RTP + RTCP), outbound PCM queue and
-// RTP sender state (G.711 or Opus, RFC 4733 DTMF), symmetric-RTP latching,
-// the inbound playout (jitter buffer → decoder → PLC), RTCP reports, the
-// native bridge to another session and the recording tap.
+// RTP sender state (G.711 or Opus, RFC 4733 DTMF through a DtmfSender),
+// symmetric-RTP latching, the inbound playout (jitter buffer → decoder → PLC),
+// RTCP reports, the native bridge to another session, the recording tap and
+// the VAD glue. Defined in session.cc, except the VAD glue (feeding, held
+// windows, turn results, endpoint timer, utterance copy): session_vad.cc.
 //
 // Threading: members under "JS thread API" may be called from the JS thread at
 // any time and take `mu_`; members under "media thread" are called only by the
@@ -169,10 +171,6 @@ class Session {
    * packet carried the last queued audio.
    */
   size_t buildPacket(uint8_t* buf, size_t cap, int64_t tick, SockAddr* dest, bool* playoutDone);
-  /** Legacy overload for callers with a 12 + 160 byte G.711 buffer. */
-  size_t buildPacket(uint8_t* buf, int64_t tick, SockAddr* dest, bool* playoutDone) {
-    return buildPacket(buf, kRtpHeaderSize + kFrameSamples, tick, dest, playoutDone);
-  }
   void onSent(size_t bytes, bool ok);
   /** Inbound playout for this tick: JB → PCM → pending audio, bridge peer; DTMF timeouts; recorder. */
   void playoutTick(int64_t nowNs, VadTick* vt = nullptr, bool late = false);
@@ -271,12 +269,7 @@ class Session {
   uint8_t rxPt_;
   DtmfReceiver dtmfRx_;
   uint32_t appliedOpusVer_ = 0;
-  // DTMF sender
-  enum class DtmfPhase : uint8_t { Idle, Tone, End, Gap } dtmfPhase_ = DtmfPhase::Idle;
-  uint8_t dtmfEvent_ = 0;
-  uint32_t dtmfTs_ = 0, dtmfElapsed_ = 0, dtmfDurTs_ = 0;
-  int dtmfEndSent_ = 0, dtmfGapTicks_ = 0;
-  bool dtmfFirst_ = false;
+  DtmfSender dtmfTx_;  // the digit being sent (the queue is dtmfQueue_, under mu_)
   // bridge + recording
   Session* peer_ = nullptr;
   int16_t bridgeBuf_[kBridgeCapacity];
@@ -287,7 +280,8 @@ class Session {
   bool haveInFrame_ = false;
   int16_t outFrame_[kFrameSamples];
   bool haveOutFrame_ = false;
-  // VAD (media thread; allocated in the constructor when SessionConfig::vad)
+  // VAD (media thread; allocated in the constructor when SessionConfig::vad). The vad* methods,
+  // aheadSink, copyUtterance and vadTopUp/vadPush/vadEndpointDue live in session_vad.cc.
   struct VadState {
     explicit VadState(const vad::TurnTunables& t) : up(8000, 16000, kFrameSamples), turn(t), ring(kUtteranceCapacity) {}
     Resampler up;                 // 8 → 16 kHz for the model (8 kHz sessions)
@@ -332,8 +326,8 @@ class Session {
   std::unique_ptr<VadState> vad_;
   std::atomic<bool> digitsPending_{false};
   void vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, size_t n16, VadTick* vt);
-  void vadApply(const vad::TurnOutput& o);
-  void vadSettle(vad::TurnOutput& o);  // a false interruption with nothing to resume is a turn  // outbound effects of a turn output (pause, resume, drop)
+  void vadApply(const vad::TurnOutput& o);  // outbound effects of a turn output (pause, resume, drop)
+  void vadSettle(vad::TurnOutput& o);  // a false interruption with nothing to resume is a turn
   static constexpr int64_t kEndpointFeedGapNs = 30'000'000;
   static constexpr int64_t kEndpointRecheckNs = 5'000'000;
   /** G.711 inbound: the VAD is fed from arrival (read-ahead); switches feeds on a codec change. */

@@ -3,8 +3,9 @@
  *   16 kHz PCM → native FrameCutter (build/vad-test/vad_test cut)
  *             → VadBatcher (all items as concurrent streams, one run per tick)
  *             → native TurnState (build/vad-test/vad_test turn) → events.
- * The C++ driver is compiled here (g++ -std=c++17 -Wall -Wextra -Werror) when
- * missing or older than its sources.
+ * The C++ driver (test/native/vad_test_main.cc, over native/vad/) is compiled
+ * here (g++ -std=c++17 -Wall -Wextra -Werror) when missing or older than its
+ * sources.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -17,9 +18,12 @@ import type { CorpusItem } from './corpus.ts';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const outDir = join(root, 'build', 'vad-test');
 export const VAD_TOOL = join(outDir, 'vad_test');
-const SOURCES = ['vad_test_main.cc', 'frame_cutter.cc', 'read_ahead.cc', 'turn_state.cc', 'frame_cutter.h', 'read_ahead.h', 'turn_state.h'].map((f) =>
-  join(root, 'native', 'vad', f),
-);
+const SOURCES = [
+  join(root, 'test', 'native', 'vad_test_main.cc'),
+  ...['frame_cutter.cc', 'read_ahead.cc', 'turn_state.cc', 'frame_cutter.h', 'read_ahead.h', 'turn_state.h'].map((f) =>
+    join(root, 'native', 'vad', f),
+  ),
+];
 
 /** Compile the native VAD test driver if needed; returns its path. */
 export function ensureVadTool(): string {

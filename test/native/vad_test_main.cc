@@ -1,5 +1,7 @@
-// Test driver for native/vad (not part of the addon). Built by
-// test/unit/vad-native.test.ts with g++ -std=c++17 -Wall -Wextra -Werror.
+// Test driver for native/vad (not part of the addon). Built into
+// build/vad-test/vad_test by ensureVadTool() in test/audio/pipeline.ts (used by
+// test/unit/vad-native.test.ts and the VAD tests/benches) with
+// g++ -std=c++17 -Wall -Wextra -Werror -Inative/vad.
 //
 //   vad_test selftest             unit tests of FrameCutter, ReadAhead and TurnState; prints
 //                                 "ok N name" / "not ok N name", exit 1 on failure
