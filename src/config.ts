@@ -49,6 +49,25 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * Read and parse a YAML file (duplicate keys are an error). @throws ConfigError naming the
+ * file: `cannot read <what> (ENOENT)` or `invalid YAML: <first line of the parser's message>`
+ */
+export function readYamlFile(file: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, '', `cannot read ${what} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  try {
+    return parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+  } catch (err) {
+    const msg = err instanceof YAMLParseError ? err.message.split('\n')[0]! : (err as Error).message;
+    throw new ConfigError(file, '', `invalid YAML: ${msg}`);
+  }
+}
+
 export interface SipConfig {
   /**
    * Address the SIP edge listens on (built-in edge only; a drachtio-server has its own).
@@ -327,19 +346,7 @@ function httpUrl(r: Reader, field: string, v: unknown): string {
 }
 
 function applyFile(cfg: Config, file: string): void {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(file, '', `cannot read file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
-  } catch (err) {
-    const msg = err instanceof YAMLParseError ? err.message.split('\n')[0]! : (err as Error).message;
-    throw new ConfigError(file, '', `invalid YAML: ${msg}`);
-  }
+  const doc = readYamlFile(file, 'file');
   if (doc === null || doc === undefined) return; // empty file = all defaults
   const r = new Reader(file, false);
   const top = r.mapping('', doc, TOP_KEYS);

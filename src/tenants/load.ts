@@ -5,9 +5,7 @@
  * every error names the file and the field path, e.g.
  * `tenants.yaml: tenants[0].dids[1]: must be a string of digits, got "12-ab"`.
  */
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { ConfigError } from '../config.ts';
+import { ConfigError, readYamlFile } from '../config.ts';
 import { TURN_DEFAULTS, validateTurnTunables, type TurnTunables } from '../vad/policy.ts';
 import {
   ALWAYS_HUMAN_CATEGORIES, DEFAULT_LANGUAGE, DEFAULT_VOICE, NO_INPUT_DEFAULTS, TTS_VOICES, defaultEscalation,
@@ -348,18 +346,6 @@ function stringMap(v: unknown, f: string, keyRule: RegExp, keyWhat: string, fail
 
 /** Read and validate a tenants YAML file. @throws ConfigError naming the file and field */
 export function loadTenants(file: string): TenantDirectory {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(file, '', `cannot read tenants file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
-  } catch (err) {
-    const msg = err instanceof YAMLParseError ? err.message.split('\n')[0]! : (err as Error).message;
-    throw new ConfigError(file, '', `invalid YAML: ${msg}`);
-  }
+  const doc = readYamlFile(file, 'tenants file');
   return parseTenants(doc, file);
 }
