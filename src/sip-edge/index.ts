@@ -3,3 +3,4 @@
  * drachtio wire protocol (see docs/ARCHITECTURE.md, "src/sip-edge").
  */
 export { SipEdge, DEFAULT_SIP_EDGE_OPTIONS, EDGE_VERSION, type SipEdgeOptions } from './server.ts';
+export { SUPPORTED_OPTION_TAGS } from './ua.ts';

@@ -253,17 +253,42 @@ function clean(v: string): string {
 
 /**
  * A message could not be parsed. `message` is a short human reason naming the header and
- * the problem; `partial` carries what was understood (enough for a 400 when Via, From, To,
- * Call-ID and CSeq were readable).
+ * the problem; `partial` carries what was understood (enough for a response when its Via
+ * was readable); `status` is the response a request earns: 400, or 505 for a SIP version
+ * other than 2.0 (RFC 3261 §21.5.6).
  */
 export class SipParseError extends Error {
   partial?: SipMessage;
-  constructor(reason: string, partial?: SipMessage) {
+  status: number;
+  constructor(reason: string, partial?: SipMessage, status = 400) {
     super(reason);
     this.name = 'SipParseError';
     this.partial = partial;
+    this.status = status;
   }
 }
+
+/**
+ * A decimal number as RFC 3261's ABNF writes them (`1*DIGIT`: leading zeros are legal, no
+ * sign, no spaces): its value, `'syntax'` when it is not all digits, `'range'` when above
+ * `max`. Values far beyond any range are never converted (no precision games).
+ */
+export function parseDecimal(v: string, max: number): number | 'syntax' | 'range' {
+  if (!/^\d+$/.test(v)) return 'syntax';
+  const digits = v.replace(/^0+(?=\d)/, '');
+  if (digits.length > 15) return 'range';
+  const n = Number(digits);
+  return n > max ? 'range' : n;
+}
+
+/** Largest CSeq number (§8.1.1.5: less than 2**31). */
+export const MAX_CSEQ = 0x7fffffff;
+/** Largest Expires / delta-seconds value (§20.19: 0 to 2**32-1). */
+export const MAX_EXPIRES = 0xffffffff;
+/** Largest Max-Forwards value (§20.22: 0 to 255). */
+export const MAX_MAX_FORWARDS = 255;
+/** Largest Content-Length accepted (no SIP message comes near it; larger is surely an error). */
+export const MAX_CONTENT_LENGTH = 0xffffffff;
 
 /** A printable, bounded excerpt of offending input for error reasons (safe in a reason phrase). */
 function snip(s: string, max = 40): string {
@@ -273,11 +298,19 @@ function snip(s: string, max = 40): string {
 }
 
 function parseCSeq(v: string): { seq: number; method: string } | undefined {
-  // RFC 3261 §20.16: CSeq = 1*DIGIT LWS Method; the number is < 2**31 (§8.1.1.5).
-  const m = /^\s*(\d{1,10})\s+([^\s]+)\s*$/.exec(v);
-  if (!m || !TOKEN_RE.test(m[2])) return undefined;
-  const seq = Number(m[1]);
-  if (seq > 0x7fffffff) return undefined;
+  const r = checkCSeq(v);
+  return typeof r === 'string' ? undefined : r;
+}
+
+/**
+ * RFC 3261 §20.16: `CSeq = 1*DIGIT LWS Method` (leading zeros legal); the number is < 2**31
+ * (§8.1.1.5). `'syntax'` / `'range'` on failure.
+ */
+function checkCSeq(v: string): { seq: number; method: string } | 'syntax' | 'range' {
+  const m = /^\s*(\d+)\s+([^\s]+)\s*$/.exec(v);
+  if (!m || !TOKEN_RE.test(m[2])) return 'syntax';
+  const seq = parseDecimal(m[1], MAX_CSEQ);
+  if (typeof seq === 'string') return seq;
   return { seq, method: m[2] };
 }
 
@@ -479,6 +512,21 @@ export function parseUri(s: string): SipUri {
   return uri;
 }
 
+/**
+ * Whether a URI carries a `?headers` component (RFC 3261 §19.1.1). For SIP/SIPS URIs the
+ * user part may itself contain `?` (§25.1 `user-unreserved`), so only a `?` after the
+ * userinfo's `@` counts; an opaque URI counts any `?`.
+ */
+export function uriHasHeaders(uri: string): boolean {
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):(.*)$/s.exec(uri.trim().replace(/^<(.*)>$/s, '$1'));
+  if (!m) return false;
+  const scheme = m[1].toLowerCase();
+  const rest = m[2];
+  if (scheme !== 'sip' && scheme !== 'sips') return rest.includes('?');
+  const at = rest.indexOf('@');
+  return (at < 0 ? rest : rest.slice(at + 1)).includes('?');
+}
+
 /** Format a URI (no angle brackets). */
 export function formatUri(u: SipUri): string {
   let s = `${u.scheme}:`;
@@ -651,14 +699,17 @@ function parseInner(buf: Buffer): SipMessage {
 
   const msg = new SipMessage();
   let err: string | undefined;
-  const fail = (reason: string): void => {
-    if (err === undefined) err = reason;
+  let errStatus = 400;
+  const fail = (reason: string, status = 400): void => {
+    if (err !== undefined) return;
+    err = reason;
+    errStatus = status;
   };
 
-  // Start line (§7.1 Request-Line, §7.2 Status-Line).
+  // Start line (§7.1 Request-Line, §7.2 Status-Line). SIP-Version is case-insensitive (§7.1).
   const start = rawLines[0] ?? '';
-  if (start.startsWith('SIP/')) {
-    const m = /^SIP\/(\d+\.\d+) (\d{3})(?: (.*))?$/.exec(start);
+  if (/^SIP\//i.test(start)) {
+    const m = /^SIP\/(\d+\.\d+) (\d{3})(?: (.*))?$/i.exec(start);
     if (!m) fail(`malformed status line: "${snip(start)}"`);
     else if (m[1] !== '2.0') fail(`unsupported SIP version: SIP/${snip(m[1], 10)}`);
     else if (Number(m[2]) < 100 || Number(m[2]) > 699) fail(`bad status code: ${m[2]}`);
@@ -671,12 +722,15 @@ function parseInner(buf: Buffer): SipMessage {
     msg.uri = parts[1] ?? '';
     if (parts.length !== 3 || !TOKEN_RE.test(method) || !parts[1]) {
       fail(`malformed request line: "${snip(start)}"`);
-    } else if (parts[2] !== 'SIP/2.0') {
-      fail(/^SIP\/\d+\.\d+$/i.test(parts[2])
-        ? `unsupported SIP version: ${snip(parts[2], 12)}`
-        : `malformed request line: "${snip(start)}"`);
+    } else if (parts[2].toUpperCase() !== 'SIP/2.0') {
+      // §21.5.6: a version we do not speak earns 505; anything else is just malformed.
+      if (/^SIP\/\d+\.\d+$/i.test(parts[2])) fail(`unsupported SIP version: ${snip(parts[2], 12)}`, 505);
+      else fail(`malformed request line: "${snip(start)}"`);
     } else if (!/^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$/.test(parts[1])) {
       fail(`bad Request-URI: "${snip(parts[1])}"`);
+    } else if (/^(sips?|tel):/i.test(parts[1]) && uriHasHeaders(parts[1])) {
+      // §19.1.1 table: the headers component is not allowed in a Request-URI.
+      fail(`Request-URI must not carry headers: "${snip(parts[1])}"`);
     }
   }
 
@@ -707,10 +761,11 @@ function parseInner(buf: Buffer): SipMessage {
   // Body (§20.14 Content-Length; §18.3 framing rules).
   const available = buf.length - bodyStart;
   const cl = msg.get('Content-Length');
+  const len = cl === undefined ? undefined : parseDecimal(cl, MAX_CONTENT_LENGTH);
   if (cl === undefined) msg.body = Buffer.from(buf.subarray(bodyStart));
-  else if (!/^\d{1,9}$/.test(cl)) fail(`bad Content-Length: "${snip(cl, 20)}"`);
-  else {
-    const len = Number(cl);
+  else if (len === 'syntax') fail(`bad Content-Length: "${snip(cl, 20)}"`);
+  else if (len === 'range') fail(`Content-Length out of range (max ${MAX_CONTENT_LENGTH}): ${snip(cl, 32)}`);
+  else if (len !== undefined) {
     if (len > available) fail(`truncated body: Content-Length ${len} but only ${available} bytes`);
     msg.body = Buffer.from(buf.subarray(bodyStart, bodyStart + Math.min(len, available)));
   }
@@ -741,15 +796,31 @@ function parseInner(buf: Buffer): SipMessage {
   if (callId !== undefined && (!callId || /\s/.test(callId))) fail(`bad Call-ID: "${snip(callId)}"`);
   const cseqRaw = msg.get('CSeq');
   if (cseqRaw !== undefined) {
-    const cs = parseCSeq(cseqRaw);
-    if (!cs) fail(`bad CSeq: "${snip(cseqRaw, 30)}"`);
+    const cs = checkCSeq(cseqRaw);
+    if (cs === 'syntax') fail(`bad CSeq: "${snip(cseqRaw, 30)}"`);
+    else if (cs === 'range') fail(`CSeq number out of range (max ${MAX_CSEQ}): "${snip(cseqRaw, 30)}"`);
     else if (msg.isRequest && msg.method !== 'UNKNOWN' && cs.method !== msg.method) {
       fail(`CSeq method ${snip(cs.method, 20)} does not match ${kind} method ${msg.method}`);
     }
   }
+  // §20.22 Max-Forwards = 1*DIGIT, 0-255; leading zeros are legal (RFC 4475 §3.1.1.1 "0068").
   const mf = msg.get('Max-Forwards');
-  if (mf !== undefined && (!/^\d{1,3}$/.test(mf) || Number(mf) > 255)) fail(`bad Max-Forwards: "${snip(mf, 20)}"`);
+  const mfv = mf === undefined ? undefined : parseDecimal(mf, MAX_MAX_FORWARDS);
+  if (mfv === 'syntax') fail(`bad Max-Forwards: "${snip(mf!, 20)}"`);
+  else if (mfv === 'range') fail(`Max-Forwards out of range (0-${MAX_MAX_FORWARDS}): ${snip(mf!, 32)}`);
+  if (msg.isRequest) {
+    // §20.19 Expires = delta-seconds (1*DIGIT), 0 to 2**32-1. Checked on requests only: a
+    // response with an odd Expires is still worth delivering.
+    const exp = msg.get('Expires');
+    const ev = exp === undefined ? undefined : parseDecimal(exp, MAX_EXPIRES);
+    if (ev === 'syntax') fail(`bad Expires: "${snip(exp!, 20)}"`);
+    else if (ev === 'range') fail(`Expires out of range (max ${MAX_EXPIRES}): ${snip(exp!, 32)}`);
+    // §10.2.2, §20.10: "Contact: *" only means "all bindings" in a REGISTER.
+    if (msg.method !== 'REGISTER' && msg.getAll('Contact').some((c) => splitHeaderValues(c).includes('*'))) {
+      fail(`Contact: * is only allowed in REGISTER, not in ${msg.method}`);
+    }
+  }
 
-  if (err !== undefined) throw new SipParseError(err, msg);
+  if (err !== undefined) throw new SipParseError(err, msg, msg.isRequest ? errStatus : 400);
   return msg;
 }

@@ -7,9 +7,12 @@
  *   CRLF pong (RFC 5626 §3.5.1); one `connId` per connection; idle connections closed.
  * - Incoming requests get `received`/`rport` stamped on their top Via (§18.2.1, RFC 3581).
  * - Responses to requests received over TCP reuse that connection (§18.2.2).
- * - Malformed requests are answered `400 Bad Request - <reason>` with a
- *   `Warning: 399 <host> "<reason>"` header when Via/From/To/Call-ID/CSeq allow a response
- *   (§21.4.1), otherwise dropped; malformed responses are dropped. Both logged.
+ * - Malformed requests are answered `400 Bad Request - <reason>` (`505 Version Not
+ *   Supported - <reason>` for a SIP version other than 2.0) with a
+ *   `Warning: 399 <host> "<reason>"` header and a To tag whenever the response can be routed:
+ *   the top Via is present and parseable (or, on TCP, present at all: the connection is the
+ *   route, §18.2.2), even when From/To/Call-ID/CSeq are missing (§21.4.1). Otherwise, and
+ *   for ACKs and malformed responses, the message is dropped. All of it is logged.
  *
  * Events: `'message' (msg: SipMessage, src: Endpoint, bytes: number)`.
  */
@@ -17,7 +20,10 @@ import { EventEmitter } from 'node:events';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { logger } from '../ops/log.ts';
-import { SipMessage, SipParseError, parseSipMessage, parseVia, formatVia, makeResponse } from './message.ts';
+import {
+  SipMessage, SipParseError, REASON_PHRASES, parseSipMessage, parseVia, formatVia, makeResponse, newTag, setToTag,
+  parseDecimal, MAX_CONTENT_LENGTH,
+} from './message.ts';
 
 const log = logger('sip-transport');
 
@@ -329,11 +335,14 @@ export class SipTransport extends EventEmitter {
         return;
       }
       const cl = m[1].trim();
-      if (!/^\d{1,9}$/.test(cl)) {
-        this.streamError(conn, `bad Content-Length: "${cl.slice(0, 20)}"`, conn.buf.subarray(0, headEnd + 4));
+      const len = parseDecimal(cl, MAX_CONTENT_LENGTH); // 1*DIGIT: leading zeros are legal
+      if (typeof len === 'string') {
+        this.streamError(conn, len === 'syntax'
+          ? `bad Content-Length: "${cl.slice(0, 20)}"`
+          : `Content-Length out of range (max ${MAX_CONTENT_LENGTH}): ${cl.slice(0, 20)}`, conn.buf.subarray(0, headEnd + 4));
         return;
       }
-      const total = headEnd + 4 + Number(cl);
+      const total = headEnd + 4 + len;
       if (total > this.opts.maxMessageBytes) {
         this.streamError(conn, `message too large: ${total} bytes`, conn.buf.subarray(0, headEnd + 4));
         return;
@@ -360,7 +369,7 @@ export class SipTransport extends EventEmitter {
       } catch (e) {
         partial = (e as SipParseError).partial;
       }
-      if (partial) sent = this.reject400(partial, reason, conn.remote);
+      if (partial) sent = this.rejectMalformed(partial, 400, reason, conn.remote);
     }
     // Stop reading; close once the 400 (if any) is written.
     conn.socket.pause();
@@ -374,8 +383,8 @@ export class SipTransport extends EventEmitter {
     } catch (e) {
       const err = e as SipParseError;
       const partial = err.partial;
-      if (partial && this.reject400(partial, err.message, src)) {
-        log.warn('malformed request answered 400', { from: `${src.address}:${src.port}`, reason: err.message });
+      if (partial && this.rejectMalformed(partial, err.status, err.message, src)) {
+        log.warn(`malformed request answered ${err.status}`, { from: `${src.transport}:${src.address}:${src.port}`, reason: err.message });
       } else {
         log.warn(partial && !partial.isRequest ? 'malformed response dropped' : 'malformed message dropped', {
           from: `${src.transport}:${src.address}:${src.port}`,
@@ -408,23 +417,29 @@ export class SipTransport extends EventEmitter {
   }
 
   /**
-   * Answer a malformed request with 400 + Warning 399 if possible. Returns the send
-   * promise (never rejecting) or undefined when no response can be built.
+   * Answer a malformed request with `status` (400 or 505), a reason phrase and Warning 399
+   * naming the problem, and a To tag, when the response can be routed: the request has a
+   * top Via we can parse (§18.2.2), or arrived over TCP with any Via (the connection is the
+   * route). Whatever else is missing (From, To, Call-ID, CSeq) is simply not echoed. Returns
+   * the send promise (never rejecting) or undefined when no response can be sent.
    */
-  private reject400(partial: SipMessage, reason: string, src: Endpoint): Promise<void> | undefined {
+  private rejectMalformed(partial: SipMessage, status: number, reason: string, src: Endpoint): Promise<void> | undefined {
     if (!partial.isRequest || partial.method === 'ACK') return undefined; // never answer ACKs (§17)
-    for (const n of ['Via', 'From', 'To', 'Call-ID', 'CSeq']) if (!partial.has(n)) return undefined;
+    const via = partial.get('Via');
+    if (via === undefined) return undefined;
     let dest: Endpoint;
     try {
-      parseVia(partial.get('Via') ?? '');
+      parseVia(via);
       dest = responseEndpoint(partial, src);
     } catch {
+      if (src.transport !== 'tcp') return undefined; // nowhere to send it on UDP
       dest = src;
     }
-    const phrase = `Bad Request - ${reason}`.replace(/[\r\n]/g, ' ').slice(0, 120);
-    const res = makeResponse(partial, 400, phrase);
+    const phrase = `${REASON_PHRASES[status] ?? 'Bad Request'} - ${reason}`.replace(/[\r\n]/g, ' ').slice(0, 120);
+    const res = makeResponse(partial, status, phrase);
+    setToTag(res, newTag()); // §8.2.6.2: a final response carries a To tag
     const host = this.opts.warningHost ?? (this.address === '0.0.0.0' || this.address === '::' ? 'sip-edge' : this.address);
     res.add('Warning', `399 ${host} "${reason.replace(/["\\]/g, "'")}"`);
-    return this.send(res, dest).catch((e) => log.debug('sending 400 failed', { err: e }));
+    return this.send(res, dest).catch((e) => log.debug(`sending ${status} failed`, { err: e }));
   }
 }

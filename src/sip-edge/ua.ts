@@ -2,9 +2,13 @@
  * UA core of the built-in SIP edge: what drachtio-server does between the SIP transaction
  * layer and the applications connected over the drachtio wire protocol.
  *
- * - Inbound requests: 100 Trying for INVITEs on its own, routing of new requests to an
- *   application that registered the verb, in-dialog requests to the dialog's owner, 481 for
- *   unknown dialogs, edge-answered OPTIONS, 503/405/501 when nobody can take a request.
+ * - Inbound requests: 416 for a Request-URI scheme other than sip/sips/tel, 483 when
+ *   Max-Forwards is 0 (not OPTIONS), 420 + Unsupported for option tags in Require that are
+ *   not in {@link SUPPORTED_OPTION_TAGS} (not CANCEL/ACK, not relayed proxy dialogs); 100
+ *   Trying for INVITEs on its own, routing of new requests to an application that
+ *   registered the verb, in-dialog requests to the dialog's owner, 481 for unknown dialogs,
+ *   edge-answered OPTIONS, 503/405/501 when nobody can take a request. (Syntax errors got
+ *   their 400/505 in the transport already.)
  * - App responses: Via/From/To/Call-ID/CSeq copied from the request, To-tag, Contact on 2xx
  *   to INVITE, Content-Type for SDP bodies; dialogs created on 2xx.
  * - CANCEL: 200 to the CANCEL and 487 to the INVITE by the edge, the app is told.
@@ -69,6 +73,18 @@ export interface UaOptions {
    */
   advertisedHost?: string;
 }
+
+/**
+ * SIP option tags (RFC 3261 §19.2) the edge together with the app really implements: a
+ * request whose `Require` names anything else gets 420 Bad Extension with `Unsupported`
+ * (§8.2.2.3). Empty today: neither the edge nor the app does reliable provisionals
+ * (`100rel`, RFC 3262), session timers (`timer`, RFC 4028), `replaces`, `norefersub`, ….
+ * Add a tag here (lower case) once it is implemented end to end.
+ */
+export const SUPPORTED_OPTION_TAGS: ReadonlySet<string> = new Set<string>([]);
+
+/** Request-URI schemes the edge accepts (others get 416, §8.2.2.1). */
+const URI_SCHEMES = new Set(['sip', 'sips', 'tel']);
 
 /** Methods the edge knows (405 when nobody handles them; anything else gets 501). */
 const KNOWN_METHODS = [
@@ -251,16 +267,22 @@ export class UaCore {
       log.debug('request without server transaction ignored', { sip: req.summary() });
       return;
     }
+    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(req.uri ?? '')?.[1]?.toLowerCase() ?? '';
+    if (!URI_SCHEMES.has(scheme)) {
+      this.reject(st, req, 416, undefined, `Request-URI scheme "${scheme}" not supported (sip, sips, tel)`, 'warning');
+      return;
+    }
     if (method === 'CANCEL') return this.onCancel(req, st, src);
     const mf = req.get('Max-Forwards');
     if (mf !== undefined && Number(mf) <= 0 && method !== 'OPTIONS') {
-      this.reject(st, req, 483, undefined, 'Max-Forwards reached 0');
+      this.reject(st, req, 483, undefined, 'Max-Forwards reached 0', 'warning');
       return;
     }
     const toTag = req.toTag;
     if (toTag) return this.onInDialogRequest(req, st, src, toTag);
 
     // ── outside any dialog
+    if (this.rejectUnsupportedRequire(req, st)) return;
     if (method === 'INVITE') st.respond(makeResponse(req, 100));
     const verb = method.toLowerCase();
     const app = this.router.pick(verb);
@@ -306,9 +328,10 @@ export class UaCore {
     const method = req.method ?? '';
     const d = this.dialogs.get(dialogKey(req.callId, toTag, req.fromTag ?? ''));
     if ((!d || d.terminated) && this.proxy.relays(req.callId)) {
-      void this.proxy.relayInDialog(req, st);
+      void this.proxy.relayInDialog(req, st); // a proxy ignores Require (§16.3)
       return;
     }
+    if (this.rejectUnsupportedRequire(req, st)) return;
     if (!d || d.terminated) {
       this.reject(st, req, 481, undefined, 'unknown dialog');
       return;
@@ -333,6 +356,20 @@ export class UaCore {
     const dialogId = d.id;
     if (method === 'BYE') this.endDialog(d, 'BYE from network');
     d.app.send(sipFrame(this.netMeta(req, src, ib.id, dialogId, ib.bytes), req.toBuffer()));
+  }
+
+  /**
+   * §8.2.2.3: option tags in `Require` that are not in {@link SUPPORTED_OPTION_TAGS} → 420
+   * Bad Extension listing them in `Unsupported`. Not for CANCEL / ACK, whose Require is to be
+   * ignored (the caller never passes those). Returns true when the request was rejected.
+   */
+  private rejectUnsupportedRequire(req: SipMessage, st: ServerTransaction): boolean {
+    const tags = req.getAll('Require').flatMap((v) => v.split(',')).map((x) => x.trim()).filter(Boolean);
+    const unknown = [...new Set(tags.filter((x) => !SUPPORTED_OPTION_TAGS.has(x.toLowerCase())))];
+    if (unknown.length === 0) return false;
+    this.reject(st, req, 420, undefined, `unsupported option tag(s) in Require: ${unknown.join(', ')}`, 'warning', undefined,
+      [{ name: 'Unsupported', value: unknown.join(', ') }]);
+    return true;
   }
 
   private onAck(req: SipMessage, src: Endpoint): void {
@@ -930,18 +967,20 @@ export class UaCore {
     setToTag(res, tag);
   }
 
-  /** Final response by the edge itself, with a log line saying why. */
+  /**
+   * Final response by the edge itself (To tag added), with a log line saying why.
+   * `explain`: `true` adds `Reason` and `Warning: 399`, `'warning'` only the Warning.
+   */
   private reject(
     st: ServerTransaction, req: SipMessage, status: number, reason: string | undefined, why: string,
-    explain = false, tag?: string,
+    explain: boolean | 'warning' = false, tag?: string, extra: Header[] = [],
   ): void {
     const res = makeResponse(req, status, reason);
     if (!req.toTag) this.tagResponse(res, tag ?? newTag());
     if (status === 405) res.add('Allow', ALLOW);
-    if (explain) {
-      res.add('Reason', `SIP;cause=${status};text="${why}"`);
-      res.add('Warning', `399 ${this.advertisedHost} "${why}"`);
-    }
+    for (const h of extra) res.add(h.name, h.value);
+    if (explain === true) res.add('Reason', `SIP;cause=${status};text="${why.replace(/["\\]/g, "'")}"`);
+    if (explain) res.add('Warning', `399 ${this.advertisedHost} "${why.replace(/["\\]/g, "'")}"`);
     st.respond(res);
     log.info('request rejected', { sip: req.summary(), callId: req.callId, status, why });
   }

@@ -7,7 +7,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import Srf from 'drachtio-srf';
 import { SipEdge, type SipEdgeOptions } from '../../src/sip-edge/index.ts';
-import { SipMessage, parseSipMessage, newTag, newBranch } from '../../src/sip-edge/message.ts';
+import { SipMessage, SipParseError, parseSipMessage, newTag, newBranch } from '../../src/sip-edge/message.ts';
 import { FrameDecoder, splitPayload } from '../../src/sip-edge/wire.ts';
 import { setLogLevel } from '../../src/ops/log.ts';
 
@@ -74,8 +74,11 @@ export class SipPeer {
     let m: SipMessage;
     try {
       m = parseSipMessage(d);
-    } catch {
-      return;
+    } catch (e) {
+      // A 400 to a request missing Call-ID/From/… lacks them too: keep such responses.
+      const partial = e instanceof SipParseError ? e.partial : undefined;
+      if (!partial || partial.isRequest || !partial.status) return;
+      m = partial;
     }
     const i = this.waiters.findIndex((w) => w.pred(m));
     if (i >= 0) {

@@ -175,7 +175,7 @@ t.test('error: missing each mandatory header', async (t) => {
 
 t.test('error: bad CSeq, method mismatch, bad Max-Forwards, bad Call-ID', async (t) => {
   t.equal(parseErr(invite({ replace: { CSeq: 'abc' } })).message, 'bad CSeq: "abc"');
-  t.equal(parseErr(invite({ replace: { CSeq: '99999999999 INVITE' } })).message, 'bad CSeq: "99999999999 INVITE"');
+  t.equal(parseErr(invite({ replace: { CSeq: '99999999999 INVITE' } })).message, 'CSeq number out of range (max 2147483647): "99999999999 INVITE"');
   t.equal(parseErr(invite({ replace: { CSeq: '1 BYE' } })).message, 'CSeq method BYE does not match request method INVITE');
   t.equal(parseErr(invite({ replace: { 'Max-Forwards': 'x' } })).message, 'bad Max-Forwards: "x"');
   t.equal(parseErr(invite({ replace: { 'Call-ID': 'a b' } })).message, 'bad Call-ID: "a b"');

@@ -149,11 +149,16 @@ t.test('UDP: CRLF keep-alives ignored; malformed request answered 400 with reaso
     t.equal(r.get('CSeq'), 'abc', 'offending header echoed as received');
     t.match(r.get('Warning')!, /^399 127\.0\.0\.1 "bad CSeq: 'abc'"$/);
     t.equal(r.callId, 'z9hG4bKbad@test');
+    t.ok(r.toTag, 'the 400 carries a To tag');
     const reply2 = recvUdp(u);
     u.send(options('z9hG4bKnocid').replace(/Call-ID: .*\r\n/, ''), tp.port, HOST);
-    u.send(options('z9hG4bKmf').replace('Max-Forwards: 70', 'Max-Forwards: lots').replace(/Call-ID: .*\r\n/, 'Call-ID: mf\r\n'), tp.port, HOST);
     const r2 = await reply2;
-    t.equal(r2.reason, 'Bad Request - bad Max-Forwards: "lots"', 'no 400 for a missing Call-ID, next one answered');
+    t.equal(r2.reason, 'Bad Request - missing Call-ID header', 'a missing Call-ID is answered 400 (the Via routes it)');
+    t.notOk(r2.has('Call-ID'), 'nothing invented for the missing header');
+    const reply3 = recvUdp(u);
+    u.send(options('z9hG4bKmf').replace('Max-Forwards: 70', 'Max-Forwards: lots').replace(/Call-ID: .*\r\n/, 'Call-ID: mf\r\n'), tp.port, HOST);
+    const r3 = await reply3;
+    t.equal(r3.reason, 'Bad Request - bad Max-Forwards: "lots"');
     // Binary garbage: dropped, no reply, nothing emitted.
     u.send(Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x00, 0x01]), tp.port, HOST);
     await new Promise((r) => setTimeout(r, 100));
