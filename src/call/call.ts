@@ -19,6 +19,7 @@ import {
   negotiate, processAnswer, SdpError, type MediaCapabilities, type NegotiatedAudio, type Negotiation, type SessionDescription,
 } from '../sdp/index.ts';
 import type { Tenant, TtsVoice } from '../tenants/index.ts';
+import { dtmfInfoBody, INFO_ACCEPT } from './dtmf-info.ts';
 
 /** Why a call ended (CDR `reason`). */
 export type EndReason =
@@ -89,7 +90,12 @@ export interface CallMediaSession {
   close(): void;
   on(event: string, listener: (...args: any[]) => void): unknown;
   removeListener(event: string, listener: (...args: any[]) => void): unknown;
+  /** A digit signalled by SIP INFO, delivered as the media's 'dtmfStart' + 'dtmf' (false: the same press came in the media). */
+  signalledDtmf?(digit: string, durationMs: number): boolean;
 }
+
+/** In-dialog INFO as delivered with a dialog 'info' event. */
+export interface InfoRequest { body?: string; get?(h: string): string | undefined }
 
 /** Timer source; injectable so tests run on a fake clock. */
 export interface CallClock {
@@ -286,6 +292,7 @@ export class Call extends EventEmitter {
     this.rtpWatchSince = this.answeredAt;
     dialog.on('destroy', this.onDialogDestroy);
     dialog.on('modify', this.onModify);
+    dialog.on('info', this.onInfo);
     if (this.opts.delayedOffer) {
       dialog.on('ack', this.onAck);
       this.ackTimer = this.clock.setTimeout(() => {
@@ -454,6 +461,42 @@ export class Call extends EventEmitter {
     const progress: ReferProgress = { status: Number(m[1]), reason: m[2]!.trim(), terminated: /^\s*terminated/i.test(state) };
     this.log.info('transfer progress', { status: progress.status, reason: progress.reason, terminated: progress.terminated });
     this.emit('refer-progress', progress);
+  };
+
+  /**
+   * In-dialog INFO: DTMF (`application/dtmf-relay`, `application/dtmf`) → 200 and the digit
+   * goes to the media session's 'dtmf' events like an RFC 4733 one; an empty INFO
+   * (keep-alive probe) → 200; another body → 415 with Accept; a DTMF body without a key → 400.
+   */
+  private onInfo = (req: InfoRequest, res: ReinviteResponse): void => {
+    const info = dtmfInfoBody(req.get?.('Content-Type'), typeof req.body === 'string' ? req.body : '');
+    try {
+      switch (info.kind) {
+        case 'digit': {
+          res.send(200);
+          const delivered = this._state === 'answered' && this.session.signalledDtmf?.(info.digit, info.durationMs);
+          this.log.debug(delivered ? 'DTMF by SIP INFO' : 'DTMF by SIP INFO, already received in the media', { digit: info.digit, durationMs: info.durationMs });
+          break;
+        }
+        case 'empty':
+          res.send(200);
+          break;
+        case 'ignored':
+          res.send(200);
+          this.log.debug('SIP INFO ignored', { why: info.why });
+          break;
+        case 'malformed':
+          res.send(400, { headers: { Warning: `399 voice-agent "${info.why}"` } });
+          this.log.warn('SIP INFO rejected: 400', { why: info.why });
+          break;
+        case 'unsupported':
+          res.send(415, { headers: { Accept: INFO_ACCEPT } });
+          this.log.info('SIP INFO rejected: 415', { contentType: info.contentType });
+          break;
+      }
+    } catch (err) {
+      this.log.debug('INFO response failed', { err: err as Error });
+    }
   };
 
   private onRepBye = (): void => {
@@ -675,6 +718,7 @@ export class Call extends EventEmitter {
       this.dialog.removeListener('destroy', this.onDialogDestroy);
       this.dialog.removeListener('modify', this.onModify);
       this.dialog.removeListener('ack', this.onAck);
+      this.dialog.removeListener('info', this.onInfo);
     }
     this.session.removeListener('playoutDone', this.onPlayoutDone);
     this.session.removeListener('latched', this.onLatched);

@@ -269,12 +269,13 @@ export class MediaEngine {
           s.emit('latched', { address: ev.address, port: ev.port });
           break;
         case 'dtmfStart':
-          s.emit('dtmfStart', { digit: ev.digit });
+          s.deliverDtmf('media', 'start', ev.digit, 0);
           break;
-        case 'dtmf':
-          log.debug('dtmf received', { session: ev.id, digit: ev.digit, durationMs: ev.durationMs });
-          s.emit('dtmf', { digit: ev.digit, durationMs: ev.durationMs });
+        case 'dtmf': {
+          const ok = s.deliverDtmf('media', 'end', ev.digit, ev.durationMs);
+          log.debug(ok ? 'dtmf received' : 'dtmf received, already signalled by SIP INFO', { session: ev.id, digit: ev.digit, durationMs: ev.durationMs });
           break;
+        }
         case 'speechEnd':
           s.emit('speechEnd', { audio: ev.pcm, voicedMs: ev.voicedMs });
           break;

@@ -10,6 +10,7 @@ import {
   native, type NativeEngine, type NativeSessionStats, type NativeOpusParams,
   type NativeJitterStats, type NativeRtcpStats,
 } from './native.ts';
+import { DtmfMerge, type DtmfPath } from './dtmf-merge.ts';
 
 /** SDP direction of a media session's stream, seen from our side. */
 export type MediaDirection = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
@@ -190,9 +191,14 @@ export interface MediaSessionEvents {
    * (silence when the peer stops sending).
    */
   audio: [pcm: Int16Array];
-  /** A DTMF digit ended (RFC 4733; once per key press, whatever the retransmissions). */
+  /**
+   * A DTMF digit ended: once per key press, whatever the retransmissions and whichever way it
+   * came — RFC 4733 telephone-events, tones in the audio (in-band detector, when no
+   * telephone-event was negotiated) or SIP INFO ({@link MediaSession.signalledDtmf}); a press
+   * signalled both in the media and by INFO counts once (src/media/dtmf-merge.ts).
+   */
   dtmf: [ev: DtmfEvent];
-  /** A DTMF digit started (first packet of the event): useful to stop prompts at once. */
+  /** A DTMF digit started (first packet of the event, tone detected, or the INFO): useful to stop prompts at once. */
   dtmfStart: [ev: { digit: string }];
   /** The outbound queue drained after audio was played (not emitted after flush()). */
   playoutDone: [];
@@ -249,6 +255,7 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
   }
 
   private turn: TurnTunables | null;
+  private readonly dtmfMerge = new DtmfMerge();
 
   /** VAD and turn-taking are on for this session (SessionOptions.vad). */
   get vad(): boolean {
@@ -317,6 +324,33 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
    */
   sendDtmf(digits: string, opts: { durationMs?: number; gapMs?: number } = {}): void {
     this.eng.sendDtmf(this.liveId(), digits, opts.durationMs ?? 100, opts.gapMs ?? 60);
+  }
+
+  /**
+   * A DTMF digit signalled outside the media (SIP INFO, `application/dtmf-relay` or
+   * `application/dtmf`): emitted as 'dtmfStart' then 'dtmf' with the same shapes as an
+   * RFC 4733 digit, unless the same press already arrived in the media. Returns whether it
+   * was delivered. Throws for anything but 0-9 * # A-D.
+   */
+  signalledDtmf(digit: string, durationMs: number): boolean {
+    const d = digit.toUpperCase();
+    if (!/^[0-9*#A-D]$/.test(d)) throw new Error(`invalid DTMF digit '${digit}' (0-9 * # A-D)`);
+    if (this.closed) return false;
+    const ok = this.deliverDtmf('sip', 'start', d, 0);
+    this.deliverDtmf('sip', 'end', d, Math.max(0, Math.round(durationMs)));
+    return ok;
+  }
+
+  /** @internal a digit event from the media path (native RFC 4733 receiver or in-band detector) or SIP. */
+  deliverDtmf(path: DtmfPath, kind: 'start' | 'end', digit: string, durationMs: number): boolean {
+    if (kind === 'start') {
+      if (!this.dtmfMerge.start(path, digit)) return false;
+      this.emit('dtmfStart', { digit });
+      return true;
+    }
+    if (!this.dtmfMerge.end(path, digit)) return false;
+    this.emit('dtmf', { digit, durationMs });
+    return true;
   }
 
   /**

@@ -41,7 +41,7 @@ import type { Config } from '../config.ts';
 const log = logger('sip');
 
 /** Methods we handle, advertised in `Allow`. */
-export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY';
+export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY, INFO';
 /** Bodies we accept, advertised in `Accept`. */
 export const ACCEPT = 'application/sdp';
 
