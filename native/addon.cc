@@ -236,6 +236,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::Stats>("stats"),
                            InstanceMethod<&EngineWrap::PacingStats>("pacingStats"),
                            InstanceMethod<&EngineWrap::ResetPacingStats>("resetPacingStats"),
+                           InstanceMethod<&EngineWrap::PacingHistogram>("pacingHistogram"),
+                           InstanceMethod<&EngineWrap::Heartbeat>("heartbeat"),
                            InstanceMethod<&EngineWrap::ActiveSessions>("activeSessions"),
                            InstanceMethod<&EngineWrap::Close>("close"),
                            InstanceMethod<&EngineWrap::Scheduling>("scheduling"),
@@ -560,6 +562,32 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     o.Set("p99Us", p.p99Us);
     o.Set("maxUs", p.maxUs);
     return o;
+  }
+
+  // Never-reset lateness histogram for /metrics: { boundsUs[], counts[] (per bucket, last =
+  // above every bound), count, sumUs }.
+  Napi::Value PacingHistogram(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const PacingCumulative c = engine_ ? engine_->pacingCumulative() : PacingCumulative{};
+    Napi::Array bounds = Napi::Array::New(env, kPacingPromBounds);
+    Napi::Array counts = Napi::Array::New(env, kPacingPromBounds + 1);
+    for (int i = 0; i < kPacingPromBounds; ++i) bounds.Set(i, static_cast<double>(kPacingPromBoundsUs[i]));
+    for (int i = 0; i <= kPacingPromBounds; ++i) counts.Set(i, static_cast<double>(c.buckets[i]));
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("boundsUs", bounds);
+    o.Set("counts", counts);
+    o.Set("count", static_cast<double>(c.count));
+    o.Set("sumUs", c.sumUs);
+    return o;
+  }
+
+  // Liveness probe: returns the media loop's iteration count and wakes the loop once, so a
+  // second call shortly after returns a larger number unless the media thread is stuck.
+  Napi::Value Heartbeat(const Napi::CallbackInfo& info) {
+    if (!engine_) return Napi::Number::New(info.Env(), -1);
+    const double n = static_cast<double>(engine_->loops());
+    engine_->poke();
+    return Napi::Number::New(info.Env(), n);
   }
 
   void ResetPacingStats(const Napi::CallbackInfo&) {

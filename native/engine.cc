@@ -571,6 +571,7 @@ void Engine::run() {
     const int64_t armedAt = armedNs_;
     const int n = epoll_wait(epfd_, evs, kMaxEvents, -1);
     if (n < 0 && errno != EINTR) break;
+    loops_.fetch_add(1, std::memory_order_relaxed);
     now = monoNs();
     if (prof && armedAt > 0 && armedAt != INT64_MAX && now >= armedAt) profAdd(P_WAKE, now - armedAt);
     runDueSlots(now);  // sending first: it is the deadline-bound work

@@ -78,7 +78,12 @@ class Engine {
 
   // ---- any thread ----
   PacingSnapshot pacing() const { return pacing_.snapshot(); }
+  PacingCumulative pacingCumulative() const { return pacing_.cumulative(); }
   void resetPacing() { pacing_.reset(); }
+  /** Iterations of the media loop so far (liveness: poke(), then expect it to grow). */
+  uint64_t loops() const { return loops_.load(std::memory_order_relaxed); }
+  /** Wake the media loop once (it runs one iteration with no command). */
+  void poke() { wake(); }
 
  private:
   struct Command {
@@ -120,6 +125,7 @@ class Engine {
   std::shared_ptr<BatchPool> pool_;
   Sink sink_;
   PacingStats pacing_;
+  std::atomic<uint64_t> loops_{0};  // written by the media thread only
   int epfd_ = -1, wakefd_ = -1, timerfd_ = -1;
   std::thread thread_;
   bool running_ = false;

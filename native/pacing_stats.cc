@@ -18,6 +18,12 @@ void PacingStats::record(int64_t errorNs) {
   if (errorNs < 0) errorNs = 0;
   buckets_[bucketOf(errorNs / 1000)].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
+  const int64_t us = errorNs / 1000;
+  int pb = 0;
+  while (pb < kPacingPromBounds && us > kPacingPromBoundsUs[pb]) ++pb;
+  promBuckets_[pb].fetch_add(1, std::memory_order_relaxed);
+  promCount_.fetch_add(1, std::memory_order_relaxed);
+  promSumNs_.fetch_add(static_cast<uint64_t>(errorNs), std::memory_order_relaxed);
   int64_t prev = maxNs_.load(std::memory_order_relaxed);
   while (errorNs > prev && !maxNs_.compare_exchange_weak(prev, errorNs, std::memory_order_relaxed)) {
   }
@@ -27,6 +33,14 @@ void PacingStats::reset() {
   for (auto& b : buckets_) b.store(0, std::memory_order_relaxed);
   count_.store(0, std::memory_order_relaxed);
   maxNs_.store(0, std::memory_order_relaxed);
+}
+
+PacingCumulative PacingStats::cumulative() const {
+  PacingCumulative c;
+  for (int i = 0; i <= kPacingPromBounds; ++i) c.buckets[i] = promBuckets_[i].load(std::memory_order_relaxed);
+  c.count = promCount_.load(std::memory_order_relaxed);
+  c.sumUs = static_cast<double>(promSumNs_.load(std::memory_order_relaxed)) / 1000.0;
+  return c;
 }
 
 PacingSnapshot PacingStats::snapshot() const {

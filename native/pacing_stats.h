@@ -8,6 +8,17 @@
 
 namespace voice {
 
+/** Upper bounds (µs) of the cumulative lateness histogram exported as a Prometheus histogram. */
+inline constexpr int kPacingPromBounds = 11;
+inline constexpr int64_t kPacingPromBoundsUs[kPacingPromBounds] = {100, 250, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 250000};
+
+/** Never-reset counts since the engine started (a Prometheus histogram: monotonic). */
+struct PacingCumulative {
+  uint64_t buckets[kPacingPromBounds + 1] = {};  // per bound, not cumulative; last = above every bound
+  uint64_t count = 0;
+  double sumUs = 0;
+};
+
 struct PacingSnapshot {
   uint64_t samples = 0;
   double p50Us = 0;
@@ -21,6 +32,8 @@ class PacingStats {
   /** Record one send; errorNs < 0 (early) counts as 0. Media thread only. */
   void record(int64_t errorNs);
   PacingSnapshot snapshot() const;
+  /** Since construction; reset() does not touch it (benchmarks reset the fine histogram). */
+  PacingCumulative cumulative() const;
   void reset();
 
  private:
@@ -31,6 +44,9 @@ class PacingStats {
   std::atomic<uint32_t> buckets_[kBuckets];
   std::atomic<uint64_t> count_{0};
   std::atomic<int64_t> maxNs_{0};
+  std::atomic<uint64_t> promBuckets_[kPacingPromBounds + 1] = {};
+  std::atomic<uint64_t> promCount_{0};
+  std::atomic<uint64_t> promSumNs_{0};
   static int bucketOf(int64_t us);
   static double bucketValueUs(int idx);
 };

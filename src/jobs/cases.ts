@@ -214,6 +214,31 @@ export class CaseQueue extends EventEmitter {
     }
   }
 
+  /**
+   * Readiness of the queue's Redis: null when it answers PING within `timeoutMs`, else why not
+   * (messages are still safe: they go to the spool, which {@link spoolHealth} checks).
+   */
+  async redisHealth(timeoutMs = 1000): Promise<string | null> {
+    if (this.conn.status !== 'ready') return `not connected (${this.conn.status}); messages spool to ${this.spool.file}`;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.conn.ping(),
+        new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no PONG within ${timeoutMs} ms`)), timeoutMs); }),
+      ]);
+      return null;
+    } catch (err) {
+      return (err as Error).message;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** null when the spool file's directory is writable, else why not. */
+  spoolHealth(): string | null {
+    return this.spool.writable();
+  }
+
   /** Counts of the queue (waiting, active, delayed, completed, failed) — for health/metrics. */
   async counts(): Promise<Record<string, number>> {
     return this.queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');

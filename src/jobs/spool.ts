@@ -4,7 +4,7 @@
  * rename + directory fsync) when replayed entries are removed. A torn last line (crash
  * mid-write) is skipped with a warning; every complete line is kept.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { logger } from '../ops/log.ts';
 import type { CaseMessage } from './types.ts';
@@ -58,6 +58,17 @@ export class Spool {
 
   get size(): number {
     return this.list().length;
+  }
+
+  /** null when messages can be spooled (the directory, and the file if it exists, are writable), else why not. */
+  writable(): string | null {
+    try {
+      accessSync(path.dirname(this.file), constants.W_OK);
+      if (existsSync(this.file)) accessSync(this.file, constants.W_OK);
+      return null;
+    } catch (err) {
+      return `spool ${this.file} not writable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+    }
   }
 
   /** Drop the given ids (rewrites the file atomically). */

@@ -145,6 +145,32 @@ export class MediaEngine {
   }
 
   /**
+   * Never-reset histogram of outbound send lateness since the engine started (for
+   * Prometheus; `resetPacingStats` does not touch it). Per-bucket counts, µs bounds; the last
+   * count is above every bound. undefined once closed.
+   */
+  pacingHistogram(): { boundsUs: number[]; counts: number[]; count: number; sumUs: number } | undefined {
+    return this.nativeEngine?.pacingHistogram();
+  }
+
+  /**
+   * Is the media thread alive? Wakes its loop and resolves true when the loop ran within
+   * `timeoutMs` (false when stuck or closed). Cheap: one eventfd write.
+   */
+  async alive(timeoutMs = 500): Promise<boolean> {
+    const eng = this.nativeEngine;
+    if (!eng) return false;
+    const before = eng.heartbeat();
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 10));
+      if (!this.nativeEngine) return false;
+      if (eng.heartbeat() > before) return true;
+    }
+    return false;
+  }
+
+  /**
    * Connect two sessions natively: each one's jitter-buffered inbound audio is
    * encoded into the other's outbound stream (transcoding when the codecs
    * differ), on the media thread. While bridged, `play()` on either session

@@ -82,6 +82,10 @@ export interface NativeEngine {
   stats(id: number): NativeSessionStats;
   pacingStats(): { samples: number; p50Us: number; p99Us: number; maxUs: number };
   resetPacingStats(): void;
+  /** never-reset lateness histogram (Prometheus): per-bucket counts, last = above every bound */
+  pacingHistogram(): { boundsUs: number[]; counts: number[]; count: number; sumUs: number };
+  /** media loop iterations so far (-1 when closed); wakes the loop once */
+  heartbeat(): number;
   activeSessions(): number;
   scheduling(): 'fifo' | 'nice' | 'normal';
   close(): void;

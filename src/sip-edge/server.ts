@@ -110,6 +110,11 @@ export class SipEdge extends EventEmitter {
     return a && typeof a === 'object' ? a.port : this.opts.control.port;
   }
 
+  /** SIP and control listeners are up (between start() and stop()). */
+  get listening(): boolean {
+    return this.transport !== undefined && this.control !== undefined && this.control.listening;
+  }
+
   /** Live dialogs. */
   get dialogCount(): number {
     return this.ua?.dialogCount ?? 0;

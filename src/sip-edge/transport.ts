@@ -20,6 +20,7 @@ import { EventEmitter } from 'node:events';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { logger } from '../ops/log.ts';
+import { metrics, sipMethodLabel, statusClass } from '../ops/metrics.ts';
 import {
   SipMessage, SipParseError, REASON_PHRASES, parseSipMessage, parseVia, formatVia, makeResponse, newTag, setToTag,
   parseDecimal, MAX_CONTENT_LENGTH,
@@ -236,6 +237,8 @@ export class SipTransport extends EventEmitter {
       });
     }
     log.debug('sent', { to: `${dest.transport}:${dest.address}:${dest.port}`, msg: msg.summary(), bytes: data.length });
+    if (msg.isRequest) metrics.sipRequests.inc({ layer: 'edge', direction: 'out', method: sipMethodLabel(msg.method) });
+    else metrics.sipResponses.inc({ layer: 'edge', direction: 'out', method: sipMethodLabel(msg.cseq?.method), status_class: statusClass(msg.status ?? 0) });
   }
 
   private async connFor(dest: Endpoint): Promise<Conn> {
@@ -393,7 +396,10 @@ export class SipTransport extends EventEmitter {
       }
       return;
     }
-    if (msg.isRequest) this.stampVia(msg, src);
+    if (msg.isRequest) {
+      this.stampVia(msg, src);
+      metrics.sipRequests.inc({ layer: 'edge', direction: 'in', method: sipMethodLabel(msg.method) });
+    } else metrics.sipResponses.inc({ layer: 'edge', direction: 'in', method: sipMethodLabel(msg.cseq?.method), status_class: statusClass(msg.status ?? 0) });
     this.emit('message', msg, src, bytes);
   }
 

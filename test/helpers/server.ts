@@ -26,6 +26,8 @@ export interface ServerHandle {
   sipPort: number;
   /** drachtio control port of the built-in edge. */
   controlPort: number;
+  /** `http://127.0.0.1:port` of the ops listener (/metrics, /livez, /readyz); '' when off. */
+  opsUrl: string;
   rtpMin: number;
   rtpMax: number;
   /** The environment the server was started with (test-relevant keys). */
@@ -62,6 +64,10 @@ export async function startServer(env: Record<string, string> = {}, opts: StartS
     RTP_PORT_MAX: String(rtp.max),
     LOG_LEVEL: 'info',
     CONSOLE_PORT: '0',
+    // the ops listener on a free port (its URL is in the ready line: `opsUrl`)
+    OPS_PORT: '0',
+    // SIGTERM stops at once unless a test asks for a drain
+    DRAIN_SECONDS: '0',
     ...env,
   };
   if (!['debug', 'info'].includes(serverEnv.LOG_LEVEL ?? 'info')) serverEnv.LOG_LEVEL = 'info';
@@ -132,14 +138,15 @@ export async function startServer(env: Record<string, string> = {}, opts: StartS
     return code;
   };
 
+  let ready: string;
   try {
-    await waitForLog(/msg="?voice-agent ready/, opts.readyTimeoutMs ?? 30000);
+    ready = await waitForLog(/msg="?voice-agent ready/, opts.readyTimeoutMs ?? 30000);
   } catch (err) {
     await stop(1000);
     throw err;
   }
   return {
-    proc, host, sipPort, controlPort, rtpMin: rtp.min, rtpMax: rtp.max, env: serverEnv,
+    proc, host, sipPort, controlPort, opsUrl: / ops=(http:\/\/\S+)/.exec(ready)?.[1] ?? '', rtpMin: rtp.min, rtpMax: rtp.max, env: serverEnv,
     log: () => log, waitForLog, stop,
   };
 }

@@ -15,6 +15,7 @@
  */
 import { createRequire } from 'node:module';
 import { logger } from '../../ops/log.ts';
+import { metrics } from '../../ops/metrics.ts';
 
 const log = logger('rtpengine');
 
@@ -233,6 +234,8 @@ export class RtpengineClient {
     try {
       data = await Promise.race([this.ready.then(() => raw[cmd](this.endpoint, clean)), deadline]);
     } catch (err) {
+      const kind = err instanceof RtpengineError ? err.kind : /timeout/i.test(err instanceof Error ? err.message : String(err)) ? 'timeout' : 'error';
+      metrics.rtpengineCommands.inc({ command: cmd, result: kind === 'timeout' ? 'timeout' : 'error' });
       if (err instanceof RtpengineError) throw err;
       const text = err instanceof Error ? err.message : String(err);
       if (/timeout/i.test(text)) throw timeoutError();
@@ -244,6 +247,8 @@ export class RtpengineClient {
     }
     const reply = data as NgReply;
     const ms = Math.round((performance.now() - t0) * 10) / 10;
+    metrics.rtpengineLatency.observe({ command: cmd }, (performance.now() - t0) / 1000);
+    metrics.rtpengineCommands.inc({ command: cmd, result: reply.result === 'error' ? 'error' : 'ok' });
     if (reply.result === 'error') {
       const reason = String(reply['error-reason'] ?? 'no error-reason given');
       log.warn('rtpengine rejected command', { url: this.url, cmd, callId: params['call-id'], reason });
