@@ -25,12 +25,20 @@
  *   transcode: [PCMU, PCMA]
  *   direction: [external, internal]
  *   flags: [SIP-source-address]
+ * defaultCountry: US       # national number forms (ANI/DNIS) when no trunk says otherwise
+ * trunks:                  # carriers / PBXs we take calls from (identity headers trusted from these)
+ *   - name: carrier-a
+ *     sources: [203.0.113.0/24, 2001:db8:5::/48]
+ *     trustIdentity: true  # P-Asserted-Identity / Remote-Party-ID from here are believed (default true)
+ *     country: US          # national forms from this trunk (default: defaultCountry)
  * ```
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
+import ipaddr from 'ipaddr.js';
+import { isSupportedCountry, type CountryCode } from 'libphonenumber-js';
 import { parseRtpengineUrl } from './media/rtpengine/client.ts';
 
 export type Transport = 'udp' | 'tcp';
@@ -175,8 +183,58 @@ export interface Config {
   handoff: HandoffSettings;
   /** The rep console (screen pops over HTTP + SSE). */
   console: ConsoleSettings;
+  /**
+   * Country whose national number forms are assumed for calling and dialed numbers that are
+   * not in E.164 (`4155550100` → `+14155550100` for `US`), unless the trunk a call came
+   * from names its own. ISO 3166 alpha-2. Env `DEFAULT_COUNTRY`. @defaultValue 'US'
+   */
+  defaultCountry: CountryCode;
+  /**
+   * The carriers and PBXs that send us calls, recognised by source address. Identity headers
+   * (P-Asserted-Identity, Remote-Party-ID) are believed only from a trunk with
+   * `trustIdentity`; with no trunk configured, only from loopback (the tests' and a local
+   * SBC's address). Env `TRUNKS` (the same list as YAML/JSON flow text, e.g.
+   * `[{name: a, sources: [203.0.113.0/24]}]`). @defaultValue [] (none)
+   */
+  trunks: TrunkSettings[];
   /** The YAML file that was loaded, if any. */
   configFile?: string;
+}
+
+/**
+ * One carrier trunk or PBX (YAML `trunks[]`). Only what caller identity needs today; access
+ * control, digest credentials and limits are meant to join this same entry later.
+ */
+export interface TrunkSettings {
+  /** Name for logs and the CDR (`trunk=`); unique. */
+  name: string;
+  /** Source addresses of its signalling: IPv4/IPv6 CIDRs (a bare address is a /32 or /128). */
+  sources: string[];
+  /**
+   * Believe the caller identity it asserts (P-Asserted-Identity, then Remote-Party-ID) over
+   * From. @defaultValue true
+   */
+  trustIdentity: boolean;
+  /** ISO 3166 alpha-2 country of its national number forms. @defaultValue the global defaultCountry */
+  country: CountryCode;
+}
+
+export interface SessionTimerSettings {
+  /**
+   * Session timers on: honour the caller's Session-Expires/Min-SE, answer with
+   * Session-Expires, refresh when we are the refresher, hang up (`session-expired`) when the
+   * caller's refreshes stop. Off: no timer headers; `Require: timer` gets 420.
+   * Env `SESSION_TIMER` (`on`/`off`). @defaultValue true
+   */
+  enabled: boolean;
+  /** Session interval we ask for and the most we accept (seconds). Env `SESSION_EXPIRES`. @defaultValue 1800 */
+  interval: number;
+  /**
+   * Shortest interval we accept (seconds): an INVITE, re-INVITE or UPDATE asking for less
+   * gets 422 with this `Min-SE`. RFC 4028 says at least 90; lower values are for tests.
+   * Env `SESSION_MIN_SE`. @defaultValue 90
+   */
+  minSE: number;
 }
 
 export interface HandoffSettings {
@@ -219,6 +277,8 @@ export function defaultConfig(): Config {
     rtpengine: null,
     handoff: { repUri: 'sip:{extension}@127.0.0.1:5070', ringSeconds: 20 },
     console: { address: '127.0.0.1', port: 8088, enabled: true },
+    defaultCountry: 'US',
+    trunks: [],
   };
 }
 
@@ -319,7 +379,7 @@ class Reader {
   }
 }
 
-const TOP_KEYS = ['sip', 'edge', 'drachtio', 'rtp', 'tenantsFile', 'maxCallSeconds', 'answerDelayMs', 'rtpTimeoutSeconds', 'logLevel', 'rtpengine', 'handoff', 'console'] as const;
+const TOP_KEYS = ['sip', 'edge', 'drachtio', 'rtp', 'tenantsFile', 'maxCallSeconds', 'answerDelayMs', 'rtpTimeoutSeconds', 'logLevel', 'rtpengine', 'handoff', 'console', 'defaultCountry', 'trunks'] as const;
 
 function rtpengineOf(cfg: Config): RtpengineSettings {
   cfg.rtpengine ??= { url: '', timeoutMs: RTPENGINE_SETTINGS_DEFAULTS.timeoutMs, transcode: [], flags: [] };
@@ -343,6 +403,85 @@ export function repUri(r: { fail(f: string, p: string): never }, field: string, 
 function httpUrl(r: Reader, field: string, v: unknown): string {
   if (typeof v !== 'string' || !/^https?:\/\/\S+$/.test(v.trim())) r.fail(field, `must be an http(s) URL, got ${show(v)}`);
   return (v as string).trim().replace(/\/+$/, '');
+}
+
+function country(r: Reader, field: string, v: unknown): CountryCode {
+  const c = typeof v === 'string' ? v.trim().toUpperCase() : v;
+  if (typeof c !== 'string' || !/^[A-Z]{2}$/.test(c) || !isSupportedCountry(c)) {
+    r.fail(field, `must be an ISO 3166 alpha-2 country code with a telephone numbering plan (e.g. US, GB, DE), got ${show(v)}`);
+  }
+  return c as CountryCode;
+}
+
+/** An IPv4/IPv6 CIDR (or a bare address: /32, /128), normalised to `address/length`. */
+function cidr(r: Reader, field: string, v: unknown): string {
+  const s = typeof v === 'string' ? v.trim() : '';
+  try {
+    if (s.includes('/')) {
+      const [addr, len] = ipaddr.parseCIDR(s);
+      return `${addr.toString()}/${len}`;
+    }
+    const addr = ipaddr.parse(s);
+    return `${addr.toString()}/${addr.kind() === 'ipv4' ? 32 : 128}`;
+  } catch {
+    return r.fail(field, `must be an IPv4 or IPv6 address or CIDR (e.g. 203.0.113.0/24, 2001:db8::/32), got ${show(v)}`);
+  }
+}
+
+/** Trunk entries whose country was left to the global default (filled in at the end of loadConfig). */
+const countryUnset = new WeakSet<TrunkSettings>();
+
+function trunks(r: Reader, field: string, v: unknown): TrunkSettings[] {
+  if (!Array.isArray(v)) r.fail(field, `must be a list of trunks ({name, sources, trustIdentity, country}), got ${show(v)}`);
+  const out: TrunkSettings[] = [];
+  const names = new Map<string, number>();
+  (v as unknown[]).forEach((item, i) => {
+    const f = `${field}[${i}]`;
+    const o = r.mapping(f, item, ['name', 'sources', 'trustIdentity', 'country']);
+    if (typeof o.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(o.name)) {
+      r.fail(`${f}.name`, `must be a name of letters, digits, '.', '_' or '-' (at most 64), got ${show(o.name)}`);
+    }
+    const name = o.name as string;
+    if (names.has(name)) r.fail(`${f}.name`, `duplicate trunk name ${JSON.stringify(name)} (also ${field}[${names.get(name)}])`);
+    names.set(name, i);
+    let srcs: unknown[];
+    if (typeof o.sources === 'string') srcs = o.sources.split(',').filter((x) => x.trim() !== '');
+    else if (Array.isArray(o.sources)) srcs = o.sources;
+    else r.fail(`${f}.sources`, `must be a list of IPv4/IPv6 CIDRs, got ${show(o.sources)}`);
+    if (srcs.length === 0) r.fail(`${f}.sources`, 'must list at least one source address or CIDR');
+    const sources = srcs.map((s, j) => cidr(r, `${f}.sources[${j}]`, s));
+    let trustIdentity = true;
+    if (o.trustIdentity !== undefined && o.trustIdentity !== null) {
+      if (typeof o.trustIdentity !== 'boolean') r.fail(`${f}.trustIdentity`, `must be true or false, got ${show(o.trustIdentity)}`);
+      trustIdentity = o.trustIdentity as boolean;
+    }
+    const t: TrunkSettings = { name, sources, trustIdentity, country: 'US' };
+    if (o.country !== undefined && o.country !== null) t.country = country(r, `${f}.country`, o.country);
+    else countryUnset.add(t);
+    out.push(t);
+  });
+  return out;
+}
+
+/** The `TRUNKS` environment variable: YAML or JSON flow text of the same list. */
+function trunksFromEnv(r: Reader, v: string): TrunkSettings[] {
+  let doc: unknown;
+  try {
+    doc = parseYaml(v, { uniqueKeys: true });
+  } catch (err) {
+    const msg = err instanceof YAMLParseError ? err.message.split('\n')[0]! : (err as Error).message;
+    r.fail('TRUNKS', `must be a YAML/JSON list of trunks, e.g. [{name: carrier, sources: [203.0.113.0/24]}] (${msg})`);
+  }
+  return trunks(r, 'TRUNKS', doc);
+}
+
+/** on/off, true/false, yes/no, 1/0 (any case) or a YAML boolean. */
+function flag(r: Reader, field: string, v: unknown): boolean {
+  if (typeof v === 'boolean') return v;
+  const s = typeof v === 'string' ? v.trim().toLowerCase() : typeof v === 'number' ? String(v) : '';
+  if (['on', 'true', 'yes', '1'].includes(s)) return true;
+  if (['off', 'false', 'no', '0'].includes(s)) return false;
+  return r.fail(field, `must be on or off (true/false), got ${show(v)}`);
 }
 
 function applyFile(cfg: Config, file: string): void {
@@ -391,6 +530,8 @@ function applyFile(cfg: Config, file: string): void {
       cfg.console.enabled = c.enabled as boolean;
     }
   }
+  if (has(top, 'defaultCountry')) cfg.defaultCountry = country(r, 'defaultCountry', top.defaultCountry);
+  if (has(top, 'trunks')) cfg.trunks = trunks(r, 'trunks', top.trunks);
   if (has(top, 'rtpengine')) {
     const e = r.mapping('rtpengine', top.rtpengine, ['url', 'timeoutMs', 'transcode', 'direction', 'flags']);
     const x = rtpengineOf(cfg);
@@ -441,6 +582,8 @@ function applyEnv(cfg: Config, env: NodeJS.ProcessEnv, cwd: string): void {
   if ((v = get('RTPENGINE_TRANSCODE')) !== undefined) rtpengineOf(cfg).transcode = r.names('RTPENGINE_TRANSCODE', v);
   if ((v = get('RTPENGINE_DIRECTION')) !== undefined) rtpengineOf(cfg).direction = direction(r, 'RTPENGINE_DIRECTION', v);
   if ((v = get('RTPENGINE_FLAGS')) !== undefined) rtpengineOf(cfg).flags = r.names('RTPENGINE_FLAGS', v);
+  if ((v = get('DEFAULT_COUNTRY')) !== undefined) cfg.defaultCountry = country(r, 'DEFAULT_COUNTRY', v);
+  if ((v = get('TRUNKS')) !== undefined) cfg.trunks = trunksFromEnv(r, v);
 }
 
 /** The `--config` argument, if any. */
@@ -485,6 +628,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   }
 
   const src = cfg.configFile ?? 'environment';
+  for (const t of cfg.trunks) if (countryUnset.has(t)) t.country = cfg.defaultCountry;
   // rtpengine settings without a URL (e.g. only a timeout given) leave anchoring off.
   if (cfg.rtpengine && cfg.rtpengine.url === '') cfg.rtpengine = null;
   if (cfg.rtp.portMin > cfg.rtp.portMax) {

@@ -31,7 +31,11 @@ export async function* callTool(
 ): AsyncGenerator<AgentAction, ToolResult> {
   const t0 = Date.now();
   const p: Promise<ToolResult> = ctx.tools
-    .call(name, args, { tenantId: ctx.tenant.id, callId: ctx.callId, ...(ctx.tenant.toolTimeoutMs ? { timeoutMs: ctx.tenant.toolTimeoutMs } : {}) })
+    .call(name, args, {
+      tenantId: ctx.tenant.id, callId: ctx.callId,
+      ...(ctx.tenant.toolTimeoutMs ? { timeoutMs: ctx.tenant.toolTimeoutMs } : {}),
+      ...(ctx.privacy && ctx.ani ? { redact: [ctx.ani] } : {}),
+    })
     .catch((err: unknown): ToolResult => ({ ok: false, error: (err as Error)?.message ?? String(err), code: 'failed', ms: Date.now() - t0 }));
   if (!opts.filler.said && opts.fillerAfterMs >= 0) {
     let timer: NodeJS.Timeout | undefined;

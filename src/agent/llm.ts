@@ -170,7 +170,7 @@ export class LlmAgent implements Agent {
     const st = this.state;
     const facts: string[] = [];
     const now = this.ctx.now ?? new Date();
-    facts.push(`Call facts: today is ${now.toISOString().slice(0, 10)}; the caller is calling from ${this.ctx.ani || 'an unknown number'}.`);
+    facts.push(`Call facts: today is ${now.toISOString().slice(0, 10)}; the caller is calling from ${this.ctx.privacy ? 'a withheld number (do not ask them to confirm it)' : (this.ctx.ani || 'an unknown number')}.`);
     if (st.account) {
       facts.push(`Identified caller: ${st.caller?.name ?? 'unknown contact'} of ${st.account.name} (account_id ${st.account.id}${st.account.number ? `, account number ${st.account.number}` : ''}). Use this account_id for account tools.`);
     } else {

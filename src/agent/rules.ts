@@ -132,7 +132,10 @@ export class RulesAgent implements Agent {
     const t = this.ctx.tenant;
     if (this.ctx.ani) {
       const r = yield* this.tool('identify_caller', { phone: this.ctx.ani });
-      if (r.ok && r.data.found) this.identified(r.data);
+      if (r.ok && r.data.found) {
+        this.identified(r.data);
+        log.info('caller identified by number', { callId: this.ctx.callId, account: this.state.account?.id, contact: this.state.caller?.contactId });
+      }
     }
     if (t.afterHours.enabled) {
       const at = (this.ctx.now ?? new Date()).toISOString();
@@ -621,7 +624,8 @@ export class RulesAgent implements Agent {
     if (!s.caller_name) return this.ask('caller_name', 'May I have your name, please?'), true;
     if (!s.account_name) return this.ask('account_name', 'And which company are you calling from?'), true;
     if (!s.callback_number) {
-      if (this.ctx.ani && this.ctx.ani.replace(/\D/g, '').length >= 7) {
+      // a withheld number (Privacy: id) is looked up but not read back
+      if (this.ctx.ani && !this.ctx.privacy && this.ctx.ani.replace(/\D/g, '').length >= 7) {
         return this.ask('callback_confirm', `Is ${speakPhone(this.ctx.ani)} the best number to call you back on?`), true;
       }
       return this.ask('callback_number', 'What number should we call you back on?'), true;

@@ -84,8 +84,13 @@ export interface HandoffFailure {
 export interface CallContext {
   tenant: Tenant;
   callId: string;
-  /** calling number (ANI), digits */
+  /** calling number (ANI), E.164 when known; for lookups — may be one the caller withheld (`privacy`) */
   ani: string;
+  /**
+   * The caller withheld their number (Privacy: id): look it up, but do not show it to anyone
+   * else. @defaultValue false
+   */
+  privacy?: boolean;
   /** dialed number (DNIS) */
   dnis: string;
   /** call start; business-hours checks use it. @defaultValue new Date() */

@@ -134,10 +134,32 @@ export function mediaDirectionOf(a: NegotiatedAudio): MediaDirection {
   return recv ? 'recvonly' : 'inactive';
 }
 
+/**
+ * Caller and dialed-number facts beyond `from`/`to` (src/sip/identity.ts reads them from the
+ * INVITE).
+ */
+export interface CallParties {
+  /**
+   * Calling number for lookups (the CRM's identify_caller), E.164 when known; may be a
+   * network-asserted number the caller asked to withhold — never logged.
+   * @defaultValue `from`
+   */
+  ani?: string;
+  /** The caller withheld their number: `from` is `anonymous`. @defaultValue false */
+  privacy?: boolean;
+  /** Original called number of a forwarded call (History-Info / Diversion). */
+  originalCalled?: string;
+  /** Trunk the call came in on. */
+  trunk?: string;
+}
+
 export interface CallOptions {
   callId: string;
+  /** calling number as people and logs may see it (`anonymous` when withheld) */
   from: string;
+  /** dialed number */
   to: string;
+  parties?: CallParties;
   tenant: Tenant;
   session: CallMediaSession;
   /**
@@ -209,6 +231,11 @@ export class Call extends EventEmitter {
   readonly callId: string;
   readonly from: string;
   readonly to: string;
+  /** calling number for lookups (see {@link CallParties.ani}) */
+  readonly ani: string;
+  /** the caller withheld their number */
+  readonly privacy: boolean;
+  readonly originalCalled: string | undefined;
   readonly tenant: Tenant;
   readonly session: CallMediaSession;
   readonly startedAt: number;
@@ -242,6 +269,9 @@ export class Call extends EventEmitter {
     this.callId = opts.callId;
     this.from = opts.from;
     this.to = opts.to;
+    this.ani = opts.parties?.ani ?? opts.from;
+    this.privacy = opts.parties?.privacy ?? false;
+    this.originalCalled = opts.parties?.originalCalled;
     this.tenant = opts.tenant;
     this.session = opts.session;
     this._audio = opts.negotiation.audio;
@@ -747,7 +777,9 @@ export class Call extends EventEmitter {
     const durationMs = this.answeredAt === null ? 0 : this.endedAt - this.answeredAt;
     const iso = (t: number | null): string | undefined => (t === null ? undefined : new Date(t).toISOString());
     this.log.info('cdr', {
-      from: this.from, to: this.to, tenant: this.tenant.id, codec: this._audio.codec,
+      from: this.from, to: this.to, tenant: this.tenant.id,
+      originalCalled: this.originalCalled, trunk: this.opts.parties?.trunk, privacy: this.privacy || undefined,
+      codec: this._audio.codec,
       start: iso(this.startedAt), answer: iso(this.answeredAt), end: iso(this.endedAt),
       reason, durationMs, packetsIn: stats.packetsIn, packetsOut: stats.packetsOut,
       ...(this.handoffCdr ?? {}),

@@ -26,6 +26,8 @@ const log = logger('dialogue');
  */
 export interface DialogueCall extends HandoffCall {
   readonly to: string;
+  /** calling number for the CRM lookup (may be withheld from people: `privacy`). @defaultValue `from` */
+  readonly ani?: string;
   readonly session: HandoffCall['session'] & DialogueMedia;
   once(event: 'ended', listener: (...args: any[]) => void): unknown;
 }
@@ -125,7 +127,7 @@ export class DialogueService {
     void (async () => {
       const tools = await this.gateway(call.tenant);
       if (ended) return;
-      const ctx = { tenant: call.tenant, callId: call.callId, ani: call.from, dnis: call.to, tools, now: agentNow(this.env) };
+      const ctx = { tenant: call.tenant, callId: call.callId, ani: call.ani ?? call.from, privacy: call.privacy ?? false, dnis: call.to, tools, now: agentNow(this.env) };
       const agent = new EscalatingAgent(createAgent(ctx, { env: this.env }), ctx, { log: clog });
       const handoff = this.opts.handoff;
       let run: HandoffRun | null = null;

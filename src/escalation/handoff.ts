@@ -41,7 +41,10 @@ export type TransferOutcome = { ok: true } | { ok: false; why: string; status?: 
 /** The part of a Call the hand-off drives (src/call Call fits). */
 export interface HandoffCall {
   readonly callId: string;
+  /** calling number as people may see it (`anonymous` when withheld) */
   readonly from: string;
+  /** the caller withheld their number: screen pops and the rep's phone show `anonymous` */
+  readonly privacy?: boolean;
   readonly tenant: Tenant;
   readonly session: CallMediaSession & { queuedMs?: number; play(pcm: Int16Array, opts?: { uninterruptible?: boolean }): void };
   readonly state: string;
@@ -122,10 +125,11 @@ export function repUriFor(template: string, extension: string): string {
 }
 
 /** Build the screen pop from what the agent knows. */
-export function buildScreenPop(call: { callId: string; from: string; tenant: Tenant }, req: TransferRequest, hc: HandoffContext, now = Date.now()): ScreenPop {
+export function buildScreenPop(call: { callId: string; from: string; privacy?: boolean; tenant: Tenant }, req: TransferRequest, hc: HandoffContext, now = Date.now()): ScreenPop {
   const st = hc.state;
   const caller = {
-    phone: st.caller?.phone ?? call.from,
+    // Privacy: id — the rep sees who the CRM says it is, never the withheld number
+    phone: call.privacy ? 'anonymous' : (st.caller?.phone ?? call.from),
     ...(st.caller?.name ? { name: st.caller.name } : {}),
     ...(st.caller?.contactId ? { contactId: st.caller.contactId } : {}),
     language: st.language,

@@ -37,6 +37,7 @@ import {
 } from '../sdp/index.ts';
 import type { TenantDirectory, TtsVoice } from '../tenants/index.ts';
 import type { Config } from '../config.ts';
+import { readCallIdentity, TrunkMatcher } from './identity.ts';
 
 const log = logger('sip');
 
@@ -143,15 +144,6 @@ function delayedOfferNegotiation(o: { offer: SessionDescription; sdp: string }, 
   };
 }
 
-function userOf(uri: string | undefined): string | undefined {
-  if (!uri) return undefined;
-  try {
-    return Srf.parseUri(uri)?.user ?? undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The call-length limit that applies: the global limit is a ceiling the operator sets;
  * a tenant may only lower it (0 = no limit on that level).
@@ -179,12 +171,15 @@ export class VoiceApp extends EventEmitter {
   private reconnectLogged = false;
   /** Host named in Warning headers. */
   private readonly warnAgent: string;
+  /** Trunks by source address: trust for identity headers, country for national numbers. */
+  private readonly trunks: TrunkMatcher;
 
   constructor(opts: VoiceAppOptions) {
     super();
     this.opts = opts;
     this.capabilities = { opus: (opts.supportedCodecs ?? []).includes('opus'), ...opts.capabilities };
     this.srf = opts.srf ?? new Srf();
+    this.trunks = new TrunkMatcher(opts.config.trunks ?? [], opts.config.defaultCountry ?? 'US');
     this.warnAgent = opts.config.sip.address === '0.0.0.0' || opts.config.sip.address === '::' ? 'voice-agent' : opts.config.sip.address;
     this.srf.use('options', (req, res) => this.onOptions(req, res));
     this.srf.invite((req, res) => this.onInvite(req, res));
@@ -309,17 +304,16 @@ export class VoiceApp extends EventEmitter {
 
   private async handleInvite(req: Srf.SrfRequest, res: Srf.SrfResponse): Promise<void> {
     const callId = req.get('Call-ID');
-    const ruriUser = userOf(req.uri);
-    let toUser: string | undefined;
-    let fromUser: string | undefined;
-    try {
-      toUser = userOf(req.getParsedHeader('To').uri);
-      fromUser = userOf(req.getParsedHeader('From').uri);
-    } catch { /* leave undefined */ }
-    const from = fromUser ?? req.get('From');
-    const to = ruriUser ?? toUser ?? req.uri;
+    // Caller and dialed number as carriers send them (./identity.ts): `from` is what people
+    // and logs may see (`anonymous` when withheld), `id.ani` what the CRM looks up.
+    const id = readCallIdentity(req, this.trunks);
+    const from = id.presentation;
+    const to = id.dnis || req.uri;
     const clog = log.child({ callId });
     const source = `${req.protocol ?? 'udp'}/${req.source_address}:${req.source_port}`;
+    if (id.ignored.length > 0) {
+      clog.debug('identity headers from an untrusted source ignored', { source, headers: id.ignored.join(','), trunk: id.trunk });
+    }
 
     if (this.stopping) {
       clog.info('rejecting INVITE: shutting down', { from, to });
@@ -339,7 +333,8 @@ export class VoiceApp extends EventEmitter {
     }
 
     // Tenant
-    const match = this.opts.tenants.lookup(ruriUser, toUser);
+    // the number the carrier delivered (Request-URI, To) first, then the original called number
+    const match = this.opts.tenants.lookup(...id.tenantCandidates);
     if (!match) {
       clog.warn('rejecting INVITE: no tenant for dialed number and no default tenant', { from, to, source });
       res.send(404, { headers: { Reason: 'SIP;cause=404;text="number not served here"' } });
@@ -437,6 +432,11 @@ export class VoiceApp extends EventEmitter {
 
     const call = new Call({
       callId, from, to, tenant, session, negotiation,
+      parties: {
+        ani: id.ani, privacy: id.privacy,
+        ...(id.originalCalled ? { originalCalled: id.originalCalled } : {}),
+        ...(id.trunk ? { trunk: id.trunk } : {}),
+      },
       ...(delayed ? { delayedOffer: negotiation.answer } : {}),
       ...(leg ? { sdpRelay: leg } : {}),
       advertisedAddress: cfg.rtp.publicAddress,
@@ -459,6 +459,8 @@ export class VoiceApp extends EventEmitter {
     });
     clog.info('call start', {
       from, to, source, tenant: tenant.id, matched: match.matched ?? 'default',
+      aniFrom: id.aniSource, privacy: id.privacy || undefined, originalCalled: id.originalCalled,
+      trunk: id.trunk, trusted: id.trusted,
       codec: delayed ? 'pending' : audio.codec, pt: delayed ? undefined : audio.payloadType, dtmfPt: audio.telephoneEvent?.payloadType,
       direction: audio.answerDirection, rtp: `${cfg.rtp.publicAddress}:${session.localPort}`,
       anchor: leg ? 'rtpengine' : undefined,

@@ -52,9 +52,10 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 const SECRET_KEY = /pass(word)?|secret|token|api[_-]?key|authori[sz]ation|auth|cvv|card|ssn/i;
 
 /** One-line summary of tool arguments for the audit log: long strings cut, secret-looking keys masked. */
-export function summarizeArgs(args: Record<string, unknown>): string {
+export function summarizeArgs(args: Record<string, unknown>, redact: readonly string[] = []): string {
   const s = JSON.stringify(args ?? {}, (key, value) => {
     if (key && SECRET_KEY.test(key) && key !== 'idempotency_key') return '***';
+    if (typeof value === 'string' && redact.includes(value)) return 'anonymous';
     if (typeof value === 'string' && value.length > 48) return `${value.slice(0, 40)}…(${value.length} chars)`;
     return value;
   });
@@ -171,7 +172,7 @@ export async function createToolGateway(tenant: TenantToolPolicy, opts: ToolGate
       const started = performance.now();
       const ms = (): number => Math.round(performance.now() - started);
       const audit = (r: ToolResult): ToolResult => {
-        const fields = { tenant: tenant.tenantId, call: ctx.callId, tool: name, ms: r.ms, ok: r.ok, code: r.ok ? 'ok' : r.code, args: summarizeArgs(args) };
+        const fields = { tenant: tenant.tenantId, call: ctx.callId, tool: name, ms: r.ms, ok: r.ok, code: r.ok ? 'ok' : r.code, args: summarizeArgs(args, ctx.redact) };
         if (r.ok) log.info('tool call', fields);
         else log.warn('tool call', { ...fields, error: r.error.slice(0, 200) });
         return r;

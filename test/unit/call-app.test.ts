@@ -13,6 +13,7 @@ import { defaultConfig, type Config } from '../../src/config.ts';
 import { parseTenants, type TenantDirectory } from '../../src/tenants/index.ts';
 import { setLogLevel } from '../../src/ops/log.ts';
 import type { Call } from '../../src/call/call.ts';
+import { CrmErpStore } from '../../src/crm-erp/index.ts';
 
 setLogLevel(process.env.TEST_LOG === '1' ? 'debug' : 'silent');
 
@@ -105,21 +106,29 @@ const sdpOffer = (formats: string, rtpmaps: string[] = []) =>
   ['v=0', 'o=- 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', `m=audio 6000 RTP/AVP ${formats}`, ...rtpmaps].join('\r\n') + '\r\n';
 
 let seq = 0;
-function invite(ua: TestUa, opts: { user?: string; sdp?: string; callId?: string } = {}): { callId: string; branch: string; fromTag: string } {
+function invite(ua: TestUa, opts: {
+  user?: string; sdp?: string; callId?: string;
+  /** Request-URI (default sip:<user>@edge) */ uri?: string;
+  /** From URI (default sip:caller@ua) */ from?: string;
+  /** To URI (default sip:<user>@edge) */ to?: string;
+  /** extra header lines */ headers?: string[];
+  /** Content-Type of a non-empty body (default application/sdp) */ contentType?: string;
+} = {}): { callId: string; branch: string; fromTag: string } {
   const callId = opts.callId ?? `app-test-${++seq}-${Date.now()}`;
   const branch = `z9hG4bK-${seq}-${Math.random().toString(36).slice(2)}`;
   const fromTag = `ft${seq}`;
   const user = opts.user ?? '18005550100';
   const body = opts.sdp ?? '';
-  ua.send(`INVITE sip:${user}@127.0.0.1:${ua.target} SIP/2.0
+  const extra = (opts.headers ?? []).map((h) => `${h}\n`).join('');
+  ua.send(`INVITE ${opts.uri ?? `sip:${user}@127.0.0.1:${ua.target}`} SIP/2.0
 Via: SIP/2.0/UDP 127.0.0.1:${ua.port};branch=${branch};rport
 Max-Forwards: 70
-From: <sip:caller@127.0.0.1:${ua.port}>;tag=${fromTag}
-To: <sip:${user}@127.0.0.1:${ua.target}>
+From: <${opts.from ?? `sip:caller@127.0.0.1:${ua.port}`}>;tag=${fromTag}
+To: <${opts.to ?? `sip:${user}@127.0.0.1:${ua.target}`}>
 Call-ID: ${callId}
 CSeq: 1 INVITE
 Contact: <sip:caller@127.0.0.1:${ua.port}>
-${body ? 'Content-Type: application/sdp\n' : ''}Content-Length: ${Buffer.byteLength(body.replace(/\r?\n/g, '\r\n'))}
+${extra}${body ? `Content-Type: ${opts.contentType ?? 'application/sdp'}\n` : ''}Content-Length: ${Buffer.byteLength(body.replace(/\r?\n/g, '\r\n'))}
 
 ${body}`);
   return { callId, branch, fromTag };
@@ -584,4 +593,93 @@ t.test('Opus when the media core lists it: negotiated with the offer\'s PT, peer
   ack(env2.ua, inv2, r2);
   t.match(r2.body, /RTP\/AVP 0\r\n/, 'without Opus in the core: G.711');
   await env2.app.calls.get(inv2.callId)!.hangup();
+});
+
+// ---- caller identity and dialed number as carriers send them ------------------------------
+
+t.test('identity: tel:/escaped/national Request-URIs reach their tenant, ANI from tel:/PAI, Privacy', async (t) => {
+  const tenants = parseTenants({
+    tenants: [
+      { id: 'acme', name: 'Acme', dids: ['18005550100'], greeting: 'Hello from Acme.' },
+      { id: 'status', name: 'Status', dids: ['+18005550111'], greeting: 'Status line.' },
+      { id: 'north', name: 'North', default: true, greeting: 'Hello from North.' },
+    ],
+  }, 'test.yaml');
+  const env = await boot({}, tenants);
+  t.teardown(() => env.stop());
+  const { ua, app } = env;
+  const store = new CrmErpStore();
+  t.teardown(() => store.close());
+
+  const place = async (opts: Parameters<typeof invite>[1]): Promise<Call> => {
+    const inv = invite(ua, { sdp: sdpOffer('0'), ...opts });
+    const r = await ua.status(inv.callId, 200);
+    ack(ua, inv, r);
+    const call = app.calls.get(inv.callId)!;
+    t.teardown(() => call.hangup());
+    return call;
+  };
+
+  t.test('tel: Request-URI with visual separators → its tenant', async (t) => {
+    const call = await place({ uri: 'tel:+1-800-555-0111', to: 'tel:+1-800-555-0111' });
+    t.equal(call.tenant.id, 'status');
+    t.equal(call.to, '+18005550111');
+  });
+
+  t.test('%-escaped sip: Request-URI with user=phone → its tenant', async (t) => {
+    const call = await place({ uri: `sip:%2B18005550111@127.0.0.1:${ua.target};user=phone`, to: 'sip:x@127.0.0.1' });
+    t.equal(call.tenant.id, 'status');
+  });
+
+  t.test('national form in the Request-URI (US default) → tenant listed in E.164', async (t) => {
+    const call = await place({ uri: `sip:8005550100@127.0.0.1:${ua.target}`, to: `sip:8005550100@127.0.0.1` });
+    t.equal(call.tenant.id, 'acme');
+    t.equal(call.to, '+18005550100');
+  });
+
+  t.test('forwarded call: delivered number unknown, original called (History-Info) is a tenant\'s', async (t) => {
+    const call = await place({
+      uri: `sip:+18005550999@127.0.0.1:${ua.target}`, to: 'sip:+18005550999@127.0.0.1',
+      headers: ['History-Info: <sip:+18005550100@pbx.example>;index=1, <sip:+18005550999@127.0.0.1;cause=302>;index=1.1'],
+    });
+    t.equal(call.tenant.id, 'acme');
+    t.equal(call.to, '+18005550999', 'DNIS is what the carrier delivered');
+    t.equal(call.originalCalled, '+18005550100');
+  });
+
+  t.test('From: <tel:+1…> → ANI in E.164, identified by the CRM', async (t) => {
+    const call = await place({ from: 'tel:+1-415-555-0142' });
+    t.equal(call.ani, '+14155550142');
+    t.equal(call.from, '+14155550142');
+    const who = store.identifyCaller(call.ani);
+    t.equal(who.found, true);
+    t.equal(who.contact?.name, 'Dana Reyes');
+  });
+
+  t.test('PAI from a trusted source (loopback, no trunks configured) beats From', async (t) => {
+    const call = await place({ from: 'sip:200@pbx.example', headers: ['P-Asserted-Identity: "Dana" <sip:4155550142@carrier.example;user=phone>'] });
+    t.equal(call.ani, '+14155550142');
+  });
+
+  t.test('Privacy: id → from is anonymous (logs, CDR, pop), ANI kept for the CRM', async (t) => {
+    const call = await place({
+      from: 'sip:anonymous@anonymous.invalid',
+      headers: ['P-Asserted-Identity: <tel:+14155550142>', 'Privacy: id'],
+    });
+    t.equal(call.from, 'anonymous');
+    t.equal(call.privacy, true);
+    t.equal(call.ani, '+14155550142');
+    t.equal(store.identifyCaller(call.ani).found, true);
+  });
+});
+
+t.test('identity: PAI from a source that is no trusted trunk is ignored', async (t) => {
+  const env = await boot({ trunks: [{ name: 'carrier', sources: ['203.0.113.0/24'], trustIdentity: true, country: 'US' }] });
+  t.teardown(() => env.stop());
+  const inv = invite(env.ua, { sdp: sdpOffer('0'), from: 'sip:+15105550177@127.0.0.1', headers: ['P-Asserted-Identity: <tel:+14155550142>'] });
+  const r = await env.ua.status(inv.callId, 200);
+  ack(env.ua, inv, r);
+  const call = env.app.calls.get(inv.callId)!;
+  t.equal(call.ani, '+15105550177', 'loopback is no configured trunk: From, not the PAI');
+  await call.hangup();
 });

@@ -97,7 +97,6 @@ t.test('errors name the source and the field', async (t) => {
     ['sip:\n  transports: [udp, ws]\n', 'sip.transports[1]: must be one of udp, tcp, got "ws"'],
     ['sip: 5060\n', 'sip: must be a mapping, got 5060'],
     ['sip:\n  prot: 5060\n', 'sip.prot: unknown key (expected one of address, port, transports)'],
-    ['rtpTimeout: 5\n', 'rtpTimeout: unknown key (expected one of sip, edge, drachtio, rtp, tenantsFile, maxCallSeconds, answerDelayMs, rtpTimeoutSeconds, logLevel, rtpengine, handoff, console)'],
     ['rtp:\n  portMax: 99999\n', 'rtp.portMax: must be an integer 1024-65535, got 99999'],
     ['drachtio:\n  secret: ""\n', 'drachtio.secret: must be a non-empty string, got ""'],
     ['- a\n- b\n', 'must be a mapping, got a list'],
@@ -109,6 +108,11 @@ t.test('errors name the source and the field', async (t) => {
     const f = file(text);
     t.throws(() => load({}, ['--config', f]), { name: 'ConfigError', message: `${f}: ${field}` }, field);
   }
+  const typo = file('rtpTimeout: 5\n');
+  t.throws(() => load({}, ['--config', typo]), {
+    name: 'ConfigError',
+    message: new RegExp(`^${typo.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: rtpTimeout: unknown key \\(expected one of sip, edge, drachtio, rtp, tenantsFile, maxCallSeconds, answerDelayMs, rtpTimeoutSeconds, logLevel, rtpengine, handoff, console(, \\w+)*\\)$`),
+  }, 'unknown top-level key names the known ones');
 });
 
 t.test('file errors: missing, unreadable YAML, empty file', async (t) => {
@@ -146,4 +150,56 @@ t.test('rtpengine anchor settings: off by default, env and file, errors', async 
   t.throws(() => load({ RTPENGINE_URL: 'udp://x:1', RTPENGINE_TIMEOUT_MS: '0' }), { message: 'environment: RTPENGINE_TIMEOUT_MS: must be an integer 1-60000, got "0"' });
   t.throws(() => load({ RTPENGINE_URL: 'udp://x:1', RTPENGINE_DIRECTION: 'one' }), { message: /RTPENGINE_DIRECTION: expected two interface names/ });
   t.throws(() => load({}, ['--config', file('rtpengine:\n  uri: x\n')]), { message: /rtpengine\.uri: unknown key/ });
+});
+
+t.test('trunks and defaultCountry: none by default, file and env, country default, errors', async (t) => {
+  const d = load();
+  t.same(d.trunks, [], 'no trunks by default (loopback identity trusted, see src/sip/identity.ts)');
+  t.equal(d.defaultCountry, 'US');
+
+  const f = file(`
+defaultCountry: gb
+trunks:
+  - name: carrier-a
+    sources: [203.0.113.0/24, "2001:db8:5::/48", 198.51.100.7]
+  - name: pbx
+    sources: [10.1.2.3]
+    trustIdentity: false
+    country: de
+`);
+  const c = load({}, ['--config', f]);
+  t.equal(c.defaultCountry, 'GB');
+  t.same(c.trunks, [
+    { name: 'carrier-a', sources: ['203.0.113.0/24', '2001:db8:5::/48', '198.51.100.7/32'], trustIdentity: true, country: 'GB' },
+    { name: 'pbx', sources: ['10.1.2.3/32'], trustIdentity: false, country: 'DE' },
+  ], 'trustIdentity defaults to true, country to defaultCountry, bare addresses become /32');
+  t.equal(load({ DEFAULT_COUNTRY: 'fr' }, ['--config', f]).trunks[0]!.country, 'FR', 'an env default country applies to trunks that name none');
+
+  const e = load({ TRUNKS: '[{"name": "sbc", "sources": ["::1", "127.0.0.1"], "country": "US"}]' });
+  t.same(e.trunks, [{ name: 'sbc', sources: ['::1/128', '127.0.0.1/32'], trustIdentity: true, country: 'US' }], 'TRUNKS as JSON');
+  t.same(load({ TRUNKS: '[{name: sbc, sources: 192.0.2.0/24}]' }).trunks[0]!.sources, ['192.0.2.0/24'], 'TRUNKS as YAML flow, sources as one string');
+
+  const envCases: [Record<string, string>, string][] = [
+    [{ DEFAULT_COUNTRY: 'USA' }, 'environment: DEFAULT_COUNTRY: must be an ISO 3166 alpha-2 country code with a telephone numbering plan (e.g. US, GB, DE), got "USA"'],
+    [{ TRUNKS: '[{name: a, sources: [10.0.0.0/33]}]' }, 'environment: TRUNKS[0].sources[0]: must be an IPv4 or IPv6 address or CIDR (e.g. 203.0.113.0/24, 2001:db8::/32), got "10.0.0.0/33"'],
+    [{ TRUNKS: '{name: a}' }, 'environment: TRUNKS: must be a list of trunks ({name, sources, trustIdentity, country}), got a mapping'],
+    [{ TRUNKS: '[{name: a, sources: [' }, /^environment: TRUNKS: must be a YAML\/JSON list of trunks/ as unknown as string],
+  ];
+  for (const [env, msg] of envCases) t.throws(() => load(env), { name: 'ConfigError', message: msg }, String(msg));
+
+  const fileCases: [string, string][] = [
+    ['trunks:\n  - name: a\n', 'trunks[0].sources: must be a list of IPv4/IPv6 CIDRs, got undefined'],
+    ['trunks:\n  - name: a\n    sources: []\n', 'trunks[0].sources: must list at least one source address or CIDR'],
+    ['trunks:\n  - name: a\n    sources: [1.2.3.4, nope]\n', 'trunks[0].sources[1]: must be an IPv4 or IPv6 address or CIDR (e.g. 203.0.113.0/24, 2001:db8::/32), got "nope"'],
+    ['trunks:\n  - name: a\n    sources: [1.2.3.4]\n  - name: a\n    sources: [1.2.3.5]\n', 'trunks[1].name: duplicate trunk name "a" (also trunks[0])'],
+    ['trunks:\n  - sources: [1.2.3.4]\n', 'trunks[0].name: must be a name of letters, digits, \'.\', \'_\' or \'-\' (at most 64), got undefined'],
+    ['trunks:\n  - name: a\n    sources: [1.2.3.4]\n    trustIdentity: yes please\n', 'trunks[0].trustIdentity: must be true or false, got "yes please"'],
+    ['trunks:\n  - name: a\n    sources: [1.2.3.4]\n    country: ZZ\n', 'trunks[0].country: must be an ISO 3166 alpha-2 country code with a telephone numbering plan (e.g. US, GB, DE), got "ZZ"'],
+    ['trunks:\n  - name: a\n    sources: [1.2.3.4]\n    acl: [x]\n', 'trunks[0].acl: unknown key (expected one of name, sources, trustIdentity, country)'],
+    ['trunks: carrier\n', 'trunks: must be a list of trunks ({name, sources, trustIdentity, country}), got "carrier"'],
+  ];
+  for (const [text, field] of fileCases) {
+    const ff = file(text);
+    t.throws(() => load({}, ['--config', ff]), { name: 'ConfigError', message: `${ff}: ${field}` }, field);
+  }
 });

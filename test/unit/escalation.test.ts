@@ -96,6 +96,21 @@ t.test('helpers: rms, rep URI, hold loop, screen pop headers', async (t) => {
   t.equal(h['X-Screen-Pop-Url'], `http://127.0.0.1:8088/pops/${pop.id}`);
   t.equal(h['X-Account-Id'], 'ACC-10042');
   for (const v of Object.values(h)) t.notMatch(v, /[\r\n]/);
+
+  // Privacy: id — the rep never sees the withheld number, even when the CRM found the caller by it
+  const hidden = buildScreenPop(
+    { callId: 'c2', from: 'anonymous', privacy: true, tenant: { id: 'northwind', name: 'Northwind' } as never },
+    { target: '2101', reason: 'caller asked for a person' },
+    {
+      state: {
+        callId: 'c2', tenantId: 'northwind', language: 'en-US', ani: '+14155550142', afterHours: false, lane: 'transfer', slots: {},
+        caller: { name: 'Dana Reyes', phone: '+14155550142' }, order: { placed: [] }, messages: [], transcript: [], engine: 'rules',
+      },
+      transcript: [],
+    },
+  );
+  t.equal(hidden.caller.phone, 'anonymous');
+  t.notMatch(JSON.stringify(hidden), /4155550142/, 'the number appears nowhere in the pop');
 });
 
 const scripted: Array<{ name: string; turns: string[]; trigger: string; target: string; dtmf?: boolean }> = [

@@ -179,4 +179,6 @@ t.test('closed gateway and audit summaries', async (t) => {
   t.notMatch(s, /SECRET|hunter2/);
   t.match(s, /c1:o1/);
   t.match(s, /500 chars/);
+  const r = summarizeArgs({ phone: '+14155550142', note: 'x' }, ['+14155550142']);
+  t.equal(r, '{"phone":"anonymous","note":"x"}', 'a withheld calling number is not written to the audit log');
 });
