@@ -25,6 +25,10 @@
  *   transcode: [PCMU, PCMA]
  *   direction: [external, internal]
  *   flags: [SIP-source-address]
+ * cdr:                     # call detail records (src/cdr/settings.ts documents every key)
+ *   db: ./var/cdr.sqlite    # or off; env CDR_DB
+ *   retentionDays: 90       # env CDR_RETENTION_DAYS; a tenant's cdr.retentionDays wins
+ *   prices: { default: { carrier: { perMinute: 0.0085 } } }
  * defaultCountry: US       # national number forms (ANI/DNIS) when no trunk says otherwise
  * trunks:                  # carriers / PBXs we take calls from (identity headers trusted from these)
  *   - name: carrier-a
@@ -40,6 +44,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import ipaddr from 'ipaddr.js';
 import { isSupportedCountry, type CountryCode } from 'libphonenumber-js';
 import { parseRtpengineUrl } from './media/rtpengine/client.ts';
+import { applyCdrEnv, applyCdrFile, defaultCdrSettings, type CdrSettings } from './cdr/settings.ts';
 
 export type Transport = 'udp' | 'tcp';
 export type EdgeMode = 'builtin' | 'drachtio';
@@ -197,6 +202,8 @@ export interface Config {
    * `[{name: a, sources: [203.0.113.0/24]}]`). @defaultValue [] (none)
    */
   trunks: TrunkSettings[];
+  /** Call detail records: the store, retention, price tables (src/cdr/settings.ts). */
+  cdr: CdrSettings;
   /** The YAML file that was loaded, if any. */
   configFile?: string;
 }
@@ -277,6 +284,7 @@ export function defaultConfig(): Config {
     rtpengine: null,
     handoff: { repUri: 'sip:{extension}@127.0.0.1:5070', ringSeconds: 20 },
     console: { address: '127.0.0.1', port: 8088, enabled: true },
+    cdr: defaultCdrSettings(),
     defaultCountry: 'US',
     trunks: [],
   };
@@ -379,7 +387,7 @@ class Reader {
   }
 }
 
-const TOP_KEYS = ['sip', 'edge', 'drachtio', 'rtp', 'tenantsFile', 'maxCallSeconds', 'answerDelayMs', 'rtpTimeoutSeconds', 'logLevel', 'rtpengine', 'handoff', 'console', 'defaultCountry', 'trunks'] as const;
+const TOP_KEYS = ['sip', 'edge', 'drachtio', 'rtp', 'tenantsFile', 'maxCallSeconds', 'answerDelayMs', 'rtpTimeoutSeconds', 'logLevel', 'rtpengine', 'handoff', 'console', 'defaultCountry', 'trunks', 'cdr'] as const;
 
 function rtpengineOf(cfg: Config): RtpengineSettings {
   cfg.rtpengine ??= { url: '', timeoutMs: RTPENGINE_SETTINGS_DEFAULTS.timeoutMs, transcode: [], flags: [] };
@@ -532,6 +540,7 @@ function applyFile(cfg: Config, file: string): void {
   }
   if (has(top, 'defaultCountry')) cfg.defaultCountry = country(r, 'defaultCountry', top.defaultCountry);
   if (has(top, 'trunks')) cfg.trunks = trunks(r, 'trunks', top.trunks);
+  if (has(top, 'cdr')) applyCdrFile(cfg.cdr, top.cdr, path.dirname(file), (f, p) => r.fail(f, p));
   if (has(top, 'rtpengine')) {
     const e = r.mapping('rtpengine', top.rtpengine, ['url', 'timeoutMs', 'transcode', 'direction', 'flags']);
     const x = rtpengineOf(cfg);
@@ -574,6 +583,7 @@ function applyEnv(cfg: Config, env: NodeJS.ProcessEnv, cwd: string): void {
   }
   if ((v = get('CONSOLE_PORT')) !== undefined) cfg.console.port = r.int('CONSOLE_PORT', v, 0, 65535);
   if ((v = get('CONSOLE_URL')) !== undefined) cfg.console.publicUrl = httpUrl(r, 'CONSOLE_URL', v);
+  applyCdrEnv(cfg.cdr, env, cwd, (f, p) => r.fail(f, p));
   if ((v = get('RTPENGINE_URL')) !== undefined) {
     if (['off', 'none', 'false'].includes(v.trim().toLowerCase())) rtpengineOf(cfg).url = '';
     else rtpengineOf(cfg).url = r.rtpengineUrl('RTPENGINE_URL', v);

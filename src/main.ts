@@ -20,6 +20,8 @@ import type { MediaEngine } from './media/index.ts';
 import type { RtpengineAnchor } from './media/rtpengine/index.ts';
 import type { DialogueService } from './dialogue/service.ts';
 import { ScreenPopStore } from './escalation/screen-pop.ts';
+import { startCdr, type CdrService } from './cdr/index.ts';
+import { BYE_REASON, type Call } from './call/call.ts';
 import type { RepConsole } from './escalation/console/server.ts';
 
 const log = logger('main');
@@ -42,6 +44,8 @@ export interface Running {
   pops: ScreenPopStore;
   /** The rep console (null when disabled or its port was taken). */
   repConsole: RepConsole | null;
+  /** Call detail records (null when cdr.db is off). */
+  cdr: CdrService | null;
   /** Hang up calls, stop edge and engine. Idempotent. */
   stop(): Promise<void>;
 }
@@ -75,6 +79,13 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
     await rtpengine.ping().catch((err: unknown) => log.warn('rtpengine does not answer ping yet', { url: config.rtpengine!.url, err: err as Error }));
   }
   const dialogue = await startDialogue();
+  const cdr = await startCdr({ settings: config.cdr, tenants: tenants.tenants, releaseCauses: BYE_REASON });
+  if (cdr) {
+    dialogue.setObserver({
+      conversation: (call, c) => cdr.recorder.conversation(call, c),
+      caseCreated: (m, caseNumber) => cdr.recorder.caseCreated(m.callId, m.id, caseNumber),
+    });
+  }
   let edge: SipEdge | null = null;
   let app: VoiceApp | null = null;
   let repConsole: RepConsole | null = null;
@@ -84,6 +95,7 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
     stopped ??= (async () => {
       if (app) await app.shutdown();
       await dialogue.close().catch((err: unknown) => log.warn('dialogue close failed', { err: err as Error }));
+      await cdr?.close().catch((err: unknown) => log.warn('CDR store close failed', { err: err as Error }));
       await repConsole?.close().catch(() => {});
       await rtpengine?.close().catch((err: unknown) => log.warn('rtpengine close failed', { err: err as Error }));
       if (edge) await edge.stop().catch((err: unknown) => log.warn('edge stop failed', { err: err as Error }));
@@ -106,6 +118,7 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
       config, tenants, engine, synthesize, supportedCodecs, rtpengine,
       conversation: (call) => dialogue.attach(call), vad: vadEnabled(),
     });
+    if (cdr) app.on('call', (call: Call) => cdr.recorder.track(call));
     if (config.console.enabled) {
       const { startRepConsole } = await import('./escalation/console/server.ts');
       repConsole = await startRepConsole({ store: pops, host: config.console.address, port: config.console.port }).catch((err: unknown) => {
@@ -136,7 +149,7 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
       tenants: tenants.size,
       console: repConsole?.url ?? 'off',
     });
-    return { config, app, edge, engine, rtpengine, dialogue, pops, repConsole, stop };
+    return { config, app, edge, engine, rtpengine, dialogue, pops, repConsole, cdr, stop };
   } catch (err) {
     await stop().catch(() => {});
     throw err;

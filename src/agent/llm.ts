@@ -235,7 +235,7 @@ export class LlmAgent implements Agent {
       let firstAt = 0;
       try {
         const stream = await this.client.chat.completions.create(
-          { model: this.opts.model, messages: this.messages, tools: this.tools(), stream: true, temperature: this.opts.temperature },
+          { model: this.opts.model, messages: this.messages, tools: this.tools(), stream: true, stream_options: { include_usage: true }, temperature: this.opts.temperature },
           { signal: ac.signal },
         );
         for await (const chunk of stream) {
@@ -243,6 +243,7 @@ export class LlmAgent implements Agent {
             firstAt = Date.now();
             clearTimeout(firstTimer);
           }
+          if (chunk.usage) this.countUsage(chunk.usage);
           const delta = chunk.choices?.[0]?.delta;
           if (!delta) continue;
           if (delta.content) {
@@ -295,6 +296,16 @@ export class LlmAgent implements Agent {
     }
     log.warn('tool rounds exhausted', { callId: this.ctx.callId, maxRounds: this.opts.maxRounds });
     yield { ...this.say("Sorry, I'm having trouble with that. Let me take a message or connect you with your rep."), final: true };
+  }
+
+  /**
+   * Tokens the model reports (the last chunk of a stream asked `include_usage`), for the
+   * CDR. A round cut short (barge-in, timeout) reports none: the count is a floor.
+   */
+  private countUsage(u: { prompt_tokens?: number; completion_tokens?: number }): void {
+    const acc = (this.state.usage ??= { promptTokens: 0, completionTokens: 0, model: this.opts.model });
+    acc.promptTokens += u.prompt_tokens ?? 0;
+    acc.completionTokens += u.completion_tokens ?? 0;
   }
 
   private say(text: string): AgentAction & { type: 'say' } {

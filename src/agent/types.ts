@@ -136,6 +136,8 @@ export interface ConversationState {
   engine: 'rules' | 'llm';
   /** one-line reason of the last transfer / hang-up */
   reason?: string;
+  /** LLM tokens the model reported for this call (the CDR's cost); absent when no LLM answered */
+  usage?: { promptTokens: number; completionTokens: number; model: string };
 }
 
 /** The agent: `start` once after answer (identify + greet), then `turn` per caller utterance. */

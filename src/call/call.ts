@@ -75,6 +75,15 @@ export interface ReinviteResponse { send(status: number, opts?: { body?: string;
 /** Our side's SDP direction as applied to the media session. */
 export type MediaDirection = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
 
+/** Media counters (src/media SessionStats fits); jitter and RTCP feed the CDR's quality fields. */
+export interface CallMediaStats {
+  packetsIn: number;
+  packetsOut: number;
+  lastRxAgoMs: number | null;
+  jitter?: { expected: number; lost: number; jitterMs: number; late?: number; concealed?: number };
+  rtcp?: { remoteReport: { fractionLost: number; cumulativeLost: number; jitterMs: number; rttMs: number | null } | null };
+}
+
 /** The part of a MediaSession a Call uses. */
 export interface CallMediaSession {
   readonly localAddress: string;
@@ -86,7 +95,7 @@ export interface CallMediaSession {
   setDirection(direction: MediaDirection): void;
   play(pcm: Int16Array): void;
   flush(): void;
-  stats(): { packetsIn: number; packetsOut: number; lastRxAgoMs: number | null };
+  stats(): CallMediaStats;
   close(): void;
   on(event: string, listener: (...args: any[]) => void): unknown;
   removeListener(event: string, listener: (...args: any[]) => void): unknown;
@@ -192,6 +201,8 @@ export interface CallOptions {
    * @defaultValue none (SDP goes to the caller as negotiated)
    */
   sdpRelay?: SdpRelay;
+  /** where the INVITE came from, `udp/192.0.2.7:5060` (the CDR). @defaultValue unset */
+  source?: string;
   /** reject the pending INVITE (hang-up before answer) */
   reject?: (status: number, reason: string) => void;
   /**
@@ -217,7 +228,8 @@ export interface CallOptions {
 
 export type CallState = 'offered' | 'answered' | 'ended';
 
-const BYE_REASON: Partial<Record<EndReason, string>> = {
+/** The Reason header of our BYE per end reason (the CDR's release cause too). */
+export const BYE_REASON: Partial<Record<EndReason, string>> = {
   'agent-hangup': 'Q.850;cause=16;text="normal call clearing"',
   'max-duration': 'Q.850;cause=16;text="maximum call duration reached"',
   'rtp-timeout': 'Q.850;cause=102;text="media timeout: no RTP received"',
@@ -242,6 +254,10 @@ export class Call extends EventEmitter {
   answeredAt: number | null = null;
   endedAt: number | null = null;
   endReason: EndReason | null = null;
+  /** where the INVITE came from (`udp/192.0.2.7:5060`) */
+  readonly source: string | undefined;
+  /** the media counters taken as the call ended (the session is closed then); null before */
+  mediaStats: CallMediaStats | null = null;
   private _state: CallState = 'offered';
   private _audio: NegotiatedAudio;
   private localSdp: string;
@@ -272,6 +288,7 @@ export class Call extends EventEmitter {
     this.ani = opts.parties?.ani ?? opts.from;
     this.privacy = opts.parties?.privacy ?? false;
     this.originalCalled = opts.parties?.originalCalled;
+    this.source = opts.source;
     this.tenant = opts.tenant;
     this.session = opts.session;
     this._audio = opts.negotiation.audio;
@@ -460,6 +477,11 @@ export class Call extends EventEmitter {
   /** Record hand-off facts for the CDR line (mode, target, trigger, outcome). */
   noteHandoff(info: Record<string, string | number | undefined>): void {
     this.handoffCdr = { ...this.handoffCdr, ...info };
+  }
+
+  /** What {@link noteHandoff} recorded (null without a hand-off). */
+  get handoffInfo(): Readonly<Record<string, string | number | undefined>> | null {
+    return this.handoffCdr;
   }
 
   /**
@@ -765,10 +787,11 @@ export class Call extends EventEmitter {
         this.log.warn('rep leg release failed', { err: err as Error });
       }
     }
-    let stats: { packetsIn: number; packetsOut: number } = { packetsIn: 0, packetsOut: 0 };
+    let stats: CallMediaStats = { packetsIn: 0, packetsOut: 0, lastRxAgoMs: null };
     try {
       stats = this.session.stats();
     } catch { /* session already gone */ }
+    this.mediaStats = stats;
     try {
       this.session.close();
     } catch (err) {

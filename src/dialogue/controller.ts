@@ -159,6 +159,8 @@ export class DialogueController extends EventEmitter<{
 }> {
   readonly transcript: DialogueEntry[] = [];
   readonly timings: TurnTiming[] = [];
+  /** What the conversation used (the CDR): seconds of audio recognised, characters synthesised, barge-ins. */
+  readonly usage = { sttSeconds: 0, ttsChars: 0, bargeIns: 0 };
   private _state: DialogueState = 'idle';
   private readonly opts: DialogueOptions;
   private readonly media: DialogueMedia;
@@ -317,6 +319,7 @@ export class DialogueController extends EventEmitter<{
       language: this.opts.language ?? this.opts.agent.state.language,
     });
     for (let i = 0; i < audio.length; i += 160) stream.push(audio.subarray(i, Math.min(audio.length, i + 160)));
+    this.usage.sttSeconds += audio.length / 8000;
     let text = '';
     let confidence = 0;
     let inDomain = true;
@@ -387,6 +390,7 @@ export class DialogueController extends EventEmitter<{
     if (this.isEnded() || this.handingOff) return;
     if (!this.playing && this._state !== 'speaking') return;
     this.log.info('barge-in', { native: this.ep.nativeBargeIn });
+    this.usage.bargeIns++;
     if (this.ep.nativeBargeIn) {
       // paused natively: hold further sentences until the turn ends or proves false
       this.bargedIn = true;
@@ -553,6 +557,7 @@ export class DialogueController extends EventEmitter<{
   private async speak(reply: Reply, text: string, filler: boolean, signal: AbortSignal, uninterruptible = false): Promise<void> {
     if (signal.aborted || this.isEnded()) return;
     const entry: DialogueEntry = { role: 'agent', text, at: this.now(), ...(filler ? { filler: true } : {}) };
+    this.usage.ttsChars += text.length;
     let recorded = false;
     for await (const pcm of this.opts.tts.synthesize(text, { sampleRate: 8000, signal, ...(this.opts.voice ? { voice: this.opts.voice } : {}) })) {
       while (this.hold && !signal.aborted) await this.hold.promise;
@@ -567,6 +572,7 @@ export class DialogueController extends EventEmitter<{
         entry.at = t;
         reply.spoken.push(entry);
         this.record(entry);
+        this.log.info('agent said', { text, ...(filler ? { filler: true } : {}) });
       }
       if (!this.playing) {
         this.playing = true;

@@ -11,6 +11,7 @@ import { logger } from '../ops/log.ts';
 import { createAgent, tenantToolPolicy, type ToolGateway } from '../agent/index.ts';
 import { promptsFor, type Tenant } from '../tenants/index.ts';
 import type { CaseMessage } from '../jobs/types.ts';
+import type { ConversationState } from '../agent/types.ts';
 import type { SttProvider, Vocabulary } from '../stt/types.ts';
 import type { TtsProvider } from '../tts/types.ts';
 import { DialogueController, type DialogueMedia, type NoInputOptions } from './controller.ts';
@@ -44,9 +45,19 @@ export interface DialogueServiceOptions {
    * for is logged and the call hung up. @defaultValue none
    */
   handoff?: HandoffService;
+  /** follows each conversation and case (the CDR). @defaultValue none */
+  observer?: DialogueObserver;
   /** data dir for the case spool and the private Redis. @defaultValue env DATA_DIR, else './var' */
   dataDir?: string;
   env?: NodeJS.ProcessEnv;
+}
+
+/** Who else follows the conversations (the CDR recorder). */
+export interface DialogueObserver {
+  /** a call's conversation started: its controller (transcript, timings, usage) and the agent's state */
+  conversation?(call: DialogueCall, c: { controller: DialogueController; state: ConversationState; sttProvider: string; ttsProvider: string }): void;
+  /** the case queue created the CRM case of a message taken in a call */
+  caseCreated?(message: CaseMessage, caseNumber: string): void;
 }
 
 interface CaseQueueLike {
@@ -74,6 +85,11 @@ export class DialogueService {
     this.opts.handoff = h;
   }
 
+  /** Install the observer (main does this when the CDR is on). */
+  setObserver(o: DialogueObserver): void {
+    this.opts.observer = o;
+  }
+
   /** The tenant's tool gateway (created once). */
   gateway(tenant: Tenant): Promise<ToolGateway> {
     let g = this.gateways.get(tenant.id);
@@ -93,6 +109,7 @@ export class DialogueService {
       const { CaseQueue, resolveRedis } = await import('../jobs/index.ts');
       const { url, server } = await resolveRedis({ dataDir: path.join(this.dataDir, 'redis'), env: this.env });
       const queue = new CaseQueue({ redisUrl: url, dataDir: this.dataDir, gatewayFor: (tenantId) => this.gatewayById(tenantId) });
+      queue.on('created', (m: CaseMessage, caseNumber: string) => this.opts.observer?.caseCreated?.(m, caseNumber));
       log.info('case queue ready', { redis: server ? `private 127.0.0.1:${server.port}` : 'REDIS_URL' });
       return { queue, stop: async () => { await queue.close(); await server?.stop(); } };
     })();
@@ -156,6 +173,11 @@ export class DialogueService {
         },
       });
       this.live.add(dialogue);
+      try {
+        this.opts.observer?.conversation?.(call, { controller: dialogue, state: agent.state, sttProvider: this.opts.stt.name, ttsProvider: this.opts.tts.name });
+      } catch (err) {
+        clog.warn('conversation observer failed', { err: err as Error });
+      }
       clog.info('conversation start', { endpointing: dialogue.endpointing, agent: agent.constructor.name, now: ctx.now.toISOString() });
       await dialogue.start();
     })().catch((err: unknown) => {

@@ -431,7 +431,7 @@ export class VoiceApp extends EventEmitter {
     }
 
     const call = new Call({
-      callId, from, to, tenant, session, negotiation,
+      callId, from, to, source, tenant, session, negotiation,
       parties: {
         ani: id.ani, privacy: id.privacy,
         ...(id.originalCalled ? { originalCalled: id.originalCalled } : {}),

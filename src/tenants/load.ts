@@ -15,7 +15,7 @@ import { ACTION_RULE, type McpServerConfig } from './policy.ts';
 import { TenantDirectory, normalizeNumber } from './directory.ts';
 
 const TENANT_KEYS = ['id', 'name', 'default', 'dids', 'language', 'greeting', 'tts', 'maxCallSeconds',
-  'actions', 'prompts', 'llm', 'mcpServers', 'businessHoursTenant', 'afterHours', 'toolTimeoutMs', 'escalation', 'turnTaking', 'noInput'] as const;
+  'actions', 'prompts', 'llm', 'mcpServers', 'businessHoursTenant', 'afterHours', 'toolTimeoutMs', 'escalation', 'turnTaking', 'noInput', 'cdr'] as const;
 const PROMPT_KEYS = ['system', 'greeting', 'greetingKnown', 'afterHours', 'filler', 'handshake', 'transferFailed', 'noInput', 'noInputGoodbye'] as const;
 
 function show(v: unknown): string {
@@ -121,6 +121,7 @@ export function parseTenants(doc: unknown, source: string): TenantDirectory {
       turnTaking: parseTurnTaking(o.turnTaking, `${p}.turnTaking`, fail),
       noInput: parseNoInput(o.noInput, `${p}.noInput`, fail),
     };
+    if (o.cdr !== undefined) tenant.cdr = parseCdr(o.cdr, `${p}.cdr`, fail);
     if (o.businessHoursTenant !== undefined) {
       if (typeof o.businessHoursTenant !== 'string' || o.businessHoursTenant.trim() === '') fail(`${p}.businessHoursTenant`, `must be a non-empty string, got ${show(o.businessHoursTenant)}`);
       tenant.businessHoursTenant = (o.businessHoursTenant as string).trim();
@@ -202,6 +203,17 @@ function parseNoInput(v: unknown, f: string, fail: Fail): Tenant['noInput'] {
     } else {
       fail(`${f}.${k}`, 'unknown key (expected timeoutMs, reprompts)');
     }
+  }
+  return out;
+}
+
+function parseCdr(v: unknown, f: string, fail: Fail): NonNullable<Tenant['cdr']> {
+  if (!isMap(v)) fail(f, `must be a mapping with retentionDays, got ${show(v)}`);
+  const out: NonNullable<Tenant['cdr']> = {};
+  for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
+    if (k !== 'retentionDays') fail(`${f}.${k}`, 'unknown key (expected retentionDays)');
+    if (typeof val !== 'number' || !Number.isInteger(val) || val < 0 || val > 36500) fail(`${f}.retentionDays`, `must be an integer 0-36500 (days; 0 = keep forever), got ${show(val)}`);
+    out.retentionDays = val as number;
   }
   return out;
 }

@@ -59,6 +59,8 @@ export interface Tenant {
    * @defaultValue { timeoutMs: 8000, reprompts: 2 } (timeoutMs 0 turns it off)
    */
   noInput: { timeoutMs: number; reprompts: number };
+  /** Call records: days this tenant's CDR rows are kept (0 = forever). @defaultValue the config's cdr.retentionDays */
+  cdr?: { retentionDays?: number };
 }
 
 /** No-input reprompting of a tenant that configures none. */

@@ -40,6 +40,8 @@ export interface LlmStub {
   requests: RecordedRequest[];
   /** when the last streamed response was finished ([DONE] written) */
   lastStreamEndAt: number;
+  /** the token usage reported per streamed response that asked for it (`stream_options.include_usage`) */
+  usage: Array<{ prompt_tokens: number; completion_tokens: number; total_tokens: number }>;
   script(...replies: StubReply[]): void;
   close(): Promise<void>;
 }
@@ -56,6 +58,7 @@ export async function startLlmStub(port = 0): Promise<LlmStub> {
     port: 0,
     requests: [],
     lastStreamEndAt: 0,
+    usage: [],
     script: (...r) => void queue.push(...r),
     close: async () => {
       for (const r of open) r.destroy();
@@ -125,6 +128,14 @@ export async function startLlmStub(port = 0): Promise<LlmStub> {
     await gap();
     if (res.destroyed) return;
     send({}, finish);
+    if (body.stream_options?.include_usage) {
+      // like OpenAI: one last chunk with no choices and the usage (about 4 characters a token)
+      const prompt = Math.ceil(JSON.stringify(body.messages ?? []).length / 4);
+      const completion = Math.max(1, Math.ceil(((reply.content ?? []).join('').length + calls.reduce((n, c) => n + c.name.length + c.args.length, 0)) / 4));
+      const usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+      stub.usage.push(usage);
+      res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage })}\n\n`);
+    }
     res.write('data: [DONE]\n\n');
     stub.lastStreamEndAt = Date.now();
     res.end();
