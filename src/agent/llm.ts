@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool, ChatCompletionMessageFunctionToolCall } from 'openai/resources/chat/completions';
 import { logger } from '../ops/log.ts';
+import { metrics } from '../ops/metrics.ts';
 import type { Agent, AgentAction, AgentTurn, CallContext, CaseMessage, ConversationState, ToolResult } from './types.ts';
 import { newState, transcriptText } from './types.ts';
 import { RulesAgent } from './rules.ts';
@@ -242,6 +243,7 @@ export class LlmAgent implements Agent {
           if (!firstAt) {
             firstAt = Date.now();
             clearTimeout(firstTimer);
+            metrics.llmTtft.observe((firstAt - t0) / 1000);
           }
           if (chunk.usage) this.countUsage(chunk.usage);
           const delta = chunk.choices?.[0]?.delta;

@@ -19,6 +19,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { logger, type Logger } from '../ops/log.ts';
+import { metrics } from '../ops/metrics.ts';
 import { createOffer, processAnswer, type MediaCapabilities, type SessionDescription } from '../sdp/index.ts';
 import type { ConversationState, DialogueEntry, EscalationTrigger, ToolGateway } from '../agent/types.ts';
 import type { CallMediaSession, RepLeg, ReferProgress, CallDialog } from '../call/call.ts';
@@ -211,6 +212,7 @@ export class HandoffService {
       const statusReason = `${why}${status ? ` (${status})` : ''}`;
       this.opts.pops.update(pop.id, { status: 'failed', statusReason });
       call.noteHandoff({ handoffOutcome: statusReason });
+      metrics.transfers.inc({ mode, result: why.replace(/\s+/g, '-') });
       log.info('hand-off failed', { why, status, ms: Date.now() - t0 });
       return { ok: false, why, ...(status ? { status } : {}) };
     };
@@ -324,6 +326,7 @@ export class HandoffService {
         const bridgedAt = Date.now();
         this.opts.pops.update(pop.id, { status: 'connected', statusReason: `answered by ${req.targetName ?? req.target}` });
         call.noteHandoff({ handoffOutcome: 'connected', answerToBridgeMs: bridgedAt - answeredAt });
+        metrics.transfers.inc({ mode, result: 'connected' });
         log.info('hand-off connected', {
           ringMs: ringing ? answeredAt - ringing : undefined, triggerToRingMs: ringing ? ringing - t0 : undefined,
           answerMs: answeredAt - t0, bridgeMs: bridgedAt - answeredAt,
@@ -346,6 +349,7 @@ export class HandoffService {
             cleanup();
             this.opts.pops.update(pop.id, { status: 'referred', statusReason: `transferred to ${req.targetName ?? req.target}` });
             call.noteHandoff({ handoffOutcome: 'referred' });
+            metrics.transfers.inc({ mode, result: 'referred' });
             void call.hangup('transferred');
             return o;
           }

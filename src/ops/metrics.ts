@@ -151,6 +151,30 @@ export function exposition(): Promise<string> {
 /** Content-Type of {@link exposition}. */
 export const EXPOSITION_CONTENT_TYPE = registry.contentType;
 
+/** What a finished call contributes to the call and media metrics (from its CDR). */
+export interface CallEndFigures {
+  tenant: string;
+  outcome: string;
+  media?: { packetsIn: number; packetsOut: number; lossInPct: number | null; jitterInMs: number | null; mos: number | null; late?: number } | null;
+}
+
+/** Count a finished call: `calls_total{tenant,outcome}`, MOS, RTP packets/loss/late, jitter. */
+export function observeCallEnd(c: CallEndFigures): void {
+  metrics.calls.inc({ tenant: c.tenant, outcome: c.outcome });
+  const m = c.media;
+  if (!m) return;
+  metrics.rtpPackets.inc({ direction: 'in' }, m.packetsIn);
+  metrics.rtpPackets.inc({ direction: 'out' }, m.packetsOut);
+  if (m.lossInPct !== null && m.lossInPct > 0) {
+    // the loss of the expected packets: received / (1 - loss) - received
+    const lost = m.lossInPct >= 100 ? 0 : Math.round((m.packetsIn / (1 - m.lossInPct / 100)) - m.packetsIn);
+    if (lost > 0) metrics.rtpLost.inc(lost);
+  }
+  if (m.late) metrics.rtpLate.inc(m.late);
+  if (m.jitterInMs !== null) metrics.rtpJitter.observe(m.jitterInMs / 1000);
+  if (m.mos !== null) metrics.mos.observe(m.mos);
+}
+
 /** Observe a duration given in milliseconds on a seconds histogram (skips non-finite values). */
 export function observeMs(h: client.Histogram<string>, ms: number | undefined | null, labels?: Record<string, string>): void {
   if (ms === undefined || ms === null || !Number.isFinite(ms) || ms < 0) return;

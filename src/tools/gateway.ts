@@ -16,6 +16,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { createCrmErpServer, sharedCrmErpStore } from '../crm-erp/server.ts';
 import type { CrmErpStore } from '../crm-erp/store.ts';
 import { logger } from '../ops/log.ts';
+import { metrics } from '../ops/metrics.ts';
 import { AllowList, DEFAULT_TOOL_TIMEOUT_MS, type McpServerConfig, type TenantToolPolicy } from './policy.ts';
 import type { ToolCallContext, ToolGateway, ToolResult, ToolSpec } from './types.ts';
 
@@ -175,6 +176,10 @@ export async function createToolGateway(tenant: TenantToolPolicy, opts: ToolGate
         const fields = { tenant: tenant.tenantId, call: ctx.callId, tool: name, ms: r.ms, ok: r.ok, code: r.ok ? 'ok' : r.code, args: summarizeArgs(args, ctx.redact) };
         if (r.ok) log.info('tool call', fields);
         else log.warn('tool call', { ...fields, error: r.error.slice(0, 200) });
+        // label by the name only when the gateway knows the tool (a model can ask for anything)
+        const tool = catalog.has(name) ? name : 'other';
+        metrics.toolCalls.inc({ tool, result: r.ok ? 'ok' : r.code });
+        metrics.toolLatency.observe({ tool }, r.ms / 1000);
         return r;
       };
       if (ctx.tenantId !== tenant.tenantId) {

@@ -26,6 +26,12 @@
  *    rtpengine's media range (30000-30999) holds at most ~240 calls (4 ports per call), so
  *    larger N are measured at 240 calls and compared per call-second.
  *
+ * `--metrics` adds, per N, a second window of the same length during which the Prometheus
+ * registry (src/ops/metrics.ts, with the same engine collectors the server registers) is
+ * scraped once a second — 15× more often than Prometheus' default interval — and reports
+ * `metrics_cpu_pct`: the extra CPU of that window against the plain one (what metrics
+ * cost at that load), plus `scrape_ms` (JS time of one scrape).
+ *
  * The headline `max_calls_p99_under_2ms` is the largest N whose native pacing p99 < 2 ms.
  * Last stdout line is JSON:
  *   {"bench":"media-capacity","max_calls_p99_under_2ms":N,"runs":[{"calls","cpu_us_per_call_s",
@@ -53,6 +59,8 @@ const { values } = parseArgs({
     /** every session with VAD + turn-taking on */
     vad: { type: 'boolean', default: false },
     'no-rtpengine': { type: 'boolean', default: false },
+    /** a second window per N with /metrics scraped every second: the cost of metrics */
+    metrics: { type: 'boolean', default: false },
     jitter: { type: 'string', default: '10' },
     loss: { type: 'string', default: '1' },
     /** `full` (resample + 16 kHz frames in JS) or `none` (audio events ignored): attributes cost */
@@ -189,6 +197,38 @@ function makeUpsampler(media: Media, nat: NativeMod): { kind: string; create: ()
   return { kind: 'one-shot native.resample per batch', create: () => (pcm) => nat.native.resample(pcm, 8000, 16000) };
 }
 
+/** One more window of SECONDS with the metrics registry scraped every second (as a server would be). */
+async function metricsWindow(engine: import('../../../src/media/index.ts').MediaEngine, calls: number): Promise<{ cpu_us_per_call_s: number; scrape_ms: number; pacing_p99_us: number }> {
+  const { registerCollector, exposition } = await import('../../../src/ops/metrics.ts');
+  registerCollector('media_loop_lateness_seconds', 'bench', 'histogram', () => {
+    const h = engine.pacingHistogram();
+    return h ? { bounds: h.boundsUs.map((b) => b / 1e6), counts: h.counts, count: h.count, sum: h.sumUs / 1e6 } : undefined;
+  });
+  registerCollector('media_sessions', 'bench', 'gauge', () => engine.activeSessions);
+  registerCollector('vad_runs_total', 'bench', 'counter', () => engine.vadStats().batcher?.runs ?? 0);
+  registerCollector('vad_handovers_shed_total', 'bench', 'counter', () => engine.vadStats().skipped);
+  engine.resetPacingStats();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let scrapes = 0;
+  let scrapeMs = 0;
+  while (performance.now() - t0 < SECONDS * 1000) {
+    const s0 = performance.now();
+    const text = await exposition();
+    scrapeMs += performance.now() - s0;
+    scrapes++;
+    if (!text.includes('voice_agent_media_loop_lateness_seconds_count')) throw new Error('metrics scrape lacks the media loop histogram');
+    await sleep(1000 - ((performance.now() - t0) % 1000));
+  }
+  const cpu = process.cpuUsage(cpu0);
+  const secs = (performance.now() - t0) / 1000;
+  return {
+    cpu_us_per_call_s: Math.round((cpu.user + cpu.system) / (calls * secs)),
+    scrape_ms: Math.round((scrapeMs / Math.max(1, scrapes)) * 100) / 100,
+    pacing_p99_us: engine.pacingStats().p99Us,
+  };
+}
+
 async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: number): Promise<Run> {
   const load = Load.start();
   const ports = await freePortBlock(OUR_RTP, Math.max(64, 2 * calls + 32));
@@ -272,6 +312,8 @@ async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: num
         err(`  wire capture failed: ${(e as Error).message.split('\n')[0]}`);
       }
     }
+    let withMetrics: { cpu_us_per_call_s: number; scrape_ms: number; pacing_p99_us: number } | undefined;
+    if (values.metrics) withMetrics = await metricsWindow(engine, calls);
     await load.request({ type: 'stop' }, 'stopped');
     const cpuUs = cpu.user + cpu.system;
     void energySink;
@@ -298,6 +340,12 @@ async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: num
       load_cpu_pct: res.load_cpu_pct,
       load_loop_p99_ms: res.load_loop_p99_ms,
       load_loop_max_ms: res.load_loop_max_ms,
+      ...(withMetrics ? {
+        cpu_us_per_call_s_with_metrics: withMetrics.cpu_us_per_call_s,
+        metrics_cpu_pct: Math.round(((withMetrics.cpu_us_per_call_s - Math.round(cpuUs / (calls * secs))) / Math.max(1, Math.round(cpuUs / (calls * secs)))) * 1000) / 10,
+        scrape_ms: withMetrics.scrape_ms,
+        pacing_p99_us_with_metrics: withMetrics.pacing_p99_us,
+      } : {}),
       scheduling: engine.scheduling,
       resampler: up.kind,
     };
@@ -400,6 +448,8 @@ async function main(): Promise<void> {
   for (const n of CALLS) {
     const r = await runOurs(media, nat, speech, n);
     runs.push(r);
+    const rm = r as Run & { metrics_cpu_pct?: number; scrape_ms?: number };
+    if (rm.metrics_cpu_pct !== undefined) err(`  metrics  N=${n}: +${rm.metrics_cpu_pct}% CPU with a scrape every second (one scrape ${rm.scrape_ms} ms)`);
     err(`  ours     N=${n}: cpu ${r.cpu_us_per_call_s} µs/call·s (${r.cpu_pct}% of a core), pacing p50/p99/max ${r.pacing_p50_us}/${r.pacing_p99_us}/${r.pacing_max_us} µs, ` +
       `rx p50/p99 ${r.rx_p50_us}/${r.rx_p99_us} µs (${r.rx_wire_intervals ? 'wire' : 'node'}; node receiver ${r.rx_node_p50_us}/${r.rx_node_p99_us}), inbound ${r.inbound_ratio}, loop p99 ${r.event_loop_p99_ms} ms, load ${r.load_cpu_pct}%`);
   }
