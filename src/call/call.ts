@@ -16,7 +16,7 @@
 import { EventEmitter } from 'node:events';
 import { logger, type Logger } from '../ops/log.ts';
 import {
-  negotiate, processAnswer, SdpError, type MediaCapabilities, type NegotiatedAudio, type Negotiation, type SessionDescription,
+  negotiate, processAnswer, SdpError, sdpFromBody, BodyError, SDP_ACCEPT, type MediaCapabilities, type NegotiatedAudio, type Negotiation, type SessionDescription,
 } from '../sdp/index.ts';
 import type { Tenant, TtsVoice } from '../tenants/index.ts';
 import { dtmfInfoBody, INFO_ACCEPT } from './dtmf-info.ts';
@@ -69,7 +69,7 @@ export interface ReferProgress {
 }
 
 /** In-dialog request/response as delivered with a dialog 'modify' event. */
-export interface ReinviteRequest { body: string }
+export interface ReinviteRequest { body: string; get?(h: string): string | undefined }
 export interface ReinviteResponse { send(status: number, opts?: { body?: string; headers?: Record<string, string> }): void }
 
 /** Our side's SDP direction as applied to the media session. */
@@ -364,12 +364,18 @@ export class Call extends EventEmitter {
   }
 
   /** ACK of a delayed-offer call: it carries the caller's answer to our offer. */
-  private onAck = (req?: { body?: string }): void => {
+  private onAck = (req?: { body?: string; get?(h: string): string | undefined }): void => {
     if (this._state !== 'answered' || !this.opts.delayedOffer || this.ackTimer === null) return;
     this.clock.clearTimeout(this.ackTimer);
     this.ackTimer = null;
     this.dialog?.removeListener('ack', this.onAck);
-    const raw = req?.body ?? '';
+    let raw: string;
+    try {
+      raw = sdpFromBody(req?.get?.('Content-Type'), req?.body)?.sdp ?? '';
+    } catch (err) {
+      raw = ''; // no usable SDP: the answer check below hangs up
+      this.log.debug('ACK body without a usable SDP', { reason: (err as Error).message });
+    }
     const relay = this.opts.sdpRelay;
     if (!relay) {
       this.applyAckAnswer(raw);
@@ -640,7 +646,16 @@ export class Call extends EventEmitter {
       res.send(481);
       return;
     }
-    const raw = typeof req.body === 'string' ? req.body : '';
+    // the SDP, bare or as the SDP part of a multipart body (SIP-I/SIP-T re-INVITEs carry ISUP too)
+    let raw: string;
+    try {
+      raw = sdpFromBody(req.get?.('Content-Type'), typeof req.body === 'string' ? req.body : '')?.sdp ?? '';
+    } catch (err) {
+      if (!(err instanceof BodyError)) throw err;
+      this.log.warn(`re-INVITE rejected: ${err.kind === 'malformed' ? 400 : 415}`, { reason: err.message });
+      res.send(err.kind === 'malformed' ? 400 : 415, { headers: { Accept: SDP_ACCEPT } });
+      return;
+    }
     // Without a relay this runs to completion synchronously (no await is reached).
     this.handleModify(raw, res).catch((err: unknown) => {
       this.log.error('re-INVITE handling failed', { err: err as Error });

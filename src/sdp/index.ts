@@ -10,3 +10,7 @@ export {
   type OfferOptions,
   type CodecName, type MediaCapabilities, type NegotiateOptions, type NegotiatedAudio, type Negotiation,
 } from './negotiate.ts';
+export {
+  sdpFromBody, splitMultipart, parseContentType, BodyError, SDP_ACCEPT, SDP_BODY_TYPES,
+  type SdpBody, type OtherPart,
+} from './body.ts';

@@ -32,7 +32,8 @@ import { callDialog, uacSrf } from './dialogs.ts';
 import type { UacSrf } from '../escalation/handoff.ts';
 import type { RtpengineAnchor, AnchoredCall } from '../media/rtpengine/index.ts';
 import {
-  negotiate, createOffer, SdpError, DEFAULT_CAPABILITIES, OFFER_TELEPHONE_EVENT_PT,
+  negotiate, createOffer, SdpError, DEFAULT_CAPABILITIES, OFFER_TELEPHONE_EVENT_PT, sdpFromBody, BodyError, SDP_ACCEPT,
+  type SdpBody,
   type MediaCapabilities, type Negotiation, type SessionDescription,
 } from '../sdp/index.ts';
 import type { TenantDirectory, TtsVoice } from '../tenants/index.ts';
@@ -43,8 +44,8 @@ const log = logger('sip');
 
 /** Methods we handle, advertised in `Allow`. */
 export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY, INFO';
-/** Bodies we accept, advertised in `Accept`. */
-export const ACCEPT = 'application/sdp';
+/** Bodies we accept, advertised in `Accept`: SDP, bare or as a part of multipart/mixed or /alternative. */
+export const ACCEPT = SDP_ACCEPT;
 
 /** Reason header of a 503 caused by rtpengine (anchor mode). */
 export const MEDIA_RELAY_UNAVAILABLE = 'SIP;cause=503;text="media relay unavailable"';
@@ -321,16 +322,31 @@ export class VoiceApp extends EventEmitter {
       return;
     }
 
-    // Offer
-    const ctype = (req.get('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
-    const body = typeof req.body === 'string' ? req.body : '';
-    // No body = delayed offer: we offer in the 200 OK, the caller answers in the ACK.
-    const delayed = body.trim() === '';
-    if (!delayed && ctype !== '' && ctype !== 'application/sdp') {
-      clog.warn('rejecting INVITE: 415', { from, to, source, contentType: ctype });
+    // Offer: application/sdp, or the SDP part of a multipart body (SIP-I/SIP-T: SDP + ISUP)
+    let offered: SdpBody | null;
+    try {
+      offered = sdpFromBody(req.get('Content-Type'), typeof req.body === 'string' ? req.body : '');
+    } catch (err) {
+      if (!(err instanceof BodyError)) throw err;
+      if (err.kind === 'malformed') {
+        clog.warn('rejecting INVITE: 400, malformed body', { from, to, source, contentType: err.type, reason: err.message });
+        res.send(400, { headers: { Warning: `399 ${this.warnAgent} "${quoteText(err.message)}"` } });
+        return;
+      }
+      clog.warn('rejecting INVITE: 415', { from, to, source, contentType: err.type, reason: err.message });
       res.send(415, { headers: { Accept: ACCEPT } });
       return;
     }
+    const body = offered?.sdp ?? '';
+    // No body = delayed offer: we offer in the 200 OK, the caller answers in the ACK.
+    const delayed = offered === null;
+    if (offered && offered.others.length > 0) {
+      clog.debug('INVITE body parts besides the SDP (kept for the record, not used)', {
+        container: offered.container,
+        parts: offered.others.map((p) => `${p.contentType} (${p.bytes} bytes${p.disposition ? `, ${p.disposition}` : ''})`).join('; '),
+      });
+    }
+
 
     // Tenant
     // the number the carrier delivered (Request-URI, To) first, then the original called number
@@ -465,6 +481,7 @@ export class VoiceApp extends EventEmitter {
       direction: audio.answerDirection, rtp: `${cfg.rtp.publicAddress}:${session.localPort}`,
       anchor: leg ? 'rtpengine' : undefined,
       offer: delayed ? 'delayed (we offer in 200, answer in ACK)' : undefined,
+      body: offered && offered.container !== 'application/sdp' ? `${offered.container} (+${offered.others.map((p) => p.type).join(', ')})` : undefined,
     });
     this.emit('call', call);
 

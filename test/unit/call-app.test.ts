@@ -208,7 +208,7 @@ Content-Length: 0
     const r = await ua.status('opt-1', 200, 'OPTIONS');
     t.match(r.headers.get('allow'), /INVITE/);
     t.match(r.headers.get('allow'), /BYE/);
-    t.equal(r.headers.get('accept'), 'application/sdp');
+    t.equal(r.headers.get('accept'), 'application/sdp, multipart/mixed, multipart/alternative');
   });
 
   t.test('INVITE (PCMA, telephone-event) → 200, tenant by DID, greeting, caller BYE', async (t) => {
@@ -682,4 +682,60 @@ t.test('identity: PAI from a source that is no trusted trunk is ignored', async 
   const call = env.app.calls.get(inv.callId)!;
   t.equal(call.ani, '+15105550177', 'loopback is no configured trunk: From, not the PAI');
   await call.hangup();
+});
+
+// ---- bodies: SIP-I / SIP-T multipart -------------------------------------------------------
+
+t.test('bodies: multipart/mixed (SDP + ISUP) answered from the SDP part; other bodies 415, broken multipart 400', async (t) => {
+  const env = await boot();
+  t.teardown(() => env.stop());
+  const { ua, app } = env;
+  const sdp = sdpOffer('8 0', ['a=rtpmap:8 PCMA/8000']);
+  const multipart = [
+    'preamble',
+    '--sip-i-1',
+    'Content-Type: application/sdp',
+    '',
+    sdp.replace(/\r\n$/, ''),
+    '--sip-i-1',
+    'Content-Type: application/ISUP; version=itu-t92+',
+    'Content-Disposition: signal; handling=optional',
+    '',
+    'IAM 0a0002',
+    '--sip-i-1--',
+    '',
+  ].join('\r\n');
+
+  t.test('SIP-I multipart/mixed → 200 with our SDP, negotiated from the SDP part', async (t) => {
+    const before = FakeSession.all.length;
+    const inv = invite(ua, { sdp: multipart, contentType: 'multipart/mixed; boundary="sip-i-1"', headers: ['MIME-Version: 1.0'] });
+    const r = await ua.status(inv.callId, 200);
+    ack(ua, inv, r);
+    t.match(r.body, /m=audio \d+ RTP\/AVP 8\r\n/);
+    t.equal(r.headers.get('content-type'), 'application/sdp');
+    t.same(FakeSession.all[before]!.opts, { codec: 'PCMA', payloadType: 8, remote: { address: '127.0.0.1', port: 6000 } });
+    await app.calls.get(inv.callId)!.hangup();
+  });
+
+  t.test('multipart without an SDP part → 415 with Accept', async (t) => {
+    const body = ['--b', 'Content-Type: application/ISUP; version=itu-t', '', 'IAM', '--b--', ''].join('\r\n');
+    const inv = invite(ua, { sdp: body, contentType: 'multipart/mixed; boundary=b' });
+    const r = await ua.status(inv.callId, 415);
+    ack(ua, inv, r);
+    t.equal(r.headers.get('accept'), 'application/sdp, multipart/mixed, multipart/alternative');
+  });
+
+  t.test('application/xml → 415 with Accept', async (t) => {
+    const inv = invite(ua, { sdp: '<x/>', contentType: 'application/xml' });
+    const r = await ua.status(inv.callId, 415);
+    ack(ua, inv, r);
+    t.match(r.headers.get('accept'), /^application\/sdp/);
+  });
+
+  t.test('multipart/mixed without a boundary parameter → 400 naming the problem', async (t) => {
+    const inv = invite(ua, { sdp: multipart, contentType: 'multipart/mixed' });
+    const r = await ua.status(inv.callId, 400);
+    ack(ua, inv, r);
+    t.match(r.headers.get('warning'), /^399 \S+ "malformed multipart\/mixed body: no boundary parameter"/);
+  });
 });

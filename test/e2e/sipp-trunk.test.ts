@@ -1,14 +1,14 @@
 /**
  * What carriers and PBXs really send, against a freshly started server (built-in edge):
  * caller identity and dialed number in the forms trunks use (tel: URIs, %-escaped users,
- * user=phone, P-Asserted-Identity, Privacy).
+ * user=phone, P-Asserted-Identity, Privacy); SIP-I multipart bodies (SDP + ISUP).
  */
 import t from 'tap';
 import { startServer, type ServerHandle } from '../helpers/server.ts';
 import { haveSipp, runSipp, sippMessage } from '../helpers/sipp.ts';
 
 if (!haveSipp()) {
-  t.test('carrier flows', { skip: 'sipp not on PATH (Debian package sip-tester)' }, () => {});
+  t.test('trunk flows', { skip: 'sipp not on PATH (Debian package sip-tester)' }, () => {});
 } else {
   let server: ServerHandle;
   t.before(async () => {
@@ -50,4 +50,19 @@ if (!haveSipp()) {
     t.match(log, /caller identified by number[^\n]*account="?ACC-10042/, 'the network-asserted number still reaches the CRM');
     t.notMatch(log, /4155550142/, 'the withheld number is in no log line');
   });
+
+  for (const transport of ['udp', 'tcp'] as const) {
+    t.test(`${transport}: SIP-I INVITE (multipart/mixed: SDP + binary ISUP) → 200 with our SDP, audio both ways`, async (t) => {
+      const before = server.log().length;
+      const r = await runSipp('uac-sipi-multipart', { target: target(), transport, durationMs: 2500, timeoutSec: 25 });
+      t.equal(r.code, 0, sippMessage(r));
+      t.match(r.log, /answer application\/sdp m=audio \d+ RTP\/AVP 0\b/, '200 carries our SDP (application/sdp, PCMU)');
+      const log = await logSince(before);
+      t.match(log, /msg="?call start"?[^\n]*body="?multipart\/mixed \(\+application\/isup\)/, 'the ISUP part is recorded');
+      const cdr = /msg="?cdr"?[^\n]*packetsIn=(\d+) packetsOut=(\d+)/.exec(log);
+      t.ok(cdr, 'CDR written');
+      t.ok(Number(cdr?.[1]) > 0, `caller audio reached us (packetsIn=${cdr?.[1]})`);
+      t.ok(Number(cdr?.[2]) > 0, `our audio went out (packetsOut=${cdr?.[2]})`);
+    });
+  }
 }
