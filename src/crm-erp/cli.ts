@@ -14,12 +14,17 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { createCrmErpServer } from './server.ts';
 import { CrmErpStore, type CrmErpStoreOptions } from './store.ts';
 import { logger } from '../ops/log.ts';
+import { hasBearer, isLoopbackHost } from '../ops/auth.ts';
 
 const log = logger('crm-erp');
 
 /** Default TCP port of `crm-erp-mcp --http`. @defaultValue 8790 */
 export const DEFAULT_HTTP_PORT = 8790;
-/** Default bind address of `crm-erp-mcp --http` (loopback: the server has no authentication). @defaultValue '127.0.0.1' */
+/**
+ * Default bind address of `crm-erp-mcp --http`. Off loopback a bearer token is required
+ * (env `CRM_MCP_TOKEN`; tenants send it with `mcpServers[].headers.Authorization:
+ * "Bearer ${CRM_MCP_TOKEN}"`). @defaultValue '127.0.0.1'
+ */
 export const DEFAULT_HTTP_HOST = '127.0.0.1';
 /** Largest request body accepted on /mcp, in bytes. @defaultValue 1048576 */
 export const MAX_BODY_BYTES = 1 << 20;
@@ -71,11 +76,20 @@ function jsonRpcError(res: ServerResponse, status: number, code: number, message
 }
 
 /** Serve the CRM/ERP over streamable HTTP at `/mcp` (port 0 = any free port). */
-export async function runHttp(opts: CrmErpStoreOptions & { port?: number; host?: string } = {}): Promise<CrmErpHttpServer> {
+export async function runHttp(opts: CrmErpStoreOptions & { port?: number; host?: string; token?: string } = {}): Promise<CrmErpHttpServer> {
+  const host = opts.host ?? DEFAULT_HTTP_HOST;
+  if (!opts.token && !isLoopbackHost(host)) {
+    throw new Error(`refusing to serve the CRM/ERP on ${host} without authentication: set CRM_MCP_TOKEN (clients send it as Authorization: Bearer …) or bind to loopback`);
+  }
   const store = new CrmErpStore(opts);
   const http: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz' && req.method === 'GET') { res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n'); return; }
+    if (opts.token && !hasBearer(req, opts.token)) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="crm-erp-mcp"');
+      jsonRpcError(res, 401, -32001, 'unauthorized: send Authorization: Bearer <CRM_MCP_TOKEN>');
+      return;
+    }
     if (path !== '/mcp') { res.writeHead(404, { 'content-type': 'text/plain' }).end('not found (the MCP endpoint is /mcp)\n'); return; }
     if (req.method !== 'POST') { jsonRpcError(res, 405, -32000, 'method not allowed: this server is stateless, use POST /mcp'); return; }
     void (async () => {
@@ -98,7 +112,6 @@ export async function runHttp(opts: CrmErpStoreOptions & { port?: number; host?:
       }
     })();
   });
-  const host = opts.host ?? DEFAULT_HTTP_HOST;
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(opts.port ?? DEFAULT_HTTP_PORT, host, () => { http.off('error', reject); resolve(); });
@@ -115,7 +128,7 @@ export async function runHttp(opts: CrmErpStoreOptions & { port?: number; host?:
   };
 }
 
-const USAGE = 'usage: voice-agent crm-erp-mcp [--stdio | --http [--port N] [--host H]] [--db FILE]\n';
+const USAGE = 'usage: voice-agent crm-erp-mcp [--stdio | --http [--port N] [--host H]] [--db FILE]\n  --http off loopback needs CRM_MCP_TOKEN (clients send Authorization: Bearer <token>)\n';
 
 /** CLI entry: parse `args` and serve until stopped. */
 export async function main(args: string[]): Promise<void> {
@@ -146,7 +159,14 @@ export async function main(args: string[]): Promise<void> {
     await runStdio(opts);
     return;
   }
-  const srv = await runHttp({ ...opts, port, host });
+  const token = process.env.CRM_MCP_TOKEN || undefined;
+  let srv: CrmErpHttpServer;
+  try {
+    srv = await runHttp({ ...opts, port, host, ...(token ? { token } : {}) });
+  } catch (err) {
+    process.stderr.write(`voice-agent crm-erp-mcp: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
   process.stdout.write(`crm-erp MCP server listening on ${srv.url}\n`);
   const stop = (): void => { void srv.close().then(() => process.exit(0)); };
   process.once('SIGINT', stop);

@@ -7,13 +7,15 @@
  *
  * Bodies are plain text, one check per line (`ok redis` / `FAIL redis: connect ECONNREFUSED`),
  * so `curl -f` and a human read the same thing. Each check has a deadline (a hung dependency
- * fails its check instead of hanging the probe). Default address 127.0.0.1:9464
+ * fails its check instead of hanging the probe). Off loopback every request needs
+ * `Authorization: Bearer <OPS_TOKEN>` (start-up fails without a token). Default address 127.0.0.1:9464
  * (`OPS_ADDRESS`, `OPS_PORT`; the port OpenTelemetry's Prometheus exporter uses).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { logger, type Logger } from './log.ts';
 import { EXPOSITION_CONTENT_TYPE, exposition } from './metrics.ts';
+import { hasBearer, isLoopbackHost } from './auth.ts';
 
 /** One named check: resolves null when healthy, else a short reason. */
 export interface HealthCheck {
@@ -32,6 +34,11 @@ export interface OpsServerOptions {
   readiness: HealthCheck[];
   /** deadline of one check, ms. @defaultValue 2000 */
   checkTimeoutMs?: number;
+  /**
+   * Bearer token every request must carry (`Authorization: Bearer …`); required when `host`
+   * is not loopback. @defaultValue none (loopback only)
+   */
+  token?: string;
   log?: Logger;
 }
 
@@ -82,7 +89,14 @@ export async function startOpsServer(opts: OpsServerOptions): Promise<OpsServer>
     res.end(body);
   };
 
+  if (!opts.token && !isLoopbackHost(host)) {
+    throw new Error(`the ops listener on ${host} would serve metrics and health to anyone: set OPS_TOKEN (bearer token) or bind it to loopback`);
+  }
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (opts.token && !hasBearer(req, opts.token)) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="voice-agent ops"');
+      return send(res, 401, 'text/plain; charset=utf-8', 'unauthorized: send Authorization: Bearer <OPS_TOKEN>\n');
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
       return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');

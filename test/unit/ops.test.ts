@@ -109,3 +109,53 @@ t.test('LOG_FORMAT=json: one JSON object per line with module, message and field
   t.notOk('skip' in a, 'undefined fields are dropped');
   t.match(JSON.parse(lines[1]!), { level: 'warn', msg: 'odd "quotes"\nand a newline' });
 });
+
+t.test('secrets: loopback detection, the default drachtio secret and OPS_TOKEN off loopback', async (t) => {
+  const { isLoopbackHost } = await import('../../src/ops/auth.ts');
+  for (const h of ['127.0.0.1', '127.0.0.2', '::1', '[::1]', 'localhost', '::ffff:127.0.0.1']) t.ok(isLoopbackHost(h), `${h} is loopback`);
+  for (const h of ['0.0.0.0', '::', '10.0.0.5', '203.0.113.7', 'sip.example.com']) t.notOk(isLoopbackHost(h), `${h} is not loopback`);
+  const { loadConfig } = await import('../../src/config.ts');
+  const load = (env: Record<string, string>) => loadConfig({ argv: [], env, cwd: ROOT });
+  t.doesNotThrow(() => load({}), 'embedded defaults (loopback) keep the default secret');
+  t.throws(() => load({ SIP_ADDRESS: '0.0.0.0' }), /environment: drachtio\.secret: is the well-known default "cymru" while the SIP edge uses 0\.0\.0\.0, off loopback: set DRACHTIO_SECRET/);
+  t.throws(() => load({ EDGE: 'drachtio', DRACHTIO_HOST: '10.1.2.3', DRACHTIO_PORT: '9022' }), /drachtio\.secret: .*the drachtio control connection uses 10\.1\.2\.3/);
+  t.doesNotThrow(() => load({ SIP_ADDRESS: '0.0.0.0', DRACHTIO_SECRET: 'a-long-random-secret' }), 'a real secret is fine');
+  t.throws(() => load({ OPS_ADDRESS: '0.0.0.0', DRACHTIO_SECRET: 's' }), /environment: OPS_TOKEN: must be set .* when the ops listener binds 0\.0\.0\.0/);
+  t.doesNotThrow(() => load({ OPS_ADDRESS: '0.0.0.0', OPS_TOKEN: 'tok', DRACHTIO_SECRET: 's' }));
+});
+
+t.test('ops listener with OPS_TOKEN: 401 without the bearer token, 200 with it', async (t) => {
+  const { startOpsServer } = await import('../../src/ops/http.ts');
+  await t.rejects(startOpsServer({ host: '0.0.0.0', port: 0, liveness: [], readiness: [] }), /set OPS_TOKEN/, 'no token off loopback: refused');
+  const ops = await startOpsServer({ host: '127.0.0.1', port: 0, liveness: [], readiness: [], token: 's3cret' });
+  t.teardown(() => ops.close());
+  const no = await fetch(`${ops.url}/metrics`);
+  t.equal(no.status, 401);
+  t.match(no.headers.get('www-authenticate'), /^Bearer/);
+  t.equal((await fetch(`${ops.url}/metrics`, { headers: { Authorization: 'Bearer wrong' } })).status, 401);
+  t.equal((await fetch(`${ops.url}/metrics`, { headers: { Authorization: 'Bearer s3cret' } })).status, 200);
+});
+
+t.test('crm-erp-mcp --http: a token is required off loopback and enforced when set', async (t) => {
+  const { runHttp } = await import('../../src/crm-erp/cli.ts');
+  await t.rejects(runHttp({ host: '0.0.0.0', port: 0, db: ':memory:' }), /without authentication: set CRM_MCP_TOKEN/);
+  const srv = await runHttp({ host: '127.0.0.1', port: 0, db: ':memory:', token: 'crm-token' });
+  t.teardown(() => srv.close());
+  const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-03-26', capabilities: {}, clientInfo: { name: 't', version: '1' } } };
+  const post = (auth?: string) => fetch(srv.url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...(auth ? { Authorization: auth } : {}) },
+    body: JSON.stringify(init),
+  });
+  const no = await post();
+  t.equal(no.status, 401, 'no token: 401');
+  t.match(await no.text(), /unauthorized/);
+  t.equal((await post('Bearer nope')).status, 401, 'wrong token: 401');
+  t.equal((await post('Bearer crm-token')).status, 200, 'right token: served');
+  const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+  const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
+  const client = new Client({ name: 't', version: '1' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(srv.url), { requestInit: { headers: { Authorization: 'Bearer crm-token' } } }));
+  t.ok((await client.listTools()).tools.length > 5, 'an MCP client with the header lists the tools');
+  await client.close();
+});
