@@ -18,6 +18,7 @@
  * maxCallSeconds: 3600
  * answerDelayMs: 0         # ring (180) this long before answering
  * rtpTimeoutSeconds: 30
+ * sessionTimer: { enabled: true, interval: 1800, minSE: 90 }   # RFC 4028 session timers
  * logLevel: info
  * rtpengine:               # anchor media on rtpengine (off when absent)
  *   url: udp://127.0.0.1:22222
@@ -177,6 +178,8 @@ export interface Config {
   answerDelayMs: number;
   /** Hang up when no RTP arrives for this long (seconds); 0 = off. Env `RTP_TIMEOUT_SECONDS`. @defaultValue 30 */
   rtpTimeoutSeconds: number;
+  /** SIP session timers (RFC 4028), see src/call/session-timer.ts. */
+  sessionTimer: SessionTimerSettings;
   /** Env `LOG_LEVEL`. @defaultValue 'info' */
   logLevel: LogLevel;
   /**
@@ -280,6 +283,7 @@ export function defaultConfig(): Config {
     maxCallSeconds: 3600,
     answerDelayMs: 0,
     rtpTimeoutSeconds: 30,
+    sessionTimer: { enabled: true, interval: 1800, minSE: 90 },
     logLevel: 'info',
     rtpengine: null,
     handoff: { repUri: 'sip:{extension}@127.0.0.1:5070', ringSeconds: 20 },
@@ -387,7 +391,7 @@ class Reader {
   }
 }
 
-const TOP_KEYS = ['sip', 'edge', 'drachtio', 'rtp', 'tenantsFile', 'maxCallSeconds', 'answerDelayMs', 'rtpTimeoutSeconds', 'logLevel', 'rtpengine', 'handoff', 'console', 'defaultCountry', 'trunks', 'cdr'] as const;
+const TOP_KEYS = ['sip', 'edge', 'drachtio', 'rtp', 'tenantsFile', 'maxCallSeconds', 'answerDelayMs', 'rtpTimeoutSeconds', 'logLevel', 'rtpengine', 'handoff', 'console', 'sessionTimer', 'defaultCountry', 'trunks', 'cdr'] as const;
 
 function rtpengineOf(cfg: Config): RtpengineSettings {
   cfg.rtpengine ??= { url: '', timeoutMs: RTPENGINE_SETTINGS_DEFAULTS.timeoutMs, transcode: [], flags: [] };
@@ -522,6 +526,12 @@ function applyFile(cfg: Config, file: string): void {
   if (has(top, 'maxCallSeconds')) cfg.maxCallSeconds = r.int('maxCallSeconds', top.maxCallSeconds, 0, 86400 * 7);
   if (has(top, 'answerDelayMs')) cfg.answerDelayMs = r.int('answerDelayMs', top.answerDelayMs, 0, 60000);
   if (has(top, 'rtpTimeoutSeconds')) cfg.rtpTimeoutSeconds = r.int('rtpTimeoutSeconds', top.rtpTimeoutSeconds, 0, 86400);
+  if (has(top, 'sessionTimer')) {
+    const st = r.mapping('sessionTimer', top.sessionTimer, ['enabled', 'interval', 'minSE']);
+    if (has(st, 'enabled')) cfg.sessionTimer.enabled = flag(r, 'sessionTimer.enabled', st.enabled);
+    if (has(st, 'interval')) cfg.sessionTimer.interval = r.int('sessionTimer.interval', st.interval, 1, 86400);
+    if (has(st, 'minSE')) cfg.sessionTimer.minSE = r.int('sessionTimer.minSE', st.minSE, 1, 86400);
+  }
   if (has(top, 'logLevel')) cfg.logLevel = r.oneOf('logLevel', top.logLevel, LOG_LEVELS);
   if (has(top, 'handoff')) {
     const h = r.mapping('handoff', top.handoff, ['repUri', 'ringSeconds']);
@@ -574,6 +584,9 @@ function applyEnv(cfg: Config, env: NodeJS.ProcessEnv, cwd: string): void {
   if ((v = get('MAX_CALL_SECONDS')) !== undefined) cfg.maxCallSeconds = r.int('MAX_CALL_SECONDS', v, 0, 86400 * 7);
   if ((v = get('ANSWER_DELAY_MS')) !== undefined) cfg.answerDelayMs = r.int('ANSWER_DELAY_MS', v, 0, 60000);
   if ((v = get('RTP_TIMEOUT_SECONDS')) !== undefined) cfg.rtpTimeoutSeconds = r.int('RTP_TIMEOUT_SECONDS', v, 0, 86400);
+  if ((v = get('SESSION_TIMER')) !== undefined) cfg.sessionTimer.enabled = flag(r, 'SESSION_TIMER', v);
+  if ((v = get('SESSION_EXPIRES')) !== undefined) cfg.sessionTimer.interval = r.int('SESSION_EXPIRES', v, 1, 86400);
+  if ((v = get('SESSION_MIN_SE')) !== undefined) cfg.sessionTimer.minSE = r.int('SESSION_MIN_SE', v, 1, 86400);
   if ((v = get('LOG_LEVEL')) !== undefined) cfg.logLevel = r.oneOf('LOG_LEVEL', v, LOG_LEVELS);
   if ((v = get('REP_URI')) !== undefined) cfg.handoff.repUri = repUri(r, 'REP_URI', v);
   if ((v = get('REP_RING_SECONDS')) !== undefined) cfg.handoff.ringSeconds = r.int('REP_RING_SECONDS', v, 1, 300);
@@ -643,6 +656,9 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   if (cfg.rtpengine && cfg.rtpengine.url === '') cfg.rtpengine = null;
   if (cfg.rtp.portMin > cfg.rtp.portMax) {
     throw new ConfigError(src, 'rtp.portMin', `must not exceed rtp.portMax (${cfg.rtp.portMin} > ${cfg.rtp.portMax})`);
+  }
+  if (cfg.sessionTimer.interval < cfg.sessionTimer.minSE) {
+    throw new ConfigError(src, 'sessionTimer.interval', `must not be below sessionTimer.minSE (${cfg.sessionTimer.interval} < ${cfg.sessionTimer.minSE})`);
   }
   if (cfg.edge === 'drachtio' && cfg.drachtio.port === 0) {
     throw new ConfigError(src, 'drachtio.port', 'must be set to the drachtio-server admin port when edge is drachtio (0 is only for the built-in edge)');

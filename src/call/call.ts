@@ -20,6 +20,7 @@ import {
 } from '../sdp/index.ts';
 import type { Tenant, TtsVoice } from '../tenants/index.ts';
 import { dtmfInfoBody, INFO_ACCEPT } from './dtmf-info.ts';
+import { SessionTimer, type SessionTimerParams } from './session-timer.ts';
 
 /** Why a call ended (CDR `reason`). */
 export type EndReason =
@@ -32,6 +33,7 @@ export type EndReason =
   | 'shutdown' // process stopping
   | 'transferred' // blind transfer (REFER) completed: the caller's leg went to the rep
   | 'rep-bye' // warm transfer: the rep hung up the bridged call
+  | 'session-expired' // RFC 4028: the caller's session refreshes stopped (or ours failed)
   | 'error'; // answering failed or an internal error
 
 export interface CallEnded {
@@ -47,7 +49,7 @@ export interface CallDialog {
   destroy(opts?: { headers: Record<string, string> }): Promise<unknown>;
   local: { sdp: string };
   /** in-dialog request (REFER); resolves with the final response */
-  request?(opts: { method: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; reason?: string }>;
+  request?(opts: { method: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; reason?: string; get?(h: string): string | undefined }>;
 }
 
 /** The rep's leg of a warm transfer (a UAC dialog + its media session bridged to ours). */
@@ -193,6 +195,12 @@ export interface CallOptions {
   maxCallSeconds?: number;
   /** seconds without inbound RTP before hanging up; 0 = off. @defaultValue 0 */
   rtpTimeoutSeconds?: number;
+  /**
+   * RFC 4028 session timer negotiated on the INVITE (./session-timer.ts): started on answer,
+   * refreshed by re-INVITE/UPDATE, `session-expired` when the refreshes stop.
+   * @defaultValue none (no session timer)
+   */
+  sessionTimer?: SessionTimerParams;
   /** text → 8 kHz PCM (flite through the media addon) */
   synthesize: Synthesize;
   /**
@@ -235,6 +243,7 @@ export const BYE_REASON: Partial<Record<EndReason, string>> = {
   'rtp-timeout': 'Q.850;cause=102;text="media timeout: no RTP received"',
   transferred: 'SIP;cause=200;text="call transferred"',
   'rep-bye': 'Q.850;cause=16;text="rep hung up"',
+  'session-expired': 'SIP;cause=408;text="session timer expired"',
   shutdown: 'Q.850;cause=41;text="server shutting down"',
   error: 'Q.850;cause=41;text="internal error"',
 };
@@ -271,6 +280,7 @@ export class Call extends EventEmitter {
   private maxTimer: unknown = null;
   private rtpTimer: unknown = null;
   private ackTimer: unknown = null;
+  private sessionTimer: SessionTimer | null = null;
   /** start of the current "expect RTP" window (answer, or un-hold) */
   private rtpWatchSince = 0;
   private repLeg: RepLeg | null = null;
@@ -340,6 +350,7 @@ export class Call extends EventEmitter {
     dialog.on('destroy', this.onDialogDestroy);
     dialog.on('modify', this.onModify);
     dialog.on('info', this.onInfo);
+    dialog.on('update', this.onUpdate);
     if (this.opts.delayedOffer) {
       dialog.on('ack', this.onAck);
       this.ackTimer = this.clock.setTimeout(() => {
@@ -353,6 +364,7 @@ export class Call extends EventEmitter {
     if (max > 0) this.maxTimer = this.clock.setTimeout(() => this.onMaxDuration(), max * 1000);
     const rtpTimeout = this.opts.rtpTimeoutSeconds ?? 0;
     if (rtpTimeout > 0) this.rtpTimer = this.clock.setInterval(() => this.checkRtp(), this.opts.rtpPollMs ?? 1000);
+    if (this.opts.sessionTimer) this.startSessionTimer(this.opts.sessionTimer);
 
     this.log.info('call answered', {
       from: this.from, to: this.to, tenant: this.tenant.id, codec: this._audio.codec, pt: this._audio.payloadType,
@@ -646,6 +658,9 @@ export class Call extends EventEmitter {
       res.send(481);
       return;
     }
+    const gated = this.refreshGate(req, res, 're-INVITE');
+    if (!gated) return;
+    res = gated;
     // the SDP, bare or as the SDP part of a multipart body (SIP-I/SIP-T re-INVITEs carry ISUP too)
     let raw: string;
     try {
@@ -763,6 +778,77 @@ export class Call extends EventEmitter {
     this.emit('reinvite', a);
   }
 
+  // ── session timer (RFC 4028) and UPDATE (RFC 3311) ──
+
+  private startSessionTimer(params: SessionTimerParams): void {
+    this.sessionTimer = new SessionTimer(params, {
+      refresh: (method, headers) => this.sendRefresh(method, headers),
+      expired: () => {
+        if (this._state === 'answered') void this.hangup('session-expired');
+      },
+    }, this.clock, this.log);
+    this.sessionTimer.start();
+    this.log.debug('session timer started', {
+      interval: params.interval, refresher: params.refresher, method: this.sessionTimer.method,
+    });
+  }
+
+  /** Our session refresh: UPDATE without a body, or a re-INVITE offering our current SDP unchanged. */
+  private async sendRefresh(method: 'UPDATE' | 'INVITE', headers: Record<string, string>): Promise<{ status: number; get?(h: string): string | undefined }> {
+    const d = this.dialog;
+    if (this._state !== 'answered' || !d?.request) throw new Error('no dialog to refresh');
+    if (method === 'UPDATE') return d.request({ method: 'UPDATE', headers });
+    return d.request({ method: 'INVITE', headers: { ...headers, 'Content-Type': 'application/sdp' }, body: d.local.sdp });
+  }
+
+  /**
+   * A re-INVITE or UPDATE from the caller is a session refresh: 422 (with our Min-SE) when it
+   * asks for too short an interval; otherwise the response object to answer with, which adds
+   * the session timer headers to a 2xx and restarts the timer once the 2xx is sent.
+   * Without a session timer the response is passed through unchanged.
+   */
+  private refreshGate(req: { get?(h: string): string | undefined }, res: ReinviteResponse, what: string): ReinviteResponse | null {
+    const st = this.sessionTimer;
+    if (!st) return res;
+    const r = st.inbound(req);
+    if ('reject' in r) {
+      this.log.info(`${what} rejected: 422`, { why: r.reject.why });
+      res.send(422, { headers: r.reject.headers });
+      return null;
+    }
+    return {
+      send: (status, opts) => {
+        if (status < 200 || status >= 300) return res.send(status, opts);
+        res.send(status, { ...opts, headers: { ...r.headers, ...(opts?.headers ?? {}) } });
+        r.confirm();
+      },
+    };
+  }
+
+  /**
+   * In-dialog UPDATE (RFC 3311): without a body it is a session refresh → 200 with the timer
+   * headers; with SDP it is an offer, answered like a re-INVITE's.
+   */
+  private onUpdate = (req: { body?: string; get?(h: string): string | undefined }, res: ReinviteResponse): void => {
+    if (this._state !== 'answered') {
+      res.send(481);
+      return;
+    }
+    const gated = this.refreshGate(req, res, 'UPDATE');
+    if (!gated) return;
+    const raw = typeof req.body === 'string' ? req.body : '';
+    if (raw.trim() === '') {
+      gated.send(200);
+      return;
+    }
+    this.handleModify(raw, gated).catch((err: unknown) => {
+      this.log.error('UPDATE handling failed', { err: err as Error });
+      try {
+        res.send(500);
+      } catch { /* already answered */ }
+    });
+  };
+
   private onPlayoutDone = (): void => {
     this.emit('playout-done');
   };
@@ -781,7 +867,9 @@ export class Call extends EventEmitter {
     if (this.rtpTimer !== null) this.clock.clearInterval(this.rtpTimer);
     if (this.ackTimer !== null) this.clock.clearTimeout(this.ackTimer);
     this.maxTimer = this.rtpTimer = this.ackTimer = null;
+    this.sessionTimer?.stop();
     if (this.dialog) {
+      this.dialog.removeListener('update', this.onUpdate);
       this.dialog.removeListener('destroy', this.onDialogDestroy);
       this.dialog.removeListener('modify', this.onModify);
       this.dialog.removeListener('ack', this.onAck);

@@ -10,7 +10,7 @@
  *   edge-answered OPTIONS, 503/405/501 when nobody can take a request. (Syntax errors got
  *   their 400/505 in the transport already.)
  * - App responses: Via/From/To/Call-ID/CSeq copied from the request, To-tag, Contact on 2xx
- *   to INVITE, Content-Type for SDP bodies; dialogs created on 2xx.
+ *   to INVITE and UPDATE (RFC 3311 §5.2), Content-Type for SDP bodies; dialogs created on 2xx.
  * - CANCEL: 200 to the CANCEL and 487 to the INVITE by the edge, the app is told.
  * - App requests: new requests completed (Via, Max-Forwards, From, To, Call-ID, CSeq,
  *   Contact), in-dialog requests built from dialog state (`sip:placeholder` → remote target),
@@ -77,11 +77,11 @@ export interface UaOptions {
 /**
  * SIP option tags (RFC 3261 §19.2) the edge together with the app really implements: a
  * request whose `Require` names anything else gets 420 Bad Extension with `Unsupported`
- * (§8.2.2.3). Empty today: neither the edge nor the app does reliable provisionals
- * (`100rel`, RFC 3262), session timers (`timer`, RFC 4028), `replaces`, `norefersub`, ….
+ * (§8.2.2.3). `timer` (RFC 4028): the app runs session timers (src/call/session-timer.ts),
+ * the edge passes UPDATE and re-INVITE through. Not `replaces`, `norefersub`, ….
  * Add a tag here (lower case) once it is implemented end to end.
  */
-export const SUPPORTED_OPTION_TAGS: ReadonlySet<string> = new Set<string>([]);
+export const SUPPORTED_OPTION_TAGS: ReadonlySet<string> = new Set<string>(['timer']);
 
 /** Request-URI schemes the edge accepts (others get 416, §8.2.2.1). */
 const URI_SCHEMES = new Set(['sip', 'sips', 'tel']);
@@ -492,7 +492,7 @@ export class UaCore {
     }
     const appContact = appRes.get('Contact');
     if (appContact !== undefined) res.add('Contact', appContact);
-    else if (status >= 200 && status < 300 && (method === 'INVITE' || method === 'SUBSCRIBE')) {
+    else if (status >= 200 && status < 300 && (method === 'INVITE' || method === 'SUBSCRIBE' || method === 'UPDATE')) {
       res.add('Contact', this.contactFor(ib.src.transport));
     }
     for (const h of appRes.headers) {
@@ -521,6 +521,10 @@ export class UaCore {
         if (c) d.remoteTarget = firstUri(c);
         d.pendingAcks.set(req.cseq.seq, newId()); // a re-INVITE's ACK gets a fresh transaction id
         this.watchAck(ib.st, d);
+      }
+      if (method === 'UPDATE' && status >= 200 && status < 300 && !d.terminated) {
+        const c = req.get('Contact'); // UPDATE is a target refresh request (RFC 3311 §5.2)
+        if (c) d.remoteTarget = firstUri(c);
       }
     }
     if (status >= 200) {
@@ -724,6 +728,10 @@ export class UaCore {
           const c = res.get('Contact');
           if (c) d.remoteTarget = firstUri(c);
         }
+      }
+      if (method === 'UPDATE' && status >= 200 && status < 300) {
+        const c = res.get('Contact'); // target refresh (RFC 3311 §5.1)
+        if (c) d.remoteTarget = firstUri(c);
       }
       if ((status === 481 || status === 408) && !d.terminated && method !== 'BYE') {
         this.endDialog(d, `${status} to in-dialog ${method}`);

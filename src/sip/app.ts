@@ -29,6 +29,7 @@ import Srf from 'drachtio-srf';
 import { logger } from '../ops/log.ts';
 import { Call, type CallMediaSession, type Synthesize, type EndReason } from '../call/call.ts';
 import { callDialog, uacSrf } from './dialogs.ts';
+import { negotiateInvite, SESSION_TIMER_DEFAULTS, type InviteTimerDecision } from '../call/session-timer.ts';
 import type { UacSrf } from '../escalation/handoff.ts';
 import type { RtpengineAnchor, AnchoredCall } from '../media/rtpengine/index.ts';
 import {
@@ -43,7 +44,11 @@ import { readCallIdentity, TrunkMatcher } from './identity.ts';
 const log = logger('sip');
 
 /** Methods we handle, advertised in `Allow`. */
-export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY, INFO';
+export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY, INFO, UPDATE';
+/** Option tags we implement, advertised in `Supported` (`timer` only while session timers are on). */
+export function supportedTags(config: Pick<Config, 'sessionTimer'>): string {
+  return (config.sessionTimer ?? SESSION_TIMER_DEFAULTS).enabled ? 'timer' : '';
+}
 /** Bodies we accept, advertised in `Accept`: SDP, bare or as a part of multipart/mixed or /alternative. */
 export const ACCEPT = SDP_ACCEPT;
 
@@ -276,7 +281,8 @@ export class VoiceApp extends EventEmitter {
   }
 
   private onOptions(_req: Srf.SrfRequest, res: Srf.SrfResponse): void {
-    res.send(200, { headers: { Allow: ALLOW, Accept: ACCEPT } });
+    const supported = supportedTags(this.opts.config);
+    res.send(200, { headers: { Allow: ALLOW, Accept: ACCEPT, ...(supported ? { Supported: supported } : {}) } });
   }
 
   private reject488(res: Srf.SrfResponse, code: number, text: string): void {
@@ -319,6 +325,14 @@ export class VoiceApp extends EventEmitter {
     if (this.stopping) {
       clog.info('rejecting INVITE: shutting down', { from, to });
       res.send(503, { headers: { 'Retry-After': '5' } });
+      return;
+    }
+
+    // Session timer (RFC 4028): a too short Session-Expires gets 422 before anything is allocated.
+    const timer: InviteTimerDecision = negotiateInvite(req, this.opts.config.sessionTimer ?? SESSION_TIMER_DEFAULTS);
+    if (timer.action === 'reject') {
+      clog.warn(`rejecting INVITE: ${timer.status}`, { from, to, source, why: timer.why, ...timer.headers });
+      res.send(timer.status, { headers: { ...timer.headers, Warning: `399 ${this.warnAgent} "${quoteText(timer.why)}"` } });
       return;
     }
 
@@ -460,6 +474,7 @@ export class VoiceApp extends EventEmitter {
       sdpSessionId,
       maxCallSeconds: effectiveMaxCallSeconds(cfg.maxCallSeconds, tenant.maxCallSeconds),
       rtpTimeoutSeconds: cfg.rtpTimeoutSeconds,
+      ...(timer.action === 'run' ? { sessionTimer: timer.params } : {}),
       synthesize: this.synthesize,
       reject: (status, reason) => {
         if (!res.finalResponseSent) res.send(status, reason, {});
@@ -481,6 +496,7 @@ export class VoiceApp extends EventEmitter {
       direction: audio.answerDirection, rtp: `${cfg.rtp.publicAddress}:${session.localPort}`,
       anchor: leg ? 'rtpengine' : undefined,
       offer: delayed ? 'delayed (we offer in 200, answer in ACK)' : undefined,
+      sessionTimer: timer.action === 'run' ? `${timer.params.interval}s/${timer.params.refresher === 'us' ? 'we refresh' : 'caller refreshes'}` : undefined,
       body: offered && offered.container !== 'application/sdp' ? `${offered.container} (+${offered.others.map((p) => p.type).join(', ')})` : undefined,
     });
     this.emit('call', call);
@@ -506,7 +522,14 @@ export class VoiceApp extends EventEmitter {
         if (call.state !== 'offered') return;
       }
       try {
-        const dialog = await this.srf.createUAS(req, res, { localSdp, headers: { Allow: ALLOW, 'Content-Type': 'application/sdp' } });
+        const supported = supportedTags(cfg);
+        const dialog = await this.srf.createUAS(req, res, {
+          localSdp,
+          headers: {
+            Allow: ALLOW, 'Content-Type': 'application/sdp', ...(supported ? { Supported: supported } : {}),
+            ...(timer.action === 'run' ? timer.headers : {}),
+          },
+        });
         call.attachDialog(callDialog(dialog));
       } catch (e) {
         const err = e as { status?: number; message?: string };

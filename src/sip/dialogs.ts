@@ -25,9 +25,13 @@ export function callDialog(d: Srf.Dialog): UacDialog {
     // the same objects drachtio-srf keeps: writing local.sdp updates the dialog's own copy
     local: d.local,
     remote: d.remote,
+    // srf calls back once per response; an INVITE (session refresh) resolves on its final one
     request: (opts) => new Promise((resolve, reject) => {
-      (d.request as (o: unknown, cb: (err: unknown, res: { status: number; reason?: string }) => void) => void)(
-        opts, (err, res) => (err ? reject(err) : resolve(res)));
+      (d.request as (o: unknown, cb: (err: unknown, res: { status: number; reason?: string; get?(h: string): string | undefined }) => void) => void)(
+        opts, (err, res) => {
+          if (err) reject(err);
+          else if (opts.method !== 'INVITE' || res.status >= 200) resolve(res);
+        });
     }),
   };
 }

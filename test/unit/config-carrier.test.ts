@@ -1,0 +1,32 @@
+/**
+ * Carrier-facing SIP settings of the config: session timers (RFC 4028).
+ */
+import t from 'tap';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'config-carrier-'));
+let n = 0;
+function file(text: string): string {
+  const f = join(dir, `c${++n}.yaml`);
+  writeFileSync(f, text);
+  return f;
+}
+const load = (env: Record<string, string> = {}, argv: string[] = []) => loadConfig({ env, argv, cwd: dir });
+
+t.test('session timer: defaults, file, env, errors', async (t) => {
+  t.same(load().sessionTimer, { enabled: true, interval: 1800, minSE: 90 }, 'on, 1800 s, Min-SE 90');
+  const f = file('sessionTimer: { enabled: false, interval: 900, minSE: 120 }\n');
+  t.same(load({}, ['--config', f]).sessionTimer, { enabled: false, interval: 900, minSE: 120 });
+  t.same(load({ SESSION_TIMER: 'on', SESSION_EXPIRES: '600', SESSION_MIN_SE: '300' }, ['--config', f]).sessionTimer,
+    { enabled: true, interval: 600, minSE: 300 }, 'env over file');
+  t.equal(load({ SESSION_TIMER: 'OFF' }).sessionTimer.enabled, false);
+  t.equal(load({ SESSION_TIMER: 'true' }).sessionTimer.enabled, true);
+  t.same(load({ SESSION_EXPIRES: '6', SESSION_MIN_SE: '2' }).sessionTimer, { enabled: true, interval: 6, minSE: 2 }, 'short values for tests');
+  t.throws(() => load({ SESSION_TIMER: 'maybe' }), /environment: SESSION_TIMER: must be on or off/);
+  t.throws(() => load({ SESSION_EXPIRES: '0' }), /SESSION_EXPIRES: must be an integer 1-86400/);
+  t.throws(() => load({ SESSION_EXPIRES: '60' }), /sessionTimer\.interval: must not be below sessionTimer\.minSE \(60 < 90\)/);
+  t.throws(() => load({}, ['--config', file('sessionTimer: { refresher: uac }\n')]), /sessionTimer\.refresher: unknown key/);
+});
