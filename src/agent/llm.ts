@@ -283,6 +283,7 @@ export class LlmAgent implements Agent {
         content: content || null,
         tool_calls: list.map((c): ChatCompletionMessageFunctionToolCall => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.args || '{}' } })),
       });
+      const refused: string[] = [];
       for (const c of list) {
         let args: Record<string, unknown>;
         try {
@@ -292,9 +293,23 @@ export class LlmAgent implements Agent {
           continue;
         }
         const result = yield* this.runTool(c.name, args, filler, deferred);
+        if (result.code === 'refused') refused.push(c.name);
         this.messages.push({ role: 'tool', tool_call_id: c.id, content: JSON.stringify(result) });
       }
       if (signal?.aborted) return;
+      if (refused.length) {
+        // Policy, not the model, decides what the caller hears after a refused action: a model
+        // talked into "place the order" would otherwise go on to claim it did. The refusal is
+        // fixed text, the message offer follows the tenant's rules, and the model is not asked
+        // again this turn.
+        const line = refused.includes('place_order')
+          ? "I can't place orders on this line, but I can take a message for your rep."
+          : "I can't do that on this line, but I can take a message for your rep.";
+        log.warn('tool refused by policy; the agent declines without asking the model again', { callId: this.ctx.callId, tenant: this.ctx.tenant.id, tools: refused.join(',') });
+        this.messages.push({ role: 'assistant', content: line });
+        yield { ...this.say(line), final: true };
+        return;
+      }
     }
     log.warn('tool rounds exhausted', { callId: this.ctx.callId, maxRounds: this.opts.maxRounds });
     yield { ...this.say("Sorry, I'm having trouble with that. Let me take a message or connect you with your rep."), final: true };
