@@ -18,6 +18,7 @@
         "native/playout.cc",
         "native/opus_codec.cc",
         "native/dtmf.cc",
+        "native/dtmf_inband.cc",
         "native/rtcp.cc",
         "native/recorder.cc",
         "native/vad/frame_cutter.cc",

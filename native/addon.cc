@@ -8,6 +8,7 @@
 #include <string>
 
 #include "dtmf.h"
+#include "dtmf_inband.h"
 #include "engine.h"
 #include "g711.h"
 #include "playout.h"
@@ -343,6 +344,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     cfg.jitter = jitterArg(o.Get("jitter"));
     cfg.opus = opusArg(o.Get("opus"));
     cfg.rtcpIntervalMs = optInt(o, "rtcpIntervalMs", cfg.rtcpIntervalMs, 0, 600000);
+    Napi::Value inbandOpt = o.Get("inbandDtmf");
+    if (inbandOpt.IsBoolean()) cfg.inbandDtmf = inbandOpt.As<Napi::Boolean>().Value();
     Napi::Value vadOpt = o.Get("vad");
     if (vadOpt.IsObject()) {
       cfg.vad = true;
@@ -530,6 +533,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     o.Set("sending", Napi::Boolean::New(env, st.sending));
     o.Set("dtmfIn", static_cast<double>(st.dtmfIn));
     o.Set("dtmfOut", static_cast<double>(st.dtmfOut));
+    o.Set("inbandDtmf", Napi::Boolean::New(env, st.inbandDtmf));
     o.Set("jitter", playoutStatsObj(env, st.playout));
     Napi::Object rc = Napi::Object::New(env);
     rc.Set("packetsIn", static_cast<double>(st.rtcp.packetsIn));
@@ -764,6 +768,34 @@ class PlayoutTestWrap : public Napi::ObjectWrap<PlayoutTestWrap> {
   std::unique_ptr<Playout> p_;
 };
 
+// detectDtmfInband(pcm8k) → [{kind: 'start'|'end', digit, atMs, durationMs?}]: the session's
+// in-band DTMF detector run over a whole signal in 20 ms frames (tests, corpus checks).
+Napi::Value DetectDtmfInband(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Int16Array in = int16Arg(info[0], "pcm");
+  InbandDtmf det;
+  Napi::Array res = Napi::Array::New(env);
+  uint32_t k = 0;
+  const size_t len = in.ElementLength();
+  auto put = [&](const DtmfReceiver::Out& o, size_t at) {
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("kind", o.kind == DtmfReceiver::Out::End ? "end" : "start");
+    e.Set("digit", std::string(1, o.digit));
+    e.Set("atMs", static_cast<double>(at) / 8.0);
+    if (o.kind == DtmfReceiver::Out::End) e.Set("durationMs", static_cast<double>(o.durationTs) / 8.0);
+    res.Set(k++, e);
+  };
+  for (size_t i = 0; i < len; i += kFrameSamples) {
+    const size_t n = std::min(kFrameSamples, len - i);
+    DtmfReceiver::Out o[2];
+    const int m = det.process(in.Data() + i, n, o, 2);
+    for (int j = 0; j < m; ++j) put(o[j], i + n);
+  }
+  DtmfReceiver::Out o;
+  if (det.finish(&o)) put(o, len);
+  return res;
+}
+
 // parseRtcp(bytes, ourSsrc) → parsed object or a status string
 Napi::Value ParseRtcp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -799,6 +831,7 @@ Napi::Value ParseRtcp(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("PlayoutTest", PlayoutTestWrap::Init(env));
   exports.Set("parseRtcp", Napi::Function::New<ParseRtcp>(env, "parseRtcp"));
+  exports.Set("detectDtmfInband", Napi::Function::New<DetectDtmfInband>(env, "detectDtmfInband"));
   Napi::Array codecs = Napi::Array::New(env, 3);
   codecs.Set(0u, "PCMU");
   codecs.Set(1u, "PCMA");

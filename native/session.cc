@@ -49,7 +49,7 @@ Session::Session(uint32_t id_, int fd, const SockAddr& local_, Codec codec, uint
                  const SessionConfig& cfg, int rtcpFd)
     : id(id_), local(local_), fd_(fd), rtcpFd_(rtcpFd), cfg_(cfg), codec_(codec), pt_(pt), tePt_(tePt),
       opusParams_(cfg.opus), ssrc_(random32()), seq_(static_cast<uint16_t>(random32())), ts_(random32()),
-      inPcm_(kInboundCapacity), playout_(cfg.rate, withClock(cfg.jitter, codec)), rxCodec_(codec), rxPt_(pt) {
+      inPcm_(kInboundCapacity), playout_(cfg.rate, withClock(cfg.jitter, codec)), rxCodec_(codec), rxPt_(pt), rxTePt_(tePt) {
   if (cfg_.rate != 16000) cfg_.rate = 8000;
   seqOut_.store(static_cast<uint16_t>(seq_ - 1), std::memory_order_relaxed);
   playout_.setCodec(codec, pt);
@@ -229,6 +229,7 @@ SessionStats Session::stats(int64_t nowNs) const {
   std::lock_guard<std::mutex> lk(mu_);
   s.latched = latched_;
   s.sending = sendEnabled_;
+  s.inbandDtmf = inbandSnap_.load(std::memory_order_relaxed);
   if (latched_) { s.remote = latchedAddr_; s.haveRemote = true; }
   else if (signalled_.valid()) { s.remote = signalled_; s.haveRemote = true; }
   return s;
@@ -267,6 +268,7 @@ void Session::syncCodec() {
     std::lock_guard<std::mutex> lk(mu_);
     c = codec_;
     pt = pt_;
+    rxTePt_ = tePt_;
   }
   if (c != rxCodec_ || pt != rxPt_) {
     rxCodec_ = c;
@@ -414,6 +416,14 @@ void Session::onSent(size_t bytes, bool ok) {
 
 void Session::playoutTick(int64_t nowNs, VadTick* vt, bool late) {
   syncCodec();
+  // In-band DTMF runs while no telephone-event is negotiated; a re-INVITE that adds one ends a key in progress.
+  const bool inband = cfg_.inbandDtmf && rxTePt_ < 0;
+  if (inband != inbandOn_) {
+    DtmfReceiver::Out o;
+    if (!inband && inband_.finish(&o)) inbandOut(o);
+    inbandOn_ = inband;
+    inbandSnap_.store(inband, std::memory_order_relaxed);
+  }
   haveInFrame_ = playout_.tick(nowNs, inFrame_);
   const size_t n = playout_.frameSamples();
   if (haveInFrame_) {
@@ -424,13 +434,18 @@ void Session::playoutTick(int64_t nowNs, VadTick* vt, bool late) {
     }
     std::memcpy(inPcm_.data() + inLen_, inFrame_, k * sizeof(int16_t));
     inLen_ += k;
-    // One 8 kHz copy of the frame for the bridge peer and the VAD utterance ring.
+    // One 8 kHz copy of the frame for the bridge peer, the VAD utterance ring and the DTMF detector.
     int16_t tmp[kFrameSamples + 8];
     const int16_t* f8 = inFrame_;
     size_t n8 = n;
-    if (down_ && (peer_ || vad_)) {
+    if (down_ && (peer_ || vad_ || inband)) {
       n8 = down_->process(inFrame_, n, tmp, kFrameSamples + 8);
       f8 = tmp;
+    }
+    if (inband) {
+      DtmfReceiver::Out o[2];
+      const int k = inband_.process(f8, n8, o, 2);
+      for (int i = 0; i < k; ++i) inbandOut(o[i]);
     }
     if (peer_) peer_->bridgePush(f8, n8);
     if (vad_ && !vadAheadMode()) {
@@ -456,6 +471,13 @@ void Session::playoutTick(int64_t nowNs, VadTick* vt, bool late) {
   if (rec_) rec_->push(haveInFrame_ ? inFrame_ : nullptr, n, haveOutFrame_ ? outFrame_ : nullptr, kFrameSamples);
   haveOutFrame_ = false;
   publishStats();
+}
+
+void Session::inbandOut(DtmfReceiver::Out o) {
+  if (dtmfOutCount >= 8) return;
+  o.durationTs *= static_cast<uint32_t>(rxClock() / 8000);  // 8 kHz samples → the stream's RTP clock, like RFC 4733 durations
+  dtmfOut[dtmfOutCount++] = o;
+  if (o.kind == DtmfReceiver::Out::End) dtmfIn_.fetch_add(1, std::memory_order_relaxed);
 }
 
 Session::RxResult Session::onDatagram(const uint8_t* data, size_t len, const SockAddr& src, int64_t nowNs, VadTick* vt) {

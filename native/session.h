@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "dtmf.h"
+#include "dtmf_inband.h"
 #include "g711.h"
 #include "media_socket.h"
 #include "opus_codec.h"
@@ -83,6 +84,8 @@ struct SessionConfig {
   int dtmfGapMs = 60;
   /** Voice activity detection + turn-taking on the inbound stream (frames cut here, inference in JS, decisions here). */
   bool vad = false;
+  /** Detect DTMF tones in the inbound audio (InbandDtmf) while no telephone-event payload type is negotiated. */
+  bool inbandDtmf = true;
   vad::TurnTunables turn;
 };
 
@@ -107,6 +110,7 @@ struct SessionStats {
   uint32_t ssrcOut = 0;
   uint16_t seqOut = 0;  // sequence number of the last packet sent
   bool sending = true;  // direction includes send
+  bool inbandDtmf = false;  // the in-band DTMF detector runs (no telephone-event negotiated)
   PlayoutStats playout;
   RtcpStats rtcp;
   bool bridged = false;
@@ -223,6 +227,7 @@ class Session {
  private:
   void syncCodec();
   void publishStats();
+  void inbandOut(DtmfReceiver::Out o);  // queue an in-band detector result like a telephone-event one
 
   int fd_;
   int rtcpFd_;
@@ -267,7 +272,11 @@ class Session {
   Playout playout_;
   Codec rxCodec_;
   uint8_t rxPt_;
+  int rxTePt_;                 // telephone-event PT as last seen by the media thread (-1: none)
   DtmfReceiver dtmfRx_;
+  InbandDtmf inband_;          // tones in the audio, while rxTePt_ < 0 and cfg_.inbandDtmf
+  bool inbandOn_ = false;
+  std::atomic<bool> inbandSnap_{false};  // inbandOn_ for stats()
   uint32_t appliedOpusVer_ = 0;
   DtmfSender dtmfTx_;  // the digit being sent (the queue is dtmfQueue_, under mu_)
   // bridge + recording

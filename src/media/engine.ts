@@ -123,6 +123,7 @@ export class MediaEngine {
       ...(opts.codec === 'opus' ? { opus: opusParams(opts.fmtp) } : {}),
       ...(opts.rtcpIntervalMs !== undefined ? { rtcpIntervalMs: opts.rtcpIntervalMs } : {}),
       ...(turn ? { vad: turn } : {}),
+      ...(opts.inbandDtmf === false ? { inbandDtmf: false } : {}),
     });
     const s = new MediaSession(this, eng, r.id, r.localAddress, r.localPort, r.rtcpPort, opts.deliverRate ?? 8000, turn);
     this.sessions.set(r.id, s);

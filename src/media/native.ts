@@ -51,7 +51,7 @@ export interface NativeSessionStats {
   telephoneEventsIn: number; sendErrors: number; inboundDropped: number;
   lastRxAgoMs: number | null; remote: { address: string; port: number } | null;
   latched: boolean; ssrcOut: number; seqOut: number; sending: boolean;
-  dtmfIn: number; dtmfOut: number; jitter: NativeJitterStats; rtcp: NativeRtcpStats;
+  dtmfIn: number; dtmfOut: number; inbandDtmf: boolean; jitter: NativeJitterStats; rtcp: NativeRtcpStats;
   bridged: boolean; recording: boolean; recordedFrames: number;
 }
 
@@ -59,7 +59,7 @@ export interface NativeEngine {
   createSession(opts: {
     codec: NativeCodec; payloadType: number; telephoneEventPayloadType?: number;
     remoteAddress?: string; remotePort?: number; rate?: 8000 | 16000; jitter?: NativeJitterOptions;
-    opus?: NativeOpusParams; rtcpIntervalMs?: number; vad?: NativeTurnTunables;
+    opus?: NativeOpusParams; rtcpIntervalMs?: number; vad?: NativeTurnTunables; inbandDtmf?: boolean;
   }): { id: number; localAddress: string; localPort: number; rtcpPort: number | null };
   closeSession(id: number): boolean;
   setRemote(id: number, address: string, port: number, rtcpPort?: number): void;
@@ -123,6 +123,8 @@ export interface NativeBinding {
     stats(): NativeJitterStats;
   };
   constants: { tickMs: number; slots: number; eventBatchMs: number };
+  /** The sessions' in-band DTMF detector over a whole 8 kHz signal, fed in 20 ms frames (tests, corpus checks). */
+  detectDtmfInband(pcm8k: Int16Array): { kind: 'start' | 'end'; digit: string; atMs: number; durationMs?: number }[];
 }
 
 /** Repository root (src/media/ → ../..). */

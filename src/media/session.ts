@@ -60,6 +60,14 @@ export interface SessionOptions {
   /** Jitter buffer bounds. @defaultValue {@link JITTER_DEFAULTS} */
   jitter?: Partial<JitterOptions>;
   /**
+   * Detect DTMF key presses as tones in the inbound audio (native Goertzel detector; see
+   * native/dtmf_inband.h) while no telephone-event payload type is negotiated — the peer's
+   * SDP offered none, so its keys can only arrive in the audio (or by SIP INFO). The digits
+   * are the same 'dtmfStart'/'dtmf' events as RFC 4733 ones. Off: tones stay audio only.
+   * @defaultValue true
+   */
+  inbandDtmf?: boolean;
+  /**
    * Base RTCP report interval in ms (randomised ×0.5–1.5); 0 disables RTCP sending.
    * @defaultValue 5000
    */
@@ -140,9 +148,11 @@ export interface SessionStats {
   sending?: boolean;
   /** Datagrams rejected: not RTP, malformed, unknown payload type, or from a foreign source while latched. */
   invalidIn: number;
-  /** DTMF digits received / sent (RFC 4733). */
+  /** DTMF digits received (RFC 4733 or in-band tones) / sent (RFC 4733). */
   dtmfIn?: number;
   dtmfOut?: number;
+  /** The in-band DTMF detector runs (no telephone-event negotiated, `inbandDtmf` not off). */
+  inbandDtmf?: boolean;
   /** Inbound jitter buffer and playout. */
   jitter?: JitterStats;
   rtcp?: RtcpStats;
@@ -165,6 +175,7 @@ function toStats(s: NativeSessionStats): SessionStats {
     invalidIn: s.invalidIn,
     dtmfIn: s.dtmfIn,
     dtmfOut: s.dtmfOut,
+    inbandDtmf: s.inbandDtmf,
     jitter: s.jitter,
     rtcp: s.rtcp,
     bridged: s.bridged,

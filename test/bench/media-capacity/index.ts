@@ -1,8 +1,11 @@
 /**
  * Benchmark: how many calls the native media core carries on this box, against rtpengine.
  *
- *   npm run bench -- media-capacity [--calls 50,100,200,400] [--seconds 8] [--quick] [--vad]
+ *   npm run bench -- media-capacity [--calls 50,100,200,400] [--seconds 8] [--quick] [--vad] [--no-inband]
  *
+ * The load offers no telephone-event, so every session runs the in-band DTMF detector
+ * (SessionOptions.inbandDtmf, native/dtmf_inband.h) as a carrier call without RFC 4733 would;
+ * `--no-inband` turns it off (the difference is its cost).
  * `--vad` turns on Silero VAD + turn-taking for every session (SessionOptions.vad):
  * windows cut on the media thread, one batched model run per 32 ms in this process.
  *   node --import tsx test/bench/media-capacity/index.ts [same flags]
@@ -59,6 +62,8 @@ const { values } = parseArgs({
     /** every session with VAD + turn-taking on */
     vad: { type: 'boolean', default: false },
     'no-rtpengine': { type: 'boolean', default: false },
+    /** sessions without the in-band DTMF detector */
+    'no-inband': { type: 'boolean', default: false },
     /** a second window per N with /metrics scraped every second: the cost of metrics */
     metrics: { type: 'boolean', default: false },
     jitter: { type: 'string', default: '10' },
@@ -253,6 +258,7 @@ async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: num
         codec: 'PCMU', payloadType: 0, remote: { address: '127.0.0.1', port: ready.carrierPorts[i]! },
         ...(native16k ? { deliverRate: 16000 } : {}),
         ...(values.vad ? { vad: true } : {}),
+        ...(values['no-inband'] ? { inbandDtmf: false } : {}),
       } as Parameters<typeof engine.createSession>[0]);
       const upsample = up.create();
       // 16 kHz frame assembler: 20 ms frames (320 samples) with their energy, as VAD/STT input
