@@ -36,6 +36,8 @@
  *     sources: [203.0.113.0/24, 2001:db8:5::/48]
  *     trustIdentity: true  # P-Asserted-Identity / Remote-Party-ID from here are believed (default true)
  *     country: US          # national forms from this trunk (default: defaultCountry)
+ *     earlyMedia: true     # 183 with our SDP before the 200 (default: earlyMedia below)
+ * earlyMedia: false        # 183 Session Progress with SDP (reliable when the caller supports 100rel) before the 200
  * ```
  */
 import { readFileSync } from 'node:fs';
@@ -180,6 +182,12 @@ export interface Config {
   rtpTimeoutSeconds: number;
   /** SIP session timers (RFC 4028), see src/call/session-timer.ts. */
   sessionTimer: SessionTimerSettings;
+  /**
+   * Early media for calls from no trunk (or a trunk that does not say): 183 Session Progress
+   * with our SDP first (reliable when the caller supports 100rel), then the 200 with the same
+   * SDP (after `answerDelayMs`). Env `EARLY_MEDIA` (`on`/`off`). @defaultValue false
+   */
+  earlyMedia: boolean;
   /** Env `LOG_LEVEL`. @defaultValue 'info' */
   logLevel: LogLevel;
   /**
@@ -227,6 +235,11 @@ export interface TrunkSettings {
   trustIdentity: boolean;
   /** ISO 3166 alpha-2 country of its national number forms. @defaultValue the global defaultCountry */
   country: CountryCode;
+  /**
+   * Send 183 Session Progress with our SDP before the 200 (reliably when the caller supports
+   * 100rel), for carriers that want early media. @defaultValue the global `earlyMedia` (false)
+   */
+  earlyMedia?: boolean;
 }
 
 export interface SessionTimerSettings {
@@ -284,6 +297,7 @@ export function defaultConfig(): Config {
     answerDelayMs: 0,
     rtpTimeoutSeconds: 30,
     sessionTimer: { enabled: true, interval: 1800, minSE: 90 },
+    earlyMedia: false,
     logLevel: 'info',
     rtpengine: null,
     handoff: { repUri: 'sip:{extension}@127.0.0.1:5070', ringSeconds: 20 },
@@ -391,7 +405,7 @@ class Reader {
   }
 }
 
-const TOP_KEYS = ['sip', 'edge', 'drachtio', 'rtp', 'tenantsFile', 'maxCallSeconds', 'answerDelayMs', 'rtpTimeoutSeconds', 'logLevel', 'rtpengine', 'handoff', 'console', 'sessionTimer', 'defaultCountry', 'trunks', 'cdr'] as const;
+const TOP_KEYS = ['sip', 'edge', 'drachtio', 'rtp', 'tenantsFile', 'maxCallSeconds', 'answerDelayMs', 'rtpTimeoutSeconds', 'logLevel', 'rtpengine', 'handoff', 'console', 'sessionTimer', 'earlyMedia', 'defaultCountry', 'trunks', 'cdr'] as const;
 
 function rtpengineOf(cfg: Config): RtpengineSettings {
   cfg.rtpengine ??= { url: '', timeoutMs: RTPENGINE_SETTINGS_DEFAULTS.timeoutMs, transcode: [], flags: [] };
@@ -444,12 +458,12 @@ function cidr(r: Reader, field: string, v: unknown): string {
 const countryUnset = new WeakSet<TrunkSettings>();
 
 function trunks(r: Reader, field: string, v: unknown): TrunkSettings[] {
-  if (!Array.isArray(v)) r.fail(field, `must be a list of trunks ({name, sources, trustIdentity, country}), got ${show(v)}`);
+  if (!Array.isArray(v)) r.fail(field, `must be a list of trunks ({name, sources, trustIdentity, country, earlyMedia}), got ${show(v)}`);
   const out: TrunkSettings[] = [];
   const names = new Map<string, number>();
   (v as unknown[]).forEach((item, i) => {
     const f = `${field}[${i}]`;
-    const o = r.mapping(f, item, ['name', 'sources', 'trustIdentity', 'country']);
+    const o = r.mapping(f, item, ['name', 'sources', 'trustIdentity', 'country', 'earlyMedia']);
     if (typeof o.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(o.name)) {
       r.fail(`${f}.name`, `must be a name of letters, digits, '.', '_' or '-' (at most 64), got ${show(o.name)}`);
     }
@@ -470,6 +484,7 @@ function trunks(r: Reader, field: string, v: unknown): TrunkSettings[] {
     const t: TrunkSettings = { name, sources, trustIdentity, country: 'US' };
     if (o.country !== undefined && o.country !== null) t.country = country(r, `${f}.country`, o.country);
     else countryUnset.add(t);
+    if (o.earlyMedia !== undefined && o.earlyMedia !== null) t.earlyMedia = flag(r, `${f}.earlyMedia`, o.earlyMedia);
     out.push(t);
   });
   return out;
@@ -532,6 +547,7 @@ function applyFile(cfg: Config, file: string): void {
     if (has(st, 'interval')) cfg.sessionTimer.interval = r.int('sessionTimer.interval', st.interval, 1, 86400);
     if (has(st, 'minSE')) cfg.sessionTimer.minSE = r.int('sessionTimer.minSE', st.minSE, 1, 86400);
   }
+  if (has(top, 'earlyMedia')) cfg.earlyMedia = flag(r, 'earlyMedia', top.earlyMedia);
   if (has(top, 'logLevel')) cfg.logLevel = r.oneOf('logLevel', top.logLevel, LOG_LEVELS);
   if (has(top, 'handoff')) {
     const h = r.mapping('handoff', top.handoff, ['repUri', 'ringSeconds']);
@@ -587,6 +603,7 @@ function applyEnv(cfg: Config, env: NodeJS.ProcessEnv, cwd: string): void {
   if ((v = get('SESSION_TIMER')) !== undefined) cfg.sessionTimer.enabled = flag(r, 'SESSION_TIMER', v);
   if ((v = get('SESSION_EXPIRES')) !== undefined) cfg.sessionTimer.interval = r.int('SESSION_EXPIRES', v, 1, 86400);
   if ((v = get('SESSION_MIN_SE')) !== undefined) cfg.sessionTimer.minSE = r.int('SESSION_MIN_SE', v, 1, 86400);
+  if ((v = get('EARLY_MEDIA')) !== undefined) cfg.earlyMedia = flag(r, 'EARLY_MEDIA', v);
   if ((v = get('LOG_LEVEL')) !== undefined) cfg.logLevel = r.oneOf('LOG_LEVEL', v, LOG_LEVELS);
   if ((v = get('REP_URI')) !== undefined) cfg.handoff.repUri = repUri(r, 'REP_URI', v);
   if ((v = get('REP_RING_SECONDS')) !== undefined) cfg.handoff.ringSeconds = r.int('REP_RING_SECONDS', v, 1, 300);

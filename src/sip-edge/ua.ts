@@ -12,6 +12,12 @@
  * - App responses: Via/From/To/Call-ID/CSeq copied from the request, To-tag, Contact on 2xx
  *   to INVITE and UPDATE (RFC 3311 §5.2), Content-Type for SDP bodies; dialogs created on 2xx.
  * - CANCEL: 200 to the CANCEL and 487 to the INVITE by the edge, the app is told.
+ * - Reliable provisionals (RFC 3262) of app-answered INVITEs: a 1xx the app sends with
+ *   `Require: 100rel` (or any non-100 1xx when the INVITE requires 100rel) gets `RSeq` and a
+ *   Contact and is retransmitted (T1, doubling) until its PRACK; no PRACK within 64*T1 → 503
+ *   `Reliable Response Time-Out` to the INVITE. A second reliable 1xx and the 2xx wait for the
+ *   PRACK of the outstanding one. The matching PRACK goes to the app (drachtio-srf answers it
+ *   200 and calls the `res.send` PRACK callback); a PRACK matching nothing gets 481.
  * - App requests: new requests completed (Via, Max-Forwards, From, To, Call-ID, CSeq,
  *   Contact), in-dialog requests built from dialog state (`sip:placeholder` → remote target),
  *   ACK for 2xx built by the edge, ACK for non-2xx refused (the transaction layer sent it).
@@ -81,7 +87,7 @@ export interface UaOptions {
  * the edge passes UPDATE and re-INVITE through. Not `replaces`, `norefersub`, ….
  * Add a tag here (lower case) once it is implemented end to end.
  */
-export const SUPPORTED_OPTION_TAGS: ReadonlySet<string> = new Set<string>(['timer']);
+export const SUPPORTED_OPTION_TAGS: ReadonlySet<string> = new Set<string>(['100rel', 'timer']);
 
 /** Request-URI schemes the edge accepts (others get 416, §8.2.2.1). */
 const URI_SCHEMES = new Set(['sip', 'sips', 'tel']);
@@ -141,6 +147,31 @@ interface Inbound extends ProxiedRequest {
   finalSent: boolean;
   /** The app handed this request to the edge's proxy (`proxy` command). */
   proxy?: ProxyOp;
+  /** Reliable provisional responses of an initial INVITE (RFC 3262). */
+  rel?: Reliable;
+  /** Run once the final response to this request is on its way (a PRACK: release the held 2xx). */
+  afterFinal?: () => void;
+}
+
+/** RFC 3262 state of one INVITE we answer: RSeq, the unacknowledged 1xx, what waits for its PRACK. */
+interface Reliable {
+  /** RSeq of the next reliable provisional. */
+  nextRSeq: number;
+  /** The reliable provisional sent and not yet PRACKed. */
+  pending?: { rseq: number; stop: () => void };
+  /** App responses held until that PRACK (§3: a second reliable 1xx, the 2xx), in order. */
+  held: { msgId: string; app: AppConn; run: () => void }[];
+}
+
+/** Whether Require/Supported values (any number of headers, comma lists) name an option tag. */
+function hasOptionTag(values: string[], tag: string): boolean {
+  return values.some((v) => v.split(',').some((x) => x.trim().toLowerCase() === tag));
+}
+
+/** `RAck: <rseq> <cseq> <method>` (RFC 3262 §7.2). */
+function parseRAck(v: string | undefined): { rseq: number; cseq: number; method: string } | undefined {
+  const m = /^\s*(\d{1,10})\s+(\d{1,10})\s+([A-Za-z]+)\s*$/.exec(v ?? '');
+  return m ? { rseq: Number(m[1]), cseq: Number(m[2]), method: m[3]!.toUpperCase() } : undefined;
 }
 
 /** A request an app sent, whose responses go back to it. */
@@ -200,6 +231,8 @@ export class UaCore {
   private readonly dialogsById = new Map<string, Dialog>();
   private readonly inbound = new Map<string, Inbound>();
   private readonly inboundBySt = new Map<ServerTransaction, Inbound>();
+  /** Initial INVITEs with an early dialog (a tagged provisional sent), by dialog key. */
+  private readonly early = new Map<string, Inbound>();
   private readonly outbound = new Map<string, Outbound>();
   /** dialogIds of outgoing INVITEs that failed: the app's ACK for them gets NOK. */
   private readonly failedInvites = new Set<string>();
@@ -278,6 +311,7 @@ export class UaCore {
       this.reject(st, req, 483, undefined, 'Max-Forwards reached 0', 'warning');
       return;
     }
+    if (method === 'PRACK') return this.onPrack(req, st, src);
     const toTag = req.toTag;
     if (toTag) return this.onInDialogRequest(req, st, src, toTag);
 
@@ -332,6 +366,20 @@ export class UaCore {
       return;
     }
     if (this.rejectUnsupportedRequire(req, st)) return;
+    if ((!d || d.terminated) && method === 'UPDATE') {
+      // UPDATE in an early dialog (RFC 3311 §5): to the app that owns the INVITE
+      const inv = this.early.get(dialogKey(req.callId, toTag, req.fromTag ?? ''));
+      if (inv && !inv.finalSent && !inv.app.closed) {
+        const ib: Inbound = {
+          id: newId(), st, req, bytes: this.size(req), src, app: inv.app,
+          initialInvite: false, provisionalSent: false, finalSent: false,
+        };
+        this.track(ib);
+        this.guardUnanswered(ib);
+        inv.app.send(sipFrame(this.netMeta(req, src, ib.id, this.uasDialogId(inv.req), ib.bytes), req.toBuffer()));
+        return;
+      }
+    }
     if (!d || d.terminated) {
       this.reject(st, req, 481, undefined, 'unknown dialog');
       return;
@@ -483,6 +531,19 @@ export class UaCore {
     }
     const req = ib.req;
     const method = req.method ?? '';
+    // RFC 3262: reliable when the app asks (Require: 100rel on its 1xx) or the INVITE requires it
+    const reliable = ib.initialInvite && status > 100 && status < 200
+      && (hasOptionTag(appRes.getAll('Require'), '100rel') || hasOptionTag(req.getAll('Require'), '100rel'));
+    if (reliable && !hasOptionTag([...req.getAll('Supported'), ...req.getAll('Require')], '100rel')) {
+      app.send(replyFrame(msgId, 'NOK', 'Remote endpoint does not support 100rel'));
+      return;
+    }
+    // §3: a second reliable provisional, and the 2xx, wait for the PRACK of the one outstanding
+    if (ib.rel?.pending && (reliable || (status >= 200 && status < 300))) {
+      ib.rel.held.push({ msgId, app, run: () => this.appResponse(app, msgId, txnId, appRes) });
+      log.debug('response held until the PRACK', { callId: req.callId, status, rseq: ib.rel.pending.rseq });
+      return;
+    }
     const res = makeResponse(req, status, appRes.reason);
     res.remove('Content-Length');
     if (status > 100 && !req.toTag) this.tagResponse(res, ib.toTag ?? newTag());
@@ -492,13 +553,21 @@ export class UaCore {
     }
     const appContact = appRes.get('Contact');
     if (appContact !== undefined) res.add('Contact', appContact);
-    else if (status >= 200 && status < 300 && (method === 'INVITE' || method === 'SUBSCRIBE' || method === 'UPDATE')) {
+    else if ((status >= 200 && status < 300 && (method === 'INVITE' || method === 'SUBSCRIBE' || method === 'UPDATE')) || reliable) {
+      // a reliable 1xx creates the early dialog its PRACK is sent in (RFC 3262 §3)
       res.add('Contact', this.contactFor(ib.src.transport));
     }
     for (const h of appRes.headers) {
       const n = h.name.toLowerCase();
-      if (OWNED.has(n) || n === 'contact') continue;
+      if (OWNED.has(n) || n === 'contact' || (reliable && n === 'rseq')) continue;
       res.add(h.name, h.value);
+    }
+    let rseq = 0;
+    if (reliable) {
+      if (!hasOptionTag(res.getAll('Require'), '100rel')) res.add('Require', '100rel');
+      ib.rel ??= { nextRSeq: 1 + Math.floor(Math.random() * 0x7ffffffe), held: [] };
+      rseq = ib.rel.nextRSeq++;
+      res.add('RSeq', String(rseq));
     }
     res.body = appRes.body;
     if (res.body.length > 0 && !res.has('Content-Type')) res.add('Content-Type', 'application/sdp');
@@ -507,7 +576,10 @@ export class UaCore {
     let dialogId = '';
     if (ib.initialInvite) {
       dialogId = this.uasDialogId(req);
-      if (status > 100 && status < 200) ib.provisionalSent = true;
+      if (status > 100 && status < 200) {
+        ib.provisionalSent = true;
+        if (ib.toTag) this.early.set(dialogKey(req.callId, ib.toTag, req.fromTag ?? ''), ib);
+      }
       if (status >= 200 && status < 300) {
         const d = this.createUasDialog(ib, res);
         d.pendingAcks.set(req.cseq.seq, ib.id);
@@ -532,17 +604,88 @@ export class UaCore {
       this.untrack(ib);
     }
     ib.st.respond(res);
+    if (reliable) this.retransmitReliable(ib, res, rseq);
     const wire = res.toBuffer();
     const meta: WireMeta = {
       source: 'application', bytes: wire.length, transport: method === 'INVITE' ? ib.src.transport : '',
       address: ib.src.address, port: ib.src.port, time: wireTime(), transactionId: ib.id, dialogId,
     };
     app.send(sentResponseFrame(msgId, meta, wire));
+    if (status >= 200) ib.afterFinal?.();
     if (ib.initialInvite && status >= 300) {
       log.info('call rejected by app', {
         callId: req.callId, status, reason: res.reason, why: appRes.get('Reason') ?? appRes.get('Warning'),
       });
     }
+  }
+
+  /**
+   * RFC 3262 §3: retransmit a reliable provisional at T1, 2·T1, 4·T1 … (every transport: this
+   * is the UA core's reliability, not the transaction layer's) until its PRACK; none within
+   * 64·T1 → 503 Reliable Response Time-Out to the INVITE (what sofia-sip, under
+   * drachtio-server, answers too).
+   */
+  private retransmitReliable(ib: Inbound, res: SipMessage, rseq: number): void {
+    const rel = ib.rel!;
+    let interval = this.T1;
+    let stopRetransmit = (): void => undefined;
+    const again = (): void => {
+      if (rel.pending?.rseq !== rseq || ib.finalSent) return;
+      ib.st.respond(res);
+      interval *= 2;
+      stopRetransmit = this.cancellableTimer(again, interval);
+    };
+    stopRetransmit = this.cancellableTimer(again, interval);
+    const stopTimeout = this.cancellableTimer(() => {
+      if (rel.pending?.rseq !== rseq || ib.finalSent) return;
+      stopRetransmit();
+      rel.pending = undefined;
+      log.warn('no PRACK for a reliable provisional response: INVITE answered 503', { callId: ib.req.callId, status: res.status, rseq });
+      this.reject(ib.st, ib.req, 503, 'Reliable Response Time-Out', 'no PRACK for the reliable provisional response', 'warning', ib.toTag);
+      ib.finalSent = true;
+      this.untrack(ib);
+    }, 64 * this.T1);
+    rel.pending = { rseq, stop: () => { stopRetransmit(); stopTimeout(); } };
+  }
+
+  /**
+   * PRACK (RFC 3262 §3, §7.2): it must match the outstanding reliable provisional of an
+   * INVITE we are answering (dialog, RAck = its RSeq, the INVITE's CSeq and method); else
+   * 481. A match stops the retransmissions and goes to the app (which answers it;
+   * drachtio-srf always does, 200). Once that answer is sent, what the app sent meanwhile (the
+   * 2xx, a next reliable 1xx) goes out: the caller gets 200 (PRACK) before 200 (INVITE), and
+   * the app sees the PRACK before its 200 is confirmed.
+   */
+  private onPrack(req: SipMessage, st: ServerTransaction, src: Endpoint): void {
+    if (this.rejectUnsupportedRequire(req, st)) return;
+    const toTag = req.toTag ?? '';
+    const inv = toTag ? this.early.get(dialogKey(req.callId, toTag, req.fromTag ?? '')) : undefined;
+    const rack = parseRAck(req.get('RAck'));
+    const pending = inv?.rel?.pending;
+    if (!inv || !pending || inv.finalSent || !rack || rack.rseq !== pending.rseq
+      || rack.cseq !== inv.req.cseq.seq || rack.method !== 'INVITE') {
+      this.reject(st, req, 481, undefined, rack ? `PRACK (RAck ${rack.rseq} ${rack.cseq} ${rack.method}) matches no unacknowledged reliable provisional response` : 'PRACK without a valid RAck', 'warning');
+      return;
+    }
+    pending.stop();
+    inv.rel!.pending = undefined;
+    const ib: Inbound = {
+      id: newId(), st, req, bytes: this.size(req), src, app: inv.app,
+      initialInvite: false, provisionalSent: false, finalSent: false,
+    };
+    const release = (): void => {
+      for (const h of inv.rel!.held.splice(0)) h.run();
+    };
+    log.debug('PRACK', { callId: req.callId, rseq: rack.rseq });
+    if (inv.app.closed) {
+      st.respond(makeResponse(req, 200));
+      release();
+      return;
+    }
+    ib.afterFinal = release;
+    this.track(ib);
+    this.guardUnanswered(ib);
+    inv.app.send(sipFrame(this.netMeta(req, src, ib.id, this.uasDialogId(inv.req), ib.bytes), req.toBuffer()));
   }
 
   private createUasDialog(ib: Inbound, res: SipMessage): Dialog {
@@ -939,6 +1082,7 @@ export class UaCore {
       ib.finalSent = true;
       this.untrack(ib);
       this.reject(ib.st, ib.req, 408, undefined, 'application did not answer in time', false, ib.toTag);
+      ib.afterFinal?.();
     }, 64 * this.T1);
   }
 
@@ -949,6 +1093,14 @@ export class UaCore {
 
   private untrack(ib: Inbound): void {
     this.inbound.delete(ib.id);
+    if (ib.initialInvite) {
+      if (ib.toTag) this.early.delete(dialogKey(ib.req.callId, ib.toTag, ib.req.fromTag ?? ''));
+      if (ib.rel) {
+        ib.rel.pending?.stop();
+        ib.rel.pending = undefined;
+        for (const h of ib.rel.held.splice(0)) h.app.send(replyFrame(h.msgId, 'NOK', 'Server error: final response already sent'));
+      }
+    }
     // Keep the INVITE mapping until its transaction ends, so a late CANCEL gets a 200.
     if (ib.req.method === 'INVITE') ib.st.once('terminated', () => this.inboundBySt.delete(ib.st));
     else this.inboundBySt.delete(ib.st);

@@ -44,10 +44,18 @@ import { readCallIdentity, TrunkMatcher } from './identity.ts';
 const log = logger('sip');
 
 /** Methods we handle, advertised in `Allow`. */
-export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY, INFO, UPDATE';
-/** Option tags we implement, advertised in `Supported` (`timer` only while session timers are on). */
+export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY, INFO, UPDATE, PRACK';
+/**
+ * Option tags we implement, advertised in `Supported`: `100rel` (reliable provisionals: the
+ * edge — ours or drachtio-server — does RSeq/PRACK), `timer` while session timers are on.
+ */
 export function supportedTags(config: Pick<Config, 'sessionTimer'>): string {
-  return (config.sessionTimer ?? SESSION_TIMER_DEFAULTS).enabled ? 'timer' : '';
+  return (config.sessionTimer ?? SESSION_TIMER_DEFAULTS).enabled ? '100rel, timer' : '100rel';
+}
+
+/** Whether a Supported/Require value names an option tag. */
+function hasTag(value: string | undefined, tag: string): boolean {
+  return (value ?? '').split(',').some((x) => x.trim().toLowerCase() === tag);
 }
 /** Bodies we accept, advertised in `Accept`: SDP, bare or as a part of multipart/mixed or /alternative. */
 export const ACCEPT = SDP_ACCEPT;
@@ -506,21 +514,25 @@ export class VoiceApp extends EventEmitter {
       call.cancel();
     });
     if (canceled()) call.cancel();
+    /** Our SDP as the carrier gets it (rtpengine's side when anchored), once; null when the call is gone or the relay failed (then answered 503). */
+    let carrierSdp: Promise<string | null> | null = null;
+    const wireSdp = (): Promise<string | null> => (carrierSdp ??= (async () => {
+      if (!leg) return call.sdp;
+      try {
+        const sdp = await leg.toCarrier(call.sdp, delayed ? 'offer' : 'answer');
+        return call.state === 'offered' ? sdp : null;
+      } catch (err) {
+        if (call.state !== 'offered') return null;
+        clog.error('rejecting INVITE: 503, media relay unavailable', { rtpengine: rtpengine!.config.url, err: err as Error });
+        this.rejectRelay(res);
+        call.fail(err);
+        return null;
+      }
+    })());
     const answer = async (): Promise<void> => {
       if (call.state !== 'offered') return; // canceled or shut down while ringing
-      let localSdp = call.sdp;
-      if (leg) {
-        try {
-          localSdp = await leg.toCarrier(call.sdp, delayed ? 'offer' : 'answer');
-        } catch (err) {
-          if (call.state !== 'offered') return;
-          clog.error('rejecting INVITE: 503, media relay unavailable', { rtpengine: rtpengine!.config.url, err: err as Error });
-          this.rejectRelay(res);
-          call.fail(err);
-          return;
-        }
-        if (call.state !== 'offered') return;
-      }
+      const localSdp = await wireSdp();
+      if (localSdp === null || call.state !== 'offered') return;
       try {
         const supported = supportedTags(cfg);
         const dialog = await this.srf.createUAS(req, res, {
@@ -537,9 +549,29 @@ export class VoiceApp extends EventEmitter {
         else call.fail(err instanceof Error ? err : new Error(String(err?.message ?? err)));
       }
     };
+    // Before the 200: early media (183 with our SDP; per trunk, for carriers that want it) or,
+    // with answerDelayMs, 180 Ringing. A provisional goes reliably (RFC 3262) when the caller
+    // requires 100rel, and the 183 whenever it supports it; the edge then holds our 200 until
+    // the caller's PRACK.
+    const rel100 = { supported: hasTag(req.get('Supported'), '100rel') || hasTag(req.get('Require'), '100rel'), required: hasTag(req.get('Require'), '100rel') };
+    const earlyMedia = !delayed && (this.trunks.match(req.source_address).trunk?.earlyMedia ?? cfg.earlyMedia ?? false);
     const delay = cfg.answerDelayMs;
+    if (earlyMedia) {
+      const sdp = await wireSdp();
+      if (sdp === null || call.state !== 'offered') return;
+      const supported = supportedTags(cfg);
+      res.send(183, 'Session Progress', {
+        body: sdp,
+        headers: { 'Content-Type': 'application/sdp', Supported: supported, ...(rel100.supported ? { Require: '100rel' } : {}) },
+      }, (err: unknown) => {
+        if (err) clog.warn('183 Session Progress not sent', { err: String(err) });
+      });
+      clog.info('early media: 183 with our SDP', { reliable: rel100.supported, answerInMs: delay });
+    } else if (delay > 0) {
+      if (rel100.required) res.send(180, { headers: { Require: '100rel' } });
+      else res.send(180);
+    }
     if (delay > 0) {
-      res.send(180);
       const timer = setTimeout(() => void answer(), delay);
       call.once('ended', () => clearTimeout(timer));
     } else {

@@ -182,7 +182,7 @@ trunks:
   const envCases: [Record<string, string>, string][] = [
     [{ DEFAULT_COUNTRY: 'USA' }, 'environment: DEFAULT_COUNTRY: must be an ISO 3166 alpha-2 country code with a telephone numbering plan (e.g. US, GB, DE), got "USA"'],
     [{ TRUNKS: '[{name: a, sources: [10.0.0.0/33]}]' }, 'environment: TRUNKS[0].sources[0]: must be an IPv4 or IPv6 address or CIDR (e.g. 203.0.113.0/24, 2001:db8::/32), got "10.0.0.0/33"'],
-    [{ TRUNKS: '{name: a}' }, 'environment: TRUNKS: must be a list of trunks ({name, sources, trustIdentity, country}), got a mapping'],
+    [{ TRUNKS: '{name: a}' }, 'environment: TRUNKS: must be a list of trunks ({name, sources, trustIdentity, country, earlyMedia}), got a mapping'],
     [{ TRUNKS: '[{name: a, sources: [' }, /^environment: TRUNKS: must be a YAML\/JSON list of trunks/ as unknown as string],
   ];
   for (const [env, msg] of envCases) t.throws(() => load(env), { name: 'ConfigError', message: msg }, String(msg));
@@ -195,8 +195,8 @@ trunks:
     ['trunks:\n  - sources: [1.2.3.4]\n', 'trunks[0].name: must be a name of letters, digits, \'.\', \'_\' or \'-\' (at most 64), got undefined'],
     ['trunks:\n  - name: a\n    sources: [1.2.3.4]\n    trustIdentity: yes please\n', 'trunks[0].trustIdentity: must be true or false, got "yes please"'],
     ['trunks:\n  - name: a\n    sources: [1.2.3.4]\n    country: ZZ\n', 'trunks[0].country: must be an ISO 3166 alpha-2 country code with a telephone numbering plan (e.g. US, GB, DE), got "ZZ"'],
-    ['trunks:\n  - name: a\n    sources: [1.2.3.4]\n    acl: [x]\n', 'trunks[0].acl: unknown key (expected one of name, sources, trustIdentity, country)'],
-    ['trunks: carrier\n', 'trunks: must be a list of trunks ({name, sources, trustIdentity, country}), got "carrier"'],
+    ['trunks:\n  - name: a\n    sources: [1.2.3.4]\n    acl: [x]\n', 'trunks[0].acl: unknown key (expected one of name, sources, trustIdentity, country, earlyMedia)'],
+    ['trunks: carrier\n', 'trunks: must be a list of trunks ({name, sources, trustIdentity, country, earlyMedia}), got "carrier"'],
   ];
   for (const [text, field] of fileCases) {
     const ff = file(text);
