@@ -14,9 +14,10 @@
  * `ended` ({@link CallEnded}).
  */
 import { EventEmitter } from 'node:events';
+import { randomInt } from 'node:crypto';
 import { logger, type Logger } from '../ops/log.ts';
 import {
-  negotiate, processAnswer, SdpError, sdpFromBody, BodyError, SDP_ACCEPT, type MediaCapabilities, type NegotiatedAudio, type Negotiation, type SessionDescription,
+  negotiate, processAnswer, createReoffer, parseSdp, SdpError, sdpFromBody, BodyError, SDP_ACCEPT, type CodecName, type MediaCapabilities, type NegotiatedAudio, type Negotiation, type SessionDescription,
 } from '../sdp/index.ts';
 import type { Tenant, TtsVoice } from '../tenants/index.ts';
 import { dtmfInfoBody, INFO_ACCEPT } from './dtmf-info.ts';
@@ -48,8 +49,8 @@ export interface CallDialog {
   removeListener(event: string, listener: (...args: any[]) => void): unknown;
   destroy(opts?: { headers: Record<string, string> }): Promise<unknown>;
   local: { sdp: string };
-  /** in-dialog request (REFER); resolves with the final response */
-  request?(opts: { method: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; reason?: string; get?(h: string): string | undefined }>;
+  /** in-dialog request (REFER, re-INVITE, UPDATE); resolves with the final response (a 2xx to INVITE is ACKed) */
+  request?(opts: { method: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; reason?: string; body?: string; get?(h: string): string | undefined }>;
 }
 
 /** The rep's leg of a warm transfer (a UAC dialog + its media session bridged to ours). */
@@ -93,6 +94,8 @@ export interface CallMediaSession {
   setRemote(address: string, port: number): void;
   /** `fmtp`: the peer's fmtp for the codec (Opus encoder settings). */
   setCodec(codec: 'PCMU' | 'PCMA' | 'opus', payloadType: number, fmtp?: string): void;
+  /** Telephone-event payload type after a re-INVITE (undefined: none negotiated). */
+  setTelephoneEventPayloadType?(pt: number | undefined): void;
   /** Stop / resume our outbound RTP (hold): nothing is sent while the direction excludes send. */
   setDirection(direction: MediaDirection): void;
   play(pcm: Int16Array): void;
@@ -180,6 +183,11 @@ export interface CallOptions {
   negotiation: Negotiation;
   /** Our offer, when the INVITE had no SDP: the caller's answer arrives in the ACK. */
   delayedOffer?: SessionDescription;
+  /**
+   * The caller's offer as negotiated (after the relay, if any): its `o=` line is the base of
+   * the version rules for the caller's later offers. @defaultValue none (delayed offer)
+   */
+  remoteSdp?: string;
   /**
    * How long to wait for the ACK carrying the answer to our delayed offer.
    * @defaultValue 32000 (64·T1)
@@ -272,7 +280,24 @@ export class Call extends EventEmitter {
   private localSdp: string;
   /** direction applied to the media session (a new session sends: sendrecv) */
   private direction: MediaDirection = 'sendrecv';
+  /** highest `o=` version we have sent; a changed SDP of ours gets the next one (RFC 3264 §8) */
   private sdpVersion = 1;
+  /** `o=` of the peer's last SDP: the same session id and version again means no change */
+  private remoteOrigin: OriginKey | null = null;
+  /** the peer's last SDP without its `o=` line */
+  private remoteBody: string | null = null;
+  /** in-dialog offers of ours in progress (re-INVITE, UPDATE with SDP): a crossing offer gets 491 */
+  private offersOut = 0;
+  /** an offer of the peer is being answered, or our offer (in a 2xx to an offerless re-INVITE) waits for the ACK */
+  private offerIn: 'answering' | 'awaiting-ack' | null = null;
+  /** our offer in the 2xx to an offerless re-INVITE, until the ACK brings the answer */
+  private pendingOffer: { sdp: string; wire: string; offer: SessionDescription; timer: unknown } | null = null;
+  /** wakes a reoffer() that waits out a glare back-off, when the call ends first */
+  private glareWake: (() => void) | null = null;
+  private glareTimer: unknown = null;
+  private ackSeen = false;
+  private readonly acked: Promise<void>;
+  private resolveAcked!: () => void;
   private dialog: CallDialog | null = null;
   private readonly opts: CallOptions;
   private readonly clock: CallClock;
@@ -307,6 +332,8 @@ export class Call extends EventEmitter {
     this.log = opts.log ?? logger('call', { callId: opts.callId });
     this.startedAt = this.clock.now();
     this.endedPromise = new Promise((r) => (this.resolveEnded = r));
+    this.acked = new Promise((r) => (this.resolveAcked = r));
+    if (opts.remoteSdp) this.noteRemote(opts.remoteSdp);
     this.session.on('playoutDone', this.onPlayoutDone);
     this.session.on('latched', this.onLatched);
     // An initial offer that already holds (sendonly/inactive/c=0.0.0.0): do not send.
@@ -349,6 +376,8 @@ export class Call extends EventEmitter {
     this.rtpWatchSince = this.answeredAt;
     dialog.on('destroy', this.onDialogDestroy);
     dialog.on('modify', this.onModify);
+    dialog.on('ack', this.onDialogAck);
+    this.trackOffers(dialog);
     dialog.on('info', this.onInfo);
     dialog.on('update', this.onUpdate);
     if (this.opts.delayedOffer) {
@@ -421,6 +450,7 @@ export class Call extends EventEmitter {
       return;
     }
     this._audio = a;
+    this.noteRemote(body);
     this.rtpWatchSince = this.clock.now();
     this.log.info('SDP answer received in ACK', {
       codec: a.codec, pt: a.payloadType, remote: a.remote ? `${a.remote.address}:${a.remote.port}` : 'none',
@@ -680,23 +710,97 @@ export class Call extends EventEmitter {
     });
   };
 
-  private async handleModify(raw: string, res: ReinviteResponse): Promise<void> {
-    const relay = this.opts.sdpRelay;
-    if (raw.trim() === '') {
-      // re-INVITE without offer: our current SDP is the offer, the ACK carries the answer.
-      let wire = this.localSdp;
-      if (relay) {
-        try {
-          wire = await relay.toCarrier(this.localSdp, 'offer');
-        } catch (err) {
-          this.log.error('media relay failed on an offerless re-INVITE', { err: err as Error });
-          res.send(503, { headers: { 'Retry-After': '2', Reason: 'SIP;cause=503;text="media relay unavailable"' } });
-          return;
-        }
-      }
-      res.send(200, { body: wire, headers: { 'Content-Type': 'application/sdp' } });
-      return;
+  /**
+   * An offer from the peer (re-INVITE, UPDATE with SDP), or an offerless re-INVITE.
+   * Glare (RFC 3261 §14.2, RFC 3311 §5.2): while an offer of ours is out → 491 (the peer retries
+   * after its random back-off); while we are still answering an earlier one → 500 with
+   * Retry-After 0-10 s.
+   */
+  private handleModify(raw: string, res: ReinviteResponse): Promise<void> {
+    if (this.offersOut > 0 || this.offerIn === 'awaiting-ack') {
+      this.log.info('offer crossed one of ours: 491 Request Pending', { ours: this.offersOut > 0 ? 'our re-INVITE/UPDATE' : 'our offer in a 200, ACK pending' });
+      res.send(491);
+      return Promise.resolve();
     }
+    if (this.offerIn === 'answering') {
+      this.log.info('second offer before the first was answered: 500 + Retry-After');
+      res.send(500, { headers: { 'Retry-After': String(randomInt(0, 11)) } });
+      return Promise.resolve();
+    }
+    this.offerIn = 'answering';
+    const done = (): void => {
+      if (this.offerIn === 'answering') this.offerIn = null;
+    };
+    // the exchange is over once the final response is out (or the handling failed)
+    const reply: ReinviteResponse = {
+      send: (status, o) => {
+        done();
+        res.send(status, o);
+      },
+    };
+    return (raw.trim() === '' ? this.offerInResponse(reply) : this.answerOffer(raw, reply)).finally(done);
+  }
+
+  /**
+   * Offerless re-INVITE (RFC 3261 §14.2, RFC 6337 §5.3): we offer every codec we have (the
+   * running one first) in the 200; the ACK carries the answer, which may change the codec.
+   */
+  private async offerInResponse(res: ReinviteResponse): Promise<void> {
+    const relay = this.opts.sdpRelay;
+    const { sdp, offer } = this.buildOffer(this.allCodecs());
+    let wire = sdp;
+    if (relay) {
+      try {
+        wire = await relay.toCarrier(sdp, 'offer');
+      } catch (err) {
+        this.log.error('media relay failed on an offerless re-INVITE', { err: err as Error });
+        res.send(503, { headers: { 'Retry-After': '2', Reason: 'SIP;cause=503;text="media relay unavailable"' } });
+        return;
+      }
+      if (this._state !== 'answered') {
+        res.send(481);
+        return;
+      }
+    }
+    this.offerIn = 'awaiting-ack';
+    const timer = this.clock.setTimeout(() => {
+      if (!this.pendingOffer) return;
+      this.pendingOffer = null;
+      this.offerIn = null;
+      this.log.warn('no ACK with an answer to our offer in the re-INVITE 200; media unchanged');
+    }, this.opts.ackTimeoutMs ?? 32000);
+    this.pendingOffer = { sdp, wire, offer, timer };
+    res.send(200, { body: wire, headers: { 'Content-Type': 'application/sdp' } });
+    this.log.info('offerless re-INVITE: our offer in the 200', { codecs: offer.media[this._audio.mediaIndex]?.formats.join(' ') });
+  }
+
+  /** ACK of a 200 that carried our offer (offerless re-INVITE): apply the answer. */
+  private async takeAnswerInAck(req?: { body?: string; get?(h: string): string | undefined }): Promise<void> {
+    const p = this.pendingOffer;
+    if (!p) return;
+    this.clock.clearTimeout(p.timer);
+    this.pendingOffer = null;
+    try {
+      let body = sdpFromBody(req?.get?.('Content-Type'), req?.body)?.sdp ?? '';
+      if (this.opts.sdpRelay) body = await this.opts.sdpRelay.fromCarrier(body, 'answer');
+      if (this._state !== 'answered') return;
+      const a = processAnswer(body, p.offer, this._audio.mediaIndex);
+      this.applyAudio(a);
+      this.localSdp = p.sdp;
+      if (this.dialog) this.dialog.local.sdp = p.wire;
+      this.noteRemote(body);
+      this.log.info('answer in ACK to our re-INVITE offer applied', { codec: a.codec, pt: a.payloadType, direction: a.answerDirection });
+      this.emit('reinvite', a);
+    } catch (err) {
+      this.log.warn('unusable answer in the ACK to our re-INVITE offer; media unchanged', { reason: (err as Error).message });
+    } finally {
+      if (this.offerIn === 'awaiting-ack') this.offerIn = null;
+    }
+  }
+
+  /** A re-INVITE / UPDATE offer: negotiate, switch the media session, answer. */
+  private async answerOffer(raw: string, res: ReinviteResponse): Promise<void> {
+    const relay = this.opts.sdpRelay;
     let body = raw;
     if (relay) {
       try {
@@ -711,28 +815,38 @@ export class Call extends EventEmitter {
         return;
       }
     }
-    let n: Negotiation;
-    try {
-      n = negotiate(body, {
-        local: { address: this.opts.advertisedAddress, port: this.session.localPort },
-        capabilities: this.opts.capabilities,
-        origin: { sessionId: this.opts.sdpSessionId, sessionVersion: this.sdpVersion },
-        preferCodec: this._audio.codec,
-      });
-    } catch (err) {
-      const text = err instanceof SdpError ? err.message : 'internal error';
-      this.log.warn('re-INVITE rejected', { reason: text });
-      res.send(488, { headers: { Reason: `SIP;cause=488;text="${text.replace(/"/g, "'")}"` } });
-      return;
-    }
-    // Same answer as before (session refresh, or nothing we care about changed): keep the
-    // o= version (RFC 3264 §8); otherwise bump it.
-    let sdp = n.sdp;
-    if (stripOrigin(sdp) !== stripOrigin(this.localSdp)) {
-      sdp = sdp.replace(/^o=(\S+ \S+) \d+ /m, `o=$1 ${this.sdpVersion + 1} `);
+    // o= rules (RFC 3264 §8): the same session id and version as the peer's last SDP means
+    // nothing changed — answer with our SDP as it is, touch nothing. A changed SDP must carry
+    // the next version; a peer that changes it without (a known carrier bug) is taken at its
+    // word on the content, with a warning.
+    const origin = originOf(body);
+    const prevOrigin = this.remoteOrigin;
+    const sameVersion = !!origin && !!prevOrigin && origin.id === prevOrigin.id && origin.version === prevOrigin.version;
+    let n: Negotiation | null = null;
+    if (sameVersion && stripOrigin(body) === this.remoteBody) {
+      this.log.debug('re-INVITE offer without change (same o= version): our SDP unchanged', { version: String(origin!.version) });
     } else {
-      sdp = this.localSdp;
+      if (sameVersion) {
+        this.log.warn('re-INVITE offer changes the SDP but not its o= version (RFC 3264 §8); taking the change', { version: String(origin!.version) });
+      } else if (origin && prevOrigin && origin.id === prevOrigin.id && origin.version !== prevOrigin.version + 1n) {
+        this.log.debug('re-INVITE offer o= version did not go up by one', { from: String(prevOrigin.version), to: String(origin.version) });
+      }
+      try {
+        n = negotiate(body, {
+          local: { address: this.opts.advertisedAddress, port: this.session.localPort },
+          capabilities: this.opts.capabilities,
+          origin: { sessionId: this.opts.sdpSessionId, sessionVersion: this.sdpVersion },
+          preferCodec: this._audio.codec,
+        });
+      } catch (err) {
+        const text = err instanceof SdpError ? err.message : 'internal error';
+        this.log.warn('re-INVITE rejected: 488; the call goes on as before', { reason: text, codec: this._audio.codec });
+        res.send(488, { headers: { Reason: `SIP;cause=488;text="${text.replace(/"/g, "'")}"` } });
+        return;
+      }
     }
+    // Our answer: the same SDP (and o= version) when nothing changed for us, else the next version.
+    const sdp = n ? this.stamp(n.sdp) : this.localSdp;
     // What the carrier sees: rtpengine's side of the relay. Without this a carrier
     // re-INVITE would move the carrier's media off rtpengine onto our core directly.
     let wire = sdp;
@@ -750,33 +864,164 @@ export class Call extends EventEmitter {
       }
     }
     const prev = this._audio;
-    const a = n.audio;
-    try {
-      if (a.codec !== prev.codec || a.payloadType !== prev.payloadType || (a.codec === 'opus' && a.remoteFmtp !== prev.remoteFmtp)) {
-        this.session.setCodec(a.codec, a.payloadType, a.remoteFmtp);
+    const a = n ? n.audio : prev;
+    if (n) {
+      try {
+        this.applyAudio(a);
+      } catch (err) {
+        this.log.warn('re-INVITE could not be applied', { err: err as Error });
+        res.send(488, { headers: { Reason: 'SIP;cause=488;text="cannot apply new media parameters"' } });
+        return;
       }
-      if (a.remote && (!prev.remote || a.remote.address !== prev.remote.address || a.remote.port !== prev.remote.port)) {
-        this.session.setRemote(a.remote.address, a.remote.port);
-      }
-      if (!a.localSends && prev.localSends) this.session.flush();
-      this.applyDirection(a);
-    } catch (err) {
-      this.log.warn('re-INVITE could not be applied', { err: err as Error });
-      res.send(488, { headers: { Reason: 'SIP;cause=488;text="cannot apply new media parameters"' } });
-      return;
     }
-    if (sdp !== this.localSdp) this.sdpVersion += 1;
-    if (a.remoteSends && !prev.remoteSends) this.rtpWatchSince = this.clock.now();
-    this._audio = a;
+    if (sdp !== this.localSdp) this.sdpVersion = versionOf(sdp) ?? this.sdpVersion;
     this.localSdp = sdp;
+    this.noteRemote(body);
     if (this.dialog) this.dialog.local.sdp = wire;
     res.send(200, { body: wire, headers: { 'Content-Type': 'application/sdp' } });
     this.log.info('re-INVITE answered', {
-      codec: a.codec, direction: a.answerDirection, hold: a.hold,
+      codec: a.codec, pt: a.payloadType, ...(a.codec !== prev.codec ? { codecWas: prev.codec } : {}),
+      direction: a.answerDirection, hold: a.hold, change: n ? undefined : 'none',
       remote: a.remote ? `${a.remote.address}:${a.remote.port}` : 'none',
     });
-    this.emit('reinvite', a);
+    if (n) this.emit('reinvite', a);
   }
+
+  /** Switch the media session to newly negotiated audio (codec, telephone-event, remote, direction). */
+  private applyAudio(a: NegotiatedAudio): void {
+    const prev = this._audio;
+    if (a.codec !== prev.codec || a.payloadType !== prev.payloadType || (a.codec === 'opus' && a.remoteFmtp !== prev.remoteFmtp)) {
+      this.session.setCodec(a.codec, a.payloadType, a.remoteFmtp);
+      this.log.info('media codec switched', { from: `${prev.codec}/${prev.payloadType}`, to: `${a.codec}/${a.payloadType}` });
+    }
+    if (a.telephoneEvent?.payloadType !== prev.telephoneEvent?.payloadType) {
+      this.session.setTelephoneEventPayloadType?.(a.telephoneEvent?.payloadType);
+    }
+    if (a.remote && (!prev.remote || a.remote.address !== prev.remote.address || a.remote.port !== prev.remote.port)) {
+      this.session.setRemote(a.remote.address, a.remote.port);
+    }
+    if (!a.localSends && prev.localSends) this.session.flush();
+    this.applyDirection(a);
+    if (a.remoteSends && !prev.remoteSends) this.rtpWatchSince = this.clock.now();
+    this._audio = a;
+  }
+
+  /** The SDP we send: the current one when the content is unchanged, else the next `o=` version. */
+  private stamp(sdp: string): string {
+    if (stripOrigin(sdp) === stripOrigin(this.localSdp)) return this.localSdp;
+    return withVersion(sdp, this.sdpVersion + 1);
+  }
+
+  /** Remember the peer's SDP (`o=` and content) for the version rules. */
+  private noteRemote(sdp: string): void {
+    this.remoteOrigin = originOf(sdp);
+    this.remoteBody = stripOrigin(sdp);
+  }
+
+  /** Every codec we can use, the running one first. */
+  private allCodecs(): CodecName[] {
+    const caps = { pcmu: true, pcma: true, opus: false, ...this.opts.capabilities };
+    const all: CodecName[] = [this._audio.codec];
+    for (const c of ['PCMU', 'PCMA', 'opus'] as const) {
+      if (!all.includes(c) && (c === 'PCMU' ? caps.pcmu : c === 'PCMA' ? caps.pcma : caps.opus)) all.push(c);
+    }
+    return all;
+  }
+
+  /** Our offer for this dialog (m= lines of our current SDP), stamped with the right `o=` version. */
+  private buildOffer(codecs: readonly CodecName[]): { sdp: string; offer: SessionDescription } {
+    const a = this._audio;
+    const { sdp: fresh } = createReoffer({
+      current: this.localSdp, mediaIndex: a.mediaIndex, codecs, capabilities: this.opts.capabilities,
+      payloadTypes: {
+        ...(a.codec === 'opus' ? { opus: a.payloadType } : {}),
+        ...(a.telephoneEvent ? { telephoneEvent: a.telephoneEvent.payloadType } : {}),
+      },
+      sessionVersion: this.sdpVersion + 1,
+    });
+    const sdp = this.stamp(fresh);
+    if (sdp !== this.localSdp) this.sdpVersion += 1;
+    return { sdp, offer: parseSdp(sdp) };
+  }
+
+  /**
+   * Send our own offer in a re-INVITE. `codecs` (most preferred first) changes the codec;
+   * without it our current SDP goes out unchanged (same `o=` version: nothing changes).
+   * Waits for the ACK of the initial INVITE. Glare: a 491 — or an offer exchange of the peer's
+   * in progress here — is retried after RFC 3261 §14.1's random wait (0-2 s in 10 ms steps: the
+   * caller, not we, owns the Call-ID) with a freshly built offer, at most 3 times. Resolves with
+   * the final status: 2xx → the answer is applied; otherwise the session is unchanged (§14.1).
+   */
+  async reoffer(opts: { codecs?: readonly CodecName[] } = {}): Promise<number> {
+    await Promise.race([this.acked, this.endedPromise]);
+    for (let attempt = 0; ; attempt++) {
+      if (this._state !== 'answered' || !this.dialog?.request) throw new Error('reoffer: the call is not answered');
+      const busy = this.offersOut > 0 || this.offerIn !== null;
+      const status = busy ? 491 : await this.sendOffer(opts.codecs);
+      if (status !== 491 || attempt >= 3) return status;
+      const waitMs = randomInt(0, 201) * 10;
+      this.log.info('our re-INVITE met one of the peer\'s (491): retrying', { waitMs, attempt: attempt + 1, local: busy });
+      await new Promise<void>((resolve) => {
+        this.glareWake = resolve;
+        this.glareTimer = this.clock.setTimeout(() => {
+          this.glareTimer = null;
+          this.glareWake = null;
+          resolve();
+        }, waitMs);
+      });
+    }
+  }
+
+  private async sendOffer(codecs: readonly CodecName[] | undefined): Promise<number> {
+    const d = this.dialog!;
+    const relay = this.opts.sdpRelay;
+    const { sdp, offer } = codecs ? this.buildOffer(codecs) : { sdp: this.localSdp, offer: parseSdp(this.localSdp) };
+    const wire = relay ? await relay.toCarrier(sdp, 'offer') : sdp;
+    const res = await d.request!({ method: 'INVITE', headers: { 'Content-Type': 'application/sdp' }, body: wire });
+    if (res.status < 200 || res.status >= 300) {
+      if (res.status !== 491) this.log.info('our re-INVITE was refused; the session is unchanged', { status: res.status });
+      return res.status;
+    }
+    if (this._state !== 'answered') return res.status;
+    try {
+      let body = sdpFromBody(res.get?.('Content-Type'), res.body)?.sdp ?? '';
+      if (relay) body = await relay.fromCarrier(body, 'answer');
+      const a = processAnswer(body, offer, this._audio.mediaIndex);
+      this.applyAudio(a);
+      this.localSdp = sdp;
+      d.local.sdp = wire;
+      this.noteRemote(body);
+      this.log.info('our re-INVITE accepted', { codec: a.codec, pt: a.payloadType, direction: a.answerDirection });
+      this.emit('reinvite', a);
+    } catch (err) {
+      this.log.warn('unusable answer to our re-INVITE; media unchanged', { reason: (err as Error).message });
+    }
+    return res.status;
+  }
+
+  /** Count our in-dialog offers (ours and the session timer's refreshes) so a crossing offer gets 491. */
+  private trackOffers(d: CallDialog): void {
+    const send = d.request?.bind(d);
+    if (!send) return;
+    d.request = async (o) => {
+      const m = o.method.toUpperCase();
+      const offer = m === 'INVITE' || (m === 'UPDATE' && !!o.body);
+      if (offer) this.offersOut += 1;
+      try {
+        return await send(o);
+      } finally {
+        if (offer) this.offersOut -= 1;
+      }
+    };
+  }
+
+  private onDialogAck = (req?: { body?: string; get?(h: string): string | undefined }): void => {
+    if (!this.ackSeen) {
+      this.ackSeen = true;
+      this.resolveAcked();
+    }
+    if (this.offerIn === 'awaiting-ack' && this.pendingOffer) void this.takeAnswerInAck(req);
+  };
 
   // ── session timer (RFC 4028) and UPDATE (RFC 3311) ──
 
@@ -867,11 +1112,18 @@ export class Call extends EventEmitter {
     if (this.rtpTimer !== null) this.clock.clearInterval(this.rtpTimer);
     if (this.ackTimer !== null) this.clock.clearTimeout(this.ackTimer);
     this.maxTimer = this.rtpTimer = this.ackTimer = null;
+    if (this.pendingOffer) this.clock.clearTimeout(this.pendingOffer.timer);
+    this.pendingOffer = null;
+    if (this.glareTimer !== null) this.clock.clearTimeout(this.glareTimer);
+    this.glareTimer = null;
+    this.glareWake?.();
+    this.glareWake = null;
     this.sessionTimer?.stop();
     if (this.dialog) {
       this.dialog.removeListener('update', this.onUpdate);
       this.dialog.removeListener('destroy', this.onDialogDestroy);
       this.dialog.removeListener('modify', this.onModify);
+      this.dialog.removeListener('ack', this.onDialogAck);
       this.dialog.removeListener('ack', this.onAck);
       this.dialog.removeListener('info', this.onInfo);
     }
@@ -919,4 +1171,21 @@ export class Call extends EventEmitter {
 
 function stripOrigin(sdp: string): string {
   return sdp.replace(/^o=.*$/m, '');
+}
+
+/** Session id and version of an SDP's `o=` line. */
+interface OriginKey { id: string; version: bigint }
+
+function originOf(sdp: string): OriginKey | null {
+  const m = /^o=\S+ (\S+) (\d{1,30}) /m.exec(sdp);
+  return m ? { id: m[1]!, version: BigInt(m[2]!) } : null;
+}
+
+function versionOf(sdp: string): number | undefined {
+  const v = originOf(sdp)?.version;
+  return v === undefined ? undefined : Number(v);
+}
+
+function withVersion(sdp: string, version: number): string {
+  return sdp.replace(/^o=(\S+ \S+) \d+ /m, `o=$1 ${version} `);
 }

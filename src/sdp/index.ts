@@ -5,9 +5,9 @@ export {
   type SdpAttribute, type SdpTiming, type Direction, type RtpMap,
 } from './parse.ts';
 export {
-  negotiate, createOffer, processAnswer, supportedCodecs, DEFAULT_CAPABILITIES, OFFER_TELEPHONE_EVENT_PT,
+  negotiate, createOffer, createReoffer, processAnswer, supportedCodecs, DEFAULT_CAPABILITIES, OFFER_TELEPHONE_EVENT_PT,
   OFFER_TELEPHONE_EVENT_48K_PT, OFFER_OPUS_PT, OPUS_FMTP,
-  type OfferOptions,
+  type OfferOptions, type ReofferOptions,
   type CodecName, type MediaCapabilities, type NegotiateOptions, type NegotiatedAudio, type Negotiation,
 } from './negotiate.ts';
 export {

@@ -367,14 +367,16 @@ export function createOffer(opts: OfferOptions): { offer: SessionDescription; sd
 }
 
 /**
- * Read the peer's answer to our offer ({@link createOffer}): which of our codecs it picked
- * (first in its list), where to send, and directions.
+ * Read the peer's answer to our offer ({@link createOffer}, or a re-offer in a dialog): which
+ * of our codecs it picked (first in its list), where to send, and directions. `mediaIndex`:
+ * the audio m= line of our offer (a re-offer keeps the m= lines of the session).
  * @throws SdpError — `malformed`, `no-audio` (audio stream rejected), `no-common-codec`
  */
-export function processAnswer(answerIn: string | SessionDescription, offer: SessionDescription): NegotiatedAudio {
+export function processAnswer(answerIn: string | SessionDescription, offer: SessionDescription, mediaIndex = 0): NegotiatedAudio {
   const answer = typeof answerIn === 'string' ? parseSdp(answerIn) : answerIn;
-  const ours = offer.media[0]!;
-  const m = answer.media[0];
+  const ours = offer.media[mediaIndex];
+  if (!ours) throw new SdpError('no-audio', `our offer has no m= line ${mediaIndex + 1}`);
+  const m = answer.media[mediaIndex];
   if (!m || m.type.toLowerCase() !== 'audio') throw new SdpError('no-audio', 'answer has no m=audio line matching our offer');
   if (m.port === 0) throw new SdpError('no-audio', 'answer rejected the audio stream (port 0)');
   const ourMaps = rtpMaps(ours);
@@ -385,7 +387,8 @@ export function processAnswer(answerIn: string | SessionDescription, offer: Sess
   for (const f of m.formats) {
     if (!ourFormats.has(f)) continue;
     const pt = Number(f);
-    const map = ourMaps.get(pt)!;
+    const map = ourMaps.get(pt) ?? (STATIC_PTS[pt] && pt < 96 ? { payloadType: pt, ...STATIC_PTS[pt] } : undefined);
+    if (!map) continue;
     const theirs = theirMaps.get(pt);
     if (theirs && theirs.encoding.toLowerCase() !== map.encoding.toLowerCase()) continue; // PT remapped: not allowed
     const enc = map.encoding.toUpperCase();
@@ -413,7 +416,7 @@ export function processAnswer(answerIn: string | SessionDescription, offer: Sess
     localSends: (dir === 'sendrecv' || dir === 'recvonly') && !nullAddr,
     remoteSends: dir === 'sendrecv' || dir === 'sendonly',
     hold: nullAddr || dir === 'sendonly' || dir === 'inactive',
-    mediaIndex: 0,
+    mediaIndex,
   };
   const rate = chosen.map.clockRate;
   const te = tes.find((x) => x.clockRate === rate);
@@ -429,4 +432,86 @@ export function processAnswer(answerIn: string | SessionDescription, offer: Sess
     if (remoteFmtp !== undefined) audio.remoteFmtp = remoteFmtp;
   }
   return audio;
+}
+
+export interface ReofferOptions {
+  /** our SDP currently in force in the dialog: its m= lines are kept, only the audio line's formats change */
+  current: string | SessionDescription;
+  /** index of the audio m= line */
+  mediaIndex: number;
+  /** codecs to offer, most preferred first (unsupported ones are left out) */
+  codecs: readonly CodecName[];
+  capabilities?: Partial<MediaCapabilities>;
+  /**
+   * payload types the session already uses (kept for the same codec, RFC 3264 §8.3.2): the
+   * running codec's and telephone-event's
+   */
+  payloadTypes?: { opus?: number; telephoneEvent?: number };
+  /** `o=` version of the new offer */
+  sessionVersion: number;
+  /** @defaultValue 20 */
+  ptime?: number;
+}
+
+/**
+ * Our offer inside an established dialog (re-INVITE): the m= lines of our current SDP, with
+ * the audio line offering `codecs` (plus telephone-event when supported) and `a=sendrecv`.
+ * Read the answer with {@link processAnswer}(answer, offer, mediaIndex).
+ * @throws SdpError (`no-common-codec`) when none of `codecs` is supported
+ */
+export function createReoffer(opts: ReofferOptions): { offer: SessionDescription; sdp: string } {
+  const caps: MediaCapabilities = { ...DEFAULT_CAPABILITIES, ...opts.capabilities };
+  const current = typeof opts.current === 'string' ? parseSdp(opts.current) : opts.current;
+  const audio = current.media[opts.mediaIndex];
+  if (!audio) throw new SdpError('no-audio', `our SDP has no m= line ${opts.mediaIndex + 1}`);
+  const supported = (c: CodecName): boolean => (c === 'PCMU' ? caps.pcmu : c === 'PCMA' ? caps.pcma : caps.opus);
+  const codecs = [...new Set(opts.codecs)].filter(supported);
+  if (codecs.length === 0) {
+    throw new SdpError('no-common-codec', `cannot offer ${opts.codecs.join(', ') || 'no codec'}: supported ${supportedCodecs(caps)}`);
+  }
+  const used = new Set<number>();
+  const formats: string[] = [];
+  const attrs: SdpAttribute[] = [];
+  const take = (preferred: number, fallback: number[]): number => {
+    for (const pt of [preferred, ...fallback]) if (!used.has(pt)) return pt;
+    for (let pt = 96; pt < 128; pt++) if (!used.has(pt)) return pt;
+    throw new SdpError('unsupported', 'no free dynamic payload type');
+  };
+  for (const c of codecs) {
+    if (c === 'PCMU' || c === 'PCMA') {
+      const pt = c === 'PCMU' ? 0 : 8;
+      used.add(pt);
+      formats.push(String(pt));
+      attrs.push({ name: 'rtpmap', value: `${pt} ${c}/8000` });
+    } else {
+      const pt = take(opts.payloadTypes?.opus ?? OFFER_OPUS_PT, [OFFER_OPUS_PT]);
+      used.add(pt);
+      formats.push(String(pt));
+      attrs.push({ name: 'rtpmap', value: `${pt} opus/48000/2` }, { name: 'fmtp', value: `${pt} ${OPUS_FMTP}` });
+    }
+  }
+  if (caps.telephoneEvent) {
+    if (codecs.some((c) => c !== 'opus')) {
+      const pt = take(opts.payloadTypes?.telephoneEvent ?? OFFER_TELEPHONE_EVENT_PT, [OFFER_TELEPHONE_EVENT_PT]);
+      used.add(pt);
+      formats.push(String(pt));
+      attrs.push({ name: 'rtpmap', value: `${pt} telephone-event/8000` }, { name: 'fmtp', value: `${pt} 0-16` });
+    }
+    if (codecs.includes('opus')) {
+      const pt = take(OFFER_TELEPHONE_EVENT_48K_PT, []);
+      used.add(pt);
+      formats.push(String(pt));
+      attrs.push({ name: 'rtpmap', value: `${pt} telephone-event/48000` }, { name: 'fmtp', value: `${pt} 0-16` });
+    }
+  }
+  if (!codecs.includes('opus')) attrs.push({ name: 'ptime', value: String(opts.ptime ?? 20) });
+  attrs.push({ name: 'sendrecv' });
+  const offer: SessionDescription = {
+    ...current,
+    origin: { ...current.origin, sessionVersion: String(opts.sessionVersion) },
+    media: current.media.map((m, i) => (i === opts.mediaIndex
+      ? { ...audio, formats, attributes: attrs, bandwidths: [] }
+      : m)),
+  };
+  return { offer, sdp: serializeSdp(offer) };
 }

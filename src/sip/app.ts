@@ -475,7 +475,7 @@ export class VoiceApp extends EventEmitter {
         ...(id.originalCalled ? { originalCalled: id.originalCalled } : {}),
         ...(id.trunk ? { trunk: id.trunk } : {}),
       },
-      ...(delayed ? { delayedOffer: negotiation.answer } : {}),
+      ...(delayed ? { delayedOffer: negotiation.answer } : { remoteSdp: offerSdp }),
       ...(leg ? { sdpRelay: leg } : {}),
       advertisedAddress: cfg.rtp.publicAddress,
       capabilities: this.capabilities,

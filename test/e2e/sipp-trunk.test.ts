@@ -1,7 +1,9 @@
 /**
  * What carriers and PBXs really send, against a freshly started server (built-in edge):
  * caller identity and dialed number in the forms trunks use (tel: URIs, %-escaped users,
- * user=phone, P-Asserted-Identity, Privacy); SIP-I multipart bodies (SDP + ISUP).
+ * user=phone, P-Asserted-Identity, Privacy); SIP-I multipart bodies (SDP + ISUP); re-INVITE
+ * codec change, o= version rules and 488 (the glare flows need to make our side send a
+ * re-INVITE and run in-process: sipp-glare.test.ts).
  */
 import t from 'tap';
 import { startServer, type ServerHandle } from '../helpers/server.ts';
@@ -65,4 +67,20 @@ if (!haveSipp()) {
       t.ok(Number(cdr?.[2]) > 0, `our audio went out (packetsOut=${cdr?.[2]})`);
     });
   }
+
+  t.test('re-INVITE: PCMU → PCMA switches the media codec; same o= version changes nothing; G.729 only → 488, call goes on', async (t) => {
+    const before = server.log().length;
+    const r = await runSipp('uac-reinvite-codec', { target: target(), durationMs: 1500, timeoutSec: 30 });
+    t.equal(r.code, 0, sippMessage(r));
+    t.match(r.log, /v_initial=1\b/, 'our first answer: o= version 1');
+    t.match(r.log, /v_pcma=2 m_pcma=m=audio \d+ RTP\/AVP 8\b/, 'codec change: answered PCMA, version 2');
+    t.match(r.log, /v_refresh=2 m_refresh=m=audio \d+ RTP\/AVP 8\b/, 'refresh with the same o= version: same answer, version stays 2');
+    t.match(r.log, /g729=488/, 'no acceptable codec → 488');
+    const log = await logSince(before);
+    t.match(log, /media codec switched[^\n]*from="?PCMU\/0"?[^\n]*to="?PCMA\/8/, 'the media session switched codec');
+    t.match(log, /re-INVITE rejected: 488[^\n]*codec="?PCMA/, '488 logged; the call stays on PCMA');
+    const cdr = /msg="?cdr"?[^\n]*/.exec(log)?.[0] ?? '';
+    t.match(cdr, /codec="?PCMA/, 'the CDR shows the codec the call ended on');
+    t.match(cdr, /reason="?caller-bye/, 'the caller hung up normally after the 488');
+  });
 }

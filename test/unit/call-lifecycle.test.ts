@@ -263,13 +263,22 @@ t.test('re-INVITE: codec/remote change applied, version bumped; refresh keeps ve
   t.same(s.session.remote, [['127.0.0.9', 6100]]);
   t.equal(s.call.audio.codec, 'PCMA');
   t.equal(s.dialog.local.sdp, replies[1]!.body);
-  // no offer → our current SDP
+  // no offer → our offer in the 200: every codec, the running one first (RFC 6337 §5.3);
+  // the ACK brings the answer
   s.dialog.emit('modify', { body: '' }, res);
-  t.equal(replies[2]!.body, replies[1]!.body);
+  t.equal(replies[2]!.status, 200);
+  t.match(replies[2]!.body, /m=audio \d+ RTP\/AVP 8 0 101\r\n/);
+  t.equal(parseSdp(replies[2]!.body!).origin.sessionVersion, '3', 'a changed SDP of ours: next version');
+  s.dialog.emit('modify', { body: OFFER }, res);
+  t.equal(replies[3]!.status, 491, 'an offer while ours waits for the ACK: 491');
+  s.dialog.emit('ack', { body: OFFER.replace(/127\.0\.0\.1/g, '127.0.0.9').replace('6000 RTP/AVP 0 8 101', '6100 RTP/AVP 0 101') });
+  await tick();
+  t.equal(s.call.audio.codec, 'PCMU', 'the answer in the ACK switched the codec');
+  t.same(s.session.codec, [['PCMA', 8], ['PCMU', 0]]);
   // G.729 only → 488, call continues
   s.dialog.emit('modify', { body: OFFER.replace('RTP/AVP 0 8 101', 'RTP/AVP 18') }, res);
-  t.equal(replies[3]!.status, 488);
-  t.match(replies[3]!.headers!.Reason, /no common codec: offered G729\/8000/);
+  t.equal(replies[4]!.status, 488);
+  t.match(replies[4]!.headers!.Reason, /no common codec: offered G729\/8000/);
   t.equal(s.call.state, 'answered');
   await s.call.hangup();
 });
