@@ -28,7 +28,7 @@ import { randomInt } from 'node:crypto';
 import Srf from 'drachtio-srf';
 import { logger } from '../ops/log.ts';
 import { Call, type CallMediaSession, type Synthesize, type EndReason } from '../call/call.ts';
-import { callDialog, uacSrf } from './dialogs.ts';
+import { callDialog, sendProvisional, uacSrf } from './dialogs.ts';
 import { negotiateInvite, SESSION_TIMER_DEFAULTS, type InviteTimerDecision } from '../call/session-timer.ts';
 import type { UacSrf } from '../escalation/handoff.ts';
 import type { RtpengineAnchor, AnchoredCall } from '../media/rtpengine/index.ts';
@@ -551,28 +551,43 @@ export class VoiceApp extends EventEmitter {
     };
     // Before the 200: early media (183 with our SDP; per trunk, for carriers that want it) or,
     // with answerDelayMs, 180 Ringing. A provisional goes reliably (RFC 3262) when the caller
-    // requires 100rel, and the 183 whenever it supports it; the edge then holds our 200 until
-    // the caller's PRACK.
+    // requires 100rel, and the 183 whenever it supports it; then the 200 waits for the caller's
+    // PRACK here, so that over either edge the app sees the PRACK before its dialog exists
+    // (drachtio-srf would hand a later PRACK to the dialog, which answers 501).
     const rel100 = { supported: hasTag(req.get('Supported'), '100rel') || hasTag(req.get('Require'), '100rel'), required: hasTag(req.get('Require'), '100rel') };
     const earlyMedia = !delayed && (this.trunks.match(req.source_address).trunk?.earlyMedia ?? cfg.earlyMedia ?? false);
     const delay = cfg.answerDelayMs;
+    let wait = delay;
     if (earlyMedia) {
       const sdp = await wireSdp();
       if (sdp === null || call.state !== 'offered') return;
-      const supported = supportedTags(cfg);
-      res.send(183, 'Session Progress', {
+      let pracked: () => void = () => undefined;
+      const prack = new Promise<void>((resolve) => { pracked = resolve; });
+      const t0 = performance.now();
+      sendProvisional(res, 183, 'Session Progress', {
         body: sdp,
-        headers: { 'Content-Type': 'application/sdp', Supported: supported, ...(rel100.supported ? { Require: '100rel' } : {}) },
-      }, (err: unknown) => {
-        if (err) clog.warn('183 Session Progress not sent', { err: String(err) });
-      });
+        headers: { 'Content-Type': 'application/sdp', Supported: supportedTags(cfg), ...(rel100.supported ? { Require: '100rel' } : {}) },
+      }, (err) => {
+        if (!err) return;
+        clog.warn('183 Session Progress not sent', { err: String(err) });
+        pracked(); // nothing to wait for
+      }, rel100.supported ? () => pracked() : undefined);
       clog.info('early media: 183 with our SDP', { reliable: rel100.supported, answerInMs: delay });
+      if (rel100.supported) {
+        // The edge gives up (503) after 64*T1 = 32 s without a PRACK; answering then fails and releases the call.
+        let guard: NodeJS.Timeout | undefined;
+        const ended = new Promise<void>((resolve) => call.once('ended', () => resolve()));
+        await Promise.race([prack, ended, new Promise<void>((resolve) => { guard = setTimeout(resolve, 34_000); })]);
+        clearTimeout(guard);
+        if (call.state !== 'offered') return;
+        wait = Math.max(0, delay - (performance.now() - t0));
+      }
     } else if (delay > 0) {
       if (rel100.required) res.send(180, { headers: { Require: '100rel' } });
       else res.send(180);
     }
-    if (delay > 0) {
-      const timer = setTimeout(() => void answer(), delay);
+    if (wait > 0) {
+      const timer = setTimeout(() => void answer(), wait);
       call.once('ended', () => clearTimeout(timer));
     } else {
       await answer();

@@ -36,6 +36,19 @@ export function callDialog(d: Srf.Dialog): UacDialog {
   };
 }
 
+/**
+ * A provisional response, reliable (RFC 3262) when `opts.headers.Require` names 100rel: the
+ * run-time `res.send(status, reason, opts, callback, onPrack)` of drachtio-srf, whose bundled
+ * types lack the fifth argument. The edge (built-in or drachtio-server) adds RSeq and
+ * retransmits; drachtio-srf calls `onPrack` when the caller's PRACK arrives.
+ */
+export function sendProvisional(
+  res: Srf.SrfResponse, status: number, reason: string,
+  opts: { headers?: Record<string, string>; body?: string }, done: (err: unknown) => void, onPrack?: () => void,
+): void {
+  Reflect.apply(res.send, res, onPrack ? [status, reason, opts, done, onPrack] : [status, reason, opts, done]);
+}
+
 /** The UAC side of drachtio-srf the hand-off uses (rep legs of warm transfers). */
 export function uacSrf(srf: Srf): UacSrf {
   return {
