@@ -7,6 +7,8 @@
  *   app-bye  createUAS, then the app hangs up (dialog.destroy) after 1 s
  *   ring     180 Ringing, never answers; expects a CANCEL (the edge sends 487 itself)
  *   reject   488 with Reason and Warning
+ *   100rel   183 Session Progress with SDP sent reliably (Require: 100rel), createUAS once the
+ *            caller's PRACK arrived (the PRACK callback of res.send); waits for the caller's BYE
  * OPTIONS → 200. `placeCall(uri)` is the UAC flow (createUAC, hang up after 500 ms).
  */
 import Srf from 'drachtio-srf';
@@ -71,6 +73,25 @@ export class ConformanceApp {
         },
       });
       this.note(callId, 'rejected-488');
+      return;
+    }
+    if (user === '100rel') {
+      // drachtio-srf's reliable provisional: res.send(status, reason, opts, callback, onPrack)
+      // (the bundled types lack onPrack)
+      Reflect.apply(res.send, res, [183, 'Session Progress', {
+        headers: { Require: '100rel', 'Content-Type': 'application/sdp' }, body: SDP(this.mediaPort),
+      }, (err: unknown) => {
+        if (err) this.note(callId, `183-error:${String(err)}`);
+      }, () => {
+        this.note(callId, 'prack');
+        this.srf.createUAS(req, res, { localSdp: SDP(this.mediaPort) }).then(
+          (dialog) => {
+            this.note(callId, 'answered');
+            dialog.on('destroy', () => this.note(callId, 'destroy-by-caller'));
+          },
+          (err: Error) => this.note(callId, `uas-error:${(err as { status?: number }).status ?? err.message}`),
+        );
+      }]);
       return;
     }
     if (user === 'ring') {

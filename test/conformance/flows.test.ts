@@ -49,6 +49,7 @@ const EXPECTED: Record<string, string[]> = {
   cancel: ['invite:ring', 'cancel'],
   options: ['options'],
   'reject-488': ['invite:reject', 'rejected-488'],
+  '100rel-early-media': ['invite:100rel', 'prack', 'answered', 'destroy-by-caller'],
   'uac-call': ['provisional:180', 'connected', 'remote-sdp-pcmu', 'bye-sent'],
 };
 
@@ -77,6 +78,9 @@ async function runFlows(t: Test, edge: Edge, app: ConformanceApp): Promise<Recor
   await sippFlow('options', 'uac-options', 'ping');
   await sippFlow('reject-488', 'uac-g729', 'reject', { check: (log) => /488 (Reason: .*)/.exec(log)?.[1] });
   t.ok(out['reject-488']!.detail, `reject-488: Reason header reached the caller (${out['reject-488']!.detail})`);
+  // RFC 3262: reliable 183 with SDP → PRACK → 200 (PRACK) → 200 (INVITE) → ACK → BYE
+  await sippFlow('100rel-early-media', 'uac-early-media', '100rel', { check: (log) => /rseq=(\d+) require=100rel/.test(log) ? 'reliable' : undefined });
+  t.equal(out['100rel-early-media']!.detail, 'reliable', '100rel: the 183 came reliably');
 
   // UAC flow: the app calls a SIPp UAS.
   const uasPort = await freePort(RANGES.sip, 'udp');
