@@ -5,6 +5,7 @@
 //   voice-agent call [--say TEXT | --wav FILE | --dtmf DIGITS]... [--port N] [--out FILE]   dial the agent as a test caller
 //   voice-agent cdr list [--tenant ID] [--since D] [--until D] [--outcome O] [--caller N] [--csv | --json]   call detail records
 //   voice-agent cdr show <call-id>           one call with its transcript
+//   voice-agent console-hash [--link --rep ID [--url BASE]]   a rep console password hash (password on stdin) or login link
 //   voice-agent help                         list commands
 import { register } from 'tsx/esm/api';
 
@@ -12,6 +13,7 @@ const COMMANDS = {
   serve: { module: '../src/main.ts', run: (m, args) => m.main(args), help: 'start the SIP voice agent [--config file.yaml]' },
   call: { module: '../src/cli/call.ts', run: async (m, args) => process.exit(await m.main(args)), help: 'dial the agent as a test caller [--port N] [--say TEXT | --wav FILE | --dtmf DIGITS]... [--out FILE] (--help)' },
   cdr: { module: '../src/cdr/cli.ts', run: async (m, args) => process.exit(await m.main(args)), help: 'call detail records: list [--tenant ID] [--since D] [--until D] [--outcome O] [--caller N] [--csv | --json] | show <call-id> (--help)' },
+  'console-hash': { module: '../src/escalation/console/hash-cli.ts', run: async (m, args) => process.exit(await m.main(args)), help: 'rep console credentials: a passwordHash for the password on stdin, or --link --rep ID [--url BASE] (--help)' },
   'crm-erp-mcp': { module: '../src/crm-erp/cli.ts', run: (m, args) => m.main(args), help: 'built-in CRM/ERP MCP server [--stdio | --http [--port N] [--host H]] [--db FILE]' },
 };
 

@@ -48,6 +48,7 @@ import ipaddr from 'ipaddr.js';
 import { isSupportedCountry, type CountryCode } from 'libphonenumber-js';
 import { parseRtpengineUrl } from './media/rtpengine/client.ts';
 import { applyCdrEnv, applyCdrFile, defaultCdrSettings, type CdrSettings } from './cdr/settings.ts';
+import { applyConsoleAuthFile, CONSOLE_AUTH_KEYS, defaultConsoleAuth, demoRefusal, type ConsoleAuthSettings } from './escalation/console/settings.ts';
 
 export type Transport = 'udp' | 'tcp';
 export type EdgeMode = 'builtin' | 'drachtio';
@@ -271,7 +272,8 @@ export interface HandoffSettings {
   ringSeconds: number;
 }
 
-export interface ConsoleSettings {
+/** Rep logins, session and pop-link lifetimes: src/escalation/console/settings.ts. */
+export interface ConsoleSettings extends ConsoleAuthSettings {
   /** Listen address of the rep console; `off` in `CONSOLE_ADDRESS` disables it. Env `CONSOLE_ADDRESS`. @defaultValue '127.0.0.1' */
   address: string;
   /** Port; 0 = any free port. Env `CONSOLE_PORT`. @defaultValue 8088 */
@@ -301,7 +303,7 @@ export function defaultConfig(): Config {
     logLevel: 'info',
     rtpengine: null,
     handoff: { repUri: 'sip:{extension}@127.0.0.1:5070', ringSeconds: 20 },
-    console: { address: '127.0.0.1', port: 8088, enabled: true },
+    console: { address: '127.0.0.1', port: 8088, enabled: true, ...defaultConsoleAuth() },
     cdr: defaultCdrSettings(),
     defaultCountry: 'US',
     trunks: [],
@@ -555,7 +557,8 @@ function applyFile(cfg: Config, file: string): void {
     if (has(h, 'ringSeconds')) cfg.handoff.ringSeconds = r.int('handoff.ringSeconds', h.ringSeconds, 1, 300);
   }
   if (has(top, 'console')) {
-    const c = r.mapping('console', top.console, ['address', 'port', 'publicUrl', 'enabled']);
+    const c = r.mapping('console', top.console, ['address', 'port', 'publicUrl', 'enabled', ...CONSOLE_AUTH_KEYS]);
+    applyConsoleAuthFile(cfg.console, c, (f, p) => r.fail(f, p));
     if (has(c, 'address')) cfg.console.address = r.host('console.address', c.address);
     if (has(c, 'port')) cfg.console.port = r.int('console.port', c.port, 0, 65535);
     if (has(c, 'publicUrl')) cfg.console.publicUrl = httpUrl(r, 'console.publicUrl', c.publicUrl);
@@ -677,6 +680,9 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   if (cfg.sessionTimer.interval < cfg.sessionTimer.minSE) {
     throw new ConfigError(src, 'sessionTimer.interval', `must not be below sessionTimer.minSE (${cfg.sessionTimer.interval} < ${cfg.sessionTimer.minSE})`);
   }
+  // no reps: the console runs without a login, so only on loopback (loopback-demo mode)
+  const consoleRefusal = cfg.console.enabled ? demoRefusal(cfg.console) : null;
+  if (consoleRefusal) throw new ConfigError(src, 'console.reps', consoleRefusal);
   if (cfg.edge === 'drachtio' && cfg.drachtio.port === 0) {
     throw new ConfigError(src, 'drachtio.port', 'must be set to the drachtio-server admin port when edge is drachtio (0 is only for the built-in edge)');
   }
