@@ -121,16 +121,17 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
     if (cdr) app.on('call', (call: Call) => cdr.recorder.track(call));
     if (config.console.enabled) {
       const { startRepConsole } = await import('./escalation/console/server.ts');
-      repConsole = await startRepConsole({ store: pops, host: config.console.address, port: config.console.port }).catch((err: unknown) => {
+      const { address: host, port, publicUrl, reps, sessionMinutes, popLinkMinutes } = config.console;
+      repConsole = await startRepConsole({ store: pops, host, port, publicUrl, reps, sessionMinutes, popLinkMinutes }).catch((err: unknown) => {
         log.error('rep console not started; screen pops still go to the CRM and the SIP headers', { err: err as Error, port: config.console.port });
         return null;
       });
     }
     const { HandoffService } = await import('./escalation/handoff.ts');
-    const consoleBase = config.console.publicUrl ?? repConsole?.url;
     dialogue.setHandoff(new HandoffService({
       srf: app.uac, engine, pops,
-      ...(repConsole && consoleBase ? { popUrl: (id: string) => `${consoleBase}/pops/${encodeURIComponent(id)}` } : {}),
+      // X-Screen-Pop-Url: publicUrl (or the console's address) + /pops/<id>?t=<short-lived read-only token>
+      ...(repConsole ? { popUrl: repConsole.popLink } : {}),
       gatewayFor: (t) => dialogue.gateway(t),
       repUri: config.handoff.repUri, ringTimeoutMs: config.handoff.ringSeconds * 1000,
       advertisedAddress: config.rtp.publicAddress,

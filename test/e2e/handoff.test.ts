@@ -9,7 +9,9 @@
  *   the caller sends comes back through SIPp's RTP echo.
  * - busy (486) and no answer (ring timeout → CANCEL): the agent says so and a CRM case
  *   with the caller's identity and the reason lands through BullMQ.
- * - the rep console shows the pop (transcript, reason) while the rep's phone rings.
+ * - the rep console shows the pop (transcript, reason) while the rep's phone rings; with
+ *   `console.reps` configured the rep logs in first, and the X-Screen-Pop-Url (a short-lived
+ *   token link) opens that pop without a login while nothing else answers without one.
  * - blind transfer: REFER with the pop in the Refer-To headers, NOTIFY sipfrag 200 → BYE.
  */
 import t from 'tap';
@@ -25,6 +27,7 @@ import { haveSipp, runSipp, sippMessage, type SippResult } from '../helpers/sipp
 import { placeCall, decodeAudio, type CallResult } from '../helpers/caller.ts';
 import { nowMs } from '../../src/cli/rtp.ts';
 import { tone, toneShare } from '../helpers/audio.ts';
+import { hashPassword } from '../../src/escalation/console/auth.ts';
 
 const SIP = { min: 18300, max: 18499 };
 const CONTROL = { min: 19500, max: 19599 };
@@ -43,6 +46,28 @@ t.teardown(() => {
     process.exit(process.exitCode ?? 0);
   }, 3000).unref();
 });
+
+/** A config file whose console has one rep, Maria Chen (Acme's ext 2101): the console needs a login. */
+const MARIA = { id: 'maria', password: 'maria-secret-1' };
+async function consoleWithReps(): Promise<string> {
+  const f = path.join(tmp, 'console-reps.yaml');
+  if (!existsSync(f)) {
+    const passwordHash = await hashPassword(MARIA.password);
+    writeFileSync(f, stringifyYaml({ console: { reps: [{ id: MARIA.id, name: 'Maria Chen', extensions: ['2101'], passwordHash }] } }));
+  }
+  return f;
+}
+
+/** Log in over HTTP; the session cookie (`name=value`). */
+async function consoleLogin(base: string): Promise<string> {
+  const r = await fetch(`${base}/login`, {
+    method: 'POST', redirect: 'manual',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ rep: MARIA.id, password: MARIA.password }).toString(),
+  });
+  if (r.status !== 303) throw new Error(`console login failed: ${r.status}`);
+  return (r.headers.get('set-cookie') ?? '').split(';')[0]!;
+}
 
 function rows<T>(db: string, sql: string, ...args: unknown[]): T[] {
   if (!existsSync(db)) return [];
@@ -119,7 +144,7 @@ t.test('hand-off to a rep', { skip }, async (t) => {
 
   await t.test('warm transfer: screen-pop headers, native bridge carries audio both ways', async (t) => {
     const r = await rep('uas-rep-answer', ['-rtp_echo']);
-    const s = await server('warm', r.port, redis);
+    const s = await server('warm', r.port, redis, { CONFIG_FILE: await consoleWithReps() });
     t.teardown(() => s.stop());
     let toneAt = 0;
     const res: CallResult = await placeCall({
@@ -140,7 +165,18 @@ t.test('hand-off to a rep', { skip }, async (t) => {
     const trace = r.trace.read();
     const popId = header(trace, 'X-Screen-Pop-Id');
     t.match(popId, /^[0-9a-f-]{36}$/, 'X-Screen-Pop-Id');
-    t.equal(header(trace, 'X-Screen-Pop-Url'), `${s.consoleUrl}/pops/${popId}`, 'X-Screen-Pop-Url points at the rep console');
+    const popUrl = header(trace, 'X-Screen-Pop-Url') ?? '';
+    t.ok(popUrl.startsWith(`${s.consoleUrl}/pops/${popId}?t=`), `X-Screen-Pop-Url points at the pop on the rep console, with a token (${popUrl})`);
+    t.match(popUrl, /\?t=[0-9a-z]+\.[A-Za-z0-9_-]{22}$/, 'a short-lived HMAC token');
+    const linked = await fetch(popUrl, { redirect: 'manual' });
+    t.equal(linked.status, 200, 'the link opens the pop without a login (the rep\'s softphone)');
+    t.match(await linked.text(), /Dana Reyes/);
+    const bare = await fetch(`${s.consoleUrl}/pops/${popId}`, { redirect: 'manual' });
+    t.equal(bare.status, 302, 'without the token: the login page');
+    t.equal((await fetch(`${s.consoleUrl}/api/pops`)).status, 401, 'the pop list needs a login');
+    const cookie = await consoleLogin(s.consoleUrl);
+    const mine = await (await fetch(`${s.consoleUrl}/api/pops`, { headers: { Cookie: cookie } })).json() as Array<{ id: string }>;
+    t.same(mine.map((p) => p.id), [popId], 'Maria, logged in, sees the pop for her extension');
     t.match(header(trace, 'X-Handoff-Summary'), /^Dana Reyes \(Acme Plumbing Supply.*\): caller pressed 0/, 'X-Handoff-Summary');
     t.equal(header(trace, 'X-Handoff-Trigger'), 'dtmf-zero');
     t.match(trace, /^INVITE sip:2101@127\.0\.0\.1/m, 'dialled Maria Chen (Acme\'s rep, ext 2101)');
@@ -186,7 +222,7 @@ t.test('hand-off to a rep', { skip }, async (t) => {
 
   await t.test('no answer: the pop shows in the rep console while it rings; ring timeout → CANCEL → case', async (t) => {
     const r = await rep('uas-rep-noanswer');
-    const s = await server('noanswer', r.port, redis, { REP_RING_SECONDS: '6' });
+    const s = await server('noanswer', r.port, redis, { REP_RING_SECONDS: '6', CONFIG_FILE: await consoleWithReps() });
     t.teardown(() => s.stop());
     let browser: { close(): Promise<void> } | null = null;
     let page: any = null;
@@ -201,6 +237,11 @@ t.test('hand-off to a rep', { skip }, async (t) => {
       t.teardown(() => b.close());
       page = await b.newPage();
       await page.goto(`${s.consoleUrl}/?ext=2101`);
+      // the console sends her to its login page and back
+      await page.fill('#rep', MARIA.id);
+      await page.fill('#password', MARIA.password);
+      await Promise.all([page.waitForNavigation(), page.click('#login-submit')]);
+      t.match(page.url(), /\/\?ext=2101$/, 'logged in, back on the console');
     } else {
       t.comment('no /usr/bin/chromium: the console part is checked over HTTP only');
     }
@@ -218,7 +259,7 @@ t.test('hand-off to a rep', { skip }, async (t) => {
           t.match(await page.textContent('#pop-transcript'), /Hi Dana/, 'transcript in the pop');
           t.match(await page.textContent('#pop-status'), /ringing/i, 'pop shows while the phone rings');
         } else {
-          const list = await (await fetch(`${s.consoleUrl}/api/pops?ext=2101`)).json() as Array<{ status: string; reason: string }>;
+          const list = await (await fetch(`${s.consoleUrl}/api/pops?ext=2101`, { headers: { Cookie: await consoleLogin(s.consoleUrl) } })).json() as Array<{ status: string; reason: string }>;
           popSeen = JSON.stringify(list[0]);
           t.match(list[0], { status: 'ringing', reason: /caller pressed 0/ });
         }

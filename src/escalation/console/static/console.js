@@ -175,15 +175,16 @@
     renderList();
     if (selected === p.id) renderDetail();
   }
+  function drop(id) {
+    pops.delete(id);
+    if (selected === id) { var n = sorted()[0]; selected = n ? n.id : null; renderDetail(); }
+    renderList();
+  }
   function onUpdate(ev) {
     var p = parse(ev);
     if (!p) return;
-    if (ext && p.target && p.target.extension !== ext) {
-      pops.delete(p.id);   // handed to another extension
-      if (selected === p.id) { var n = sorted()[0]; selected = n ? n.id : null; renderDetail(); }
-      renderList();
-      return;
-    }
+    if (ext && p.target && p.target.extension !== ext) return drop(p.id);   // handed to another extension
+
     if (!pops.has(p.id)) return onPop(ev);
     pops.set(p.id, p);
     renderList();
@@ -194,19 +195,30 @@
     connEl.textContent = text;
     connEl.className = live ? 'live' : '';
   }
+  function onRemove(ev) {   // the pop left what this rep may see: forget it
+    var p = parse(ev);
+    if (p) drop(p.id);
+  }
+  // a closed stream after the session ended (logout elsewhere, expiry): back to the login page
+  function checkSession() {
+    fetch('/api/session', { credentials: 'same-origin', cache: 'no-store' }).then(function (r) {
+      if (r.status === 401) location.assign('/login?next=' + encodeURIComponent(location.pathname + location.search));
+      else retryTimer = setTimeout(connect, 3000);
+    }, function () { retryTimer = setTimeout(connect, 3000); });
+  }
   function connect() {
     if (retryTimer) { clearTimeout(retryTimer); retryTimer = null; }
     if (es) { es.close(); es = null; }
-    if (!ext) { setConn('no extension', false); return; }
     setConn('connecting\u2026', false);
-    es = new EventSource('/events?ext=' + encodeURIComponent(ext));
-    es.addEventListener('open', function () { setConn('live \u00b7 ext ' + ext, true); });
+    es = new EventSource('/events' + (ext ? '?ext=' + encodeURIComponent(ext) : ''));
+    es.addEventListener('open', function () { setConn('live \u00b7 ' + (ext ? 'ext ' + ext : 'all my extensions'), true); });
     es.addEventListener('pop', onPop);
     es.addEventListener('update', onUpdate);
+    es.addEventListener('remove', onRemove);
     es.addEventListener('error', function () {
-      // the browser reconnects by itself unless the stream is CLOSED
+      // the browser reconnects by itself unless the stream is CLOSED (e.g. 401)
       setConn('reconnecting\u2026', false);
-      if (es && es.readyState === EventSource.CLOSED) retryTimer = setTimeout(connect, 3000);
+      if (es && es.readyState === EventSource.CLOSED) { es.close(); es = null; checkSession(); }
     });
   }
   function watch(next) {
@@ -215,7 +227,10 @@
     selected = null;
     renderList();
     renderDetail();
-    emptyEl.textContent = ext ? 'No screen pops yet for this extension.' : 'Enter your extension to see your screen pops.';
+    var mine = (document.body.getAttribute('data-exts') || '').split(' ');
+    emptyEl.textContent = !ext ? 'No screen pops yet.'
+      : mine.indexOf('*') < 0 && mine.indexOf(ext) < 0 ? 'Extension ' + ext + ' is not one of yours (' + mine.join(', ') + ').'
+      : 'No screen pops yet for this extension.';
     document.title = ext ? 'Rep console \u00b7 ' + ext : 'Rep console';
     connect();
   }
