@@ -240,6 +240,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::PacingHistogram>("pacingHistogram"),
                            InstanceMethod<&EngineWrap::Heartbeat>("heartbeat"),
                            InstanceMethod<&EngineWrap::ActiveSessions>("activeSessions"),
+                           InstanceMethod<&EngineWrap::Serves>("serves"),
                            InstanceMethod<&EngineWrap::Close>("close"),
                            InstanceMethod<&EngineWrap::Scheduling>("scheduling"),
                            InstanceMethod<&EngineWrap::SetOpusParams>("setOpusParams"),
@@ -264,6 +265,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     Napi::Object o = info[0].As<Napi::Object>();
     EngineOptions opts;
     if (o.Has("bindAddress")) opts.bindAddress = o.Get("bindAddress").ToString().Utf8Value();
+    if (o.Has("bindAddress6") && o.Get("bindAddress6").IsString()) opts.bindAddress6 = o.Get("bindAddress6").ToString().Utf8Value();
     if (o.Has("portMin")) opts.portMin = intArg(o.Get("portMin"), "portMin", 1, 65535);
     if (o.Has("portMax")) opts.portMax = intArg(o.Get("portMax"), "portMax", 1, 65535);
     if (o.Has("rtPriority")) opts.rtPriority = intArg(o.Get("rtPriority"), "rtPriority", 0, 99);
@@ -351,8 +353,10 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       cfg.vad = true;
       cfg.turn = turnArg(vadOpt);
     }
+    const int family = optInt(o, "family", 0, 0, 6);
+    if (family != 0 && family != 4 && family != 6) throw Napi::RangeError::New(env, "family must be 4 or 6");
     std::string err;
-    auto s = eng.createSession(codec, static_cast<uint8_t>(pt), tePt, haveRemote ? &remote : nullptr, &err, cfg);
+    auto s = eng.createSession(codec, static_cast<uint8_t>(pt), tePt, haveRemote ? &remote : nullptr, &err, cfg, family);
     if (!s) throw Napi::Error::New(env, "cannot create media session: " + err);
     updateRef(env);
     Napi::Object r = Napi::Object::New(env);
@@ -381,6 +385,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       throw Napi::TypeError::New(info.Env(), "setRemote: " + err);
     int rtcpPort = 0;
     if (info.Length() > 3 && info[3].IsNumber()) rtcpPort = intArg(info[3], "rtcpPort", 1, 65535);
+    if (!adaptRemote(s->local, s->dualStack, &a, &err)) throw Napi::Error::New(info.Env(), "setRemote: " + err);
     s->setRemote(a, static_cast<uint16_t>(rtcpPort));
   }
 
@@ -596,6 +601,12 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
 
   void ResetPacingStats(const Napi::CallbackInfo&) {
     if (engine_) engine_->resetPacing();
+  }
+
+  // serves(4 | 6): sessions of that address family can be created
+  Napi::Value Serves(const Napi::CallbackInfo& info) {
+    const int f = intArg(info[0], "family", 4, 6);
+    return Napi::Boolean::New(info.Env(), engine_ && engine_->running() && (f == 4 || f == 6) && engine_->serves(f));
   }
 
   Napi::Value ActiveSessions(const Napi::CallbackInfo& info) {

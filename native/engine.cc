@@ -39,12 +39,19 @@ struct Engine::RxBuffers {
 };
 
 Engine::Engine(const EngineOptions& opts, std::shared_ptr<BatchPool> pool, Sink sink)
-    : bind_(), ports_(SockAddr(), 0, 0), pool_(std::move(pool)), sink_(std::move(sink)), rx_(new RxBuffers()) {
+    : bind_(), ports_(SockAddr(), 0, 0), ports6_(SockAddr(), 0, 0), pool_(std::move(pool)), sink_(std::move(sink)), rx_(new RxBuffers()) {
   std::string err;
   if (!parseAddress(opts.bindAddress, 0, &bind_, &err)) throw std::runtime_error("bindAddress: " + err);
   if (opts.portMin < 1 || opts.portMax > 65535 || opts.portMin > opts.portMax)
     throw std::runtime_error("invalid RTP port range " + std::to_string(opts.portMin) + "-" + std::to_string(opts.portMax));
   ports_ = PortAllocator(bind_, opts.portMin, opts.portMax);
+  if (!opts.bindAddress6.empty()) {
+    SockAddr b6;
+    if (!parseAddress(opts.bindAddress6, 0, &b6, &err)) throw std::runtime_error("bindAddress6: " + err);
+    if (b6.ss.ss_family != AF_INET6) throw std::runtime_error("bindAddress6: not an IPv6 address: '" + opts.bindAddress6 + "'");
+    ports6_ = PortAllocator(b6, opts.portMin, opts.portMax, /*v6only=*/true);
+    have6_ = true;
+  }
   rtPriority_ = opts.rtPriority;
 
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -132,15 +139,32 @@ void Engine::waitDone(uint64_t seq) {
   cmdCv_.wait(lk, [&] { return done_ >= seq || exited_; });
 }
 
-std::shared_ptr<Session> Engine::createSession(Codec codec, uint8_t pt, int tePt, const SockAddr* remote, std::string* err,
-                                              const SessionConfig& cfg) {
+bool Engine::serves(int family) const {
+  const int f = bind_.ss.ss_family;
+  if (family == 6) return have6_ || f == AF_INET6;
+  if (family == 4) return f == AF_INET || ports_.dualStack();
+  return true;
+}
+
+std::shared_ptr<Session> Engine::createSession(Codec codec, uint8_t pt, int tePt, const SockAddr* remoteIn, std::string* err,
+                                              const SessionConfig& cfg, int family) {
   if (!running_) {
     if (err) *err = "media engine is closed";
     return nullptr;
   }
+  if (!serves(family)) {
+    if (err) *err = family == 6 ? "no IPv6 media address configured" : "no IPv4 media address configured";
+    return nullptr;
+  }
+  PortAllocator& ports = family == 6 && have6_ ? ports6_ : ports_;
+  SockAddr remote;
+  if (remoteIn) {
+    remote = *remoteIn;
+    if (!adaptRemote(ports.bindAddress(), ports.dualStack(), &remote, err)) return nullptr;
+  }
   SockAddr local;
   int rtcpFd = -1;
-  const int fd = ports_.openPair(&local, &rtcpFd, err);
+  const int fd = ports.openPair(&local, &rtcpFd, err);
   if (fd < 0) return nullptr;
   std::shared_ptr<Session> s;
   try {
@@ -151,7 +175,8 @@ std::shared_ptr<Session> Engine::createSession(Codec codec, uint8_t pt, int tePt
     if (err) *err = e.what();
     return nullptr;
   }
-  if (remote) s->setRemote(*remote);
+  s->dualStack = ports.dualStack();
+  if (remoteIn) s->setRemote(remote);
   sessions_[s->id] = s;
   submit(Command{Command::Add, s, nullptr, nullptr});
   return s;

@@ -37,6 +37,8 @@ constexpr int64_t kVadTickNs = 32'000'000;
 
 struct EngineOptions {
   std::string bindAddress = "127.0.0.1";
+  /** Second, IPv6 bind address (IPV6_V6ONLY sockets from the same port range); empty = none. */
+  std::string bindAddress6;
   int portMin = 40000;
   int portMax = 40999;
   /** SCHED_FIFO priority for the media thread (1..99); 0 = normal scheduling. Falls back to nice -10, then to normal, when not permitted. */
@@ -55,8 +57,16 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // ---- JS thread ----
+  /**
+   * `family` 4 or 6: the address family the peer's media uses (SDP c=); the session's socket
+   * comes from the allocator that serves it — the IPv6 one (bindAddress6) for 6 when there is
+   * one, else the main one when its family fits (an IPv6 wildcard `::` serves both). 0: the
+   * main allocator. Fails (err) when no socket of that family can be had.
+   */
   std::shared_ptr<Session> createSession(Codec codec, uint8_t pt, int tePt, const SockAddr* remote, std::string* err,
-                                         const SessionConfig& cfg = SessionConfig());
+                                         const SessionConfig& cfg = SessionConfig(), int family = 0);
+  /** Address families sessions can be created for (bit 4: IPv4, bit 6: IPv6). */
+  bool serves(int family) const;
   /** Connect two sessions natively (each one's playout feeds the other's encoder). Waits for the media thread. */
   bool bridge(uint32_t a, uint32_t b, std::string* err);
   /** Disconnect `a` from its bridge peer (both directions). Returns false when it was not bridged. */
@@ -122,6 +132,8 @@ class Engine {
 
   SockAddr bind_;
   PortAllocator ports_;
+  bool have6_ = false;   // a second, IPv6-only allocator (EngineOptions::bindAddress6)
+  PortAllocator ports6_;
   std::shared_ptr<BatchPool> pool_;
   Sink sink_;
   PacingStats pacing_;

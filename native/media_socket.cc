@@ -59,8 +59,67 @@ bool parseAddress(const std::string& host, uint16_t port, SockAddr* out, std::st
   return true;
 }
 
-PortAllocator::PortAllocator(const SockAddr& bind, int portMin, int portMax)
-    : bind_(bind), min_(portMin + (portMin & 1)), max_(portMax), next_(min_) {}
+bool isAnyAddress(const SockAddr& a) {
+  if (a.ss.ss_family == AF_INET) return reinterpret_cast<const sockaddr_in*>(&a.ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+  if (a.ss.ss_family == AF_INET6) return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(&a.ss)->sin6_addr);
+  return false;
+}
+
+bool adaptRemote(const SockAddr& local, bool dualStack, SockAddr* remote, std::string* err) {
+  const int lf = local.ss.ss_family, rf = remote->ss.ss_family;
+  if (lf == AF_INET && rf == AF_INET) return true;
+  if (lf == AF_INET6 && rf == AF_INET6) {
+    const auto* r6 = reinterpret_cast<const sockaddr_in6*>(&remote->ss);
+    if (!IN6_IS_ADDR_V4MAPPED(&r6->sin6_addr) || dualStack) return true;
+  }
+  if (lf == AF_INET && rf == AF_INET6) {
+    const auto* r6 = reinterpret_cast<const sockaddr_in6*>(&remote->ss);
+    if (IN6_IS_ADDR_V4MAPPED(&r6->sin6_addr)) {  // ::ffff:a.b.c.d → a.b.c.d
+      SockAddr v4;
+      auto* s4 = reinterpret_cast<sockaddr_in*>(&v4.ss);
+      s4->sin_family = AF_INET;
+      s4->sin_port = r6->sin6_port;
+      std::memcpy(&s4->sin_addr, &r6->sin6_addr.s6_addr[12], 4);
+      v4.len = sizeof(sockaddr_in);
+      *remote = v4;
+      return true;
+    }
+  }
+  if (lf == AF_INET6 && rf == AF_INET && dualStack) {  // a.b.c.d → ::ffff:a.b.c.d
+    const auto* r4 = reinterpret_cast<const sockaddr_in*>(&remote->ss);
+    SockAddr v6;
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&v6.ss);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = r4->sin_port;
+    s6->sin6_addr.s6_addr[10] = 0xff;
+    s6->sin6_addr.s6_addr[11] = 0xff;
+    std::memcpy(&s6->sin6_addr.s6_addr[12], &r4->sin_addr, 4);
+    v6.len = sizeof(sockaddr_in6);
+    *remote = v6;
+    return true;
+  }
+  if (err) {
+    *err = std::string(rf == AF_INET6 ? "IPv6" : "IPv4") + " remote " + remote->host() + " cannot be reached from the " +
+           (lf == AF_INET6 ? "IPv6" : "IPv4") + " media socket on " + local.host();
+  }
+  return false;
+}
+
+PortAllocator::PortAllocator(const SockAddr& bind, int portMin, int portMax, bool v6only)
+    : bind_(bind), min_(portMin + (portMin & 1)), max_(portMax), next_(min_), v6only_(v6only) {}
+
+int PortAllocator::socketFor(int* errOut) const {
+  const int fd = ::socket(bind_.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *errOut = errno;
+    return -1;
+  }
+  if (v6only_ && bind_.ss.ss_family == AF_INET6) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  }
+  return fd;
+}
 
 int PortAllocator::open(SockAddr* local, std::string* err) {
   if (min_ > max_) {
@@ -73,9 +132,10 @@ int PortAllocator::open(SockAddr* local, std::string* err) {
     const int port = next_;
     next_ += 2;
     if (next_ > max_) next_ = min_;
-    int fd = ::socket(bind_.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int se = 0;
+    int fd = socketFor(&se);
     if (fd < 0) {
-      if (err) *err = std::string("socket() failed: ") + std::strerror(errno);
+      if (err) *err = std::string("socket() failed: ") + std::strerror(se);
       return -1;
     }
     SockAddr a = bind_;
@@ -99,11 +159,8 @@ int PortAllocator::open(SockAddr* local, std::string* err) {
 }
 
 int PortAllocator::tryBind(int port, int* errOut) const {
-  int fd = ::socket(bind_.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    *errOut = errno;
-    return -1;
-  }
+  int fd = socketFor(errOut);
+  if (fd < 0) return -1;
   SockAddr a = bind_;
   if (a.ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&a.ss)->sin_port = htons(static_cast<uint16_t>(port));
   else reinterpret_cast<sockaddr_in6*>(&a.ss)->sin6_port = htons(static_cast<uint16_t>(port));

@@ -24,6 +24,17 @@ struct SockAddr {
 /** Parse a numeric IPv4/IPv6 address (no DNS). Returns false with `err` set. */
 bool parseAddress(const std::string& host, uint16_t port, SockAddr* out, std::string* err);
 
+/** The wildcard address of its family (0.0.0.0 or ::). */
+bool isAnyAddress(const SockAddr& a);
+
+/**
+ * Make `remote` sendable from a socket bound to `local`: an IPv4 socket takes IPv4
+ * (and IPv4-mapped IPv6, converted); an IPv6 socket takes IPv6, and IPv4 (converted to
+ * ::ffff:a.b.c.d) only when it is dual-stack (bound to :: without IPV6_V6ONLY). Returns
+ * false with `err` naming both families otherwise: a datagram would never leave.
+ */
+bool adaptRemote(const SockAddr& local, bool dualStack, SockAddr* remote, std::string* err);
+
 /**
  * Hands out RTP sockets bound to even ports in [portMin, portMax] on one local
  * address (port+1 stays free for RTCP). Round-robin from a cursor, so a port
@@ -33,7 +44,8 @@ bool parseAddress(const std::string& host, uint16_t port, SockAddr* out, std::st
  */
 class PortAllocator {
  public:
-  PortAllocator(const SockAddr& bind, int portMin, int portMax);
+  /** `v6only`: IPv6 sockets get IPV6_V6ONLY (they then share port numbers with IPv4 sockets). */
+  PortAllocator(const SockAddr& bind, int portMin, int portMax, bool v6only = false);
   /** Returns a non-blocking UDP fd or -1 with `err` set; fills `local`. */
   int open(SockAddr* local, std::string* err);
   /**
@@ -44,11 +56,16 @@ class PortAllocator {
   int openPair(SockAddr* local, int* rtcpFd, std::string* err);
   int portMin() const { return min_; }
   int portMax() const { return max_; }
+  const SockAddr& bindAddress() const { return bind_; }
+  /** Sockets of this allocator take IPv4 peers too (IPv6 wildcard without IPV6_V6ONLY). */
+  bool dualStack() const { return bind_.ss.ss_family == AF_INET6 && !v6only_ && isAnyAddress(bind_); }
 
  private:
+  int socketFor(int* err) const;
   SockAddr bind_;
   int min_, max_;
   int next_;
+  bool v6only_ = false;
   int tryBind(int port, int* err) const;
 };
 

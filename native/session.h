@@ -128,6 +128,8 @@ class Session {
 
   const uint32_t id;
   const SockAddr local;
+  /** The socket is an IPv6 wildcard that takes IPv4 peers too (set by the engine before the session is shared). */
+  bool dualStack = false;
   int fd() const { return fd_; }
   int rtcpFd() const { return rtcpFd_; }
   int rate() const { return cfg_.rate; }

@@ -13,7 +13,8 @@
  * sip: { address: 127.0.0.1, port: 5060, transports: [udp, tcp] }
  * edge: builtin            # or: drachtio
  * drachtio: { host: 127.0.0.1, port: 9022, secret: cymru }
- * rtp: { address: 127.0.0.1, publicAddress: 203.0.113.7, portMin: 40000, portMax: 40999 }
+ * rtp: { address: 127.0.0.1, publicAddress: 203.0.113.7, portMin: 40000, portMax: 40999,
+ *        address6: '::1', publicAddress6: '2001:db8::7' }   # IPv6 media (c=IN IP6): optional
  * tenantsFile: ./tenants.yaml
  * maxCallSeconds: 3600
  * answerDelayMs: 0         # ring (180) this long before answering
@@ -41,6 +42,7 @@
  * ```
  */
 import { readFileSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
@@ -127,6 +129,19 @@ export interface RtpConfig {
   portMin: number;
   /** Highest RTP port. Env `RTP_PORT_MAX`. @defaultValue 40999 */
   portMax: number;
+  /**
+   * Local IPv6 address for media of peers whose SDP says `c=IN IP6` (a second set of RTP
+   * sockets from the same port range). Without it, and with an IPv4 `address`, such offers
+   * are answered 488. YAML `rtp.address6`, env `RTP_ADDRESS6` (`off` clears).
+   * @defaultValue unset
+   */
+  bindAddress6?: string;
+  /**
+   * IPv6 address advertised in `c=IN IP6` answers. YAML `rtp.publicAddress6`, env
+   * `RTP_PUBLIC_ADDRESS6`. @defaultValue `address6` (`::1` when that is `::`), or `address`
+   * when that is itself IPv6
+   */
+  publicAddress6?: string;
 }
 
 /**
@@ -533,7 +548,9 @@ function applyFile(cfg: Config, file: string): void {
     if (has(d, 'secret')) cfg.drachtio.secret = r.str('drachtio.secret', d.secret);
   }
   if (has(top, 'rtp')) {
-    const p = r.mapping('rtp', top.rtp, ['address', 'publicAddress', 'portMin', 'portMax']);
+    const p = r.mapping('rtp', top.rtp, ['address', 'publicAddress', 'portMin', 'portMax', 'address6', 'publicAddress6']);
+    if (has(p, 'address6')) cfg.rtp.bindAddress6 = ipv6('rtp.address6', p.address6, r.fail.bind(r));
+    if (has(p, 'publicAddress6')) cfg.rtp.publicAddress6 = ipv6('rtp.publicAddress6', p.publicAddress6, r.fail.bind(r));
     if (has(p, 'address')) cfg.rtp.bindAddress = r.host('rtp.address', p.address);
     if (has(p, 'publicAddress')) cfg.rtp.publicAddress = r.host('rtp.publicAddress', p.publicAddress);
     if (has(p, 'portMin')) cfg.rtp.portMin = r.int('rtp.portMin', p.portMin, 1024, 65535);
@@ -597,6 +614,11 @@ function applyEnv(cfg: Config, env: NodeJS.ProcessEnv, cwd: string): void {
   if ((v = get('DRACHTIO_SECRET')) !== undefined) cfg.drachtio.secret = v;
   if ((v = get('RTP_ADDRESS')) !== undefined) cfg.rtp.bindAddress = r.host('RTP_ADDRESS', v);
   if ((v = get('RTP_PUBLIC_ADDRESS')) !== undefined) cfg.rtp.publicAddress = r.host('RTP_PUBLIC_ADDRESS', v);
+  if ((v = get('RTP_ADDRESS6')) !== undefined) {
+    if (v.trim() === '' || v.trim().toLowerCase() === 'off') delete cfg.rtp.bindAddress6;
+    else cfg.rtp.bindAddress6 = ipv6('RTP_ADDRESS6', v, r.fail.bind(r));
+  }
+  if ((v = get('RTP_PUBLIC_ADDRESS6')) !== undefined) cfg.rtp.publicAddress6 = ipv6('RTP_PUBLIC_ADDRESS6', v, r.fail.bind(r));
   if ((v = get('RTP_PORT_MIN')) !== undefined) cfg.rtp.portMin = r.int('RTP_PORT_MIN', v, 1024, 65535);
   if ((v = get('RTP_PORT_MAX')) !== undefined) cfg.rtp.portMax = r.int('RTP_PORT_MAX', v, 1024, 65535);
   if ((v = get('TENANTS_FILE')) !== undefined) cfg.tenantsFile = path.resolve(cwd, v);
@@ -652,6 +674,13 @@ export interface LoadConfigOptions {
   cwd?: string;
 }
 
+/** A numeric IPv6 address (the media core binds and advertises it as is). */
+function ipv6(field: string, v: unknown, fail: (field: string, problem: string) => never): string {
+  const t = typeof v === 'string' ? v.trim() : '';
+  if (!isIPv6(t)) fail(field, `must be a numeric IPv6 address, got ${show(v)}`);
+  return t;
+}
+
 /** Load and validate the configuration. @throws ConfigError */
 export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const env = opts.env ?? process.env;
@@ -668,6 +697,10 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   applyEnv(cfg, env, cwd);
   if (cfg.rtp.publicAddress === '') {
     cfg.rtp.publicAddress = cfg.rtp.bindAddress === '0.0.0.0' || cfg.rtp.bindAddress === '::' ? '127.0.0.1' : cfg.rtp.bindAddress;
+  }
+  if (cfg.rtp.publicAddress6 === undefined) {
+    const b6 = cfg.rtp.bindAddress6 ?? (isIPv6(cfg.rtp.bindAddress) ? cfg.rtp.bindAddress : undefined);
+    if (b6 !== undefined) cfg.rtp.publicAddress6 = b6 === '::' ? '::1' : b6;
   }
 
   const src = cfg.configFile ?? 'environment';

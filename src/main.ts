@@ -69,7 +69,10 @@ function loadOrExit(argv: readonly string[]): { config: Config; tenants: TenantD
 export async function start(config: Config, tenants: TenantDirectory): Promise<Running> {
   // Loaded here, not statically, so a missing native addon is one clear start-up error line.
   const { MediaEngine, synthesize, supportedCodecs } = await import('./media/index.ts');
-  const engine = MediaEngine.create({ bindAddress: config.rtp.bindAddress, portMin: config.rtp.portMin, portMax: config.rtp.portMax });
+  const engine = MediaEngine.create({
+    bindAddress: config.rtp.bindAddress, portMin: config.rtp.portMin, portMax: config.rtp.portMax,
+    ...(config.rtp.bindAddress6 ? { bindAddress6: config.rtp.bindAddress6 } : {}),
+  });
   let rtpengine: RtpengineAnchor | null = null;
   if (config.rtpengine) {
     const { RtpengineAnchor } = await import('./media/rtpengine/index.ts');

@@ -23,6 +23,13 @@ export interface MediaEngineOptions {
    */
   bindAddress: string;
   /**
+   * A second local address for IPv6 media (numeric IPv6; sockets with IPV6_V6ONLY, from the
+   * same port range): sessions created with `family: 6` bind here. Without it IPv6 media is
+   * served only when `bindAddress` is itself IPv6 (`::` serves both families).
+   * @defaultValue undefined (none)
+   */
+  bindAddress6?: string;
+  /**
    * Lowest local RTP port. Sessions get even ports (RTP); the odd port above
    * each is left free for RTCP.
    * @defaultValue 40000
@@ -93,6 +100,7 @@ export class MediaEngine {
       (err) => log.warn('vad run failed', { error: err.message }));
     log.info('media engine started', {
       bind: opts.bindAddress,
+      bind6: opts.bindAddress6,
       ports: `${opts.portMin}-${opts.portMax}`,
       scheduling: this.nativeEngine.scheduling(),
     });
@@ -104,6 +112,7 @@ export class MediaEngine {
     for (const k of Object.keys(MEDIA_ENGINE_DEFAULTS) as (keyof MediaEngineOptions)[]) {
       if (opts[k] !== undefined) (o as unknown as Record<string, unknown>)[k] = opts[k];
     }
+    if (opts.bindAddress6) o.bindAddress6 = opts.bindAddress6;
     return new MediaEngine(o);
   }
 
@@ -118,6 +127,7 @@ export class MediaEngine {
       telephoneEventPayloadType: opts.telephoneEventPayloadType,
       remoteAddress: opts.remote?.address,
       remotePort: opts.remote?.port,
+      ...(opts.family ? { family: opts.family } : {}),
       rate: opts.deliverRate ?? 8000,
       jitter: { ...JITTER_DEFAULTS, ...opts.jitter },
       ...(opts.codec === 'opus' ? { opus: opusParams(opts.fmtp) } : {}),
@@ -192,6 +202,11 @@ export class MediaEngine {
 
   get activeSessions(): number {
     return this.sessions.size;
+  }
+
+  /** Sessions of this address family (the peer's SDP `c=IN IP4` / `IN IP6`) can be created. */
+  serves(family: 4 | 6): boolean {
+    return this.nativeEngine?.serves(family) ?? false;
   }
 
   /**

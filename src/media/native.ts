@@ -59,7 +59,7 @@ export interface NativeEngine {
   createSession(opts: {
     codec: NativeCodec; payloadType: number; telephoneEventPayloadType?: number;
     remoteAddress?: string; remotePort?: number; rate?: 8000 | 16000; jitter?: NativeJitterOptions;
-    opus?: NativeOpusParams; rtcpIntervalMs?: number; vad?: NativeTurnTunables; inbandDtmf?: boolean;
+    opus?: NativeOpusParams; rtcpIntervalMs?: number; vad?: NativeTurnTunables; inbandDtmf?: boolean; family?: 4 | 6;
   }): { id: number; localAddress: string; localPort: number; rtcpPort: number | null };
   closeSession(id: number): boolean;
   setRemote(id: number, address: string, port: number, rtcpPort?: number): void;
@@ -87,6 +87,8 @@ export interface NativeEngine {
   /** media loop iterations so far (-1 when closed); wakes the loop once */
   heartbeat(): number;
   activeSessions(): number;
+  /** sessions of this address family can be created */
+  serves(family: 4 | 6): boolean;
   scheduling(): 'fifo' | 'nice' | 'normal';
   close(): void;
 }
@@ -98,7 +100,7 @@ export type RtpParseResult =
 
 export interface NativeBinding {
   Engine: new (
-    opts: { bindAddress: string; portMin: number; portMax: number; rtPriority?: number },
+    opts: { bindAddress: string; bindAddress6?: string; portMin: number; portMax: number; rtPriority?: number },
     onEvents: (events: NativeEvent[]) => void,
   ) => NativeEngine;
   ulawEncode(pcm: Int16Array): Uint8Array;

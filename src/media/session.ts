@@ -48,6 +48,13 @@ export interface SessionOptions {
   /** Signalled remote (from SDP); outbound RTP goes here until inbound RTP latches another source. */
   remote?: { address: string; port: number };
   /**
+   * Address family of the peer's media (its SDP `c=IN IP4` / `IN IP6`): the socket is taken
+   * from the engine's address of that family (MediaEngineOptions.bindAddress6 for IPv6 when
+   * set). Throws when the engine has none ({@link MediaEngine.serves}).
+   * @defaultValue the family of `bindAddress`
+   */
+  family?: 4 | 6;
+  /**
    * The peer's `a=fmtp` for the codec (Opus: maxplaybackrate, stereo,
    * useinbandfec, maxaveragebitrate, usedtx). See {@link parseOpusFmtp}.
    */

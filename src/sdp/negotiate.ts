@@ -62,6 +62,11 @@ export interface NegotiatedAudio {
   telephoneEvent?: { payloadType: number; clockRate: number; fmtp?: string };
   /** where to send RTP; null when the offer says not to (c=0.0.0.0 / ::) */
   remote: { address: string; port: number } | null;
+  /**
+   * address type of the peer's `c=` (also for a null address): the family our media must
+   * use. Absent in provisional parameters built before any SDP of the peer was seen.
+   */
+  remoteAddrType?: 'IP4' | 'IP6';
   offerDirection: Direction;
   answerDirection: Direction;
   /** the answer lets us send audio */
@@ -239,6 +244,7 @@ export function negotiate(offerIn: string | SessionDescription, opts: NegotiateO
     clockRate: map.clockRate,
     channels,
     remote: nullAddr ? null : { address: conn.address, port: c.media.port },
+    remoteAddrType: conn.addrType.toUpperCase() === 'IP6' ? 'IP6' : 'IP4',
     offerDirection,
     answerDirection,
     localSends: (answerDirection === 'sendrecv' || answerDirection === 'sendonly') && !nullAddr,
@@ -411,6 +417,7 @@ export function processAnswer(answerIn: string | SessionDescription, offer: Sess
     clockRate: chosen.map.clockRate,
     channels: chosen.codec === 'opus' ? 2 : 1,
     remote: nullAddr ? null : { address: conn.address, port: m.port },
+    remoteAddrType: conn.addrType.toUpperCase() === 'IP6' ? 'IP6' : 'IP4',
     offerDirection: directionOf(offer, ours),
     answerDirection: dir,
     localSends: (dir === 'sendrecv' || dir === 'recvonly') && !nullAddr,

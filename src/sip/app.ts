@@ -39,6 +39,7 @@ import {
 } from '../sdp/index.ts';
 import type { TenantDirectory, TtsVoice } from '../tenants/index.ts';
 import type { Config } from '../config.ts';
+import { mediaAddressFor } from './media-family.ts';
 import { readCallIdentity, TrunkMatcher } from './identity.ts';
 
 const log = logger('sip');
@@ -74,8 +75,12 @@ export interface MediaEngineLike {
     fmtp?: string;
     /** native VAD + turn-taking on the inbound stream (an object: the tenant's tunables) */
     vad?: boolean | Partial<import('../vad/policy.ts').TurnTunables>;
+    /** address family of the peer's media (SDP c=IN IP4 / IN IP6) */
+    family?: 4 | 6;
   }): CallMediaSession;
   readonly activeSessions: number;
+  /** sessions of this address family can be created (absent: IPv4 only) */
+  serves?(family: 4 | 6): boolean;
 }
 
 export interface VoiceAppOptions {
@@ -418,7 +423,8 @@ export class VoiceApp extends EventEmitter {
     const cfg = this.opts.config;
     const sdpSessionId = String(randomInt(1, 2 ** 31));
     const origin = { sessionId: sdpSessionId, sessionVersion: 1 };
-    const local = (port: number) => ({ address: cfg.rtp.publicAddress, port });
+    let advertised = cfg.rtp.publicAddress; // replaced by the address of the offer's family below
+    const local = (port: number) => ({ address: advertised, port });
     const negotiateWith = (port: number): Negotiation => delayed
       ? delayedOfferNegotiation(createOffer({ local: local(port), capabilities: this.capabilities, origin }), this.capabilities)
       : negotiate(offerSdp, { local: local(port), capabilities: this.capabilities, origin });
@@ -441,6 +447,18 @@ export class VoiceApp extends EventEmitter {
     }
     const audio = negotiation.audio;
 
+    // IPv4 or IPv6: our media socket and the answer's c= take the family of the offer's c=;
+    // one we cannot serve is 488, never a 200 whose audio cannot flow.
+    const media = mediaAddressFor(cfg.rtp, (f) => this.opts.engine.serves?.(f) ?? f === 4,
+      delayed ? undefined : audio.remoteAddrType === 'IP6' ? 6 : 4, req.source_address);
+    if ('reason' in media) {
+      releaseLeg('rejected');
+      clog.warn('rejecting INVITE: 488', { from, to, source, tenant: tenant.id, reason: media.reason, remote: audio.remote?.address });
+      this.reject488(res, 301, media.reason);
+      return;
+    }
+    advertised = media.address;
+
     // Media
     let session: CallMediaSession;
     try {
@@ -451,6 +469,7 @@ export class VoiceApp extends EventEmitter {
         ...(audio.remote ? { remote: audio.remote } : {}),
         ...(audio.codec === 'opus' && audio.remoteFmtp !== undefined ? { fmtp: audio.remoteFmtp } : {}),
         ...(this.opts.vad ? { vad: Object.keys(tenant.turnTaking).length ? tenant.turnTaking : true } : {}),
+        ...(media.family === 6 ? { family: 6 as const } : {}),
       });
     } catch (err) {
       releaseLeg('error');
@@ -477,7 +496,7 @@ export class VoiceApp extends EventEmitter {
       },
       ...(delayed ? { delayedOffer: negotiation.answer } : { remoteSdp: offerSdp }),
       ...(leg ? { sdpRelay: leg } : {}),
-      advertisedAddress: cfg.rtp.publicAddress,
+      advertisedAddress: advertised,
       capabilities: this.capabilities,
       sdpSessionId,
       maxCallSeconds: effectiveMaxCallSeconds(cfg.maxCallSeconds, tenant.maxCallSeconds),
@@ -501,7 +520,7 @@ export class VoiceApp extends EventEmitter {
       aniFrom: id.aniSource, privacy: id.privacy || undefined, originalCalled: id.originalCalled,
       trunk: id.trunk, trusted: id.trusted,
       codec: delayed ? 'pending' : audio.codec, pt: delayed ? undefined : audio.payloadType, dtmfPt: audio.telephoneEvent?.payloadType,
-      direction: audio.answerDirection, rtp: `${cfg.rtp.publicAddress}:${session.localPort}`,
+      direction: audio.answerDirection, rtp: `${advertised}:${session.localPort}`,
       anchor: leg ? 'rtpengine' : undefined,
       offer: delayed ? 'delayed (we offer in 200, answer in ACK)' : undefined,
       sessionTimer: timer.action === 'run' ? `${timer.params.interval}s/${timer.params.refresher === 'us' ? 'we refresh' : 'caller refreshes'}` : undefined,

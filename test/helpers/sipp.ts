@@ -42,6 +42,8 @@ export interface SippOptions {
   mediaPort?: number;
   /** Extra SIPp arguments. */
   args?: string[];
+  /** Local address for SIP and media (-i, -mi), e.g. '::1' for IPv6 (then `target` is `[::1]:port`). @defaultValue '127.0.0.1' */
+  localIp?: string;
   /** Kill SIPp after this many ms if still running. @defaultValue (timeoutSec + 15) * 1000 */
   killAfterMs?: number;
 }
@@ -98,7 +100,7 @@ export async function runSipp(scenario: string, opts: SippOptions = {}): Promise
   if (opts.target) args.push(opts.target);
   args.push(
     '-sf', scenarioPath(scenario),
-    '-i', '127.0.0.1', '-mi', '127.0.0.1',
+    '-i', opts.localIp ?? '127.0.0.1', '-mi', opts.localIp ?? '127.0.0.1',
     '-p', String(localPort), '-mp', String(mediaPort), '-cp', String(controlPort),
     '-t', opts.transport === 'tcp' ? 't1' : 'u1',
     '-s', opts.service ?? '18005550100',
