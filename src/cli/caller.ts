@@ -289,6 +289,7 @@ export async function placeCall(opts: CallOptions): Promise<CallResult> {
   let sender: RtpSender | undefined;
   let resolveEnd!: (how: CallResult['hangup']) => void;
   const ended = new Promise<CallResult['hangup']>((r) => (resolveEnd = r));
+  let endTimer: NodeJS.Timeout | undefined;
   let resolveFinal!: () => void;
   const finalSeen = new Promise<void>((r) => (resolveFinal = r));
   let scriptDone: Promise<void> | undefined;
@@ -430,8 +431,9 @@ export async function placeCall(opts: CallOptions): Promise<CallResult> {
       off();
     });
     resolveFinal();
-    if (opts.hangupAfterMs !== undefined) setTimeout(() => resolveEnd('caller'), opts.hangupAfterMs);
-    else setTimeout(() => resolveEnd('timeout'), opts.maxCallMs ?? 30000);
+    endTimer = opts.hangupAfterMs !== undefined
+      ? setTimeout(() => resolveEnd('caller'), opts.hangupAfterMs)
+      : setTimeout(() => resolveEnd('timeout'), opts.maxCallMs ?? 30000);
     if (opts.script) {
       const ctl = makeControl(rec, () => sender, result, serverByeP);
       scriptDone = opts.script(ctl).then(
@@ -456,6 +458,8 @@ export async function placeCall(opts: CallOptions): Promise<CallResult> {
   clearTimeout(setupTimer);
   if (cancelTimer) clearTimeout(cancelTimer);
   const how = await ended;
+  // the call is over: its deadline must not keep the process alive (up to maxCallMs)
+  if (endTimer) clearTimeout(endTimer);
   // a script finishes its last wait (which returns at once after the server's BYE)
   if (scriptDone && how === 'server') await Promise.race([scriptDone, new Promise((r) => setTimeout(r, 5000))]);
   sender?.stop();
