@@ -360,7 +360,10 @@ export function mediaQuality(codec: string, s: CdrMediaStats | null): CdrMedia |
   if (!s) return null;
   const j = s.jitter;
   const rr = s.rtcp?.remoteReport ?? null;
-  const lossInPct = j && j.expected > 0 ? round2((100 * Math.max(0, j.lost)) / j.expected) : j ? 0 : null;
+  // The jitter buffer sees audio only, so the sequence numbers of RFC 4733 (DTMF) packets look
+  // lost to it; every packet that arrived (packetsIn) bounds what was really lost.
+  const lost = j ? Math.max(0, Math.min(j.lost, j.expected - s.packetsIn)) : 0;
+  const lossInPct = j && j.expected > 0 ? round2((100 * lost) / j.expected) : j ? 0 : null;
   const jitterInMs = j ? round2(j.jitterMs) : null;
   let lossOutPct: number | null = null;
   if (rr) lossOutPct = s.packetsOut > 0 ? round2((100 * Math.max(0, rr.cumulativeLost)) / s.packetsOut) : round2(rr.fractionLost * 100);

@@ -29,7 +29,7 @@ function recorder(store: CdrStore, flushMs = 5): CdrRecorder {
 }
 
 const STATS = {
-  packetsIn: 1000, packetsOut: 1200,
+  packetsIn: 980, packetsOut: 1200,
   jitter: { expected: 1000, lost: 20, jitterMs: 4.5, late: 3, concealed: 25 },
   rtcp: { remoteReport: { fractionLost: 0.01, cumulativeLost: 12, jitterMs: 2.25, rttMs: 40 } },
 };
@@ -80,7 +80,7 @@ t.test('reorder call: open row at answer, progress mid-call, completed at hang-u
   t.ok(r.sttSeconds > 0, `STT seconds counted (${r.sttSeconds})`);
   t.equal(r.ttsChars, h.dialogue.transcript.filter((e) => e.role === 'agent').reduce((n, e) => n + e.text.length, 0), 'TTS characters = what the agent said');
   t.equal(r.llmPromptTokens, 0);
-  t.match(r.media, { codec: 'PCMU', packetsIn: 1000, packetsOut: 1200, lossInPct: 2, jitterInMs: 4.5, lossOutPct: 1, jitterOutMs: 2.25, rttMs: 40, concealed: 25, late: 3 });
+  t.match(r.media, { codec: 'PCMU', packetsIn: 980, packetsOut: 1200, lossInPct: 2, jitterInMs: 4.5, lossOutPct: 1, jitterOutMs: 2.25, rttMs: 40, concealed: 25, late: 3 });
   t.ok(r.media!.mos! > 4 && r.media!.mos! < 4.5, `MOS ${r.media!.mos} from 2 % loss, 4.5 ms jitter, 40 ms RTT`);
   t.equal(r.gapP50Ms, gapPercentiles(h.dialogue.timings).gapP50Ms);
   const items = Object.fromEntries(r.cost!.items.map((i) => [i.item, i]));
@@ -218,6 +218,8 @@ t.test('mediaQuality and gapPercentiles', async (t) => {
   const lossy = mediaQuality('PCMU', { packetsIn: 900, packetsOut: 1000, jitter: { expected: 1000, lost: 100, jitterMs: 30 }, rtcp: { remoteReport: { fractionLost: 0, cumulativeLost: 10, jitterMs: 5, rttMs: 100 } } })!;
   t.match(lossy, { lossInPct: 10, lossOutPct: 1, rttMs: 100 });
   t.equal(lossy.rFactor, Math.round((93.2 - 170 / 10 + 12 - 25) * 10) / 10, 'the worse direction: 10 % loss, 30 ms jitter, 100 ms RTT');
+  const dtmf = mediaQuality('PCMU', { packetsIn: 1000, packetsOut: 1000, jitter: { expected: 1000, lost: 54, jitterMs: 1 } })!;
+  t.equal(dtmf.lossInPct, 0, 'sequence numbers of DTMF packets (counted in packetsIn, not by the jitter buffer) are not loss');
   t.same(gapPercentiles([]), { gapP50Ms: null, gapP95Ms: null });
   const ts = [900, 100, 500, 300, 700, 200, 400, 800, 600, 1000].map((gapMs, i) => ({ turn: i, endpointSilenceMs: 700, sttMs: 0, replyMs: 0, gapMs }));
   t.same(gapPercentiles(ts), { gapP50Ms: 500, gapP95Ms: 1000 });
