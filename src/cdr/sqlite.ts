@@ -100,6 +100,9 @@ export class SqliteCdrStore implements CdrStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     for (const s of CDR_SCHEMA) this.db.exec(s);
+    // a file from an older version: add the columns it lacks (new fields are nullable)
+    const have = new Set(this.db.prepare<{ name: string }>('PRAGMA table_info(cdr)').all().map((c) => c.name));
+    for (const [, c, k] of COLUMNS) if (!have.has(c)) this.db.exec(`ALTER TABLE cdr ADD COLUMN ${c} ${SQL_TYPE[k]}`);
   }
 
   async insert(r: CdrRecord): Promise<void> {

@@ -37,6 +37,21 @@ t.test('insert, update, get by id or SIP Call-ID; JSON fields round-trip; WAL', 
   t.equal(await s.get('nope'), null);
 });
 
+t.test('a file from an older version gets the columns it lacks', async (t) => {
+  const f = file();
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(path.dirname(f), { recursive: true });
+  const old = new Database(f);
+  old.exec("CREATE TABLE cdr (id TEXT PRIMARY KEY, sip_call_id TEXT, tenant TEXT, started_at TEXT, status TEXT, owner TEXT, cost_total REAL, currency TEXT)");
+  old.prepare("INSERT INTO cdr (id, sip_call_id, tenant, started_at, status) VALUES ('old-1', 'o@x', 'northwind', '2026-01-01T00:00:00.000Z', 'completed')").run();
+  old.close();
+  const s = new SqliteCdrStore({ file: f });
+  t.teardown(() => s.close());
+  t.match(await s.get('old-1'), { id: 'old-1', tenant: 'northwind', transcript: [], outcomes: [], media: null, bargeIns: null });
+  await s.insert(record({ id: 'new-1' }));
+  t.match(await s.get('new-1'), { id: 'new-1', bargeIns: 0 });
+});
+
 t.test('list filters: tenant, since/until, outcome, caller digits, status, id prefix, limit; newest first', async (t) => {
   const s = new SqliteCdrStore({ file: file() });
   t.teardown(() => s.close());
