@@ -21,6 +21,7 @@ import {
   SipMessage, makeResponse, newTag, splitHeaderValues, firstUri, setToTag, type Header,
 } from './message.ts';
 import type { Endpoint, TransportName } from './transport.ts';
+import { isSips } from './sips.ts';
 import type { ServerTransaction, ClientTransaction, TransactionLayer } from './transaction.ts';
 import { newId, wireTime, replyFrame, joinPayload } from './wire.ts';
 import type { AppConn } from './ua.ts';
@@ -47,8 +48,8 @@ export interface ProxyHost {
   resolve(uri: string): Promise<Endpoint>;
   /** A new top Via of the edge (fresh branch) for `transport`. */
   viaFor(transport: TransportName): string;
-  /** The edge's Record-Route value for `transport`. */
-  recordRoute(transport: TransportName): string;
+  /** The edge's Record-Route value for `transport` (`secure`: a sips: request, RFC 3261 §26.2). */
+  recordRoute(transport: TransportName, secure?: boolean): string;
   /** Whether a URI points at the edge itself. */
   isOwnUri(uri: string): boolean;
   /** The inbound request with transaction id `txnId`, if still known. */
@@ -181,7 +182,7 @@ export class EdgeProxy {
         return;
       }
       req.prepend('Via', this.host.viaFor(dest.transport));
-      if (op.recordRoute) req.prepend('Record-Route', this.host.recordRoute(dest.transport));
+      if (op.recordRoute) req.prepend('Record-Route', this.host.recordRoute(dest.transport, isSips(op.ib.req.uri)));
       const ct = this.host.transactions.sendRequest(req, dest);
       br.ct = ct;
       ct.on('response', (res: SipMessage, src: Endpoint) => this.branchResponse(op, br, res, src));

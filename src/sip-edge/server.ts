@@ -1,6 +1,6 @@
 /**
- * `SipEdge`: the built-in SIP edge. SIP over UDP/TCP on one side, the drachtio wire protocol
- * on the other, so a drachtio-srf application connects to it exactly as to drachtio-server:
+ * `SipEdge`: the built-in SIP edge. SIP over UDP/TCP (and TLS, `sip.tls`) on one side, the
+ * drachtio wire protocol on the other, so a drachtio-srf application connects to it exactly as to drachtio-server:
  * `authenticate` (secret, tags) → `route` per verb → `sip` / `response` traffic, `ping` →
  * `pong`. Several applications may connect; each new request goes to one that registered
  * its verb (round-robin), in-dialog traffic to the dialog's owner.
@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { logger } from '../ops/log.ts';
-import { SipTransport, type TransportName } from './transport.ts';
+import { SipTransport, type SipTlsOptions, type TransportName } from './transport.ts';
 import type { Clock, TimerConfig } from './transaction.ts';
 import { UaCore, type AppConn, type AppRouter } from './ua.ts';
 import { FrameDecoder, encodeFrame, splitPayload, replyFrame } from './wire.ts';
@@ -30,7 +30,9 @@ export interface SipEdgeOptions {
     /** 0 lets the OS pick (see {@link SipEdge.sipPort}). @defaultValue 5060 */
     port: number;
     /** @defaultValue `['udp', 'tcp']` */
-    transports: TransportName[];
+    transports: Exclude<TransportName, 'tls'>[];
+    /** SIP over TLS on its own port (5061 by default); off when absent. */
+    tls?: SipTlsOptions;
     /**
      * Host put in Contact/Via/From of what the edge originates; needed when `address` is a
      * wildcard. @defaultValue `address` (or `127.0.0.1` for a wildcard)
@@ -104,6 +106,11 @@ export class SipEdge extends EventEmitter {
     return this.transport?.port ?? this.opts.sip.port;
   }
 
+  /** The bound SIP over TLS port (0 when TLS is off). */
+  get tlsPort(): number {
+    return this.transport?.tlsPort ?? this.opts.sip.tls?.port ?? 0;
+  }
+
   /** The bound drachtio control port. */
   get controlPort(): number {
     const a = this.control?.address();
@@ -128,6 +135,7 @@ export class SipEdge extends EventEmitter {
   async start(): Promise<void> {
     const transport = new SipTransport({
       address: this.opts.sip.address, port: this.opts.sip.port, transports: this.opts.sip.transports,
+      ...(this.opts.sip.tls ? { tls: this.opts.sip.tls } : {}),
     });
     const router: AppRouter = {
       pick: (verb) => this.pick(verb),
@@ -150,6 +158,7 @@ export class SipEdge extends EventEmitter {
     this.control = control;
     log.info('sip edge started', {
       sip: `${this.opts.sip.address}:${this.sipPort}`, transports: this.opts.sip.transports.join(','),
+      tls: this.opts.sip.tls ? `${this.opts.sip.address}:${this.tlsPort}` : undefined,
       control: `${this.opts.control.address}:${this.controlPort}`,
     });
   }
@@ -169,13 +178,17 @@ export class SipEdge extends EventEmitter {
     log.info('sip edge stopped');
   }
 
-  /** `tcp/h:p,udp/h:p` as drachtio-server reports its SIP contacts. */
+  /**
+   * `tcp/h:p,udp/h:p[,tls/h:tlsPort]` as drachtio-server reports its SIP contacts (one
+   * `<proto>/<host>:<port>` per transport, sofia's protocol names).
+   */
   private hostports(): string {
     const host = this.opts.sip.advertisedHost ?? this.opts.sip.address;
-    return (['tcp', 'udp'] as const)
+    const hps = (['tcp', 'udp'] as const)
       .filter((t) => this.opts.sip.transports.includes(t))
-      .map((t) => `${t}/${host}:${this.sipPort}`)
-      .join(',');
+      .map((t) => `${t}/${host}:${this.sipPort}`);
+    if (this.opts.sip.tls) hps.push(`tls/${host}:${this.tlsPort}`);
+    return hps.join(',');
   }
 
   private pick(verb: string): AppConn | undefined {

@@ -178,7 +178,7 @@ export class ServerTransaction extends TxnBase {
   }
 
   private get reliable(): boolean {
-    return this.source.transport === 'tcp';
+    return this.source.transport !== 'udp';
   }
 
   /** Send a response through this transaction (ignored, with a log line, when not allowed in the current state). */
@@ -334,7 +334,7 @@ export class ClientTransaction extends TxnBase {
   }
 
   private get reliable(): boolean {
-    return this.dest.transport === 'tcp';
+    return this.dest.transport !== 'udp';
   }
 
   /** @internal */

@@ -1,12 +1,18 @@
 /**
- * SIP transport layer of the built-in SIP edge (RFC 3261 §18): UDP and TCP on the same port.
+ * SIP transport layer of the built-in SIP edge (RFC 3261 §18): UDP and TCP on the same port,
+ * TLS (§26.2, `node:tls`) on its own port (5061) when a certificate and key are given.
  *
  * - UDP: one message per datagram; CRLF keep-alives ignored.
- * - TCP: stream framing by Content-Length (mandatory on streams, §18.3), any number of
+ * - TCP and TLS: stream framing by Content-Length (mandatory on streams, §18.3), any number of
  *   messages per segment and messages split across segments; CRLFCRLF pings answered with a
  *   CRLF pong (RFC 5626 §3.5.1); one `connId` per connection; idle connections closed.
+ * - TLS: optional mutual TLS (client certificates verified against the configured CA);
+ *   outgoing TLS connections verify the server's certificate against the configured CA (else
+ *   Node's system store) and the target's host name, unless `rejectUnauthorized: false`.
  * - Incoming requests get `received`/`rport` stamped on their top Via (§18.2.1, RFC 3581).
- * - Responses to requests received over TCP reuse that connection (§18.2.2).
+ * - Responses to requests received over TCP or TLS reuse that connection (§18.2.2); new
+ *   connections are opened per transport (a TCP connection never carries what must go
+ *   over TLS).
  * - Malformed requests are answered `400 Bad Request - <reason>` (`505 Version Not
  *   Supported - <reason>` for a SIP version other than 2.0) with a
  *   `Warning: 399 <host> "<reason>"` header and a To tag whenever the response can be routed:
@@ -19,6 +25,7 @@
 import { EventEmitter } from 'node:events';
 import dgram from 'node:dgram';
 import net from 'node:net';
+import tls from 'node:tls';
 import { logger } from '../ops/log.ts';
 import { metrics, sipMethodLabel, statusClass } from '../ops/metrics.ts';
 import {
@@ -28,14 +35,46 @@ import {
 
 const log = logger('sip-transport');
 
-export type TransportName = 'udp' | 'tcp';
+export type TransportName = 'udp' | 'tcp' | 'tls';
 
-/** Where a message came from / goes to. `connId` identifies a TCP connection. */
+/** Where a message came from / goes to. `connId` identifies a TCP or TLS connection. */
 export interface Endpoint {
   transport: TransportName;
   address: string;
   port: number;
   connId?: string;
+  /**
+   * TLS only: the host name the target URI named (`address` is what it resolved to), sent
+   * as SNI and matched against the server's certificate. Absent for IP-literal targets.
+   */
+  servername?: string;
+}
+
+/** Stream transports (§18.3 framing, responses over the request's connection). */
+export function isStream(t: TransportName): boolean {
+  return t !== 'udp';
+}
+
+/** SIP over TLS (RFC 3261 §26.2) options of {@link SipTransport}. */
+export interface SipTlsOptions {
+  /** PEM private key. */
+  key: string | Buffer;
+  /** PEM certificate, optionally followed by its chain. */
+  cert: string | Buffer;
+  /**
+   * PEM CA certificate(s): client certificates are verified against them (`verifyClient`),
+   * and so are servers the edge connects to. @defaultValue Node's system CA store (servers)
+   */
+  ca?: string | Buffer;
+  /** TLS listen port; 0 lets the OS pick. @defaultValue 5061 */
+  port: number;
+  /** Mutual TLS: require a client certificate signed by `ca`. @defaultValue false */
+  verifyClient?: boolean;
+  /**
+   * Verify the certificates of servers the edge connects to (chain and host name). Only a lab
+   * sets this false. @defaultValue true
+   */
+  rejectUnauthorized?: boolean;
 }
 
 /** Options of {@link SipTransport}. */
@@ -72,6 +111,8 @@ export interface SipTransportOptions {
    * @defaultValue the bound address
    */
   warningHost?: string;
+  /** SIP over TLS on its own port; off when absent. */
+  tls?: SipTlsOptions;
 }
 
 interface Conn {
@@ -79,6 +120,11 @@ interface Conn {
   socket: net.Socket;
   remote: Endpoint;
   buf: Buffer;
+}
+
+/** How a connection is keyed for reuse: transport, peer address and port. */
+function connKey(transport: TransportName, address: string, port: number): string {
+  return `${transport}:${address}:${port}`;
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -94,7 +140,7 @@ function normAddr(a: string | undefined): string {
  * to the `rport` port when the client asked for it, else to the sent-by port (default 5060).
  */
 export function responseEndpoint(req: SipMessage, src: Endpoint): Endpoint {
-  if (src.transport === 'tcp') return { ...src };
+  if (isStream(src.transport)) return { ...src };
   try {
     const top = parseVia(req.get('Via') ?? '')[0];
     const rport = top.params.get('rport');
@@ -106,18 +152,20 @@ export function responseEndpoint(req: SipMessage, src: Endpoint): Endpoint {
   }
 }
 
-/** UDP + TCP SIP transport on one address/port. */
+/** UDP + TCP SIP transport on one address/port, TLS on a second port. */
 export class SipTransport extends EventEmitter {
-  private readonly opts: Required<Omit<SipTransportOptions, 'warningHost'>> & { warningHost?: string };
+  private readonly opts: Required<Omit<SipTransportOptions, 'warningHost' | 'tls'>> & { warningHost?: string; tls?: SipTlsOptions };
   private udp?: dgram.Socket;
   private tcp?: net.Server;
+  private tlsServer?: tls.Server;
   private conns = new Map<string, Conn>();
-  /** `address:port` of the peer → connId (most recent connection). */
+  /** `transport:address:port` of the peer → connId (most recent connection). */
   private byAddr = new Map<string, string>();
-  /** Pending outgoing connects by `address:port`, so concurrent sends share one connect. */
+  /** Pending outgoing connects by `transport:address:port`, so concurrent sends share one connect. */
   private connecting = new Map<string, Promise<Conn>>();
   private nextConn = 1;
   private boundPort = 0;
+  private boundTlsPort = 0;
   private closed = false;
 
   constructor(opts: SipTransportOptions) {
@@ -141,9 +189,24 @@ export class SipTransport extends EventEmitter {
     return this.boundPort || this.opts.port;
   }
 
-  /** Number of open TCP connections (for metrics and tests). */
+  /** Number of open TCP and TLS connections (for metrics and tests). */
   get tcpConnectionCount(): number {
     return this.conns.size;
+  }
+
+  /** SIP over TLS is configured. */
+  get tlsEnabled(): boolean {
+    return this.opts.tls !== undefined;
+  }
+
+  /** The bound TLS port (0 when TLS is off). */
+  get tlsPort(): number {
+    return this.boundTlsPort || (this.opts.tls?.port ?? 0);
+  }
+
+  /** The local port of `transport` (the TLS port for TLS, else the UDP/TCP port). */
+  portOf(transport: TransportName): number {
+    return transport === 'tls' ? this.tlsPort : this.port;
   }
 
   /** Bind the sockets. With port 0 and both transports, retries until UDP gets TCP's port. */
@@ -156,7 +219,11 @@ export class SipTransport extends EventEmitter {
         if (wantTcp) port = await this.listenTcp(port);
         if (wantUdp) port = await this.listenUdp(port);
         this.boundPort = port;
-        log.info('listening', { address: this.opts.address, port, transports: this.opts.transports.join(',') });
+        if (this.opts.tls) this.boundTlsPort = await this.listenTls(this.opts.tls);
+        log.info('listening', {
+          address: this.opts.address, port, transports: this.opts.transports.join(','),
+          tls: this.opts.tls ? `${this.boundTlsPort}${this.opts.tls.verifyClient ? ' (client certificates required)' : ''}` : undefined,
+        });
         return;
       } catch (e) {
         await this.closeSockets();
@@ -167,12 +234,38 @@ export class SipTransport extends EventEmitter {
 
   private listenTcp(port: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      const srv = net.createServer((sock) => this.adopt(sock));
+      const srv = net.createServer((sock) => this.adopt(sock, 'tcp'));
       srv.once('error', reject);
       srv.listen({ host: this.opts.address, port, exclusive: true }, () => {
         srv.off('error', reject);
         srv.on('error', (e) => log.error('tcp server error', { err: e }));
         this.tcp = srv;
+        resolve((srv.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  /** The TLS listener (its own port). Handshake failures are logged, the socket dropped. */
+  private listenTls(o: SipTlsOptions): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const verify = o.verifyClient === true;
+      const srv = tls.createServer({
+        key: o.key, cert: o.cert, ...(o.ca ? { ca: o.ca } : {}),
+        requestCert: verify, rejectUnauthorized: verify,
+        handshakeTimeout: this.opts.tcpConnectTimeoutMs,
+      }, (sock) => this.adopt(sock, 'tls'));
+      srv.on('tlsClientError', (e, sock) => {
+        const peer = sock.remoteAddress ? `${normAddr(sock.remoteAddress)}:${sock.remotePort}` : undefined;
+        log.warn('tls handshake failed', { peer, reason: e.message.trim() });
+      });
+      const fail = (e: NodeJS.ErrnoException): void => {
+        reject(Object.assign(new Error(`cannot listen for SIP over TLS on ${this.opts.address}:${o.port}: ${e.message}`), { code: e.code }));
+      };
+      srv.once('error', fail);
+      srv.listen({ host: this.opts.address, port: o.port, exclusive: true }, () => {
+        srv.off('error', fail);
+        srv.on('error', (e) => log.error('tls server error', { err: e }));
+        this.tlsServer = srv;
         resolve((srv.address() as net.AddressInfo).port);
       });
     });
@@ -209,17 +302,21 @@ export class SipTransport extends EventEmitter {
     this.byAddr.clear();
     const udp = this.udp;
     const tcp = this.tcp;
+    const tlsSrv = this.tlsServer;
     this.udp = undefined;
     this.tcp = undefined;
+    this.tlsServer = undefined;
     await Promise.all([
       udp ? new Promise<void>((r) => udp.close(() => r())) : undefined,
       tcp ? new Promise<void>((r) => tcp.close(() => r())) : undefined,
+      tlsSrv ? new Promise<void>((r) => tlsSrv.close(() => r())) : undefined,
     ]);
   }
 
   /**
-   * Send a message. UDP: one datagram (send errors reject). TCP: on `dest.connId`'s
-   * connection if open, else an open connection to `address:port`, else a new connection.
+   * Send a message. UDP: one datagram (send errors reject). TCP/TLS: on `dest.connId`'s
+   * connection if open (and of that transport), else an open connection of that transport to
+   * `address:port`, else a new connection (TLS: verified per {@link SipTlsOptions}).
    */
   async send(msg: SipMessage, dest: Endpoint): Promise<void> {
     if (this.closed) throw new Error('transport closed');
@@ -244,9 +341,9 @@ export class SipTransport extends EventEmitter {
   private async connFor(dest: Endpoint): Promise<Conn> {
     if (dest.connId) {
       const c = this.conns.get(dest.connId);
-      if (c && !c.socket.destroyed) return c;
+      if (c && !c.socket.destroyed && c.remote.transport === dest.transport) return c;
     }
-    const key = `${dest.address}:${dest.port}`;
+    const key = connKey(dest.transport, dest.address, dest.port);
     const id = this.byAddr.get(key);
     const existing = id ? this.conns.get(id) : undefined;
     if (existing && !existing.socket.destroyed) return existing;
@@ -259,49 +356,75 @@ export class SipTransport extends EventEmitter {
   }
 
   private connect(dest: Endpoint): Promise<Conn> {
+    const secure = dest.transport === 'tls';
+    const o = this.opts.tls;
+    if (secure && !o) return Promise.reject(new Error('SIP over TLS is not configured (sip.tls cert and key)'));
     return new Promise((resolve, reject) => {
-      const sock = net.connect({ host: dest.address, port: dest.port });
+      const sock = secure
+        ? tls.connect({
+          host: dest.address, port: dest.port,
+          // SNI and the certificate's name check use the URI's host name; IP targets are
+          // checked against the certificate's IP addresses.
+          ...(dest.servername ? { servername: dest.servername } : {}),
+          ...(o!.ca ? { ca: o!.ca } : {}),
+          // our certificate, for peers that require client certificates (mutual TLS)
+          key: o!.key, cert: o!.cert,
+          rejectUnauthorized: o!.rejectUnauthorized !== false,
+          checkServerIdentity: (_host, cert) => tls.checkServerIdentity(dest.servername ?? dest.address, cert),
+        })
+        : net.connect({ host: dest.address, port: dest.port });
+      const what = `${secure ? 'TLS' : 'TCP'} connect to ${dest.address}:${dest.port}`;
       const timer = setTimeout(() => {
         sock.destroy();
-        reject(new Error(`TCP connect to ${dest.address}:${dest.port} timed out`));
+        reject(new Error(`${what} timed out`));
       }, this.opts.tcpConnectTimeoutMs);
       sock.once('error', (e) => {
         clearTimeout(timer);
+        if (secure) log.warn('tls connection failed', { to: `${dest.address}:${dest.port}`, servername: dest.servername, reason: e.message });
         reject(e);
       });
-      sock.once('connect', () => {
+      sock.once(secure ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         sock.removeAllListeners('error');
-        resolve(this.adopt(sock));
+        if (secure && !(sock as tls.TLSSocket).authorized) {
+          log.warn('tls server certificate NOT verified (sip.tls.rejectUnauthorized is false)', {
+            to: `${dest.address}:${dest.port}`, reason: String((sock as tls.TLSSocket).authorizationError ?? ''),
+          });
+        }
+        resolve(this.adopt(sock, secure ? 'tls' : 'tcp'));
       });
     });
   }
 
   /** Register a connected socket (accepted or initiated) and start framing its stream. */
-  private adopt(sock: net.Socket): Conn {
-    const id = `tcp-${this.nextConn++}`;
+  private adopt(sock: net.Socket, transport: 'tcp' | 'tls'): Conn {
+    const id = `${transport}-${this.nextConn++}`;
     const remote: Endpoint = {
-      transport: 'tcp',
+      transport,
       address: normAddr(sock.remoteAddress),
       port: sock.remotePort ?? 0,
       connId: id,
     };
     const conn: Conn = { id, socket: sock, remote, buf: Buffer.alloc(0) };
+    const key = connKey(transport, remote.address, remote.port);
     this.conns.set(id, conn);
-    this.byAddr.set(`${remote.address}:${remote.port}`, id);
+    this.byAddr.set(key, id);
     sock.setNoDelay(true);
     sock.setTimeout(this.opts.tcpIdleTimeoutMs, () => {
-      log.debug('closing idle tcp connection', { connId: id });
+      log.debug(`closing idle ${transport} connection`, { connId: id });
       sock.destroy();
     });
     sock.on('data', (chunk) => this.onStream(conn, chunk));
-    sock.on('error', (e) => log.debug('tcp connection error', { connId: id, err: e }));
+    sock.on('error', (e) => log.debug(`${transport} connection error`, { connId: id, err: e }));
     sock.on('close', () => {
       this.conns.delete(id);
-      const key = `${remote.address}:${remote.port}`;
       if (this.byAddr.get(key) === id) this.byAddr.delete(key);
     });
-    log.debug('tcp connection', { connId: id, peer: `${remote.address}:${remote.port}` });
+    const peerCert = transport === 'tls' ? (sock as tls.TLSSocket).getPeerCertificate() : undefined;
+    log.debug(`${transport} connection`, {
+      connId: id, peer: `${remote.address}:${remote.port}`,
+      cert: peerCert && peerCert.subject ? peerCert.subject.CN : undefined,
+    });
     return conn;
   }
 
@@ -313,7 +436,7 @@ export class SipTransport extends EventEmitter {
     this.dispatch(data, { transport: 'udp', address: normAddr(rinfo.address), port: rinfo.port }, data.length);
   }
 
-  /** TCP framing (§18.3): headers end at CRLFCRLF, body length from Content-Length. */
+  /** TCP/TLS framing (§18.3): headers end at CRLFCRLF, body length from Content-Length. */
   private onStream(conn: Conn, chunk: Buffer): void {
     conn.buf = conn.buf.length ? Buffer.concat([conn.buf, chunk]) : chunk;
     while (conn.buf.length > 0 && !conn.socket.destroyed) {
@@ -334,7 +457,7 @@ export class SipTransport extends EventEmitter {
       const head = conn.buf.toString('latin1', 0, headEnd);
       const m = /\r\n(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)/i.exec(head);
       if (!m) {
-        this.streamError(conn, 'missing Content-Length header (mandatory on TCP)', conn.buf.subarray(0, headEnd + 4));
+        this.streamError(conn, `missing Content-Length header (mandatory on ${conn.remote.transport.toUpperCase()})`, conn.buf.subarray(0, headEnd + 4));
         return;
       }
       const cl = m[1].trim();
@@ -362,7 +485,7 @@ export class SipTransport extends EventEmitter {
    * learns why) and close the connection — the rest of the stream cannot be delimited.
    */
   private streamError(conn: Conn, reason: string, head?: Buffer): void {
-    log.warn('tcp framing error, closing connection', { connId: conn.id, reason });
+    log.warn(`${conn.remote.transport} framing error, closing connection`, { connId: conn.id, reason });
     conn.buf = Buffer.alloc(0);
     let sent: Promise<void> | undefined;
     if (head) {
@@ -438,7 +561,7 @@ export class SipTransport extends EventEmitter {
       parseVia(via);
       dest = responseEndpoint(partial, src);
     } catch {
-      if (src.transport !== 'tcp') return undefined; // nowhere to send it on UDP
+      if (!isStream(src.transport)) return undefined; // nowhere to send it on UDP
       dest = src;
     }
     const phrase = `${REASON_PHRASES[status] ?? 'Bad Request'} - ${reason}`.replace(/[\r\n]/g, ' ').slice(0, 120);

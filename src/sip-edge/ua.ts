@@ -2,7 +2,8 @@
  * UA core of the built-in SIP edge: what drachtio-server does between the SIP transaction
  * layer and the applications connected over the drachtio wire protocol.
  *
- * - Inbound requests: 416 for a Request-URI scheme other than sip/sips/tel, 483 when
+ * - Inbound requests: 416 for a Request-URI scheme other than sip/sips/tel, 480 + Warning
+ *   381 for a sips: Request-URI that did not arrive over TLS (RFC 5630, ./sips.ts), 483 when
  *   Max-Forwards is 0 (not OPTIONS), 420 + Unsupported for option tags in Require that are
  *   not in {@link SUPPORTED_OPTION_TAGS} (not CANCEL/ACK, not relayed proxy dialogs); 100
  *   Trying for INVITEs on its own, routing of new requests to an application that
@@ -42,6 +43,7 @@ import {
   TransactionLayer, type ServerTransaction, type ClientTransaction, type Clock, type TimerConfig,
 } from './transaction.ts';
 import { EdgeProxy, type ProxyHost, type ProxiedRequest, type ProxyOp } from './proxy.ts';
+import { contactForLocalhost, isSips, localUri, requestIsSecure, sipsOverInsecureHop } from './sips.ts';
 import {
   newId, wireTime, sipFrame, sentResponseFrame, sentRequestFrame, replyFrame, joinPayload, type WireMeta,
 } from './wire.ts';
@@ -275,14 +277,13 @@ export class UaCore {
     return this.sizes.get(msg) ?? msg.toBuffer().length;
   }
 
-  private contactFor(transport: TransportName): string {
-    return transport === 'tcp'
-      ? `<sip:${this.advertisedHost}:${this.localPort};transport=tcp>`
-      : `<sip:${this.advertisedHost}:${this.localPort}>`;
+  /** Our Contact for `transport`; `secure`: a SIPS request/dialog (sips: over TLS, ./sips.ts). */
+  private contactFor(transport: TransportName, secure = false): string {
+    return localUri(this.advertisedHost, this.transport.portOf(transport), transport, secure);
   }
 
   private viaFor(transport: TransportName): string {
-    return `SIP/2.0/${transport.toUpperCase()} ${this.advertisedHost}:${this.localPort};rport;branch=${newBranch()}`;
+    return `SIP/2.0/${transport.toUpperCase()} ${this.advertisedHost}:${this.transport.portOf(transport)};rport;branch=${newBranch()}`;
   }
 
   private setTimer(fn: () => void, ms: number): void {
@@ -303,6 +304,14 @@ export class UaCore {
     const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(req.uri ?? '')?.[1]?.toLowerCase() ?? '';
     if (!URI_SCHEMES.has(scheme)) {
       this.reject(st, req, 416, undefined, `Request-URI scheme "${scheme}" not supported (sip, sips, tel)`, 'warning');
+      return;
+    }
+    const insecure = sipsOverInsecureHop(req, src.transport); // RFC 5630: sips: only over TLS
+    if (insecure) {
+      this.reject(st, req, 480, undefined, insecure, false, undefined, [
+        { name: 'Warning', value: `381 ${this.advertisedHost} "SIPS Required"` },
+        { name: 'Warning', value: `399 ${this.advertisedHost} "${insecure}"` },
+      ]);
       return;
     }
     if (method === 'CANCEL') return this.onCancel(req, st, src);
@@ -555,7 +564,7 @@ export class UaCore {
     if (appContact !== undefined) res.add('Contact', appContact);
     else if ((status >= 200 && status < 300 && (method === 'INVITE' || method === 'SUBSCRIBE' || method === 'UPDATE')) || reliable) {
       // a reliable 1xx creates the early dialog its PRACK is sent in (RFC 3262 §3)
-      res.add('Contact', this.contactFor(ib.src.transport));
+      res.add('Contact', this.contactFor(ib.src.transport, requestIsSecure(req)));
     }
     for (const h of appRes.headers) {
       const n = h.name.toLowerCase();
@@ -805,8 +814,10 @@ export class UaCore {
     const seq = Number.isFinite(appCseq.seq) && appCseq.seq > 0 ? appCseq.seq : 1 + Math.floor(Math.random() * 0x7fffffff / 2);
     req.add('CSeq', `${seq} ${method}`);
     const contact = appReq.get('Contact');
-    if (contact !== undefined) req.add('Contact', contact);
-    else if (NEEDS_CONTACT.has(method) || method === 'REGISTER') req.add('Contact', this.contactFor(dest.transport));
+    if (contact !== undefined) {
+      // srf's `callingNumber` Contact is `sip[s]:<number>@localhost`: our address, as drachtio-server does
+      req.add('Contact', contactForLocalhost(contact, this.advertisedHost, this.transport.portOf(dest.transport), dest.transport));
+    } else if (NEEDS_CONTACT.has(method) || method === 'REGISTER') req.add('Contact', this.contactFor(dest.transport, isSips(ruri) || isSips(target)));
     this.copyAppHeaders(req, appReq, new Set(['max-forwards', 'contact']));
     req.body = appReq.body;
     if (req.body.length > 0 && !req.has('Content-Type')) req.add('Content-Type', 'application/sdp');
@@ -976,8 +987,7 @@ export class UaCore {
       sendStateless: (msg, dest) => this.transport.send(msg, dest),
       resolve: (uri) => this.resolve(uri),
       viaFor: (transport) => this.viaFor(transport),
-      recordRoute: (transport) =>
-        `<sip:${this.advertisedHost}:${this.localPort};lr${transport === 'tcp' ? ';transport=tcp' : ''}>`,
+      recordRoute: (transport, secure) => localUri(this.advertisedHost, this.transport.portOf(transport), transport, secure ?? false, true),
       isOwnUri: (uri) => this.isOwnUri(uri),
       inbound: (txnId) => this.inbound.get(txnId),
       finished: (ib) => {
@@ -997,7 +1007,10 @@ export class UaCore {
   private isOwnUri(uri: string): boolean {
     try {
       const u = parseUri(uri);
-      return (u.host === this.advertisedHost || u.host === this.transport.address) && (u.port ?? 5060) === this.localPort;
+      const tls = u.scheme === 'sips' || (u.params.get('transport') ?? '').toLowerCase() === 'tls';
+      const port = u.port ?? (tls ? 5061 : 5060);
+      return (u.host === this.advertisedHost || u.host === this.transport.address)
+        && (port === this.localPort || (this.transport.tlsEnabled && port === this.transport.tlsPort));
     } catch {
       return false;
     }
@@ -1183,7 +1196,7 @@ export class UaCore {
     for (const r of d.routeSet) req.add('Route', r);
     const appContact = appHeaders.find((h) => h.name.toLowerCase() === 'contact');
     if (appContact) req.add('Contact', appContact.value);
-    else if (NEEDS_CONTACT.has(method)) req.add('Contact', this.contactFor(d.transport));
+    else if (NEEDS_CONTACT.has(method)) req.add('Contact', this.contactFor(d.transport, isSips(d.remoteTarget) || isSips(d.routeSet[0])));
     for (const h of appHeaders) {
       const n = h.name.toLowerCase();
       if (OWNED.has(n) || n === 'max-forwards' || n === 'contact' || n === 'route') continue;
@@ -1203,21 +1216,26 @@ export class UaCore {
   private async dialogDest(d: Dialog): Promise<Endpoint> {
     const target = d.routeSet.length > 0 ? firstUri(d.routeSet[0]!) : d.remoteTarget;
     const ep = await this.resolve(target, d.transport);
-    if (ep.transport === 'tcp' && d.transport === 'tcp' && d.connId) ep.connId = d.connId;
+    if (ep.transport !== 'udp' && ep.transport === d.transport && d.connId) ep.connId = d.connId;
     return ep;
   }
 
-  /** URI → endpoint: host (resolved), port (5060 default), transport param (udp default). */
+  /**
+   * URI → endpoint: host (resolved), transport param (udp default; sips: → TLS), port (5060
+   * default, 5061 for TLS). TLS endpoints keep the URI's host name for the certificate check.
+   */
   private async resolve(uri: string, preferred?: TransportName): Promise<Endpoint> {
     const u = parseUri(uri);
     const tp = (u.params.get('transport') ?? '').toLowerCase();
-    let transport: TransportName = tp === 'tcp' ? 'tcp' : tp === 'udp' ? 'udp' : preferred ?? 'udp';
-    let host = u.host.replace(/^\[|\]$/g, '');
+    let transport: TransportName = tp === 'tcp' || tp === 'udp' || tp === 'tls' ? tp : preferred ?? 'udp';
+    const name = u.host.replace(/^\[|\]$/g, '');
+    let host = name;
     if (!net.isIP(host)) {
       const r = await dns.lookup(host, { family: 4 }).catch(() => dns.lookup(host));
       host = r.address;
     }
-    if (u.scheme === 'sips') transport = 'tcp';
-    return { transport, address: host, port: u.port ?? 5060 };
+    if (u.scheme === 'sips') transport = 'tls';
+    if (transport !== 'tls') return { transport, address: host, port: u.port ?? 5060 };
+    return { transport, address: host, port: u.port ?? 5061, ...(net.isIP(name) ? {} : { servername: name }) };
   }
 }

@@ -230,7 +230,7 @@ t.test('420 Bad Extension: unknown Require option tags (replaces included; timer
   t.equal((await peer.next((m) => m.callId === call.callId && m.cseq.method === 'BYE')).status, 200);
 });
 
-t.test('416 Unsupported URI Scheme for Request-URIs other than sip/sips/tel; tel and sips are accepted', async (t) => {
+t.test('416 Unsupported URI Scheme for Request-URIs other than sip/sips/tel; tel is accepted, sips only over TLS', async (t) => {
   const { peer, appSaw } = await setup(t);
   const o = request(peer, 'OPTIONS', { uri: 'nobodyknowsthisscheme:totallyopaquecontent' });
   peer.send(o.text);
@@ -251,9 +251,12 @@ t.test('416 Unsupported URI Scheme for Request-URIs other than sip/sips/tel; tel
   t.ok(appSaw(tel.callId));
   peer.send(peer.ack(parseSipMessage(tel.text), rt));
 
+  // sips: is a known scheme (no 416), but RFC 5630: it is only served over TLS (test/unit/sip-edge-tls.test.ts)
   const sips = request(peer, 'OPTIONS', { uri: `sips:service@127.0.0.1:${peer.remotePort}` });
   peer.send(sips.text);
-  t.equal((await peer.next(byBranch(sips.branch))).status, 200, 'sips: OPTIONS answered 200');
+  const rs = await peer.next(byBranch(sips.branch));
+  t.equal(rs.status, 480, 'sips: OPTIONS over UDP answered 480');
+  t.equal(rs.get('Warning'), '381 127.0.0.1 "SIPS Required"');
 });
 
 t.test('505 Version Not Supported for request lines other than SIP/2.0', async (t) => {
