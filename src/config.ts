@@ -11,6 +11,7 @@
  * YAML shape (all optional):
  * ```yaml
  * sip: { address: 127.0.0.1, port: 5060, transports: [udp, tcp] }
+ *   # tls: { cert: sip-cert.pem, key: sip-key.pem, ca: ca.pem, port: 5061 }   # SIP over TLS (src/sip/tls-settings.ts)
  * edge: builtin            # or: drachtio
  * drachtio: { host: 127.0.0.1, port: 9022, secret: cymru }
  * rtp: { address: 127.0.0.1, publicAddress: 203.0.113.7, portMin: 40000, portMax: 40999,
@@ -50,6 +51,10 @@ import ipaddr from 'ipaddr.js';
 import { isSupportedCountry, type CountryCode } from 'libphonenumber-js';
 import { parseRtpengineUrl } from './media/rtpengine/client.ts';
 import { applyCdrEnv, applyCdrFile, defaultCdrSettings, type CdrSettings } from './cdr/settings.ts';
+import {
+  applySipTlsEnv, applySipTlsFile, checkSipTls, describeSipTls, finishSipTls, newSipTlsDraft,
+  type SipTlsDraft, type SipTlsMaterial, type SipTlsSettings,
+} from './sip/tls-settings.ts';
 import { applyConsoleAuthFile, CONSOLE_AUTH_KEYS, defaultConsoleAuth, demoRefusal, type ConsoleAuthSettings } from './escalation/console/settings.ts';
 
 export type Transport = 'udp' | 'tcp';
@@ -102,6 +107,12 @@ export interface SipConfig {
    * @defaultValue ['udp', 'tcp']
    */
   transports: Transport[];
+  /**
+   * SIP over TLS (built-in edge): on when a certificate and key are given (YAML `sip.tls`,
+   * env `SIP_TLS_CERT`/`SIP_TLS_KEY`/`SIP_TLS_CA`/`SIP_TLS_PORT`; src/sip/tls-settings.ts).
+   * @defaultValue unset (off)
+   */
+  tls?: SipTlsSettings;
 }
 
 export interface DrachtioConfig {
@@ -535,7 +546,8 @@ function applyFile(cfg: Config, file: string): void {
   const top = r.mapping('', doc, TOP_KEYS);
   const has = (o: Record<string, unknown>, k: string): boolean => o[k] !== undefined && o[k] !== null;
   if (has(top, 'sip')) {
-    const s = r.mapping('sip', top.sip, ['address', 'port', 'transports']);
+    const s = r.mapping('sip', top.sip, ['address', 'port', 'transports', 'tls']);
+    if (has(s, 'tls')) applySipTlsFile(sipTlsDraft(cfg), s.tls, path.dirname(file), file, (f, p) => r.fail(f, p));
     if (has(s, 'address')) cfg.sip.address = r.host('sip.address', s.address);
     if (has(s, 'port')) cfg.sip.port = r.int('sip.port', s.port, 0, 65535);
     if (has(s, 'transports')) cfg.sip.transports = r.transports('sip.transports', s.transports);
@@ -608,6 +620,7 @@ function applyEnv(cfg: Config, env: NodeJS.ProcessEnv, cwd: string): void {
   if ((v = get('SIP_ADDRESS')) !== undefined) cfg.sip.address = r.host('SIP_ADDRESS', v);
   if ((v = get('SIP_PORT')) !== undefined) cfg.sip.port = r.int('SIP_PORT', v, 0, 65535);
   if ((v = get('SIP_TRANSPORTS')) !== undefined) cfg.sip.transports = r.transports('SIP_TRANSPORTS', v);
+  applySipTlsEnv(sipTlsDraft(cfg), env, cwd, (f, p) => r.fail(f, p));
   if ((v = get('EDGE')) !== undefined) cfg.edge = r.oneOf('EDGE', v, ['builtin', 'drachtio'] as const);
   if ((v = get('DRACHTIO_HOST')) !== undefined) cfg.drachtio.host = r.host('DRACHTIO_HOST', v);
   if ((v = get('DRACHTIO_PORT')) !== undefined) cfg.drachtio.port = r.int('DRACHTIO_PORT', v, 0, 65535);
@@ -704,6 +717,11 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   }
 
   const src = cfg.configFile ?? 'environment';
+  const tlsSettings = finishSipTls(sipTlsDraft(cfg), failAt, src);
+  if (tlsSettings) {
+    cfg.sip.tls = tlsSettings;
+    if (cfg.edge === 'builtin') checkSipTls(tlsSettings, failAt, src); // unreadable file, key mismatch → exit 2
+  }
   for (const t of cfg.trunks) if (countryUnset.has(t)) t.country = cfg.defaultCountry;
   // rtpengine settings without a URL (e.g. only a timeout given) leave anchoring off.
   if (cfg.rtpengine && cfg.rtpengine.url === '') cfg.rtpengine = null;
@@ -722,7 +740,22 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   return cfg;
 }
 
-/** `udp+tcp/127.0.0.1:5060` — how logs show the SIP listener. */
+/** `udp+tcp/127.0.0.1:5060` (`,tls/127.0.0.1:5061` with TLS) — how logs show the SIP listener. */
 export function describeSip(sip: SipConfig, port = sip.port): string {
-  return `${sip.transports.join('+')}/${sip.address}:${port}`;
+  return `${sip.transports.join('+')}/${sip.address}:${port}${describeSipTls(sip.address, sip.tls)}`;
+}
+
+const sipTlsDrafts = new WeakMap<Config, SipTlsDraft>();
+function sipTlsDraft(cfg: Config): SipTlsDraft {
+  let d = sipTlsDrafts.get(cfg);
+  if (!d) sipTlsDrafts.set(cfg, (d = newSipTlsDraft()));
+  return d;
+}
+const failAt = (source: string, field: string, problem: string): never => {
+  throw new ConfigError(source, field, problem);
+};
+
+/** The PEM files of `sip.tls`, read and checked (undefined when TLS is off). @throws ConfigError */
+export function sipTlsMaterial(cfg: Config): SipTlsMaterial | undefined {
+  return cfg.sip.tls ? checkSipTls(cfg.sip.tls, failAt, cfg.configFile ?? 'environment') : undefined;
 }

@@ -11,7 +11,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, ConfigError, describeSip, type Config } from './config.ts';
+import { loadConfig, ConfigError, describeSip, sipTlsMaterial, type Config } from './config.ts';
 import { loadTenants, type TenantDirectory } from './tenants/index.ts';
 import { logger, setLogLevel } from './ops/log.ts';
 import { VoiceApp } from './sip/app.ts';
@@ -108,13 +108,23 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
   };
   try {
     if (config.edge === 'builtin') {
+      const tlsPem = sipTlsMaterial(config);
       edge = new SipEdge({
-        sip: { address: config.sip.address, port: config.sip.port, transports: config.sip.transports },
+        sip: {
+          address: config.sip.address, port: config.sip.port, transports: config.sip.transports,
+          ...(config.sip.tls && tlsPem ? {
+            tls: {
+              ...tlsPem, port: config.sip.tls.port,
+              verifyClient: config.sip.tls.verifyClient, rejectUnauthorized: config.sip.tls.rejectUnauthorized,
+            },
+          } : {}),
+        },
         control: { address: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret },
       });
       await edge.start();
       // Ports may have been 0 (OS-assigned): point the app at what was bound.
       config.sip.port = edge.sipPort;
+      if (config.sip.tls) config.sip.tls.port = edge.tlsPort;
       config.drachtio.port = edge.controlPort;
     }
     app = new VoiceApp({

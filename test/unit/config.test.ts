@@ -96,7 +96,7 @@ t.test('errors name the source and the field', async (t) => {
     ['sip:\n  port: 5060.5\n', 'sip.port: must be an integer 0-65535, got 5060.5'],
     ['sip:\n  transports: [udp, ws]\n', 'sip.transports[1]: must be one of udp, tcp, got "ws"'],
     ['sip: 5060\n', 'sip: must be a mapping, got 5060'],
-    ['sip:\n  prot: 5060\n', 'sip.prot: unknown key (expected one of address, port, transports)'],
+    ['sip:\n  prot: 5060\n', 'sip.prot: unknown key (expected one of address, port, transports, tls)'],
     ['rtp:\n  portMax: 99999\n', 'rtp.portMax: must be an integer 1024-65535, got 99999'],
     ['drachtio:\n  secret: ""\n', 'drachtio.secret: must be a non-empty string, got ""'],
     ['- a\n- b\n', 'must be a mapping, got a list'],
