@@ -16,6 +16,9 @@ import { dtmfTones } from '../helpers/dtmf-tones.ts';
 import { ulawDecode, ulawEncode } from '../helpers/g711.ts';
 import { rtpPacket } from '../../src/cli/rtp.ts';
 
+/** Overload admission off: a loaded test box must not turn these calls away (503); they test something else. */
+const NO_ADMISSION = { ADMISSION_CPU_PERCENT: '0', ADMISSION_EVENT_LOOP_MS: '0', ADMISSION_MEDIA_LATE_MS: '0' };
+
 async function haveIpv6Loopback(): Promise<boolean> {
   const s = dgram.createSocket('udp6');
   try {
@@ -34,7 +37,7 @@ async function haveIpv6Loopback(): Promise<boolean> {
 const skip = !haveSipp() ? 'sipp not on PATH (Debian package sip-tester)' : !(await haveIpv6Loopback()) ? 'no IPv6 loopback (::1)' : false;
 
 t.test('c=IN IP6 offer with an IPv6 media address: 200 with c=IN IP6, audio both ways', { skip }, async (t) => {
-  const server: ServerHandle = await startServer({ SIP_ADDRESS: '::1', RTP_ADDRESS6: '::1', VOICE_MEDIA_RT_PRIORITY: '0' }, { rtpPorts: 20 });
+  const server: ServerHandle = await startServer({ SIP_ADDRESS: '::1', RTP_ADDRESS6: '::1', VOICE_MEDIA_RT_PRIORITY: '0', ...NO_ADMISSION }, { rtpPorts: 20 });
   t.teardown(() => server.stop());
   const mark = server.log().length;
 
@@ -90,7 +93,7 @@ t.test('c=IN IP6 offer with an IPv6 media address: 200 with c=IN IP6, audio both
 });
 
 t.test('c=IN IP6 offer without an IPv6 media address: 488 with Reason and Warning 301, warn log', { skip }, async (t) => {
-  const server: ServerHandle = await startServer({ SIP_ADDRESS: '::1', VOICE_MEDIA_RT_PRIORITY: '0' }, { rtpPorts: 20 });
+  const server: ServerHandle = await startServer({ SIP_ADDRESS: '::1', VOICE_MEDIA_RT_PRIORITY: '0', ...NO_ADMISSION }, { rtpPorts: 20 });
   t.teardown(() => server.stop());
   const r = await runSipp('uac-ipv6-media', {
     target: `[::1]:${server.sipPort}`, localIp: '::1', durationMs: 1000, timeoutSec: 20, args: ['-key', 'rtp_port', '27998'],
