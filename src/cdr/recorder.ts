@@ -55,7 +55,7 @@ export interface CdrConversation {
     readonly transcript: readonly DialogueEntry[];
     readonly timings: readonly TurnTiming[];
     readonly usage: { readonly sttSeconds: number; readonly ttsChars: number; readonly bargeIns: number };
-    on(event: 'transcript' | 'turn', listener: (...args: any[]) => void): unknown;
+    on(event: 'transcript' | 'turn' | 'ended', listener: (...args: any[]) => void): unknown;
   };
   state: Pick<ConversationState, 'caller' | 'account' | 'order' | 'messages' | 'engine' | 'language' | 'reason' | 'lane'> & {
     usage?: { promptTokens: number; completionTokens: number; model: string };
@@ -89,6 +89,8 @@ interface Live {
   chain: Promise<void>;
   timer: NodeJS.Timeout | null;
   cases: Record<string, string>;
+  /** why the conversation ended, as the dialogue said ('no input', 'message taken', …) */
+  agentEnd: string | null;
 }
 
 const iso = (t: number | null | undefined): string | null => (t === null || t === undefined ? null : new Date(t).toISOString());
@@ -106,7 +108,7 @@ export class CdrRecorder {
   /** Follow a call from the INVITE on (src/sip VoiceApp 'call' event). */
   track(call: CdrCall): void {
     if (this.live.has(call)) return;
-    const e: Live = { id: (this.opts.newId ?? randomUUID)(), call, conv: null, inserted: false, chain: Promise.resolve(), timer: null, cases: {} };
+    const e: Live = { id: (this.opts.newId ?? randomUUID)(), call, conv: null, inserted: false, chain: Promise.resolve(), timer: null, cases: {}, agentEnd: null };
     this.live.set(call, e);
     this.bySipCallId.set(call.callId, e);
     call.once('answered', () => {
@@ -124,6 +126,9 @@ export class CdrRecorder {
     const dirty = (): void => this.scheduleProgress(e);
     conv.controller.on('transcript', dirty);
     conv.controller.on('turn', dirty);
+    conv.controller.on('ended', (ev?: { reason?: string }) => {
+      e.agentEnd ??= ev?.reason ?? null;
+    });
   }
 
   /** The case queue created the CRM case for a message taken on `sipCallId`. */
@@ -282,7 +287,7 @@ export class CdrRecorder {
       r.escalationOutcome = str(h.handoffOutcome);
       r.escalationReason = st?.reason ?? null;
     }
-    const o = deriveOutcome({ endReason: reason, answered, state: st ?? null, handoff: h, cases: e.cases });
+    const o = deriveOutcome({ endReason: reason, answered, state: st ?? null, handoff: h, cases: e.cases, agentEnd: e.agentEnd });
     r.outcome = o.outcome;
     r.outcomeRef = o.ref;
     r.outcomes = o.outcomes;
@@ -302,6 +307,7 @@ export class CdrRecorder {
       ...(Object.keys(e.cases).length ? { cases: { ...e.cases } } : {}),
       ...(h ? { handoff: { ...h } } : {}),
       ...(st?.usage ? { llmModel } : {}),
+      ...(e.agentEnd ? { agentEnd: e.agentEnd } : {}),
     };
     return r;
   }
@@ -332,6 +338,8 @@ export interface OutcomeInputs {
   handoff: Readonly<Record<string, string | number | undefined>> | null;
   /** message id → CRM case number, where known */
   cases?: Record<string, string>;
+  /** why the dialogue ended the conversation ('no input': the caller went silent) */
+  agentEnd?: string | null;
 }
 
 /** The call's outcomes, most significant first, and the reference of the first. */
@@ -349,7 +357,7 @@ export function deriveOutcome(i: OutcomeInputs): { outcome: CdrOutcome; ref: str
   if (found.length === 0) {
     if (!i.answered) found.push([i.endReason === 'canceled' ? 'abandoned' : 'failed', null]);
     else if (['error', 'rtp-timeout'].includes(i.endReason)) found.push(['failed', i.endReason]);
-    else if (i.endReason === 'agent-hangup') found.push(['none', null]);
+    else if (i.endReason === 'agent-hangup' && i.agentEnd !== 'no input') found.push(['none', null]);
     else found.push(['abandoned', null]);
   }
   return { outcome: found[0]![0], ref: found[0]![1], outcomes: found.map((f) => f[0]) };

@@ -13,7 +13,8 @@ export type CdrStatus = 'open' | 'completed' | 'incomplete';
  * What the call achieved (the first that applies, in this order): an order placed, a
  * message taken, a transfer to a person, an order status given, an escalation that did
  * not connect, a failure (error, media timeout, rejected), the caller gone without an
- * outcome (hung up, went silent, canceled), or a conversation that ended with nothing done.
+ * outcome (hung up, canceled, or silent until the agent gave up), or a conversation the
+ * agent closed with nothing done.
  */
 export type CdrOutcome =
   | 'order_placed' | 'message_taken' | 'transferred' | 'status_given' | 'escalated'

@@ -104,6 +104,7 @@ t.test('a message taken: the case number replaces the message id when the queue 
   };
   const ctl = Object.assign(new (await import('node:events')).EventEmitter(), { transcript: [], timings: [], usage: { sttSeconds: 0, ttsChars: 0, bargeIns: 0 } });
   rec.conversation(call, { controller: ctl, state: state as never, sttProvider: 'pocketsphinx', ttsProvider: 'flite' });
+  ctl.emit('ended', { how: 'hangup', reason: 'message taken' });
   call.end('agent-hangup');
   await rec.flush();
   t.match(await store.get(call.callId), { outcome: 'message_taken', outcomeRef: `${call.callId}:msg:1`, hangupBy: 'agent', releaseCause: /cause=16/ });
@@ -112,6 +113,7 @@ t.test('a message taken: the case number replaces the message id when the queue 
   const r = (await store.get(call.callId))!;
   t.equal(r.outcomeRef, 'CASE-7');
   t.same(r.detail.cases, { [`${call.callId}:msg:1`]: 'CASE-7' });
+  t.equal(r.detail.agentEnd, 'message taken', "the dialogue's own end reason is kept");
   // a case created by a later process (spool replay) for a call this one never saw
   const other = new SqliteCdrStore({ file: ':memory:' });
   t.teardown(() => other.close());
@@ -203,6 +205,7 @@ t.test('deriveOutcome: the most significant outcome first', async (t) => {
   t.same(deriveOutcome({ endReason: 'caller-bye', answered: true, state: st({}), handoff: { handoffTarget: '2101', handoffOutcome: 'no-answer' } }).outcome, 'escalated');
   t.same(deriveOutcome({ endReason: 'caller-bye', answered: true, state: st({}), handoff: null }).outcome, 'abandoned');
   t.same(deriveOutcome({ endReason: 'agent-hangup', answered: true, state: st({}), handoff: null }).outcome, 'none');
+  t.same(deriveOutcome({ endReason: 'agent-hangup', answered: true, state: st({}), handoff: null, agentEnd: 'no input' }).outcome, 'abandoned', 'the caller went silent until the agent gave up');
   t.same(deriveOutcome({ endReason: 'rtp-timeout', answered: true, state: null, handoff: null }), { outcome: 'failed', ref: 'rtp-timeout', outcomes: ['failed'] });
   t.same(deriveOutcome({ endReason: 'canceled', answered: false, state: null, handoff: null }).outcome, 'abandoned');
   t.same(deriveOutcome({ endReason: 'error', answered: false, state: null, handoff: null }).outcome, 'failed');
