@@ -68,6 +68,11 @@ export async function startServer(env: Record<string, string> = {}, opts: StartS
     OPS_PORT: '0',
     // SIGTERM stops at once unless a test asks for a drain
     DRAIN_SECONDS: '0',
+    // load-based admission off: a shared test box runs many servers and peers at once, and a
+    // busy moment must not turn a functional test's call into a 503 (test/e2e/ops.test.ts and
+    // test/unit/ops.test.ts test admission itself); the call-count limit stays at its default
+    ADMISSION_MEDIA_LATE_MS: '0',
+    ADMISSION_EVENT_LOOP_MS: '0',
     ...env,
   };
   if (!['debug', 'info'].includes(serverEnv.LOG_LEVEL ?? 'info')) serverEnv.LOG_LEVEL = 'info';
