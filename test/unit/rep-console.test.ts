@@ -680,6 +680,11 @@ t.test('https publicUrl: Secure __Host- cookie, links on the public URL', async 
   t.match(String(r.headers['set-cookie']), /^__Host-va-console=[^;]+; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Strict; Secure$/);
   t.match(rc.popLink('p1'), /^https:\/\/console\.example\.com\/pops\/p1\?t=/);
   t.equal(rc.popUrl('p1'), 'https://console.example.com/pops/p1');
+  // off loopback without https: it works, and says what is wrong with it
+  const { log, lines } = captureLog();
+  const plain = await startRepConsole({ store, host: '0.0.0.0', port: 0, log, reps: await reps() });
+  t.teardown(() => plain.close());
+  t.ok(lines.some((l) => l.level === 'warn' && /unencrypted/.test(l.msg)), 'plain http off loopback is logged as a warning');
 });
 
 t.test('loopback-demo: no reps only on loopback', async (t) => {

@@ -495,6 +495,9 @@ export async function startRepConsole(opts: RepConsoleOptions): Promise<RepConso
     log.warn('rep console in loopback-demo mode: no reps configured (console.reps), so there is no login and every screen pop is shown to anyone on this host', { url });
   } else {
     log.info('rep console listening', { url, reps: reps.size, secureCookie: secure });
+    if (!secure && !isLoopback(host)) {
+      log.warn('rep console: passwords and session cookies cross the network unencrypted; serve it through https and set console.publicUrl to the https URL', { url });
+    }
   }
 
   let closing: Promise<void> | undefined;
