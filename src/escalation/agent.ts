@@ -140,6 +140,7 @@ export class EscalatingAgent implements Agent {
       takenAt: new Date().toISOString(),
     };
     this.log.info('hand-off failed; message taken', { why: f.why, status: f.status, msgId: message.id });
+    st.messages.push(message); // the state lists every message taken (the CDR's outcome)
     yield { type: 'take_message', message };
     const said = fillTemplate(pr.transferFailed ?? DEFAULT_TRANSFER_FAILED, {
       target, callback: callback ? speakPhone(callback) : 'the number you are calling from', tenant: this.ctx.tenant.name,

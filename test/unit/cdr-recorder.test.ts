@@ -91,6 +91,36 @@ t.test('reorder call: open row at answer, progress mid-call, completed at hang-u
   t.same(r.detail.orders, h.agent.state.order.placed);
 });
 
+t.test('a hand-off that finds the rep busy: the message taken is the outcome, the escalation is recorded', async (t) => {
+  const store = new SqliteCdrStore({ file: ':memory:' });
+  t.teardown(() => store.close());
+  const rec = recorder(store);
+  const h = await harness({ transferOutcome: () => ({ ok: false, why: 'busy', status: 486 }) });
+  t.teardown(() => h.close());
+  const call = new FakeCall(h.ctx.callId);
+  rec.track(call);
+  call.answer();
+  rec.conversation(call, { controller: h.dialogue, state: h.agent.state, sttProvider: 'pocketsphinx', ttsProvider: 'flite' });
+  await h.start();
+  h.playOut();
+  await h.say('let me talk to my rep');
+  h.playOut();
+  await h.settle();
+  h.playOut();
+  await h.settle();
+  t.equal(h.cases.length, 1, 'the hand-off failed and a message was taken');
+  // what HandoffService notes on the call
+  call.handoffInfo = { handoff: 'warm', handoffTarget: '2101', handoffTrigger: 'routing', handoffOutcome: 'busy (486)' };
+  call.end('caller-bye');
+  await rec.flush();
+  const r = (await store.get(call.callId))!;
+  t.match(r, {
+    outcome: 'message_taken', outcomeRef: h.cases[0]!.id, outcomes: ['message_taken', 'escalated'],
+    escalationTrigger: 'routing', escalationTarget: '2101', escalationOutcome: 'busy (486)', escalationReason: /rep/,
+  });
+  t.match(r.detail.messages, [{ id: h.cases[0]!.id, kind: 'handoff' }]);
+});
+
 t.test('a message taken: the case number replaces the message id when the queue reports it, even after the hang-up', async (t) => {
   const store = new SqliteCdrStore({ file: ':memory:' });
   t.teardown(() => store.close());
