@@ -10,7 +10,7 @@ import t from 'tap';
 import dgram from 'node:dgram';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, ROOT, type ServerHandle } from '../helpers/server.ts';
@@ -58,6 +58,7 @@ if (!haveOpenssl()) {
   });
   t.teardown(async () => {
     await server?.stop();
+    rmSync(certs.dir, { recursive: true, force: true });
   });
 
   t.test('ready line names the TLS listener', async (t) => {
@@ -136,6 +137,7 @@ if (!haveOpenssl()) {
   } else {
     t.test('baresip calls over TLS: INVITE/ACK/BYE on the TLS port, ;transport=tls Contact, greeting heard', async (t) => {
       const dir = mkdtempSync(join(tmpdir(), 'baresip-tls-'));
+      t.teardown(() => rmSync(dir, { recursive: true, force: true }));
       // baresip listens on <port> (UDP/TCP) and <port>+1 (TLS)
       let port = 0;
       for (let i = 0; i < 50 && !port; i++) {

@@ -4,7 +4,7 @@
  * source and the field.
  */
 import t from 'tap';
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, describeSip, sipTlsMaterial, ConfigError } from '../../src/config.ts';
@@ -15,6 +15,10 @@ if (!haveOpenssl()) {
 } else {
   const certs = makeTestCerts();
   const dir = mkdtempSync(join(tmpdir(), 'config-tls-'));
+  t.teardown(() => {
+    rmSync(certs.dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  });
   // copies next to the config file, to check relative paths
   copyFileSync(certs.cert, join(dir, 'sip.pem'));
   copyFileSync(certs.key, join(dir, 'sip.key'));

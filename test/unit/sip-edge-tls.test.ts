@@ -9,6 +9,7 @@
  */
 import t, { type Test } from 'tap';
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import Srf from 'drachtio-srf';
 import { SipEdge } from '../../src/sip-edge/index.ts';
 import type { SipTlsOptions } from '../../src/sip-edge/transport.ts';
@@ -70,6 +71,7 @@ if (!haveOpenssl()) {
   t.test('SIP over TLS', { skip: 'openssl CLI not on PATH (Debian package openssl)' }, () => {});
 } else {
   certs = makeTestCerts();
+  t.teardown(() => rmSync(certs.dir, { recursive: true, force: true }));
 
   t.test('drachtio hostports list tls/h:p after tcp and udp; TLS listens on its own port', async (t) => {
     const s = await setup(t, {});
