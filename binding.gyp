@@ -21,6 +21,7 @@
         "native/dtmf_inband.cc",
         "native/rtcp.cc",
         "native/recorder.cc",
+        "native/srtp.cc",
         "native/vad/frame_cutter.cc",
         "native/vad/read_ahead.cc",
         "native/vad/turn_state.cc"
@@ -33,9 +34,11 @@
         "-std=c++17", "-O2", "-Wall", "-Wextra",
         "-isystem", "<!(node -p \"require('node-addon-api').include_dir\")",
         "-isystem", "/usr/include/flite",
-        "-isystem", "/usr/include/opus"
+        "-isystem", "/usr/include/opus",
+        "<!@(pkg-config --cflags libsrtp2)"
       ],
       "libraries": [
+        "<!@(pkg-config --libs libsrtp2)",
         "-lflite_cmu_us_kal", "-lflite_cmu_us_kal16", "-lflite_cmu_us_slt",
         "-lflite_cmu_us_rms", "-lflite_cmu_us_awb",
         "-lflite_usenglish", "-lflite_cmulex", "-lflite", "-lopus", "-lm", "-lpthread"

@@ -16,6 +16,7 @@
 #include "rtcp.h"
 #include "resampler.h"
 #include "rtp.h"
+#include "srtp.h"
 #include "tts.h"
 
 namespace voice {
@@ -222,6 +223,30 @@ Napi::Uint8Array uint8Arg(const Napi::Value& v, const char* name) {
   return v.As<Napi::Uint8Array>();
 }
 
+SrtpSuite srtpSuiteArg(const Napi::Value& v) {
+  SrtpSuite s;
+  if (!v.IsString() || !srtpSuiteFromName(v.As<Napi::String>().Utf8Value(), &s))
+    throw Napi::TypeError::New(v.Env(), "srtp suite must be AES_CM_128_HMAC_SHA1_80 or AES_CM_128_HMAC_SHA1_32");
+  return s;
+}
+
+// A 30-byte master key || salt (Uint8Array / Buffer) copied into dst; the caller wipes dst.
+void srtpKeyArg(const Napi::Value& v, const char* name, uint8_t dst[kSrtpKeySaltLen]) {
+  Napi::Uint8Array k = uint8Arg(v, name);
+  if (k.ElementLength() != kSrtpKeySaltLen)
+    throw Napi::RangeError::New(v.Env(), std::string(name) + " must be 30 bytes (16 key + 14 salt)");
+  std::memcpy(dst, k.Data(), kSrtpKeySaltLen);
+}
+
+// {suite, localKey, remoteKey} → SrtpKeys (wiped by the caller)
+void srtpKeysArg(const Napi::Value& v, SrtpKeys* out) {
+  if (!v.IsObject()) throw Napi::TypeError::New(v.Env(), "srtp must be {suite, localKey, remoteKey}");
+  Napi::Object o = v.As<Napi::Object>();
+  out->suite = srtpSuiteArg(o.Get("suite"));
+  srtpKeyArg(o.Get("localKey"), "srtp.localKey", out->local);
+  srtpKeyArg(o.Get("remoteKey"), "srtp.remoteKey", out->remote);
+}
+
 class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -231,6 +256,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::CloseSession>("closeSession"),
                            InstanceMethod<&EngineWrap::SetRemote>("setRemote"),
                            InstanceMethod<&EngineWrap::SetCodec>("setCodec"),
+                           InstanceMethod<&EngineWrap::SetSrtpRemote>("setSrtpRemote"),
                            InstanceMethod<&EngineWrap::Play>("play"),
                            InstanceMethod<&EngineWrap::Flush>("flush"),
                            InstanceMethod<&EngineWrap::QueuedSamples>("queuedSamples"),
@@ -355,8 +381,13 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     }
     const int family = optInt(o, "family", 0, 0, 6);
     if (family != 0 && family != 4 && family != 6) throw Napi::RangeError::New(env, "family must be 4 or 6");
+    SrtpKeys keys;
+    const bool srtp = !o.Get("srtp").IsUndefined() && !o.Get("srtp").IsNull();
+    if (srtp) srtpKeysArg(o.Get("srtp"), &keys);
     std::string err;
-    auto s = eng.createSession(codec, static_cast<uint8_t>(pt), tePt, haveRemote ? &remote : nullptr, &err, cfg, family);
+    auto s = eng.createSession(codec, static_cast<uint8_t>(pt), tePt, haveRemote ? &remote : nullptr, &err, cfg, family,
+                               srtp ? &keys : nullptr);
+    srtpWipe(&keys, sizeof keys);
     if (!s) throw Napi::Error::New(env, "cannot create media session: " + err);
     updateRef(env);
     Napi::Object r = Napi::Object::New(env);
@@ -395,6 +426,18 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     std::string err;
     if (!s->setCodec(c, static_cast<uint8_t>(intArg(info[2], "payloadType", 0, 127)), &err))
       throw Napi::Error::New(info.Env(), "setCodec: " + err);
+  }
+
+  // setSrtpRemote(id, suite, remoteKey): the peer re-keyed (re-INVITE)
+  void SetSrtpRemote(const Napi::CallbackInfo& info) {
+    auto s = session(info);
+    const SrtpSuite suite = srtpSuiteArg(info[1]);
+    uint8_t key[kSrtpKeySaltLen];
+    srtpKeyArg(info[2], "remoteKey", key);
+    std::string err;
+    const bool ok = s->setSrtpRemote(suite, key, &err);
+    srtpWipe(key, sizeof key);
+    if (!ok) throw Napi::Error::New(info.Env(), "setSrtpRemote: " + err);
   }
 
   void SetOpusParams(const Napi::CallbackInfo& info) { session(info)->setOpusParams(opusArg(info[1])); }
@@ -539,6 +582,11 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     o.Set("dtmfIn", static_cast<double>(st.dtmfIn));
     o.Set("dtmfOut", static_cast<double>(st.dtmfOut));
     o.Set("inbandDtmf", Napi::Boolean::New(env, st.inbandDtmf));
+    o.Set("srtp", st.srtpSuite < 0 ? env.Null() : Napi::String::New(env, srtpSuiteName(static_cast<SrtpSuite>(st.srtpSuite))));
+    o.Set("srtpAuthFail", static_cast<double>(st.srtpAuthFail));
+    o.Set("srtpReplay", static_cast<double>(st.srtpReplay));
+    o.Set("srtpInvalid", static_cast<double>(st.srtpInvalid));
+    o.Set("srtpProtectFail", static_cast<double>(st.srtpProtectFail));
     o.Set("jitter", playoutStatsObj(env, st.playout));
     Napi::Object rc = Napi::Object::New(env);
     rc.Set("packetsIn", static_cast<double>(st.rtcp.packetsIn));
@@ -839,8 +887,87 @@ Napi::Value ParseRtcp(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// SrtpTest: one SrtpContext without sockets or threads (known-answer vectors, tamper and
+// replay tests, the SRTP bench). Not used by the engine.
+//   new SrtpTest({suite, localKey, remoteKey, ssrc})
+//   protect(rtp) / protectRtcp(rtcp) → Uint8Array | null
+//   unprotect(srtp) / unprotectRtcp(srtcp) → {status: 'ok'|'auth-fail'|'replay'|'invalid', packet?}
+//   setRemote(suite, key): the inbound side re-keyed, as Session::setSrtpRemote does
+class SrtpTestWrap : public Napi::ObjectWrap<SrtpTestWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "SrtpTest",
+                       {InstanceMethod<&SrtpTestWrap::Protect>("protect"),
+                        InstanceMethod<&SrtpTestWrap::ProtectRtcp>("protectRtcp"),
+                        InstanceMethod<&SrtpTestWrap::Unprotect>("unprotect"),
+                        InstanceMethod<&SrtpTestWrap::UnprotectRtcp>("unprotectRtcp"),
+                        InstanceMethod<&SrtpTestWrap::SetRemote>("setRemote")});
+  }
+  SrtpTestWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SrtpTestWrap>(info) {
+    SrtpKeys k;
+    srtpKeysArg(info[0], &k);
+    const Napi::Value ssrc = info[0].As<Napi::Object>().Get("ssrc");
+    const uint32_t tx = ssrc.IsNumber() ? ssrc.As<Napi::Number>().Uint32Value() : 0;
+    try {
+      c_ = std::make_unique<SrtpContext>(k.suite, k.local, k.remote, tx);
+    } catch (const std::exception& e) {
+      srtpWipe(&k, sizeof k);
+      throw Napi::Error::New(info.Env(), e.what());
+    }
+    srtpWipe(&k, sizeof k);
+  }
+
+ private:
+  Napi::Value seal(const Napi::CallbackInfo& info, bool rtcp) {
+    Napi::Uint8Array in = uint8Arg(info[0], "packet");
+    std::vector<uint8_t> b(in.ElementLength() + kSrtpTrailer);
+    std::memcpy(b.data(), in.Data(), in.ElementLength());
+    size_t n = in.ElementLength();
+    const bool ok = rtcp ? c_->protectRtcp(b.data(), &n, b.size()) : c_->protectRtp(b.data(), &n, b.size());
+    if (!ok) return info.Env().Null();
+    Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), n);
+    std::memcpy(out.Data(), b.data(), n);
+    return out;
+  }
+  Napi::Value open(const Napi::CallbackInfo& info, bool rtcp) {
+    Napi::Env env = info.Env();
+    Napi::Uint8Array in = uint8Arg(info[0], "packet");
+    std::vector<uint8_t> b(in.Data(), in.Data() + in.ElementLength());
+    size_t n = b.size();
+    const SrtpContext::Rx r = rtcp ? c_->unprotectRtcp(b.data(), &n) : c_->unprotectRtp(b.data(), &n);
+    Napi::Object o = Napi::Object::New(env);
+    static const char* const names[] = {"ok", "auth-fail", "replay", "invalid"};
+    o.Set("status", names[static_cast<int>(r)]);
+    if (r == SrtpContext::Rx::Ok) {
+      Napi::Uint8Array out = Napi::Uint8Array::New(env, n);
+      std::memcpy(out.Data(), b.data(), n);
+      o.Set("packet", out);
+    }
+    return o;
+  }
+  Napi::Value Protect(const Napi::CallbackInfo& info) { return seal(info, false); }
+  Napi::Value ProtectRtcp(const Napi::CallbackInfo& info) { return seal(info, true); }
+  Napi::Value Unprotect(const Napi::CallbackInfo& info) { return open(info, false); }
+  Napi::Value UnprotectRtcp(const Napi::CallbackInfo& info) { return open(info, true); }
+  void SetRemote(const Napi::CallbackInfo& info) {
+    const SrtpSuite suite = srtpSuiteArg(info[0]);
+    uint8_t key[kSrtpKeySaltLen];
+    srtpKeyArg(info[1], "remoteKey", key);
+    try {
+      SrtpContext fresh(suite, nullptr, key, 0);
+      srtpWipe(key, sizeof key);
+      c_->adoptRemote(fresh);
+    } catch (const std::exception& e) {
+      srtpWipe(key, sizeof key);
+      throw Napi::Error::New(info.Env(), e.what());
+    }
+  }
+  std::unique_ptr<SrtpContext> c_;
+};
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("PlayoutTest", PlayoutTestWrap::Init(env));
+  exports.Set("SrtpTest", SrtpTestWrap::Init(env));
   exports.Set("parseRtcp", Napi::Function::New<ParseRtcp>(env, "parseRtcp"));
   exports.Set("detectDtmfInband", Napi::Function::New<DetectDtmfInband>(env, "detectDtmfInband"));
   Napi::Array codecs = Napi::Array::New(env, 3);

@@ -147,7 +147,7 @@ bool Engine::serves(int family) const {
 }
 
 std::shared_ptr<Session> Engine::createSession(Codec codec, uint8_t pt, int tePt, const SockAddr* remoteIn, std::string* err,
-                                              const SessionConfig& cfg, int family) {
+                                              const SessionConfig& cfg, int family, const SrtpKeys* srtp) {
   if (!running_) {
     if (err) *err = "media engine is closed";
     return nullptr;
@@ -169,9 +169,14 @@ std::shared_ptr<Session> Engine::createSession(Codec codec, uint8_t pt, int tePt
   std::shared_ptr<Session> s;
   try {
     s = std::make_shared<Session>(nextId_++, fd, local, codec, pt, tePt, cfg, rtcpFd);
+    if (srtp) s->initSrtp(srtp->suite, srtp->local, srtp->remote);  // before the media thread can see it
   } catch (const std::exception& e) {
-    ::close(fd);
-    if (rtcpFd >= 0) ::close(rtcpFd);
+    if (s) {
+      s.reset();  // the session owns the sockets now: its destructor closes them
+    } else {
+      ::close(fd);
+      if (rtcpFd >= 0) ::close(rtcpFd);
+    }
     if (err) *err = e.what();
     return nullptr;
   }
@@ -354,10 +359,11 @@ void Engine::runDueSlots(int64_t now) {
 
 void Engine::sendTick(Session* s, int64_t tick, int64_t deadline) {
   if (deadline < s->startNs) return;
-  uint8_t pkt[kMaxRtpPacket];
+  uint8_t pkt[kMaxRtpPacket + kSrtpTrailer];
   SockAddr dest;
   bool playoutDone = false;
-  const size_t len = s->buildPacket(pkt, sizeof pkt, tick, &dest, &playoutDone);
+  size_t len = s->buildPacket(pkt, kMaxRtpPacket, tick, &dest, &playoutDone);
+  if (len) len = s->sealRtp(pkt, len, sizeof pkt);  // SRTP: protect on the paced path (no-op without)
   if (len) {
     const int64_t t = monoNs();
     const ssize_t r = ::sendto(s->fd(), pkt, len, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&dest.ss), dest.len);
@@ -373,7 +379,8 @@ void Engine::sendTick(Session* s, int64_t tick, int64_t deadline) {
   s->playoutTick(now, &vadTick_, now - deadline > kTickNs / 2);  // late: a catch-up tick
   emitDtmf(s);
   if (s->rtcpFd() >= 0) {
-    const size_t n = s->buildRtcp(pkt, sizeof pkt, now, &dest);
+    size_t n = s->buildRtcp(pkt, kMaxRtpPacket, now, &dest);
+    if (n) n = s->sealRtcp(pkt, n, sizeof pkt);
     if (n) ::sendto(s->rtcpFd(), pkt, n, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&dest.ss), dest.len);
   }
 }

@@ -64,7 +64,8 @@ class Engine {
    * main allocator. Fails (err) when no socket of that family can be had.
    */
   std::shared_ptr<Session> createSession(Codec codec, uint8_t pt, int tePt, const SockAddr* remote, std::string* err,
-                                         const SessionConfig& cfg = SessionConfig(), int family = 0);
+                                         const SessionConfig& cfg = SessionConfig(), int family = 0,
+                                         const SrtpKeys* srtp = nullptr);
   /** Address families sessions can be created for (bit 4: IPv4, bit 6: IPv6). */
   bool serves(int family) const;
   /** Connect two sessions natively (each one's playout feeds the other's encoder). Waits for the media thread. */

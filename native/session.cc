@@ -75,6 +75,37 @@ void Session::closeFd() {
   }
 }
 
+void Session::initSrtp(SrtpSuite suite, const uint8_t localKey[kSrtpKeySaltLen], const uint8_t remoteKey[kSrtpKeySaltLen]) {
+  srtp_ = std::make_unique<SrtpContext>(suite, localKey, remoteKey, ssrc_);
+  srtpSuite_ = static_cast<int>(suite);
+}
+
+bool Session::setSrtpRemote(SrtpSuite suite, const uint8_t remoteKey[kSrtpKeySaltLen], std::string* err) {
+  if (srtpSuite_ < 0) {
+    if (err) *err = "the session has no SRTP";
+    return false;
+  }
+  if (static_cast<int>(suite) != srtpSuite_) {
+    if (err) *err = std::string("the session runs ") + srtpSuiteName(static_cast<SrtpSuite>(srtpSuite_)) + "; a suite change needs a new session";
+    return false;
+  }
+  std::unique_ptr<SrtpContext> fresh;
+  try {
+    fresh = std::make_unique<SrtpContext>(suite, nullptr, remoteKey, 0);
+  } catch (const std::exception& e) {
+    if (err) *err = e.what();
+    return false;
+  }
+  std::unique_ptr<SrtpContext> old;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    old = std::move(pendingSrtpRx_);  // a re-key the media thread has not taken yet is superseded
+    pendingSrtpRx_ = std::move(fresh);
+    srtpRekey_.store(true, std::memory_order_release);
+  }
+  return true;
+}
+
 void Session::setRemote(const SockAddr& remote, uint16_t rtcpPort) {
   std::lock_guard<std::mutex> lk(mu_);
   signalled_ = remote;
@@ -214,6 +245,11 @@ SessionStats Session::stats(int64_t nowNs) const {
   const int64_t last = lastRxNs_.load(std::memory_order_relaxed);
   s.lastRxAgoMs = last == 0 ? -1 : std::max<int64_t>(0, (nowNs - last) / 1'000'000);
   s.ssrcOut = ssrc_;
+  s.srtpSuite = srtpSuite_;
+  s.srtpAuthFail = srtpAuthFail_.load(std::memory_order_relaxed);
+  s.srtpReplay = srtpReplay_.load(std::memory_order_relaxed);
+  s.srtpInvalid = srtpInvalid_.load(std::memory_order_relaxed);
+  s.srtpProtectFail = srtpProtectFail_.load(std::memory_order_relaxed);
   s.seqOut = seqOut_.load(std::memory_order_relaxed);
   if (recorderJs) {
     s.recording = true;
@@ -405,6 +441,46 @@ size_t Session::buildPacket(uint8_t* buf, size_t cap, int64_t tick, SockAddr* de
   return kRtpHeaderSize + plen;
 }
 
+size_t Session::sealRtp(uint8_t* buf, size_t len, size_t cap) {
+  if (!srtp_ || len == 0) return len;
+  srtpTakeRekey();
+  if (!srtp_->protectRtp(buf, &len, cap)) {
+    srtpProtectFail_.fetch_add(1, std::memory_order_relaxed);
+    return 0;
+  }
+  return len;
+}
+
+size_t Session::sealRtcp(uint8_t* buf, size_t len, size_t cap) {
+  if (!srtp_ || len == 0) return len;
+  if (!srtp_->protectRtcp(buf, &len, cap)) {
+    srtpProtectFail_.fetch_add(1, std::memory_order_relaxed);
+    return 0;
+  }
+  return len;
+}
+
+void Session::srtpTakeRekey() {
+  if (!srtpRekey_.load(std::memory_order_acquire)) return;
+  std::unique_ptr<SrtpContext> fresh;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    fresh = std::move(pendingSrtpRx_);
+    srtpRekey_.store(false, std::memory_order_relaxed);
+  }
+  if (fresh) srtp_->adoptRemote(*fresh);  // the old inbound context leaves with `fresh` (freed here, once per re-key)
+}
+
+bool Session::srtpRxOk(SrtpContext::Rx r) {
+  switch (r) {
+    case SrtpContext::Rx::Ok: return true;
+    case SrtpContext::Rx::AuthFail: srtpAuthFail_.fetch_add(1, std::memory_order_relaxed); break;
+    case SrtpContext::Rx::Replay: srtpReplay_.fetch_add(1, std::memory_order_relaxed); break;
+    case SrtpContext::Rx::Invalid: srtpInvalid_.fetch_add(1, std::memory_order_relaxed); break;
+  }
+  return false;
+}
+
 void Session::onSent(size_t bytes, bool ok) {
   if (!ok) {
     sendErrors_.fetch_add(1, std::memory_order_relaxed);
@@ -481,10 +557,29 @@ void Session::inbandOut(DtmfReceiver::Out o) {
 }
 
 Session::RxResult Session::onDatagram(const uint8_t* data, size_t len, const SockAddr& src, int64_t nowNs, VadTick* vt) {
+  // SRTP: authenticate and decrypt a copy (libsrtp works in place) before anything reads it.
+  uint8_t clear[kMaxSrtpDatagram];
+  if (srtp_) {
+    if (looksLikeRtcp(data, len)) {
+      onRtcp(data, len, src, nowNs);  // SRTCP multiplexed on the RTP port (RFC 5761)
+      return RxResult::Ignored;
+    }
+    if (len > sizeof clear) {
+      invalidIn_.fetch_add(1, std::memory_order_relaxed);
+      return RxResult::Ignored;
+    }
+    srtpTakeRekey();
+    std::memcpy(clear, data, len);
+    if (!srtpRxOk(srtp_->unprotectRtp(clear, &len))) return RxResult::Ignored;
+    data = clear;
+  }
   RtpPacket p;
   const RtpStatus st = parseRtp(data, len, &p);
   if (st == RtpStatus::Rtcp) {
-    onRtcp(data, len, src, nowNs);  // RTCP multiplexed on the RTP port (RFC 5761)
+    // RTCP multiplexed on the RTP port (RFC 5761); with SRTP it was recognised above, so this
+    // is a decrypted packet that only looks like one.
+    if (srtp_) invalidIn_.fetch_add(1, std::memory_order_relaxed);
+    else onRtcp(data, len, src, nowNs);
     return RxResult::Ignored;
   }
   if (st != RtpStatus::Ok) {
@@ -549,6 +644,22 @@ Session::RxResult Session::onDatagram(const uint8_t* data, size_t len, const Soc
 }
 
 void Session::onRtcp(const uint8_t* data, size_t len, const SockAddr& src, int64_t nowNs) {
+  if (!srtp_) {
+    rtcpPlain(data, len, src, nowNs);
+    return;
+  }
+  uint8_t clear[kMaxSrtpDatagram];
+  if (len > sizeof clear) {
+    ++rtcp_.invalidIn;
+    return;
+  }
+  srtpTakeRekey();
+  std::memcpy(clear, data, len);
+  if (!srtpRxOk(srtp_->unprotectRtcp(clear, &len))) return;
+  rtcpPlain(clear, len, src, nowNs);
+}
+
+void Session::rtcpPlain(const uint8_t* data, size_t len, const SockAddr& src, int64_t nowNs) {
   RtcpParsed r;
   if (parseRtcp(data, len, ssrc_, &r) != RtcpStatus::Ok) {
     ++rtcp_.invalidIn;

@@ -26,6 +26,7 @@
 #include "rtp.h"
 #include "recorder.h"
 #include "resampler.h"
+#include "srtp.h"
 #include "vad/frame_cutter.h"
 #include "vad/read_ahead.h"
 #include "vad/turn_state.h"
@@ -40,6 +41,8 @@ constexpr size_t kMaxQueueSamples = 8000 * 600;
 constexpr size_t kInboundCapacity = 16000;
 /** Largest RTP packet we build (header + Opus at the highest bitrate). */
 constexpr size_t kMaxRtpPacket = 12 + 1500;
+/** Largest SRTP/SRTCP datagram unprotected (the engine's receive buffers are this size). */
+constexpr size_t kMaxSrtpDatagram = 2048;
 /**
  * After latching, packets from another source are ignored unless the latched
  * source has been silent this long (media moved without re-INVITE, e.g. SBC
@@ -115,6 +118,8 @@ struct SessionStats {
   RtcpStats rtcp;
   bool bridged = false;
   bool recording = false;
+  int srtpSuite = -1;  // SrtpSuite, -1: plain RTP
+  uint64_t srtpAuthFail = 0, srtpReplay = 0, srtpInvalid = 0, srtpProtectFail = 0;
   uint64_t recordedFrames = 0, recordDropped = 0;
 };
 
@@ -135,10 +140,22 @@ class Session {
   int rate() const { return cfg_.rate; }
   /** Close the sockets; only after the media thread has dropped the session. */
   void closeFd();
+  /**
+   * SRTP (SDES keys): JS thread, in Engine::createSession before the session is shared with
+   * the media thread (no lock: nothing else can see the session yet). Throws on a libsrtp error.
+   */
+  void initSrtp(SrtpSuite suite, const uint8_t localKey[kSrtpKeySaltLen], const uint8_t remoteKey[kSrtpKeySaltLen]);
+  bool srtp() const { return srtpSuite_ >= 0; }
 
   // ---- JS thread API (thread-safe) ----
   /** Signalled remote (SDP c=/m=); resets latching so the peer can latch again. rtcpPort 0 = port + 1. */
   void setRemote(const SockAddr& remote, uint16_t rtcpPort = 0);
+  /**
+   * The peer re-keyed (re-INVITE with a new a=crypto key, same suite): builds the new inbound
+   * context here and hands it to the media thread under mu_ (taken at its next packet or tick).
+   * False (with err) when the session has no SRTP or libsrtp refuses.
+   */
+  bool setSrtpRemote(SrtpSuite suite, const uint8_t remoteKey[kSrtpKeySaltLen], std::string* err);
   /** Switch codec (re-INVITE). Creates the Opus encoder here, on the JS thread, when first needed. */
   bool setCodec(Codec codec, uint8_t pt, std::string* err = nullptr);
   void setOpusParams(const OpusParams& p);
@@ -178,6 +195,13 @@ class Session {
    */
   size_t buildPacket(uint8_t* buf, size_t cap, int64_t tick, SockAddr* dest, bool* playoutDone);
   void onSent(size_t bytes, bool ok);
+  /**
+   * SRTP on the send path (media thread): protect the packet buildPacket / buildRtcp wrote
+   * (buf holds len + kSrtpTrailer). Returns the new length, or 0 when protection failed
+   * (counted in srtpProtectFail; the packet is not sent). Without SRTP returns len.
+   */
+  size_t sealRtp(uint8_t* buf, size_t len, size_t cap);
+  size_t sealRtcp(uint8_t* buf, size_t len, size_t cap);
   /** Inbound playout for this tick: JB → PCM → pending audio, bridge peer; DTMF timeouts; recorder. */
   void playoutTick(int64_t nowNs, VadTick* vt = nullptr, bool late = false);
   /**
@@ -203,8 +227,14 @@ class Session {
   /** Copy the 8 kHz inbound audio of VAD frames [startFrame, endFrame] (+1 frame post-roll) into dst; returns samples. */
   size_t copyUtterance(int64_t startFrame, int64_t endFrame, std::vector<int16_t>& dst) const;
   enum class RxResult { Accepted, Latched, Ignored };
-  /** Validate, latch, and queue one datagram into the jitter buffer (or the DTMF receiver / RTCP). */
+  /**
+   * Validate, latch, and queue one datagram into the jitter buffer (or the DTMF receiver / RTCP).
+   * With SRTP the datagram is first copied, authenticated (replay window), decrypted — before
+   * the RTP parser and before latching, so only the keyed peer can latch — and dropped on
+   * failure (srtpAuthFail / srtpReplay / srtpInvalid).
+   */
   RxResult onDatagram(const uint8_t* data, size_t len, const SockAddr& src, int64_t nowNs, VadTick* vt = nullptr);
+  /** An RTCP datagram (own port or multiplexed); SRTCP is unprotected first when SRTP is on. */
   void onRtcp(const uint8_t* data, size_t len, const SockAddr& src, int64_t nowNs);
   /** Build an RTCP report if one is due; returns its length (0 = nothing to send). */
   size_t buildRtcp(uint8_t* buf, size_t cap, int64_t nowNs, SockAddr* dest);
@@ -229,6 +259,9 @@ class Session {
  private:
   void syncCodec();
   void publishStats();
+  void rtcpPlain(const uint8_t* data, size_t len, const SockAddr& src, int64_t nowNs);
+  bool srtpRxOk(SrtpContext::Rx r);  // count a failed unprotect; true on Ok
+  void srtpTakeRekey();              // media thread: adopt a pending peer re-key
   void inbandOut(DtmfReceiver::Out o);  // queue an in-band detector result like a telephone-event one
 
   int fd_;
@@ -260,7 +293,12 @@ class Session {
   uint64_t unintEnd_ = 0;     // queue position (enqTotal_ scale) up to which the prompt is uninterruptible
   bool tunablesDirty_ = false;
   vad::TurnTunables pendingTunables_;
+  std::unique_ptr<SrtpContext> pendingSrtpRx_;  // a peer re-key, waiting for the media thread
+  std::atomic<bool> srtpRekey_{false};          // pendingSrtpRx_ is set (checked without the lock)
 
+  // -- media thread only (set on the JS thread before the session is shared) --
+  std::unique_ptr<SrtpContext> srtp_;
+  int srtpSuite_ = -1;  // constant after initSrtp
   // -- media thread only --
   uint32_t ssrc_;
   uint16_t seq_;
@@ -361,6 +399,7 @@ class Session {
   // -- atomics, written by the media thread, read by stats() --
   std::atomic<uint64_t> packetsIn_{0}, packetsOut_{0}, bytesIn_{0}, bytesOut_{0}, invalidIn_{0};
   std::atomic<uint64_t> teIn_{0}, sendErrors_{0}, inDropped_{0}, dtmfIn_{0}, dtmfOut_{0};
+  std::atomic<uint64_t> srtpAuthFail_{0}, srtpReplay_{0}, srtpInvalid_{0}, srtpProtectFail_{0};
   std::atomic<int64_t> lastRxNs_{0};
   std::atomic<uint16_t> seqOut_{0};
 };

@@ -6,7 +6,7 @@
 #    in a "// fuzz-sources:" line and extra link flags in "// fuzz-libs:" —
 #    and runs each for the given seconds. Targets: rtp_parser_fuzz,
 #    session_rx_fuzz, rtcp_parser_fuzz, dtmf_fuzz, dtmf_sender_fuzz, dtmf_inband_fuzz,
-#    jitter_buffer_fuzz, vad_frame_cutter_fuzz, vad_read_ahead_fuzz.
+#    jitter_buffer_fuzz, vad_frame_cutter_fuzz, vad_read_ahead_fuzz, srtp_unprotect_fuzz.
 # 2. Runs every test/fuzz/*.fuzz.ts with `node --import tsx <file> <seconds>`.
 # Exits non-zero if any build fails or any target crashes; crash inputs are
 # kept in build/fuzz/crashes/.

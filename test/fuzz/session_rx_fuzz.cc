@@ -2,8 +2,8 @@
 // the outbound packet builder, driven by a stream of datagrams from varying
 // source ports. No sockets, no threads: Session is used the way the media
 // thread uses it.
-// fuzz-sources: native/session.cc native/session_vad.cc native/rtp.cc native/g711.cc native/media_socket.cc native/playout.cc native/jitter_buffer.cc native/plc.cc native/opus_codec.cc native/resampler.cc native/dtmf.cc native/dtmf_inband.cc native/rtcp.cc native/recorder.cc native/vad/frame_cutter.cc native/vad/read_ahead.cc native/vad/turn_state.cc
-// fuzz-libs: -lopus -lpthread
+// fuzz-sources: native/session.cc native/session_vad.cc native/srtp.cc native/rtp.cc native/g711.cc native/media_socket.cc native/playout.cc native/jitter_buffer.cc native/plc.cc native/opus_codec.cc native/resampler.cc native/dtmf.cc native/dtmf_inband.cc native/rtcp.cc native/recorder.cc native/vad/frame_cutter.cc native/vad/read_ahead.cc native/vad/turn_state.cc
+// fuzz-libs: -lopus -lsrtp2 -lpthread
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

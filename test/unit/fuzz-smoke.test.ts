@@ -20,4 +20,5 @@ t.test('test/fuzz/run.sh 5 finds no crash', { timeout: 215_000 }, async (t) => {
   t.comment(out.split('\n').filter((l) => l.startsWith('fuzz:') || l.startsWith('{')).join('\n'));
   t.equal(code, 0, code === 0 ? 'all fuzz targets passed' : out.slice(-4000));
   t.match(out, /fuzz: running rtp_parser_fuzz/, 'the RTP parser target ran');
+  t.match(out, /fuzz: running srtp_unprotect_fuzz/, 'the SRTP unprotect target ran');
 });
