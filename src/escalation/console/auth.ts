@@ -13,8 +13,8 @@
  *   key is all a link needs; a JWT would triple the length of a SIP header for nothing.
  */
 import { createHash, createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
-import ipaddr from 'ipaddr.js';
 import type { ConsoleRep } from './settings.ts';
+import { isLoopbackHost } from '../../ops/auth.ts';
 
 // ---------------------------------------------------------------- password hashes
 
@@ -293,16 +293,8 @@ export class LoginLimiter {
 
 // ---------------------------------------------------------------- misc
 
-/** True when `host` reaches only this machine: 127.0.0.0/8, ::1, `localhost`. A wildcard is not. */
-export function isLoopback(host: string): boolean {
-  const h = host.trim().replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost') return true;
-  try {
-    return ipaddr.process(h).range() === 'loopback';
-  } catch {
-    return false;
-  }
-}
+/** True when `host` reaches only this machine (src/ops/auth.ts decides it for every listener). */
+export const isLoopback = isLoopbackHost;
 
 /** Can `rep` see pops for `extension`? (`*` in a rep's list: every extension.) */
 export function repSees(rep: ConsoleRep, extension: string | undefined): boolean {
