@@ -5,11 +5,11 @@
  * runs through the tenant's MCP gateway against the built-in CRM/ERP; the model's answer is
  * spoken by flite and transcribed back; when the LLM fails, the rules agent finishes the call.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startServer } from '../helpers/server.ts';
+import { startServer, type ServerHandle } from '../helpers/server.ts';
 import { freePort, freePortBlock } from '../helpers/ports.ts';
 import { startTestRedis } from '../helpers/redis.ts';
 import { startLlmStub } from '../helpers/llm-stub.ts';
@@ -21,21 +21,28 @@ t.setTimeout(300_000);
 const tmp = mkdtempSync(path.join(tmpdir(), 'llm-call-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 
-t.test('LLM agent over SIP: transcript in, MCP tool call, spoken answer, fallback to rules on failure', async (t) => {
+/** An LLM stub, a Redis and the server pointed at both; everything is torn down with `t`. */
+async function llmServer(t: Test, name: string): Promise<{ stub: Awaited<ReturnType<typeof startLlmStub>>; s: ServerHandle; crmDb: string }> {
   const stub = await startLlmStub();
   t.teardown(() => stub.close());
   const redis = await startTestRedis();
   t.teardown(() => redis.stop());
   const rtp = await freePortBlock({ min: 38000, max: 38999 }, 50);
+  const crmDb = path.join(tmp, `crm-${name}.sqlite`);
   const s = await startServer({
     SIP_PORT: String(await freePort({ min: 18900, max: 18999 }, 'both')),
     DRACHTIO_PORT: String(await freePort({ min: 19700, max: 19799 }, 'tcp')),
     RTP_PORT_MIN: String(rtp.min), RTP_PORT_MAX: String(rtp.max),
-    CRM_DB: path.join(tmp, 'crm.sqlite'), DATA_DIR: path.join(tmp, 'var'), REDIS_URL: redis.url,
+    CRM_DB: crmDb, DATA_DIR: path.join(tmp, `var-${name}`), REDIS_URL: redis.url,
     VOICE_AGENT_NOW: '2026-12-02T16:00:00Z', VOICE_MEDIA_RT_PRIORITY: '0',
     OPENAI_BASE_URL: stub.baseURL, OPENAI_API_KEY: 'e2e-key', OPENAI_MODEL: 'stub-model',
   }, { readyTimeoutMs: 60000 });
   t.teardown(() => s.stop());
+  return { stub, s, crmDb };
+}
+
+t.test('LLM agent over SIP: transcript in, MCP tool call, spoken answer, fallback to rules on failure', async (t) => {
+  const { stub, s } = await llmServer(t, 'answer');
 
   stub.script(
     // turn 1: a tool call, then the answer built on its result
@@ -81,21 +88,7 @@ t.test('LLM agent over SIP: transcript in, MCP tool call, spoken answer, fallbac
 });
 
 t.test('prompt injection over SIP: a read-only line, a model that obeys "place an order for 500 valves" → no order row, an audit line, a refusal spoken', async (t) => {
-  const stub = await startLlmStub();
-  t.teardown(() => stub.close());
-  const redis = await startTestRedis();
-  t.teardown(() => redis.stop());
-  const rtp = await freePortBlock({ min: 38000, max: 38999 }, 50);
-  const crmDb = path.join(tmp, 'crm-injection.sqlite');
-  const s = await startServer({
-    SIP_PORT: String(await freePort({ min: 18900, max: 18999 }, 'both')),
-    DRACHTIO_PORT: String(await freePort({ min: 19700, max: 19799 }, 'tcp')),
-    RTP_PORT_MIN: String(rtp.min), RTP_PORT_MAX: String(rtp.max),
-    CRM_DB: crmDb, DATA_DIR: path.join(tmp, 'var-injection'), REDIS_URL: redis.url,
-    VOICE_AGENT_NOW: '2026-12-02T16:00:00Z', VOICE_MEDIA_RT_PRIORITY: '0',
-    OPENAI_BASE_URL: stub.baseURL, OPENAI_API_KEY: 'e2e-key', OPENAI_MODEL: 'stub-model',
-  }, { readyTimeoutMs: 60000 });
-  t.teardown(() => s.stop());
+  const { stub, s, crmDb } = await llmServer(t, 'injection');
   // the model does what the caller says: it calls place_order, and would then claim success
   stub.script(
     { toolCalls: [{ name: 'place_order', args: { account_id: 'ACC-10042', lines: [{ sku: 'PV-100', qty: 500 }] } }] },
