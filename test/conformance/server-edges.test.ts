@@ -1,7 +1,10 @@
 /**
  * The whole voice-agent server behind each edge: the built-in edge (EDGE=builtin) and a real
  * drachtio-server (EDGE=drachtio, when a `drachtio` binary is on PATH; skipped otherwise).
- * Same SIPp flows and the same greeting checks; outcomes compared between the edges.
+ * Same SIPp flows and the same greeting checks; outcomes compared between the edges. Besides
+ * the basic flows, the carrier interop suite: PAI + Privacy with an escaped user=phone
+ * Request-URI, a tel: From, a SIP-I multipart INVITE, 100rel/PRACK, a session timer refreshed by
+ * the caller, a re-INVITE codec change, SIP INFO DTMF.
  */
 import t, { type Test } from 'tap';
 import { placeCall } from '../helpers/caller.ts';
@@ -20,9 +23,13 @@ interface Summary {
   cancel: string | undefined;
   callerStatus: number;
   callerAudioOk: boolean;
+  /** carrier interop flows (sip-config/sipp): SIPp exit codes */
+  carrier: Record<string, number | null>;
 }
 
 const results: Record<string, Summary> = {};
+/** Both servers as test/e2e/sipp-sip-extensions runs them: Min-SE 2 s (the refresh flow), 180 before the answer (the 100rel flow). */
+const EDGE_ENV = { SESSION_MIN_SE: '2', SESSION_EXPIRES: '1800', ANSWER_DELAY_MS: '300' };
 const drachtio = drachtioBinary();
 
 async function flows(t: Test, sipTarget: string, sipPort: number): Promise<Summary> {
@@ -41,6 +48,30 @@ async function flows(t: Test, sipTarget: string, sipPort: number): Promise<Summa
   const cancelOutcome = /outcome=(\S+)/.exec(cancel.log)?.[1];
   t.comment(`CANCEL outcome: ${cancelOutcome}`);
 
+  // carrier interop suite (what trunks send): each scenario checks its own answers
+  const carrier: Record<string, number | null> = {};
+  const identity = (keys: Record<string, string>) => runSipp('uac-carrier-identity', {
+    target: sipTarget, durationMs: 1500, timeoutSec: 20,
+    args: Object.entries({ h1: 'X-None: 1', h2: 'X-None: 2', ...keys }).flatMap(([k, v]) => ['-key', k, v]),
+  });
+  const interop: Array<[string, () => ReturnType<typeof runSipp>]> = [
+    ['pai-privacy', () => identity({
+      ruri: `sip:%2B18005550111@${sipTarget};user=phone`, from: 'sip:anonymous@anonymous.invalid', to: 'sip:%2B18005550111@127.0.0.1;user=phone',
+      h1: 'P-Asserted-Identity: <sip:+14155550142@carrier.example;user=phone>', h2: 'Privacy: id',
+    })],
+    ['tel-from', () => identity({ ruri: 'tel:+1-800-555-0111', from: 'tel:+1-415-555-0142', to: 'tel:+1-800-555-0111' })],
+    ['sipi-multipart', () => runSipp('uac-sipi-multipart', { target: sipTarget, durationMs: 1500, timeoutSec: 20 })],
+    ['100rel', () => runSipp('uac-100rel', { target: sipTarget, timeoutSec: 20 })],
+    ['session-timer', () => runSipp('uac-session-timer', { target: sipTarget, timeoutSec: 30 })],
+    ['reinvite-codec', () => runSipp('uac-reinvite-codec', { target: sipTarget, durationMs: 1000, timeoutSec: 30 })],
+    ['info-dtmf', () => runSipp('uac-info-dtmf', { target: sipTarget, durationMs: 1000, timeoutSec: 30 })],
+  ];
+  for (const [name, run] of interop) {
+    const r = await run();
+    t.equal(r.code, 0, sippMessage(r, `carrier flow ${name}`));
+    carrier[name] = r.code;
+  }
+
   const r = await placeCall({ port: sipPort, hangupAfterMs: 3000 });
   t.equal(r.status, 200, 'test caller answered');
   const a = analyzeStream(r.packets.filter((p) => p.pt === r.payloadType));
@@ -48,7 +79,7 @@ async function flows(t: Test, sipTarget: string, sipPort: number): Promise<Summa
   t.ok(audioOk, `greeting audio received (${a.packets} packets, RMS ${rms(r.pcm).toFixed(0)}, median ${a.medianIntervalMs?.toFixed(2)} ms)`);
   return {
     pcmuUdp: pcmuUdp.code, pcmuTcp: pcmuTcp.code, pcma: pcma.code, g729: g729.code, options: options.code,
-    cancel: cancelOutcome, callerStatus: r.status, callerAudioOk: audioOk,
+    cancel: cancelOutcome, callerStatus: r.status, callerAudioOk: audioOk, carrier,
   };
 }
 
@@ -57,7 +88,7 @@ if (!haveSipp()) {
   t.test('server behind each edge', { skip: 'sipp not on PATH (Debian package sip-tester)' }, () => {});
 } else {
   t.test('voice-agent with the built-in edge', async (t) => {
-    const server = await startServer();
+    const server = await startServer(EDGE_ENV);
     t.teardown(() => server.stop());
     results.builtin = await flows(t, `127.0.0.1:${server.sipPort}`, server.sipPort);
   });
@@ -70,7 +101,7 @@ if (!haveSipp()) {
       await d?.stop();
     });
     d = await startDrachtio();
-    server = await startServer({ EDGE: 'drachtio', DRACHTIO_HOST: '127.0.0.1', DRACHTIO_PORT: String(d.adminPort), DRACHTIO_SECRET: d.secret });
+    server = await startServer({ ...EDGE_ENV, EDGE: 'drachtio', DRACHTIO_HOST: '127.0.0.1', DRACHTIO_PORT: String(d.adminPort), DRACHTIO_SECRET: d.secret });
     results.drachtio = await flows(t, `127.0.0.1:${d.sipPort}`, d.sipPort);
   });
 
