@@ -39,7 +39,9 @@
  *     trustIdentity: true  # P-Asserted-Identity / Remote-Party-ID from here are believed (default true)
  *     country: US          # national forms from this trunk (default: defaultCountry)
  *     earlyMedia: true     # 183 with our SDP before the 200 (default: earlyMedia below)
+ *     srtp: required       # off | optional | required (default: srtp below)
  * earlyMedia: false        # 183 Session Progress with SDP (reliable when the caller supports 100rel) before the 200
+ * srtp: optional           # SRTP (SDES) for calls from no trunk / trunks that do not say: off | optional | required
  * ```
  */
 import { readFileSync } from 'node:fs';
@@ -55,6 +57,7 @@ import {
   applySipTlsEnv, applySipTlsFile, checkSipTls, describeSipTls, finishSipTls, newSipTlsDraft,
   type SipTlsDraft, type SipTlsMaterial, type SipTlsSettings,
 } from './sip/tls-settings.ts';
+import { SRTP_POLICIES, type SrtpPolicy } from './sip/srtp-settings.ts';
 import { applyConsoleAuthFile, CONSOLE_AUTH_KEYS, defaultConsoleAuth, demoRefusal, type ConsoleAuthSettings } from './escalation/console/settings.ts';
 
 export type Transport = 'udp' | 'tcp';
@@ -215,6 +218,13 @@ export interface Config {
    * SDP (after `answerDelayMs`). Env `EARLY_MEDIA` (`on`/`off`). @defaultValue false
    */
   earlyMedia: boolean;
+  /**
+   * SRTP (RTP/SAVP with SDES keys, RFC 4568) for calls from no trunk or a trunk that does not
+   * say: `optional` answers SAVP offers with SRTP and plain ones with RTP, `required` refuses
+   * plain RTP offers (488), `off` refuses SAVP offers (488). Env `SRTP`. See
+   * src/sip/srtp-settings.ts. @defaultValue 'optional'
+   */
+  srtp: SrtpPolicy;
   /** Env `LOG_LEVEL`. @defaultValue 'info' */
   logLevel: LogLevel;
   /**
@@ -267,6 +277,8 @@ export interface TrunkSettings {
    * 100rel), for carriers that want early media. @defaultValue the global `earlyMedia` (false)
    */
   earlyMedia?: boolean;
+  /** SRTP policy of its calls (off | optional | required). @defaultValue the global `srtp` (optional) */
+  srtp?: SrtpPolicy;
 }
 
 export interface SessionTimerSettings {
@@ -326,6 +338,7 @@ export function defaultConfig(): Config {
     rtpTimeoutSeconds: 30,
     sessionTimer: { enabled: true, interval: 1800, minSE: 90 },
     earlyMedia: false,
+    srtp: 'optional',
     logLevel: 'info',
     rtpengine: null,
     handoff: { repUri: 'sip:{extension}@127.0.0.1:5070', ringSeconds: 20 },
@@ -433,7 +446,7 @@ class Reader {
   }
 }
 
-const TOP_KEYS = ['sip', 'edge', 'drachtio', 'rtp', 'tenantsFile', 'maxCallSeconds', 'answerDelayMs', 'rtpTimeoutSeconds', 'logLevel', 'rtpengine', 'handoff', 'console', 'sessionTimer', 'earlyMedia', 'defaultCountry', 'trunks', 'cdr'] as const;
+const TOP_KEYS = ['sip', 'edge', 'drachtio', 'rtp', 'tenantsFile', 'maxCallSeconds', 'answerDelayMs', 'rtpTimeoutSeconds', 'logLevel', 'rtpengine', 'handoff', 'console', 'sessionTimer', 'earlyMedia', 'srtp', 'defaultCountry', 'trunks', 'cdr'] as const;
 
 function rtpengineOf(cfg: Config): RtpengineSettings {
   cfg.rtpengine ??= { url: '', timeoutMs: RTPENGINE_SETTINGS_DEFAULTS.timeoutMs, transcode: [], flags: [] };
@@ -491,7 +504,7 @@ function trunks(r: Reader, field: string, v: unknown): TrunkSettings[] {
   const names = new Map<string, number>();
   (v as unknown[]).forEach((item, i) => {
     const f = `${field}[${i}]`;
-    const o = r.mapping(f, item, ['name', 'sources', 'trustIdentity', 'country', 'earlyMedia']);
+    const o = r.mapping(f, item, ['name', 'sources', 'trustIdentity', 'country', 'earlyMedia', 'srtp']);
     if (typeof o.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(o.name)) {
       r.fail(`${f}.name`, `must be a name of letters, digits, '.', '_' or '-' (at most 64), got ${show(o.name)}`);
     }
@@ -513,6 +526,7 @@ function trunks(r: Reader, field: string, v: unknown): TrunkSettings[] {
     if (o.country !== undefined && o.country !== null) t.country = country(r, `${f}.country`, o.country);
     else countryUnset.add(t);
     if (o.earlyMedia !== undefined && o.earlyMedia !== null) t.earlyMedia = flag(r, `${f}.earlyMedia`, o.earlyMedia);
+    if (o.srtp !== undefined && o.srtp !== null) t.srtp = r.oneOf(`${f}.srtp`, o.srtp, SRTP_POLICIES);
     out.push(t);
   });
   return out;
@@ -579,6 +593,7 @@ function applyFile(cfg: Config, file: string): void {
     if (has(st, 'minSE')) cfg.sessionTimer.minSE = r.int('sessionTimer.minSE', st.minSE, 1, 86400);
   }
   if (has(top, 'earlyMedia')) cfg.earlyMedia = flag(r, 'earlyMedia', top.earlyMedia);
+  if (has(top, 'srtp')) cfg.srtp = r.oneOf('srtp', top.srtp, SRTP_POLICIES);
   if (has(top, 'logLevel')) cfg.logLevel = r.oneOf('logLevel', top.logLevel, LOG_LEVELS);
   if (has(top, 'handoff')) {
     const h = r.mapping('handoff', top.handoff, ['repUri', 'ringSeconds']);
@@ -642,6 +657,7 @@ function applyEnv(cfg: Config, env: NodeJS.ProcessEnv, cwd: string): void {
   if ((v = get('SESSION_EXPIRES')) !== undefined) cfg.sessionTimer.interval = r.int('SESSION_EXPIRES', v, 1, 86400);
   if ((v = get('SESSION_MIN_SE')) !== undefined) cfg.sessionTimer.minSE = r.int('SESSION_MIN_SE', v, 1, 86400);
   if ((v = get('EARLY_MEDIA')) !== undefined) cfg.earlyMedia = flag(r, 'EARLY_MEDIA', v);
+  if ((v = get('SRTP')) !== undefined) cfg.srtp = r.oneOf('SRTP', v, SRTP_POLICIES);
   if ((v = get('LOG_LEVEL')) !== undefined) cfg.logLevel = r.oneOf('LOG_LEVEL', v, LOG_LEVELS);
   if ((v = get('REP_URI')) !== undefined) cfg.handoff.repUri = repUri(r, 'REP_URI', v);
   if ((v = get('REP_RING_SECONDS')) !== undefined) cfg.handoff.ringSeconds = r.int('REP_RING_SECONDS', v, 1, 300);

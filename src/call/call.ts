@@ -17,7 +17,7 @@ import { EventEmitter } from 'node:events';
 import { randomInt } from 'node:crypto';
 import { logger, type Logger } from '../ops/log.ts';
 import {
-  negotiate, processAnswer, createReoffer, parseSdp, SdpError, sdpFromBody, BodyError, SDP_ACCEPT, type CodecName, type MediaCapabilities, type NegotiatedAudio, type Negotiation, type SessionDescription,
+  sameKey, negotiate, processAnswer, createReoffer, parseSdp, SdpError, sdpFromBody, BodyError, SDP_ACCEPT, type CodecName, type MediaCapabilities, type NegotiatedAudio, type Negotiation, type SessionDescription,
 } from '../sdp/index.ts';
 import type { Tenant, TtsVoice } from '../tenants/index.ts';
 import { dtmfInfoBody, INFO_ACCEPT } from './dtmf-info.ts';
@@ -96,6 +96,8 @@ export interface CallMediaSession {
   setCodec(codec: 'PCMU' | 'PCMA' | 'opus', payloadType: number, fmtp?: string): void;
   /** Telephone-event payload type after a re-INVITE (undefined: none negotiated). */
   setTelephoneEventPayloadType?(pt: number | undefined): void;
+  /** SRTP: the peer re-keyed (same suite); throws otherwise. */
+  setSrtpRemote?(suite: 'AES_CM_128_HMAC_SHA1_80' | 'AES_CM_128_HMAC_SHA1_32', remoteKey: Uint8Array): void;
   /** Stop / resume our outbound RTP (hold): nothing is sent while the direction excludes send. */
   setDirection(direction: MediaDirection): void;
   play(pcm: Int16Array): void;
@@ -837,6 +839,11 @@ export class Call extends EventEmitter {
           capabilities: this.opts.capabilities,
           origin: { sessionId: this.opts.sdpSessionId, sessionVersion: this.sdpVersion },
           preferCodec: this._audio.codec,
+          // SRTP stays as the call was answered: an SRTP call keeps our key and suite (the peer
+          // may re-key), a plain one stays plain — the media session cannot switch mid-call.
+          srtp: this._audio.srtp
+            ? { policy: 'required', localKey: this._audio.srtp.localKey, preferSuite: this._audio.srtp.suite, scope: 'in this call (it was answered with SRTP)' }
+            : { policy: 'off', scope: 'in this call (it was answered with plain RTP)' },
         });
       } catch (err) {
         const text = err instanceof SdpError ? err.message : 'internal error';
@@ -890,6 +897,15 @@ export class Call extends EventEmitter {
   /** Switch the media session to newly negotiated audio (codec, telephone-event, remote, direction). */
   private applyAudio(a: NegotiatedAudio): void {
     const prev = this._audio;
+    // SRTP first (it may refuse): same suite, the peer's key may change (RFC 4568 §7.1.4 re-key).
+    if (!!a.srtp !== !!prev.srtp) throw new Error('cannot switch between RTP and SRTP in a running call');
+    if (a.srtp && prev.srtp) {
+      if (a.srtp.suite !== prev.srtp.suite) throw new Error(`SRTP suite change (${prev.srtp.suite} → ${a.srtp.suite}) needs a new call`);
+      if (!sameKey(a.srtp.remoteKey, prev.srtp.remoteKey)) {
+        this.session.setSrtpRemote?.(a.srtp.suite, a.srtp.remoteKey);
+        this.log.info('SRTP: the peer re-keyed', { suite: a.srtp.suite });
+      }
+    }
     if (a.codec !== prev.codec || a.payloadType !== prev.payloadType || (a.codec === 'opus' && a.remoteFmtp !== prev.remoteFmtp)) {
       this.session.setCodec(a.codec, a.payloadType, a.remoteFmtp);
       this.log.info('media codec switched', { from: `${prev.codec}/${prev.payloadType}`, to: `${a.codec}/${a.payloadType}` });

@@ -134,6 +134,7 @@ export class MediaEngine {
       ...(opts.rtcpIntervalMs !== undefined ? { rtcpIntervalMs: opts.rtcpIntervalMs } : {}),
       ...(turn ? { vad: turn } : {}),
       ...(opts.inbandDtmf === false ? { inbandDtmf: false } : {}),
+      ...(opts.srtp ? { srtp: opts.srtp } : {}),
     });
     const s = new MediaSession(this, eng, r.id, r.localAddress, r.localPort, r.rtcpPort, opts.deliverRate ?? 8000, turn);
     this.sessions.set(r.id, s);

@@ -19,6 +19,6 @@ export {
   MediaSession, supportedCodecs, JITTER_DEFAULTS, parseOpusFmtp,
   type MediaDirection, type MediaCodec, type JitterOptions, type SessionOptions, type OpusFmtp,
   type JitterStats, type RtcpStats, type DtmfEvent, type SessionStats, type TurnEventInfo,
-  type MediaSessionEvents, type SessionHost,
+  type MediaSessionEvents, type SessionHost, type SrtpSuite, type SrtpKeys,
 } from './session.ts';
 export { PlayoutSimulator, synthesize, ulawEncode, ulawDecode, alawEncode, alawDecode, type Voice } from './audio.ts';

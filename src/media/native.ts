@@ -52,19 +52,26 @@ export interface NativeSessionStats {
   lastRxAgoMs: number | null; remote: { address: string; port: number } | null;
   latched: boolean; ssrcOut: number; seqOut: number; sending: boolean;
   dtmfIn: number; dtmfOut: number; inbandDtmf: boolean; jitter: NativeJitterStats; rtcp: NativeRtcpStats;
+  srtp: NativeSrtpSuite | null; srtpAuthFail: number; srtpReplay: number; srtpInvalid: number; srtpProtectFail: number;
   bridged: boolean; recording: boolean; recordedFrames: number;
 }
+
+export type NativeSrtpSuite = 'AES_CM_128_HMAC_SHA1_80' | 'AES_CM_128_HMAC_SHA1_32';
+/** 30-byte master key || salt each way. */
+export interface NativeSrtpKeys { suite: NativeSrtpSuite; localKey: Uint8Array; remoteKey: Uint8Array }
 
 export interface NativeEngine {
   createSession(opts: {
     codec: NativeCodec; payloadType: number; telephoneEventPayloadType?: number;
     remoteAddress?: string; remotePort?: number; rate?: 8000 | 16000; jitter?: NativeJitterOptions;
     opus?: NativeOpusParams; rtcpIntervalMs?: number; vad?: NativeTurnTunables; inbandDtmf?: boolean; family?: 4 | 6;
+    srtp?: NativeSrtpKeys;
   }): { id: number; localAddress: string; localPort: number; rtcpPort: number | null };
   closeSession(id: number): boolean;
   setRemote(id: number, address: string, port: number, rtcpPort?: number): void;
   setCodec(id: number, codec: NativeCodec, payloadType: number): void;
   setOpusParams(id: number, p: NativeOpusParams): void;
+  setSrtpRemote(id: number, suite: NativeSrtpSuite, remoteKey: Uint8Array): void;
   setTelephoneEvent(id: number, payloadType: number | null): void;
   setDirection(id: number, direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive'): void;
   sendDtmf(id: number, digits: string, durationMs: number, gapMs: number): void;
@@ -123,6 +130,14 @@ export interface NativeBinding {
     put(packet: Uint8Array, arrivalMs: number): 'accepted' | 'duplicate' | 'late' | 'overflow' | 'too-big' | 'reset' | 'invalid';
     tick(nowMs: number): Int16Array | null;
     stats(): NativeJitterStats;
+  };
+  /** Test binding: one SRTP context without sockets (known-answer vectors, tamper/replay tests, bench). */
+  SrtpTest: new (opts: NativeSrtpKeys & { ssrc?: number }) => {
+    protect(rtp: Uint8Array): Uint8Array | null;
+    protectRtcp(rtcp: Uint8Array): Uint8Array | null;
+    unprotect(srtp: Uint8Array): { status: 'ok' | 'auth-fail' | 'replay' | 'invalid'; packet?: Uint8Array };
+    unprotectRtcp(srtcp: Uint8Array): { status: 'ok' | 'auth-fail' | 'replay' | 'invalid'; packet?: Uint8Array };
+    setRemote(suite: NativeSrtpSuite, remoteKey: Uint8Array): void;
   };
   constants: { tickMs: number; slots: number; eventBatchMs: number };
   /** The sessions' in-band DTMF detector over a whole 8 kHz signal, fed in 20 ms frames (tests, corpus checks). */

@@ -40,6 +40,18 @@ export interface JitterOptions {
 /** Defaults of {@link JitterOptions}. */
 export const JITTER_DEFAULTS: Readonly<JitterOptions> = Object.freeze({ minDelayMs: 20, maxDelayMs: 200, startDelayMs: 60 });
 
+/** SRTP suites the native core implements (RFC 4568 names). */
+export type SrtpSuite = 'AES_CM_128_HMAC_SHA1_80' | 'AES_CM_128_HMAC_SHA1_32';
+
+/** SDES-keyed SRTP of one session: 30-byte master key || salt each way (never logged). */
+export interface SrtpKeys {
+  suite: SrtpSuite;
+  /** ours: protects what we send (the key in our a=crypto) */
+  localKey: Uint8Array;
+  /** the peer's: unprotects what it sends (the key in its a=crypto) */
+  remoteKey: Uint8Array;
+}
+
 export interface SessionOptions {
   codec: MediaCodec;
   /** Payload type of the codec (dynamic for Opus, e.g. 111). */
@@ -54,6 +66,11 @@ export interface SessionOptions {
    * @defaultValue the family of `bindAddress`
    */
   family?: 4 | 6;
+  /**
+   * SRTP (RTP/SAVP with SDES keys): RTP and RTCP are protected/unprotected in the native
+   * core with these keys. @defaultValue undefined (plain RTP)
+   */
+  srtp?: SrtpKeys;
   /**
    * The peer's `a=fmtp` for the codec (Opus: maxplaybackrate, stereo,
    * useinbandfec, maxaveragebitrate, usedtx). See {@link parseOpusFmtp}.
@@ -155,6 +172,11 @@ export interface SessionStats {
   sending?: boolean;
   /** Datagrams rejected: not RTP, malformed, unknown payload type, or from a foreign source while latched. */
   invalidIn: number;
+  /** SRTP suite of the session; null for plain RTP. */
+  srtp?: SrtpSuite | null;
+  /** SRTP/SRTCP packets dropped: authentication failed (wrong key, tampered, forged) / replayed (libsrtp's window). */
+  srtpAuthFail?: number;
+  srtpReplay?: number;
   /** DTMF digits received (RFC 4733 or in-band tones) / sent (RFC 4733). */
   dtmfIn?: number;
   dtmfOut?: number;
@@ -180,6 +202,9 @@ function toStats(s: NativeSessionStats): SessionStats {
     seqOut: s.seqOut,
     sending: s.sending,
     invalidIn: s.invalidIn,
+    srtp: s.srtp,
+    srtpAuthFail: s.srtpAuthFail,
+    srtpReplay: s.srtpReplay,
     dtmfIn: s.dtmfIn,
     dtmfOut: s.dtmfOut,
     inbandDtmf: s.inbandDtmf,
@@ -326,6 +351,11 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
    */
   setDirection(direction: MediaDirection): void {
     this.eng.setDirection(this.liveId(), direction);
+  }
+
+  /** The peer re-keyed SRTP (re-INVITE with a new a=crypto key, same suite); throws without SRTP. */
+  setSrtpRemote(suite: SrtpSuite, remoteKey: Uint8Array): void {
+    this.eng.setSrtpRemote(this.liveId(), suite, remoteKey);
   }
 
   /** Telephone-event payload type after a re-INVITE (undefined: not negotiated). */

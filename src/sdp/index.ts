@@ -11,6 +11,10 @@ export {
   type CodecName, type MediaCapabilities, type NegotiateOptions, type NegotiatedAudio, type Negotiation,
 } from './negotiate.ts';
 export {
+  parseCryptoLine, chooseCrypto, cryptoValue, newSrtpKey, isSdesProto, sameKey, SRTP_SUITES, SRTP_POLICIES, SRTP_KEY_BYTES,
+  MIN_SRTP_LIFETIME, type SrtpPolicy, type SrtpSuiteName, type SrtpParams, type CryptoLine,
+} from './crypto.ts';
+export {
   sdpFromBody, splitMultipart, parseContentType, BodyError, SDP_ACCEPT, SDP_BODY_TYPES,
   type SdpBody, type OtherPart,
 } from './body.ts';

@@ -7,11 +7,18 @@
  * the offerer is what carriers expect). Exactly one audio codec is answered, plus
  * telephone-event (RFC 4733) when offered at the same clock rate, echoing the offer's
  * payload type and fmtp.
+ *
+ * SRTP (SDES, RFC 4568; ./crypto.ts): with `srtp.policy` `optional` an RTP/SAVP(F) line is
+ * answered RTP/SAVP(F) with our `a=crypto` (same tag and suite as the first usable line of the
+ * offer, a fresh key) and RTP/AVP(F) with plain RTP; `required` refuses plain RTP lines and
+ * `off` SAVP ones (kind `srtp`: 488 with the reason). An RTP/AVP line that carries a=crypto
+ * (best-effort SRTP, RFC 5939 capability negotiation) is taken as plain RTP: out of scope.
  */
 import {
   SdpError, parseSdp, serializeSdp, rtpMaps, fmtpOf, directionOf, ptimeOf,
   type Direction, type SessionDescription, type SdpMedia, type RtpMap, type SdpAttribute,
 } from './parse.ts';
+import { chooseCrypto, cryptoValue, isSdesProto, newSrtpKey, type SrtpParams, type SrtpPolicy, type SrtpSuiteName } from './crypto.ts';
 
 export type CodecName = 'PCMU' | 'PCMA' | 'opus';
 
@@ -47,6 +54,13 @@ export interface NegotiateOptions {
    * @defaultValue 20
    */
   ptime?: number;
+  /**
+   * SRTP policy and our key (generate it once per call with `newSrtpKey()` and pass it to
+   * every negotiation of the call, so the answer's key is the one the media session runs;
+   * a fresh one is drawn when absent). `preferSuite`: keep this suite when offered (re-INVITE).
+   * @defaultValue policy 'off' (RTP/SAVP lines are refused)
+   */
+  srtp?: { policy: SrtpPolicy; localKey?: Uint8Array; preferSuite?: SrtpSuiteName; scope?: string };
 }
 
 export interface NegotiatedAudio {
@@ -79,6 +93,8 @@ export interface NegotiatedAudio {
   mediaIndex: number;
   /** offered a=ptime, if any */
   remotePtime?: number;
+  /** SRTP (RTP/SAVP with SDES keys) as answered; absent for plain RTP. Holds keys: never log it. */
+  srtp?: SrtpParams;
 }
 
 export interface Negotiation {
@@ -196,13 +212,32 @@ export function negotiate(offerIn: string | SessionDescription, opts: NegotiateO
   const offeredAll: string[] = [];
   const offeredEvents: string[] = [];
   const unusable: string[] = [];
-  let chosen: { index: number; media: SdpMedia; format: OfferedFormat; codec: CodecName; formats: OfferedFormat[] } | undefined;
+  const srtpPolicy: SrtpPolicy = opts.srtp?.policy ?? 'off';
+  const scope = opts.srtp?.scope ?? 'on this trunk';
+  /** why SRTP policy or keys refused a line (488 kind `srtp` when nothing else was usable) */
+  const srtpRefusals: string[] = [];
+  let chosen: { index: number; media: SdpMedia; format: OfferedFormat; codec: CodecName; formats: OfferedFormat[]; crypto?: { tag: number; suite: SrtpSuiteName; key: Uint8Array } } | undefined;
 
   offer.media.forEach((m, index) => {
     if (chosen) return;
     if (m.type.toLowerCase() !== 'audio') return;
     if (m.port === 0) return; // already rejected by the offerer
-    if (!isRtpProto(m.proto)) {
+    let crypto: { tag: number; suite: SrtpSuiteName; key: Uint8Array } | undefined;
+    if (isSdesProto(m.proto)) {
+      if (srtpPolicy === 'off') {
+        srtpRefusals.push(`SRTP is off ${scope} (offered m=audio ${m.proto})`);
+        return;
+      }
+      const c = chooseCrypto(m, opts.srtp?.preferSuite);
+      if ('reasons' in c) {
+        srtpRefusals.push(`no usable a=crypto on m=audio ${m.proto}: ${c.reasons.join('; ')}`);
+        return;
+      }
+      crypto = { tag: c.line.tag, suite: c.line.suite as SrtpSuiteName, key: c.line.key };
+    } else if (isRtpProto(m.proto) && srtpPolicy === 'required') {
+      srtpRefusals.push(`SRTP required ${scope} (offered m=audio ${m.proto})`);
+      return;
+    } else if (!isRtpProto(m.proto)) {
       unusable.push(`m=audio with ${m.proto}`);
       return;
     }
@@ -212,17 +247,20 @@ export function negotiate(offerIn: string | SessionDescription, opts: NegotiateO
     if (candidates.length === 0) return;
     const preferred = opts.preferCodec ? candidates.find((f) => codecOf(f, caps) === opts.preferCodec) : undefined;
     const format = preferred ?? candidates[0]!;
-    chosen = { index, media: m, format, codec: codecOf(format, caps)!, formats };
+    chosen = { index, media: m, format, codec: codecOf(format, caps)!, formats, ...(crypto ? { crypto } : {}) };
   });
 
   if (!chosen) {
     const supported = supportedCodecs(caps);
+    if (srtpRefusals.length > 0 && offeredAll.length === 0 && offeredEvents.length === 0) {
+      throw new SdpError('srtp', srtpRefusals.join('; '), { offered: srtpRefusals.join('; '), supported });
+    }
     if (offeredAll.length > 0 || offeredEvents.length > 0) {
       const offered = offeredAll.length > 0 ? offeredAll.join(', ') : `only ${offeredEvents.join(', ')}`;
       throw new SdpError('no-common-codec', `no common codec: offered ${offered}; supported ${supported}`, { offered, supported });
     }
     const what = unusable.length > 0
-      ? `offered ${unusable.join(', ')} (only RTP/AVP and RTP/AVPF are supported; no SRTP)`
+      ? `offered ${unusable.join(', ')} (only RTP/AVP(F) and, with SDES keys, RTP/SAVP(F) are supported)`
       : offer.media.length === 0 ? 'offer has no m= lines' : 'offer has no active m=audio line';
     throw new SdpError('no-audio', `no usable audio stream: ${what}`, { offered: unusable.join(', ') || 'none', supported });
   }
@@ -257,6 +295,9 @@ export function negotiate(offerIn: string | SessionDescription, opts: NegotiateO
   if (c.codec === 'opus') audio.fmtp = OPUS_FMTP;
   const remoteFmtp = fmtpOf(c.media, c.format.pt);
   if (remoteFmtp !== undefined) audio.remoteFmtp = remoteFmtp;
+  if (c.crypto) {
+    audio.srtp = { suite: c.crypto.suite, tag: c.crypto.tag, remoteKey: c.crypto.key, localKey: opts.srtp?.localKey ?? newSrtpKey() };
+  }
 
   const answerFormats = [String(c.format.pt)];
   const attrs: SdpAttribute[] = [];
@@ -277,6 +318,7 @@ export function negotiate(offerIn: string | SessionDescription, opts: NegotiateO
   }
   if (c.codec !== 'opus') attrs.push({ name: 'ptime', value: String(ptime) });
   attrs.push({ name: answerDirection });
+  if (audio.srtp) attrs.push({ name: 'crypto', value: cryptoValue(audio.srtp.tag, audio.srtp.suite, audio.srtp.localKey) });
 
   const localType = addrTypeOf(opts.local.address);
   const answer: SessionDescription = {
@@ -433,12 +475,31 @@ export function processAnswer(answerIn: string | SessionDescription, offer: Sess
   }
   const remotePtime = ptimeOf(answer, m);
   if (remotePtime !== undefined) audio.remotePtime = remotePtime;
+  if (isSdesProto(ours.proto)) audio.srtp = answeredSrtp(ours, m);
   if (chosen.codec === 'opus') {
     audio.fmtp = OPUS_FMTP;
     const remoteFmtp = fmtpOf(m, chosen.pt);
     if (remoteFmtp !== undefined) audio.remoteFmtp = remoteFmtp;
   }
   return audio;
+}
+
+/**
+ * SRTP of an answer to our RTP/SAVP offer: the answer's a=crypto must echo one of our tags
+ * with its suite (RFC 4568 §7.1.3) and carry a usable key.
+ */
+function answeredSrtp(ours: SdpMedia, m: SdpMedia): SrtpParams {
+  if (!isSdesProto(m.proto)) throw new SdpError('srtp', `answer to our ${ours.proto} offer is ${m.proto}`);
+  const c = chooseCrypto(m);
+  if ('reasons' in c) throw new SdpError('srtp', `answer has no usable a=crypto: ${c.reasons.join('; ')}`);
+  for (const a of ours.attributes) {
+    if (a.name.toLowerCase() !== 'crypto' || !a.value) continue;
+    const [tag, suite, key] = a.value.trim().split(/\s+/);
+    if (Number(tag) !== c.line.tag || suite !== c.line.suite || !key?.startsWith('inline:')) continue;
+    const localKey = new Uint8Array(Buffer.from(key.slice(7).split('|')[0]!, 'base64'));
+    return { suite: c.line.suite as SrtpSuiteName, tag: c.line.tag, localKey, remoteKey: c.line.key };
+  }
+  throw new SdpError('srtp', `answer's a=crypto tag ${c.line.tag} ${c.line.suite} matches none of our offer`);
 }
 
 export interface ReofferOptions {
@@ -517,7 +578,7 @@ export function createReoffer(opts: ReofferOptions): { offer: SessionDescription
     ...current,
     origin: { ...current.origin, sessionVersion: String(opts.sessionVersion) },
     media: current.media.map((m, i) => (i === opts.mediaIndex
-      ? { ...audio, formats, attributes: attrs, bandwidths: [] }
+      ? { ...audio, formats, attributes: [...attrs, ...audio.attributes.filter((x) => x.name.toLowerCase() === 'crypto')], bandwidths: [] }
       : m)),
   };
   return { offer, sdp: serializeSdp(offer) };

@@ -8,7 +8,7 @@
  */
 
 /** Why an SDP could not be used; the SIP layer maps every kind to 488 with this text. */
-export type SdpErrorKind = 'malformed' | 'no-common-codec' | 'no-audio' | 'unsupported';
+export type SdpErrorKind = 'malformed' | 'no-common-codec' | 'no-audio' | 'unsupported' | 'srtp';
 
 /** The only error type the SDP module throws for bad input. */
 export class SdpError extends Error {

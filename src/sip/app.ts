@@ -40,6 +40,8 @@ import {
 import type { TenantDirectory, TtsVoice } from '../tenants/index.ts';
 import type { Config } from '../config.ts';
 import { mediaAddressFor } from './media-family.ts';
+import { srtpPolicyFor } from './srtp-settings.ts';
+import { newSrtpKey } from '../sdp/crypto.ts';
 import { readCallIdentity, TrunkMatcher } from './identity.ts';
 
 const log = logger('sip');
@@ -77,6 +79,8 @@ export interface MediaEngineLike {
     vad?: boolean | Partial<import('../vad/policy.ts').TurnTunables>;
     /** address family of the peer's media (SDP c=IN IP4 / IN IP6) */
     family?: 4 | 6;
+    /** SRTP keys (RTP/SAVP with SDES) */
+    srtp?: { suite: 'AES_CM_128_HMAC_SHA1_80' | 'AES_CM_128_HMAC_SHA1_32'; localKey: Uint8Array; remoteKey: Uint8Array };
   }): CallMediaSession;
   readonly activeSessions: number;
   /** sessions of this address family can be created (absent: IPv4 only) */
@@ -140,6 +144,7 @@ function warnCode(err: SdpError): number {
     case 'no-common-codec': return 305; // Incompatible media format
     case 'no-audio': return 304; // Media type not available
     case 'unsupported': return 301; // Incompatible network address formats
+    case 'srtp': return 302; // Incompatible transport protocol (RTP/AVP vs RTP/SAVP, or no usable a=crypto)
     default: return 399; // Miscellaneous warning
   }
 }
@@ -424,10 +429,20 @@ export class VoiceApp extends EventEmitter {
     const sdpSessionId = String(randomInt(1, 2 ** 31));
     const origin = { sessionId: sdpSessionId, sessionVersion: 1 };
     let advertised = cfg.rtp.publicAddress; // replaced by the address of the offer's family below
+    // SRTP policy of the trunk (src/sip/srtp-settings.ts); one key of ours per call, drawn here so
+    // both negotiations below (placeholder port, real port) answer with the key the session runs.
+    const srtp = { policy: srtpPolicyFor(cfg.srtp, this.trunks.match(req.source_address).trunk), localKey: newSrtpKey() };
+    if (delayed && srtp.policy === 'required') {
+      releaseLeg('rejected');
+      const why = 'SRTP required on this trunk: an INVITE without SDP (delayed offer) is not supported with SRTP';
+      clog.warn('rejecting INVITE: 488', { from, to, source, tenant: tenant.id, reason: why });
+      this.reject488(res, 302, why);
+      return;
+    }
     const local = (port: number) => ({ address: advertised, port });
     const negotiateWith = (port: number): Negotiation => delayed
       ? delayedOfferNegotiation(createOffer({ local: local(port), capabilities: this.capabilities, origin }), this.capabilities)
-      : negotiate(offerSdp, { local: local(port), capabilities: this.capabilities, origin });
+      : negotiate(offerSdp, { local: local(port), capabilities: this.capabilities, origin, srtp });
     let negotiation: Negotiation;
     try {
       negotiation = negotiateWith(9);
@@ -470,6 +485,7 @@ export class VoiceApp extends EventEmitter {
         ...(audio.codec === 'opus' && audio.remoteFmtp !== undefined ? { fmtp: audio.remoteFmtp } : {}),
         ...(this.opts.vad ? { vad: Object.keys(tenant.turnTaking).length ? tenant.turnTaking : true } : {}),
         ...(media.family === 6 ? { family: 6 as const } : {}),
+        ...(audio.srtp ? { srtp: { suite: audio.srtp.suite, localKey: audio.srtp.localKey, remoteKey: audio.srtp.remoteKey } } : {}),
       });
     } catch (err) {
       releaseLeg('error');
@@ -520,7 +536,7 @@ export class VoiceApp extends EventEmitter {
       aniFrom: id.aniSource, privacy: id.privacy || undefined, originalCalled: id.originalCalled,
       trunk: id.trunk, trusted: id.trusted,
       codec: delayed ? 'pending' : audio.codec, pt: delayed ? undefined : audio.payloadType, dtmfPt: audio.telephoneEvent?.payloadType,
-      direction: audio.answerDirection, rtp: `${advertised}:${session.localPort}`,
+      direction: audio.answerDirection, rtp: `${advertised}:${session.localPort}`, srtp: audio.srtp?.suite,
       anchor: leg ? 'rtpengine' : undefined,
       offer: delayed ? 'delayed (we offer in 200, answer in ACK)' : undefined,
       sessionTimer: timer.action === 'run' ? `${timer.params.interval}s/${timer.params.refresher === 'us' ? 'we refresh' : 'caller refreshes'}` : undefined,

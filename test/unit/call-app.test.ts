@@ -23,7 +23,7 @@ class FakeSession extends EventEmitter {
   localPort: number;
   closed = 0;
   played = 0;
-  constructor(readonly opts: { codec: 'PCMU' | 'PCMA' | 'opus'; payloadType: number; telephoneEventPayloadType?: number; remote?: { address: string; port: number }; fmtp?: string }) {
+  constructor(readonly opts: { codec: 'PCMU' | 'PCMA' | 'opus'; payloadType: number; telephoneEventPayloadType?: number; remote?: { address: string; port: number }; fmtp?: string; srtp?: { suite: string; localKey: Uint8Array; remoteKey: Uint8Array } }) {
     super();
     this.localPort = 24000 + FakeSession.all.length * 2;
     FakeSession.all.push(this);
@@ -304,17 +304,101 @@ ${answer}`);
     t.match(r.headers.get('reason'), /malformed SDP: line 2/);
   });
 
-  t.test('SRTP only → 488 (304)', async (t) => {
+  t.test('RTP/SAVP without a=crypto → 488 (302), the reason names it', async (t) => {
     const inv = invite(ua, { sdp: sdpOffer('0').replace('RTP/AVP', 'RTP/SAVP') });
     const r = await ua.status(inv.callId, 488);
     ack(ua, inv, r);
-    t.match(r.headers.get('warning'), /^304 .*no usable audio stream/);
+    t.match(r.headers.get('warning'), /^302 .*no usable a=crypto on m=audio RTP\/SAVP: no a=crypto line/);
+  });
+
+  t.test('RTP/SAVP + a=crypto (srtp optional) → 200 RTP/SAVP, our a=crypto with the same tag and suite, session keyed', async (t) => {
+    const peerKey = Buffer.alloc(30, 7);
+    const sdp = sdpOffer('0', [
+      'a=crypto:3 AES_256_CM_HMAC_SHA1_80 inline:' + Buffer.alloc(46, 1).toString('base64'),
+      `a=crypto:5 AES_CM_128_HMAC_SHA1_32 inline:${peerKey.toString('base64')}|2^31`,
+      `a=crypto:6 AES_CM_128_HMAC_SHA1_80 inline:${peerKey.toString('base64')}`,
+    ]).replace('RTP/AVP', 'RTP/SAVP');
+    const inv = invite(ua, { sdp });
+    const r = await ua.status(inv.callId, 200);
+    ack(ua, inv, r);
+    t.match(r.body, /m=audio \d+ RTP\/SAVP 0/);
+    const line = /a=crypto:(\d+) (\S+) inline:([A-Za-z0-9+/=]+)\r\n/.exec(r.body);
+    t.ok(line, 'our a=crypto');
+    t.equal(line![1], '5', 'the tag of the first usable line');
+    t.equal(line![2], 'AES_CM_128_HMAC_SHA1_32');
+    const ours = Buffer.from(line![3]!, 'base64');
+    t.equal(ours.length, 30);
+    t.notOk(ours.equals(peerKey), 'our own key, not an echo');
+    const session = FakeSession.all[FakeSession.all.length - 1]!;
+    t.equal(session.opts.srtp?.suite, 'AES_CM_128_HMAC_SHA1_32');
+    t.ok(Buffer.from(session.opts.srtp!.remoteKey).equals(peerKey), 'the peer key unprotects');
+    t.ok(Buffer.from(session.opts.srtp!.localKey).equals(ours), 'the key in the answer protects');
+    await app.calls.get(inv.callId)!.hangup();
+    await ua.wait((m) => 'method' in m && m.method === 'BYE' && m.headers.get('call-id') === inv.callId);
+  });
+
+  t.test('RTP/SAVP with only an MKI or a short lifetime → 488 naming why', async (t) => {
+    const key = Buffer.alloc(30, 9).toString('base64');
+    const sdp = sdpOffer('0', [`a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${key}|2^20|1:4`, `a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:${key}|2^16`])
+      .replace('RTP/AVP', 'RTP/SAVP');
+    const inv = invite(ua, { sdp });
+    const r = await ua.status(inv.callId, 488);
+    ack(ua, inv, r);
+    t.match(r.headers.get('reason'), /tag 1 AES_CM_128_HMAC_SHA1_80: MKI not supported/);
+    t.match(r.headers.get('reason'), /tag 2 AES_CM_128_HMAC_SHA1_80: key lifetime 2\^16 not supported/);
+    t.notMatch(r.raw, new RegExp(key.replace(/[+/=]/g, '.')), 'the key is not echoed');
   });
 
   t.test('all sessions released', async (t) => {
     await new Promise((r) => setTimeout(r, 50));
     t.equal(app.activeCalls, 0);
     t.same(FakeSession.all.map((s) => s.closed), FakeSession.all.map(() => 1), 'every session closed exactly once');
+  });
+});
+
+t.test('SRTP policy: required refuses plain RTP, off refuses SAVP, a trunk overrides the global', async (t) => {
+  const key = Buffer.alloc(30, 3).toString('base64');
+  const savp = sdpOffer('0', [`a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${key}`]).replace('RTP/AVP', 'RTP/SAVP');
+
+  t.test('srtp: required → plain RTP/AVP gets 488 "SRTP required on this trunk"; SAVP is answered', async (t) => {
+    const env = await boot({ srtp: 'required' });
+    t.teardown(() => env.stop());
+    const inv = invite(env.ua, { sdp: sdpOffer('0') });
+    const r = await env.ua.status(inv.callId, 488);
+    ack(env.ua, inv, r);
+    t.match(r.headers.get('reason'), /^SIP;cause=488;text="SRTP required on this trunk \(offered m=audio RTP\/AVP\)"/);
+    t.match(r.headers.get('warning'), /^302 /);
+    const inv2 = invite(env.ua, { sdp: savp });
+    const r2 = await env.ua.status(inv2.callId, 200);
+    ack(env.ua, inv2, r2);
+    t.match(r2.body, /RTP\/SAVP/);
+    t.match(r2.body, /a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:/);
+    const inv3 = invite(env.ua, {});
+    const r3 = await env.ua.status(inv3.callId, 488);
+    ack(env.ua, inv3, r3);
+    t.match(r3.headers.get('reason'), /delayed offer/, 'no SDP in the INVITE: we would have to offer SRTP ourselves');
+  });
+
+  t.test('srtp: off → RTP/SAVP gets 488 "SRTP is off on this trunk"; plain RTP answered', async (t) => {
+    const env = await boot({ srtp: 'off' });
+    t.teardown(() => env.stop());
+    const inv = invite(env.ua, { sdp: savp });
+    const r = await env.ua.status(inv.callId, 488);
+    ack(env.ua, inv, r);
+    t.match(r.headers.get('reason'), /SRTP is off on this trunk \(offered m=audio RTP\/SAVP\)/);
+    const inv2 = invite(env.ua, { sdp: sdpOffer('0') });
+    const r2 = await env.ua.status(inv2.callId, 200);
+    ack(env.ua, inv2, r2);
+    t.notMatch(r2.body, /crypto|SAVP/);
+  });
+
+  t.test('a trunk with srtp: required (the loopback source) beats the global optional', async (t) => {
+    const env = await boot({ srtp: 'optional', trunks: [{ name: 'secure', sources: ['127.0.0.0/8'], trustIdentity: true, country: 'US', srtp: 'required' }] });
+    t.teardown(() => env.stop());
+    const inv = invite(env.ua, { sdp: sdpOffer('0') });
+    const r = await env.ua.status(inv.callId, 488);
+    ack(env.ua, inv, r);
+    t.match(r.headers.get('reason'), /SRTP required on this trunk/);
   });
 });
 

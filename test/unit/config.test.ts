@@ -152,6 +152,27 @@ t.test('rtpengine anchor settings: off by default, env and file, errors', async 
   t.throws(() => load({}, ['--config', file('rtpengine:\n  uri: x\n')]), { message: /rtpengine\.uri: unknown key/ });
 });
 
+t.test('srtp: optional by default; file, env SRTP, per trunk; bad values named', async (t) => {
+  t.equal(load().srtp, 'optional');
+  const f = file(`
+srtp: required
+trunks:
+  - name: legacy
+    sources: [192.0.2.1]
+    srtp: "off"
+  - name: carrier
+    sources: [192.0.2.2]
+`);
+  const c = load({}, ['--config', f]);
+  t.equal(c.srtp, 'required');
+  t.equal(c.trunks[0]!.srtp, 'off');
+  t.notOk('srtp' in c.trunks[1]!, 'a trunk that does not say takes the global policy (src/sip/srtp-settings.ts)');
+  t.equal(load({ SRTP: 'Off' }, ['--config', f]).srtp, 'off', 'env SRTP beats the file');
+  t.throws(() => load({ SRTP: 'sometimes' }), { name: 'ConfigError', message: 'environment: SRTP: must be one of off, optional, required, got "sometimes"' });
+  const bad = file('trunks:\n  - name: a\n    sources: [1.2.3.4]\n    srtp: yes\n');
+  t.throws(() => load({}, ['--config', bad]), { name: 'ConfigError', message: `${bad}: trunks[0].srtp: must be one of off, optional, required, got "yes"` });
+});
+
 t.test('trunks and defaultCountry: none by default, file and env, country default, errors', async (t) => {
   const d = load();
   t.same(d.trunks, [], 'no trunks by default (loopback identity trusted, see src/sip/identity.ts)');
@@ -195,7 +216,7 @@ trunks:
     ['trunks:\n  - sources: [1.2.3.4]\n', 'trunks[0].name: must be a name of letters, digits, \'.\', \'_\' or \'-\' (at most 64), got undefined'],
     ['trunks:\n  - name: a\n    sources: [1.2.3.4]\n    trustIdentity: yes please\n', 'trunks[0].trustIdentity: must be true or false, got "yes please"'],
     ['trunks:\n  - name: a\n    sources: [1.2.3.4]\n    country: ZZ\n', 'trunks[0].country: must be an ISO 3166 alpha-2 country code with a telephone numbering plan (e.g. US, GB, DE), got "ZZ"'],
-    ['trunks:\n  - name: a\n    sources: [1.2.3.4]\n    acl: [x]\n', 'trunks[0].acl: unknown key (expected one of name, sources, trustIdentity, country, earlyMedia)'],
+    ['trunks:\n  - name: a\n    sources: [1.2.3.4]\n    acl: [x]\n', 'trunks[0].acl: unknown key (expected one of name, sources, trustIdentity, country, earlyMedia, srtp, auth, dids, maxCalls, tenant)'],
     ['trunks: carrier\n', 'trunks: must be a list of trunks ({name, sources, trustIdentity, country, earlyMedia}), got "carrier"'],
   ];
   for (const [text, field] of fileCases) {

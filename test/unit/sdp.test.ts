@@ -221,7 +221,7 @@ t.test('negotiate: first audio line without a common codec, second with one', as
 });
 
 t.test('negotiate: unusable streams', async (t) => {
-  throwsSdp(t, () => neg('v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio 5000 RTP/SAVP 0\r\n'), 'no-audio', /RTP\/SAVP/);
+  throwsSdp(t, () => neg('v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio 5000 RTP/SAVP 0\r\n'), 'srtp', /SRTP is off on this trunk \(offered m=audio RTP\/SAVP\)/);
   throwsSdp(t, () => neg('v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=video 5000 RTP/AVP 96\r\n'), 'no-audio', /./);
   t.throws(() => neg('v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\n'), { message: /no m= lines/ });
   throwsSdp(t, () => neg(offer({ formats: '0', c: '' })), 'malformed', /no c= line/);
