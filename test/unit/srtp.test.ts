@@ -162,7 +162,7 @@ t.test('native SrtpContext: libsrtp reference packet (AES_CM_128_HMAC_SHA1_80), 
 });
 
 t.test('a media session with SRTP: our SRTP decrypts at the peer, the peer\'s SRTP plays; tamper and replay counted', async (t) => {
-  const engine = new MediaEngine({ bindAddress: '127.0.0.1', portMin: 23100, portMax: 23139 });
+  const engine = MediaEngine.create({ bindAddress: '127.0.0.1', portMin: 23100, portMax: 23139 });
   t.teardown(() => engine.close());
   const ourKey = newSrtpKey();
   const peerKey = newSrtpKey();
