@@ -15,8 +15,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
 import { startServer, type ServerHandle } from '../helpers/server.ts';
-import { RANGES, freePort } from '../helpers/ports.ts';
+import { RANGES, freePort, freePortBlock } from '../helpers/ports.ts';
+import { rtpengineBinary, startRtpengine } from '../helpers/rtpengine.ts';
+import { RtpengineClient } from '../../src/media/rtpengine/client.ts';
+import { MediaEngine, ulawEncode, ulawDecode } from '../../src/media/index.ts';
+import { negotiate, newSrtpKey } from '../../src/sdp/index.ts';
 
 const haveBaresip = (): boolean => spawnSync('baresip', ['-h'], { stdio: 'ignore' }).error === undefined
   && readdirSync('/usr/lib/baresip/modules').includes('srtp.so');
@@ -41,6 +46,30 @@ function wavRms(file: string): number {
   let n = 0;
   for (let i = data; i + 1 < b.length; i += 2, n++) sum += (b.readInt16LE(i) / 32768) ** 2;
   return n ? Math.sqrt(sum / n) : 0;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Share of the power at `hz` (Goertzel per 100 ms block, summed); 1 = a pure tone. */
+function toneShare(pcm: Int16Array, rate: number, hz: number): number {
+  const c = 2 * Math.cos((2 * Math.PI * hz) / rate);
+  const block = Math.round(rate / 10);
+  let tonal = 0, energy = 0;
+  for (let b = 0; b + block <= pcm.length; b += block) {
+    let s1 = 0, s2 = 0;
+    for (let i = b; i < b + block; i++) {
+      const x = pcm[i]!;
+      energy += x * x;
+      const s0 = x + c * s1 - s2;
+      s2 = s1; s1 = s0;
+    }
+    tonal += (2 * (s1 * s1 + s2 * s2 - c * s1 * s2)) / block;
+  }
+  return energy === 0 ? 0 : tonal / energy;
+}
+
+function tone(n: number, hz: number, amp = 8000): Int16Array {
+  return Int16Array.from({ length: n }, (_, i) => Math.round(amp * Math.sin((2 * Math.PI * hz * i) / 8000)));
 }
 
 let server: ServerHandle;
@@ -109,3 +138,72 @@ if (!haveBaresip()) {
     t.match(cdr, /reason=caller-bye/);
   });
 }
+
+t.test('rtpengine converts SRTP ⇄ RTP: a plain RTP/AVP peer and our SRTP session exchange audio', {
+  skip: rtpengineBinary() ? false : 'rtpengine-daemon not installed',
+}, async (t) => {
+  const rte = await startRtpengine({ mediaPorts: 20 });
+  t.teardown(() => rte.stop());
+  const ports = await freePortBlock({ min: 28000, max: 29999 }, 10);
+  const engine = MediaEngine.create({ bindAddress: '127.0.0.1', portMin: ports.min, portMax: ports.max });
+  t.teardown(() => engine.close());
+  const ng = new RtpengineClient({ url: rte.url, timeoutMs: 2000 });
+  t.teardown(() => ng.close());
+
+  // The plain peer.
+  const peer = dgram.createSocket('udp4');
+  peer.bind(0, '127.0.0.1');
+  await once(peer, 'listening');
+  t.teardown(() => peer.close());
+  const heardByPeer: { pt: number; payload: Buffer }[] = [];
+  peer.on('message', (m) => heardByPeer.push({ pt: m[1]! & 0x7f, payload: Buffer.from(m.subarray(12)) }));
+  const peerSdp = `v=0\r\no=- 7 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${peer.address().port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n`;
+
+  // ng offer: the peer's RTP/AVP becomes RTP/SAVP with rtpengine's own SDES keys toward us.
+  const callId = `srtp-rte-${Date.now()}`;
+  const offer = await ng.offer({ 'call-id': callId, 'from-tag': 'plain-peer', sdp: peerSdp, 'transport-protocol': 'RTP/SAVP', ICE: 'remove' });
+  t.match(offer.sdp, /m=audio \d+ RTP\/SAVP /, 'rtpengine offers RTP/SAVP toward us');
+  t.match(offer.sdp, /a=crypto:\d+ AES_CM_128_HMAC_SHA1_(80|32) inline:/, 'with an a=crypto we support');
+
+  // Our side, as the app does it: negotiate (srtp optional, our key), a keyed media session.
+  const localKey = newSrtpKey();
+  const probe = negotiate(offer.sdp, { local: { address: '127.0.0.1', port: 9 }, srtp: { policy: 'optional', localKey } });
+  const a = probe.audio;
+  t.ok(a.srtp, 'negotiated SRTP');
+  const session = engine.createSession({
+    codec: a.codec, payloadType: a.payloadType, remote: a.remote!,
+    srtp: { suite: a.srtp!.suite, localKey: a.srtp!.localKey, remoteKey: a.srtp!.remoteKey },
+  });
+  t.teardown(() => session.close());
+  const ours = negotiate(offer.sdp, { local: { address: '127.0.0.1', port: session.localPort }, srtp: { policy: 'optional', localKey } });
+  const answer = await ng.answer({ 'call-id': callId, 'from-tag': 'plain-peer', 'to-tag': 'voice-agent', sdp: ours.sdp, ICE: 'remove' });
+  t.match(answer.sdp, /m=audio \d+ RTP\/AVP /, 'the peer gets plain RTP/AVP back');
+  t.notMatch(answer.sdp, /a=crypto/, 'and no keys');
+  const rteA = Number(/^m=audio (\d+) /m.exec(answer.sdp)![1]);
+
+  // Peer → rtpengine (encrypts) → our session (unprotects, plays out): 1 s of 440 Hz.
+  const heardByUs: Int16Array[] = [];
+  session.on('audio', (pcm: Int16Array) => heardByUs.push(pcm));
+  const src = tone(8000, 440);
+  for (let i = 0; i < 50; i++) {
+    const h = Buffer.alloc(12);
+    h[0] = 0x80; h[1] = i === 0 ? 0x80 : 0; h.writeUInt16BE(1000 + i, 2); h.writeUInt32BE(5000 + i * 160, 4); h.writeUInt32BE(0x1234abcd, 8);
+    peer.send(Buffer.concat([h, ulawEncode(src.subarray(i * 160, (i + 1) * 160))]), rteA, '127.0.0.1');
+    await sleep(20);
+  }
+  // Our session → rtpengine (decrypts) → peer: 1 s of 1 kHz.
+  session.play(tone(8000, 1000));
+  await sleep(1400);
+  const st = session.stats();
+  t.equal(st.srtp, a.srtp!.suite);
+  t.ok(st.packetsIn >= 40, `our session authenticated ${st.packetsIn} SRTP packets from rtpengine`);
+  t.equal(st.srtpAuthFail, 0, 'no authentication failure');
+  t.equal(st.srtpReplay, 0, 'no replay');
+  const all = Int16Array.from(heardByUs.flatMap((p) => Array.from(p)));
+  t.ok(toneShare(all, 8000, 440) > 0.5, `the peer's 440 Hz plays out on our side (share ${toneShare(all, 8000, 440).toFixed(2)})`);
+  const pcmu = heardByPeer.filter((p) => p.pt === 0);
+  t.ok(pcmu.length >= 45, `the peer got ${pcmu.length} plain PCMU packets`);
+  const got = Int16Array.from(pcmu.flatMap((p) => Array.from(ulawDecode(p.payload))));
+  t.ok(toneShare(got, 8000, 1000) > 0.5, `our 1 kHz reaches the peer decrypted (share ${toneShare(got, 8000, 1000).toFixed(2)})`);
+  await ng.delete({ 'call-id': callId, 'from-tag': 'plain-peer' }).catch(() => undefined);
+});
