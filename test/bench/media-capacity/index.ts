@@ -1,11 +1,18 @@
 /**
  * Benchmark: how many calls the native media core carries on this box, against rtpengine.
  *
- *   npm run bench -- media-capacity [--calls 50,100,200,400] [--seconds 8] [--quick] [--vad] [--no-inband]
+ *   npm run bench -- media-capacity [--calls 50,100,200,400] [--seconds 8] [--quick] [--vad] [--no-inband] [--srtp]
  *
  * The load offers no telephone-event, so every session runs the in-band DTMF detector
  * (SessionOptions.inbandDtmf, native/dtmf_inband.h) as a carrier call without RFC 4733 would;
  * `--no-inband` turns it off (the difference is its cost).
+ * `--srtp` keys every session with SRTP (AES_CM_128_HMAC_SHA1_80, SessionOptions.srtp): the media
+ * thread protects every RTP packet it sends and unprotects every one it receives (libsrtp2,
+ * native/srtp.h). The load process is an SRTP peer too — it protects what it sends and
+ * unprotects what it receives (native SrtpTest, one context per call) — so the packets are
+ * real SRTP both ways; its CPU is reported separately (`load_cpu_pct`). The cost of SRTP is
+ * the difference in `cpu_us_per_call_s` of this process against a run without `--srtp`.
+ * The rtpengine reference stays plain RTP.
  * `--vad` turns on Silero VAD + turn-taking for every session (SessionOptions.vad):
  * windows cut on the media thread, one batched model run per 32 ms in this process.
  *   node --import tsx test/bench/media-capacity/index.ts [same flags]
@@ -42,6 +49,7 @@
  *    "ratio_vs_rtpengine":x}
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -64,6 +72,8 @@ const { values } = parseArgs({
     'no-rtpengine': { type: 'boolean', default: false },
     /** sessions without the in-band DTMF detector */
     'no-inband': { type: 'boolean', default: false },
+    /** every session keyed with SRTP (both directions); the load process is an SRTP peer */
+    srtp: { type: 'boolean', default: false },
     /** a second window per N with /metrics scraped every second: the cost of metrics */
     metrics: { type: 'boolean', default: false },
     jitter: { type: 'string', default: '10' },
@@ -146,6 +156,7 @@ interface LoadResult {
   load_cpu_pct: number;
   load_loop_p99_ms: number;
   load_loop_max_ms: number;
+  srtp_fail?: number;
 }
 
 interface Run {
@@ -171,6 +182,10 @@ interface Run {
   load_cpu_pct: number;
   load_loop_p99_ms: number;
   load_loop_max_ms: number;
+  /** SRTP runs only: packets our sessions dropped for failed authentication / replay, and the load's */
+  srtp_auth_fail?: number;
+  srtp_replay?: number;
+  load_srtp_fail?: number;
   scheduling: string;
   resampler: string;
 }
@@ -251,10 +266,18 @@ async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: num
   const sessions: InstanceType<Media['MediaSession']>[] = [];
   const eld = monitorEventLoopDelay({ resolution: 1 });
   try {
+    // SRTP: per call our key and the load's (the load protects with its own, unprotects with ours).
+    const keys = values.srtp
+      ? Array.from({ length: calls }, () => ({ ours: randomBytes(30), theirs: randomBytes(30) }))
+      : null;
     const ready = await load.request<{ carrierPorts: number[] }>(
-      { type: 'setup', calls, mode: 'ours', jitterMs: JITTER_MS, lossPct: LOSS_PCT }, 'ready');
+      {
+        type: 'setup', calls, mode: 'ours', jitterMs: JITTER_MS, lossPct: LOSS_PCT,
+        ...(keys ? { srtp: keys.map((k) => ({ ours: k.ours.toString('base64'), theirs: k.theirs.toString('base64') })) } : {}),
+      }, 'ready');
     for (let i = 0; i < calls; i++) {
       const s = engine.createSession({
+        ...(keys ? { srtp: { suite: 'AES_CM_128_HMAC_SHA1_80', localKey: keys[i]!.ours, remoteKey: keys[i]!.theirs } } : {}),
         codec: 'PCMU', payloadType: 0, remote: { address: '127.0.0.1', port: ready.carrierPorts[i]! },
         ...(native16k ? { deliverRate: 16000 } : {}),
         ...(values.vad ? { vad: true } : {}),
@@ -323,6 +346,7 @@ async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: num
     await load.request({ type: 'stop' }, 'stopped');
     const cpuUs = cpu.user + cpu.system;
     void energySink;
+    const srtpStats = keys ? sessions.map((s) => s.stats()) : [];
     return {
       calls,
       cpu_us_per_call_s: Math.round(cpuUs / (calls * secs)),
@@ -346,6 +370,11 @@ async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: num
       load_cpu_pct: res.load_cpu_pct,
       load_loop_p99_ms: res.load_loop_p99_ms,
       load_loop_max_ms: res.load_loop_max_ms,
+      ...(keys ? {
+        srtp_auth_fail: srtpStats.reduce((n, s) => n + (s.srtpAuthFail ?? 0), 0),
+        srtp_replay: srtpStats.reduce((n, s) => n + (s.srtpReplay ?? 0), 0),
+        load_srtp_fail: res.srtp_fail ?? 0,
+      } : {}),
       ...(withMetrics ? {
         cpu_us_per_call_s_with_metrics: withMetrics.cpu_us_per_call_s,
         metrics_cpu_pct: Math.round(((withMetrics.cpu_us_per_call_s - Math.round(cpuUs / (calls * secs))) / Math.max(1, Math.round(cpuUs / (calls * secs)))) * 1000) / 10,
@@ -448,7 +477,7 @@ async function main(): Promise<void> {
     'Thank you for calling Northwind Industrial Supply. I can check stock, place a reorder, or tell you where your order is. What can I do for you today?',
     { voice: 'kal', sampleRate: 8000 },
   );
-  err(`media-capacity: calls=${CALLS.join(',')} window=${SECONDS}s warmup=${WARMUP}s jitter=±${JITTER_MS}ms loss=${LOSS_PCT}% tts=${(speech.length / 8000).toFixed(1)}s`);
+  err(`media-capacity: calls=${CALLS.join(',')} window=${SECONDS}s warmup=${WARMUP}s jitter=±${JITTER_MS}ms loss=${LOSS_PCT}% tts=${(speech.length / 8000).toFixed(1)}s${values.srtp ? ' srtp=AES_CM_128_HMAC_SHA1_80 both ways' : ''}`);
 
   const runs: Run[] = [];
   for (const n of CALLS) {
@@ -457,7 +486,8 @@ async function main(): Promise<void> {
     const rm = r as Run & { metrics_cpu_pct?: number; scrape_ms?: number };
     if (rm.metrics_cpu_pct !== undefined) err(`  metrics  N=${n}: +${rm.metrics_cpu_pct}% CPU with a scrape every second (one scrape ${rm.scrape_ms} ms)`);
     err(`  ours     N=${n}: cpu ${r.cpu_us_per_call_s} µs/call·s (${r.cpu_pct}% of a core), pacing p50/p99/max ${r.pacing_p50_us}/${r.pacing_p99_us}/${r.pacing_max_us} µs, ` +
-      `rx p50/p99 ${r.rx_p50_us}/${r.rx_p99_us} µs (${r.rx_wire_intervals ? 'wire' : 'node'}; node receiver ${r.rx_node_p50_us}/${r.rx_node_p99_us}), inbound ${r.inbound_ratio}, loop p99 ${r.event_loop_p99_ms} ms, load ${r.load_cpu_pct}%`);
+      `rx p50/p99 ${r.rx_p50_us}/${r.rx_p99_us} µs (${r.rx_wire_intervals ? 'wire' : 'node'}; node receiver ${r.rx_node_p50_us}/${r.rx_node_p99_us}), inbound ${r.inbound_ratio}, loop p99 ${r.event_loop_p99_ms} ms, load ${r.load_cpu_pct}%` +
+      (r.srtp_auth_fail !== undefined ? `, srtp auth-fail/replay ${r.srtp_auth_fail}/${r.srtp_replay}, load srtp failures ${r.load_srtp_fail}` : ''));
   }
 
   let rteRuns: RtpengineRun[] = [];
@@ -502,6 +532,7 @@ async function main(): Promise<void> {
     bench: 'media-capacity',
     max_calls_p99_under_2ms: maxCalls,
     window_s: SECONDS,
+    srtp: values.srtp === true,
     jitter_ms: JITTER_MS,
     loss_pct: LOSS_PCT,
     runs,

@@ -9,7 +9,11 @@
  *   the inter-arrival error |Δt − 20 ms| between consecutive packets (µs histogram);
  * - in `relay` mode also binds N sink sockets (rtpengine's B-side sends there) and counts.
  *
- * Messages (parent → child): setup {calls, mode, jitterMs, lossPct} → ready {carrierPorts,
+ * - with `srtp` keys in setup, is an SRTP peer (AES_CM_128_HMAC_SHA1_80): protects every packet
+ *   it sends with its key and unprotects every packet it receives with ours (native SrtpTest,
+ *   one context per call), as a carrier's SBC would; failures are counted (`srtp_fail`).
+ *
+ * Messages (parent → child): setup {calls, mode, jitterMs, lossPct, srtp?} → ready {carrierPorts,
  * sinkPorts}; start {targets}; mark (start of the measured window) → marked; report (end of it) → result;
  * stop (stop sending) → stopped; exit.
  */
@@ -18,7 +22,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ulawEncode } from '../../helpers/g711.ts';
 
 type Msg =
-  | { type: 'setup'; calls: number; mode: 'ours' | 'relay'; jitterMs: number; lossPct: number }
+  | { type: 'setup'; calls: number; mode: 'ours' | 'relay'; jitterMs: number; lossPct: number; srtp?: { ours: string; theirs: string }[] }
   | { type: 'start'; targets: number[] }
   | { type: 'mark' }
   | { type: 'report' }
@@ -76,6 +80,8 @@ function callerFrames(seed: number): Buffer[] {
 
 interface Stream {
   sock: dgram.Socket;
+  /** SRTP peer context (srtp runs) */
+  srtp?: SrtpCtx;
   target: number;
   ssrc: number;
   seq: number;
@@ -123,7 +129,11 @@ async function bind(): Promise<dgram.Socket> {
   return s;
 }
 
+let srtpFail = 0;
+type SrtpCtx = InstanceType<typeof import('../../../src/media/native.ts').native.SrtpTest>;
+
 async function setup(m: Extract<Msg, { type: 'setup' }>): Promise<void> {
+  const SrtpTest = m.srtp ? (await import('../../../src/media/native.ts')).native.SrtpTest : null;
   jitterMs = m.jitterMs;
   lossPct = m.lossPct;
   frames = [0, 1, 2, 3].map(callerFrames);
@@ -135,8 +145,24 @@ async function setup(m: Extract<Msg, { type: 'setup' }>): Promise<void> {
       sock, target: 0, ssrc: (Math.random() * 2 ** 32) >>> 0, seq: (Math.random() * 65536) | 0,
       ts: (Math.random() * 2 ** 32) >>> 0, frame: (Math.random() * 100) | 0, ideal: 0, due: 0, lastRxSeq: -1, lastRxAt: 0,
     };
-    sock.on('message', (msg) => {
+    if (SrtpTest && m.srtp) {
+      const k = m.srtp[i]!;
+      st.srtp = new SrtpTest({
+        suite: 'AES_CM_128_HMAC_SHA1_80', localKey: Buffer.from(k.theirs, 'base64'), remoteKey: Buffer.from(k.ours, 'base64'), ssrc: st.ssrc,
+      });
+    }
+    sock.on('message', (raw) => {
       const at = performance.now();
+      let msg = raw;
+      if (st.srtp) {
+        if (raw.length >= 2 && raw[1]! >= 192 && raw[1]! <= 223) return; // SRTCP (our reports): not measured
+        const r = st.srtp.unprotect(raw);
+        if (r.status !== 'ok') {
+          srtpFail++;
+          return;
+        }
+        msg = Buffer.from(r.packet!);
+      }
       if (msg.length < 12 || msg[0]! >> 6 !== 2) return;
       const seq = msg.readUInt16BE(2);
       if (measuring) {
@@ -183,7 +209,7 @@ function tick(): void {
         pkt.writeUInt32BE(st.ts >>> 0, 4);
         pkt.writeUInt32BE(st.ssrc, 8);
         payload.copy(pkt, 12);
-        st.sock.send(pkt, st.target, '127.0.0.1');
+        st.sock.send(st.srtp ? st.srtp.protect(pkt)! : pkt, st.target, '127.0.0.1');
         if (measuring) {
           sent++;
           sendLate.add(Math.max(0, now - st.due) * 1000);
@@ -241,6 +267,7 @@ function report(): void {
     load_loop_p99_ms: Math.round(eld.percentile(99) / 1e4) / 100,
     load_loop_max_ms: Math.round(eld.max / 1e4) / 100,
     load_cpu_pct: Math.round(((cpu.user + cpu.system) / 1e6 / seconds) * 1000) / 10,
+    srtp_fail: srtpFail,
   });
 }
 
