@@ -12,6 +12,7 @@ import type { EventEmitter } from 'node:events';
 import type Srf from 'drachtio-srf';
 import type { CallDialog } from '../call/call.ts';
 import type { UacDialog, UacSrf } from '../escalation/handoff.ts';
+import { metrics, sipMethodLabel, statusClass } from '../ops/metrics.ts';
 
 /** A drachtio-srf dialog (UAS or UAC) as a {@link UacDialog} (which is a {@link CallDialog}). */
 export function callDialog(d: Srf.Dialog): UacDialog {
@@ -20,6 +21,7 @@ export function callDialog(d: Srf.Dialog): UacDialog {
     on: (event, listener) => em.on(event, listener),
     removeListener: (event, listener) => em.removeListener(event, listener),
     destroy: (opts) => new Promise((resolve, reject) => {
+      countOut('BYE'); // our dialogs are INVITE dialogs: destroy() sends BYE
       d.destroy(opts, (err: unknown, msg: unknown) => (err ? reject(err) : resolve(msg)));
     }),
     // the same objects drachtio-srf keeps: writing local.sdp updates the dialog's own copy
@@ -27,10 +29,14 @@ export function callDialog(d: Srf.Dialog): UacDialog {
     remote: d.remote,
     // srf calls back once per response; an INVITE (session refresh) resolves on its final one
     request: (opts) => new Promise((resolve, reject) => {
+      countOut(opts.method);
       (d.request as (o: unknown, cb: (err: unknown, res: { status: number; reason?: string; get?(h: string): string | undefined }) => void) => void)(
         opts, (err, res) => {
           if (err) reject(err);
-          else if (opts.method !== 'INVITE' || res.status >= 200) resolve(res);
+          else {
+            countIn(opts.method, res.status);
+            if (opts.method !== 'INVITE' || res.status >= 200) resolve(res);
+          }
         });
     }),
   };
@@ -53,11 +59,31 @@ export function sendProvisional(
 export function uacSrf(srf: Srf): UacSrf {
   return {
     createUAC: async (uri, opts, progress) => {
-      const dialog = await srf.createUAC(uri, opts, {
-        cbRequest: (...a: unknown[]) => progress?.cbRequest?.(a[0], a[1] as Parameters<NonNullable<NonNullable<typeof progress>['cbRequest']>>[1]),
-        cbProvisional: (res) => progress?.cbProvisional?.(res),
-      });
+      countOut('INVITE');
+      let dialog: Srf.Dialog;
+      try {
+        dialog = await srf.createUAC(uri, opts, {
+          cbRequest: (...a: unknown[]) => progress?.cbRequest?.(a[0], a[1] as Parameters<NonNullable<NonNullable<typeof progress>['cbRequest']>>[1]),
+          cbProvisional: (res) => {
+            countIn('INVITE', res.status);
+            progress?.cbProvisional?.(res);
+          },
+        });
+      } catch (err) {
+        const status = (err as { status?: unknown })?.status;
+        if (typeof status === 'number') countIn('INVITE', status);
+        throw err;
+      }
+      countIn('INVITE', 200);
       return callDialog(dialog);
     },
   };
+}
+
+/** App-side counters of what the app itself sends (its requests) and what it gets back. */
+function countOut(method: string): void {
+  metrics.sipRequests.inc({ layer: 'app', direction: 'out', method: sipMethodLabel(method) });
+}
+function countIn(method: string, status: number): void {
+  metrics.sipResponses.inc({ layer: 'app', direction: 'in', method: sipMethodLabel(method), status_class: statusClass(status) });
 }
