@@ -49,6 +49,7 @@
  *    "ratio_vs_rtpengine":x}
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -182,6 +183,8 @@ interface Run {
   load_cpu_pct: number;
   load_loop_p99_ms: number;
   load_loop_max_ms: number;
+  /** CPU of the native media thread alone (`voice-media`, /proc/self/task) per call-second */
+  media_thread_us_per_call_s: number;
   /** SRTP runs only: packets our sessions dropped for failed authentication / replay, and the load's */
   srtp_auth_fail?: number;
   srtp_replay?: number;
@@ -247,6 +250,22 @@ async function metricsWindow(engine: import('../../../src/media/index.ts').Media
     scrape_ms: Math.round((scrapeMs / Math.max(1, scrapes)) * 100) / 100,
     pacing_p99_us: engine.pacingStats().p99Us,
   };
+}
+
+/** utime+stime (µs) of this process's threads named `name`, from /proc/self/task/<tid>/stat. */
+function threadCpuUs(name: string): number {
+  const tck = 100; // CLK_TCK on Linux
+  let us = 0;
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (comm !== name) continue;
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      us += ((Number(f[11]) + Number(f[12])) * 1e6) / tck;
+    } catch { /* thread gone */ }
+  }
+  return us;
 }
 
 async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: number): Promise<Run> {
@@ -322,10 +341,12 @@ async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: num
     engine.resetPacingStats();
     eld.enable();
     await load.request({ type: 'mark' }, 'marked');
+    const media0 = threadCpuUs('voice-media');
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await sleep(SECONDS * 1000);
     const cpu = process.cpuUsage(cpu0);
+    const mediaUs = threadCpuUs('voice-media') - media0;
     const secs = (performance.now() - t0) / 1000;
     const pacing = engine.pacingStats();
     eld.disable();
@@ -351,6 +372,7 @@ async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: num
       calls,
       cpu_us_per_call_s: Math.round(cpuUs / (calls * secs)),
       cpu_pct: Math.round((cpuUs / 1e6 / secs) * 1000) / 10,
+      media_thread_us_per_call_s: Math.round(mediaUs / (calls * secs)),
       pacing_p50_us: pacing.p50Us,
       pacing_p99_us: pacing.p99Us,
       pacing_max_us: pacing.maxUs,
@@ -485,7 +507,7 @@ async function main(): Promise<void> {
     runs.push(r);
     const rm = r as Run & { metrics_cpu_pct?: number; scrape_ms?: number };
     if (rm.metrics_cpu_pct !== undefined) err(`  metrics  N=${n}: +${rm.metrics_cpu_pct}% CPU with a scrape every second (one scrape ${rm.scrape_ms} ms)`);
-    err(`  ours     N=${n}: cpu ${r.cpu_us_per_call_s} µs/call·s (${r.cpu_pct}% of a core), pacing p50/p99/max ${r.pacing_p50_us}/${r.pacing_p99_us}/${r.pacing_max_us} µs, ` +
+    err(`  ours     N=${n}: cpu ${r.cpu_us_per_call_s} µs/call·s (${r.cpu_pct}% of a core; media thread ${r.media_thread_us_per_call_s}), pacing p50/p99/max ${r.pacing_p50_us}/${r.pacing_p99_us}/${r.pacing_max_us} µs, ` +
       `rx p50/p99 ${r.rx_p50_us}/${r.rx_p99_us} µs (${r.rx_wire_intervals ? 'wire' : 'node'}; node receiver ${r.rx_node_p50_us}/${r.rx_node_p99_us}), inbound ${r.inbound_ratio}, loop p99 ${r.event_loop_p99_ms} ms, load ${r.load_cpu_pct}%` +
       (r.srtp_auth_fail !== undefined ? `, srtp auth-fail/replay ${r.srtp_auth_fail}/${r.srtp_replay}, load srtp failures ${r.load_srtp_fail}` : ''));
   }
