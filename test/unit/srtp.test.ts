@@ -97,6 +97,21 @@ t.test('negotiate: SAVP answered with SAVP and our key, AVP with AVP; policy ref
   t.notOk(off.audio.srtp);
 });
 
+t.test('re-INVITE offers as Call negotiates them: the peer may re-key; RTP ⇄ SRTP or a suite change is refused', async (t) => {
+  const localKey = newSrtpKey();
+  const first = negotiate(offer('RTP/SAVP', [`a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${B64}`]), { local: LOCAL, srtp: { policy: 'optional', localKey } });
+  const running = { policy: 'required' as const, localKey, preferSuite: first.audio.srtp!.suite, scope: 'in this call (it was answered with SRTP)' };
+  const newPeer = Buffer.alloc(30, 0x33);
+  const rekey = negotiate(offer('RTP/SAVP', [`a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:${B64}`, `a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:${newPeer.toString('base64')}`]), { local: LOCAL, srtp: running });
+  t.equal(rekey.audio.srtp?.suite, 'AES_CM_128_HMAC_SHA1_80', 'the running suite is kept when offered');
+  t.equal(rekey.audio.srtp?.tag, 2);
+  t.ok(Buffer.from(rekey.audio.srtp!.remoteKey).equals(newPeer), 'the new peer key');
+  t.same(rekey.audio.srtp!.localKey, localKey, 'our key unchanged');
+  t.throws(() => negotiate(offer('RTP/AVP', []), { local: LOCAL, srtp: running }), /SRTP required in this call \(it was answered with SRTP\)/);
+  t.throws(() => negotiate(offer('RTP/SAVP', [`a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${B64}`]), { local: LOCAL, srtp: { policy: 'off', scope: 'in this call (it was answered with plain RTP)' } }),
+    /SRTP is off in this call \(it was answered with plain RTP\)/);
+});
+
 t.test('re-offer keeps our a=crypto; the answer to it is read back', async (t) => {
   const localKey = newSrtpKey();
   const n = negotiate(offer('RTP/SAVP', [`a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:${B64}`]), { local: LOCAL, srtp: { policy: 'optional', localKey } });
