@@ -40,6 +40,8 @@
  *     country: US          # national forms from this trunk (default: defaultCountry)
  *     earlyMedia: true     # 183 with our SDP before the 200 (default: earlyMedia below)
  *     srtp: required       # off | optional | required (default: srtp below)
+ *     # auth: {realm, user, passwordEnv}, dids: [...], maxCalls: 30, tenant: acme   (src/sip/guard-settings.ts)
+ * sipGuard: { unknownSources: auto, rateLimit: { requests: 16, seconds: 2, banSeconds: 300 } }   # src/sip/guard-settings.ts
  * earlyMedia: false        # 183 Session Progress with SDP (reliable when the caller supports 100rel) before the 200
  * srtp: optional           # SRTP (SDES) for calls from no trunk / trunks that do not say: off | optional | required
  * ```
@@ -58,6 +60,10 @@ import {
   type SipTlsDraft, type SipTlsMaterial, type SipTlsSettings,
 } from './sip/tls-settings.ts';
 import { SRTP_POLICIES, type SrtpPolicy } from './sip/srtp-settings.ts';
+import {
+  applySipGuardEnv, applySipGuardFile, defaultSipGuard, finishTrunkAccess, trunkAccess, TRUNK_ACCESS_KEYS,
+  type SipGuardSettings, type TrunkAccess,
+} from './sip/guard-settings.ts';
 import { applyConsoleAuthFile, CONSOLE_AUTH_KEYS, defaultConsoleAuth, demoRefusal, type ConsoleAuthSettings } from './escalation/console/settings.ts';
 
 export type Transport = 'udp' | 'tcp';
@@ -250,6 +256,11 @@ export interface Config {
    * `[{name: a, sources: [203.0.113.0/24]}]`). @defaultValue [] (none)
    */
   trunks: TrunkSettings[];
+  /**
+   * What keeps the SIP side safe on a public address: unknown sources, the per-source rate
+   * limit and ban, scanner User-Agents, message limits (src/sip/guard-settings.ts).
+   */
+  sipGuard: SipGuardSettings;
   /** Call detail records: the store, retention, price tables (src/cdr/settings.ts). */
   cdr: CdrSettings;
   /** The YAML file that was loaded, if any. */
@@ -257,10 +268,11 @@ export interface Config {
 }
 
 /**
- * One carrier trunk or PBX (YAML `trunks[]`). Only what caller identity needs today; access
- * control, digest credentials and limits are meant to join this same entry later.
+ * One carrier trunk or PBX (YAML `trunks[]`): who it is (source addresses), what of its
+ * identity headers is believed, and its access rules — digest credentials, allowed DIDs,
+ * concurrent calls, the tenant its calls go to ({@link TrunkAccess}, src/sip/guard-settings.ts).
  */
-export interface TrunkSettings {
+export interface TrunkSettings extends TrunkAccess {
   /** Name for logs and the CDR (`trunk=`); unique. */
   name: string;
   /** Source addresses of its signalling: IPv4/IPv6 CIDRs (a bare address is a /32 or /128). */
@@ -346,6 +358,7 @@ export function defaultConfig(): Config {
     cdr: defaultCdrSettings(),
     defaultCountry: 'US',
     trunks: [],
+    sipGuard: defaultSipGuard(),
   };
 }
 
@@ -446,7 +459,7 @@ class Reader {
   }
 }
 
-const TOP_KEYS = ['sip', 'edge', 'drachtio', 'rtp', 'tenantsFile', 'maxCallSeconds', 'answerDelayMs', 'rtpTimeoutSeconds', 'logLevel', 'rtpengine', 'handoff', 'console', 'sessionTimer', 'earlyMedia', 'srtp', 'defaultCountry', 'trunks', 'cdr'] as const;
+const TOP_KEYS = ['sip', 'edge', 'drachtio', 'rtp', 'tenantsFile', 'maxCallSeconds', 'answerDelayMs', 'rtpTimeoutSeconds', 'logLevel', 'rtpengine', 'handoff', 'console', 'sessionTimer', 'earlyMedia', 'srtp', 'defaultCountry', 'trunks', 'sipGuard', 'cdr'] as const;
 
 function rtpengineOf(cfg: Config): RtpengineSettings {
   cfg.rtpengine ??= { url: '', timeoutMs: RTPENGINE_SETTINGS_DEFAULTS.timeoutMs, transcode: [], flags: [] };
@@ -497,6 +510,8 @@ function cidr(r: Reader, field: string, v: unknown): string {
 
 /** Trunk entries whose country was left to the global default (filled in at the end of loadConfig). */
 const countryUnset = new WeakSet<TrunkSettings>();
+/** Where each trunk entry was read (`trunks[2]` of the file, `TRUNKS[0]` of the environment), for errors found at the end. */
+const trunkOrigin = new WeakMap<TrunkSettings, { source: string; field: string }>();
 
 function trunks(r: Reader, field: string, v: unknown): TrunkSettings[] {
   if (!Array.isArray(v)) r.fail(field, `must be a list of trunks ({name, sources, trustIdentity, country, earlyMedia}), got ${show(v)}`);
@@ -504,7 +519,7 @@ function trunks(r: Reader, field: string, v: unknown): TrunkSettings[] {
   const names = new Map<string, number>();
   (v as unknown[]).forEach((item, i) => {
     const f = `${field}[${i}]`;
-    const o = r.mapping(f, item, ['name', 'sources', 'trustIdentity', 'country', 'earlyMedia', 'srtp']);
+    const o = r.mapping(f, item, ['name', 'sources', 'trustIdentity', 'country', 'earlyMedia', 'srtp', ...TRUNK_ACCESS_KEYS]);
     if (typeof o.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(o.name)) {
       r.fail(`${f}.name`, `must be a name of letters, digits, '.', '_' or '-' (at most 64), got ${show(o.name)}`);
     }
@@ -527,6 +542,8 @@ function trunks(r: Reader, field: string, v: unknown): TrunkSettings[] {
     else countryUnset.add(t);
     if (o.earlyMedia !== undefined && o.earlyMedia !== null) t.earlyMedia = flag(r, `${f}.earlyMedia`, o.earlyMedia);
     if (o.srtp !== undefined && o.srtp !== null) t.srtp = r.oneOf(`${f}.srtp`, o.srtp, SRTP_POLICIES);
+    Object.assign(t, trunkAccess((ff, p) => r.fail(ff, p), f, o));
+    trunkOrigin.set(t, { source: r.source, field: f });
     out.push(t);
   });
   return out;
@@ -613,6 +630,7 @@ function applyFile(cfg: Config, file: string): void {
   }
   if (has(top, 'defaultCountry')) cfg.defaultCountry = country(r, 'defaultCountry', top.defaultCountry);
   if (has(top, 'trunks')) cfg.trunks = trunks(r, 'trunks', top.trunks);
+  if (has(top, 'sipGuard')) applySipGuardFile(cfg.sipGuard, top.sipGuard, (f, p) => r.fail(f, p));
   if (has(top, 'cdr')) applyCdrFile(cfg.cdr, top.cdr, path.dirname(file), (f, p) => r.fail(f, p));
   if (has(top, 'rtpengine')) {
     const e = r.mapping('rtpengine', top.rtpengine, ['url', 'timeoutMs', 'transcode', 'direction', 'flags']);
@@ -678,6 +696,7 @@ function applyEnv(cfg: Config, env: NodeJS.ProcessEnv, cwd: string): void {
   if ((v = get('RTPENGINE_FLAGS')) !== undefined) rtpengineOf(cfg).flags = r.names('RTPENGINE_FLAGS', v);
   if ((v = get('DEFAULT_COUNTRY')) !== undefined) cfg.defaultCountry = country(r, 'DEFAULT_COUNTRY', v);
   if ((v = get('TRUNKS')) !== undefined) cfg.trunks = trunksFromEnv(r, v);
+  applySipGuardEnv(cfg.sipGuard, env, (f, p) => r.fail(f, p));
 }
 
 /** The `--config` argument, if any. */
@@ -739,6 +758,10 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     if (cfg.edge === 'builtin') checkSipTls(tlsSettings, failAt, src); // unreadable file, key mismatch → exit 2
   }
   for (const t of cfg.trunks) if (countryUnset.has(t)) t.country = cfg.defaultCountry;
+  finishTrunkAccess(cfg.trunks, env, (i) => trunkOrigin.get(cfg.trunks[i]!)?.field ?? `trunks[${i}]`, (field, problem) => {
+    const origin = cfg.trunks.find((t) => field.startsWith(`${trunkOrigin.get(t)?.field ?? '\u0000'}.`));
+    throw new ConfigError(origin ? trunkOrigin.get(origin)!.source : src, field, problem);
+  });
   // rtpengine settings without a URL (e.g. only a timeout given) leave anchoring off.
   if (cfg.rtpengine && cfg.rtpengine.url === '') cfg.rtpengine = null;
   if (cfg.rtp.portMin > cfg.rtp.portMax) {

@@ -48,6 +48,10 @@ export const metrics = {
   sipResponses: counter('sip_responses_total', 'SIP responses by layer, direction, method of the request and status class', ['layer', 'direction', 'method', 'status_class'] as const),
   invitesRejected: counter('invites_rejected_total', 'INVITEs answered with a final error before a call was set up, by reason (overload, draining, codec, media, acl, auth, malformed, no-app, canceled …)', ['reason'] as const),
   callSetup: histogram('call_setup_seconds', 'INVITE received → 200 OK sent', LATENCY_BUCKETS),
+  // ---- SIP guard (src/sip/sip-guard.ts: trunk ACL, per-source rate limit and bans, scanners, size limits)
+  sipDropped: counter('sip_dropped_total', 'SIP requests dropped without any response, by reason (banned, rate, scanner, acl, …)', ['reason'] as const),
+  sipRefused: counter('sip_refused_total', 'SIP requests answered with an error by the SIP guard before a transaction or the app saw them, by reason and method', ['reason', 'method'] as const),
+  sipBans: counter('sip_bans_total', 'Source addresses banned by the per-source request rate limit'),
   // ---- calls
   callsActive: gauge('calls_active', 'Calls answered and not yet ended, per tenant', ['tenant'] as const),
   calls: counter('calls_total', 'Ended calls by tenant and outcome (order_placed, status_given, message_taken, escalated, transferred, abandoned, failed, completed)', ['tenant', 'outcome'] as const),

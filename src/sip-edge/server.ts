@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { logger } from '../ops/log.ts';
 import { SipTransport, type SipTlsOptions, type TransportName } from './transport.ts';
+import type { EdgeGuard } from './guard.ts';
 import type { Clock, TimerConfig } from './transaction.ts';
 import { UaCore, type AppConn, type AppRouter } from './ua.ts';
 import { FrameDecoder, encodeFrame, splitPayload, replyFrame } from './wire.ts';
@@ -38,6 +39,8 @@ export interface SipEdgeOptions {
      * wildcard. @defaultValue `address` (or `127.0.0.1` for a wildcard)
      */
     advertisedHost?: string;
+    /** Flood, scanner and access checks before transactions (src/sip/sip-guard.ts via main). @defaultValue none */
+    guard?: EdgeGuard;
   };
   /** drachtio wire listener for applications. */
   control: {
@@ -136,6 +139,7 @@ export class SipEdge extends EventEmitter {
     const transport = new SipTransport({
       address: this.opts.sip.address, port: this.opts.sip.port, transports: this.opts.sip.transports,
       ...(this.opts.sip.tls ? { tls: this.opts.sip.tls } : {}),
+      ...(this.opts.sip.guard ? { guard: this.opts.sip.guard } : {}),
     });
     const router: AppRouter = {
       pick: (verb) => this.pick(verb),

@@ -32,6 +32,7 @@ import {
   SipMessage, SipParseError, REASON_PHRASES, parseSipMessage, parseVia, formatVia, makeResponse, newTag, setToTag,
   parseDecimal, MAX_CONTENT_LENGTH,
 } from './message.ts';
+import { guardAfterParse, guardBeforeParse, type EdgeGuard } from './guard.ts';
 
 const log = logger('sip-transport');
 
@@ -113,6 +114,8 @@ export interface SipTransportOptions {
   warningHost?: string;
   /** SIP over TLS on its own port; off when absent. */
   tls?: SipTlsOptions;
+  /** Flood, scanner and access checks before parsing and before transactions (./guard.ts); none when absent. */
+  guard?: EdgeGuard;
 }
 
 interface Conn {
@@ -154,7 +157,7 @@ export function responseEndpoint(req: SipMessage, src: Endpoint): Endpoint {
 
 /** UDP + TCP SIP transport on one address/port, TLS on a second port. */
 export class SipTransport extends EventEmitter {
-  private readonly opts: Required<Omit<SipTransportOptions, 'warningHost' | 'tls'>> & { warningHost?: string; tls?: SipTlsOptions };
+  private readonly opts: Required<Omit<SipTransportOptions, 'warningHost' | 'tls' | 'guard'>> & { warningHost?: string; tls?: SipTlsOptions; guard?: EdgeGuard };
   private udp?: dgram.Socket;
   private tcp?: net.Server;
   private tlsServer?: tls.Server;
@@ -187,6 +190,16 @@ export class SipTransport extends EventEmitter {
   /** The bound local port (the OS-chosen one after `listen()` when 0 was requested). */
   get port(): number {
     return this.boundPort || this.opts.port;
+  }
+
+  /** Host of `Warning: 399` in locally generated error responses (unset: the bound address). */
+  get warningHost(): string | undefined {
+    return this.opts.warningHost;
+  }
+
+  /** Close a TCP/TLS connection at once (the SIP guard: a banned source). */
+  closeConnection(connId: string): void {
+    this.conns.get(connId)?.socket.destroy();
   }
 
   /** Number of open TCP and TLS connections (for metrics and tests). */
@@ -503,6 +516,7 @@ export class SipTransport extends EventEmitter {
   }
 
   private dispatch(data: Buffer, src: Endpoint, bytes: number): void {
+    if (this.opts.guard && guardBeforeParse(this.opts.guard, this, data, src)) return;
     let msg: SipMessage;
     try {
       msg = parseSipMessage(data);
@@ -519,6 +533,7 @@ export class SipTransport extends EventEmitter {
       }
       return;
     }
+    if (this.opts.guard && guardAfterParse(this.opts.guard, this, msg, src, bytes)) return;
     if (msg.isRequest) {
       this.stampVia(msg, src);
       metrics.sipRequests.inc({ layer: 'edge', direction: 'in', method: sipMethodLabel(msg.method) });

@@ -110,6 +110,8 @@ export interface CallIdentity {
   country: CountryCode;
   /** Tenant lookup order: delivered number (Request-URI, To), then original called. */
   tenantCandidates: string[];
+  /** The delivered number only (Request-URI, then To), in the same forms: what a trunk's allowed DIDs are checked against. */
+  dialed: string[];
   /** Identity headers that were present but not believed (for a debug line). */
   ignored: string[];
 }
@@ -423,6 +425,7 @@ export function readCallIdentity(req: IdentityRequest, trunks: TrunkMatcher): Ca
   for (const k of [...digitsKey(ruriNum), ...digitsKey(toNum), ...(originalCalled ? digitsKey(original) : [])]) {
     if (!tenantCandidates.includes(k)) tenantCandidates.push(k);
   }
+  const dialed = [...new Set([...digitsKey(ruriNum), ...digitsKey(toNum)])];
 
   return {
     ani: aniValue,
@@ -436,6 +439,7 @@ export function readCallIdentity(req: IdentityRequest, trunks: TrunkMatcher): Ca
     trusted: m.trusted,
     country,
     tenantCandidates,
+    dialed,
     ignored,
   };
 }
