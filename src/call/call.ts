@@ -2,7 +2,12 @@
  * One inbound call: owns the SIP dialog, the media session and the supervision timers.
  *
  * Lifecycle: `offered` (INVITE accepted for processing, media session allocated) →
- * `answered` ({@link Call.attachDialog} after the 200 OK) → `ended`. Every way out — caller
+ * `answered` ({@link Call.attachDialog} after the 200 OK) → `ended`. A 2xx is not yet an
+ * answered call: the `answered` event, {@link Call.answeredAt}, the greeting / conversation
+ * and our outbound RTP wait for the caller's ACK (or the first RTP packet from the address it
+ * offered); a 200 never ACKed ends as `no-ack` (no conversation, no tool calls, unanswered in
+ * the CDR), and the media session sends nothing meanwhile, so the service cannot be used to
+ * aim an RTP stream at someone else's address. Every way out — caller
  * BYE, agent hang-up, max duration, RTP inactivity, CANCEL before answer, errors, shutdown —
  * goes through one private `finish()` that releases the media session, timers and
  * listeners exactly once, writes the CDR line and emits `ended`.
@@ -35,6 +40,7 @@ export type EndReason =
   | 'transferred' // blind transfer (REFER) completed: the caller's leg went to the rep
   | 'rep-bye' // warm transfer: the rep hung up the bridged call
   | 'session-expired' // RFC 4028: the caller's session refreshes stopped (or ours failed)
+  | 'no-ack' // our 200 OK was never ACKed (64·T1): the call was never confirmed, so never answered
   | 'error'; // answering failed or an internal error
 
 export interface CallEnded {
@@ -191,8 +197,11 @@ export interface CallOptions {
    */
   remoteSdp?: string;
   /**
-   * How long to wait for the ACK carrying the answer to our delayed offer.
-   * @defaultValue 32000 (64·T1)
+   * How long to wait for the ACK of our 200 (with the answer to a delayed offer) before
+   * hanging up as `no-ack`. The edge (ours, and drachtio-server) gives up after 64·T1 = 32 s
+   * and ends the dialog itself; this is the backstop when it does not say so. (Also the wait
+   * for the ACK of a 200 carrying our offer to an offerless re-INVITE: 32 s.)
+   * @defaultValue 34000 (64·T1 + 2 s)
    */
   ackTimeoutMs?: number;
   /** address advertised in our SDP (public RTP address) */
@@ -246,6 +255,9 @@ export interface CallOptions {
 
 export type CallState = 'offered' | 'answered' | 'ended';
 
+/** No ACK for our 200 after this long: `no-ack` (64·T1 = 32 s, when the edge gives up, + 2 s). */
+export const ACK_TIMEOUT_MS = 34_000;
+
 /** The Reason header of our BYE per end reason (the CDR's release cause too). */
 export const BYE_REASON: Partial<Record<EndReason, string>> = {
   'agent-hangup': 'Q.850;cause=16;text="normal call clearing"',
@@ -254,6 +266,7 @@ export const BYE_REASON: Partial<Record<EndReason, string>> = {
   transferred: 'SIP;cause=200;text="call transferred"',
   'rep-bye': 'Q.850;cause=16;text="rep hung up"',
   'session-expired': 'SIP;cause=408;text="session timer expired"',
+  'no-ack': 'SIP;cause=408;text="no ACK for the 200 OK"',
   shutdown: 'Q.850;cause=41;text="server shutting down"',
   error: 'Q.850;cause=41;text="internal error"',
 };
@@ -298,6 +311,18 @@ export class Call extends EventEmitter {
   private glareWake: (() => void) | null = null;
   private glareTimer: unknown = null;
   private ackSeen = false;
+  /** the ACK of a delayed-offer call was taken (its answer applied or refused) */
+  private ackAnswerTaken = false;
+  /** how the caller confirmed the answer (the call is answered from then on) */
+  private confirmedBy: 'ack' | 'rtp' | null = null;
+  /** RTP came from the offered address (possibly before the 200: early media) */
+  private rtpFromOffer = false;
+  /** our outbound RTP may flow: ACK seen or RTP from the offered address */
+  private sendOpen = false;
+  /** the direction the SDP asks for; applied with send removed until {@link sendOpen} */
+  private wantedDirection: MediaDirection = 'sendrecv';
+  /** the address the caller's offer named for its media (null: delayed offer, or relayed) */
+  private readonly offeredAddress: string | null;
   private readonly acked: Promise<void>;
   private resolveAcked!: () => void;
   private dialog: CallDialog | null = null;
@@ -338,8 +363,11 @@ export class Call extends EventEmitter {
     if (opts.remoteSdp) this.noteRemote(opts.remoteSdp);
     this.session.on('playoutDone', this.onPlayoutDone);
     this.session.on('latched', this.onLatched);
-    // An initial offer that already holds (sendonly/inactive/c=0.0.0.0): do not send.
-    if (!opts.delayedOffer) this.applyDirection(this._audio);
+    this.offeredAddress = opts.delayedOffer || opts.sdpRelay ? null : (this._audio.remote?.address ?? null);
+    // Nothing goes out before the caller confirms (ACK, or RTP from the offered address);
+    // an initial offer that already holds (sendonly/inactive/c=0.0.0.0) keeps it so after.
+    if (!opts.delayedOffer) this.wantedDirection = mediaDirectionOf(this._audio);
+    this.applyWanted();
   }
 
   get state(): CallState {
@@ -374,22 +402,20 @@ export class Call extends EventEmitter {
     if (this._state !== 'offered') throw new Error('Call.attachDialog: dialog already attached');
     this.dialog = dialog;
     this._state = 'answered';
-    this.answeredAt = this.clock.now();
-    this.rtpWatchSince = this.answeredAt;
+    this.rtpWatchSince = this.clock.now();
     dialog.on('destroy', this.onDialogDestroy);
     dialog.on('modify', this.onModify);
     dialog.on('ack', this.onDialogAck);
     this.trackOffers(dialog);
     dialog.on('info', this.onInfo);
     dialog.on('update', this.onUpdate);
-    if (this.opts.delayedOffer) {
-      dialog.on('ack', this.onAck);
-      this.ackTimer = this.clock.setTimeout(() => {
-        this.ackTimer = null;
-        this.log.warn('no ACK with an SDP answer to our offer');
-        void this.hangup('error');
-      }, this.opts.ackTimeoutMs ?? 32000);
-    }
+    if (this.opts.delayedOffer) dialog.on('ack', this.onAck);
+    this.ackTimer = this.clock.setTimeout(() => {
+      this.ackTimer = null;
+      if (this.ackSeen) return;
+      this.log.warn('no ACK for our 200 OK: the call was never confirmed; hanging up', { waitedMs: this.opts.ackTimeoutMs ?? ACK_TIMEOUT_MS, rtpFromOffer: this.rtpFromOffer || undefined });
+      void this.hangup('no-ack');
+    }, this.opts.ackTimeoutMs ?? ACK_TIMEOUT_MS);
 
     const max = this.opts.maxCallSeconds ?? 0;
     if (max > 0) this.maxTimer = this.clock.setTimeout(() => this.onMaxDuration(), max * 1000);
@@ -397,20 +423,41 @@ export class Call extends EventEmitter {
     if (rtpTimeout > 0) this.rtpTimer = this.clock.setInterval(() => this.checkRtp(), this.opts.rtpPollMs ?? 1000);
     if (this.opts.sessionTimer) this.startSessionTimer(this.opts.sessionTimer);
 
+    this.log.debug('200 OK sent; waiting for the ACK', { rtpFromOffer: this.rtpFromOffer || undefined });
+    // RTP from the offered address already flows (early media): that confirms the call too
+    if (this.rtpFromOffer) this.confirm('rtp');
+  }
+
+  /**
+   * The caller confirmed our 200 (its ACK; or RTP from the address it offered): now the call
+   * is answered — `answered`, the answer time, the conversation.
+   */
+  private confirm(by: 'ack' | 'rtp'): void {
+    if (this.confirmedBy !== null || this._state !== 'answered') return;
+    this.confirmedBy = by;
+    this.answeredAt = this.clock.now();
+    this.rtpWatchSince = this.answeredAt;
     this.log.info('call answered', {
       from: this.from, to: this.to, tenant: this.tenant.id, codec: this._audio.codec, pt: this._audio.payloadType,
       remote: this._audio.remote ? `${this._audio.remote.address}:${this._audio.remote.port}` : 'none',
       local: `${this.opts.advertisedAddress}:${this.session.localPort}`,
+      confirmedBy: by === 'ack' ? undefined : 'rtp (no ACK yet)',
     });
     this.emit('answered');
-    if (!this.opts.delayedOffer) this.startConversation();
+    this.startConversation();
+  }
+
+  /** Let our outbound RTP flow (ACK seen, or RTP from the offered address). */
+  private openSend(): void {
+    if (this.sendOpen) return;
+    this.sendOpen = true;
+    this.applyWanted();
   }
 
   /** ACK of a delayed-offer call: it carries the caller's answer to our offer. */
   private onAck = (req?: { body?: string; get?(h: string): string | undefined }): void => {
-    if (this._state !== 'answered' || !this.opts.delayedOffer || this.ackTimer === null) return;
-    this.clock.clearTimeout(this.ackTimer);
-    this.ackTimer = null;
+    if (this._state !== 'answered' || !this.opts.delayedOffer || this.ackAnswerTaken) return;
+    this.ackAnswerTaken = true;
     this.dialog?.removeListener('ack', this.onAck);
     let raw: string;
     try {
@@ -457,7 +504,7 @@ export class Call extends EventEmitter {
     this.log.info('SDP answer received in ACK', {
       codec: a.codec, pt: a.payloadType, remote: a.remote ? `${a.remote.address}:${a.remote.port}` : 'none',
     });
-    this.startConversation();
+    this.confirm('ack');
   }
 
   /** Media can flow: hand the call to the conversation, or play the plain greeting. */
@@ -477,10 +524,17 @@ export class Call extends EventEmitter {
 
   /** Tell the media session our direction when it changed (hold / un-hold). */
   private applyDirection(a: NegotiatedAudio): void {
-    const d = mediaDirectionOf(a);
+    this.wantedDirection = mediaDirectionOf(a);
+    this.applyWanted();
+  }
+
+  /** The wanted direction, without send until the caller confirmed (see {@link sendOpen}). */
+  private applyWanted(): void {
+    const w = this.wantedDirection;
+    const d: MediaDirection = this.sendOpen ? w : w === 'sendrecv' || w === 'recvonly' ? 'recvonly' : 'inactive';
     if (d === this.direction) return;
     this.session.setDirection(d);
-    this.log.debug('media direction', { from: this.direction, to: d });
+    this.log.debug('media direction', { from: this.direction, to: d, ...(this.sendOpen ? {} : { held: 'until the ACK' }) });
     this.direction = d;
   }
 
@@ -657,7 +711,17 @@ export class Call extends EventEmitter {
 
   private onDialogDestroy = (_req?: unknown, why?: string): void => {
     if (this._state === 'ended') return;
-    this.log.debug('caller hung up', { why });
+    if (!this.ackSeen && /\back\b/i.test(why ?? '')) {
+      // the edge gave up on the ACK after 64·T1 and ended the dialog: its BYE reaches the app
+      // as if from the caller, Reason "ACK timeout" (drachtio-srf passes the text as `why`)
+      this.log.warn('dialog ended without an ACK for our 200 OK: the call was never confirmed', { why });
+      this.finish('no-ack');
+      return;
+    }
+    // A BYE from the caller means it had our 200 (it knows our tag); drachtio-srf emits a
+    // dialog's 'ack' a turn later and drops it when a BYE comes in the same turn, so a call
+    // BYEd before its ACK was seen ends as caller-bye, never confirmed (unanswered in the CDR).
+    this.log.debug('caller hung up', { why, confirmed: this.confirmedBy !== null });
     this.finish('caller-bye');
   };
 
@@ -669,7 +733,8 @@ export class Call extends EventEmitter {
   }
 
   private checkRtp(): void {
-    if (this._state !== 'answered' || !this._audio.remoteSends) return;
+    // not before the caller confirmed the call: an unACKed 200 ends by the ACK timeout (no-ack)
+    if (this._state !== 'answered' || this.confirmedBy === null || !this._audio.remoteSends) return;
     const limitMs = (this.opts.rtpTimeoutSeconds ?? 0) * 1000;
     let ago: number | null;
     try {
@@ -1035,6 +1100,11 @@ export class Call extends EventEmitter {
     if (!this.ackSeen) {
       this.ackSeen = true;
       this.resolveAcked();
+      if (this.ackTimer !== null) this.clock.clearTimeout(this.ackTimer);
+      this.ackTimer = null;
+      this.openSend();
+      // a delayed offer's ACK carries the answer: confirmed once it is applied (onAck)
+      if (!this.opts.delayedOffer) this.confirm('ack');
     }
     if (this.offerIn === 'awaiting-ack' && this.pendingOffer) void this.takeAnswerInAck(req);
   };
@@ -1116,6 +1186,12 @@ export class Call extends EventEmitter {
 
   private onLatched = (remote?: { address: string; port: number }): void => {
     this.log.debug('RTP latched', { to: remote ? `${remote.address}:${remote.port}` : undefined });
+    // RTP from the address the caller offered proves that address wants our media: send, and
+    // (after the 200) take the call as answered even before its ACK
+    if (this.rtpFromOffer || !remote || this.offeredAddress === null || !sameAddress(remote.address, this.offeredAddress)) return;
+    this.rtpFromOffer = true;
+    this.openSend();
+    if (this._state === 'answered') this.confirm('rtp');
   };
 
   /** The single exit: release everything exactly once, write the CDR, emit `ended`. */
@@ -1168,6 +1244,8 @@ export class Call extends EventEmitter {
     } catch (err) {
       this.log.warn('media session close failed', { err: err as Error });
     }
+    // a call whose 200 was never ACKed was never answered, even if RTP flowed
+    if (reason === 'no-ack') this.answeredAt = null;
     const durationMs = this.answeredAt === null ? 0 : this.endedAt - this.answeredAt;
     const iso = (t: number | null): string | undefined => (t === null ? undefined : new Date(t).toISOString());
     this.log.info('cdr', {
@@ -1183,6 +1261,12 @@ export class Call extends EventEmitter {
     this.resolveEnded(ended);
     this.removeAllListeners();
   }
+}
+
+/** Two IP addresses are the same (IPv4-mapped IPv6 seen as IPv4, case-insensitive). */
+function sameAddress(a: string, b: string): boolean {
+  const n = (x: string): string => x.toLowerCase().replace(/^::ffff:(?=\d+\.)/, '');
+  return n(a) === n(b);
 }
 
 function stripOrigin(sdp: string): string {

@@ -314,7 +314,7 @@ export class CdrRecorder {
 }
 
 /** Final status of an INVITE that was never answered. */
-const UNANSWERED_STATUS: Partial<Record<string, number>> = { canceled: 487, rejected: 480, shutdown: 503 };
+const UNANSWERED_STATUS: Partial<Record<string, number>> = { canceled: 487, rejected: 480, shutdown: 503, 'no-ack': 200 };
 
 export function hangupBy(reason: string): HangupBy {
   switch (reason) {
@@ -355,7 +355,8 @@ export function deriveOutcome(i: OutcomeInputs): { outcome: CdrOutcome; ref: str
   if (status && status.found !== false) found.push(['status_given', str(status.order_number) ?? str(status.po_number)]);
   if (h && !handoffOk && i.endReason !== 'transferred' && i.endReason !== 'rep-bye') found.push(['escalated', str(h.handoffTarget)]);
   if (found.length === 0) {
-    if (!i.answered) found.push([i.endReason === 'canceled' ? 'abandoned' : 'failed', null]);
+    // a 200 never ACKed (`no-ack`) was never an answered call: failed, and the ref says why
+    if (!i.answered) found.push([i.endReason === 'canceled' ? 'abandoned' : 'failed', i.endReason === 'no-ack' ? 'no-ack' : null]);
     else if (['error', 'rtp-timeout'].includes(i.endReason)) found.push(['failed', i.endReason]);
     else if (i.endReason === 'agent-hangup' && i.agentEnd !== 'no input') found.push(['none', null]);
     else found.push(['abandoned', null]);

@@ -131,6 +131,8 @@ function makeCall() {
   });
   const dialog = new FakeDialog();
   call.attachDialog(dialog);
+  dialog.handlers.get('ack')!({}); // the caller's ACK: sending starts (recvonly → sendrecv)
+  session.directions.length = 0;
   return { call, session, dialog };
 }
 
@@ -181,6 +183,9 @@ t.test('Call: with a real MediaSession the peer receives nothing while held', as
   t.teardown(() => call.hangup());
   const dialog = new FakeDialog();
   call.attachDialog(dialog);
+  await sleep(200);
+  t.equal(peer.packets.length, 0, 'nothing sent before the ACK');
+  dialog.handlers.get('ack')!({});
   await sleep(200);
   t.ok(peer.packets.length > 3, 'greeting / keep-alive flowing');
   await dialog.reinvite(offer({ port: peer.port, dir: 'inactive' }));

@@ -105,9 +105,15 @@ function delayedNeg(): Negotiation {
 
 const tick = () => new Promise((r) => setImmediate(r));
 
+/** The 200 went out and the caller ACKed it: an answered call. */
+function answer(s: ReturnType<typeof setup>): void {
+  s.call.attachDialog(s.dialog);
+  s.dialog.emit('ack', {});
+}
+
 t.test('answer plays the greeting with the tenant voice', async (t) => {
   const s = setup();
-  s.call.attachDialog(s.dialog);
+  answer(s);
   t.equal(s.call.state, 'answered');
   await tick();
   t.same(s.synthCalls, ['Hello there']);
@@ -121,7 +127,7 @@ t.test('answer plays the greeting with the tenant voice', async (t) => {
 
 t.test('caller BYE releases everything once', async (t) => {
   const s = setup({ maxCallSeconds: 60, rtpTimeoutSeconds: 5 });
-  s.call.attachDialog(s.dialog);
+  answer(s);
   s.clock.advance(2500);
   s.dialog.emit('destroy', {}, 'normal release');
   s.dialog.emit('destroy', {}, 'again');
@@ -134,7 +140,7 @@ t.test('caller BYE releases everything once', async (t) => {
 
 t.test('agent hangup sends one BYE with a Reason header', async (t) => {
   const s = setup({ maxCallSeconds: 60, rtpTimeoutSeconds: 5 });
-  s.call.attachDialog(s.dialog);
+  answer(s);
   await Promise.all([s.call.hangup(), s.call.hangup('shutdown')]);
   assertReleased(t, s, 'agent-hangup', 1);
   t.match(s.dialog.byeHeaders[0]!.Reason, /^Q\.850;cause=16/);
@@ -144,7 +150,7 @@ t.test('agent hangup sends one BYE with a Reason header', async (t) => {
 
 t.test('max call duration', async (t) => {
   const s = setup({ maxCallSeconds: 3 });
-  s.call.attachDialog(s.dialog);
+  answer(s);
   s.clock.advance(2999);
   t.equal(s.call.state, 'answered');
   s.clock.advance(1);
@@ -155,7 +161,7 @@ t.test('max call duration', async (t) => {
 
 t.test('RTP inactivity: never received', async (t) => {
   const s = setup({ rtpTimeoutSeconds: 5 });
-  s.call.attachDialog(s.dialog);
+  answer(s);
   s.clock.advance(4000);
   t.equal(s.call.state, 'answered');
   s.clock.advance(1000);
@@ -165,7 +171,7 @@ t.test('RTP inactivity: never received', async (t) => {
 
 t.test('RTP inactivity: flowing then stops', async (t) => {
   const s = setup({ rtpTimeoutSeconds: 5 });
-  s.call.attachDialog(s.dialog);
+  answer(s);
   s.session.lastRxAgoMs = 20;
   s.clock.advance(10_000);
   t.equal(s.call.state, 'answered', 'recent RTP keeps the call');
@@ -179,7 +185,7 @@ t.test('RTP inactivity: flowing then stops', async (t) => {
 
 t.test('RTP inactivity is suspended while the peer does not send (hold)', async (t) => {
   const s = setup({ rtpTimeoutSeconds: 5 });
-  s.call.attachDialog(s.dialog);
+  answer(s);
   const sent: { status: number; body?: string }[] = [];
   s.dialog.emit('modify', { body: OFFER.replace('a=rtpmap', 'a=inactive\r\na=rtpmap') }, { send: (status: number, o?: { body?: string }) => sent.push({ status, body: o?.body }) });
   t.equal(sent[0]!.status, 200);
@@ -229,7 +235,7 @@ t.test('answer failure (fail) releases everything', async (t) => {
 t.test('greeting that finishes synthesizing after the call ended is not played', async (t) => {
   let resolve!: (p: Int16Array) => void;
   const s = setup({ synth: () => new Promise((r) => (resolve = r)) });
-  s.call.attachDialog(s.dialog);
+  answer(s);
   s.dialog.emit('destroy', {});
   resolve(new Int16Array(800));
   await tick();
@@ -239,7 +245,7 @@ t.test('greeting that finishes synthesizing after the call ended is not played',
 
 t.test('synthesis failure does not end the call', async (t) => {
   const s = setup({ synth: () => Promise.reject(new Error('flite missing')) });
-  s.call.attachDialog(s.dialog);
+  answer(s);
   await tick();
   t.equal(s.call.state, 'answered');
   await s.call.hangup();
@@ -248,7 +254,7 @@ t.test('synthesis failure does not end the call', async (t) => {
 
 t.test('re-INVITE: codec/remote change applied, version bumped; refresh keeps version; bad SDP → 488', async (t) => {
   const s = setup();
-  s.call.attachDialog(s.dialog);
+  answer(s);
   const replies: { status: number; body?: string; headers?: Record<string, string> }[] = [];
   const res = { send: (status: number, o?: { body?: string; headers?: Record<string, string> }) => replies.push({ status, ...o }) };
   // same offer: same answer, same o= version
@@ -309,6 +315,99 @@ t.test('delayed offer: unusable answer in ACK → BYE', async (t) => {
 t.test('delayed offer: no ACK → BYE after the ACK timeout', async (t) => {
   const s = setup({ delayed: true });
   s.call.attachDialog(s.dialog);
-  s.clock.advance(32_000);
-  assertReleased(t, s, 'error', 1);
+  s.clock.advance(34_000);
+  assertReleased(t, s, 'no-ack', 1);
+  t.match(s.dialog.byeHeaders[0]!.Reason, /no ACK/);
+});
+
+// ── a 200 is not an answered call until the caller ACKs it ──
+
+t.test('no ACK: no greeting, no RTP out, BYE after 64·T1, never answered', async (t) => {
+  const s = setup({ maxCallSeconds: 60 });
+  let answered = 0;
+  s.call.on('answered', () => answered++);
+  t.same(s.session.directions, ['recvonly'], 'the media session sends nothing before the ACK');
+  s.call.attachDialog(s.dialog);
+  await tick();
+  t.same(s.synthCalls, [], 'no greeting without the ACK');
+  t.equal(answered, 0, 'no answered event');
+  t.equal(s.call.answeredAt, null);
+  s.clock.advance(33_999);
+  t.equal(s.call.state, 'answered', 'the dialog stays until the ACK timeout (the edge gives up at 32 s; this is the backstop)');
+  s.clock.advance(1);
+  assertReleased(t, s, 'no-ack', 1);
+  t.match(s.dialog.byeHeaders[0]!.Reason, /cause=408;text="no ACK/);
+  t.same(s.ended[0], { reason: 'no-ack', durationMs: 0 });
+  t.same(s.session.directions, ['recvonly'], 'never sent');
+  t.same(s.synthCalls, []);
+});
+
+t.test('no ACK: the edge gives up first (its BYE) → no-ack, not caller-bye', async (t) => {
+  const s = setup();
+  s.call.attachDialog(s.dialog);
+  s.clock.advance(32_000 - 1);
+  s.dialog.emit('destroy', {}, 'ACK timeout');
+  assertReleased(t, s, 'no-ack', 0);
+  t.equal(s.call.answeredAt, null);
+});
+
+t.test('the ACK confirms: answered then, greeting and RTP start', async (t) => {
+  const s = setup();
+  let answeredAt: number | null = null;
+  s.call.on('answered', () => (answeredAt = s.clock.now()));
+  s.call.attachDialog(s.dialog);
+  s.clock.advance(120);
+  s.dialog.emit('ack', {});
+  await tick();
+  t.equal(answeredAt, 1_000_120, 'answered at the ACK');
+  t.equal(s.call.answeredAt, 1_000_120);
+  t.same(s.synthCalls, ['Hello there']);
+  t.same(s.session.directions, ['recvonly', 'sendrecv'], 'sending starts with the ACK');
+  s.dialog.emit('ack', {});
+  t.same(s.session.directions, ['recvonly', 'sendrecv'], 'a second ACK changes nothing');
+  s.clock.advance(40_000);
+  t.equal(s.call.state, 'answered', 'no ACK timeout once ACKed');
+  await s.call.hangup();
+  t.equal(s.ended[0]!.durationMs, 40_000);
+});
+
+t.test('RTP from the offered address confirms before the ACK; from elsewhere it does not', async (t) => {
+  const s = setup();
+  s.call.attachDialog(s.dialog);
+  s.session.emit('latched', { address: '198.51.100.9', port: 6000 });
+  await tick();
+  t.same(s.synthCalls, [], 'RTP from a foreign address: still waiting');
+  t.same(s.session.directions, ['recvonly']);
+  s.session.emit('latched', { address: '127.0.0.1', port: 6000 });
+  await tick();
+  t.same(s.synthCalls, ['Hello there'], 'RTP from the offered address: the conversation starts');
+  t.same(s.session.directions, ['recvonly', 'sendrecv']);
+  t.not(s.call.answeredAt, null);
+  // still no ACK: the call ends as no-ack and is not counted as answered
+  s.clock.advance(34_000);
+  assertReleased(t, s, 'no-ack', 1);
+  t.equal(s.call.answeredAt, null);
+});
+
+t.test('early RTP from the offered address (before the 200) opens sending; the 200 then confirms', async (t) => {
+  const s = setup();
+  s.session.emit('latched', { address: '127.0.0.1', port: 6000 });
+  t.same(s.session.directions, ['recvonly', 'sendrecv'], 'keep-alive RTP may flow to a peer that sends');
+  s.call.attachDialog(s.dialog);
+  await tick();
+  t.same(s.synthCalls, ['Hello there']);
+  s.dialog.emit('ack', {});
+  s.clock.advance(40_000);
+  t.equal(s.call.state, 'answered');
+  await s.call.hangup();
+});
+
+t.test('a hold offer before the ACK stays held after it', async (t) => {
+  const s = setup();
+  s.call.attachDialog(s.dialog);
+  s.dialog.emit('modify', { body: OFFER.replace('a=rtpmap', 'a=sendonly\r\na=rtpmap') }, { send: () => undefined });
+  t.same(s.session.directions, ['recvonly'], 'still nothing sent');
+  s.dialog.emit('ack', {});
+  t.same(s.session.directions, ['recvonly'], 'held: the peer sends only, we receive only');
+  await s.call.hangup();
 });

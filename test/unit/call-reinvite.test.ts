@@ -98,6 +98,7 @@ function fakeCall(opts: { relay?: SdpRelay; clock?: FakeClock } = {}) {
   const dialog = new FakeDialog();
   call.attachDialog(dialog);
   dialog.emit('ack', {});
+  session.log.length = 0; // the ACK opened sending (direction recvonly → sendrecv)
   return { call, session, dialog };
 }
 
@@ -129,6 +130,7 @@ t.test('codec change mid-call: re-INVITE offering only PCMA → RTP switches to 
   t.teardown(() => call.hangup());
   const dialog = new FakeDialog();
   call.attachDialog(dialog);
+  dialog.emit('ack', {});
   await sleep(200);
   t.ok(pts.length > 3 && pts.every((p) => p === 0), 'PCMU (PT 0) before');
 

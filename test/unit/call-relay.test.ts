@@ -78,6 +78,7 @@ function setup(delayed = false) {
   });
   const dialog = new FakeDialog();
   call.attachDialog(dialog);
+  if (!delayed) dialog.handlers.get('ack')!({}); // the caller's ACK (a delayed offer's carries the answer: the test sends it)
   return { call, session, relay, dialog };
 }
 

@@ -240,6 +240,7 @@ function callWith(params: SessionTimerParams) {
   const ended: CallEnded[] = [];
   call.on('ended', (e: CallEnded) => ended.push(e));
   call.attachDialog(dialog);
+  dialog.emit('ack', {});
   return { clock, dialog, call, ended };
 }
 
