@@ -3,19 +3,9 @@
  * default and per trunk).
  */
 import t from 'tap';
-import { writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadConfig } from '../../src/config.ts';
+import { configScratch } from './config-helpers.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'config-carrier-'));
-let n = 0;
-function file(text: string): string {
-  const f = join(dir, `c${++n}.yaml`);
-  writeFileSync(f, text);
-  return f;
-}
-const load = (env: Record<string, string> = {}, argv: string[] = []) => loadConfig({ env, argv, cwd: dir });
+const { file, load } = configScratch('config-carrier-');
 
 t.test('session timer: defaults, file, env, errors', async (t) => {
   t.same(load().sessionTimer, { enabled: true, interval: 1800, minSE: 90 }, 'on, 1800 s, Min-SE 90');

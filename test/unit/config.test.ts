@@ -1,17 +1,9 @@
 import t from 'tap';
-import { writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, ConfigError, DEFAULT_TENANTS_FILE, describeSip, configFileFromArgs } from '../../src/config.ts';
+import { ConfigError, DEFAULT_TENANTS_FILE, describeSip, configFileFromArgs } from '../../src/config.ts';
+import { configScratch } from './config-helpers.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'config-test-'));
-let n = 0;
-function file(text: string): string {
-  const f = join(dir, `c${++n}.yaml`);
-  writeFileSync(f, text);
-  return f;
-}
-const load = (env: Record<string, string> = {}, argv: string[] = []) => loadConfig({ env, argv, cwd: dir });
+const { dir, file, load } = configScratch('config-test-');
 
 t.test('embedded defaults', async (t) => {
   const c = load();
