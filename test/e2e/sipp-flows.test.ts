@@ -3,20 +3,12 @@
  * answered call with media, CANCEL, OPTIONS, malformed INVITE, PCMA-only, G.729-only.
  */
 import t from 'tap';
-import { startServer, type ServerHandle } from '../helpers/server.ts';
-import { haveSipp, runSipp, sippMessage } from '../helpers/sipp.ts';
+import { startServer } from '../helpers/server.ts';
+import { runSipp, sippMessage, sippSuite } from '../helpers/sipp.ts';
 
-if (!haveSipp()) {
-  t.test('SIPp call flows', { skip: 'sipp not on PATH (Debian package sip-tester)' }, () => {});
-} else {
-  let server: ServerHandle;
-  t.before(async () => {
-    server = await startServer({ LOG_LEVEL: 'info' });
-  });
-  t.teardown(async () => {
-    await server?.stop();
-  });
-  const target = (): string => `127.0.0.1:${server.sipPort}`;
+const suite = sippSuite(t, 'SIPp call flows', { LOG_LEVEL: 'info' });
+if (suite) {
+  const { target } = suite;
 
   for (const transport of ['udp', 'tcp'] as const) {
     t.test(`${transport}: INVITE → 200 → ACK → audio → BYE (PCMU)`, async (t) => {
@@ -60,7 +52,7 @@ if (!haveSipp()) {
     const r = await runSipp('uac-g729', { target: target(), timeoutSec: 10 });
     t.equal(r.code, 0, sippMessage(r));
     t.match(r.log, /488 Reason: \S+/, 'Reason header present');
-    t.match(server.log(), /488|codec|no common/i, 'server logged the rejection');
+    t.match(suite.server.log(), /488|codec|no common/i, 'server logged the rejection');
   });
 
   t.test('server still healthy after the flows (OPTIONS)', async (t) => {

@@ -6,20 +6,11 @@
  * re-INVITE and run in-process: sipp-glare.test.ts).
  */
 import t from 'tap';
-import { startServer, type ServerHandle } from '../helpers/server.ts';
-import { haveSipp, runSipp, sippMessage } from '../helpers/sipp.ts';
+import { runSipp, sippMessage, sippSuite } from '../helpers/sipp.ts';
 
-if (!haveSipp()) {
-  t.test('trunk flows', { skip: 'sipp not on PATH (Debian package sip-tester)' }, () => {});
-} else {
-  let server: ServerHandle;
-  t.before(async () => {
-    server = await startServer({ LOG_LEVEL: 'info' });
-  });
-  t.teardown(async () => {
-    await server?.stop();
-  });
-  const target = (): string => `127.0.0.1:${server.sipPort}`;
+const suite = sippSuite(t, 'trunk flows', { LOG_LEVEL: 'info' });
+if (suite) {
+  const { target } = suite;
   const identityCall = (keys: { ruri: string; from: string; to: string; h1?: string; h2?: string }) => runSipp('uac-carrier-identity', {
     target: target(), durationMs: 2500, timeoutSec: 25,
     args: ['-key', 'ruri', keys.ruri, '-key', 'from', keys.from, '-key', 'to', keys.to,
@@ -27,12 +18,12 @@ if (!haveSipp()) {
   });
   /** Server log since `from`, once the CDR of the call that ended last is written. */
   const logSince = async (from: number): Promise<string> => {
-    for (let i = 0; i < 50 && !/msg="?cdr/.test(server.log().slice(from)); i++) await new Promise((r) => setTimeout(r, 100));
-    return server.log().slice(from);
+    for (let i = 0; i < 50 && !/msg="?cdr/.test(suite.server.log().slice(from)); i++) await new Promise((r) => setTimeout(r, 100));
+    return suite.server.log().slice(from);
   };
 
   t.test('tel: Request-URI and From → tenant of +1-800-555-0111, caller identified by the CRM', async (t) => {
-    const before = server.log().length;
+    const before = suite.server.log().length;
     const r = await identityCall({ ruri: 'tel:+1-800-555-0111', from: 'tel:+1-415-555-0142', to: 'tel:+1-800-555-0111' });
     t.equal(r.code, 0, sippMessage(r));
     const log = await logSince(before);
@@ -41,9 +32,9 @@ if (!haveSipp()) {
   });
 
   t.test('%-escaped sip: Request-URI with user=phone → its tenant; PAI + Privacy: id → anonymous in logs, identified', async (t) => {
-    const before = server.log().length;
+    const before = suite.server.log().length;
     const r = await identityCall({
-      ruri: `sip:%2B18005550111@127.0.0.1:${server.sipPort};user=phone`, from: 'sip:anonymous@anonymous.invalid', to: 'sip:%2B18005550111@127.0.0.1;user=phone',
+      ruri: `sip:%2B18005550111@127.0.0.1:${suite.server.sipPort};user=phone`, from: 'sip:anonymous@anonymous.invalid', to: 'sip:%2B18005550111@127.0.0.1;user=phone',
       h1: 'P-Asserted-Identity: <sip:+14155550142@carrier.example;user=phone>', h2: 'Privacy: id',
     });
     t.equal(r.code, 0, sippMessage(r));
@@ -55,7 +46,7 @@ if (!haveSipp()) {
 
   for (const transport of ['udp', 'tcp'] as const) {
     t.test(`${transport}: SIP-I INVITE (multipart/mixed: SDP + binary ISUP) → 200 with our SDP, audio both ways`, async (t) => {
-      const before = server.log().length;
+      const before = suite.server.log().length;
       const r = await runSipp('uac-sipi-multipart', { target: target(), transport, durationMs: 2500, timeoutSec: 25 });
       t.equal(r.code, 0, sippMessage(r));
       t.match(r.log, /answer application\/sdp m=audio \d+ RTP\/AVP 0\b/, '200 carries our SDP (application/sdp, PCMU)');
@@ -69,7 +60,7 @@ if (!haveSipp()) {
   }
 
   t.test('re-INVITE: PCMU → PCMA switches the media codec; same o= version changes nothing; G.729 only → 488, call goes on', async (t) => {
-    const before = server.log().length;
+    const before = suite.server.log().length;
     const r = await runSipp('uac-reinvite-codec', { target: target(), durationMs: 1500, timeoutSec: 30 });
     t.equal(r.code, 0, sippMessage(r));
     t.match(r.log, /v_initial=1\b/, 'our first answer: o= version 1');

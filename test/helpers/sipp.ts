@@ -8,8 +8,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
+import type { Test } from 'tap';
 import { RANGES, freePort } from './ports.ts';
-import { ROOT } from './server.ts';
+import { ROOT, startServer, type ServerHandle } from './server.ts';
 
 /** Directory of the shipped SIPp scenarios. */
 export const SIPP_DIR = join(ROOT, 'sip-config', 'sipp');
@@ -17,6 +18,41 @@ export const SIPP_DIR = join(ROOT, 'sip-config', 'sipp');
 /** Whether a `sipp` binary is on PATH. */
 export function haveSipp(): boolean {
   return spawnSync('sipp', ['-v'], { stdio: 'ignore' }).error === undefined;
+}
+
+/** One server for a whole SIPp test file. */
+export interface SippSuite {
+  /** The server (started before the first test of the file). */
+  readonly server: ServerHandle;
+  /** Its SIP `host:port`, the target of runSipp. */
+  target(): string;
+}
+
+/**
+ * The set-up of a SIPp test file: without sipp, `what` is reported skipped and the result is
+ * null; otherwise a server (environment `env`) is started before the first test and stopped
+ * after the last.
+ */
+export function sippSuite(t: Test, what: string, env: Record<string, string> = {}): SippSuite | null {
+  if (!haveSipp()) {
+    t.test(what, { skip: 'sipp not on PATH (Debian package sip-tester)' }, () => {});
+    return null;
+  }
+  let server: ServerHandle | undefined;
+  t.before(async () => {
+    server = await startServer(env);
+  });
+  t.teardown(async () => {
+    await server?.stop();
+  });
+  const suite: SippSuite = {
+    get server(): ServerHandle {
+      if (!server) throw new Error('the SIPp suite\'s server is not started yet (use it inside a test)');
+      return server;
+    },
+    target: () => `127.0.0.1:${suite.server.sipPort}`,
+  };
+  return suite;
 }
 
 export interface SippOptions {
