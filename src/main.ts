@@ -15,6 +15,8 @@ import { loadConfig, ConfigError, describeSip, sipTlsMaterial, type Config } fro
 import { loadTenants, type TenantDirectory } from './tenants/index.ts';
 import { logger, setLogLevel } from './ops/log.ts';
 import { VoiceApp } from './sip/app.ts';
+import { checkTrunkTenants, TrunkPolicy } from './sip/trunk-policy.ts';
+import { SipGuard } from './sip/sip-guard.ts';
 import { SipEdge } from './sip-edge/index.ts';
 import type { MediaEngine } from './media/index.ts';
 import type { RtpengineAnchor } from './media/rtpengine/index.ts';
@@ -55,6 +57,7 @@ function loadOrExit(argv: readonly string[]): { config: Config; tenants: TenantD
   try {
     const config = loadConfig({ argv });
     const tenants = loadTenants(config.tenantsFile);
+    checkTrunkTenants(config.trunks, tenants.tenants.map((t) => t.id), config.configFile ?? 'environment');
     return { config, tenants };
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -93,6 +96,11 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
   let app: VoiceApp | null = null;
   let repConsole: RepConsole | null = null;
   const pops = new ScreenPopStore();
+  // Trunk access and flood defence (src/sip/sip-guard.ts): in the built-in edge before any
+  // transaction, or as drachtio-srf middleware when drachtio-server is the edge.
+  const trunkPolicy = new TrunkPolicy({ trunks: config.trunks, unknownSources: config.sipGuard.unknownSources });
+  const guard = new SipGuard(config.sipGuard, trunkPolicy);
+  for (const w of trunkPolicy.startupWarnings(config.edge === 'builtin' ? config.sip.address : config.drachtio.host, config.sipGuard.rateLimit.trunkRequests)) log.warn(w);
   let stopped: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
@@ -102,6 +110,7 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
       await repConsole?.close().catch(() => {});
       await rtpengine?.close().catch((err: unknown) => log.warn('rtpengine close failed', { err: err as Error }));
       if (edge) await edge.stop().catch((err: unknown) => log.warn('edge stop failed', { err: err as Error }));
+      guard.close();
       engine.close();
     })();
     return stopped;
@@ -118,6 +127,7 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
               verifyClient: config.sip.tls.verifyClient, rejectUnauthorized: config.sip.tls.rejectUnauthorized,
             },
           } : {}),
+          guard,
         },
         control: { address: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret },
       });
@@ -129,6 +139,7 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
     }
     app = new VoiceApp({
       config, tenants, engine, synthesize, supportedCodecs, rtpengine,
+      trunkPolicy, ...(edge ? {} : { guard }),
       conversation: (call) => dialogue.attach(call), vad: vadEnabled(),
     });
     if (cdr) app.on('call', (call: Call) => cdr.recorder.track(call));

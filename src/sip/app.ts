@@ -43,6 +43,10 @@ import { mediaAddressFor } from './media-family.ts';
 import { srtpPolicyFor } from './srtp-settings.ts';
 import { newSrtpKey } from '../sdp/crypto.ts';
 import { readCallIdentity, TrunkMatcher } from './identity.ts';
+import { TrunkPolicy } from './trunk-policy.ts';
+import type { SipGuard } from './sip-guard.ts';
+import { DigestAuthenticator } from './digest-auth.ts';
+import { takeTrunkSlot, trunkGate } from './trunk-gate.ts';
 
 const log = logger('sip');
 
@@ -111,6 +115,18 @@ export interface VoiceAppOptions {
   rtpengine?: RtpengineAnchor | null;
   /** Supply an Srf instance (tests); one is created otherwise. */
   srf?: Srf;
+  /**
+   * Trunk rules: source → trunk, allowed DIDs, concurrent calls per trunk, tenant binding
+   * (./trunk-policy.ts). @defaultValue built from `config.trunks` and `config.sipGuard`
+   */
+  trunkPolicy?: TrunkPolicy;
+  /**
+   * The SIP guard (./sip-guard.ts) as drachtio-srf middleware: for the drachtio-server
+   * topology, where no built-in edge ran it before the app. @defaultValue none
+   */
+  guard?: SipGuard;
+  /** Digest authentication of trunks with `auth`. @defaultValue a new DigestAuthenticator */
+  digest?: DigestAuthenticator;
   /**
    * The conversation run in each answered call (src/dialogue via main); without it a call
    * plays the tenant's greeting and stays silent. @defaultValue none
@@ -197,6 +213,8 @@ export class VoiceApp extends EventEmitter {
   private readonly warnAgent: string;
   /** Trunks by source address: trust for identity headers, country for national numbers. */
   private readonly trunks: TrunkMatcher;
+  /** Trunk access rules (DIDs, calls per trunk, tenant binding). */
+  readonly policy: TrunkPolicy;
 
   constructor(opts: VoiceAppOptions) {
     super();
@@ -205,6 +223,16 @@ export class VoiceApp extends EventEmitter {
     this.srf = opts.srf ?? new Srf();
     this.trunks = new TrunkMatcher(opts.config.trunks ?? [], opts.config.defaultCountry ?? 'US');
     this.warnAgent = opts.config.sip.address === '0.0.0.0' || opts.config.sip.address === '::' ? 'voice-agent' : opts.config.sip.address;
+    // Trunk rules first (./trunk-gate.ts): the guard when drachtio-server is the edge, digest
+    // authentication, allowed DIDs, calls per trunk; what it refuses goes no further.
+    this.policy = opts.trunkPolicy ?? new TrunkPolicy({ trunks: opts.config.trunks ?? [], unknownSources: opts.config.sipGuard?.unknownSources });
+    for (const t of this.policy.trunks) {
+      if (t.tenant && !opts.tenants.tenants.some((x) => x.id === t.tenant)) throw new Error(`trunk ${t.name}: tenant "${t.tenant}" is not in the tenants file`);
+    }
+    for (const mw of trunkGate({
+      policy: this.policy, digest: opts.digest ?? new DigestAuthenticator(), defaultCountry: opts.config.defaultCountry ?? 'US',
+      logIntervalSeconds: opts.config.sipGuard?.logIntervalSeconds, ...(opts.guard ? { guard: opts.guard } : {}),
+    })) this.srf.use(mw as never);
     this.srf.use('options', (req, res) => this.onOptions(req, res));
     this.srf.invite((req, res) => this.onInvite(req, res));
     this.srf.on('error', (err: Error) => {
@@ -320,7 +348,7 @@ export class VoiceApp extends EventEmitter {
       try {
         if (!res.finalResponseSent) res.send(500);
       } catch { /* connection gone */ }
-    });
+    }).finally(() => takeTrunkSlot(req)?.()); // the INVITE's trunk slot, unless a call took it
   }
 
   private rejectRelay(res: Srf.SrfResponse): void {
@@ -381,8 +409,11 @@ export class VoiceApp extends EventEmitter {
 
 
     // Tenant
-    // the number the carrier delivered (Request-URI, To) first, then the original called number
-    const match = this.opts.tenants.lookup(...id.tenantCandidates);
+    // a trunk bound to a tenant sends every call there; else the number the carrier delivered
+    // (Request-URI, To) first, then the original called number
+    const trunk = this.policy.classify(req.source_address).trunk;
+    const bound = trunk?.tenant ? this.opts.tenants.tenants.find((t) => t.id === trunk.tenant) : undefined;
+    const match = bound ? { tenant: bound, matched: `trunk:${trunk!.name}` } : this.opts.tenants.lookup(...id.tenantCandidates);
     if (!match) {
       clog.warn('rejecting INVITE: no tenant for dialed number and no default tenant', { from, to, source });
       res.send(404, { headers: { Reason: 'SIP;cause=404;text="number not served here"' } });
@@ -526,6 +557,8 @@ export class VoiceApp extends EventEmitter {
       ...(this.opts.conversation ? { onConversation: this.opts.conversation } : {}),
     });
     this.calls.set(callId, call);
+    const trunkSlot = takeTrunkSlot(req); // the call holds its trunk's slot until it ends
+    if (trunkSlot) call.once('ended', trunkSlot);
     call.once('ended', (e: { reason: EndReason; durationMs: number }) => {
       this.calls.delete(callId);
       if (leg) void leg.release(e.reason);

@@ -243,12 +243,17 @@ export class SipGuard {
    * `data` is only read for the User-Agent of a log line. Null: go on.
    */
   screenSource(address: string, transport: string, isRequest: boolean, data?: Buffer | string): GuardVerdict | null {
+    return this.source(address, transport, isRequest, data, undefined);
+  }
+
+  /** {@link screenSource}; `answered`: the method of a request the caller will answer 403 (middleware). */
+  private source(address: string, transport: string, isRequest: boolean, data: Buffer | string | undefined, answered: string | undefined): GuardVerdict | null {
     const key = sourceKey(address);
     const until = this.bans.get(key);
     if (until !== undefined) {
       if (until > this.now()) {
         const v: GuardVerdict = { action: transport === 'udp' ? 'drop' : 'close', reason: 'banned' };
-        this.count(v, undefined);
+        this.count(v, answered);
         this.rejections.note(`${key}|banned`, DROP_MSG, () => ({ reason: 'banned', source: `${transport}/${address}`, ua: data ? rawUserAgent(data) : undefined, untilIso: new Date(until).toISOString() }));
         return v;
       }
@@ -299,7 +304,7 @@ export class SipGuard {
   /** After parsing, before any transaction: scanners, ACL, limits. Null: go on. */
   screenMessage(r: GuardRequest): GuardVerdict | null {
     const v = this.judge(r);
-    if (v) this.reject(v, r);
+    if (v) this.reject(v, r, false);
     return v;
   }
 
@@ -327,16 +332,18 @@ export class SipGuard {
     return null;
   }
 
-  private count(v: GuardVerdict, method: string | undefined): void {
-    if (v.action === 'reject') {
+  /** Count a verdict: a response (`reject`, or any verdict the middleware answers: `answered` = its method) or a drop. */
+  private count(v: GuardVerdict, answered: string | undefined): void {
+    const method = v.action === 'reject' ? answered ?? '' : answered;
+    if (method !== undefined && method !== 'ACK') {
       const m = sipMethodLabel(method);
       metrics.sipRefused.inc({ reason: v.reason, method: m });
       if (m === 'INVITE') metrics.invitesRejected.inc({ reason: v.reason });
     } else metrics.sipDropped.inc({ reason: v.reason });
   }
 
-  private reject(v: GuardVerdict, r: GuardRequest): void {
-    this.count(v, r.method);
+  private reject(v: GuardVerdict, r: GuardRequest, answered: boolean): void {
+    this.count(v, v.action === 'reject' || answered ? r.method : undefined);
     const key = `${sourceKey(r.address)}|${v.reason}`;
     this.rejections.note(key, v.action === 'reject' ? REFUSE_MSG : DROP_MSG, () => ({
       reason: v.reason, source: `${r.transport}/${r.address}${r.port ? `:${r.port}` : ''}`, method: r.method,
@@ -354,8 +361,12 @@ export class SipGuard {
       const address = req.source_address ?? '';
       const transport = (req.protocol ?? 'udp').toLowerCase();
       const raw = typeof req.raw === 'string' ? req.raw : '';
-      const pre = this.screenSource(address, transport, true, raw);
-      const v = pre ?? this.screenMessage(srfGuardRequest(req, raw, address, transport));
+      let v = this.source(address, transport, true, raw, req.method);
+      if (!v) {
+        const r = srfGuardRequest(req, raw, address, transport);
+        v = this.judge(r);
+        if (v) this.reject(v, r, true);
+      }
       if (!v) return next();
       if (req.method === 'ACK') return;
       const status = v.action === 'reject' ? v.status : 403;

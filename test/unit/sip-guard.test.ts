@@ -410,3 +410,67 @@ t.test('edge: a real SipTransport with the guard — drops, 513/413/400 with War
   t.ok(c.destroyed || c.readyState === 'closed', 'over the rate limit: banned, the connection closed');
   t.ok(g.isBanned('127.0.0.2'));
 });
+
+// ── drachtio-server topology: the same checks as drachtio-srf middleware ─────────────────
+
+t.test('middleware (drachtio-server topology): what the edge would drop is answered 403, counted, never an ACK', async (t) => {
+  const g = new SipGuard(defaultSipGuard(), new TrunkPolicy({ trunks: [trunk({ name: 'lab', sources: ['10.1.1.1'] })] }), { log: quietLog(), collector: false, redisUrl: '' });
+  t.teardown(() => g.close());
+  const mw = g.middleware();
+  const raw = (method: string, ua: string) => `${method} sip:1@h SIP/2.0\r\nVia: SIP/2.0/UDP x\r\nTo: <sip:1@h>\r\nUser-Agent: ${ua}\r\nContent-Length: 0\r\n\r\n`;
+  const run = (method: string, source: string, ua = 'PBX', protocol = 'udp') => {
+    const out: { status?: number; reason?: string; next?: boolean } = {};
+    mw({ method, source_address: source, source_port: 5060, protocol, raw: raw(method, ua), get: (h) => (h === 'User-Agent' ? ua : h === 'To' ? '<sip:1@h>' : undefined) },
+      { send: (status: number, o?: { headers?: Record<string, string> }) => { out.status = status; out.reason = o?.headers?.Reason; } }, () => (out.next = true));
+    return out;
+  };
+  t.same(run('INVITE', '10.1.1.1'), { next: true }, 'a trunk source goes on');
+  t.match(run('INVITE', '198.51.100.9'), { status: 403, reason: /not an allowed trunk/ }, 'unknown source on UDP: 403 here (drachtio-server holds the transaction)');
+  t.match(run('OPTIONS', '10.1.1.1', 'friendly-scanner'), { status: 403 }, 'a scanner');
+  t.same(run('ACK', '198.51.100.9'), {}, 'an ACK is never answered');
+});
+
+t.test('trunk gate: digest, DIDs and call slots as srf middleware, each refusal counted', async (t) => {
+  const { trunkGate, takeTrunkSlot } = await import('../../src/sip/trunk-gate.ts');
+  const { metrics } = await import('../../src/ops/metrics.ts');
+  const c = load({ PW: 'pw' }, `trunks:
+  - name: carrier
+    sources: [203.0.113.5]
+    auth: { realm: voice.test, user: carrier, passwordEnv: PW }
+  - name: lab
+    sources: [10.1.1.1]
+    dids: [+18005550100]
+    maxCalls: 1
+`);
+  const chain = trunkGate({ policy: new TrunkPolicy({ trunks: c.trunks }), digest: new DigestAuthenticator({ secret: 'k' }), log: quietLog() });
+  const run = (source: string, uri: string, method = 'INVITE') => {
+    const req = { method, uri, source_address: source, source_port: 5060, protocol: 'udp', get: (h: string) => (h === 'To' ? `<${uri}>` : h === 'Call-ID' ? 'c1' : undefined) };
+    let i = 0;
+    const out: { status?: number; next?: boolean; req: object } = { req };
+    const res = { send: (status: number) => { out.status = status; } };
+    const next = (): void => {
+      const mw = chain[i++];
+      if (!mw) out.next = true;
+      else mw(req, res, next);
+    };
+    next();
+    return out;
+  };
+  const rejected = async (reason: string) => (await metrics.invitesRejected.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
+  const before = { challenge: await rejected('auth-challenge'), did: await rejected('did'), calls: await rejected('trunk-calls') };
+  t.equal(run('203.0.113.5', 'sip:18005550100@h').status, 401, 'the carrier is challenged');
+  t.equal(run('10.1.1.1', 'sip:18005550199@h').status, 404, 'lab: another number');
+  const first = run('10.1.1.1', 'sip:+18005550100@h');
+  t.ok(first.next, 'lab: its DID, a free slot');
+  t.equal(run('10.1.1.1', 'sip:18005550100@h').status, 503, 'lab: its one slot is taken');
+  const release = takeTrunkSlot(first.req);
+  t.type(release, 'function', 'the app takes the slot over');
+  t.equal(takeTrunkSlot(first.req), undefined, 'once');
+  release!();
+  t.ok(run('10.1.1.1', 'sip:18005550100@h').next, 'released: the next call gets it');
+  t.ok(run('198.51.100.1', 'sip:1@h').next, 'no trunk: nothing to check here (the guard decides about unknown sources)');
+  t.ok(run('203.0.113.5', 'sip:1@h', 'OPTIONS').next, 'OPTIONS from the carrier: not challenged');
+  t.equal(await rejected('auth-challenge') - before.challenge, 1);
+  t.equal(await rejected('did') - before.did, 1);
+  t.equal(await rejected('trunk-calls') - before.calls, 1);
+});
