@@ -60,11 +60,13 @@ import {
   type SipTlsDraft, type SipTlsMaterial, type SipTlsSettings,
 } from './sip/tls-settings.ts';
 import { SRTP_POLICIES, type SrtpPolicy } from './sip/srtp-settings.ts';
+import { applyConsoleAuthFile, CONSOLE_AUTH_KEYS, defaultConsoleAuth, demoRefusal, type ConsoleAuthSettings } from './escalation/console/settings.ts';
+import { ADMISSION_DEFAULTS, type AdmissionLimits } from './sip/admission.ts';
+import { isLoopbackHost } from './ops/auth.ts';
 import {
   applySipGuardEnv, applySipGuardFile, defaultSipGuard, finishTrunkAccess, trunkAccess, TRUNK_ACCESS_KEYS,
   type SipGuardSettings, type TrunkAccess,
 } from './sip/guard-settings.ts';
-import { applyConsoleAuthFile, CONSOLE_AUTH_KEYS, defaultConsoleAuth, demoRefusal, type ConsoleAuthSettings } from './escalation/console/settings.ts';
 
 export type Transport = 'udp' | 'tcp';
 export type EdgeMode = 'builtin' | 'drachtio';
@@ -261,10 +263,31 @@ export interface Config {
    * limit and ban, scanner User-Agents, message limits (src/sip/guard-settings.ts).
    */
   sipGuard: SipGuardSettings;
+  /** The ops HTTP listener: /metrics, /livez, /readyz. */
+  ops: OpsSettings;
+  /** Overload admission (503 + Retry-After before answering). See src/sip/admission.ts. */
+  admission: AdmissionLimits;
+  /**
+   * Graceful drain on SIGTERM: readiness fails, OPTIONS and new INVITEs get 503, live calls
+   * run to their end for at most this long; then the agent says the tenant's `drainGoodbye`
+   * and hangs up. A second SIGTERM stops at once. Env `DRAIN_SECONDS`. @defaultValue 300
+   */
+  drainSeconds: number;
+  /** Log line format: `logfmt` (key=value) or `json` (one object per line). Env `LOG_FORMAT`. @defaultValue 'logfmt' */
+  logFormat: 'logfmt' | 'json';
   /** Call detail records: the store, retention, price tables (src/cdr/settings.ts). */
   cdr: CdrSettings;
   /** The YAML file that was loaded, if any. */
   configFile?: string;
+}
+
+export interface OpsSettings {
+  /** Listen address; `off` in `OPS_ADDRESS` disables the listener. Env `OPS_ADDRESS`. @defaultValue '127.0.0.1' */
+  address: string;
+  /** Port; 0 = any free port. Env `OPS_PORT`. @defaultValue 9464 */
+  port: number;
+  /** @defaultValue true */
+  enabled: boolean;
 }
 
 /**
@@ -356,6 +379,10 @@ export function defaultConfig(): Config {
     handoff: { repUri: 'sip:{extension}@127.0.0.1:5070', ringSeconds: 20 },
     console: { address: '127.0.0.1', port: 8088, enabled: true, ...defaultConsoleAuth() },
     cdr: defaultCdrSettings(),
+    ops: { address: '127.0.0.1', port: 9464, enabled: true },
+    admission: { ...ADMISSION_DEFAULTS },
+    drainSeconds: 300,
+    logFormat: 'logfmt',
     defaultCountry: 'US',
     trunks: [],
     sipGuard: defaultSipGuard(),
@@ -459,7 +486,17 @@ class Reader {
   }
 }
 
-const TOP_KEYS = ['sip', 'edge', 'drachtio', 'rtp', 'tenantsFile', 'maxCallSeconds', 'answerDelayMs', 'rtpTimeoutSeconds', 'logLevel', 'rtpengine', 'handoff', 'console', 'sessionTimer', 'earlyMedia', 'srtp', 'defaultCountry', 'trunks', 'sipGuard', 'cdr'] as const;
+const TOP_KEYS = ['sip', 'edge', 'drachtio', 'rtp', 'tenantsFile', 'maxCallSeconds', 'answerDelayMs', 'rtpTimeoutSeconds', 'logLevel', 'rtpengine', 'handoff', 'console', 'sessionTimer', 'earlyMedia', 'srtp', 'ops', 'admission', 'drainSeconds', 'logFormat', 'defaultCountry', 'trunks', 'sipGuard', 'cdr'] as const;
+
+const ADMISSION_KEYS = ['maxCalls', 'maxCallsPerTenant', 'mediaLateMs', 'eventLoopMs', 'cpuPercent', 'windowSeconds'] as const;
+/** Allowed ranges of the admission limits (0 = off, except the window). */
+const ADMISSION_RANGES: Record<keyof AdmissionLimits, [number, number]> = {
+  maxCalls: [0, 100000], maxCallsPerTenant: [0, 100000], mediaLateMs: [0, 1000], eventLoopMs: [0, 60000], cpuPercent: [0, 100], windowSeconds: [1, 300],
+};
+const ADMISSION_ENV: Record<keyof AdmissionLimits, string> = {
+  maxCalls: 'MAX_CALLS', maxCallsPerTenant: 'MAX_CALLS_PER_TENANT', mediaLateMs: 'ADMISSION_MEDIA_LATE_MS',
+  eventLoopMs: 'ADMISSION_EVENT_LOOP_MS', cpuPercent: 'ADMISSION_CPU_PERCENT', windowSeconds: 'ADMISSION_WINDOW_SECONDS',
+};
 
 function rtpengineOf(cfg: Config): RtpengineSettings {
   cfg.rtpengine ??= { url: '', timeoutMs: RTPENGINE_SETTINGS_DEFAULTS.timeoutMs, transcode: [], flags: [] };
@@ -628,6 +665,21 @@ function applyFile(cfg: Config, file: string): void {
       cfg.console.enabled = c.enabled as boolean;
     }
   }
+  if (has(top, 'ops')) {
+    const o = r.mapping('ops', top.ops, ['address', 'port', 'enabled']);
+    if (has(o, 'address')) cfg.ops.address = r.host('ops.address', o.address);
+    if (has(o, 'port')) cfg.ops.port = r.int('ops.port', o.port, 0, 65535);
+    if (has(o, 'enabled')) {
+      if (typeof o.enabled !== 'boolean') r.fail('ops.enabled', `must be true or false, got ${show(o.enabled)}`);
+      cfg.ops.enabled = o.enabled as boolean;
+    }
+  }
+  if (has(top, 'admission')) {
+    const a = r.mapping('admission', top.admission, ADMISSION_KEYS);
+    for (const k of ADMISSION_KEYS) if (has(a, k)) cfg.admission[k] = r.int(`admission.${k}`, a[k], ADMISSION_RANGES[k][0], ADMISSION_RANGES[k][1]);
+  }
+  if (has(top, 'drainSeconds')) cfg.drainSeconds = r.int('drainSeconds', top.drainSeconds, 0, 86400);
+  if (has(top, 'logFormat')) cfg.logFormat = r.oneOf('logFormat', top.logFormat, ['logfmt', 'json'] as const);
   if (has(top, 'defaultCountry')) cfg.defaultCountry = country(r, 'defaultCountry', top.defaultCountry);
   if (has(top, 'trunks')) cfg.trunks = trunks(r, 'trunks', top.trunks);
   if (has(top, 'sipGuard')) applySipGuardFile(cfg.sipGuard, top.sipGuard, (f, p) => r.fail(f, p));
@@ -694,6 +746,16 @@ function applyEnv(cfg: Config, env: NodeJS.ProcessEnv, cwd: string): void {
   if ((v = get('RTPENGINE_TRANSCODE')) !== undefined) rtpengineOf(cfg).transcode = r.names('RTPENGINE_TRANSCODE', v);
   if ((v = get('RTPENGINE_DIRECTION')) !== undefined) rtpengineOf(cfg).direction = direction(r, 'RTPENGINE_DIRECTION', v);
   if ((v = get('RTPENGINE_FLAGS')) !== undefined) rtpengineOf(cfg).flags = r.names('RTPENGINE_FLAGS', v);
+  if ((v = get('OPS_ADDRESS')) !== undefined) {
+    if (['off', 'none', 'false'].includes(v.trim().toLowerCase())) cfg.ops.enabled = false;
+    else cfg.ops.address = r.host('OPS_ADDRESS', v);
+  }
+  if ((v = get('OPS_PORT')) !== undefined) cfg.ops.port = r.int('OPS_PORT', v, 0, 65535);
+  for (const [k, name] of Object.entries(ADMISSION_ENV) as [keyof AdmissionLimits, string][]) {
+    if ((v = get(name)) !== undefined) cfg.admission[k] = r.int(name, v, ADMISSION_RANGES[k][0], ADMISSION_RANGES[k][1]);
+  }
+  if ((v = get('DRAIN_SECONDS')) !== undefined) cfg.drainSeconds = r.int('DRAIN_SECONDS', v, 0, 86400);
+  if ((v = get('LOG_FORMAT')) !== undefined) cfg.logFormat = r.oneOf('LOG_FORMAT', v, ['logfmt', 'json'] as const);
   if ((v = get('DEFAULT_COUNTRY')) !== undefined) cfg.defaultCountry = country(r, 'DEFAULT_COUNTRY', v);
   if ((v = get('TRUNKS')) !== undefined) cfg.trunks = trunksFromEnv(r, v);
   applySipGuardEnv(cfg.sipGuard, env, (f, p) => r.fail(f, p));
@@ -776,8 +838,21 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   if (cfg.edge === 'drachtio' && cfg.drachtio.port === 0) {
     throw new ConfigError(src, 'drachtio.port', 'must be set to the drachtio-server admin port when edge is drachtio (0 is only for the built-in edge)');
   }
+  // Exposed services must not rely on well-known or missing secrets.
+  if (cfg.drachtio.secret === DEFAULT_DRACHTIO_SECRET) {
+    const exposed = [cfg.drachtio.host, ...(cfg.edge === 'builtin' ? [cfg.sip.address] : [])].find((h) => !isLoopbackHost(h));
+    if (exposed !== undefined) {
+      throw new ConfigError(src, 'drachtio.secret', `is the well-known default "${DEFAULT_DRACHTIO_SECRET}" while ${exposed === cfg.drachtio.host ? 'the drachtio control connection' : 'the SIP edge'} uses ${exposed}, off loopback: set DRACHTIO_SECRET`);
+    }
+  }
+  if (cfg.ops.enabled && !isLoopbackHost(cfg.ops.address) && !env.OPS_TOKEN) {
+    throw new ConfigError('environment', 'OPS_TOKEN', `must be set (a bearer token for /metrics, /livez, /readyz) when the ops listener binds ${cfg.ops.address}, off loopback`);
+  }
   return cfg;
 }
+
+/** drachtio's well-known default secret; refused whenever the control connection or the built-in edge leaves loopback. */
+export const DEFAULT_DRACHTIO_SECRET = 'cymru';
 
 /** `udp+tcp/127.0.0.1:5060` (`,tls/127.0.0.1:5061` with TLS) — how logs show the SIP listener. */
 export function describeSip(sip: SipConfig, port = sip.port): string {

@@ -5,7 +5,9 @@
  *
  * `ts=… level=info mod=main msg="voice-agent ready" sip=udp+tcp/127.0.0.1:5060 edge=builtin control=127.0.0.1:9022 rtp=40000-40999 tenants=1`
  *
- * SIGINT/SIGTERM hang up live calls (BYE), stop the edge, close the engine, exit 0.
+ * SIGTERM drains (see {@link Running.drain}): /readyz fails, OPTIONS and new INVITEs get 503,
+ * live calls run to their end for at most DRAIN_SECONDS, then the agent says goodbye and
+ * hangs up; exit 0. SIGINT, or a second SIGTERM, hangs up live calls (BYE) and exits at once.
  * A config error prints `config error: <file>: <field>: <problem>` and exits 2; any other
  * start-up failure exits 1.
  */
@@ -13,7 +15,10 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, ConfigError, describeSip, sipTlsMaterial, type Config } from './config.ts';
 import { loadTenants, type TenantDirectory } from './tenants/index.ts';
-import { logger, setLogLevel } from './ops/log.ts';
+import { logger, setLogLevel, setLogFormat } from './ops/log.ts';
+import { startOpsServer, type OpsServer, type HealthCheck } from './ops/http.ts';
+import { metrics, registerCollector } from './ops/metrics.ts';
+import { Admission } from './sip/admission.ts';
 import { VoiceApp } from './sip/app.ts';
 import { checkTrunkTenants, TrunkPolicy } from './sip/trunk-policy.ts';
 import { SipGuard } from './sip/sip-guard.ts';
@@ -48,6 +53,17 @@ export interface Running {
   repConsole: RepConsole | null;
   /** Call detail records (null when cdr.db is off). */
   cdr: CdrService | null;
+  /** The ops listener (/metrics, /livez, /readyz); null when disabled. */
+  ops: OpsServer | null;
+  /** Overload admission in front of the app. */
+  admission: Admission;
+  /**
+   * Graceful drain: readiness fails, OPTIONS and new INVITEs get 503 + Retry-After, live
+   * calls go on until they end or `seconds` pass; then the agent says the tenant's drain
+   * goodbye and hangs up (at most `goodbyeSeconds` more), and everything stops.
+   * Resolves when stopped. Idempotent.
+   */
+  drain(seconds?: number, goodbyeSeconds?: number): Promise<void>;
   /** Hang up calls, stop edge and engine. Idempotent. */
   stop(): Promise<void>;
 }
@@ -95,15 +111,23 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
   let edge: SipEdge | null = null;
   let app: VoiceApp | null = null;
   let repConsole: RepConsole | null = null;
+  let ops: OpsServer | null = null;
   const pops = new ScreenPopStore();
   // Trunk access and flood defence (src/sip/sip-guard.ts): in the built-in edge before any
   // transaction, or as drachtio-srf middleware when drachtio-server is the edge.
   const trunkPolicy = new TrunkPolicy({ trunks: config.trunks, unknownSources: config.sipGuard.unknownSources });
   const guard = new SipGuard(config.sipGuard, trunkPolicy);
   for (const w of trunkPolicy.startupWarnings(config.edge === 'builtin' ? config.sip.address : config.drachtio.host, config.sipGuard.rateLimit.trunkRequests)) log.warn(w);
+  const admission = new Admission({
+    activeCalls: () => app?.activeCalls ?? 0,
+    tenantCalls: (id) => app?.callsOf(id) ?? 0,
+    pacingHistogram: () => engine.pacingHistogram(),
+  }, config.admission).start();
+  registerMediaCollectors(engine, dialogue);
   let stopped: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
+      admission.stop();
       if (app) await app.shutdown();
       await dialogue.close().catch((err: unknown) => log.warn('dialogue close failed', { err: err as Error }));
       await cdr?.close().catch((err: unknown) => log.warn('CDR store close failed', { err: err as Error }));
@@ -111,9 +135,36 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
       await rtpengine?.close().catch((err: unknown) => log.warn('rtpengine close failed', { err: err as Error }));
       if (edge) await edge.stop().catch((err: unknown) => log.warn('edge stop failed', { err: err as Error }));
       guard.close();
+      await ops?.close().catch(() => {});
       engine.close();
     })();
     return stopped;
+  };
+  let drained: Promise<void> | null = null;
+  const drain = (seconds = config.drainSeconds, goodbyeSeconds = 20): Promise<void> => {
+    drained ??= (async () => {
+      if (!app) return stop();
+      app.startDrain();
+      const a = app;
+      const waitCalls = (ms: number): Promise<boolean> => new Promise((resolve) => {
+        if (a.activeCalls === 0) return resolve(true);
+        const timer = setTimeout(() => { a.off('call-ended', onEnded); resolve(false); }, ms);
+        const onEnded = (): void => {
+          if (a.activeCalls > 0) return;
+          clearTimeout(timer);
+          a.off('call-ended', onEnded);
+          resolve(true);
+        };
+        a.on('call-ended', onEnded);
+      });
+      if (!(await waitCalls(seconds * 1000))) {
+        const told = await dialogue.endAll('drain deadline');
+        log.info('drain deadline: the agent says goodbye and hangs up', { calls: a.activeCalls, told, drainSeconds: seconds });
+        if (!(await waitCalls(goodbyeSeconds * 1000))) log.warn('calls still up after the goodbye; hanging up', { calls: a.activeCalls });
+      } else log.info('drained: no calls left');
+      await stop();
+    })();
+    return drained;
   };
   try {
     if (config.edge === 'builtin') {
@@ -138,7 +189,7 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
       config.drachtio.port = edge.controlPort;
     }
     app = new VoiceApp({
-      config, tenants, engine, synthesize, supportedCodecs, rtpengine,
+      config, tenants, engine, synthesize, supportedCodecs, rtpengine, admission,
       trunkPolicy, ...(edge ? {} : { guard }),
       conversation: (call) => dialogue.attach(call), vad: vadEnabled(),
     });
@@ -163,6 +214,20 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
     }));
     const hostport = await app.connect();
     await app.prewarm();
+    if (vadEnabled()) void engine.vadReady().catch(() => undefined);
+    if (config.ops.enabled) {
+      const readyApp = app;
+      ops = await startOpsServer({
+        host: config.ops.address, port: config.ops.port, ...(process.env.OPS_TOKEN ? { token: process.env.OPS_TOKEN } : {}),
+        liveness: [
+          { name: 'media-loop', check: async () => ((await engine.alive()) ? null : 'the media thread did not run its loop within 500 ms') },
+        ],
+        readiness: readinessChecks(config, tenants, readyApp, edge, engine, dialogue),
+      }).catch((err: unknown) => {
+        log.error('ops listener not started (no /metrics, /livez, /readyz)', { err: err as Error, address: config.ops.address, port: config.ops.port });
+        return null;
+      });
+    }
     log.info('voice-agent ready', {
       sip: config.edge === 'builtin' ? describeSip(config.sip) : hostport,
       edge: config.edge,
@@ -173,12 +238,66 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
       rtpengine: config.rtpengine?.url,
       tenants: tenants.size,
       console: repConsole?.url ?? 'off',
+      ops: ops?.url ?? 'off',
+      maxCalls: config.admission.maxCalls || 'unlimited',
     });
-    return { config, app, edge, engine, rtpengine, dialogue, pops, repConsole, cdr, stop };
+    return { config, app, edge, engine, rtpengine, dialogue, pops, repConsole, cdr, ops, admission, drain, stop };
   } catch (err) {
     await stop().catch(() => {});
     throw err;
   }
+}
+
+/** What /readyz checks: each failing one is named in the 503 body. */
+function readinessChecks(config: Config, tenants: TenantDirectory, app: VoiceApp, edge: SipEdge | null, engine: MediaEngine, dialogue: DialogueService): HealthCheck[] {
+  const checks: HealthCheck[] = [
+    { name: 'draining', check: () => (app.draining ? 'the node is draining (SIGTERM); new calls go elsewhere' : null) },
+    {
+      name: 'sip',
+      check: () => {
+        if (edge && !edge.listening) return 'the built-in SIP edge is not listening';
+        return app.isConnected ? null : `the app is not connected to the ${config.edge === 'builtin' ? 'built-in edge' : 'drachtio-server'} at ${config.drachtio.host}:${config.drachtio.port}`;
+      },
+    },
+    { name: 'media', check: async () => ((await engine.alive()) ? null : 'the native media loop is not running') },
+    { name: 'redis', check: () => dialogue.redisHealth() },
+    { name: 'spool', check: () => dialogue.spoolHealth() },
+    {
+      name: 'tools',
+      check: async () => {
+        const bad = (await Promise.all(tenants.tenants.map((t) => dialogue.gatewayHealth(t)))).filter((x): x is string => x !== null);
+        return bad.length ? bad.join('; ') : null;
+      },
+    },
+  ];
+  if (vadEnabled()) {
+    checks.push({ name: 'vad', check: () => (engine.vadStats().ready ? null : 'the Silero VAD model is not loaded (yet)') });
+  }
+  return checks;
+}
+
+/** Scrape-time readers of what the media engine and the case queue know. */
+function registerMediaCollectors(engine: MediaEngine, dialogue: DialogueService): void {
+  registerCollector('media_loop_lateness_seconds', 'Outbound RTP send time minus its ideal 20 ms deadline, every packet since start (the native media loop)', 'histogram', () => {
+    const h = engine.pacingHistogram();
+    return h ? { bounds: h.boundsUs.map((b) => b / 1e6), counts: h.counts, count: h.count, sum: h.sumUs / 1e6 } : undefined;
+  });
+  registerCollector('media_sessions', 'RTP sessions open in the media engine', 'gauge', () => engine.activeSessions);
+  registerCollector('vad_streams', 'Live streams in the batched Silero VAD', 'gauge', () => engine.vadStats().sessions);
+  registerCollector('vad_runs_total', 'Batched Silero model runs', 'counter', () => engine.vadStats().batcher?.runs ?? 0);
+  registerCollector('vad_frames_total', 'Stream-frames the batched model inferred (runs × batch size)', 'counter', () => engine.vadStats().batcher?.frames ?? 0);
+  registerCollector('vad_run_seconds_total', 'Time spent in batched model runs', 'counter', () => (engine.vadStats().batcher?.totalRunUs ?? 0) / 1e6);
+  registerCollector('vad_last_run_seconds', 'Duration of the last batched model run', 'gauge', () => (engine.vadStats().batcher?.lastRunUs ?? 0) / 1e6);
+  registerCollector('vad_max_batch', 'Largest VAD batch so far', 'gauge', () => engine.vadStats().batcher?.maxBatch ?? 0);
+  registerCollector('vad_handovers_total', 'VAD hand-overs from the media thread', 'counter', () => engine.vadStats().handovers);
+  registerCollector('vad_handovers_shed_total', 'VAD hand-overs answered unknown (model not loaded, or shed under overload)', 'counter', () => engine.vadStats().skipped);
+  registerCollector('jobs_queue_depth', 'Jobs of the after-hours case queue by state (waiting, active, delayed, failed)', 'gauge', async () => {
+    const q = await dialogue.queueCounts();
+    if (!q) return undefined;
+    const { completed: _done, ...rest } = q.counts;
+    return rest;
+  }, 'state');
+  registerCollector('jobs_spooled', 'After-hours messages waiting in the disk spool for Redis', 'gauge', async () => (await dialogue.queueCounts())?.spooled);
 }
 
 /**
@@ -207,6 +326,7 @@ async function startDialogue(): Promise<DialogueService> {
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
   const { config, tenants } = loadOrExit(argv);
   setLogLevel(config.logLevel);
+  setLogFormat(config.logFormat);
   let running: Running;
   try {
     running = await start(config, tenants);
@@ -217,12 +337,16 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   let signaled = false;
   const onSignal = (sig: NodeJS.Signals): void => {
     if (signaled) {
-      log.warn('second signal, exiting now', { signal: sig });
-      process.exit(EXIT_STARTUP_FAILED);
+      log.warn('second signal, stopping now', { signal: sig, calls: running.app.activeCalls });
+      const hard = setTimeout(() => process.exit(EXIT_STARTUP_FAILED), 3000);
+      hard.unref();
+      running.stop().finally(() => process.exit(EXIT_OK));
+      return;
     }
     signaled = true;
-    log.info('shutting down', { signal: sig, calls: running.app.activeCalls });
-    running.stop().then(
+    const draining = sig === 'SIGTERM' && running.config.drainSeconds > 0;
+    log.info(draining ? 'SIGTERM: draining' : 'shutting down', { signal: sig, calls: running.app.activeCalls, ...(draining ? { drainSeconds: running.config.drainSeconds } : {}) });
+    (draining ? running.drain() : running.stop()).then(
       () => {
         log.info('voice-agent stopped');
         process.exit(EXIT_OK);

@@ -25,6 +25,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { logger, type Logger } from '../ops/log.ts';
+import { metrics, observeMs } from '../ops/metrics.ts';
 import type { Agent, AgentAction, AgentTurn, CallContext, CaseMessage, DialogueEntry } from '../agent/types.ts';
 import type { TransferOutcome, TransferRequest } from '../escalation/handoff.ts';
 import { rmsDb } from '../escalation/triggers.ts';
@@ -249,6 +250,26 @@ export class DialogueController extends EventEmitter<{
     await this.runReply((signal) => this.opts.agent.turn(input, signal));
   }
 
+  /**
+   * End the call politely now (drain deadline): stop whatever the agent is doing, say `text`
+   * (uninterruptible) and hang up after it played. Returns false when the agent is not the
+   * one on the line (a hand-off is under way or done, or the call already ended) — the caller
+   * of this then hangs up itself.
+   */
+  async endWith(text: string, reason: string): Promise<boolean> {
+    if (this.isEnded() || this.handingOff || this._state === 'transferring') return false;
+    this.clearNoInput();
+    await this.cancelReply(reason);
+    if (this.isEnded()) return false;
+    this.log.info('agent ends the call', { reason });
+    this.setState('thinking');
+    this.track(this.runReply(async function* (): AsyncGenerator<AgentAction> {
+      yield { type: 'say', text, final: true, uninterruptible: true };
+      yield { type: 'hangup', reason };
+    }));
+    return true;
+  }
+
   /** Stop everything (call ended). Idempotent. */
   async stop(reason = 'call ended'): Promise<void> {
     if (this.isEnded() && this.ending) return;
@@ -391,6 +412,7 @@ export class DialogueController extends EventEmitter<{
     if (!this.playing && this._state !== 'speaking') return;
     this.log.info('barge-in', { native: this.ep.nativeBargeIn });
     this.usage.bargeIns++;
+    metrics.bargeIns.inc();
     if (this.ep.nativeBargeIn) {
       // paused natively: hold further sentences until the turn ends or proves false
       this.bargedIn = true;
@@ -425,6 +447,7 @@ export class DialogueController extends EventEmitter<{
   private onFalseInterruption(): void {
     if (!this.bargedIn) return;
     this.log.info('false interruption; reply resumes');
+    metrics.falseInterruptions.inc();
     this.bargedIn = false;
     this.releaseHold();
   }
@@ -559,10 +582,16 @@ export class DialogueController extends EventEmitter<{
     const entry: DialogueEntry = { role: 'agent', text, at: this.now(), ...(filler ? { filler: true } : {}) };
     this.usage.ttsChars += text.length;
     let recorded = false;
+    const ttsAt = performance.now();
+    let ttsFirst = true;
     for await (const pcm of this.opts.tts.synthesize(text, { sampleRate: 8000, signal, ...(this.opts.voice ? { voice: this.opts.voice } : {}) })) {
       while (this.hold && !signal.aborted) await this.hold.promise;
       if (signal.aborted || this.isEnded()) return;
       if (pcm.length === 0) continue;
+      if (ttsFirst) {
+        ttsFirst = false;
+        metrics.ttsFirstAudio.observe((performance.now() - ttsAt) / 1000);
+      }
       this.media.play(pcm, uninterruptible ? { uninterruptible: true } : undefined);
       const t = this.now();
       this.playEndsAt = Math.max(this.playEndsAt, t) + pcm.length / 8;
@@ -589,6 +618,10 @@ export class DialogueController extends EventEmitter<{
     this.pendingTiming = null;
     const timing: TurnTiming = { turn: p.turn, endpointSilenceMs: p.epMs, sttMs: p.sttMs, replyMs: t - p.textAt, gapMs: t - p.endAt };
     this.timings.push(timing);
+    observeMs(metrics.turnEndpointing, timing.endpointSilenceMs);
+    observeMs(metrics.turnStt, timing.sttMs);
+    observeMs(metrics.turnAgent, timing.replyMs);
+    observeMs(metrics.turnGap, timing.gapMs);
     this.log.info('turn', { ...timing });
     this.emit('turn', timing);
   }
@@ -712,6 +745,7 @@ export class DialogueController extends EventEmitter<{
     const ni = this.opts.noInput!;
     if (this._state !== 'listening' || this.reply || this.playing || this.handingOff || this.dtmf || this.isEnded()) return;
     this.noInputCount++;
+    metrics.noInputReprompts.inc();
     const giveUp = this.noInputCount > ni.reprompts;
     this.log.info(giveUp ? 'no input; the agent gives up' : 'no input; reprompt', { count: this.noInputCount, silentMs: ni.timeoutMs });
     let lines: string[];

@@ -63,12 +63,17 @@ export interface DialogueObserver {
 interface CaseQueueLike {
   enqueueCase(m: CaseMessage): Promise<unknown>;
   close(): Promise<void>;
+  redisHealth?(): Promise<string | null>;
+  counts?(): Promise<Record<string, number>>;
+  readonly spool?: { readonly size: number };
 }
 
 export class DialogueService {
   private readonly gateways = new Map<string, Promise<ToolGateway>>();
   private cases: Promise<{ queue: CaseQueueLike; stop: () => Promise<void> }> | null = null;
   private readonly live = new Set<DialogueController>();
+  /** the drain goodbye of each live conversation (tenant prompt in the call's language) */
+  private readonly goodbyes = new Map<DialogueController, () => string>();
   private readonly env: NodeJS.ProcessEnv;
   private readonly dataDir: string;
 
@@ -138,6 +143,7 @@ export class DialogueService {
       ended = true;
       if (dialogue) {
         this.live.delete(dialogue);
+        this.goodbyes.delete(dialogue);
         void dialogue.stop('call ended');
       }
     });
@@ -178,12 +184,58 @@ export class DialogueService {
       } catch (err) {
         clog.warn('conversation observer failed', { err: err as Error });
       }
+      this.goodbyes.set(dialogue, () => promptsFor(call.tenant, agent.state.language).drainGoodbye ?? DEFAULT_DRAIN_GOODBYE);
       clog.info('conversation start', { endpointing: dialogue.endpointing, agent: agent.constructor.name, now: ctx.now.toISOString() });
       await dialogue.start();
     })().catch((err: unknown) => {
       clog.error('conversation failed; hanging up', { err: err as Error });
       if (!ended) void call.hangup('agent-hangup');
     });
+  }
+
+  /**
+   * Drain deadline: in every live conversation the agent says the tenant's `drainGoodbye`
+   * (in the call's language) and hangs up. Returns how many conversations were told;
+   * calls whose agent is not on the line (hand-off) are left to the caller of this.
+   */
+  async endAll(reason: string): Promise<number> {
+    const told = await Promise.all([...this.goodbyes].map(([d, text]) => d.endWith(text(), reason).catch(() => false)));
+    return told.filter(Boolean).length;
+  }
+
+  /** Readiness of the case queue's Redis (starts the queue, and a private Redis, on first use). */
+  async redisHealth(): Promise<string | null> {
+    try {
+      const { queue } = await this.caseQueue();
+      return (await queue.redisHealth?.()) ?? null;
+    } catch (err) {
+      return `case queue unavailable: ${(err as Error).message}`;
+    }
+  }
+
+  /** null when after-hours messages can be spooled to disk if Redis is down. */
+  async spoolHealth(): Promise<string | null> {
+    const { Spool } = await import('../jobs/spool.ts');
+    return new Spool(path.join(this.dataDir, 'spool', 'crm-cases.jsonl')).writable();
+  }
+
+  /** null when the tenant's tool gateway is up and offers tools (the built-in CRM/ERP at least). */
+  async gatewayHealth(tenant: Tenant): Promise<string | null> {
+    try {
+      const g = await this.gateway(tenant);
+      return g.listTools().length > 0 ? null : `tenant ${tenant.id}: the tool gateway offers no tools`;
+    } catch (err) {
+      return `tenant ${tenant.id}: ${(err as Error).message}`;
+    }
+  }
+
+  /** Job counts of the case queue when it runs (for metrics), and the spooled messages. */
+  async queueCounts(): Promise<{ counts: Record<string, number>; spooled: number } | undefined> {
+    const c = this.cases;
+    if (!c) return undefined;
+    const { queue } = await c;
+    const counts = (await queue.counts?.().catch(() => ({}))) ?? {};
+    return { counts, spooled: queue.spool?.size ?? 0 };
   }
 
   /** Stop conversations, close gateways and the case queue. */
@@ -197,6 +249,9 @@ export class DialogueService {
     await Promise.all(gws.map((g) => g.then((x) => x.close()).catch(() => {})));
   }
 }
+
+/** Said when the drain deadline ends a call (a tenant's `drainGoodbye` wins). */
+export const DEFAULT_DRAIN_GOODBYE = "I'm sorry, I have to end this call now for maintenance. Please call us back in a few minutes. Goodbye.";
 
 /** The tenant's no-input settings with its prompts in the call's language. */
 function noInputFor(tenant: Tenant, language: string): NoInputOptions {

@@ -30,6 +30,8 @@ import { logger } from '../ops/log.ts';
 import { Call, type CallMediaSession, type Synthesize, type EndReason } from '../call/call.ts';
 import { callDialog, sendProvisional, uacSrf } from './dialogs.ts';
 import { negotiateInvite, SESSION_TIMER_DEFAULTS, type InviteTimerDecision } from '../call/session-timer.ts';
+import type { Admission } from './admission.ts';
+import { metrics, sipMethodLabel, statusClass } from '../ops/metrics.ts';
 import type { UacSrf } from '../escalation/handoff.ts';
 import type { RtpengineAnchor, AnchoredCall } from '../media/rtpengine/index.ts';
 import {
@@ -128,6 +130,11 @@ export interface VoiceAppOptions {
   /** Digest authentication of trunks with `auth`. @defaultValue a new DigestAuthenticator */
   digest?: DigestAuthenticator;
   /**
+   * Overload admission checked before an INVITE is answered (503 + Retry-After over a
+   * limit). @defaultValue none (every INVITE is taken while media ports last)
+   */
+  admission?: Admission;
+  /**
    * The conversation run in each answered call (src/dialogue via main); without it a call
    * plays the tenant's greeting and stays silent. @defaultValue none
    */
@@ -206,6 +213,10 @@ export class VoiceApp extends EventEmitter {
   private readonly capabilities: Partial<MediaCapabilities>;
   private readonly ttsCache = new Map<string, Promise<Int16Array>>();
   private stopping = false;
+  private _draining = false;
+  private readonly tenantCalls = new Map<string, number>();
+  /** why an INVITE was refused, when the status alone does not say (503: overload, draining, media) */
+  private readonly refusals = new WeakMap<Srf.SrfResponse, string>();
   private connected = false;
   private everConnected = false;
   private reconnectLogged = false;
@@ -233,6 +244,10 @@ export class VoiceApp extends EventEmitter {
       policy: this.policy, digest: opts.digest ?? new DigestAuthenticator(), defaultCountry: opts.config.defaultCountry ?? 'US',
       logIntervalSeconds: opts.config.sipGuard?.logIntervalSeconds, ...(opts.guard ? { guard: opts.guard } : {}),
     })) this.srf.use(mw as never);
+    this.srf.use((req, res, next) => {
+      this.countSip(req, res);
+      next();
+    });
     this.srf.use('options', (req, res) => this.onOptions(req, res));
     this.srf.invite((req, res) => this.onInvite(req, res));
     this.srf.on('error', (err: Error) => {
@@ -264,6 +279,57 @@ export class VoiceApp extends EventEmitter {
   /** Number of live calls. */
   get activeCalls(): number {
     return this.calls.size;
+  }
+
+  /** Live calls of one tenant. */
+  callsOf(tenantId: string): number {
+    return this.tenantCalls.get(tenantId) ?? 0;
+  }
+
+  /** Connected to the edge (built-in or drachtio-server) right now. */
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** Draining: OPTIONS and new INVITEs get 503; live calls go on. */
+  get draining(): boolean {
+    return this._draining;
+  }
+
+  /** Start draining (SIGTERM): a dispatcher probing OPTIONS takes this node out; calls in progress continue. */
+  startDrain(): void {
+    if (this._draining) return;
+    this._draining = true;
+    metrics.draining.set(1);
+    log.info('draining: OPTIONS and new INVITEs get 503; live calls go on', { calls: this.calls.size });
+  }
+
+  /**
+   * App-side SIP counters: every request the app receives and every response it sends
+   * (provisional and final), and for INVITEs the setup time and the refusal reason.
+   */
+  private countSip(req: Srf.SrfRequest, res: Srf.SrfResponse): void {
+    const method = sipMethodLabel(req.method);
+    metrics.sipRequests.inc({ layer: 'app', direction: 'in', method });
+    const t0 = performance.now();
+    const send = res.send.bind(res) as (...a: unknown[]) => unknown;
+    (res as { send: (...a: unknown[]) => unknown }).send = (...a: unknown[]): unknown => {
+      const status = typeof a[0] === 'number' ? a[0] : 0;
+      if (status >= 100 && !res.finalResponseSent) {
+        metrics.sipResponses.inc({ layer: 'app', direction: 'out', method, status_class: statusClass(status) });
+        if (method === 'INVITE' && status >= 200) {
+          if (status < 300) metrics.callSetup.observe((performance.now() - t0) / 1000);
+          else metrics.invitesRejected.inc({ reason: this.refusals.get(res) ?? refusalReason(status) });
+        }
+      }
+      return send(...a);
+    };
+  }
+
+  /** Refuse an INVITE with 503 + Retry-After for a counted reason. */
+  private refuse503(res: Srf.SrfResponse, reason: string, retryAfter: number, text: string): void {
+    this.refusals.set(res, reason);
+    res.send(503, { headers: { 'Retry-After': String(retryAfter), Reason: `SIP;cause=503;text="${quoteText(text)}"` } });
   }
 
   /** Connect drachtio-srf to the edge; resolves with the edge's SIP host:port list. */
@@ -327,6 +393,10 @@ export class VoiceApp extends EventEmitter {
   }
 
   private onOptions(_req: Srf.SrfRequest, res: Srf.SrfResponse): void {
+    if (this._draining || this.stopping) {
+      res.send(503, { headers: { 'Retry-After': '30', Reason: 'SIP;cause=503;text="draining"' } });
+      return;
+    }
     const supported = supportedTags(this.opts.config);
     res.send(200, { headers: { Allow: ALLOW, Accept: ACCEPT, ...(supported ? { Supported: supported } : {}) } });
   }
@@ -368,9 +438,15 @@ export class VoiceApp extends EventEmitter {
       clog.debug('identity headers from an untrusted source ignored', { source, headers: id.ignored.join(','), trunk: id.trunk });
     }
 
-    if (this.stopping) {
-      clog.info('rejecting INVITE: shutting down', { from, to });
-      res.send(503, { headers: { 'Retry-After': '5' } });
+    if (this.stopping || this._draining) {
+      clog.info('rejecting INVITE: 503, draining', { from, to, source });
+      this.refuse503(res, 'draining', 30, 'node is draining');
+      return;
+    }
+    const admitted = this.opts.admission?.admit();
+    if (admitted && !admitted.ok) {
+      clog.warn('rejecting INVITE: 503, overloaded', { from, to, source, reason: admitted.reason, detail: admitted.detail, retryAfter: admitted.retryAfter });
+      this.refuse503(res, `overload-${admitted.reason}`, admitted.retryAfter, `overloaded: ${admitted.detail}`);
       return;
     }
 
@@ -407,7 +483,6 @@ export class VoiceApp extends EventEmitter {
       });
     }
 
-
     // Tenant
     // a trunk bound to a tenant sends every call there; else the number the carrier delivered
     // (Request-URI, To) first, then the original called number
@@ -420,6 +495,12 @@ export class VoiceApp extends EventEmitter {
       return;
     }
     const tenant = match.tenant;
+    const tenantAdmitted = this.opts.admission?.admit(tenant.id);
+    if (tenantAdmitted && !tenantAdmitted.ok) {
+      clog.warn('rejecting INVITE: 503, overloaded', { from, to, source, tenant: tenant.id, reason: tenantAdmitted.reason, detail: tenantAdmitted.detail, retryAfter: tenantAdmitted.retryAfter });
+      this.refuse503(res, `overload-${tenantAdmitted.reason}`, tenantAdmitted.retryAfter, `overloaded: ${tenantAdmitted.detail}`);
+      return;
+    }
 
     // CANCEL may arrive while we wait for rtpengine; the edge has already answered 487.
     let canceledEarly = false;
@@ -559,8 +640,21 @@ export class VoiceApp extends EventEmitter {
     this.calls.set(callId, call);
     const trunkSlot = takeTrunkSlot(req); // the call holds its trunk's slot until it ends
     if (trunkSlot) call.once('ended', trunkSlot);
+    this.tenantCalls.set(tenant.id, (this.tenantCalls.get(tenant.id) ?? 0) + 1);
+    let answeredAt = 0;
+    call.once('answered', () => {
+      answeredAt = performance.now();
+      metrics.callsActive.inc({ tenant: tenant.id });
+    });
     call.once('ended', (e: { reason: EndReason; durationMs: number }) => {
       this.calls.delete(callId);
+      const n = (this.tenantCalls.get(tenant.id) ?? 1) - 1;
+      if (n > 0) this.tenantCalls.set(tenant.id, n);
+      else this.tenantCalls.delete(tenant.id);
+      if (answeredAt) {
+        metrics.callsActive.dec({ tenant: tenant.id });
+        metrics.callDuration.observe((performance.now() - answeredAt) / 1000);
+      }
       if (leg) void leg.release(e.reason);
       this.emit('call-ended', call, e);
     });
@@ -572,8 +666,8 @@ export class VoiceApp extends EventEmitter {
       direction: audio.answerDirection, rtp: `${advertised}:${session.localPort}`, srtp: audio.srtp?.suite,
       anchor: leg ? 'rtpengine' : undefined,
       offer: delayed ? 'delayed (we offer in 200, answer in ACK)' : undefined,
-      sessionTimer: timer.action === 'run' ? `${timer.params.interval}s/${timer.params.refresher === 'us' ? 'we refresh' : 'caller refreshes'}` : undefined,
       body: offered && offered.container !== 'application/sdp' ? `${offered.container} (+${offered.others.map((p) => p.type).join(', ')})` : undefined,
+      sessionTimer: timer.action === 'run' ? `${timer.params.interval}s/${timer.params.refresher === 'us' ? 'we refresh' : 'caller refreshes'}` : undefined,
     });
     this.emit('call', call);
 
@@ -660,5 +754,25 @@ export class VoiceApp extends EventEmitter {
     } else {
       await answer();
     }
+  }
+}
+
+/** The counted reason of an INVITE refusal from its status, when the site did not name one. */
+function refusalReason(status: number): string {
+  switch (status) {
+    case 400: return 'malformed';
+    case 401: case 407: return 'auth';
+    case 403: return 'acl';
+    case 404: return 'no-tenant';
+    case 415: return 'body';
+    case 420: return 'extension';
+    case 422: return 'session-interval';
+    case 480: return 'unavailable';
+    case 486: return 'busy';
+    case 487: return 'canceled';
+    case 488: return 'codec';
+    case 500: return 'error';
+    case 503: return 'media';
+    default: return String(status);
   }
 }

@@ -16,7 +16,7 @@ import { TenantDirectory, normalizeNumber } from './directory.ts';
 
 const TENANT_KEYS = ['id', 'name', 'default', 'dids', 'language', 'greeting', 'tts', 'maxCallSeconds',
   'actions', 'prompts', 'llm', 'mcpServers', 'businessHoursTenant', 'afterHours', 'toolTimeoutMs', 'escalation', 'turnTaking', 'noInput', 'cdr'] as const;
-const PROMPT_KEYS = ['system', 'greeting', 'greetingKnown', 'afterHours', 'filler', 'handshake', 'transferFailed', 'noInput', 'noInputGoodbye'] as const;
+const PROMPT_KEYS = ['system', 'greeting', 'greetingKnown', 'afterHours', 'filler', 'handshake', 'transferFailed', 'noInput', 'noInputGoodbye', 'drainGoodbye'] as const;
 
 function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);

@@ -120,6 +120,8 @@ export interface TenantPrompts {
   transferFailed?: string;
   /** said when the caller has been silent for noInput.timeoutMs, before the last question is repeated. @defaultValue "Sorry, I didn't catch that." */
   noInput?: string;
+  /** said when a draining node's deadline ends the call. @defaultValue "I'm sorry, I have to end this call now for maintenance. Please call us back in a few minutes. Goodbye." */
+  drainGoodbye?: string;
   /** said before hanging up after the last no-input reprompt. @defaultValue "I'm not hearing anything, so I'll end the call now. Please call us back any time. Goodbye." */
   noInputGoodbye?: string;
 }
