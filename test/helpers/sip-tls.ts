@@ -4,56 +4,8 @@
  * stream by Content-Length and keep what they receive in an inbox.
  */
 import tls from 'node:tls';
-import { SipMessage, SipParseError, newBranch, newTag, parseSipMessage } from '../../src/sip-edge/message.ts';
-
-type Pred = (m: SipMessage) => boolean;
-
-/** Received SIP messages of one or more streams, waited for by predicate. */
-class Inbox {
-  readonly all: SipMessage[] = [];
-  private readonly pending: SipMessage[] = [];
-  private waiters: { pred: Pred; resolve: (m: SipMessage) => void }[] = [];
-
-  /** Feed one stream's bytes; returns the leftover buffer. */
-  frame(buf: Buffer, onMessage?: (m: SipMessage) => void): Buffer {
-    for (;;) {
-      while (buf.length > 0 && (buf[0] === 0x0d || buf[0] === 0x0a)) buf = buf.subarray(1);
-      const he = buf.indexOf('\r\n\r\n');
-      if (he < 0) return buf;
-      const m = /\r\n(?:content-length|l)\s*:\s*(\d+)/i.exec(buf.toString('latin1', 0, he));
-      const total = he + 4 + (m ? Number(m[1]) : 0);
-      if (buf.length < total) return buf;
-      const raw = buf.subarray(0, total);
-      buf = buf.subarray(total);
-      let msg: SipMessage;
-      try {
-        msg = parseSipMessage(raw);
-      } catch (e) {
-        const p = e instanceof SipParseError ? e.partial : undefined;
-        if (!p) continue;
-        msg = p;
-      }
-      this.all.push(msg);
-      onMessage?.(msg);
-      const i = this.waiters.findIndex((w) => w.pred(msg));
-      if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(msg);
-      else this.pending.push(msg);
-    }
-  }
-
-  next(pred: Pred, ms = 5000, what = 'message'): Promise<SipMessage> {
-    const i = this.pending.findIndex(pred);
-    if (i >= 0) return Promise.resolve(this.pending.splice(i, 1)[0]!);
-    return new Promise((resolve, reject) => {
-      const w = { pred, resolve: (m: SipMessage) => { clearTimeout(timer); resolve(m); } };
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((x) => x !== w);
-        reject(new Error(`timeout waiting for ${what} (received: ${this.all.map((m) => m.summary()).join(' | ') || 'nothing'})`));
-      }, ms);
-      this.waiters.push(w);
-    });
-  }
-}
+import { SipMessage, newBranch, newTag } from '../../src/sip-edge/message.ts';
+import { SipInbox, sipAck, sipRequest, sipResponse, type Pred } from './sip-messages.ts';
 
 export interface TlsClientOptions {
   /** CA to verify the edge's certificate with. */
@@ -69,7 +21,7 @@ export interface TlsClientOptions {
 
 /** A SIP UA on one TLS connection to the edge. */
 export class TlsSipClient {
-  readonly inbox = new Inbox();
+  readonly inbox = new SipInbox();
   readonly tag = newTag();
   private buf: Buffer = Buffer.alloc(0);
   closed = false;
@@ -114,48 +66,22 @@ export class TlsSipClient {
 
   request(method: string, o: { uri: string; callId: string; cseq?: number; toTag?: string; body?: string; secure?: boolean; headers?: [string, string][] }): SipMessage {
     const secure = o.secure ?? o.uri.startsWith('sips:');
-    const m = SipMessage.request(method, o.uri);
-    m.add('Via', this.via);
-    m.add('Max-Forwards', '70');
-    m.add('From', `"Caller" <${secure ? 'sips' : 'sip'}:+14155550142@127.0.0.1>;tag=${this.tag}`);
-    m.add('To', `<${o.uri.replace(/;transport=tls/i, '')}>${o.toTag ? `;tag=${o.toTag}` : ''}`);
-    m.add('Call-ID', o.callId);
-    m.add('CSeq', `${o.cseq ?? 1} ${method}`);
-    m.add('Contact', this.contact(secure));
-    for (const [n, v] of o.headers ?? []) m.add(n, v);
-    if (o.body) {
-      m.add('Content-Type', 'application/sdp');
-      m.body = Buffer.from(o.body);
-    }
-    m.add('Content-Length', String(m.body.length));
-    return m;
+    return sipRequest(method, o.uri, {
+      via: this.via,
+      from: `"Caller" <${secure ? 'sips' : 'sip'}:+14155550142@127.0.0.1>;tag=${this.tag}`,
+      to: `<${o.uri.replace(/;transport=tls/i, '')}>${o.toTag ? `;tag=${o.toTag}` : ''}`,
+      callId: o.callId, cseq: o.cseq ?? 1, contact: this.contact(secure), headers: o.headers, body: o.body,
+    });
   }
 
   /** ACK for a 2xx (new branch, Request-URI = the 2xx's Contact). */
   ack2xx(invite: SipMessage, ok: SipMessage): SipMessage {
-    const contact = ok.get('Contact') ?? `<${invite.uri}>`;
-    const m = SipMessage.request('ACK', contact.replace(/^.*<([^>]+)>.*$/, '$1'));
-    m.add('Via', this.via);
-    m.add('Max-Forwards', '70');
-    m.add('From', invite.get('From')!);
-    m.add('To', ok.get('To')!);
-    m.add('Call-ID', invite.callId);
-    m.add('CSeq', `${invite.cseq.seq} ACK`);
-    m.add('Content-Length', '0');
-    return m;
+    return sipAck(invite, ok, this.via);
   }
 
   /** A response to a request the edge sent over this connection. */
   respond(req: SipMessage, status: number, toTag?: string): SipMessage {
-    const m = SipMessage.response(status);
-    for (const v of req.getAll('Via')) m.add('Via', v);
-    m.add('From', req.get('From')!);
-    const to = req.get('To')!;
-    m.add('To', toTag && !/;tag=/.test(to) ? `${to};tag=${toTag}` : to);
-    m.add('Call-ID', req.callId);
-    m.add('CSeq', req.get('CSeq')!);
-    m.add('Content-Length', '0');
-    return m;
+    return sipResponse(req, status, { toTag });
   }
 
   send(m: SipMessage | string): void {
@@ -173,7 +99,7 @@ export class TlsSipClient {
 
 /** A TLS SIP server (e.g. a rep's phone): accepts connections, records what arrives. */
 export class TlsSipServer {
-  readonly inbox = new Inbox();
+  readonly inbox = new SipInbox();
   readonly sockets: tls.TLSSocket[] = [];
   /** Subject CN of each client certificate presented (mutual TLS). */
   readonly clientCerts: string[] = [];
@@ -208,20 +134,7 @@ export class TlsSipServer {
 
   /** Answer `req` on the connection it came on. */
   respond(req: SipMessage, status: number, o: { toTag?: string; contact?: string; body?: string } = {}): void {
-    const m = SipMessage.response(status);
-    for (const v of req.getAll('Via')) m.add('Via', v);
-    m.add('From', req.get('From')!);
-    const to = req.get('To')!;
-    m.add('To', o.toTag && !/;tag=/.test(to) ? `${to};tag=${o.toTag}` : to);
-    m.add('Call-ID', req.callId);
-    m.add('CSeq', req.get('CSeq')!);
-    if (o.contact) m.add('Contact', o.contact);
-    if (o.body) {
-      m.add('Content-Type', 'application/sdp');
-      m.body = Buffer.from(o.body);
-    }
-    m.add('Content-Length', String(m.body.length));
-    this.origin.get(req)!.write(m.toBuffer());
+    this.origin.get(req)!.write(sipResponse(req, status, o).toBuffer());
   }
 
   async close(): Promise<void> {

@@ -7,9 +7,10 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import Srf from 'drachtio-srf';
 import { SipEdge, type SipEdgeOptions } from '../../src/sip-edge/index.ts';
-import { SipMessage, SipParseError, parseSipMessage, newTag, newBranch } from '../../src/sip-edge/message.ts';
+import { SipMessage, newTag, newBranch } from '../../src/sip-edge/message.ts';
 import { FrameDecoder, splitPayload } from '../../src/sip-edge/wire.ts';
 import { setLogLevel } from '../../src/ops/log.ts';
+import { SipInbox, sipAck, sipRequest, sipResponse, type Pred } from '../helpers/sip-messages.ts';
 
 setLogLevel((process.env.LOG_LEVEL as 'debug' | 'info' | 'warn' | 'error' | 'silent' | undefined) ?? 'warn');
 
@@ -19,15 +20,13 @@ export const SDP = [
 ].join('\r\n');
 export const APP_SDP = SDP.replace('o=peer', 'o=app').replace('6200', '40000');
 
-type Pred = (m: SipMessage) => boolean;
-
 /** A raw SIP endpoint on 127.0.0.1 (UDP socket or one TCP connection to the edge). */
 export class SipPeer {
-  readonly inbox: SipMessage[] = [];
-  private waiters: { pred: Pred; resolve: (m: SipMessage) => void }[] = [];
+  /** A 400 to a request missing Call-ID/From/… lacks them too: such responses are kept. */
+  private readonly box = new SipInbox((p) => !p.isRequest && !!p.status);
   private udp?: dgram.Socket;
   private tcp?: net.Socket;
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   port = 0;
   readonly tag = newTag();
 
@@ -36,7 +35,7 @@ export class SipPeer {
   static async udp(remotePort: number): Promise<SipPeer> {
     const p = new SipPeer('udp', remotePort);
     const s = dgram.createSocket('udp4');
-    s.on('message', (d) => p.deliver(d));
+    s.on('message', (d) => p.box.deliver(d));
     await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
     p.udp = s;
     p.port = s.address().port;
@@ -58,47 +57,17 @@ export class SipPeer {
   }
 
   private onStream(chunk: Buffer): void {
-    this.buf = Buffer.concat([this.buf, chunk]);
-    for (;;) {
-      const he = this.buf.indexOf('\r\n\r\n');
-      if (he < 0) return;
-      const m = /content-length:\s*(\d+)/i.exec(this.buf.toString('latin1', 0, he));
-      const total = he + 4 + (m ? Number(m[1]) : 0);
-      if (this.buf.length < total) return;
-      this.deliver(this.buf.subarray(0, total));
-      this.buf = this.buf.subarray(total);
-    }
+    this.buf = this.box.frame(Buffer.concat([this.buf, chunk]));
   }
 
-  private deliver(d: Buffer): void {
-    let m: SipMessage;
-    try {
-      m = parseSipMessage(d);
-    } catch (e) {
-      // A 400 to a request missing Call-ID/From/… lacks them too: keep such responses.
-      const partial = e instanceof SipParseError ? e.partial : undefined;
-      if (!partial || partial.isRequest || !partial.status) return;
-      m = partial;
-    }
-    const i = this.waiters.findIndex((w) => w.pred(m));
-    if (i >= 0) {
-      const [w] = this.waiters.splice(i, 1);
-      w!.resolve(m);
-    } else this.inbox.push(m);
+  /** Received and not yet taken by next(). */
+  get inbox(): SipMessage[] {
+    return this.box.pending;
   }
 
   /** Next message matching `pred` (already received or arriving within `ms`). */
   next(pred: Pred, ms = 4000, what = 'message'): Promise<SipMessage> {
-    const i = this.inbox.findIndex(pred);
-    if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0]!);
-    return new Promise((resolve, reject) => {
-      const w = { pred, resolve: (m: SipMessage) => { clearTimeout(timer); resolve(m); } };
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((x) => x !== w);
-        reject(new Error(`timeout waiting for ${what}`));
-      }, ms);
-      this.waiters.push(w);
-    });
+    return this.box.next(pred, ms, what);
   }
 
   /** Resolves true if no message matching `pred` arrives within `ms`. */
@@ -127,56 +96,22 @@ export class SipPeer {
 
   /** A new request from this peer to the edge. */
   request(method: string, o: { callId: string; cseq?: number; toTag?: string; body?: string; uri?: string; headers?: [string, string][] }): SipMessage {
-    const m = SipMessage.request(method, o.uri ?? `sip:service@127.0.0.1:${this.remotePort}`);
-    m.add('Via', this.via);
-    m.add('From', `"Peer" <sip:peer@127.0.0.1:${this.port}>;tag=${this.tag}`);
-    m.add('To', `<sip:service@127.0.0.1:${this.remotePort}>${o.toTag ? `;tag=${o.toTag}` : ''}`);
-    m.add('Call-ID', o.callId);
-    m.add('CSeq', `${o.cseq ?? 1} ${method}`);
-    m.add('Contact', this.contact);
-    m.add('Max-Forwards', '70');
-    for (const [n, v] of o.headers ?? []) m.add(n, v);
-    if (o.body) {
-      m.add('Content-Type', 'application/sdp');
-      m.body = Buffer.from(o.body);
-    }
-    m.add('Content-Length', String(m.body.length));
-    return m;
+    return sipRequest(method, o.uri ?? `sip:service@127.0.0.1:${this.remotePort}`, {
+      via: this.via,
+      from: `"Peer" <sip:peer@127.0.0.1:${this.port}>;tag=${this.tag}`,
+      to: `<sip:service@127.0.0.1:${this.remotePort}>${o.toTag ? `;tag=${o.toTag}` : ''}`,
+      callId: o.callId, cseq: o.cseq ?? 1, contact: this.contact, headers: o.headers, body: o.body,
+    });
   }
 
   /** ACK for a response to `invite` (2xx: new branch; non-2xx: the INVITE's branch). */
   ack(invite: SipMessage, res: SipMessage): SipMessage {
-    const is2xx = (res.status ?? 0) < 300;
-    const contact = res.get('Contact');
-    const uri = is2xx && contact ? contact.replace(/^.*<([^>]+)>.*$/, '$1') : invite.uri!;
-    const m = SipMessage.request('ACK', uri);
-    m.add('Via', is2xx ? this.via : invite.get('Via')!);
-    m.add('From', invite.get('From')!);
-    m.add('To', res.get('To')!);
-    m.add('Call-ID', invite.callId);
-    m.add('CSeq', `${invite.cseq.seq} ACK`);
-    m.add('Max-Forwards', '70');
-    m.add('Content-Length', '0');
-    return m;
+    return sipAck(invite, res, this.via);
   }
 
   /** A response from this peer to a request it received. */
   respond(req: SipMessage, status: number, o: { toTag?: string; body?: string; contact?: boolean; headers?: [string, string][] } = {}): SipMessage {
-    const m = SipMessage.response(status);
-    for (const v of req.getAll('Via')) m.add('Via', v);
-    m.add('From', req.get('From')!);
-    const to = req.get('To')!;
-    m.add('To', o.toTag && !/;tag=/.test(to) ? `${to};tag=${o.toTag}` : to);
-    m.add('Call-ID', req.callId);
-    m.add('CSeq', req.get('CSeq')!);
-    if (o.contact) m.add('Contact', this.contact);
-    for (const [n, v] of o.headers ?? []) m.add(n, v);
-    if (o.body) {
-      m.add('Content-Type', 'application/sdp');
-      m.body = Buffer.from(o.body);
-    }
-    m.add('Content-Length', String(m.body.length));
-    return m;
+    return sipResponse(req, status, { ...o, contact: o.contact ? this.contact : undefined });
   }
 
   close(): void {
