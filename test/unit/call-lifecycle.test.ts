@@ -1,34 +1,12 @@
 import t, { type Test } from 'tap';
 import { EventEmitter } from 'node:events';
-import { Call, type CallClock, type EndReason, type CallEnded } from '../../src/call/call.ts';
+import { Call, type EndReason, type CallEnded } from '../../src/call/call.ts';
 import { negotiate, parseSdp, createOffer, type Negotiation } from '../../src/sdp/index.ts';
 import type { Tenant } from '../../src/tenants/index.ts';
 import { setLogLevel } from '../../src/ops/log.ts';
+import { FakeClock } from './call-helpers.ts';
 
 setLogLevel('silent');
-
-class FakeClock implements CallClock {
-  t = 1_000_000;
-  private seq = 0;
-  timers = new Map<number, { at: number; fn: () => void; every?: number }>();
-  now(): number { return this.t; }
-  setTimeout(fn: () => void, ms: number): unknown { const id = ++this.seq; this.timers.set(id, { at: this.t + ms, fn }); return id; }
-  clearTimeout(h: unknown): void { this.timers.delete(h as number); }
-  setInterval(fn: () => void, ms: number): unknown { const id = ++this.seq; this.timers.set(id, { at: this.t + ms, fn, every: ms }); return id; }
-  clearInterval(h: unknown): void { this.timers.delete(h as number); }
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      let next: [number, { at: number; fn: () => void; every?: number }] | undefined;
-      for (const e of this.timers) if (e[1].at <= end && (!next || e[1].at < next[1].at)) next = e;
-      if (!next) break;
-      this.t = next[1].at;
-      if (next[1].every) next[1].at += next[1].every; else this.timers.delete(next[0]);
-      next[1].fn();
-    }
-    this.t = end;
-  }
-}
 
 class FakeSession extends EventEmitter {
   localAddress = '127.0.0.1';
@@ -64,7 +42,7 @@ const tenant = { id: 'northwind', name: 'Northwind', isDefault: true, dids: [], 
 const OFFER = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n';
 
 function setup(over: { maxCallSeconds?: number; rtpTimeoutSeconds?: number; synth?: (text: string) => Promise<Int16Array>; delayed?: boolean } = {}) {
-  const clock = new FakeClock();
+  const clock = new FakeClock(1_000_000);
   const session = new FakeSession();
   const dialog = new FakeDialog();
   const synthCalls: string[] = [];

@@ -15,31 +15,9 @@ import { Call, type CallEnded } from '../../src/call/call.ts';
 import { negotiate } from '../../src/sdp/index.ts';
 import type { Tenant } from '../../src/tenants/index.ts';
 import { setLogLevel } from '../../src/ops/log.ts';
+import { FakeClock } from './call-helpers.ts';
 
 setLogLevel('silent');
-
-class FakeClock {
-  t = 0;
-  private seq = 0;
-  timers = new Map<number, { at: number; fn: () => void; every?: number }>();
-  now(): number { return this.t; }
-  setTimeout(fn: () => void, ms: number): unknown { const id = ++this.seq; this.timers.set(id, { at: this.t + ms, fn }); return id; }
-  clearTimeout(h: unknown): void { this.timers.delete(h as number); }
-  setInterval(fn: () => void, ms: number): unknown { const id = ++this.seq; this.timers.set(id, { at: this.t + ms, fn, every: ms }); return id; }
-  clearInterval(h: unknown): void { this.timers.delete(h as number); }
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      let next: [number, { at: number; fn: () => void; every?: number }] | undefined;
-      for (const e of this.timers) if (e[1].at <= end && (!next || e[1].at < next[1].at)) next = e;
-      if (!next) break;
-      this.t = next[1].at;
-      if (next[1].every) next[1].at += next[1].every; else this.timers.delete(next[0]);
-      next[1].fn();
-    }
-    this.t = end;
-  }
-}
 
 /** Headers by name, case-insensitive, like drachtio-srf's `req.get`. */
 const hdrs = (o: Record<string, string>) => ({
