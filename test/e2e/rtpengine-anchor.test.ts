@@ -10,6 +10,7 @@ import { setLogLevel } from '../../src/ops/log.ts';
 import { MediaEngine, ulawEncode, ulawDecode } from '../../src/media/index.ts';
 import { RtpengineAnchor } from '../../src/media/rtpengine/index.ts';
 import { freePortBlock } from '../helpers/ports.ts';
+import { blockToneShare, toneAt } from '../helpers/audio.ts';
 import { rtpengineBinary, startRtpengine, type RtpengineDaemon } from '../helpers/rtpengine.ts';
 
 setLogLevel('silent');
@@ -29,32 +30,6 @@ function rtp(pt: number, seq: number, ts: number, ssrc: number, payload: Uint8Ar
   h[0] = 0x80; h[1] = (marker ? 0x80 : 0) | pt;
   h.writeUInt16BE(seq & 0xffff, 2); h.writeUInt32BE(ts >>> 0, 4); h.writeUInt32BE(ssrc >>> 0, 8);
   return Buffer.concat([h, payload]);
-}
-
-function tone(n: number, rate: number, hz: number, amp = 8000): Int16Array {
-  return Int16Array.from({ length: n }, (_, i) => Math.round(amp * Math.sin((2 * Math.PI * hz * i) / rate)));
-}
-
-/**
- * Share of the signal's power at `hz`: Goertzel per 100 ms block, summed. 1 = pure tone.
- * Per block, so that a time-scale step of the jitter buffer (a frame dropped or stretched
- * under load breaks the tone's phase) costs one block, not the coherence of the whole buffer.
- */
-function toneShare(pcm: Int16Array, rate: number, hz: number): number {
-  const c = 2 * Math.cos((2 * Math.PI * hz) / rate);
-  const block = Math.round(rate / 10);
-  let tonal = 0, energy = 0;
-  for (let b = 0; b + block <= pcm.length; b += block) {
-    let s1 = 0, s2 = 0;
-    for (let i = b; i < b + block; i++) {
-      const x = pcm[i]!;
-      energy += x * x;
-      const s0 = x + c * s1 - s2;
-      s2 = s1; s1 = s0;
-    }
-    tonal += (2 * (s1 * s1 + s2 * s2 - c * s1 * s2)) / block; // |X(k)|² → this block's power at hz
-  }
-  return energy === 0 ? 0 : tonal / energy;
 }
 
 interface Rx { pt: number; payload: Buffer; from: number }
@@ -102,7 +77,7 @@ t.test('rtpengine anchor end to end', { skip }, async (t) => {
 
     const heard: Int16Array[] = [];
     session.on('audio', (pcm) => heard.push(pcm));
-    const src = tone(8000, 8000, 440); // 1 s
+    const src = toneAt(8000, 8000, 440); // 1 s
     const frames = Array.from({ length: 50 }, (_, i) => ulawEncode(src.subarray(i * 160, (i + 1) * 160)));
     await sendStream(carrier.sock, rtpengineA, 0, frames, 160);
     await sleep(200);
@@ -111,20 +86,20 @@ t.test('rtpengine anchor end to end', { skip }, async (t) => {
     let off = 0;
     for (const p of heard) { all.set(p, off); off += p.length; }
     t.ok(total >= 40 * 160, `session decoded ${total} samples relayed by rtpengine`);
-    t.ok(toneShare(all, 8000, 440) > 0.8, `440 Hz dominates what we heard (${toneShare(all, 8000, 440).toFixed(3)})`);
+    t.ok(blockToneShare(all, 8000, 440) > 0.8, `440 Hz dominates what we heard (${blockToneShare(all, 8000, 440).toFixed(3)})`);
     const st = session.stats();
     t.ok(st.packetsIn >= 40, `packetsIn=${st.packetsIn}`);
     t.equal(st.remote?.port, rtpengineB, 'our RTP goes to rtpengine');
 
     // Our side plays a 1 kHz tone; the carrier receives it from rtpengine's A-side port.
     carrier.rx.length = 0;
-    session.play(tone(8000, 8000, 1000));
+    session.play(toneAt(8000, 8000, 1000));
     await sleep(1300);
     const fromRte = carrier.rx.filter((p) => p.from === rtpengineA && p.pt === 0);
     t.ok(fromRte.length >= 45, `carrier got ${fromRte.length} PCMU packets from rtpengine`);
     t.equal(carrier.rx.filter((p) => p.from !== rtpengineA).length, 0, 'nothing reached the carrier around rtpengine');
     const pcm = Int16Array.from(fromRte.flatMap((p) => [...ulawDecode(p.payload)]));
-    t.ok(toneShare(pcm, 8000, 1000) > 0.7, `1 kHz dominates at the carrier (${toneShare(pcm, 8000, 1000).toFixed(3)})`);
+    t.ok(blockToneShare(pcm, 8000, 1000) > 0.7, `1 kHz dominates at the carrier (${blockToneShare(pcm, 8000, 1000).toFixed(3)})`);
 
     const q = JSON.stringify(await leg.query());
     t.match(q, /"packets":[1-9]/, 'rtpengine counted relayed packets');
@@ -157,7 +132,7 @@ t.test('rtpengine anchor end to end', { skip }, async (t) => {
 
     // carrier → us: Opus 48 kHz mono, 20 ms frames of a 440 Hz tone
     const enc = new Opus.OpusEncoder(48000, 1);
-    const src = tone(48000 * 1.2, 48000, 440);
+    const src = toneAt(48000 * 1.2, 48000, 440);
     const frames = Array.from({ length: 60 }, (_, i) => {
       const f = src.subarray(i * 960, (i + 1) * 960);
       return enc.encode(Buffer.from(f.buffer, f.byteOffset, f.byteLength));
@@ -168,12 +143,12 @@ t.test('rtpengine anchor end to end', { skip }, async (t) => {
     await sleep(300);
     const all = Int16Array.from(heard.flatMap((p) => [...p]));
     t.ok(all.length >= 40 * 160, `session decoded ${all.length} samples (PCMU transcoded from Opus)`);
-    const share = toneShare(all.subarray(1600), 8000, 440);
+    const share = blockToneShare(all.subarray(1600), 8000, 440);
     t.ok(share > 0.6, `440 Hz dominates after Opus → PCMU (${share.toFixed(3)})`);
 
     // us → carrier: PCMU from the native core arrives as Opus
     carrier.rx.length = 0;
-    session.play(tone(8000, 8000, 1000));
+    session.play(toneAt(8000, 8000, 1000));
     await sleep(1300);
     const opusPkts = carrier.rx.filter((p) => p.from === rtpengineA && p.pt === 96);
     t.ok(opusPkts.length >= 45, `carrier got ${opusPkts.length} Opus packets`);
@@ -183,7 +158,7 @@ t.test('rtpengine anchor end to end', { skip }, async (t) => {
       return [...new Int16Array(b.buffer, b.byteOffset, b.byteLength / 2)];
     });
     const pcm = Int16Array.from(pcm48);
-    const share2 = toneShare(pcm.subarray(Math.min(pcm.length, 9600)), 48000, 1000);
+    const share2 = blockToneShare(pcm.subarray(Math.min(pcm.length, 9600)), 48000, 1000);
     t.ok(share2 > 0.5, `1 kHz dominates in the decoded Opus (${share2.toFixed(3)})`);
     await leg.release();
   });

@@ -19,6 +19,7 @@ import { once } from 'node:events';
 import { startServer, type ServerHandle } from '../helpers/server.ts';
 import { RANGES, freePort, freePortBlock } from '../helpers/ports.ts';
 import { rtpengineBinary, startRtpengine } from '../helpers/rtpengine.ts';
+import { blockToneShare, toneAt } from '../helpers/audio.ts';
 import { RtpengineClient } from '../../src/media/rtpengine/client.ts';
 import { MediaEngine, ulawEncode, ulawDecode } from '../../src/media/index.ts';
 import { negotiate, newSrtpKey } from '../../src/sdp/index.ts';
@@ -49,28 +50,6 @@ function wavRms(file: string): number {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Share of the power at `hz` (Goertzel per 100 ms block, summed); 1 = a pure tone. */
-function toneShare(pcm: Int16Array, rate: number, hz: number): number {
-  const c = 2 * Math.cos((2 * Math.PI * hz) / rate);
-  const block = Math.round(rate / 10);
-  let tonal = 0, energy = 0;
-  for (let b = 0; b + block <= pcm.length; b += block) {
-    let s1 = 0, s2 = 0;
-    for (let i = b; i < b + block; i++) {
-      const x = pcm[i]!;
-      energy += x * x;
-      const s0 = x + c * s1 - s2;
-      s2 = s1; s1 = s0;
-    }
-    tonal += (2 * (s1 * s1 + s2 * s2 - c * s1 * s2)) / block;
-  }
-  return energy === 0 ? 0 : tonal / energy;
-}
-
-function tone(n: number, hz: number, amp = 8000): Int16Array {
-  return Int16Array.from({ length: n }, (_, i) => Math.round(amp * Math.sin((2 * Math.PI * hz * i) / 8000)));
-}
 
 let server: ServerHandle;
 t.before(async () => {
@@ -184,7 +163,7 @@ t.test('rtpengine converts SRTP ⇄ RTP: a plain RTP/AVP peer and our SRTP sessi
   // Peer → rtpengine (encrypts) → our session (unprotects, plays out): 1 s of 440 Hz.
   const heardByUs: Int16Array[] = [];
   session.on('audio', (pcm: Int16Array) => heardByUs.push(pcm));
-  const src = tone(8000, 440);
+  const src = toneAt(8000, 8000, 440);
   for (let i = 0; i < 50; i++) {
     const h = Buffer.alloc(12);
     h[0] = 0x80; h[1] = i === 0 ? 0x80 : 0; h.writeUInt16BE(1000 + i, 2); h.writeUInt32BE(5000 + i * 160, 4); h.writeUInt32BE(0x1234abcd, 8);
@@ -192,7 +171,7 @@ t.test('rtpengine converts SRTP ⇄ RTP: a plain RTP/AVP peer and our SRTP sessi
     await sleep(20);
   }
   // Our session → rtpengine (decrypts) → peer: 1 s of 1 kHz.
-  session.play(tone(8000, 1000));
+  session.play(toneAt(8000, 8000, 1000));
   await sleep(1400);
   const st = session.stats();
   t.equal(st.srtp, a.srtp!.suite);
@@ -200,10 +179,10 @@ t.test('rtpengine converts SRTP ⇄ RTP: a plain RTP/AVP peer and our SRTP sessi
   t.equal(st.srtpAuthFail, 0, 'no authentication failure');
   t.equal(st.srtpReplay, 0, 'no replay');
   const all = Int16Array.from(heardByUs.flatMap((p) => Array.from(p)));
-  t.ok(toneShare(all, 8000, 440) > 0.5, `the peer's 440 Hz plays out on our side (share ${toneShare(all, 8000, 440).toFixed(2)})`);
+  t.ok(blockToneShare(all, 8000, 440) > 0.5, `the peer's 440 Hz plays out on our side (share ${blockToneShare(all, 8000, 440).toFixed(2)})`);
   const pcmu = heardByPeer.filter((p) => p.pt === 0);
   t.ok(pcmu.length >= 45, `the peer got ${pcmu.length} plain PCMU packets`);
   const got = Int16Array.from(pcmu.flatMap((p) => Array.from(ulawDecode(p.payload))));
-  t.ok(toneShare(got, 8000, 1000) > 0.5, `our 1 kHz reaches the peer decrypted (share ${toneShare(got, 8000, 1000).toFixed(2)})`);
+  t.ok(blockToneShare(got, 8000, 1000) > 0.5, `our 1 kHz reaches the peer decrypted (share ${blockToneShare(got, 8000, 1000).toFixed(2)})`);
   await ng.delete({ 'call-id': callId, 'from-tag': 'plain-peer' }).catch(() => undefined);
 });

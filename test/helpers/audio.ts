@@ -1,6 +1,6 @@
 /**
  * Test audio: synthesise speech with Debian's flite (8 kHz, 16-bit mono), read/write WAV,
- * split into 20 ms frames.
+ * split into 20 ms frames, make tones and measure how much of a signal is one tone.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -95,4 +95,32 @@ export function toneShare(pcm: Int16Array, hz: number): number {
   }
   const power = s1 * s1 + s2 * s2 - k * s1 * s2;
   return total > 0 ? (2 * power) / (pcm.length * total) : 0;
+}
+
+/** `n` samples of a tone of `hz` sampled at `rate`, amplitude `amp`. */
+export function toneAt(n: number, rate: number, hz: number, amp = 8000): Int16Array {
+  return Int16Array.from({ length: n }, (_, i) => Math.round(amp * Math.sin((2 * Math.PI * hz * i) / rate)));
+}
+
+/**
+ * Share of the signal's power at `hz` (0..1; 1 = a pure tone): Goertzel per 100 ms block,
+ * summed. Per block, so that a time-scale step of a jitter buffer (a frame dropped or
+ * stretched under load breaks the tone's phase) costs one block, not the coherence of the
+ * whole buffer as in toneShare().
+ */
+export function blockToneShare(pcm: Int16Array, rate: number, hz: number): number {
+  const c = 2 * Math.cos((2 * Math.PI * hz) / rate);
+  const block = Math.round(rate / 10);
+  let tonal = 0, energy = 0;
+  for (let b = 0; b + block <= pcm.length; b += block) {
+    let s1 = 0, s2 = 0;
+    for (let i = b; i < b + block; i++) {
+      const x = pcm[i]!;
+      energy += x * x;
+      const s0 = x + c * s1 - s2;
+      s2 = s1; s1 = s0;
+    }
+    tonal += (2 * (s1 * s1 + s2 * s2 - c * s1 * s2)) / block; // |X(k)|² → this block's power at hz
+  }
+  return energy === 0 ? 0 : tonal / energy;
 }
