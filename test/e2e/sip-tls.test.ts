@@ -8,13 +8,12 @@
  */
 import t from 'tap';
 import dgram from 'node:dgram';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { startServer, ROOT, type ServerHandle } from '../helpers/server.ts';
-import { RANGES, freePort, tcpFree, udpFree } from '../helpers/ports.ts';
+import { RANGES, freePort } from '../helpers/ports.ts';
+import { baresipCall, freeBaresipPort, haveBaresip, wavRms } from '../helpers/baresip.ts';
 import { haveOpenssl, makeTestCerts, type TestCerts } from '../helpers/tls-certs.ts';
 import { TlsSipClient } from '../helpers/sip-tls.ts';
 import { SipMessage, parseSipMessage, parseVia } from '../../src/sip-edge/message.ts';
@@ -23,28 +22,6 @@ const SDP = (port: number): string => [
   'v=0', 'o=caller 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0',
   `m=audio ${port} RTP/AVP 0`, 'a=rtpmap:0 PCMU/8000', 'a=sendrecv', '',
 ].join('\r\n');
-
-const haveBaresip = (): boolean => spawnSync('baresip', ['-h'], { stdio: 'ignore' }).error === undefined;
-
-/** A 16-bit mono 8 kHz WAV of `seconds` of silence (baresip hangs up when its source ends). */
-function silenceWav(file: string, seconds: number): void {
-  const samples = 8000 * seconds;
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0); h.writeUInt32LE(36 + samples * 2, 4); h.write('WAVE', 8); h.write('fmt ', 12);
-  h.writeUInt32LE(16, 16); h.writeUInt16LE(1, 20); h.writeUInt16LE(1, 22); h.writeUInt32LE(8000, 24);
-  h.writeUInt32LE(16000, 28); h.writeUInt16LE(2, 32); h.writeUInt16LE(16, 34); h.write('data', 36); h.writeUInt32LE(samples * 2, 40);
-  writeFileSync(file, Buffer.concat([h, Buffer.alloc(samples * 2)]));
-}
-
-/** RMS (0..1) of a 16-bit PCM WAV's samples. */
-function wavRms(file: string): number {
-  const b = readFileSync(file);
-  const data = b.indexOf('data') + 8;
-  let sum = 0;
-  let n = 0;
-  for (let i = data; i + 1 < b.length; i += 2, n++) sum += (b.readInt16LE(i) / 32768) ** 2;
-  return n ? Math.sqrt(sum / n) : 0;
-}
 
 if (!haveOpenssl()) {
   t.test('SIP over TLS end to end', { skip: 'openssl CLI not on PATH (Debian package openssl)' }, () => {});
@@ -136,41 +113,13 @@ if (!haveOpenssl()) {
     t.test('baresip calls over TLS', { skip: 'baresip not on PATH (Debian package baresip-core)' }, () => {});
   } else {
     t.test('baresip calls over TLS: INVITE/ACK/BYE on the TLS port, ;transport=tls Contact, greeting heard', async (t) => {
-      const dir = mkdtempSync(join(tmpdir(), 'baresip-tls-'));
-      t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-      // baresip listens on <port> (UDP/TCP) and <port>+1 (TLS)
-      let port = 0;
-      for (let i = 0; i < 50 && !port; i++) {
-        const p = await freePort(RANGES.sip, 'both');
-        if (await udpFree(p + 1) && await tcpFree(p + 1)) port = p;
-      }
+      const port = await freeBaresipPort({ tls: true });
       t.ok(port, 'free ports for baresip');
-      silenceWav(join(dir, 'say.wav'), 6);
-      writeFileSync(join(dir, 'config'), [
-        'module_path     /usr/lib/baresip/modules',
-        `sip_listen      127.0.0.1:${port}`,
-        `sip_cafile      ${certs.ca}`,
-        'net_interface   127.0.0.1',
-        'module          g711.so',
-        'module          aufile.so',
-        'module          sndfile.so',
-        'module          menu.so',
-        'module          account.so',
-        `audio_source    aufile,${join(dir, 'say.wav')}`,
-        'audio_player    aufile,/dev/null',
-        `snd_path        ${dir}`,
-        '',
-      ].join('\n'));
-      // the account's transport=tls makes every request of the call go over TLS
-      writeFileSync(join(dir, 'accounts'), '<sip:caller@127.0.0.1;transport=tls>;regint=0\n');
-      const bs = spawn('baresip', ['-s', '-f', dir, '-e', `/dial sip:18005550100@127.0.0.1:${tlsPort}`, '-t', '9'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
+      const { trace, heard, callIdPattern } = await baresipCall(t, {
+        port, prefix: 'baresip-tls-', cafile: certs.ca, say: new Int16Array(8000 * 6), // silence
+        // the account's transport=tls makes every request of the call go over TLS
+        account: '<sip:caller@127.0.0.1;transport=tls>;regint=0', dial: `sip:18005550100@127.0.0.1:${tlsPort}`,
       });
-      let log = '';
-      bs.stdout!.on('data', (d) => { log += d; });
-      bs.stderr!.on('data', (d) => { log += d; });
-      await new Promise<void>((r) => bs.on('exit', () => r()));
-      const trace = log.replace(/\r/g, '');
       const sent = (re: RegExp): boolean => new RegExp(`TLS 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${tlsPort}\\n${re.source}`).test(trace);
       const received = (re: RegExp): boolean => new RegExp(`TLS 127\\.0\\.0\\.1:${tlsPort} -> 127\\.0\\.0\\.1:\\d+\\n${re.source}`).test(trace);
       t.ok(sent(/INVITE sip:18005550100@127\.0\.0\.1:\d+;transport=tls SIP\/2\.0/), 'INVITE over TLS', { trace: trace.slice(0, 3000) });
@@ -179,11 +128,9 @@ if (!haveOpenssl()) {
       t.ok(sent(/ACK sip:127\.0\.0\.1:\d+;transport=tls SIP\/2\.0/), 'ACK to our Contact over TLS');
       t.ok(sent(/BYE sip:127\.0\.0\.1:\d+;transport=tls SIP\/2\.0/), 'BYE over TLS');
       t.match(trace, /Call established/, 'baresip: call established');
-      const dec = readdirSync(dir).find((f) => /^dump-.*-dec\.wav$/.test(f));
-      t.ok(dec, 'baresip recorded what it heard');
-      if (dec) t.ok(wavRms(join(dir, dec)) > 0.01, 'the caller heard the greeting (audio, not silence)');
-      const callId = /^Call-ID: (\S+)$/m.exec(trace)?.[1] ?? 'none';
-      t.match(await server.waitForLog(new RegExp(`msg=cdr callId=${callId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} [^\n]*reason=caller-bye`), 5000),
+      t.ok(heard, 'baresip recorded what it heard');
+      if (heard) t.ok(wavRms(heard) > 0.01, 'the caller heard the greeting (audio, not silence)');
+      t.match(await server.waitForLog(new RegExp(`msg=cdr callId=${callIdPattern} [^\n]*reason=caller-bye`), 5000),
         'reason=caller-bye', 'server: baresip\'s call ended by its BYE');
     });
   }
