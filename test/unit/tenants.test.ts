@@ -168,7 +168,7 @@ t.test('validation errors name the file and the field path', async (t) => {
     [{ tenants: [{ ...base, mcpServers: [{ name: 'x', transport: 'stdio', command: 'c', env: { 'BAD NAME': 'v' } }] }] }, 'f.yaml: tenants[0].mcpServers[0].env.BAD NAME: must be an environment variable name'],
     [{ tenants: [{ ...base, mcpServers: [{ name: 'x', transport: 'http', url: 'http://h/mcp', headers: { Authorization: 'Bearer ${NO_SUCH_VAR_FOR_TEST}' } }] }] }, 'f.yaml: tenants[0].mcpServers[0].headers.Authorization: names the environment variable NO_SUCH_VAR_FOR_TEST, which is not set'],
     [{ tenants: [{ ...base, mcpServers: [{ name: 'x', transport: 'http', url: 'http://h/mcp', headers: ['a'] }] }] }, 'f.yaml: tenants[0].mcpServers[0].headers: must be a mapping of names to strings, got a list'],
-    [{ tenants: [{ ...base, prompts: { 'en-US': { sytem: 'x' } } }] }, 'f.yaml: tenants[0].prompts.en-US.sytem: unknown key (expected one of system, greeting, greetingKnown, afterHours, filler, handshake, transferFailed, noInput, noInputGoodbye)'],
+    [{ tenants: [{ ...base, prompts: { 'en-US': { sytem: 'x' } } }] }, 'f.yaml: tenants[0].prompts.en-US.sytem: unknown key (expected one of system, greeting, greetingKnown, afterHours, filler, handshake, transferFailed, noInput, noInputGoodbye, drainGoodbye)'],
     [{ tenants: [{ ...base, prompts: { english: { greeting: 'x' } } }] }, 'f.yaml: tenants[0].prompts.english: must be keyed by a language tag like en-US'],
     [{ tenants: [{ ...base, prompts: { 'en-US': { filler: '' } } }] }, 'f.yaml: tenants[0].prompts.en-US.filler: must be a non-empty string, got ""'],
     [{ tenants: [{ ...base, llm: { baseUrl: 'ftp://x' } }] }, 'f.yaml: tenants[0].llm.baseUrl: must be an http(s) URL, got "ftp://x"'],
