@@ -8,7 +8,6 @@
  * row is there, `incomplete`.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -19,6 +18,7 @@ import { placeCall } from '../../src/cli/caller.ts';
 import { createStt } from '../../src/stt/index.ts';
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts';
 import type { CdrRecord } from '../../src/cdr/index.ts';
+import { cdrList as cdrListCli } from '../helpers/cdr.ts';
 
 /** This suite's port ranges. */
 const SIP = { min: 15800, max: 15899 };
@@ -60,20 +60,7 @@ async function server(): Promise<ServerHandle> {
 }
 
 /** `voice-agent cdr list --json …` as an operator runs it (the file from CDR_DB). */
-async function cdrList(...args: string[]): Promise<CdrRecord[]> {
-  const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const p = spawn(process.execPath, [path.join(ROOT, 'bin', 'voice-agent.mjs'), 'cdr', 'list', '--json', ...args], {
-      env: { ...process.env, CDR_DB, CONFIG_FILE: CONFIG }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-  if (out.code !== 0) throw new Error(`voice-agent cdr list exited ${out.code}: ${out.stderr}`);
-  return out.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as CdrRecord);
-}
+const cdrList = (...args: string[]): Promise<CdrRecord[]> => cdrListCli({ CDR_DB, CONFIG_FILE: CONFIG }, ...args);
 
 async function rowOf(sipCallId: string, until: (r: CdrRecord) => boolean): Promise<CdrRecord | undefined> {
   let row: CdrRecord | undefined;

@@ -15,7 +15,6 @@
  * in /metrics. The flood → ban flows are in sip-flood.test.ts.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +23,7 @@ import { ROOT, startServer, type ServerHandle } from '../helpers/server.ts';
 import { haveSipp, runSipp, sippMessage, type SippOptions, type SippResult } from '../helpers/sipp.ts';
 import { metric } from '../helpers/metrics.ts';
 import type { CdrRecord } from '../../src/cdr/index.ts';
+import { cdrList as cdrListCli } from '../helpers/cdr.ts';
 
 if (!haveSipp()) {
   t.test('sip guard', { skip: 'sipp not on PATH (Debian package sip-tester)' }, () => {});
@@ -176,18 +176,5 @@ if (!haveSipp()) {
   });
 
   /** `voice-agent cdr list --json` on the suite's CDR file. */
-  async function cdrList(): Promise<CdrRecord[]> {
-    const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const p = spawn(process.execPath, [path.join(ROOT, 'bin', 'voice-agent.mjs'), 'cdr', 'list', '--json'], {
-        env: { ...process.env, CDR_DB }, stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      p.on('exit', (code) => resolve({ code, stdout, stderr }));
-    });
-    if (out.code !== 0) throw new Error(`voice-agent cdr list exited ${out.code}: ${out.stderr}`);
-    return out.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as CdrRecord);
-  }
+  const cdrList = (): Promise<CdrRecord[]> => cdrListCli({ CDR_DB });
 }
