@@ -11,7 +11,7 @@ import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ROOT, startServer, type ServerHandle } from '../helpers/server.ts';
+import { startServer, type ServerHandle } from '../helpers/server.ts';
 import { freePort, freePortBlock } from '../helpers/ports.ts';
 import { runConversation } from '../../src/cli/conversation.ts';
 import { placeCall } from '../../src/cli/caller.ts';

@@ -19,7 +19,7 @@ import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ROOT, startServer, type ServerHandle } from '../helpers/server.ts';
+import { startServer, type ServerHandle } from '../helpers/server.ts';
 import { haveSipp, runSipp, sippMessage, type SippOptions, type SippResult } from '../helpers/sipp.ts';
 import { metric } from '../helpers/metrics.ts';
 import type { CdrRecord } from '../../src/cdr/index.ts';
