@@ -8,7 +8,8 @@ SHELL := /bin/bash
 DEB_PKGS := build-essential python3 pkg-config git \
             sip-tester flite flite1-dev sox clang libclang-rt-14-dev libopus-dev rtpengine-daemon \
             redis-server libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us sphinxbase-utils chromium \
-            prometheus baresip-core openssl libsrtp2-dev
+            prometheus baresip-core openssl libsrtp2-dev \
+            kamailio postgresql espeak-ng libespeak-ng-dev
 
 NPM_STAMP := node_modules/.voice-agent-stamp
 ADDON     := build/Release/voice_core.node build/Release/voice_stt.node
