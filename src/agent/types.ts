@@ -6,6 +6,9 @@
 import type { Tenant } from '../tenants/index.ts';
 import type { CaseMessage } from '../jobs/types.ts';
 import type { ToolGateway, ToolResult } from './tool-types.ts';
+import type { Expectation } from '../stt/types.ts';
+
+export type { Expectation } from '../stt/types.ts';
 
 export type { ToolGateway, ToolResult, ToolSpec, ToolCallContext, TenantToolPolicy } from './tool-types.ts';
 export type { CaseMessage } from '../jobs/types.ts';
@@ -68,6 +71,10 @@ export interface AgentTurn {
   voice?: { rmsDb: number; voicedMs: number };
   /** the agent's last words asked for digits (a lone DTMF 0 is then an answer) */
   expectingDigits?: boolean;
+  /** the recogniser flagged the utterance off-domain (low score per frame) */
+  offDomain?: boolean;
+  /** other recogniser hypotheses, best first (n-best) */
+  alternatives?: ReadonlyArray<{ text: string; confidence: number }>;
 }
 
 /** Why a hand-off to a person did not happen. */
@@ -129,6 +136,11 @@ export interface ConversationState {
     placed: Array<{ order_number: string; lines: Array<{ sku: string; qty: number }>; ship_date?: string; total?: unknown }>;
     status?: Record<string, unknown>;
   };
+  /**
+   * What the agent's last prompt asked for; the dialogue controller opens the next
+   * recognition stream with it (per-state grammar). @defaultValue 'open'
+   */
+  expect?: Expectation;
   /** messages taken (as handed to take_message) */
   messages: CaseMessage[];
   transcript: TranscriptEntry[];

@@ -29,7 +29,7 @@ import { metrics, observeMs } from '../ops/metrics.ts';
 import type { Agent, AgentAction, AgentTurn, CallContext, CaseMessage, DialogueEntry } from '../agent/types.ts';
 import type { TransferOutcome, TransferRequest } from '../escalation/handoff.ts';
 import { rmsDb } from '../escalation/triggers.ts';
-import type { SttProvider, Vocabulary } from '../stt/types.ts';
+import type { SttProvider, SttResult, Vocabulary } from '../stt/types.ts';
 import type { TtsProvider } from '../tts/types.ts';
 import { createEndpointer, type Endpointer, type EnergyTunables } from './endpoint.ts';
 
@@ -338,17 +338,20 @@ export class DialogueController extends EventEmitter<{
       sampleRate: 8000,
       ...(this.opts.vocabulary ? { vocabulary: this.opts.vocabulary } : {}),
       language: this.opts.language ?? this.opts.agent.state.language,
+      expect: this.opts.agent.state.expect ?? 'open',
     });
     for (let i = 0; i < audio.length; i += 160) stream.push(audio.subarray(i, Math.min(audio.length, i + 160)));
     this.usage.sttSeconds += audio.length / 8000;
     let text = '';
     let confidence = 0;
     let inDomain = true;
+    let alternatives: SttResult['alternatives'];
     try {
       const r = await stream.end();
       text = r.text.trim();
       confidence = r.confidence;
       inDomain = r.inDomain;
+      alternatives = r.alternatives;
     } catch (err) {
       if (this.isEnded()) return;
       this.log.warn('speech recognition failed', { err: err as Error });
@@ -366,6 +369,8 @@ export class DialogueController extends EventEmitter<{
       text: !inDomain && this.opts.outOfDomain === 'reprompt' ? '' : text, confidence,
       voice: { rmsDb: Math.round(rmsDb(audio) * 10) / 10, voicedMs },
       ...(this.expectDigits ? { expectingDigits: true } : {}),
+      ...(!inDomain && text ? { offDomain: true } : {}),
+      ...(alternatives?.length ? { alternatives } : {}),
     };
     this.pendingTiming = { turn: ++this.turnNo, endAt, sttMs, textAt: this.now(), epMs };
     await this.runReply((signal) => this.opts.agent.turn(input, signal));

@@ -26,6 +26,16 @@ export interface Vocabulary {
   phrases?: readonly string[];
 }
 
+/**
+ * What the agent asked for last, so a recogniser can decode the answer against a grammar for
+ * that state instead of the open-domain model: 'open' (first, open question or anything),
+ * 'yesno' (a read-back or an offer), 'quantity', 'sku' (a part number), 'po' (a PO or order
+ * number, lettered or digits), 'department', 'digits' (account / phone numbers), 'message'
+ * (free dictation of an after-hours message), 'name' (a person's or company name).
+ * Providers that cannot narrow their model ignore it.
+ */
+export type Expectation = 'open' | 'yesno' | 'quantity' | 'sku' | 'po' | 'department' | 'digits' | 'message' | 'name';
+
 export interface SttStreamOptions {
   /** Rate of the PCM given to {@link SttStream.push}. */
   sampleRate: 8000 | 16000;
@@ -33,6 +43,10 @@ export interface SttStreamOptions {
   language?: string;
   /** Tenant vocabulary; the local recogniser builds its domain language model from it. */
   vocabulary?: Vocabulary;
+  /** What the agent's last prompt asked for (per-state recognition). @defaultValue 'open' */
+  expect?: Expectation;
+  /** The identified account's recent order lines (SKUs first in per-state grammars), if known. */
+  history?: ReadonlyArray<{ sku: string; qty?: number }>;
 }
 
 /** Final result of one utterance. */
@@ -49,6 +63,10 @@ export interface SttResult {
   inDomain: boolean;
   /** Time from `end()` to the result (recognition latency after end of speech), ms. */
   ms: number;
+  /** Other hypotheses, best first (n-best), when the provider has them. */
+  alternatives?: ReadonlyArray<{ text: string; confidence: number }>;
+  /** Which model decoded it: 'open', or the {@link Expectation} grammar used. */
+  grammar?: string;
 }
 
 export interface SttStreamEvents {
