@@ -43,7 +43,7 @@ $(VAD_MODEL): $(NPM_STAMP) src/vad/install-model.ts
 	@node --import tsx src/vad/install-model.ts
 $(ADDON) &: $(NATIVE_SRC) | npm apt
 	@echo "make: building native addon"
-	@npx --no-install node-gyp rebuild -j 2 --loglevel=warn >/dev/null
+	@npx --no-install node-gyp configure build -j 2 --loglevel=warn >/dev/null
 
 typecheck: npm
 	@npx --no-install tsc --noEmit
