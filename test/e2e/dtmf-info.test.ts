@@ -10,12 +10,13 @@
 import t from 'tap';
 import { startServer, type ServerHandle } from '../helpers/server.ts';
 import { haveSipp, runSipp, sippMessage } from '../helpers/sipp.ts';
+import { requireTool } from '../helpers/require.ts';
 
 /** Overload admission off: a loaded test box must not turn these calls away (503); they test something else. */
 const NO_ADMISSION = { ADMISSION_CPU_PERCENT: '0', ADMISSION_EVENT_LOOP_MS: '0', ADMISSION_MEDIA_LATE_MS: '0' };
 
 if (!haveSipp()) {
-  t.test('DTMF by SIP INFO', { skip: 'sipp not on PATH (Debian package sip-tester)' }, () => {});
+  requireTool(t, 'DTMF by SIP INFO', false, 'sipp', 'sip-tester');
 } else {
   let server: ServerHandle;
   t.before(async () => {

@@ -28,6 +28,7 @@ import { placeCall, decodeAudio, type CallResult } from '../helpers/caller.ts';
 import { nowMs } from '../../src/cli/rtp.ts';
 import { tone, toneShare } from '../helpers/audio.ts';
 import { hashPassword } from '../../src/escalation/console/auth.ts';
+import { requireTool } from '../helpers/require.ts';
 
 const SIP = { min: 18300, max: 18499 };
 const CONTROL = { min: 19500, max: 19599 };
@@ -37,7 +38,7 @@ const DANA = '+14155550142';
 const OPEN_AT = '2026-12-02T16:00:00Z';
 
 t.setTimeout(600_000);
-const skip = haveSipp() ? false : 'sipp (Debian sip-tester) is not installed';
+const skip = requireTool(t, 'hand-off', haveSipp(), 'sipp', 'sip-tester');
 const tmp = mkdtempSync(path.join(tmpdir(), 'handoff-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 t.teardown(() => {

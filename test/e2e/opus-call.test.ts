@@ -12,6 +12,7 @@ import { placeCall, type OfferCodec } from '../helpers/caller.ts';
 import { freePort, freePortBlock } from '../helpers/ports.ts';
 import { startServer, type ServerHandle } from '../helpers/server.ts';
 import { supportedCodecs } from '../../src/media/index.ts';
+import { requireTool } from '../helpers/require.ts';
 
 const VOICED_RMS = 300;
 
@@ -30,7 +31,7 @@ function rms(pcm: Int16Array): number {
   return pcm.length ? Math.sqrt(s / pcm.length) : 0;
 }
 
-const skip = supportedCodecs.includes('opus') ? false : 'native core built without Opus';
+const skip = requireTool(t, 'opus calls', supportedCodecs.includes('opus'), 'Opus in the native core', 'libopus-dev');
 
 let server: ServerHandle;
 t.before(async () => {

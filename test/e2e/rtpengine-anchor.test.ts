@@ -12,6 +12,7 @@ import { RtpengineAnchor } from '../../src/media/rtpengine/index.ts';
 import { freePortBlock } from '../helpers/ports.ts';
 import { blockToneShare, toneAt } from '../helpers/audio.ts';
 import { rtpengineBinary, startRtpengine, type RtpengineDaemon } from '../helpers/rtpengine.ts';
+import { requireTool } from '../helpers/require.ts';
 
 setLogLevel('silent');
 
@@ -51,7 +52,7 @@ async function sendStream(sock: dgram.Socket, port: number, pt: number, frames: 
   }
 }
 
-const skip = rtpengineBinary() ? false : 'rtpengine-daemon not installed';
+const skip = requireTool(t, 'rtpengine anchor end to end', !!rtpengineBinary(), 'rtpengine', 'rtpengine-daemon');
 
 t.test('rtpengine anchor end to end', { skip }, async (t) => {
   const rte: RtpengineDaemon = await startRtpengine({ mediaPorts: 40 });

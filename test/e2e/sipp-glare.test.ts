@@ -16,11 +16,12 @@ import { setLogLevel } from '../../src/ops/log.ts';
 import type { Call } from '../../src/call/call.ts';
 import { haveSipp, runSipp, sippMessage } from '../helpers/sipp.ts';
 import { RANGES, freePortBlock } from '../helpers/ports.ts';
+import { requireTool } from '../helpers/require.ts';
 
 setLogLevel(process.env.TEST_LOG === '1' ? 'debug' : 'silent');
 
 if (!haveSipp()) {
-  t.test('re-INVITE glare', { skip: 'sipp not on PATH (Debian package sip-tester)' }, () => {});
+  requireTool(t, 're-INVITE glare', false, 'sipp', 'sip-tester');
 } else {
   t.test('glare both ways: 491 to the crossing re-INVITE, ours retried after the wait, then PCMA', async (t) => {
     const rtp = await freePortBlock(RANGES.rtp, 20);

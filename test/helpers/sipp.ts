@@ -11,6 +11,7 @@ import { isAbsolute, join } from 'node:path';
 import type { Test } from 'tap';
 import { RANGES, freePort } from './ports.ts';
 import { ROOT, startServer, type ServerHandle } from './server.ts';
+import { requireTool } from './require.ts';
 
 /** Directory of the shipped SIPp scenarios. */
 export const SIPP_DIR = join(ROOT, 'sip-config', 'sipp');
@@ -35,7 +36,7 @@ export interface SippSuite {
  */
 export function sippSuite(t: Test, what: string, env: Record<string, string> = {}): SippSuite | null {
   if (!haveSipp()) {
-    t.test(what, { skip: 'sipp not on PATH (Debian package sip-tester)' }, () => {});
+    requireTool(t, what, false, 'sipp', 'sip-tester');
     return null;
   }
   let server: ServerHandle | undefined;

@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, describeSip, sipTlsMaterial, ConfigError } from '../../src/config.ts';
 import { haveOpenssl, makeTestCerts } from '../helpers/tls-certs.ts';
+import { requireTool } from '../helpers/require.ts';
 
 if (!haveOpenssl()) {
-  t.test('sip.tls config', { skip: 'openssl CLI not on PATH (Debian package openssl)' }, () => {});
+  requireTool(t, 'sip.tls config', false, 'openssl', 'openssl');
 } else {
   const certs = makeTestCerts();
   const dir = mkdtempSync(join(tmpdir(), 'config-tls-'));

@@ -5,6 +5,7 @@ import t from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
 import { native } from '../../src/media/native.ts';
 import { alawDecode } from '../../src/media/index.ts';
+import { requireTool } from '../helpers/require.ts';
 
 const path = '/usr/share/sip-tester/g711a.pcap';
 function udpPayloads(p: string): Buffer[] {
@@ -19,7 +20,7 @@ function udpPayloads(p: string): Buffer[] {
 let seed = 42;
 const rand = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x7fffffff; };
 
-t.test('g711a.pcap with ±40 ms jitter and 5 % loss stays intact', { skip: !existsSync(path) && 'no sip-tester pcap' }, async (t) => {
+t.test('g711a.pcap with ±40 ms jitter and 5 % loss stays intact', { skip: requireTool(t, 'g711a.pcap jitter', existsSync(path), path, 'sip-tester') }, async (t) => {
   const pkts = udpPayloads(path).filter((p) => (p[1] & 0x7f) === 8);
   t.ok(pkts.length > 200, `${pkts.length} PCMA packets`);
   const clean = new Int16Array(pkts.reduce((n, p) => n + p.length - 12, 0));

@@ -4,9 +4,10 @@ import { ScreenPopStore, type ScreenPop } from '../../src/escalation/screen-pop.
 import { startRepConsole } from '../../src/escalation/console/server.ts';
 import type { Logger } from '../../src/ops/log.ts';
 
+import { requireTool } from '../helpers/require.ts';
+
 const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} not installed (apt-get install chromium)`;
-if (skip) console.log(`# skipping rep console browser test: ${skip}`);
+const skip = requireTool(t, 'rep console in a headless Chromium', existsSync(CHROMIUM), CHROMIUM, 'chromium');
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
 

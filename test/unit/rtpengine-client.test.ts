@@ -10,6 +10,7 @@ import {
 } from '../../src/media/rtpengine/index.ts';
 import { freePort } from '../helpers/ports.ts';
 import { RTPENGINE_RANGES, rtpengineBinary, startRtpengine } from '../helpers/rtpengine.ts';
+import { requireTool } from '../helpers/require.ts';
 
 setLogLevel('silent');
 
@@ -106,7 +107,7 @@ t.test('closing the client fails pending commands at once', async (t) => {
   await t.rejects(c.ping(), { name: 'RtpengineError', kind: 'closed' });
 });
 
-t.test('against rtpengine-daemon', { skip: rtpengineBinary() ? false : 'rtpengine-daemon not installed' }, async (t) => {
+t.test('against rtpengine-daemon', { skip: requireTool(t, 'against rtpengine-daemon', !!rtpengineBinary(), 'rtpengine', 'rtpengine-daemon') }, async (t) => {
   const rte = await startRtpengine({ mediaPorts: 40, logLevel: 6 });
   t.teardown(() => rte.stop());
   const client = new RtpengineClient({ url: rte.url, timeoutMs: 1000 });

@@ -16,6 +16,7 @@ import {
   SipMessage, SipParseError, parseSipMessage, parseDecimal, uriHasHeaders, newBranch,
 } from '../../src/sip-edge/message.ts';
 import { haveSipp, runSipp, sippMessage } from '../helpers/sipp.ts';
+import { requireTool } from '../helpers/require.ts';
 
 const isSipFrame = (f: { dir: string; tokens: string[] }): boolean => f.dir === 'edge' && f.tokens[1] === 'sip';
 
@@ -392,7 +393,7 @@ t.test('Max-Forwards, CSeq, Content-Length, Expires: leading zeros accepted, out
   t.ok(rh.toTag);
 });
 
-t.test('SIPp: the MUSTs scenario against a bare edge', { skip: haveSipp() ? false : 'sipp not on PATH (Debian package sip-tester)' }, async (t) => {
+t.test('SIPp: the MUSTs scenario against a bare edge', { skip: requireTool(t, 'SIPp MUSTs scenario', haveSipp(), 'sipp', 'sip-tester') }, async (t) => {
   const edge = new SipEdge({
     sip: { address: '127.0.0.1', port: 0, transports: ['udp', 'tcp'] },
     control: { address: '127.0.0.1', port: 0, secret: 'cymru' },

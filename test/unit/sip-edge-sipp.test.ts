@@ -6,6 +6,7 @@
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { harness, sleep, APP_SDP } from './sip-edge-helpers.ts';
+import { requireTool } from '../helpers/require.ts';
 
 const haveSipp = spawnSync('sipp', ['-v']).error === undefined;
 
@@ -24,7 +25,7 @@ function sipp(args: string[], ms = 20000): Promise<{ code: number | null; out: s
   });
 }
 
-t.test('SIPp interop', { skip: haveSipp ? false : 'sipp not installed (Debian package sip-tester)' }, async (t) => {
+t.test('SIPp interop', { skip: requireTool(t, 'SIPp interop', !!haveSipp, 'sipp', 'sip-tester') }, async (t) => {
   for (const [i, transport] of (['udp', 'tcp'] as const).entries()) {
     t.test(`SIPp uac calls in over ${transport}, app answers with createUAS, SIPp hangs up`, async (t) => {
       let destroyed = 0;

@@ -17,6 +17,7 @@ import { parseVia } from '../../src/sip-edge/message.ts';
 import { SipPeer, recordingProxy, sleep, SDP, APP_SDP, type Frame } from './sip-edge-helpers.ts';
 import { haveOpenssl, makeTestCerts, type TestCerts } from '../helpers/tls-certs.ts';
 import { TlsSipClient, TlsSipServer } from '../helpers/sip-tls.ts';
+import { requireTool } from '../helpers/require.ts';
 
 const isSipFrame = (f: Frame): boolean => f.dir === 'edge' && f.tokens[1] === 'sip';
 const firstLine = (f: Frame): string => (f.sip ?? '').split('\r\n')[0]!;
@@ -68,7 +69,7 @@ async function setup(t: Test, tlsOpts: Partial<SipTlsOptions> | null, configure:
 let certs: TestCerts;
 
 if (!haveOpenssl()) {
-  t.test('SIP over TLS', { skip: 'openssl CLI not on PATH (Debian package openssl)' }, () => {});
+  requireTool(t, 'SIP over TLS', false, 'openssl', 'openssl');
 } else {
   certs = makeTestCerts();
   t.teardown(() => rmSync(certs.dir, { recursive: true, force: true }));

@@ -1,0 +1,17 @@
+/**
+ * Tools the tests need that the Makefile installs from Debian. When one is missing the suite
+ * reports a FAILURE naming the package (never a skip): `make test` installs it, so a missing
+ * tool means a broken install, not an optional feature.
+ */
+import type { Test } from 'tap';
+
+/**
+ * `ok` false → registers a failing test `what` that names `tool` and the Debian package `pkg`,
+ * and returns a skip reason for the test(s) that need the tool; `ok` true → returns false.
+ */
+export function requireTool(t: Test, what: string, ok: boolean, tool: string, pkg: string): string | false {
+  if (ok) return false;
+  const why = `${tool} not found: Debian package ${pkg} is missing (make test installs it)`;
+  t.test(`${what}: ${tool} is installed`, async (tt) => { tt.fail(why); });
+  return why;
+}
