@@ -8,15 +8,16 @@
 import { ConfigError, readYamlFile } from '../config.ts';
 import { TURN_DEFAULTS, validateTurnTunables, type TurnTunables } from '../vad/policy.ts';
 import {
-  ALWAYS_HUMAN_CATEGORIES, DEFAULT_LANGUAGE, DEFAULT_VOICE, NO_INPUT_DEFAULTS, TTS_VOICES, defaultEscalation,
-  type AlwaysHumanCategory, type Tenant, type TenantEscalation, type TenantLlm, type TenantPrompts, type TtsVoice,
+  ALWAYS_HUMAN_CATEGORIES, DEFAULT_LANGUAGE, DEFAULT_VOICE, NO_INPUT_DEFAULTS, RECORDING_DEFAULTS, RECORDING_POSTURES, TTS_VOICES, defaultEscalation,
+  type AlwaysHumanCategory, type RecordingPosture, type Tenant, type TenantRecording, type TenantEscalation, type TenantLlm, type TenantPrompts, type TtsVoice,
 } from './tenant.ts';
 import { ACTION_RULE, type McpServerConfig } from './policy.ts';
 import { TenantDirectory, normalizeNumber } from './directory.ts';
 
 const TENANT_KEYS = ['id', 'name', 'default', 'dids', 'language', 'greeting', 'tts', 'maxCallSeconds',
-  'actions', 'prompts', 'llm', 'mcpServers', 'businessHoursTenant', 'afterHours', 'toolTimeoutMs', 'escalation', 'turnTaking', 'noInput', 'cdr'] as const;
-const PROMPT_KEYS = ['system', 'greeting', 'greetingKnown', 'afterHours', 'filler', 'handshake', 'transferFailed', 'noInput', 'noInputGoodbye', 'drainGoodbye'] as const;
+  'actions', 'prompts', 'llm', 'mcpServers', 'businessHoursTenant', 'afterHours', 'toolTimeoutMs', 'escalation', 'turnTaking', 'noInput', 'cdr', 'recording'] as const;
+const PROMPT_KEYS = ['system', 'greeting', 'greetingKnown', 'afterHours', 'filler', 'handshake', 'transferFailed', 'noInput', 'noInputGoodbye', 'drainGoodbye',
+  'disclosureAi', 'disclosureRecorded', 'consentAsk', 'consentThanks', 'consentDeclined'] as const;
 
 function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
@@ -122,6 +123,7 @@ export function parseTenants(doc: unknown, source: string): TenantDirectory {
       noInput: parseNoInput(o.noInput, `${p}.noInput`, fail),
     };
     if (o.cdr !== undefined) tenant.cdr = parseCdr(o.cdr, `${p}.cdr`, fail);
+    if (o.recording !== undefined) tenant.recording = parseRecording(o.recording, `${p}.recording`, fail);
     if (o.businessHoursTenant !== undefined) {
       if (typeof o.businessHoursTenant !== 'string' || o.businessHoursTenant.trim() === '') fail(`${p}.businessHoursTenant`, `must be a non-empty string, got ${show(o.businessHoursTenant)}`);
       tenant.businessHoursTenant = (o.businessHoursTenant as string).trim();
@@ -214,6 +216,42 @@ function parseCdr(v: unknown, f: string, fail: Fail): NonNullable<Tenant['cdr']>
     if (k !== 'retentionDays') fail(`${f}.${k}`, 'unknown key (expected retentionDays)');
     if (typeof val !== 'number' || !Number.isInteger(val) || val < 0 || val > 36500) fail(`${f}.retentionDays`, `must be an integer 0-36500 (days; 0 = keep forever), got ${show(val)}`);
     out.retentionDays = val as number;
+  }
+  return out;
+}
+
+const RECORDING_KEYS = ['posture', 'overrides', 'dir', 'retentionDays', 'onDecline'] as const;
+/** Jurisdiction keys of `recording.overrides`: US-XX (state/DC), XX (country), EU, unknown. */
+const JURISDICTION_KEY = /^(?:[A-Z]{2}(?:-[A-Z0-9]{1,3})?|EU|unknown)$/;
+
+function parsePosture(v: unknown, f: string, fail: Fail): RecordingPosture {
+  if (typeof v !== 'string' || !(RECORDING_POSTURES as readonly string[]).includes(v)) fail(f, `must be one of ${RECORDING_POSTURES.join(', ')}, got ${show(v)}`);
+  return v as RecordingPosture;
+}
+
+function parseRecording(v: unknown, f: string, fail: Fail): TenantRecording {
+  const out: TenantRecording = { ...RECORDING_DEFAULTS, overrides: {} };
+  if (typeof v === 'string') { out.posture = parsePosture(v, f, fail); return out; }
+  if (!isMap(v)) fail(f, `must be off, notify, consent or a mapping with ${RECORDING_KEYS.join(', ')}, got ${show(v)}`);
+  for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
+    const kf = `${f}.${k}`;
+    if (k === 'posture') out.posture = parsePosture(val, kf, fail);
+    else if (k === 'overrides') {
+      if (!isMap(val)) fail(kf, `must be a mapping of jurisdiction (US-CA, US, GB, EU, unknown) → posture, got ${show(val)}`);
+      for (const [j, pv] of Object.entries(val as Record<string, unknown>)) {
+        if (!JURISDICTION_KEY.test(j)) fail(`${kf}.${j}`, 'must be keyed by a jurisdiction: US-CA (state), US or GB (ISO country), EU or unknown');
+        out.overrides[j] = parsePosture(pv, `${kf}.${j}`, fail);
+      }
+    } else if (k === 'dir') {
+      if (typeof val !== 'string' || val.trim() === '' || val.includes('\0')) fail(kf, `must be a directory path, got ${show(val)}`);
+      out.dir = (val as string).trim();
+    } else if (k === 'retentionDays') {
+      if (typeof val !== 'number' || !Number.isInteger(val) || val < 0 || val > 36500) fail(kf, `must be an integer 0-36500 (days; 0 = keep forever), got ${show(val)}`);
+      out.retentionDays = val as number;
+    } else if (k === 'onDecline') {
+      if (val !== 'continue' && val !== 'human') fail(kf, `must be continue or human, got ${show(val)}`);
+      out.onDecline = val as 'continue' | 'human';
+    } else fail(kf, `unknown key (expected one of ${RECORDING_KEYS.join(', ')})`);
   }
   return out;
 }

@@ -61,7 +61,41 @@ export interface Tenant {
   noInput: { timeoutMs: number; reprompts: number };
   /** Call records: days this tenant's CDR rows are kept (0 = forever). @defaultValue the config's cdr.retentionDays */
   cdr?: { retentionDays?: number };
+  /**
+   * Call recording posture, per caller jurisdiction (src/consent). Absent = `off` everywhere
+   * and no disclosure is added to the greeting. @defaultValue undefined
+   */
+  recording?: TenantRecording;
 }
+
+/** `off`: never record; `notify`: say "this call is recorded", then record; `consent`: ask, record only after a yes. */
+export const RECORDING_POSTURES = ['off', 'notify', 'consent'] as const;
+export type RecordingPosture = (typeof RECORDING_POSTURES)[number];
+
+/** Per-tenant recording settings (tenants.yaml `recording`). */
+export interface TenantRecording {
+  /** Posture where no override matches. @defaultValue 'off' */
+  posture: RecordingPosture;
+  /**
+   * Posture per jurisdiction: `US-CA` (ISO 3166-2 US state / DC), `US`, `GB`, `DE` … (ISO
+   * 3166-1 country), `EU` (any EU/EEA country), `unknown` (no country from the number). The
+   * most specific key wins (state → country → EU → posture). The legal floor of the caller's
+   * jurisdiction is applied after this (src/consent/posture.ts): a recording posture is never
+   * lowered below `consent` where all-party consent is required. @defaultValue {}
+   */
+  overrides: Record<string, RecordingPosture>;
+  /** Directory of the WAV files and their JSON sidecars (created 0700). @defaultValue 'var/recordings' */
+  dir: string;
+  /** Days a recording is kept before the purge deletes it (0 = forever). @defaultValue 30 */
+  retentionDays: number;
+  /** What a refusal leads to: `continue` (not recorded, the call goes on) or `human` (hand-off to a rep). @defaultValue 'continue' */
+  onDecline: 'continue' | 'human';
+}
+
+/** Recording defaults for the fields a tenant's `recording` block leaves out. */
+export const RECORDING_DEFAULTS: Readonly<Omit<TenantRecording, 'overrides'>> = Object.freeze({
+  posture: 'off', dir: 'var/recordings', retentionDays: 30, onDecline: 'continue',
+});
 
 /** No-input reprompting of a tenant that configures none. */
 export const NO_INPUT_DEFAULTS: Readonly<Tenant['noInput']> = Object.freeze({ timeoutMs: 8000, reprompts: 2 });
@@ -124,6 +158,16 @@ export interface TenantPrompts {
   drainGoodbye?: string;
   /** said before hanging up after the last no-input reprompt. @defaultValue "I'm not hearing anything, so I'll end the call now. Please call us back any time. Goodbye." */
   noInputGoodbye?: string;
+  /** said first on every call of a tenant with a `recording` block (uninterruptible). @defaultValue 'You are speaking with an automated assistant.' */
+  disclosureAi?: string;
+  /** said after disclosureAi when the call will be recorded (notify and consent). @defaultValue 'This call is recorded for quality and training.' */
+  disclosureRecorded?: string;
+  /** the consent question (consent posture). @defaultValue 'Is it OK to record this call? Say yes, or press 1 for yes and 2 for no.' */
+  consentAsk?: string;
+  /** said after a yes. @defaultValue 'Thank you.' */
+  consentThanks?: string;
+  /** said after a no (or no answer): the call is not recorded. @defaultValue 'No problem, this call will not be recorded.' */
+  consentDeclined?: string;
 }
 
 /** Per-tenant LLM endpoint; unset fields fall back to OPENAI_BASE_URL / OPENAI_API_KEY / OPENAI_MODEL. */
