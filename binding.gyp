@@ -13,6 +13,7 @@
         "native/resampler.cc",
         "native/pacing_stats.cc",
         "native/tts.cc",
+        "native/espeak_tts.cc",
         "native/jitter_buffer.cc",
         "native/plc.cc",
         "native/playout.cc",
@@ -41,7 +42,7 @@
         "<!@(pkg-config --libs libsrtp2)",
         "-lflite_cmu_us_kal", "-lflite_cmu_us_kal16", "-lflite_cmu_us_slt",
         "-lflite_cmu_us_rms", "-lflite_cmu_us_awb",
-        "-lflite_usenglish", "-lflite_cmulex", "-lflite", "-lopus", "-lm", "-lpthread"
+        "-lflite_usenglish", "-lflite_cmulex", "-lflite", "-lespeak-ng", "-lopus", "-lm", "-lpthread"
       ]
     },
     {

@@ -18,6 +18,7 @@
 #include "rtp.h"
 #include "srtp.h"
 #include "tts.h"
+#include "espeak_tts.h"
 
 namespace voice {
 namespace {
@@ -784,6 +785,65 @@ Napi::Value Synthesize(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// espeak-ng synthesis on a libuv worker; the library itself is serialised inside
+// espeakSynthesize (one process-wide mutex), so concurrent workers queue there.
+class EspeakSynthWorker : public Napi::AsyncWorker {
+ public:
+  EspeakSynthWorker(Napi::Env env, std::string text, EspeakParams params, int rate)
+      : Napi::AsyncWorker(env, "voice_core.espeakSynthesize"), deferred_(Napi::Promise::Deferred::New(env)),
+        text_(std::move(text)), params_(std::move(params)), rate_(rate) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    std::string err;
+    if (!espeakSynthesize(text_, params_, rate_, &pcm_, &err)) SetError(err);
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::Int16Array out = Napi::Int16Array::New(env, pcm_.size());
+    if (!pcm_.empty()) std::memcpy(out.Data(), pcm_.data(), pcm_.size() * sizeof(int16_t));
+    deferred_.Resolve(out);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string text_;
+  EspeakParams params_;
+  int rate_;
+  std::vector<int16_t> pcm_;
+};
+
+// espeakSynthesize(text, {voice, wpm?, pitch?}, sampleRate) → Promise<Int16Array>
+Napi::Value EspeakSynthesizeJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw Napi::TypeError::New(env, "text must be a string");
+  if (!info[1].IsObject()) throw Napi::TypeError::New(env, "options must be {voice, wpm?, pitch?}");
+  Napi::Object o = info[1].As<Napi::Object>();
+  EspeakParams p;
+  if (!o.Get("voice").IsString()) throw Napi::TypeError::New(env, "voice must be a string");
+  p.voice = o.Get("voice").As<Napi::String>().Utf8Value();
+  if (o.Get("wpm").IsNumber()) p.wpm = o.Get("wpm").As<Napi::Number>().Int32Value();
+  if (o.Get("pitch").IsNumber()) p.pitch = o.Get("pitch").As<Napi::Number>().Int32Value();
+  const int rate = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 8000;
+  if (rate != 8000 && rate != 16000) throw Napi::RangeError::New(env, "sampleRate must be 8000 or 16000");
+  auto* w = new EspeakSynthWorker(env, info[0].As<Napi::String>().Utf8Value(), std::move(p), rate);
+  Napi::Promise pr = w->Promise();
+  w->Queue();
+  return pr;
+}
+
+// espeakVoiceKnown(name) → null when espeak-ng has the voice, else the reason (string).
+// Takes the espeak-ng lock: for config validation at start-up, not for the call path.
+Napi::Value EspeakVoiceKnownJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw Napi::TypeError::New(env, "voice must be a string");
+  std::string err;
+  if (espeakVoiceKnown(info[0].As<Napi::String>().Utf8Value(), &err)) return env.Null();
+  return Napi::String::New(env, err);
+}
+
 // PlayoutTest: the inbound playout (jitter buffer + decoder + PLC) driven by
 // scripted arrival and playout instants, for unit tests. Not used by the engine.
 class PlayoutTestWrap : public Napi::ObjectWrap<PlayoutTestWrap> {
@@ -983,6 +1043,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("resample", Napi::Function::New<Resample>(env, "resample"));
   exports.Set("parseRtp", Napi::Function::New<ParseRtp>(env, "parseRtp"));
   exports.Set("synthesize", Napi::Function::New<Synthesize>(env, "synthesize"));
+  exports.Set("espeakSynthesize", Napi::Function::New<EspeakSynthesizeJs>(env, "espeakSynthesize"));
+  exports.Set("espeakVoiceKnown", Napi::Function::New<EspeakVoiceKnownJs>(env, "espeakVoiceKnown"));
   Napi::Object c = Napi::Object::New(env);
   c.Set("tickMs", static_cast<double>(kTickNs / 1'000'000));
   c.Set("slots", static_cast<double>(kSlots));

@@ -118,6 +118,10 @@ export interface NativeBinding {
   resample(pcm: Int16Array, inRate: number, outRate: number): Int16Array;
   parseRtp(b: Uint8Array): RtpParseResult;
   synthesize(text: string, voice: string, sampleRate: number): Promise<Int16Array>;
+  /** espeak-ng synthesis (library serialised natively: one synthesis at a time per process). */
+  espeakSynthesize(text: string, opts: { voice: string; wpm?: number; pitch?: number }, sampleRate: number): Promise<Int16Array>;
+  /** null when espeak-ng has the voice, else why not (takes the espeak-ng lock: start-up only). */
+  espeakVoiceKnown(voice: string): string | null;
   /** Codecs compiled into the addon. */
   codecs: NativeCodec[];
   parseRtcp(b: Uint8Array, ourSsrc?: number): string | {
