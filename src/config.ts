@@ -67,6 +67,7 @@ import {
   applySipGuardEnv, applySipGuardFile, defaultSipGuard, finishTrunkAccess, trunkAccess, TRUNK_ACCESS_KEYS,
   type SipGuardSettings, type TrunkAccess,
 } from './sip/guard-settings.ts';
+import { applySpeechEnv, applySpeechFile, defaultSpeechSettings, type SttSettings, type TtsSettings } from './speech/settings.ts';
 
 export type Transport = 'udp' | 'tcp';
 export type EdgeMode = 'builtin' | 'drachtio';
@@ -277,6 +278,20 @@ export interface Config {
   logFormat: 'logfmt' | 'json';
   /** Call detail records: the store, retention, price tables (src/cdr/settings.ts). */
   cdr: CdrSettings;
+  /**
+   * Speech-to-text of every call unless its tenant says otherwise: `pocketsphinx` (local) or
+   * `openai` (an OpenAI-compatible /audio/transcriptions endpoint), src/speech/settings.ts.
+   * Env `STT_PROVIDER`, `STT_BASE_URL`, `STT_MODEL`, `STT_API_KEY_ENV`, `STT_TIMEOUT_MS`.
+   * @defaultValue { provider: 'pocketsphinx', timeoutMs: 3000 }
+   */
+  stt: SttSettings;
+  /**
+   * Text-to-speech of every call unless its tenant says otherwise: `flite` (local),
+   * `espeak-ng` (local) or `openai` (/audio/speech, streamed PCM), src/speech/settings.ts.
+   * Env `TTS_PROVIDER`, `TTS_BASE_URL`, `TTS_MODEL`, `TTS_VOICE`, `TTS_API_KEY_ENV`,
+   * `TTS_FIRST_AUDIO_MS`, `TTS_TIMEOUT_MS`. @defaultValue { provider: 'flite', firstAudioMs: 1500, timeoutMs: 15000 }
+   */
+  tts: TtsSettings;
   /** The YAML file that was loaded, if any. */
   configFile?: string;
 }
@@ -379,6 +394,7 @@ export function defaultConfig(): Config {
     handoff: { repUri: 'sip:{extension}@127.0.0.1:5070', ringSeconds: 20 },
     console: { address: '127.0.0.1', port: 8088, enabled: true, ...defaultConsoleAuth() },
     cdr: defaultCdrSettings(),
+    ...defaultSpeechSettings(),
     ops: { address: '127.0.0.1', port: 9464, enabled: true },
     admission: { ...ADMISSION_DEFAULTS },
     drainSeconds: 300,
@@ -486,7 +502,7 @@ class Reader {
   }
 }
 
-const TOP_KEYS = ['sip', 'edge', 'drachtio', 'rtp', 'tenantsFile', 'maxCallSeconds', 'answerDelayMs', 'rtpTimeoutSeconds', 'logLevel', 'rtpengine', 'handoff', 'console', 'sessionTimer', 'earlyMedia', 'srtp', 'ops', 'admission', 'drainSeconds', 'logFormat', 'defaultCountry', 'trunks', 'sipGuard', 'cdr'] as const;
+const TOP_KEYS = ['sip', 'edge', 'drachtio', 'rtp', 'tenantsFile', 'maxCallSeconds', 'answerDelayMs', 'rtpTimeoutSeconds', 'logLevel', 'rtpengine', 'handoff', 'console', 'sessionTimer', 'earlyMedia', 'srtp', 'ops', 'admission', 'drainSeconds', 'logFormat', 'defaultCountry', 'trunks', 'sipGuard', 'cdr', 'stt', 'tts'] as const;
 
 const ADMISSION_KEYS = ['maxCalls', 'maxCallsPerTenant', 'mediaLateMs', 'eventLoopMs', 'cpuPercent', 'windowSeconds'] as const;
 /** Allowed ranges of the admission limits (0 = off, except the window). */
@@ -684,6 +700,7 @@ function applyFile(cfg: Config, file: string): void {
   if (has(top, 'trunks')) cfg.trunks = trunks(r, 'trunks', top.trunks);
   if (has(top, 'sipGuard')) applySipGuardFile(cfg.sipGuard, top.sipGuard, (f, p) => r.fail(f, p));
   if (has(top, 'cdr')) applyCdrFile(cfg.cdr, top.cdr, path.dirname(file), (f, p) => r.fail(f, p));
+  applySpeechFile(cfg, top, (f, p) => r.fail(f, p));
   if (has(top, 'rtpengine')) {
     const e = r.mapping('rtpengine', top.rtpengine, ['url', 'timeoutMs', 'transcode', 'direction', 'flags']);
     const x = rtpengineOf(cfg);
@@ -738,6 +755,7 @@ function applyEnv(cfg: Config, env: NodeJS.ProcessEnv, cwd: string): void {
   if ((v = get('CONSOLE_PORT')) !== undefined) cfg.console.port = r.int('CONSOLE_PORT', v, 0, 65535);
   if ((v = get('CONSOLE_URL')) !== undefined) cfg.console.publicUrl = httpUrl(r, 'CONSOLE_URL', v);
   applyCdrEnv(cfg.cdr, env, cwd, (f, p) => r.fail(f, p));
+  applySpeechEnv(cfg, env, (f, p) => r.fail(f, p));
   if ((v = get('RTPENGINE_URL')) !== undefined) {
     if (['off', 'none', 'false'].includes(v.trim().toLowerCase())) rtpengineOf(cfg).url = '';
     else rtpengineOf(cfg).url = r.rtpengineUrl('RTPENGINE_URL', v);

@@ -68,6 +68,7 @@ export const metrics = {
   bargeIns: counter('barge_ins_total', 'Caller speech that took the turn over the agent'),
   falseInterruptions: counter('false_interruptions_total', 'Barge-ins too short to be a turn (the agent resumed)'),
   noInputReprompts: counter('no_input_reprompts_total', 'Reprompts after caller silence'),
+  speechFallbacks: counter('speech_fallbacks_total', 'Calls whose STT or TTS provider failed mid-call and switched to the local one (pocketsphinx, flite) for the rest of the call, by kind (stt, tts), provider and reason (timeout, http_5xx, http_4xx, connection, error)', ['kind', 'provider', 'reason'] as const),
   // ---- media (per-call totals are added at hang-up; loop and VAD figures are read at scrape)
   rtpPackets: counter('rtp_packets_total', 'RTP packets of ended calls by direction', ['direction'] as const),
   rtpLost: counter('rtp_lost_packets_total', 'Inbound RTP packets lost (RFC 3550 cumulative loss) of ended calls'),

@@ -12,9 +12,10 @@ import {
   type AlwaysHumanCategory, type RecordingPosture, type Tenant, type TenantRecording, type TenantEscalation, type TenantLlm, type TenantPrompts, type TtsVoice,
 } from './tenant.ts';
 import { ACTION_RULE, type McpServerConfig } from './policy.ts';
+import { parseSpeechBlock } from '../speech/settings.ts';
 import { TenantDirectory, normalizeNumber } from './directory.ts';
 
-const TENANT_KEYS = ['id', 'name', 'default', 'dids', 'language', 'greeting', 'tts', 'maxCallSeconds',
+const TENANT_KEYS = ['id', 'name', 'default', 'dids', 'language', 'greeting', 'tts', 'stt', 'maxCallSeconds',
   'actions', 'prompts', 'llm', 'mcpServers', 'businessHoursTenant', 'afterHours', 'toolTimeoutMs', 'escalation', 'turnTaking', 'noInput', 'cdr', 'recording'] as const;
 const PROMPT_KEYS = ['system', 'greeting', 'greetingKnown', 'afterHours', 'filler', 'handshake', 'transferFailed', 'noInput', 'noInputGoodbye', 'drainGoodbye',
   'disclosureAi', 'disclosureRecorded', 'consentAsk', 'consentThanks', 'consentDeclined'] as const;
@@ -98,16 +99,15 @@ export function parseTenants(doc: unknown, source: string): TenantDirectory {
     prompts[language] = { ...prompts[language], greeting: prompts[language]?.greeting || greeting };
 
     let voice: TtsVoice = DEFAULT_VOICE;
-    if (o.tts !== undefined) {
-      if (o.tts === null || typeof o.tts !== 'object' || Array.isArray(o.tts)) fail(`${p}.tts`, `must be a mapping, got ${show(o.tts)}`);
-      const tts = o.tts as Record<string, unknown>;
-      for (const k of Object.keys(tts)) if (k !== 'voice') fail(`${p}.tts.${k}`, 'unknown key (expected voice)');
-      if (tts.voice !== undefined) {
-        if (typeof tts.voice !== 'string' || !(TTS_VOICES as readonly string[]).includes(tts.voice)) {
-          fail(`${p}.tts.voice`, `must be one of ${TTS_VOICES.join(', ')}, got ${show(tts.voice)}`);
-        }
-        voice = tts.voice as TtsVoice;
+    // speech providers (src/speech/settings.ts); a voice without a provider is a flite voice
+    const stt = o.stt === undefined ? undefined : parseSpeechBlock('stt', o.stt, `${p}.stt`, fail);
+    const tts = o.tts === undefined ? undefined : parseSpeechBlock('tts', o.tts, `${p}.tts`, fail);
+    if (tts?.voice !== undefined && (tts.provider ?? 'flite') === 'flite') {
+      if (!(TTS_VOICES as readonly string[]).includes(tts.voice)) {
+        fail(`${p}.tts.voice`, `must be one of ${TTS_VOICES.join(', ')} (flite voices; name tts.provider for another provider's voice), got ${show(tts.voice)}`);
       }
+      voice = tts.voice as TtsVoice;
+      delete tts.voice;
     }
 
     const tenant: Tenant = {
@@ -123,6 +123,8 @@ export function parseTenants(doc: unknown, source: string): TenantDirectory {
       noInput: parseNoInput(o.noInput, `${p}.noInput`, fail),
     };
     if (o.cdr !== undefined) tenant.cdr = parseCdr(o.cdr, `${p}.cdr`, fail);
+    if (stt && Object.keys(stt).length) tenant.stt = stt;
+    if (tts && Object.keys(tts).length) tenant.tts = tts;
     if (o.recording !== undefined) tenant.recording = parseRecording(o.recording, `${p}.recording`, fail);
     if (o.businessHoursTenant !== undefined) {
       if (typeof o.businessHoursTenant !== 'string' || o.businessHoursTenant.trim() === '') fail(`${p}.businessHoursTenant`, `must be a non-empty string, got ${show(o.businessHoursTenant)}`);

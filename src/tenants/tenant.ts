@@ -5,6 +5,7 @@
  */
 import type { TurnTunables } from '../vad/policy.ts';
 import type { McpServerConfig } from './policy.ts';
+import type { SttSettings, TtsSettings } from '../speech/settings.ts';
 
 /** flite voices the media layer can synthesize with. */
 export const TTS_VOICES = ['kal', 'kal16', 'slt', 'rms', 'awb'] as const;
@@ -61,6 +62,18 @@ export interface Tenant {
   noInput: { timeoutMs: number; reprompts: number };
   /** Call records: days this tenant's CDR rows are kept (0 = forever). @defaultValue the config's cdr.retentionDays */
   cdr?: { retentionDays?: number };
+  /**
+   * Speech-to-text of this tenant's calls: fields given here win over the config's `stt`
+   * (src/speech/settings.ts). @defaultValue unset (the config's `stt`)
+   */
+  stt?: Partial<SttSettings>;
+  /**
+   * Text-to-speech of this tenant's calls (provider, baseUrl, model, voice, apiKeyEnv,
+   * firstAudioMs, timeoutMs) over the config's `tts`. A `voice` given without a provider (or
+   * with `flite`) is the flite voice and lives in {@link Tenant.voice}, which is also the
+   * voice of the local fallback. @defaultValue unset (the config's `tts`)
+   */
+  tts?: Partial<TtsSettings>;
   /**
    * Call recording posture, per caller jurisdiction (src/consent). Absent = `off` everywhere
    * and no disclosure is added to the greeting. @defaultValue undefined

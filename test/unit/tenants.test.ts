@@ -158,10 +158,10 @@ t.test('validation errors name the file and the field path', async (t) => {
     [{ tenants: [{ ...base, default: true }, { ...base, id: 'b', dids: ['4'], default: true }] }, 'f.yaml: tenants[1].default: only one tenant may be the default (tenants[0] already is)'],
     [{ tenants: [{ ...base, language: 'english' }] }, 'f.yaml: tenants[0].language: must be a language tag like en-US, got "english"'],
     [{ tenants: [{ ...base, greeting: undefined }] }, 'f.yaml: tenants[0].greeting: must be a non-empty string, got undefined'],
-    [{ tenants: [{ ...base, tts: { voice: 'alice' } }] }, 'f.yaml: tenants[0].tts.voice: must be one of kal, kal16, slt, rms, awb, got "alice"'],
-    [{ tenants: [{ ...base, tts: { speed: 2 } }] }, 'f.yaml: tenants[0].tts.speed: unknown key (expected voice)'],
+    [{ tenants: [{ ...base, tts: { voice: 'alice' } }] }, 'f.yaml: tenants[0].tts.voice: must be one of kal, kal16, slt, rms, awb (flite voices; name tts.provider for another provider\'s voice), got "alice"'],
+    [{ tenants: [{ ...base, tts: { speed: 2 } }] }, 'f.yaml: tenants[0].tts.speed: unknown key (expected one of provider, baseUrl, model, voice, apiKeyEnv, firstAudioMs, timeoutMs)'],
     [{ tenants: [{ ...base, maxCallSeconds: -1 }] }, 'f.yaml: tenants[0].maxCallSeconds: must be an integer 0-604800 (seconds; 0 = no limit), got -1'],
-    [{ tenants: [{ ...base, greetng: 'typo' }] }, 'f.yaml: tenants[0].greetng: unknown key (expected one of id, name, default, dids, language, greeting, tts, maxCallSeconds, actions, prompts, llm, mcpServers, businessHoursTenant, afterHours, toolTimeoutMs, escalation, turnTaking, noInput, cdr, recording)'],
+    [{ tenants: [{ ...base, greetng: 'typo' }] }, 'f.yaml: tenants[0].greetng: unknown key (expected one of id, name, default, dids, language, greeting, tts, stt, maxCallSeconds, actions, prompts, llm, mcpServers, businessHoursTenant, afterHours, toolTimeoutMs, escalation, turnTaking, noInput, cdr, recording)'],
     [{ tenants: [{ ...base, actions: 42 }] }, 'f.yaml: tenants[0].actions: must be read_only, order_placement or a list of tool names, got 42'],
     [{ tenants: [{ ...base, actions: ['find_sku', 'drop table'] }] }, 'f.yaml: tenants[0].actions[1]: must be read_only, order_placement, a tool name, <server>__* or *, got "drop table"'],
     [{ tenants: [{ ...base, actions: ['crm__*x'] }] }, 'f.yaml: tenants[0].actions[0]: must be read_only, order_placement, a tool name, <server>__* or *, got "crm__*x"'],
@@ -207,5 +207,5 @@ t.test('file errors: missing file, bad YAML', async (t) => {
     t.match((e as Error).message, new RegExp(`^${bad.replace(/[.]/g, '\\.')}: invalid YAML: `));
   }
   const f = file(GOOD.replace('voice: kal', 'voice: bob'));
-  t.throws(() => loadTenants(f), { message: `${f}: tenants[0].tts.voice: must be one of kal, kal16, slt, rms, awb, got "bob"` });
+  t.throws(() => loadTenants(f), { message: `${f}: tenants[0].tts.voice: must be one of kal, kal16, slt, rms, awb (flite voices; name tts.provider for another provider's voice), got "bob"` });
 });
