@@ -13,6 +13,7 @@ import { rms } from '../helpers/g711.ts';
 import { analyzeStream } from '../helpers/rtp.ts';
 import { startServer, type ServerHandle } from '../helpers/server.ts';
 import { haveSipp, runSipp, sippMessage } from '../helpers/sipp.ts';
+import { requireTool } from '../helpers/require.ts';
 
 interface Summary {
   pcmuUdp: number | null;
@@ -85,7 +86,7 @@ async function flows(t: Test, sipTarget: string, sipPort: number): Promise<Summa
 
 
 if (!haveSipp()) {
-  t.test('server behind each edge', { skip: 'sipp not on PATH (Debian package sip-tester)' }, () => {});
+  requireTool(t, 'server behind each edge', false, 'sipp', 'sip-tester');
 } else {
   t.test('voice-agent with the built-in edge', async (t) => {
     const server = await startServer(EDGE_ENV);

@@ -7,7 +7,10 @@
 #    and runs each for the given seconds. Targets: rtp_parser_fuzz,
 #    session_rx_fuzz, rtcp_parser_fuzz, dtmf_fuzz, dtmf_sender_fuzz, dtmf_inband_fuzz,
 #    jitter_buffer_fuzz, vad_frame_cutter_fuzz, vad_read_ahead_fuzz, srtp_unprotect_fuzz.
-# 2. Runs every test/fuzz/*.fuzz.ts with `node --import tsx <file> <seconds>`.
+# 2. Runs every test/fuzz/*.fuzz.ts with `node --import tsx <file> <seconds>` under
+#    NODE_V8_COVERAGE, summarised by test/fuzz/v8-coverage.mjs (functions and blocks of src/
+#    modules entered; a separate FUZZ_COVERAGE_SECONDS run, default 3). Prints executions and
+#    coverage per target, then a summary table.
 # Exits non-zero if any build fails or any target crashes; crash inputs are
 # kept in build/fuzz/crashes/.
 set -uo pipefail
@@ -17,6 +20,7 @@ out="$root/build/fuzz"
 mkdir -p "$out/crashes"
 cxx="${FUZZ_CXX:-clang++}"
 failed=()
+summary=()
 
 seed_rtp() {  # a few valid and nearly valid RTP packets as a starting corpus
   local dir="$1"
@@ -53,7 +57,10 @@ for src in "$root"/test/fuzz/*_fuzz.cc; do
       -artifact_prefix="$out/crashes/$name-" "$corpus" > "$out/$name.log" 2>&1; then
     echo "fuzz: CRASH in $name (see $out/$name.log)"; tail -40 "$out/$name.log"; failed+=("$name")
   else
-    grep -E '^stat::number_of_executed_units|^stat::new_units_added' "$out/$name.log" | sed "s/^/fuzz: $name /"
+    execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$name.log" | tail -1)"
+    cov="$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$out/$name.log" | tail -1)"
+    echo "fuzz: $name executions=${execs:-?} coverage(${cov:-cov: ? ft: ?}) corpus=$(ls "$corpus" | wc -l)"
+    summary+=("$name execs=${execs:-?} ${cov:-}")
   fi
 done
 
@@ -61,11 +68,24 @@ for f in "$root"/test/fuzz/*.fuzz.ts; do
   [ -e "$f" ] || continue
   name="$(basename "$f")"
   echo "fuzz: running $name for ${secs}s"
-  if ! (cd "$root" && node --import tsx "$f" "$secs"); then
+  covdir="$out/v8cov/${name%.fuzz.ts}"
+  rm -rf "$covdir"
+  if ! (cd "$root" && node --import tsx "$f" "$secs" | tee "$out/${name%.fuzz.ts}.log" | tail -1); then
     echo "fuzz: FAILED $name"; failed+=("$name")
   fi
+  execs="$(tail -1 "$out/${name%.fuzz.ts}.log" | grep -oE '"execs":[0-9]+' | cut -d: -f2)"
+  # coverage from a short second run under V8 block coverage (it slows the target ~10x, so the
+  # timed run above stays uninstrumented)
+  (cd "$root" && NODE_V8_COVERAGE="$covdir" node --import tsx "$f" "${FUZZ_COVERAGE_SECONDS:-3}" >/dev/null 2>&1)
+  node "$root/test/fuzz/v8-coverage.mjs" "$covdir" "${name%.fuzz.ts}" > "$out/${name%.fuzz.ts}.coverage"
+  grep '^fuzz:' "$out/${name%.fuzz.ts}.coverage"
+  cov="$(tail -1 "$out/${name%.fuzz.ts}.coverage" | grep -oE '"functions":\[[0-9]+,[0-9]+\],"blocks":\[[0-9]+,[0-9]+\]' | head -1)"
+  echo "fuzz: ${name%.fuzz.ts} executions=${execs:-?} coverage(${cov:-?})"
+  summary+=("${name%.fuzz.ts} execs=${execs:-?} ${cov:-}")
 done
 
+echo "fuzz: summary (executions and coverage per target; native: libFuzzer edges 'cov' and features 'ft'; TypeScript: V8 functions and blocks entered in src/)"
+for l in "${summary[@]}"; do echo "fuzz:   $l"; done
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "fuzz: ${#failed[@]} failed: ${failed[*]}"
   exit 1
