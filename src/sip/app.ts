@@ -52,6 +52,9 @@ import { takeTrunkSlot, trunkGate } from './trunk-gate.ts';
 
 const log = logger('sip');
 
+/** How long shutdown waits after the last call ended before disconnecting from the edge, ms. */
+const SHUTDOWN_LINGER_MS = 500;
+
 /** Methods we handle, advertised in `Allow`. */
 export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY, INFO, UPDATE, PRACK';
 /**
@@ -214,6 +217,8 @@ export class VoiceApp extends EventEmitter {
   private readonly ttsCache = new Map<string, Promise<Int16Array>>();
   private stopping = false;
   private _draining = false;
+  /** performance.now() of the last call end: shutdown lingers after it so the final response (the 200 to the caller's BYE) leaves. */
+  private lastCallEndedAt = -Infinity;
   private readonly tenantCalls = new Map<string, number>();
   /** why an INVITE was refused, when the status alone does not say (503: overload, draining, media) */
   private readonly refusals = new WeakMap<Srf.SrfResponse, string>();
@@ -387,6 +392,10 @@ export class VoiceApp extends EventEmitter {
       new Promise((r) => { timer = setTimeout(r, timeoutMs); }),
     ]);
     clearTimeout(timer);
+    // A call that just ended on the caller's BYE has its 200 still on the way to the edge (and,
+    // behind a dispatcher, to the front): a drain that ends with that call must not cut it off.
+    const linger = SHUTDOWN_LINGER_MS - (performance.now() - this.lastCallEndedAt);
+    if (linger > 0) await new Promise((r) => setTimeout(r, linger));
     try {
       this.srf.disconnect();
     } catch { /* not connected */ }
@@ -648,6 +657,7 @@ export class VoiceApp extends EventEmitter {
     });
     call.once('ended', (e: { reason: EndReason; durationMs: number }) => {
       this.calls.delete(callId);
+      this.lastCallEndedAt = performance.now();
       const n = (this.tenantCalls.get(tenant.id) ?? 1) - 1;
       if (n > 0) this.tenantCalls.set(tenant.id, n);
       else this.tenantCalls.delete(tenant.id);
