@@ -5,7 +5,9 @@
 //   voice-agent call [--say TEXT | --wav FILE | --dtmf DIGITS]... [--port N] [--out FILE]   dial the agent as a test caller
 //   voice-agent cdr list [--tenant ID] [--since D] [--until D] [--outcome O] [--caller N] [--csv | --json]   call detail records
 //   voice-agent cdr show <call-id>           one call with its transcript
+//   voice-agent recordings purge [--config file.yaml]   delete call recordings past their tenant's retention
 //   voice-agent console-hash [--link --rep ID [--url BASE]]   a rep console password hash (password on stdin) or login link
+//   voice-agent impair --target HOST:PORT [--profile P] [--seed N]   QA: SIP-aware UDP relay that impairs RTP (loss, jitter, delay, duplication)
 //   voice-agent help                         list commands
 import { register } from 'tsx/esm/api';
 
@@ -13,7 +15,9 @@ const COMMANDS = {
   serve: { module: '../src/main.ts', run: (m, args) => m.main(args), help: 'start the SIP voice agent [--config file.yaml]' },
   call: { module: '../src/cli/call.ts', run: async (m, args) => process.exit(await m.main(args)), help: 'dial the agent as a test caller [--port N] [--say TEXT | --wav FILE | --dtmf DIGITS]... [--out FILE] (--help)' },
   cdr: { module: '../src/cdr/cli.ts', run: async (m, args) => process.exit(await m.main(args)), help: 'call detail records: list [--tenant ID] [--since D] [--until D] [--outcome O] [--caller N] [--csv | --json] | show <call-id> (--help)' },
+  recordings: { module: '../src/consent/cli.ts', run: async (m, args) => process.exit(await m.main(args)), help: 'call recordings: purge [--config FILE] — delete recordings past their tenant\'s retentionDays' },
   'console-hash': { module: '../src/escalation/console/hash-cli.ts', run: async (m, args) => process.exit(await m.main(args)), help: 'rep console credentials: a passwordHash for the password on stdin, or --link --rep ID [--url BASE] (--help)' },
+  impair: { module: '../src/qa/impair-cli.ts', run: async (m, args) => process.exit(await m.main(args)), help: 'QA: impairment relay in front of a server --target HOST:PORT [--listen HOST:PORT] [--profile clean|loss1|loss3|loss5|burst2|jitter30|jitter60|delay150|dup2] [--seed N] (--help)' },
   'crm-erp-mcp': { module: '../src/crm-erp/cli.ts', run: (m, args) => m.main(args), help: 'built-in CRM/ERP MCP server [--stdio | --http [--port N] [--host H]] [--db FILE]' },
 };
 
