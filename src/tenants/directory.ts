@@ -12,8 +12,12 @@ export class TenantDirectory {
   readonly defaultTenant: Tenant | undefined;
   private readonly byDid = new Map<string, Tenant>();
 
-  constructor(tenants: Tenant[]) {
+  /** Load-time warnings (prompts a language lacks, filled from the tenant's default language). */
+  readonly warnings: readonly string[];
+
+  constructor(tenants: Tenant[], warnings: readonly string[] = []) {
     this.tenants = tenants;
+    this.warnings = warnings;
     this.defaultTenant = tenants.find((t) => t.isDefault);
     for (const t of tenants) for (const d of t.dids) this.byDid.set(d, t);
   }

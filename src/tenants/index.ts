@@ -10,3 +10,4 @@ export * from './tenant.ts';
 export * from './policy.ts';
 export { TenantDirectory, normalizeNumber } from './directory.ts';
 export { parseTenants, loadTenants } from './load.ts';
+export * from './languages.ts';

@@ -14,11 +14,13 @@ import {
 import { ACTION_RULE, type McpServerConfig } from './policy.ts';
 import { parseSpeechBlock } from '../speech/settings.ts';
 import { TenantDirectory, normalizeNumber } from './directory.ts';
+import { LANGUAGE_PROMPT_KEYS, fillPromptFallbacks, parseVoices } from './languages.ts';
+import { logger } from '../ops/log.ts';
 
 const TENANT_KEYS = ['id', 'name', 'default', 'dids', 'language', 'greeting', 'tts', 'stt', 'maxCallSeconds',
-  'actions', 'prompts', 'llm', 'mcpServers', 'businessHoursTenant', 'afterHours', 'toolTimeoutMs', 'escalation', 'turnTaking', 'noInput', 'cdr', 'recording'] as const;
+  'actions', 'prompts', 'llm', 'mcpServers', 'businessHoursTenant', 'afterHours', 'toolTimeoutMs', 'escalation', 'turnTaking', 'noInput', 'cdr', 'recording', 'voices'] as const;
 const PROMPT_KEYS = ['system', 'greeting', 'greetingKnown', 'afterHours', 'filler', 'handshake', 'transferFailed', 'noInput', 'noInputGoodbye', 'drainGoodbye',
-  'disclosureAi', 'disclosureRecorded', 'consentAsk', 'consentThanks', 'consentDeclined'] as const;
+  'disclosureAi', 'disclosureRecorded', 'consentAsk', 'consentThanks', 'consentDeclined', ...LANGUAGE_PROMPT_KEYS] as const;
 
 function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
@@ -41,6 +43,7 @@ export function parseTenants(doc: unknown, source: string): TenantDirectory {
   if (arr.length === 0) fail('tenants', 'must list at least one tenant');
 
   const tenants: Tenant[] = [];
+  const warnings: string[] = [];
   const seenIds = new Map<string, number>();
   const seenDids = new Map<string, string>();
   let defaultAt: number | undefined;
@@ -97,6 +100,9 @@ export function parseTenants(doc: unknown, source: string): TenantDirectory {
     if ((o.greeting as string).length > 2000) fail(`${p}.greeting`, 'must be at most 2000 characters');
     const greeting = (o.greeting as string).trim().replace(/\s+/g, ' ');
     prompts[language] = { ...prompts[language], greeting: prompts[language]?.greeting || greeting };
+    warnings.push(...fillPromptFallbacks(prompts as unknown as Record<string, Record<string, unknown>>, language, `${p}.prompts`));
+    const voices = parseVoices(o.voices, `${p}.voices`, TTS_VOICES, fail);
+    for (const lang of Object.keys(voices)) if (!prompts[lang]) warnings.push(`${p}.voices.${lang}: no prompts.${lang} — calls in ${lang} hear the ${language} prompts`);
 
     let voice: TtsVoice = DEFAULT_VOICE;
     // speech providers (src/speech/settings.ts); a voice without a provider is a flite voice
@@ -125,6 +131,7 @@ export function parseTenants(doc: unknown, source: string): TenantDirectory {
     if (o.cdr !== undefined) tenant.cdr = parseCdr(o.cdr, `${p}.cdr`, fail);
     if (stt && Object.keys(stt).length) tenant.stt = stt;
     if (tts && Object.keys(tts).length) tenant.tts = tts;
+    if (Object.keys(voices).length) tenant.voices = voices;
     if (o.recording !== undefined) tenant.recording = parseRecording(o.recording, `${p}.recording`, fail);
     if (o.businessHoursTenant !== undefined) {
       if (typeof o.businessHoursTenant !== 'string' || o.businessHoursTenant.trim() === '') fail(`${p}.businessHoursTenant`, `must be a non-empty string, got ${show(o.businessHoursTenant)}`);
@@ -152,7 +159,7 @@ export function parseTenants(doc: unknown, source: string): TenantDirectory {
     }
     tenants.push(tenant);
   });
-  return new TenantDirectory(tenants);
+  return new TenantDirectory(tenants, warnings.map((w) => `${source}: ${w}`));
 }
 
 type Fail = (field: string, problem: string) => never;
@@ -399,5 +406,7 @@ function stringMap(v: unknown, f: string, keyRule: RegExp, keyWhat: string, fail
 /** Read and validate a tenants YAML file. @throws ConfigError naming the file and field */
 export function loadTenants(file: string): TenantDirectory {
   const doc = readYamlFile(file, 'tenants file');
-  return parseTenants(doc, file);
+  const dir = parseTenants(doc, file);
+  for (const w of dir.warnings) logger('tenants').warn('prompt fallback', { detail: w });
+  return dir;
 }

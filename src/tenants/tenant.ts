@@ -5,6 +5,7 @@
  */
 import type { TurnTunables } from '../vad/policy.ts';
 import type { McpServerConfig } from './policy.ts';
+import type { LanguagePromptKey, TenantVoice } from './languages.ts';
 import type { SttSettings, TtsSettings } from '../speech/settings.ts';
 
 /** flite voices the media layer can synthesize with. */
@@ -33,7 +34,15 @@ export interface Tenant {
    * Enforced by the tool gateway, not by the model. @defaultValue ['read_only']
    */
   actions: string[];
-  /** Prompts per BCP 47 language; `prompts[language]` always exists (filled from `greeting`). */
+  /**
+   * Voice per BCP 47 language (engine flite | espeak-ng | openai, voice): a call in a language
+   * listed here is spoken with that voice; other calls use `tts`/`voice`. @defaultValue {}
+   */
+  voices?: Record<string, TenantVoice>;
+  /**
+   * Prompts per BCP 47 language; `prompts[language]` always exists (filled from `greeting`).
+   * Keys another language leaves out are filled from `prompts[language]` at load (with a warning).
+   */
   prompts: Record<string, TenantPrompts>;
   /** LLM settings; without a base URL/key here or in the environment the rules agent answers. */
   llm: TenantLlm;
@@ -150,7 +159,7 @@ export function defaultEscalation(): TenantEscalation {
 }
 
 /** Prompt texts for one language. Templates may use {tenant}, {first_name}, {account}. */
-export interface TenantPrompts {
+export interface TenantPrompts extends Partial<Record<LanguagePromptKey, string>> {
   /** LLM system prompt (the agent adds caller and call facts after it). */
   system?: string;
   /** greeting for an unidentified caller (also the plain greeting the call plays) */

@@ -2,6 +2,8 @@
 export type { TtsProvider, TtsOptions } from './types.ts';
 export { FliteTts, FLITE_TTS_DEFAULTS, type FliteTtsOptions } from './flite.ts';
 export { OpenAiTts, OPENAI_TTS_DEFAULTS, OPENAI_PCM_RATE, type OpenAiTtsOptions } from './openai.ts';
+export { EspeakTts, ESPEAK_TTS_DEFAULTS, espeakVoiceProblem, spaceCodes, type EspeakTtsOptions } from './espeak.ts';
+export { LanguageTts, checkTenantVoices } from './voices.ts';
 export { splitSentences, spellCode, speakCodes } from './text.ts';
 export { resample, resampleTs } from './resample.ts';
 export { registerTts, registeredTts, createTts, ttsProblem, type TtsBuildSettings, type TtsRegistration } from './factory.ts';

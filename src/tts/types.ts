@@ -9,6 +9,8 @@ export interface TtsOptions {
   sampleRate: 8000 | 16000;
   /** Provider voice name (flite: kal, slt, rms, awb, kal16; OpenAI: alloy, …). */
   voice?: string;
+  /** BCP 47 language of the text when it is not the call's (a language-routing TTS picks its voice). */
+  language?: string;
   /** Stop synthesising (barge-in, hang-up): the iterator ends without error. */
   signal?: AbortSignal;
 }

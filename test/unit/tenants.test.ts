@@ -30,7 +30,7 @@ tenants:
 
 t.test('embedded demo tenant file loads', async (t) => {
   const d = loadTenants(DEFAULT_TENANTS_FILE);
-  t.equal(d.size, 2);
+  t.equal(d.size, 3);
   const def = d.defaultTenant!;
   t.equal(def.name, 'Northwind Industrial Supply');
   t.match(def.greeting, /^Thank you for calling Northwind Industrial Supply\. This is the automated ordering assistant\. How can I help you today\?$/);
@@ -61,7 +61,8 @@ t.test('agent fields: actions, prompts, llm, mcpServers, hours', async (t) => {
   const a = d.tenants[0]!;
   t.equal(a.greeting, 'Hi there.', 'greeting taken from prompts');
   t.same(a.actions, ['find_sku', 'order_status']);
-  t.same(a.prompts['es-US'], { greeting: 'Hola.' });
+  t.same(a.prompts['es-US'], { greeting: 'Hola.', system: 'Be brief.' }, 'a key es-US leaves out comes from en-US');
+  t.same(d.warnings, ['f.yaml: tenants[0].prompts.es-US: no system — the en-US text is used']);
   t.same(a.llm, { enabled: true, baseUrl: 'http://127.0.0.1:8000/v1', model: 'small', apiKeyEnv: 'A_KEY' });
   t.equal(a.mcpServers.length, 2);
   t.equal(a.businessHoursTenant, 'pacific');
@@ -161,14 +162,14 @@ t.test('validation errors name the file and the field path', async (t) => {
     [{ tenants: [{ ...base, tts: { voice: 'alice' } }] }, 'f.yaml: tenants[0].tts.voice: must be one of kal, kal16, slt, rms, awb (flite voices; name tts.provider for another provider\'s voice), got "alice"'],
     [{ tenants: [{ ...base, tts: { speed: 2 } }] }, 'f.yaml: tenants[0].tts.speed: unknown key (expected one of provider, baseUrl, model, voice, apiKeyEnv, firstAudioMs, timeoutMs)'],
     [{ tenants: [{ ...base, maxCallSeconds: -1 }] }, 'f.yaml: tenants[0].maxCallSeconds: must be an integer 0-604800 (seconds; 0 = no limit), got -1'],
-    [{ tenants: [{ ...base, greetng: 'typo' }] }, 'f.yaml: tenants[0].greetng: unknown key (expected one of id, name, default, dids, language, greeting, tts, stt, maxCallSeconds, actions, prompts, llm, mcpServers, businessHoursTenant, afterHours, toolTimeoutMs, escalation, turnTaking, noInput, cdr, recording)'],
+    [{ tenants: [{ ...base, greetng: 'typo' }] }, 'f.yaml: tenants[0].greetng: unknown key (expected one of id, name, default, dids, language, greeting, tts, stt, maxCallSeconds, actions, prompts, llm, mcpServers, businessHoursTenant, afterHours, toolTimeoutMs, escalation, turnTaking, noInput, cdr, recording, voices)'],
     [{ tenants: [{ ...base, actions: 42 }] }, 'f.yaml: tenants[0].actions: must be read_only, order_placement or a list of tool names, got 42'],
     [{ tenants: [{ ...base, actions: ['find_sku', 'drop table'] }] }, 'f.yaml: tenants[0].actions[1]: must be read_only, order_placement, a tool name, <server>__* or *, got "drop table"'],
     [{ tenants: [{ ...base, actions: ['crm__*x'] }] }, 'f.yaml: tenants[0].actions[0]: must be read_only, order_placement, a tool name, <server>__* or *, got "crm__*x"'],
     [{ tenants: [{ ...base, mcpServers: [{ name: 'x', transport: 'stdio', command: 'c', env: { 'BAD NAME': 'v' } }] }] }, 'f.yaml: tenants[0].mcpServers[0].env.BAD NAME: must be an environment variable name'],
     [{ tenants: [{ ...base, mcpServers: [{ name: 'x', transport: 'http', url: 'http://h/mcp', headers: { Authorization: 'Bearer ${NO_SUCH_VAR_FOR_TEST}' } }] }] }, 'f.yaml: tenants[0].mcpServers[0].headers.Authorization: names the environment variable NO_SUCH_VAR_FOR_TEST, which is not set'],
     [{ tenants: [{ ...base, mcpServers: [{ name: 'x', transport: 'http', url: 'http://h/mcp', headers: ['a'] }] }] }, 'f.yaml: tenants[0].mcpServers[0].headers: must be a mapping of names to strings, got a list'],
-    [{ tenants: [{ ...base, prompts: { 'en-US': { sytem: 'x' } } }] }, 'f.yaml: tenants[0].prompts.en-US.sytem: unknown key (expected one of system, greeting, greetingKnown, afterHours, filler, handshake, transferFailed, noInput, noInputGoodbye, drainGoodbye, disclosureAi, disclosureRecorded, consentAsk, consentThanks, consentDeclined)'],
+    [{ tenants: [{ ...base, prompts: { 'en-US': { sytem: 'x' } } }] }, 'f.yaml: tenants[0].prompts.en-US.sytem: unknown key (expected one of system, greeting, greetingKnown, afterHours, filler, handshake, transferFailed, noInput, noInputGoodbye, drainGoodbye, disclosureAi, disclosureRecorded, consentAsk, consentThanks, consentDeclined, languageOffer, keypadNotice, keypadMenu, keypadPo, keypadPoNotFound, keypadStatus, keypadShipped, keypadEta, keypadRecord, keypadRecorded, keypadNoMessage, keypadInvalid, keypadMore)'],
     [{ tenants: [{ ...base, prompts: { english: { greeting: 'x' } } }] }, 'f.yaml: tenants[0].prompts.english: must be keyed by a language tag like en-US'],
     [{ tenants: [{ ...base, prompts: { 'en-US': { filler: '' } } }] }, 'f.yaml: tenants[0].prompts.en-US.filler: must be a non-empty string, got ""'],
     [{ tenants: [{ ...base, llm: { baseUrl: 'ftp://x' } }] }, 'f.yaml: tenants[0].llm.baseUrl: must be an http(s) URL, got "ftp://x"'],
