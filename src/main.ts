@@ -100,7 +100,7 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
     // Not fatal: rtpengine may start after us; calls get 503 until it answers.
     await rtpengine.ping().catch((err: unknown) => log.warn('rtpengine does not answer ping yet', { url: config.rtpengine!.url, err: err as Error }));
   }
-  const dialogue = await startDialogue();
+  const dialogue = await startDialogue(config, tenants);
   const cdr = await startCdr({ settings: config.cdr, tenants: tenants.tenants, releaseCauses: BYE_REASON });
   if (cdr) {
     dialogue.setObserver({
@@ -309,17 +309,30 @@ export function vadEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
 }
 
 /**
- * The conversation on embedded defaults: pocketsphinx STT with the CRM/ERP vocabulary,
- * flite TTS, the rules or LLM agent per tenant, tool gateways and the case queue.
+ * The conversation: the speech providers per tenant (the config's `stt`/`tts` under each
+ * tenant's; pocketsphinx and flite locally, and as the fallback of cloud ones), the rules or
+ * LLM agent per tenant, tool gateways and the case queue.
+ * @throws ConfigError when a tenant's speech settings cannot work in this process
  */
-async function startDialogue(): Promise<DialogueService> {
-  const [{ DialogueService }, { createStt }, { FliteTts }, { sharedCrmErpStore }] = await Promise.all([
-    import('./dialogue/service.ts'), import('./stt/index.ts'), import('./tts/index.ts'), import('./crm-erp/server.ts'),
+async function startDialogue(config: Config, tenants: TenantDirectory): Promise<DialogueService> {
+  const [{ DialogueService }, { createStt }, { FliteTts }, { sharedCrmErpStore }, { SpeechProviders, checkSpeech, tenantSpeech }] = await Promise.all([
+    import('./dialogue/service.ts'), import('./stt/index.ts'), import('./tts/index.ts'), import('./crm-erp/server.ts'), import('./speech/providers.ts'),
   ]);
+  const defaults = { stt: config.stt, tts: config.tts };
+  checkSpeech(defaults, tenants.tenants, { config: config.configFile ?? 'environment', tenantsFile: config.tenantsFile });
   const vocabulary = sharedCrmErpStore().vocabulary();
   const stt = createStt('pocketsphinx');
   await stt.prepare?.(vocabulary).catch((err: unknown) => log.warn('speech recognition warm-up failed', { err: err as Error }));
-  return new DialogueService({ stt, tts: new FliteTts(), vocabulary });
+  const tts = new FliteTts();
+  const speech = new SpeechProviders({ defaults, local: { stt, tts } });
+  for (const t of tenants.tenants) {
+    const s = tenantSpeech(defaults, t);
+    if (s.stt.provider !== 'pocketsphinx' || s.tts.provider !== 'flite') {
+      const p = speech.primary(t);
+      log.info('tenant speech', { tenant: t.id, stt: p.stt.name, tts: p.tts.name, ...(s.stt.provider === 'openai' ? { sttUrl: s.stt.baseUrl ?? process.env.OPENAI_BASE_URL } : {}), ...(s.tts.provider === 'openai' ? { ttsUrl: s.tts.baseUrl ?? process.env.OPENAI_BASE_URL } : {}) });
+    }
+  }
+  return new DialogueService({ stt, tts, vocabulary, speechFor: (tenant, clog) => speech.forCall(tenant, clog) });
 }
 
 /** The `serve` command. */
@@ -331,6 +344,10 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   try {
     running = await start(config, tenants);
   } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`config error: ${err.message}\n`);
+      process.exit(EXIT_CONFIG);
+    }
     log.error('start-up failed', { err: err as Error });
     process.exit(EXIT_STARTUP_FAILED);
   }

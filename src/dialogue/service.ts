@@ -7,7 +7,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { logger } from '../ops/log.ts';
+import { logger, type Logger } from '../ops/log.ts';
 import { createAgent, tenantToolPolicy, type ToolGateway } from '../agent/index.ts';
 import { promptsFor, type Tenant } from '../tenants/index.ts';
 import type { CaseMessage } from '../jobs/types.ts';
@@ -34,8 +34,16 @@ export interface DialogueCall extends HandoffCall {
 }
 
 export interface DialogueServiceOptions {
+  /** the STT of calls whose tenant has no `speechFor` entry (the local recogniser) */
   stt: SttProvider;
+  /** the TTS of calls whose tenant has no `speechFor` entry (flite) */
   tts: TtsProvider;
+  /**
+   * The speech providers of one call of a tenant (src/speech/providers.ts: the tenant's
+   * `stt`/`tts` over the config's, cloud ones wrapped with the local fallback).
+   * @defaultValue `stt`, `tts` and the tenant's voice for every call
+   */
+  speechFor?: (tenant: Tenant, log: Logger) => { stt: SttProvider; tts: TtsProvider; voice?: string };
   /** recogniser vocabulary (tenant-independent demo CRM data for now) */
   vocabulary?: Vocabulary;
   /** a gateway per tenant. @defaultValue createToolGateway(tenantToolPolicy(tenant)) */
@@ -156,9 +164,10 @@ export class DialogueService {
       let run: HandoffRun | null = null;
       const begin = (tr: Parameters<HandoffService['begin']>[1]): HandoffRun =>
         handoff!.begin(call, tr, { state: agent.state, transcript: dialogue?.transcript ?? [] });
+      const speech = this.opts.speechFor?.(call.tenant, clog) ?? { stt: this.opts.stt, tts: this.opts.tts, voice: call.tenant.voice };
       dialogue = new DialogueController({
         media: call.session,
-        agent, ctx, stt: this.opts.stt, tts: this.opts.tts, voice: call.tenant.voice,
+        agent, ctx, stt: speech.stt, tts: speech.tts, ...(speech.voice ? { voice: speech.voice } : {}),
         ...(this.opts.vocabulary ? { vocabulary: this.opts.vocabulary } : {}),
         log: clog,
         noInput: noInputFor(call.tenant, agent.state.language),
@@ -180,12 +189,12 @@ export class DialogueService {
       });
       this.live.add(dialogue);
       try {
-        this.opts.observer?.conversation?.(call, { controller: dialogue, state: agent.state, sttProvider: this.opts.stt.name, ttsProvider: this.opts.tts.name });
+        this.opts.observer?.conversation?.(call, { controller: dialogue, state: agent.state, sttProvider: speech.stt.name, ttsProvider: speech.tts.name });
       } catch (err) {
         clog.warn('conversation observer failed', { err: err as Error });
       }
       this.goodbyes.set(dialogue, () => promptsFor(call.tenant, agent.state.language).drainGoodbye ?? DEFAULT_DRAIN_GOODBYE);
-      clog.info('conversation start', { endpointing: dialogue.endpointing, agent: agent.constructor.name, now: ctx.now.toISOString() });
+      clog.info('conversation start', { endpointing: dialogue.endpointing, agent: agent.constructor.name, stt: speech.stt.name, tts: speech.tts.name, now: ctx.now.toISOString() });
       await dialogue.start();
     })().catch((err: unknown) => {
       clog.error('conversation failed; hanging up', { err: err as Error });
