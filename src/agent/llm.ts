@@ -178,7 +178,7 @@ export class LlmAgent implements Agent {
       facts.push('The caller was not identified by their number; ask for the phone number on their account and use identify_caller.');
     }
     facts.push(st.afterHours ? 'The office is closed now.' : 'The office is open now.');
-    facts.push(`Speak ${st.language}.`);
+    facts.push(languageInstruction(st.language));
     return `${this.prompts.system ?? defaultSystem(this.ctx.tenant.name)}\n\n${facts.join('\n')}`;
   }
 
@@ -409,4 +409,18 @@ export class LlmAgent implements Agent {
       st.lane = 'status';
     }
   }
+}
+
+/**
+ * The system prompt's language line: the call's BCP 47 language by name, and that every
+ * reply is spoken in it ("The caller speaks Spanish (United States) (es-US). Reply only in
+ * Spanish …").
+ */
+export function languageInstruction(language: string): string {
+  let name = language;
+  try {
+    name = new Intl.DisplayNames(['en'], { type: 'language' }).of(language) ?? language;
+  } catch { /* not a tag Intl knows: keep the tag */ }
+  const plain = name.replace(/\s*\(.*\)$/, '');
+  return `The caller speaks ${name} (${language}). Reply only in ${plain}, whatever language the tools return; every reply is read aloud by a voice speaking ${plain}.`;
 }

@@ -43,8 +43,11 @@ export interface DialogueEntry {
 
 /** What the agent wants done, in order. */
 export type AgentAction =
-  /** speak this text (one sentence or a few); `final` marks the last thing said this turn */
-  | { type: 'say'; text: string; final?: boolean; uninterruptible?: boolean }
+  /**
+   * speak this text (one sentence or a few); `final` marks the last thing said this turn;
+   * `language` speaks it in another language's voice than the call's (the language offer)
+   */
+  | { type: 'say'; text: string; final?: boolean; uninterruptible?: boolean; language?: string }
   /** a tool call that ran through the gateway (for the transcript, screen pop and logs) */
   | { type: 'tool'; name: string; args: Record<string, unknown>; result: ToolResult }
   /** a short filler said while a slow tool runs ("Let me check that for you.") */
@@ -76,6 +79,8 @@ export interface AgentTurn {
   /** other recogniser hypotheses, best first (n-best) */
   alternatives?: ReadonlyArray<{ text: string; confidence: number }>;
 }
+  /** the utterance as heard (8 kHz PCM): the keypad path records it as a voice message */
+  audio?: Int16Array;
 
 /** Why a hand-off to a person did not happen. */
 export interface HandoffFailure {
