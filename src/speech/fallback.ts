@@ -79,15 +79,17 @@ function isAbort(err: unknown): boolean {
 }
 
 class FallbackTts implements TtsProvider {
-  readonly name: string;
   constructor(
     private readonly primary: TtsProvider,
     private readonly local: TtsProvider,
     private readonly state: SpeechFallback,
     private readonly localVoice: string | undefined,
     private readonly lookahead: number,
-  ) {
-    this.name = primary.name;
+  ) {}
+
+  /** the engine speaking now: the primary's name, the local one's after a fallback */
+  get name(): string {
+    return this.state.isLocal('tts') ? this.local.name : this.primary.name;
   }
 
   private localOpts(opts: TtsOptions): TtsOptions {
@@ -145,9 +147,11 @@ class FallbackTts implements TtsProvider {
 }
 
 class FallbackStt implements SttProvider {
-  readonly name: string;
-  constructor(private readonly primary: SttProvider, private readonly local: SttProvider, private readonly state: SpeechFallback) {
-    this.name = primary.name;
+  constructor(private readonly primary: SttProvider, private readonly local: SttProvider, private readonly state: SpeechFallback) {}
+
+  /** the engine recognising now: the primary's name, the local one's after a fallback */
+  get name(): string {
+    return this.state.isLocal('stt') ? this.local.name : this.primary.name;
   }
 
   createStream(opts: SttStreamOptions): SttStream {

@@ -95,6 +95,7 @@ t.test('TTS 5xx on a later sentence: earlier sentences from the endpoint, the fa
   stub.tts = { hz: 1000, pieces: 2, pieceDelayMs: 20 };
   const { fb, local, events } = call({ tts: { lookahead: 1, firstAudioMs: 3000 } });
   const n0 = await fallbacks('tts', 'http_5xx');
+  t.equal(fb.tts.name, 'openai');
   const gen = fb.tts.synthesize('First sentence here. Second one. Third one.', { sampleRate: 8000 })[Symbol.asyncIterator]();
   const first = await gen.next(); // sentence 1 streaming from the endpoint
   t.notOk(first.done);
@@ -104,6 +105,7 @@ t.test('TTS 5xx on a later sentence: earlier sentences from the endpoint, the fa
   t.same(local.tts.said, [{ text: 'Second one. Third one.', voice: 'kal' }], 'the failed sentence and the rest, locally, in the flite voice');
   t.ok(rest.some((p) => p[0] === 777), 'local audio followed');
   t.same(events, ['tts:http_5xx']);
+  t.equal(fb.tts.name, 'flite', 'the wrapper now names the engine that speaks');
   t.equal(await fallbacks('tts', 'http_5xx'), n0 + 1, 'counted');
   const reqs = stub.speech.length;
   stub.tts = { hz: 1000 };
@@ -193,6 +195,7 @@ t.test('STT 5xx: the same audio recognised locally, then local for the rest of t
   t.equal(r.text, 'local');
   t.same([...local.stt.heard[0]!], [...utterance], 'the local recogniser got the same audio');
   t.same(events, ['stt:http_5xx']);
+  t.equal(fb.stt.name, 'pocketsphinx', 'the wrapper now names the engine that recognises');
   t.equal(await fallbacks('stt', 'http_5xx'), n0 + 1);
   const reqs = stub.transcriptions.length;
   stub.stt = { text: 'cloud again' };
