@@ -28,6 +28,7 @@ import type { RtpengineAnchor } from './media/rtpengine/index.ts';
 import type { DialogueService } from './dialogue/service.ts';
 import { ScreenPopStore } from './escalation/screen-pop.ts';
 import { startCdr, type CdrService } from './cdr/index.ts';
+import { RecordingService } from './consent/recording.ts';
 import { BYE_REASON, type Call } from './call/call.ts';
 import type { RepConsole } from './escalation/console/server.ts';
 
@@ -102,6 +103,9 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
   }
   const dialogue = await startDialogue(config, tenants);
   const cdr = await startCdr({ settings: config.cdr, tenants: tenants.tenants, releaseCauses: BYE_REASON });
+  // recording posture per tenant (src/consent): disclosure + consent in every call of a tenant with one; retention purge now and hourly
+  const recordings = new RecordingService(tenants.tenants).start();
+  dialogue.setRecordings(recordings);
   if (cdr) {
     dialogue.setObserver({
       conversation: (call, c) => cdr.recorder.conversation(call, c),
@@ -131,6 +135,7 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
       if (app) await app.shutdown();
       await dialogue.close().catch((err: unknown) => log.warn('dialogue close failed', { err: err as Error }));
       await cdr?.close().catch((err: unknown) => log.warn('CDR store close failed', { err: err as Error }));
+      recordings.close();
       await repConsole?.close().catch(() => {});
       await rtpengine?.close().catch((err: unknown) => log.warn('rtpengine close failed', { err: err as Error }));
       if (edge) await edge.stop().catch((err: unknown) => log.warn('edge stop failed', { err: err as Error }));

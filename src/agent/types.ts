@@ -23,7 +23,8 @@ export type EscalationTrigger =
   | 'complex-part' // no SKU match, descriptive part language
   | 'always-human' // an intent category the tenant always hands to a person
   | 'llm-tool' // the LLM agent called escalate(reason)
-  | 'agent'; // the agent gave up (could not understand, could not get a slot)
+  | 'agent' // the agent gave up (could not understand, could not get a slot)
+  | 'recording-declined'; // the caller declined call recording and the tenant's recording.onDecline is human
 
 /** One line of the conversation as it happened on the line. */
 export interface DialogueEntry {

@@ -25,6 +25,7 @@ import {
   sameKey, negotiate, processAnswer, createReoffer, parseSdp, SdpError, sdpFromBody, BodyError, SDP_ACCEPT, type CodecName, type MediaCapabilities, type NegotiatedAudio, type Negotiation, type SessionDescription,
 } from '../sdp/index.ts';
 import type { Tenant, TtsVoice } from '../tenants/index.ts';
+import type { RecordingFacts } from '../consent/recording.ts';
 import { dtmfInfoBody, INFO_ACCEPT } from './dtmf-info.ts';
 import { SessionTimer, type SessionTimerParams } from './session-timer.ts';
 
@@ -114,6 +115,9 @@ export interface CallMediaSession {
   removeListener(event: string, listener: (...args: any[]) => void): unknown;
   /** A digit signalled by SIP INFO, delivered as the media's 'dtmfStart' + 'dtmf' (false: the same press came in the media). */
   signalledDtmf?(digit: string, durationMs: number): boolean;
+  /** Native stereo WAV recording (src/consent starts it only after consent or the notice). */
+  startRecording?(path: string): void;
+  stopRecording?(): { path: string; frames: number; dropped: number; sampleRate: number } | null;
 }
 
 /** In-dialog INFO as delivered with a dialog 'info' event. */
@@ -290,6 +294,12 @@ export class Call extends EventEmitter {
   readonly source: string | undefined;
   /** the media counters taken as the call ended (the session is closed then); null before */
   mediaStats: CallMediaStats | null = null;
+  /**
+   * Recording posture, jurisdiction and consent of this call (src/consent sets it at answer
+   * and updates it as the caller answers); the CDR and the screen pop read it. null when the
+   * tenant has no recording posture.
+   */
+  recording: RecordingFacts | null = null;
   private _state: CallState = 'offered';
   private _audio: NegotiatedAudio;
   private localSdp: string;

@@ -148,6 +148,8 @@ const CSV_FIELDS: Array<[string, (r: CdrRecord) => unknown]> = [
   ['carrier_seconds', (r) => r.carrierSeconds], ['stt_seconds', (r) => r.sttSeconds],
   ['llm_prompt_tokens', (r) => r.llmPromptTokens], ['llm_completion_tokens', (r) => r.llmCompletionTokens], ['tts_chars', (r) => r.ttsChars],
   ['cost_total', (r) => r.cost?.total], ['currency', (r) => r.cost?.currency], ['unpriced', (r) => r.cost?.unpriced.join(' ')],
+  ['recording_posture', (r) => r.recordingPosture], ['jurisdiction', (r) => r.jurisdiction], ['consent', (r) => r.consent],
+  ['consent_at', (r) => r.consentAt], ['recording_path', (r) => r.recordingPath],
 ];
 
 function csvCell(v: unknown): string {
@@ -201,6 +203,7 @@ function show(r: CdrRecord): string {
   kv('duration', r.durationMs !== null ? `${(r.durationMs / 1000).toFixed(1)} s` : null);
   kv('hung up by', r.hangupBy ? `${r.hangupBy} (${r.endReason}${r.sipStatus ? `, SIP ${r.sipStatus}` : ''}${r.releaseCause ? `, ${r.releaseCause}` : ''})` : null);
   kv('outcome', r.outcome ? `${r.outcome}${r.outcomeRef ? ` ${r.outcomeRef}` : ''}${r.outcomes.length > 1 ? ` (also ${r.outcomes.slice(1).join(', ')})` : ''}` : null);
+  if (r.recordingPosture) kv('recording', `${r.recordingPosture} · ${r.jurisdiction ?? '?'} · consent ${r.consent ?? '?'}${r.consentAt ? ` at ${r.consentAt}` : ''}${r.recordingPath ? ` → ${r.recordingPath}` : ' (not recorded)'}`);
   if (r.escalationTrigger || r.escalationTarget) {
     kv('escalation', `trigger ${r.escalationTrigger ?? '?'} → ${r.escalationTarget ?? '?'}${r.escalationOutcome ? `: ${r.escalationOutcome}` : ''}${r.escalationReason ? ` (${r.escalationReason})` : ''}`);
   }

@@ -46,6 +46,8 @@ export interface CdrCall {
   readonly mediaStats?: CdrMediaStats | null;
   /** what the hand-off noted: handoff, handoffTarget, handoffTrigger, handoffOutcome, … */
   readonly handoffInfo?: Readonly<Record<string, string | number | undefined>> | null;
+  /** recording posture, jurisdiction and consent (src/consent RecordingFacts) */
+  readonly recording?: { readonly posture: string; readonly jurisdiction: string; readonly consent: string; readonly consentAt?: string | undefined; readonly path?: string | undefined; readonly recorded: boolean } | null;
   once(event: 'answered' | 'ended', listener: (...args: any[]) => void): unknown;
 }
 
@@ -239,6 +241,7 @@ export class CdrRecorder {
       gapP50Ms: null, gapP95Ms: null,
       carrierSeconds: 0, sttSeconds: 0, llmPromptTokens: 0, llmCompletionTokens: 0, ttsChars: 0,
       cost: null, detail: {},
+      recordingPosture: null, jurisdiction: null, consent: null, consentAt: null, recordingPath: null,
     };
   }
 
@@ -248,7 +251,7 @@ export class CdrRecorder {
 
   /** What is known mid-call. */
   private progressPatch(e: Live): Partial<CdrRecord> {
-    const p: Partial<CdrRecord> = { updatedAt: new Date().toISOString() };
+    const p: Partial<CdrRecord> = { updatedAt: new Date().toISOString(), ...recordingFields(e.call) };
     const conv = e.conv;
     if (!conv) return p;
     const st = conv.state;
@@ -311,6 +314,13 @@ export class CdrRecorder {
     };
     return r;
   }
+}
+
+/** The call's recording facts as CDR fields (all null when the tenant has no recording posture). */
+function recordingFields(c: CdrCall): Pick<CdrRecord, 'recordingPosture' | 'jurisdiction' | 'consent' | 'consentAt' | 'recordingPath'> {
+  const r = c.recording;
+  if (!r) return { recordingPosture: null, jurisdiction: null, consent: null, consentAt: null, recordingPath: null };
+  return { recordingPosture: r.posture, jurisdiction: r.jurisdiction, consent: r.consent, consentAt: r.consentAt ?? null, recordingPath: r.recorded ? r.path ?? null : null };
 }
 
 /** Final status of an INVITE that was never answered. */

@@ -58,6 +58,12 @@ const COLUMNS: ReadonlyArray<[keyof CdrRecord, string, 'text' | 'int' | 'real' |
   ['ttsChars', 'tts_chars', 'int'],
   ['cost', 'cost', 'json'],
   ['detail', 'detail', 'json'],
+  // recording and consent (src/consent); added to an existing file at the next start
+  ['recordingPosture', 'recording_posture', 'text'],
+  ['jurisdiction', 'jurisdiction', 'text'],
+  ['consent', 'consent', 'text'],
+  ['consentAt', 'consent_at', 'text'],
+  ['recordingPath', 'recording_path', 'text'],
 ];
 const BY_FIELD = new Map(COLUMNS.map(([f, c, k]) => [f as string, { col: c, kind: k }]));
 

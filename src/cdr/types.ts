@@ -124,6 +124,16 @@ export interface CdrRecord {
   llmCompletionTokens: number;
   ttsChars: number;
   cost: CallCost | null;
+  /** recording posture the call ran under (off | notify | consent); null when the tenant has none */
+  recordingPosture: string | null;
+  /** caller jurisdiction from the calling number: `US-CA`, `GB`, `US` (no state), `unknown` */
+  jurisdiction: string | null;
+  /** consent event: none, pending, granted, declined, no-answer, notified */
+  consent: string | null;
+  /** ISO time of the consent event (the answer, or the end of the notice) */
+  consentAt: string | null;
+  /** absolute path of the call's WAV; null when not recorded */
+  recordingPath: string | null;
   /** anything else worth keeping (orders, messages, case numbers, hand-off timings) */
   detail: Record<string, unknown>;
 }

@@ -94,6 +94,8 @@ export interface DialogueOptions {
   onHangup?: (reason: string) => void | Promise<void>;
   /** durable message → CRM case (src/jobs CaseQueue.enqueueCase) */
   enqueueCase?: (message: CaseMessage) => Promise<unknown>;
+  /** True while the agent's question takes one key (the recording consent): the first digit is the turn. @defaultValue never */
+  singleKey?: () => boolean;
   /** DTMF digits end after this much quiet (or at `#`). @defaultValue 2500 */
   dtmfTimeoutMs?: number;
   /**
@@ -185,6 +187,9 @@ export class DialogueController extends EventEmitter<{
   /** the agent's last words asked for a number */
   private expectDigits = false;
   private dtmfTimer: NodeJS.Timeout | null = null;
+  /** uninterruptible lines (disclosures, goodbyes) still being synthesised, and when the queued ones end */
+  private unintPending = 0;
+  private unintEndsAt = 0;
   private noInputTimer: NodeJS.Timeout | null = null;
   /** reprompts in a row with no caller input between them */
   private noInputCount = 0;
@@ -198,7 +203,7 @@ export class DialogueController extends EventEmitter<{
   private readonly onPlayoutDone = (): void => this.playoutDone();
   private readonly onDtmf = (ev: { digit: string }): void => this.dtmfDigit(ev.digit);
   private readonly onDtmfStart = (): void => {
-    if (this.handingOff) return;
+    if (this.handingOff || this.uninterruptiblePlaying()) return;
     if (this._state === 'speaking' || this.playing) this.interrupt('dtmf');
   };
 
@@ -320,9 +325,14 @@ export class DialogueController extends EventEmitter<{
       this.log.debug('caller spoke during the hand-off handshake; not a turn', { voicedMs });
       return;
     }
+    const seq = ++this.utteranceSeq;
+    if (this.uninterruptiblePlaying()) {
+      // a legal disclosure is not cut: the turn is taken once it has played
+      await this.uninterruptiblePlayed();
+      if (this.isEnded() || (this._state as DialogueState) === 'transferring' || this.handingOff || seq !== this.utteranceSeq) return;
+    }
     const endAt = this.now();
     const epMs = this.ep.endpointSilenceMs;
-    const seq = ++this.utteranceSeq;
     if (this.playing && !this.bargedIn && !this.ep.nativeBargeIn) {
       // energy fallback: a short sound over the reply that never reached barge-in (backchannel)
       this.log.info('short sound over the reply ignored', { voicedMs });
@@ -385,6 +395,11 @@ export class DialogueController extends EventEmitter<{
       return;
     }
     this.dtmf += digit;
+    if (this.dtmf.length === 1 && this.opts.singleKey?.() && !this.expectDigits) {
+      // a one-key question (the recording consent: 1 / 2) is answered by the first key
+      this.flushDtmf();
+      return;
+    }
     if (this.dtmf === '0' && !this.expectDigits) {
       // a lone 0 while no number was asked for: "operator", no need to wait for more keys
       this.flushDtmf();
@@ -403,6 +418,8 @@ export class DialogueController extends EventEmitter<{
     const endAt = this.now();
     this.pendingTiming = { turn: ++this.turnNo, endAt, sttMs: 0, textAt: endAt, epMs: 0 };
     this.track((async () => {
+      if (this.uninterruptiblePlaying()) await this.uninterruptiblePlayed();
+      if (this.isEnded()) return;
       await this.cancelReply('dtmf');
       this.record({ role: 'caller', text: digits, at: endAt, dtmf: true });
       this.setState('thinking');
@@ -413,7 +430,7 @@ export class DialogueController extends EventEmitter<{
   // ---- barge-in -------------------------------------------------------------------------
 
   private onBargeIn(): void {
-    if (this.isEnded() || this.handingOff) return;
+    if (this.isEnded() || this.handingOff || this.uninterruptiblePlaying()) return;
     if (!this.playing && this._state !== 'speaking') return;
     this.log.info('barge-in', { native: this.ep.nativeBargeIn });
     this.usage.bargeIns++;
@@ -577,9 +594,25 @@ export class DialogueController extends EventEmitter<{
 
   private queueSpeech(reply: Reply, text: string, filler: boolean, uninterruptible = false): void {
     const signal = this.speechAbort.signal;
+    if (uninterruptible) this.unintPending++;
     this.speech = this.speech.then(() => this.speak(reply, text, filler, signal, uninterruptible)).catch((err: unknown) => {
       this.log.warn('speech synthesis failed', { err: err as Error });
+    }).finally(() => {
+      if (uninterruptible) this.unintPending--;
     });
+  }
+
+  /** An uninterruptible line is queued or playing: caller turns and keys wait for its end, nothing flushes it. */
+  private uninterruptiblePlaying(): boolean {
+    return this.unintPending > 0 || this.now() < this.unintEndsAt;
+  }
+
+  /** Resolves once uninterruptible lines have played out (at most 30 s of real time). */
+  private async uninterruptiblePlayed(): Promise<void> {
+    const giveUp = Date.now() + 30_000;
+    while (this.uninterruptiblePlaying() && !this.isEnded() && Date.now() < giveUp) {
+      await new Promise((r) => setTimeout(r, Math.min(100, Math.max(10, this.unintEndsAt - this.now()))));
+    }
   }
 
   private async speak(reply: Reply, text: string, filler: boolean, signal: AbortSignal, uninterruptible = false): Promise<void> {
@@ -600,6 +633,7 @@ export class DialogueController extends EventEmitter<{
       this.media.play(pcm, uninterruptible ? { uninterruptible: true } : undefined);
       const t = this.now();
       this.playEndsAt = Math.max(this.playEndsAt, t) + pcm.length / 8;
+      if (uninterruptible) this.unintEndsAt = this.playEndsAt;
       this.endsAt.set(entry, this.playEndsAt);
       if (!recorded) {
         recorded = true;

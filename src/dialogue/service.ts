@@ -16,6 +16,7 @@ import type { SttProvider, Vocabulary } from '../stt/types.ts';
 import type { TtsProvider } from '../tts/types.ts';
 import { DialogueController, type DialogueMedia, type NoInputOptions } from './controller.ts';
 import { EscalatingAgent } from '../escalation/agent.ts';
+import { ConsentGate, playedOutOf, type RecordingService } from '../consent/index.ts';
 import type { HandoffCall, HandoffRun, HandoffService } from '../escalation/handoff.ts';
 import { agentNow } from './clock.ts';
 
@@ -93,6 +94,13 @@ export class DialogueService {
     if (this.env.REDIS_URL || (existsSync(spool) && statSync(spool).size > 0)) void this.caseQueue().catch(() => {});
   }
 
+  private recordings: RecordingService | null = null;
+
+  /** Install call recording (disclosure, consent, the recorder): main does this at start. */
+  setRecordings(r: RecordingService): void {
+    this.recordings = r;
+  }
+
   /** Install the hand-off (main does this once the SIP app exists). */
   setHandoff(h: HandoffService): void {
     this.opts.handoff = h;
@@ -159,7 +167,14 @@ export class DialogueService {
       const tools = await this.gateway(call.tenant);
       if (ended) return;
       const ctx = { tenant: call.tenant, callId: call.callId, ani: call.ani ?? call.from, privacy: call.privacy ?? false, dnis: call.to, tools, now: agentNow(this.env) };
-      const agent = new EscalatingAgent(createAgent(ctx, { env: this.env }), ctx, { log: clog });
+      const escalating = new EscalatingAgent(createAgent(ctx, { env: this.env }), ctx, { log: clog });
+      // recording posture: disclosure first, consent decided in code, the recorder only after it
+      const recording = this.recordings?.forCall(call) ?? null;
+      if (recording) {
+        call.recording = recording.facts;
+        call.once('ended', () => recording.finish());
+      }
+      const agent = recording ? new ConsentGate(escalating, recording, { playedOut: playedOutOf(() => dialogue?.transcript, call.session) }, { log: clog }) : escalating;
       const handoff = this.opts.handoff;
       let run: HandoffRun | null = null;
       const begin = (tr: Parameters<HandoffService['begin']>[1]): HandoffRun =>
@@ -170,6 +185,7 @@ export class DialogueService {
         agent, ctx, stt: speech.stt, tts: speech.tts, ...(speech.voice ? { voice: speech.voice } : {}),
         ...(this.opts.vocabulary ? { vocabulary: this.opts.vocabulary } : {}),
         log: clog,
+        ...(agent instanceof ConsentGate ? { singleKey: () => agent.asking } : {}),
         noInput: noInputFor(call.tenant, agent.state.language),
         enqueueCase: async (m) => (await this.caseQueue()).queue.enqueueCase(m),
         onHangup: async () => { await call.hangup('agent-hangup'); },

@@ -94,6 +94,11 @@ export class EscalatingAgent implements Agent {
     }
   }
 
+  /** Hand the caller to a person now, for a reason decided in code (src/consent: recording declined). */
+  handOff(hit: TriggerHit, signal?: AbortSignal): AsyncGenerator<AgentAction> {
+    return this.escalate(hit, undefined, signal);
+  }
+
   /** Route (unless already routed), say the handshake, yield the transfer. */
   private async *escalate(hit: TriggerHit, routed: { extension: string; name?: string; kind?: 'rep' | 'queue' } | undefined, signal?: AbortSignal): AsyncGenerator<AgentAction> {
     const st = this.state;

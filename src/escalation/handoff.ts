@@ -25,7 +25,7 @@ import type { ConversationState, DialogueEntry, EscalationTrigger, ToolGateway }
 import type { CallMediaSession, RepLeg, ReferProgress, CallDialog } from '../call/call.ts';
 import type { Tenant } from '../tenants/index.ts';
 import { HoldPlayer } from './hold.ts';
-import { ScreenPopStore, type ScreenPop } from './screen-pop.ts';
+import { ScreenPopStore, type ScreenPop, type ScreenPopRecording } from './screen-pop.ts';
 
 /** A hand-off the agent asked for (the transfer action, after its last words played). */
 export interface TransferRequest {
@@ -47,6 +47,8 @@ export interface HandoffCall {
   /** the caller withheld their number: screen pops and the rep's phone show `anonymous` */
   readonly privacy?: boolean;
   readonly tenant: Tenant;
+  /** recording posture and consent of the call (src/consent), shown in the screen pop */
+  recording?: ScreenPopRecording | null;
   readonly session: CallMediaSession & { queuedMs?: number; play(pcm: Int16Array, opts?: { uninterruptible?: boolean }): void };
   readonly state: string;
   attachRepLeg(leg: RepLeg): void;
@@ -126,7 +128,7 @@ export function repUriFor(template: string, extension: string): string {
 }
 
 /** Build the screen pop from what the agent knows. */
-export function buildScreenPop(call: { callId: string; from: string; privacy?: boolean; tenant: Tenant }, req: TransferRequest, hc: HandoffContext, now = Date.now()): ScreenPop {
+export function buildScreenPop(call: { callId: string; from: string; privacy?: boolean; tenant: Tenant; recording?: ScreenPopRecording | null }, req: TransferRequest, hc: HandoffContext, now = Date.now()): ScreenPop {
   const st = hc.state;
   const caller = {
     // Privacy: id — the rep sees who the CRM says it is, never the withheld number
@@ -146,7 +148,9 @@ export function buildScreenPop(call: { callId: string; from: string; privacy?: b
   const who = caller.name ? `${caller.name}${st.account ? ` (${st.account.name}${st.account.number ? ` #${st.account.number}` : ''})` : ''}` : `unidentified caller ${caller.phone}`;
   const ctx = st.order.pending ? `; reorder in progress: ${st.order.pending.lines.map((l) => `${l.qty} x ${l.sku}`).join(', ')}`
     : st.order.status ? `; looked up ${String(st.order.status.po_number ?? st.order.status.order_number ?? 'an order')}` : '';
-  const summary = oneLine(`${who}: ${req.reason}${ctx}`, 200);
+  const rec = call.recording ?? null;
+  const recNote = rec ? (rec.recorded ? ' [call recorded]' : ' [not recorded]') : '';
+  const summary = oneLine(`${who}: ${req.reason}${ctx}`, 200 - recNote.length) + recNote;
   return {
     id: randomUUID(),
     callId: call.callId,
@@ -162,6 +166,7 @@ export function buildScreenPop(call: { callId: string; from: string; privacy?: b
     transcript,
     order,
     summary,
+    ...(rec ? { recording: { recorded: rec.recorded, posture: rec.posture, jurisdiction: rec.jurisdiction, consent: rec.consent, ...(rec.consentAt ? { consentAt: rec.consentAt } : {}) } } : {}),
   };
 }
 
@@ -174,6 +179,8 @@ export function popHeaders(pop: ScreenPop, url?: string): Record<string, string>
     'X-Handoff-Summary': ascii(pop.summary),
     'X-Handoff-Trigger': pop.trigger,
     ...(pop.account ? { 'X-Account-Id': ascii(pop.account.id) } : {}),
+    // the rep's phone can show it before they speak: yes / no, posture, jurisdiction
+    ...(pop.recording ? { 'X-Call-Recorded': `${pop.recording.recorded ? 'yes' : 'no'};posture=${pop.recording.posture};jurisdiction=${ascii(pop.recording.jurisdiction)};consent=${pop.recording.consent}` } : {}),
   };
 }
 

@@ -48,6 +48,23 @@ export interface ScreenPop {
   };
   /** one short line for the SIP summary header (≤ 200 chars, no CR/LF) */
   summary: string;
+  /**
+   * Whether the call is recorded, and why (src/consent): the rep must know before speaking.
+   * Absent when the tenant has no recording posture (never recorded).
+   */
+  recording?: ScreenPopRecording;
+}
+
+/** The recording facts a pop shows (src/consent RecordingFacts fits). */
+export interface ScreenPopRecording {
+  /** the call (and so the rep's leg after a warm transfer) is being recorded */
+  recorded: boolean;
+  posture: 'off' | 'notify' | 'consent';
+  /** `US-CA`, `GB`, `unknown` … */
+  jurisdiction: string;
+  /** none, pending, granted, declined, no-answer, notified */
+  consent: string;
+  consentAt?: string;
 }
 
 /** In-memory store of recent pops; emits `pop` on add and `update` on every change. */

@@ -106,7 +106,7 @@ export interface TenantRecording {
    * lowered below `consent` where all-party consent is required. @defaultValue {}
    */
   overrides: Record<string, RecordingPosture>;
-  /** Directory of the WAV files and their JSON sidecars (created 0700). @defaultValue 'var/recordings' */
+  /** Directory of the WAV files and their JSON sidecars (created 0700); a relative path is under DATA_DIR (default ./var). @defaultValue 'recordings' */
   dir: string;
   /** Days a recording is kept before the purge deletes it (0 = forever). @defaultValue 30 */
   retentionDays: number;
@@ -116,7 +116,7 @@ export interface TenantRecording {
 
 /** Recording defaults for the fields a tenant's `recording` block leaves out. */
 export const RECORDING_DEFAULTS: Readonly<Omit<TenantRecording, 'overrides'>> = Object.freeze({
-  posture: 'off', dir: 'var/recordings', retentionDays: 30, onDecline: 'continue',
+  posture: 'off', dir: 'recordings', retentionDays: 30, onDecline: 'continue',
 });
 
 /** No-input reprompting of a tenant that configures none. */

@@ -14,6 +14,7 @@ export function record(over: Partial<CdrRecord> = {}): CdrRecord {
     escalationReason: null, escalationOutcome: null, agent: null, language: null, turns: 0, bargeIns: 0, transcript: [],
     media: null, gapP50Ms: null, gapP95Ms: null, carrierSeconds: 0, sttSeconds: 0, llmPromptTokens: 0, llmCompletionTokens: 0,
     ttsChars: 0, cost: null, detail: {},
+    recordingPosture: null, jurisdiction: null, consent: null, consentAt: null, recordingPath: null,
     ...over,
   };
 }

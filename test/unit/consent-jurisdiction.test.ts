@@ -68,7 +68,7 @@ t.test('tenant recording config: defaults and errors naming file and field', asy
   const base = { id: 'a', name: 'A', dids: ['123'], greeting: 'hi' };
   const dir = parseTenants({ tenants: [{ ...base, recording: { posture: 'consent', overrides: { 'US-TX': 'notify', EU: 'consent' }, dir: '/tmp/r', retentionDays: 7, onDecline: 'human' } }] }, 'f.yaml');
   t.same(dir.tenants[0]!.recording, { posture: 'consent', overrides: { 'US-TX': 'notify', EU: 'consent' }, dir: '/tmp/r', retentionDays: 7, onDecline: 'human' });
-  t.same(parseTenants({ tenants: [{ ...base, recording: 'notify' }] }, 'f.yaml').tenants[0]!.recording, { posture: 'notify', overrides: {}, dir: 'var/recordings', retentionDays: 30, onDecline: 'continue' });
+  t.same(parseTenants({ tenants: [{ ...base, recording: 'notify' }] }, 'f.yaml').tenants[0]!.recording, { posture: 'notify', overrides: {}, dir: 'recordings', retentionDays: 30, onDecline: 'continue' });
   t.equal(parseTenants({ tenants: [base] }, 'f.yaml').tenants[0]!.recording, undefined);
   const p = parseTenants({ tenants: [{ ...base, prompts: { 'en-US': { disclosureAi: 'AI here.', consentAsk: 'OK?' } } }] }, 'f.yaml').tenants[0]!.prompts['en-US']!;
   t.equal(p.disclosureAi, 'AI here.');

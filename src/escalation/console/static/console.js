@@ -77,6 +77,11 @@
     st.appendChild(el('span', { id: 'pop-status-reason', 'class': 'status-reason' }, p.statusReason || ''));
     paneEl.appendChild(st);
     paneEl.appendChild(el('p', { id: 'pop-reason' }, p.reason));
+    if (p.recording) {
+      paneEl.appendChild(el('p', { id: 'pop-recording', 'class': p.recording.recorded ? 'recorded' : 'not-recorded' },
+        (p.recording.recorded ? 'This call is RECORDED' : 'This call is not recorded') +
+        ' · ' + p.recording.posture + ' · ' + p.recording.jurisdiction + ' · consent ' + p.recording.consent));
+    }
 
     var dl = el('dl', { id: 'pop-meta' });
     function row(label, value, id) { dl.appendChild(el('dt', null, label)); dl.appendChild(el('dd', { id: id }, value)); }
