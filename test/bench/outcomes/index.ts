@@ -2,8 +2,14 @@
  * Benchmark: call outcomes over voices the agent was never tuned on.
  *
  *   npm run bench -- outcomes [--quick] [--voices espeak:en-us@150,flite:kal,…] [--noise clean,15,5]
- *                             [--lanes reorder-accept,status-keyed,…] [--calls-per-cell 1] [--concurrency 3]
- *                             [--max-turns 8] [--timeout 900] [--verbose]
+ *                             [--lanes reorder-accept,status-keyed,…] [--voices-per-cell 2|all]
+ *                             [--calls-per-cell 1] [--concurrency 4] [--max-turns 6] [--timeout 900] [--verbose]
+ *
+ * Calls: for every lane and noise level, `--voices-per-cell` voices (a rotation through
+ * `--voices`, so each lane meets different ones; `all` = every voice, the default when
+ * `--voices` is given), each `--calls-per-cell` times. Default: the 12 lanes × clean and
+ * 15 dB × 2 of the 8 voices = 48 calls (≈ 8 min on 2 cores at 4 at a time); `--quick`: 12
+ * lanes × clean × 1 voice = 12 calls (≈ 2 min).
  *
  * Two servers (built-in SIP edge, embedded defaults: rules agent, pocketsphinx, flite, VAD),
  * one with its clock inside business hours, one after hours (VOICE_AGENT_NOW), each with its
@@ -49,8 +55,9 @@ const { values } = parseArgs({
     noise: { type: 'string' },
     lanes: { type: 'string' },
     'calls-per-cell': { type: 'string' },
+    'voices-per-cell': { type: 'string' },
     concurrency: { type: 'string' },
-    'max-turns': { type: 'string', default: '8' },
+    'max-turns': { type: 'string', default: '6' },
     timeout: { type: 'string', default: '900' },
     verbose: { type: 'boolean', default: false },
   },
@@ -61,7 +68,7 @@ const fail = (msg: string): never => {
   process.exit(2);
 };
 const QUICK = values.quick === true;
-const VOICES = (values.voices ?? (QUICK ? 'espeak:en-us@160,flite:kal' : 'espeak:en-us@150,espeak:en-us+f3@170,espeak:en-gb-x-rp@180,flite:slt'))
+const VOICES = (values.voices ?? DEFAULT_VOICES.join(','))
   .split(',').map((v) => v.trim()).filter(Boolean);
 try {
   VOICES.forEach(parseVoice);
@@ -78,7 +85,11 @@ const NOISE: Array<number | undefined> = (values.noise ?? (QUICK ? 'clean' : 'cl
 const LANE_IDS = values.lanes ? values.lanes.split(',').map((s) => s.trim()) : LANES.map((l) => l.id);
 for (const id of LANE_IDS) if (!LANES.some((l) => l.id === id)) fail(`--lanes: unknown lane "${id}" (lanes: ${LANES.map((l) => l.id).join(', ')})`);
 const PER_CELL = Math.max(1, Number(values['calls-per-cell'] ?? 1));
-const CONCURRENCY = Math.max(1, Number(values.concurrency ?? 3));
+/** voices per (lane, noise level): a rotation through --voices (each lane meets different ones), or all of them */
+const VPC_ARG = values['voices-per-cell'] ?? (values.voices ? 'all' : QUICK ? '1' : '2');
+if (VPC_ARG !== 'all' && !(Number(VPC_ARG) >= 1)) fail(`--voices-per-cell: expected a number ≥ 1 or "all", got "${VPC_ARG}"`);
+const VPC = VPC_ARG === 'all' ? VOICES.length : Math.min(VOICES.length, Number(VPC_ARG));
+const CONCURRENCY = Math.max(1, Number(values.concurrency ?? 4));
 const MAX_TURNS = Math.max(2, Number(values['max-turns']));
 const VERBOSE = values.verbose === true;
 
@@ -138,6 +149,8 @@ interface CallOutcome {
   turnsToSuccess?: number;
   latenciesMs: number[];
   transcript: string[];
+  /** what the server's recogniser heard (diagnostics, never judged) */
+  heardByServer: string[];
   why?: string;
   seconds: number;
 }
@@ -189,7 +202,7 @@ async function runCall(env: Env, job: Job): Promise<CallOutcome> {
   const seed = job.seq + 1;
   const out: CallOutcome = {
     lane: job.lane.id, group: job.lane.group, voice: job.voice, noise: job.noise === undefined ? 'clean' : `${job.noise}dB`,
-    callId: '', verdict: { success: false, wrongOrder: false, detail: 'not judged' }, turns: 0, latenciesMs: [], transcript: [], seconds: 0,
+    callId: '', verdict: { success: false, wrongOrder: false, detail: 'not judged' }, turns: 0, latenciesMs: [], transcript: [], heardByServer: [], seconds: 0,
   };
   const t0 = Date.now();
   const heard: string[] = [];
@@ -203,6 +216,7 @@ async function runCall(env: Env, job: Job): Promise<CallOutcome> {
     script: async (ctl) => {
       let speechEnd = 0;
       let lastWasSpeech = false;
+      const prompts: string[] = [];
       for (let turn = 0; ; turn++) {
         const seg: AgentSegment = await ctl.waitForAgent({ silenceMs: SILENCE_MS, timeoutMs: 20000 });
         if (!seg.timedOut && lastWasSpeech && speechEnd > 0 && seg.startMs > speechEnd) out.latenciesMs.push(Math.round(seg.startMs - speechEnd));
@@ -231,6 +245,12 @@ async function runCall(env: Env, job: Job): Promise<CallOutcome> {
           // dead air: say the request again once, like a person would
           out.transcript.push('caller: (hears nothing)');
         }
+        // the same prompt three times running: a person gives up and hangs up
+        prompts.push(agentText);
+        if (prompts.length >= 3 && agentText && prompts.slice(-3).every((p) => p === agentText)) {
+          out.why = 'the agent repeated itself three times; caller hung up';
+          break;
+        }
         const act: Action = respond(st, agentText, turn);
         st.last = act;
         if ('end' in act) break;
@@ -254,6 +274,12 @@ async function runCall(env: Env, job: Job): Promise<CallOutcome> {
     },
   });
   if (res.status !== 200) out.why = `call setup ${res.status} ${res.reason}`.trim();
+  // diagnostics only (printed with failures): what the server's recogniser made of the caller
+  for (const line of s.log().split('\n')) {
+    if (!line.includes(`callId=${out.callId}`) || !/msg="caller (said|keyed)"/.test(line)) continue;
+    const m = / (text|digits)=("(?:[^"\\]|\\.)*"|\S+)/.exec(line);
+    if (m) out.heardByServer.push(m[2]!.replace(/^"|"$/g, ''));
+  }
   if (res.scriptError) out.why = `script: ${res.scriptError.message}`;
   // hand-off records and cases land a moment after the call's last turn
   out.verdict = await judge.final(out.callId, intent, heard, st);
@@ -295,11 +321,16 @@ async function main(): Promise<void> {
   const jobs: Job[] = [];
   let seq = 0;
   for (let rep = 0; rep < PER_CELL; rep++) {
-    for (const lane of lanes) for (const noise of NOISE) for (const voice of VOICES) jobs.push({ lane, voice, noise, rep, seq: seq++ });
+    lanes.forEach((lane, li) => NOISE.forEach((noise, ni) => {
+      for (let k = 0; k < VPC; k++) {
+        const voice = VPC === VOICES.length ? VOICES[k]! : VOICES[(li * VPC + k + ni * 3 + rep) % VOICES.length]!;
+        jobs.push({ lane, voice, noise, rep, seq: seq++ });
+      }
+    }));
   }
   // interleave lanes so a slow stretch of the box does not hit one lane only
   jobs.sort((a, b) => (a.seq * 7919) % jobs.length - (b.seq * 7919) % jobs.length);
-  log(`outcomes: ${jobs.length} calls (${lanes.length} lanes × ${VOICES.length} voices × ${NOISE.length} noise levels × ${PER_CELL}), ${CONCURRENCY} at a time`);
+  log(`outcomes: ${jobs.length} calls (${lanes.length} lanes × ${NOISE.length} noise levels × ${VPC} of ${VOICES.length} voices × ${PER_CELL}), ${CONCURRENCY} at a time`);
 
   const audioDir = path.join(tmp, 'audio');
   mkdirSync(audioDir);
@@ -354,14 +385,17 @@ async function main(): Promise<void> {
       } catch (err) {
         o = {
           lane: job.lane.id, group: job.lane.group, voice: job.voice, noise: job.noise === undefined ? 'clean' : `${job.noise}dB`, callId: '',
-          verdict: { success: false, wrongOrder: false, detail: 'bench error' }, turns: 0, latenciesMs: [], transcript: [], why: String((err as Error).message ?? err), seconds: 0,
+          verdict: { success: false, wrongOrder: false, detail: 'bench error' }, turns: 0, latenciesMs: [], transcript: [], heardByServer: [], why: String((err as Error).message ?? err), seconds: 0,
         };
       }
       outcomes.push(o);
       done++;
       const mark = o.verdict.wrongOrder ? 'WRONG ORDER' : o.verdict.success ? 'ok' : 'FAIL';
       log(`  [${done}/${jobs.length}] ${o.lane} ${o.voice} ${o.noise}: ${mark} (${o.verdict.detail}) turns ${o.turns}${o.turnsToSuccess !== undefined ? ` (success after ${o.turnsToSuccess})` : ''}, ${o.seconds} s${o.why ? `; ${o.why}` : ''}`);
-      if (VERBOSE || (!o.verdict.success && o.transcript.length)) for (const l of o.transcript) log(`        ${l}`);
+      if (VERBOSE || (!o.verdict.success && o.transcript.length)) {
+        for (const l of o.transcript) log(`        ${l}`);
+        log(`        (server heard: ${o.heardByServer.map((h) => JSON.stringify(h)).join(', ')})`);
+      }
     }
   };
   try {
@@ -397,7 +431,7 @@ async function main(): Promise<void> {
   log(`outcomes: ${outcomes.length} calls in ${runSeconds} s`);
   console.log(JSON.stringify({
     bench: 'outcomes',
-    voices: VOICES, noise: NOISE.map((n) => (n === undefined ? 'clean' : `${n}dB`)), lanes: lanes.map((l) => l.id), calls_per_cell: PER_CELL, concurrency: CONCURRENCY,
+    voices: VOICES, voices_per_cell: VPC, noise: NOISE.map((n) => (n === undefined ? 'clean' : `${n}dB`)), lanes: lanes.map((l) => l.id), calls_per_cell: PER_CELL, concurrency: CONCURRENCY,
     seconds: runSeconds,
     totals: summarize(outcomes),
     in_lane: summarize(inLane),

@@ -212,7 +212,7 @@ function restate(st: CallerState): Action {
   const s = say[Math.min(st.phrasing, say.length - 1)]!;
   st.phrasing++;
   st.asked = true;
-  return { say: s };
+  return { say: s.charAt(0).toUpperCase() + s.slice(1) };
 }
 
 /**
@@ -242,8 +242,17 @@ export function respond(st: CallerState, agentText: string, turn: number): Actio
   if (has(a, /tell your rep|what would you like me to tell|what is the message|what's the message|your message/) && question) {
     return { say: it.kind === 'message' ? it.message : (it.say[0] ?? 'Please call me back.') };
   }
-  if (has(a, /(take|leave) a message/) && question && !has(a, /tell your rep/)) {
+  if (has(a, /(would you like|do you want|shall i|should i|want me to|like me to)[^.?]{0,20}(take|leave) a message|take a message for your rep\?/) && !has(a, /what would you like to do|tell your rep/)) {
     return it.kind === 'message' ? { say: 'Yes, please.' } : { say: 'No.' };
+  }
+  // asked for a bare yes or no: give one (a person's answer to the last yes/no question)
+  if (has(a, /say yes or no|yes or no\?/)) {
+    if (has(a, /(person|someone|representative|rep\b|transfer|put you through)/)) return { say: it.kind === 'handoff' ? 'Yes.' : 'No.' };
+    if (has(a, /place (the|this|your) order/) && it.kind === 'reject') {
+      st.rejected = true;
+      return { say: 'No.' };
+    }
+    if (has(a, /message/)) return { say: it.kind === 'message' ? 'Yes.' : 'No.' };
   }
   // the agent offers a person
   if (has(a, /(connect|transfer|put) you (to|through|with)|speak (to|with) (a|someone|your)|talk (to|with) (a|someone|your)|someone who can/) && question) {
