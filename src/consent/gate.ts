@@ -25,8 +25,8 @@ export const CONSENT_PROMPTS: Required<Pick<TenantPrompts, 'disclosureAi' | 'dis
   consentDeclined: 'No problem, this call will not be recorded.',
 };
 
-const YES = /^(?:yes|yeah|yep|yup|sure|ok|okay|fine|go ahead|that's fine|that is fine|of course|certainly|absolutely|alright|all right|s[ií]|claro|de acuerdo|vale|est[aá] bien)\b/;
-const NO = /^(?:no|nope|nah|don't|do not|i don't|i do not|rather not|i'd rather not|not okay|no thanks|no thank you|no gracias|prefiero que no)\b/;
+const YES = /^(?:yes|yeah|yep|yup|sure|ok|okay|fine|go ahead|that's fine|that is fine|of course|certainly|absolutely|alright|all right|s[ií]|claro|de acuerdo|vale|est[aá] bien)(?![\p{L}\p{N}'])/u;
+const NO = /^(?:no|nope|nah|don't|do not|i don't|i do not|rather not|i'd rather not|not okay|no thanks|no thank you|no gracias|prefiero que no)(?![\p{L}\p{N}'])/u;
 
 /** A consent answer from a turn: key 1/2, or a yes/no word leading the utterance. null = unclear. */
 export function consentAnswer(input: Pick<AgentTurn, 'text' | 'dtmf'>): { yes: boolean; by: 'speech' | 'dtmf' } | null {

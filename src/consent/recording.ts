@@ -125,6 +125,7 @@ export class CallRecording {
   allow(event: 'granted' | 'notified', by?: 'speech' | 'dtmf'): void {
     if (this.stopped || this.facts.recorded) return;
     if (this.facts.posture === 'off') return;
+    if (this.facts.consent === 'declined' || this.facts.consent === 'no-answer') return; // a no stays a no
     if (event === 'notified' && this.facts.posture !== 'notify') return; // consent needs a yes
     this.facts.consent = event;
     this.facts.consentAt = new Date().toISOString();
