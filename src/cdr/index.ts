@@ -9,6 +9,7 @@ export type {
 } from './types.ts';
 export { CDR_OUTCOMES } from './types.ts';
 export { SqliteCdrStore, CDR_SCHEMA } from './sqlite.ts';
+export { PostgresCdrStore, PG_CDR_SCHEMA, redactUrl } from './postgres.ts';
 export { CdrRecorder, deriveOutcome, mediaQuality, gapPercentiles, hangupBy, type CdrCall, type CdrConversation, type CdrMediaStats } from './recorder.ts';
 export { rFactor, mosFromR, estimateQuality, type QualityInputs } from './emodel.ts';
 export { priceCall, pricesFor, builtinPrices, billedMinutes, type PriceTable, type PriceConfig, type CallUsage, type CallCost, type CostItem } from './pricing.ts';

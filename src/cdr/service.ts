@@ -6,7 +6,9 @@
  *   names the process and its last write). A process is gone when its pid is not running on
  *   this host, when it ran on another host (a SQLite file is local: that was an earlier
  *   container), or when it had our pid (an earlier incarnation of us, e.g. pid 1 in a
- *   container). Rows of another live server sharing the file are left alone.
+ *   container). Rows of another live server sharing the file are left alone. With PostgreSQL
+ *   (`cdr.postgresUrl`, several nodes) a writer on another host is live while its heartbeat
+ *   is fresh (src/cdr/postgres.ts).
  * - Retention: rows older than the tenant's `cdr.retentionDays` (tenants.yaml) or the config
  *   default are deleted at start and then once a day.
  */
@@ -15,6 +17,7 @@ import { logger, type Logger } from '../ops/log.ts';
 import { pricesFor } from './pricing.ts';
 import { CdrRecorder, type ReleaseCauses } from './recorder.ts';
 import type { CdrSettings } from './settings.ts';
+import { PostgresCdrStore } from './postgres.ts';
 import { SqliteCdrStore } from './sqlite.ts';
 import type { CdrStore, RetentionPolicy } from './types.ts';
 
@@ -76,12 +79,14 @@ export async function startCdr(o: CdrServiceOptions): Promise<CdrService | null>
     return null;
   }
   const owner = processOwner();
-  const store = new SqliteCdrStore({ file, owner });
+  const store: CdrStore & { readonly file: string } = o.settings.postgresUrl
+    ? await PostgresCdrStore.open({ url: o.settings.postgresUrl, owner })
+    : new SqliteCdrStore({ file, owner });
   const recovered = await store.closeAbandoned(
     (w) => ownerIsLive(w),
     (w, at) => `the process ended before the call did (${w.split(':').slice(0, 2).join(' pid ') || 'unknown process'}; last written ${at})`,
   );
-  if (recovered > 0) log.warn('CDR rows left open by a previous process marked incomplete', { rows: recovered, file });
+  if (recovered > 0) log.warn('CDR rows left open by a previous process marked incomplete', { rows: recovered, file: store.file });
   const policy = retentionPolicy(o.settings, o.tenants);
   const purge = async (): Promise<number> => {
     const n = await store.purge(policy);
@@ -97,10 +102,10 @@ export async function startCdr(o: CdrServiceOptions): Promise<CdrService | null>
     store, prices: (tenantId) => pricesFor(o.settings.prices, tenantId), log,
     ...(o.releaseCauses ? { releaseCauses: o.releaseCauses } : {}),
   });
-  log.info('CDR store ready', { file, retentionDays: policy.defaultDays, recovered });
+  log.info('CDR store ready', { file: store.file, retentionDays: policy.defaultDays, recovered });
   let closed: Promise<void> | null = null;
   return {
-    file, store, recorder, recovered, purge,
+    file: store.file, store, recorder, recovered, purge,
     close: () => (closed ??= (async () => {
       clearInterval(timer);
       await recorder.flush();

@@ -17,7 +17,12 @@
  *     acme:
  *       carrier: { perMinute: 0.004 }
  * ```
- * Env: `CDR_DB` (path or `off`), `CDR_RETENTION_DAYS`.
+ * Several nodes share one call history in PostgreSQL instead of a local file:
+ * ```yaml
+ * cdr:
+ *   postgresUrl: postgres://voice:secret@db.example.net:5432/voice   # or env CDR_POSTGRES_URL
+ * ```
+ * Env: `CDR_DB` (path or `off`), `CDR_POSTGRES_URL`, `CDR_RETENTION_DAYS`.
  */
 import path from 'node:path';
 import type { PriceConfig, PriceTableOverride } from './pricing.ts';
@@ -28,6 +33,12 @@ export interface CdrSettings {
    * @defaultValue `<DATA_DIR or ./var>/cdr.sqlite`
    */
   db: string | null;
+  /**
+   * PostgreSQL connection URL (`postgres://` or `postgresql://`): the CDRs go there instead of
+   * the SQLite file (several nodes, one history). `db: off` still turns CDRs off. Env `CDR_POSTGRES_URL`.
+   * @defaultValue unset (SQLite)
+   */
+  postgresUrl?: string | null;
   /** Days a row is kept for tenants that set no `cdr.retentionDays`; 0 = forever. Env `CDR_RETENTION_DAYS`. @defaultValue 90 */
   retentionDays: number;
   /** Price tables: `default` and per tenant id. @defaultValue {} (offline providers at 0, the rest unpriced) */
@@ -75,6 +86,18 @@ function days(fail: Fail, field: string, v: unknown): number {
   return n as number;
 }
 
+function postgresUrl(fail: Fail, field: string, v: unknown): string {
+  if (typeof v !== 'string') fail(field, `must be a postgres:// URL, got ${show(v)}`);
+  const u = (v as string).trim();
+  let ok = false;
+  try {
+    const parsed = new URL(u);
+    ok = (parsed.protocol === 'postgres:' || parsed.protocol === 'postgresql:') && parsed.hostname !== '';
+  } catch { /* not a URL */ }
+  if (!ok) fail(field, `must be a URL like postgres://user:password@host:5432/db, got ${JSON.stringify(u.replace(/:[^:@/]*@/, ':***@'))}`);
+  return u;
+}
+
 /** One price table (`default` or a tenant's). */
 function priceTable(fail: Fail, f: string, v: unknown): PriceTableOverride {
   const o = mapping(fail, f, v, ['currency', 'carrier', 'stt', 'llm', 'tts']);
@@ -119,7 +142,8 @@ function priceTable(fail: Fail, f: string, v: unknown): PriceTableOverride {
 
 /** YAML `cdr`; a relative `db` is taken from the config file's directory. */
 export function applyCdrFile(s: CdrSettings, v: unknown, baseDir: string, fail: Fail): void {
-  const o = mapping(fail, 'cdr', v, ['db', 'retentionDays', 'prices']);
+  const o = mapping(fail, 'cdr', v, ['db', 'postgresUrl', 'retentionDays', 'prices']);
+  if (o.postgresUrl !== undefined && o.postgresUrl !== null) s.postgresUrl = postgresUrl(fail, 'cdr.postgresUrl', o.postgresUrl);
   if (o.db !== undefined && o.db !== null) {
     if (typeof o.db !== 'string' || o.db.trim() === '') fail('cdr.db', `must be a file path or off, got ${show(o.db)}`);
     const d = (o.db as string).trim();
@@ -140,6 +164,8 @@ export function applyCdrEnv(s: CdrSettings, env: NodeJS.ProcessEnv, cwd: string,
     s.db = db.toLowerCase() === 'off' ? null : db === ':memory:' ? db : path.resolve(cwd, db);
     dbUnset.delete(s);
   }
+  const pgUrl = env.CDR_POSTGRES_URL?.trim();
+  if (pgUrl) s.postgresUrl = pgUrl.toLowerCase() === 'off' ? null : postgresUrl(fail, 'CDR_POSTGRES_URL', pgUrl);
   const r = env.CDR_RETENTION_DAYS?.trim();
   if (r) s.retentionDays = days(fail, 'CDR_RETENTION_DAYS', r);
   if (dbUnset.has(s)) s.db = path.resolve(cwd, env.DATA_DIR || './var', 'cdr.sqlite');

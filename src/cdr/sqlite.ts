@@ -12,8 +12,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { CdrFilter, CdrRecord, CdrStore, RetentionPolicy } from './types.ts';
 
-/** field → column; `json` columns hold JSON text. */
-const COLUMNS: ReadonlyArray<[keyof CdrRecord, string, 'text' | 'int' | 'real' | 'json']> = [
+/** field → column; `json` columns hold JSON text (the PostgreSQL store shares this list: src/cdr/postgres.ts). */
+export const COLUMNS: ReadonlyArray<[keyof CdrRecord, string, 'text' | 'int' | 'real' | 'json']> = [
   ['id', 'id', 'text'],
   ['sipCallId', 'sip_call_id', 'text'],
   ['tenant', 'tenant', 'text'],
