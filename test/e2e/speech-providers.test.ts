@@ -1,8 +1,8 @@
 /**
- * Cloud speech end to end: real SIP calls through the built-in edge to the server with
- * `STT_PROVIDER=openai` and `TTS_PROVIDER=openai` pointed at an OpenAI-compatible stub
- * (test/helpers/speech-stub.ts) and the key read from the variable `STT_API_KEY_ENV` /
- * `TTS_API_KEY_ENV` name.
+ * Cloud speech end to end: real SIP calls through the built-in edge to the server, whose
+ * tenant "cloud" names `stt`/`tts` provider `openai` in tenants.yaml, pointed at an
+ * OpenAI-compatible stub (test/helpers/speech-stub.ts), the key read from the variable
+ * `apiKeyEnv` names; tenant "local" keeps the config's default (pocketsphinx + flite).
  *
  * 1. The caller's utterance reaches the STT stub as a WAV (the same audio the caller sent,
  *    through G.711), the stub's text drives the rules agent (an order-status lookup by the
@@ -14,7 +14,7 @@
  *    requests to the stub), and both fallbacks are counted on /metrics.
  */
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startServer, type ServerHandle } from '../helpers/server.ts';
@@ -31,18 +31,37 @@ t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 
 const DANA = '+14155550142';
 /** First-audio deadline of the TTS in this suite, ms. */
-const FIRST_AUDIO_MS = 600;
+const FIRST_AUDIO_MS = 900;
 
 const stub: SpeechStub = await startSpeechStub();
 t.teardown(() => stub.close());
 const redis = await startTestRedis();
 t.teardown(() => redis.stop());
+// two tenants: "cloud" names its providers in tenants.yaml, "local" keeps the config's
+// default (pocketsphinx + flite, set in the environment here)
+const tenantsFile = path.join(tmp, 'tenants.yaml');
+writeFileSync(tenantsFile, `
+tenants:
+  - id: cloud
+    name: Northwind Industrial Supply
+    dids: ["18005550100"]
+    businessHoursTenant: northwind
+    greeting: Thank you for calling Northwind Industrial Supply.
+    actions: read_only
+    stt: { provider: openai, baseUrl: "${stub.baseURL}", model: whisper-stub, apiKeyEnv: SPEECH_E2E_KEY, timeoutMs: 1500 }
+    tts: { provider: openai, baseUrl: "${stub.baseURL}", model: tts-stub, voice: nova, apiKeyEnv: SPEECH_E2E_KEY, firstAudioMs: ${FIRST_AUDIO_MS} }
+  - id: local
+    name: Northwind Local
+    default: true
+    dids: ["18005550111"]
+    businessHoursTenant: northwind
+    greeting: Thank you for calling Northwind Industrial Supply.
+`);
 const s: ServerHandle = await startServer({
+  TENANTS_FILE: tenantsFile,
   CRM_DB: path.join(tmp, 'crm.sqlite'), DATA_DIR: path.join(tmp, 'var'), REDIS_URL: redis.url,
   VOICE_AGENT_NOW: '2026-12-02T16:00:00Z', VOICE_MEDIA_RT_PRIORITY: '0',
-  STT_PROVIDER: 'openai', STT_BASE_URL: stub.baseURL, STT_MODEL: 'whisper-stub', STT_API_KEY_ENV: 'SPEECH_E2E_KEY', STT_TIMEOUT_MS: '1500',
-  TTS_PROVIDER: 'openai', TTS_BASE_URL: stub.baseURL, TTS_MODEL: 'tts-stub', TTS_VOICE: 'nova', TTS_API_KEY_ENV: 'SPEECH_E2E_KEY',
-  TTS_FIRST_AUDIO_MS: String(FIRST_AUDIO_MS),
+  STT_PROVIDER: 'pocketsphinx', TTS_PROVIDER: 'flite',
   SPEECH_E2E_KEY: 'sk-e2e-speech',
 }, { readyTimeoutMs: 60000 });
 t.teardown(() => s.stop());
@@ -143,6 +162,25 @@ t.test('caller audio → STT stub, stub text → agent, TTS stub PCM → caller'
   t.notMatch(s.log(), /the rest of the call uses local speech/, 'no fallback');
 });
 
+t.test('a tenant on the default (local) speech never reaches the cloud stub', async (t) => {
+  const n = { stt: stub.transcriptions.length, tts: stub.speech.length };
+  const askStatus = await utterance('Where is my order?');
+  const heard: AgentSegment[] = [];
+  const r = await placeCall({
+    port: s.sipPort, to: '18005550111', from: DANA, maxCallMs: 60_000,
+    script: async (ctl: CallControl) => {
+      heard.push(await ctl.waitForAgent({ silenceMs: 1200, timeoutMs: 20000 }));
+      await ctl.say(askStatus.pcm);
+      heard.push(await ctl.waitForAgent({ silenceMs: 1200, timeoutMs: 20000 }));
+    },
+  });
+  t.equal(r.status, 200);
+  t.ok(heard.every((h) => !h.timedOut && blockToneShare(h.pcm, 8000, 1000) < 0.2), 'greeting and reply in flite');
+  t.same({ stt: stub.transcriptions.length, tts: stub.speech.length }, n, 'no request to the stub');
+  t.match(s.log(), /tenant speech[^\n]*tenant=cloud[^\n]*stt=openai[^\n]*tts=openai/);
+  t.notMatch(s.log(), /tenant speech[^\n]*tenant=local/);
+});
+
 t.test('mid-call failure: STT 500 and TTS hang → local speech for the rest of the call, no dead air, counted', async (t) => {
   stub.stt = { text: '' };
   stub.tts = { hz: 1000, pieces: 2, pieceDelayMs: 20 };
@@ -179,6 +217,7 @@ t.test('mid-call failure: STT 500 and TTS hang → local speech for the rest of 
   t.match(log, /speech recognition provider failed; the rest of the call uses local speech[^\n]*reason=http_5xx/, 'STT fallback logged with why');
   t.match(log, /speech synthesis provider failed; the rest of the call uses local speech[^\n]*reason=timeout/, 'TTS fallback logged with why');
   t.match(log, /caller said[^\n]*text="[^"]*order[^"]*"/, 'pocketsphinx recognised the utterance the stub refused');
+  for (const l of log.split('\n').filter((x) => /msg="?(turn|caller said)/.test(x))) t.comment(l.replace(/^.*?msg=/, ''));
   const reply = heard[1]!;
   t.notOk(reply.timedOut, 'the caller heard a reply');
   t.ok(reply.gapMs !== undefined && reply.gapMs < 2000 + 700, `end of caller speech → reply audio ${Math.round(reply.gapMs ?? -1)} ms (700 ms endpointing + ${FIRST_AUDIO_MS} ms deadline + local speech)`);
