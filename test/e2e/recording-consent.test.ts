@@ -10,7 +10,8 @@
  *   jurisdiction, consent and the path;
  * - a Texas caller (+1 214…) under `notify` hears the notice and is recorded after it (a tone
  *   sent during the notice is not in the file, one after the greeting is);
- * - a California caller who presses 2 produces no file, and the CDR says declined.
+ * - a California caller who presses 2 produces no file, and the CDR says declined;
+ * - an Illinois caller who says "Yes, that is fine." is recorded (consent by speech).
  */
 import t from 'tap';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -18,7 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startServer, type ServerHandle } from '../helpers/server.ts';
 import { placeCall, type CallResult } from '../../src/cli/caller.ts';
-import { toneAt, blockToneShare } from '../helpers/audio.ts';
+import { toneAt, blockToneShare, fliteSay } from '../helpers/audio.ts';
 import { cdrList } from '../helpers/cdr.ts';
 import type { CdrRecord } from '../../src/cdr/index.ts';
 
@@ -176,4 +177,24 @@ t.test('a caller who declines (key 2) is not recorded, and the call goes on', as
   t.notOk(readdirSync(REC).some((n) => n.includes(call.callId.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 20))), 'no WAV for this call');
   const row = await rowOf(call.callId);
   t.match(row, { recordingPosture: 'consent', jurisdiction: 'US-CA', consent: 'declined', recordingPath: null });
+});
+
+t.test('an Illinois caller consents by saying yes', async (t) => {
+  const mark = server.log().length;
+  const call = await placeCall({
+    port: server.sipPort, from: '+13125550188', maxCallMs: 60000,
+    script: async (ctl) => {
+      await ctl.waitForAgent({ silenceMs: 1200, timeoutMs: 30000 });
+      await ctl.say(fliteSay('Yes, that is fine.'));
+      await ctl.waitForAgent({ silenceMs: 1200, timeoutMs: 30000 });
+      await ctl.pause(300);
+    },
+  });
+  t.equal(call.status, 200);
+  const log = server.log().slice(mark);
+  t.match(log, /msg="?recording posture"?[^\n]*jurisdiction=US-IL/);
+  t.match(log, /msg="?recording started"?[^\n]*consent=granted[^\n]*by=speech/, 'recorded on the spoken yes');
+  t.equal(recordingsOf(call.callId).length, 1);
+  const row = await rowOf(call.callId);
+  t.match(row, { recordingPosture: 'consent', jurisdiction: 'US-IL', consent: 'granted' });
 });
