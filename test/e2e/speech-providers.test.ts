@@ -17,7 +17,8 @@ import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startServer, type ServerHandle } from '../helpers/server.ts';
+import { spawn } from 'node:child_process';
+import { ROOT, startServer, type ServerHandle } from '../helpers/server.ts';
 import { startTestRedis } from '../helpers/redis.ts';
 import { startSpeechStub, type SpeechStub } from '../helpers/speech-stub.ts';
 import { placeCall, type AgentSegment, type CallControl } from '../helpers/caller.ts';
@@ -233,4 +234,27 @@ t.test('mid-call failure: STT 500 and TTS hang → local speech for the rest of 
   const after = await (await fetch(`${s.opsUrl}/metrics`)).text();
   t.equal(metric(after, 'voice_agent_speech_fallbacks_total', { kind: 'stt', provider: 'openai', reason: 'http_5xx' }), sttFb0 + 1, 'STT fallback counted once');
   t.equal(metric(after, 'voice_agent_speech_fallbacks_total', { kind: 'tts', provider: 'openai', reason: 'timeout' }), ttsFb0 + 1, 'TTS fallback counted once');
+});
+
+t.test('a speech setting that cannot work stops start-up: exit 2, the file and the field named', async (t) => {
+  const bad = path.join(tmp, 'bad-tenants.yaml');
+  writeFileSync(bad, `
+tenants:
+  - id: cloud
+    name: Cloud
+    default: true
+    greeting: Hello.
+    tts: { provider: openai, apiKeyEnv: SPEECH_E2E_NOT_SET }
+`);
+  const p = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, SIP_PORT: '0', DRACHTIO_PORT: '0', OPS_PORT: '0', CONSOLE_PORT: '0', CDR_DB: 'off', TENANTS_FILE: bad, DATA_DIR: path.join(tmp, 'var-bad'), VOICE_MEDIA_RT_PRIORITY: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  p.stdout!.on('data', (d) => { out += d; });
+  p.stderr!.on('data', (d) => { out += d; });
+  const code = await new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
+  t.equal(code, 2, 'exit code 2 (configuration error)');
+  t.match(out, `config error: ${bad}: tenants[0].tts.apiKeyEnv: names the environment variable SPEECH_E2E_NOT_SET, which is not set (it must hold the text-to-speech API key)`);
 });
