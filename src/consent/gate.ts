@@ -20,7 +20,8 @@ import type { CallRecording } from './recording.ts';
 export const CONSENT_PROMPTS: Required<Pick<TenantPrompts, 'disclosureAi' | 'disclosureRecorded' | 'consentAsk' | 'consentThanks' | 'consentDeclined'>> = {
   disclosureAi: 'You are speaking with an automated assistant.',
   disclosureRecorded: 'This call is recorded for quality and training.',
-  consentAsk: 'Is it OK to record this call? Say yes, or press 1 for yes and 2 for no.',
+  // ends with the question: a no-input reprompt repeats the last question of the agent's line
+  consentAsk: 'To allow it, say yes or press 1; if not, say no or press 2. Is it OK to record this call?',
   consentThanks: 'Thank you.',
   consentDeclined: 'No problem, this call will not be recorded.',
 };

@@ -177,6 +177,13 @@ export class CallRecording {
     } catch (err) {
       this.log.warn('recording stop failed (closing the session finishes the file)', { err: err as Error });
     }
+    if (frames === undefined) {
+      // the session closed first (it finished the file itself): the length from the WAV header
+      try {
+        const h = readFileSync(this.wav).subarray(0, 44);
+        if (h.length === 44 && h.toString('ascii', 0, 4) === 'RIFF') { rate = h.readUInt32LE(24); frames = h.readUInt32LE(40) / 4; }
+      } catch { /* no length */ }
+    }
     this.writeSidecar({ endedAt: new Date().toISOString(), ...(frames !== undefined && rate ? { seconds: Math.round((frames / rate) * 100) / 100 } : {}) });
     this.log.info('recording finished', { path: this.wav, seconds: frames !== undefined && rate ? Math.round((frames / rate) * 10) / 10 : undefined });
   }

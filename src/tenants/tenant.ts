@@ -184,7 +184,7 @@ export interface TenantPrompts extends Partial<Record<LanguagePromptKey, string>
   disclosureAi?: string;
   /** said after disclosureAi when the call will be recorded (notify and consent). @defaultValue 'This call is recorded for quality and training.' */
   disclosureRecorded?: string;
-  /** the consent question (consent posture). @defaultValue 'Is it OK to record this call? Say yes, or press 1 for yes and 2 for no.' */
+  /** the consent question (consent posture; end it with the question: a no-input reprompt repeats it). @defaultValue 'To allow it, say yes or press 1; if not, say no or press 2. Is it OK to record this call?' */
   consentAsk?: string;
   /** said after a yes. @defaultValue 'Thank you.' */
   consentThanks?: string;

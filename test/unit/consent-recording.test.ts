@@ -94,7 +94,7 @@ t.test('consent posture: disclosures uninterruptible, question, yes → recordin
   const x = gate('+14155550100', 'notify'); // CA: raised to consent
   t.equal(x.r.posture, 'consent');
   const start = await collect(x.g.start(x.ctx));
-  t.same(says(start), ['!You are speaking with an automated assistant.', '!This call is recorded for quality and training.', 'Is it OK to record this call? Say yes, or press 1 for yes and 2 for no.']);
+  t.same(says(start), ['!You are speaking with an automated assistant.', '!This call is recorded for quality and training.', 'To allow it, say yes or press 1; if not, say no or press 2. Is it OK to record this call?']);
   t.equal(x.g.asking, true, 'asking: one key answers');
   t.equal(x.inner.state.expect, 'yesno');
   t.same(x.session.started, [], 'nothing recorded before the answer');
@@ -137,7 +137,7 @@ t.test('a no (word or key 2): nothing recorded, the call goes on; onDecline huma
 t.test('unclear answers are asked again twice, then taken as a no', async (t) => {
   const x = gate('+4930123456', { posture: 'notify' }); // DE: consent
   await collect(x.g.start(x.ctx));
-  for (let i = 0; i < 2; i++) t.same(says(await collect(x.g.turn({ text: 'what' }))), ['Is it OK to record this call? Say yes, or press 1 for yes and 2 for no.']);
+  for (let i = 0; i < 2; i++) t.same(says(await collect(x.g.turn({ text: 'what' }))), ['To allow it, say yes or press 1; if not, say no or press 2. Is it OK to record this call?']);
   t.same(says(await collect(x.g.turn({ text: 'hmm' }))), ['No problem, this call will not be recorded.', 'GREETING']);
   t.match(x.r.facts, { consent: 'no-answer', recorded: false, jurisdiction: 'DE' });
   t.same(x.session.started, []);
