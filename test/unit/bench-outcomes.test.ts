@@ -81,6 +81,8 @@ t.test('caller: "yes" to a correct read-back, "no, forty" to a wrong one, keys t
   t.same(respond(st, "That's 48 of PF-4420, 3/4 inch PVC elbow. Shall I place the order?", 1), { say: `No, ${numberWords(40)}.` });
   t.same(respond(st, "That's 40 of PF-4420, 3/4 inch PVC elbow. Shall I place the order?", 1), { say: 'Yes.' });
   t.same(respond(st, "That's 40 of PF-4410, 1/2 inch PVC elbow. Shall I place the order?", 1), { say: 'No, P F forty-four twenty.' }, 'a wrong part is corrected');
+  t.same(respond(newCallerState(want), 'How many of PF-4410, 1/2 inch PVC elbow, would you like?', 2), { say: 'No, I said P F forty-four twenty.' }, 'asked how many of the wrong part, the caller corrects the part');
+  t.same(respond(newCallerState(want), 'How many of PF-4420 would you like?', 2), { say: 'Forty.' });
   const keyed = newCallerState(LANES.find((l) => l.id === 'status-keyed')!.intent(0));
   respond(keyed, 'How can I help you today?', 0);
   t.same(respond(keyed, "Sure. What's the PO number?", 1), { dtmf: '12345#' });

@@ -290,7 +290,15 @@ export function respond(st: CallerState, agentText: string, turn: number): Actio
   if (readBack && it.kind === 'handoff') return { say: 'No.' };
   // slot questions
   if (has(a, /how many|quantity|what quantity/)) {
-    if (it.kind === 'order' || it.kind === 'reject') return keyIt ? { dtmf: `${it.qty}#` } : { say: `${numberWords(it.qty)}.` };
+    if (it.kind === 'order' || it.kind === 'reject') {
+      // asked how many of the wrong part: correct the part first, as a person would
+      if (skus.some((x) => x !== it.sku)) {
+        st.corrections++;
+        return { say: `No, I said ${it.spoken[st.corrections % it.spoken.length]}.` };
+      }
+      const q = numberWords(it.qty);
+      return keyIt ? { dtmf: `${it.qty}#` } : { say: `${q.charAt(0).toUpperCase()}${q.slice(1)}.` };
+    }
   }
   if (has(a, /part number|which part|what part|item number|sku|product/) && question) {
     if (it.kind === 'order' || it.kind === 'reject') return { say: `${it.spoken[st.corrections % it.spoken.length]}.` };
