@@ -27,6 +27,7 @@ import type { MediaEngine } from './media/index.ts';
 import type { RtpengineAnchor } from './media/rtpengine/index.ts';
 import type { DialogueService } from './dialogue/service.ts';
 import { ScreenPopStore } from './escalation/screen-pop.ts';
+import { SharedPops } from './escalation/shared-pops.ts';
 import { startCdr, type CdrService } from './cdr/index.ts';
 import { RecordingService } from './consent/recording.ts';
 import { BYE_REASON, type Call } from './call/call.ts';
@@ -117,6 +118,13 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
   let repConsole: RepConsole | null = null;
   let ops: OpsServer | null = null;
   const pops = new ScreenPopStore();
+  // several nodes on one Redis: a pop raised on any node shows on every node's console (docs/SCALE.md)
+  const sharedPops = process.env.REDIS_URL
+    ? await SharedPops.start({ redisUrl: process.env.REDIS_URL, store: pops }).catch((err: unknown) => {
+      log.warn('screen pops not shared: Redis unreachable at start; this node\'s console shows its own pops only', { err: err as Error });
+      return null;
+    })
+    : null;
   // Trunk access and flood defence (src/sip/sip-guard.ts): in the built-in edge before any
   // transaction, or as drachtio-srf middleware when drachtio-server is the edge.
   const trunkPolicy = new TrunkPolicy({ trunks: config.trunks, unknownSources: config.sipGuard.unknownSources });
@@ -137,6 +145,7 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
       await cdr?.close().catch((err: unknown) => log.warn('CDR store close failed', { err: err as Error }));
       recordings.close();
       await repConsole?.close().catch(() => {});
+      await sharedPops?.close().catch(() => {});
       await rtpengine?.close().catch((err: unknown) => log.warn('rtpengine close failed', { err: err as Error }));
       if (edge) await edge.stop().catch((err: unknown) => log.warn('edge stop failed', { err: err as Error }));
       guard.close();
