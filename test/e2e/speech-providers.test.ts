@@ -32,7 +32,7 @@ t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 
 const DANA = '+14155550142';
 /** First-audio deadline of the TTS in this suite, ms. */
-const FIRST_AUDIO_MS = 900;
+const FIRST_AUDIO_MS = 800;
 
 const stub: SpeechStub = await startSpeechStub();
 t.teardown(() => stub.close());
