@@ -13,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { logger, type Logger } from '../ops/log.ts';
-import { observeCallEnd } from '../ops/metrics.ts';
+import { metrics, observeCallEnd } from '../ops/metrics.ts';
 import type { ConversationState, DialogueEntry } from '../agent/types.ts';
 import type { TurnTiming } from '../dialogue/controller.ts';
 import { estimateQuality } from './emodel.ts';
@@ -172,13 +172,17 @@ export class CdrRecorder {
   }
 
   private track_(p: Promise<void>): void {
-    const q = p.catch((err: unknown) => this.log.error('cdr write failed', { err: err as Error }));
+    const q = p.catch((err: unknown) => {
+      metrics.cdrWriteFailures.inc({ what: 'case' });
+      this.log.error('cdr write failed', { err: err as Error });
+    });
     this.pending.add(q);
     void q.finally(() => this.pending.delete(q));
   }
 
   private write(e: Live, op: () => Promise<void>, what: string): void {
     e.chain = e.chain.then(op).catch((err: unknown) => {
+      metrics.cdrWriteFailures.inc({ what });
       this.log.error('cdr write failed', { callId: e.call.callId, cdr: e.id, what, err: err as Error });
     });
     this.track_(e.chain);

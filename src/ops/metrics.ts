@@ -79,6 +79,7 @@ export const metrics = {
   toolLatency: histogram('tool_call_seconds', 'MCP tool call latency through the gateway', LATENCY_BUCKETS, ['tool'] as const),
   rtpengineCommands: counter('rtpengine_commands_total', 'rtpengine ng commands by command and result (ok, error, timeout)', ['command', 'result'] as const),
   rtpengineLatency: histogram('rtpengine_command_seconds', 'rtpengine ng command round trip', [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2], ['command'] as const),
+  cdrWriteFailures: counter('cdr_write_failures_total', 'Call record writes that failed (disk full, database locked …) by step (insert, progress, complete, case); the calls themselves go on', ['what'] as const),
   // ---- health
   draining: gauge('draining', '1 while the node drains (SIGTERM): readiness fails, new INVITEs get 503'),
 };

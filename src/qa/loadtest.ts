@@ -162,7 +162,8 @@ export async function makeMedia(dir: string, profile: string, durationMs: number
   return { pcapMs: (packets.at(-1)?.atMs ?? 0) + 20 };
 }
 
-interface Sample { t: number; cpuPct: number | null; rssMb: number | null; active: number | null }
+/** One sample of the server while the run lasts (from /metrics). */
+export interface Sample { t: number; cpuPct: number | null; rssMb: number | null; active: number | null; fds: number | null; handles: number | null }
 
 async function scrape(opsUrl: string): Promise<Scrape | null> {
   try {
@@ -196,7 +197,7 @@ export interface LoadtestReport {
 }
 
 /** Run one load test; resolves to the report (also written as report.json and report.html). */
-export async function runLoadtest(o: LoadtestOptions, log: (s: string) => void = () => {}): Promise<LoadtestReport> {
+export async function runLoadtest(o: LoadtestOptions, log: (s: string) => void = () => {}, onSample?: (s: Sample) => void): Promise<LoadtestReport> {
   mkdirSync(o.out, { recursive: true });
   const { pcapMs } = await makeMedia(o.out, o.profile, o.durationMs);
   if (o.durationMs < pcapMs + 1000) log(`note: --duration ${o.durationMs} ms is shorter than the caller's audio (${pcapMs} ms)`);
@@ -217,7 +218,11 @@ export async function runLoadtest(o: LoadtestOptions, log: (s: string) => void =
       const pct = lastCpu !== null ? Math.round(((cpu - lastCpu) / ((now - lastT) / 1000)) * 1000) / 10 : null;
       lastCpu = cpu;
       lastT = now;
-      samples.push({ t: Math.round((now - t0) / 100) / 10, cpuPct: pct, rssMb: Math.round(sumSeries(s, 'voice_agent_process_resident_memory_bytes') / 1e5) / 10, active: sumSeries(s, 'voice_agent_calls_active') });
+      samples.push({
+        t: Math.round((now - t0) / 100) / 10, cpuPct: pct, rssMb: Math.round(sumSeries(s, 'voice_agent_process_resident_memory_bytes') / 1e5) / 10,
+        active: sumSeries(s, 'voice_agent_calls_active'), fds: sumSeries(s, 'voice_agent_process_open_fds'), handles: sumSeries(s, 'voice_agent_nodejs_active_handles_total'),
+      });
+      onSample?.(samples.at(-1)!);
     });
   }, o.sampleMs) : undefined;
 
