@@ -47,8 +47,8 @@ export function consentAnswer(input: Pick<AgentTurn, 'text' | 'dtmf'>): { yes: b
 
 /** What the gate needs from the call around it. */
 export interface ConsentGateHooks {
-  /** Resolves when the agent line `text` has been played to its end. */
-  playedOut(text: string): Promise<void>;
+  /** Resolves when the agent line `text` has been played to its end; false when it never was (TTS failed, timeout). */
+  playedOut(text: string): Promise<boolean | void>;
 }
 
 /** An agent that can hand the caller to a person for a reason decided in code (src/escalation EscalatingAgent). */
@@ -97,8 +97,9 @@ export class ConsentGate implements Agent {
     yield { type: 'say', text: pr.disclosureRecorded, uninterruptible: true };
     if (posture === 'notify') {
       this.phase = 'done';
-      await this.hooks.playedOut(pr.disclosureRecorded);
-      this.rec.allow('notified');
+      // no notice heard, no recording: a notice that failed to play leaves the call unrecorded
+      if ((await this.hooks.playedOut(pr.disclosureRecorded)) !== false) this.rec.allow('notified');
+      else this.log.warn('recording notice not played out; the call is not recorded');
       yield* this.inner.start(ctx);
       return;
     }
@@ -146,16 +147,17 @@ export class ConsentGate implements Agent {
 /**
  * {@link ConsentGateHooks.playedOut} for a live call: the line has reached the transcript
  * (its first audio was queued) and the session's outbound queue has drained, seen twice
- * 40 ms apart. Gives up (resolves) after `maxMs`.
+ * 40 ms apart. Gives up (resolves false) after `maxMs`.
  */
-export function playedOutOf(transcript: () => ReadonlyArray<{ role: string; text: string }> | undefined, media: { readonly queuedMs?: number }, maxMs = 30_000): (text: string) => Promise<void> {
-  return (text) => new Promise<void>((resolve) => {
+export function playedOutOf(transcript: () => ReadonlyArray<{ role: string; text: string }> | undefined, media: { readonly queuedMs?: number }, maxMs = 30_000): (text: string) => Promise<boolean> {
+  return (text) => new Promise<boolean>((resolve) => {
     const until = Date.now() + maxMs;
     let quiet = 0;
     const tick = (): void => {
       const seen = transcript()?.some((e) => e.role === 'agent' && e.text === text) ?? false;
       quiet = seen && (media.queuedMs ?? 0) <= 0 ? quiet + 1 : 0;
-      if (quiet >= 2 || Date.now() > until) return resolve();
+      if (quiet >= 2) return resolve(true);
+      if (Date.now() > until) return resolve(false);
       setTimeout(tick, 40).unref?.();
     };
     tick();

@@ -156,6 +156,13 @@ t.test('notify (one-party state): the notice, recording once it played out, then
   t.match(x.r.facts, { posture: 'notify', consent: 'notified', recorded: true, jurisdiction: 'US-TX' });
   t.equal(x.g.asking, false);
 
+  // a notice that never played (TTS failed): no recording
+  const silent = recordingFor('+12145550100', 'notify');
+  const sg = new ConsentGate(new FakeAgent(), silent.r, { playedOut: async () => false });
+  t.same(says(await collect(sg.start({ tenant: silent.call.tenant, callId: silent.call.callId } as unknown as CallContext))).slice(-1), ['GREETING']);
+  t.same(silent.session.started, [], 'notice not played out → not recorded');
+  t.equal(silent.r.facts.recorded, false);
+
   const off = gate('+12145550100', 'off');
   t.same(says(await collect(off.g.start(off.ctx))), ['!You are speaking with an automated assistant.', 'GREETING']);
   t.same(off.session.started, []);
