@@ -51,6 +51,19 @@ export function spokenCodes(code: string): string[] {
   return [...forms];
 }
 
+const NATO_WORDS: Readonly<Record<string, string>> = {
+  a: 'alpha', b: 'bravo', c: 'charlie', d: 'delta', e: 'echo', f: 'foxtrot', g: 'golf', h: 'hotel', i: 'india',
+  j: 'juliet', k: 'kilo', l: 'lima', m: 'mike', n: 'november', o: 'oscar', p: 'papa', q: 'quebec', r: 'romeo',
+  s: 'sierra', t: 'tango', u: 'uniform', v: 'victor', w: 'whiskey', x: 'x-ray', y: 'yankee', z: 'zulu',
+};
+
+/** A code with its letters in the NATO alphabet and digits one by one: "HX-4410" → "hotel x-ray four four one zero". */
+export function natoCode(code: string): string | undefined {
+  const m = /^([A-Za-z]+)[-\s]?(\d+)$/.exec(code.trim());
+  if (!m) return undefined;
+  return [...m[1]!.toLowerCase()].map((l) => NATO_WORDS[l] ?? l).join(' ') + ' ' + digitsWords(m[2]!);
+}
+
 /** Lower-case word tokens of free text (descriptions, names); drops numbers and symbols. */
 export function textWords(s: string): string[] {
   return s.toLowerCase().replace(/[’]/g, "'").replace(/[^a-z' ]+/g, ' ').split(/\s+/).filter((w) => w && w !== "'");
@@ -130,7 +143,7 @@ export function domainSentences(vocab: Vocabulary = {}): string[] {
   const qtys: string[] = [];
   for (let n = 1; n <= 30; n++) qtys.push(cardinalWords(n));
   for (const n of [40, 48, 50, 60, 75, 80, 100, 120, 144, 150, 200, 250, 300, 500, 1000]) qtys.push(cardinalWords(n));
-  qtys.push('a dozen', 'two dozen', 'a hundred', 'a case', 'a box');
+  qtys.push('a dozen', 'two dozen', 'a hundred', 'a case', 'a box', 'a hundred and twenty', 'a hundred and fifty', 'two thousand', 'a thousand');
   for (const q of qtys) add(q, `${q} ${pick(UNITS)}`, `i need ${q}`);
 
   // digit strings of every length, and "oh"
@@ -147,6 +160,8 @@ export function domainSentences(vocab: Vocabulary = {}): string[] {
   const poLead = ['my p o number is', 'the p o is', 'p o', 'purchase order', 'purchase order number', 'it is p o',
     "it's p o", 'where is p o', 'the p o number is', 'order number', "i'm calling about p o", 'my p o is'];
   for (const po of [...pos].sort()) {
+    const nato = /^(?!PO)[A-Z]/i.test(po) ? natoCode(po) : undefined;
+    if (nato) add(nato, `${pick(poLead)} ${nato}`);
     for (const form of spokenCodes(po)) {
       const digitsOnly = form.replace(/^([a-z] )+/, '');
       add(form, `${pick(poLead)} ${digitsOnly}`, `${pick(STATUS)} the p o is ${digitsOnly}`);
@@ -162,6 +177,9 @@ export function domainSentences(vocab: Vocabulary = {}): string[] {
         `i would like to reorder ${pick(qtys)} ${pick(UNITS)} part number ${f}`, `${pick(qtys)} of ${f}`,
         `can i get ${pick(qtys)} ${f}`);
     }
+    // NATO spelling ("hotel x-ray four four one zero")
+    const nato = natoCode(s.sku);
+    if (nato) add(nato, `part number ${nato}`);
     if (desc) add(desc, `i need ${pick(qtys)} ${desc}`, `do you have ${desc}`, `${pick(qtys)} ${pick(UNITS)} ${desc}`);
     const kw = textWords(s.keywords ?? '').join(' ');
     if (kw) add(kw);

@@ -14,13 +14,14 @@ import { promisify } from 'node:util';
 import { logger } from '../ops/log.ts';
 import { buildArpa } from './lm.ts';
 import { domainSentences } from './domain.ts';
-import type { Vocabulary } from './types.ts';
+import { grammarWords, pruneGrammar, sampleSentences, stateGrammar, toJsgf } from './grammar.ts';
+import type { Expectation, Vocabulary } from './types.ts';
 
 const log = logger('stt');
 const execFileP = promisify(execFile);
 
 /** Bump when the corpus generator or LM builder changes, so caches rebuild. */
-export const MODEL_VERSION = 'm1';
+export const MODEL_VERSION = 'm2';
 
 export interface ModelPaths {
   /**
@@ -51,8 +52,13 @@ export function defaultModelPaths(env: NodeJS.ProcessEnv = process.env): ModelPa
 /** What a decoder is built from. */
 export interface DomainModel {
   hmm: string;
+  /** trigram LM (binary or ARPA); '' for a grammar model */
   lm: string;
   dict: string;
+  /** JSGF grammar file of a state model decoded with pocketsphinx's FSG search */
+  jsgf?: string;
+  /** 'open' (the tenant's domain LM) or the {@link Expectation} of a state model */
+  state?: string;
   /** Cache key (hash of version, acoustic model path and corpus). */
   key: string;
   /** Words in the dictionary. */
@@ -88,6 +94,87 @@ function cutDictionary(cmudict: string, wanted: ReadonlySet<string>): Map<string
   return out;
 }
 
+function dictText(dict: Map<string, string[]>): string {
+  const dictLines: string[] = [];
+  for (const w of [...dict.keys()].sort()) {
+    dict.get(w)!.forEach((ph, i) => dictLines.push(`${i === 0 ? w : `${w}(${i + 1})`} ${ph}`));
+  }
+  return dictLines.join('\n') + '\n';
+}
+
+function cached(meta: string): DomainModel | undefined {
+  if (!existsSync(meta)) return undefined;
+  try {
+    const m = JSON.parse(readFileSync(meta, 'utf8')) as DomainModel;
+    if (existsSync(m.dict) && (m.jsgf ? existsSync(m.jsgf) : existsSync(m.lm))) return m;
+  } catch {
+    /* rebuild */
+  }
+  return undefined;
+}
+
+/** ARPA → pocketsphinx binary LM (Debian's sphinx_lm_convert); the ARPA file when that fails. */
+async function convertLm(arpaFile: string, base: string): Promise<string> {
+  try {
+    const bin = `${base}.lm.bin`;
+    const tmp = `${bin}.${process.pid}.tmp`;
+    await execFileP('sphinx_lm_convert', ['-i', arpaFile, '-o', tmp, '-ofmt', 'dmp'], { timeout: 30_000 });
+    renameSync(tmp, bin);
+    return bin;
+  } catch (err) {
+    log.warn('sphinx_lm_convert failed (Debian package sphinxbase-utils); using the ARPA model', { err: (err as Error).message });
+    return arpaFile;
+  }
+}
+
+/** How a state is decoded: a JSGF grammar (FSG search) or a trigram LM sampled from the same grammar. */
+export type StateModelKind = 'jsgf' | 'lm';
+
+/**
+ * Build (or find in the cache) the model of one dialogue state: the state grammar of
+ * {@link stateGrammar} (tenant SKUs, history SKUs weighted first, known POs) as a JSGF file,
+ * or as a trigram LM over sentences sampled from it, with its own small dictionary.
+ * Undefined for states without a grammar ('open', 'message', 'name').
+ */
+export async function buildStateModel(
+  expect: Expectation, vocab: Vocabulary = {}, history: ReadonlyArray<{ sku: string }> = [],
+  kind: StateModelKind = 'jsgf', paths: ModelPaths = defaultModelPaths(),
+): Promise<DomainModel | undefined> {
+  const raw = stateGrammar(expect, vocab, history);
+  if (!raw) return undefined;
+  if (!existsSync(join(paths.hmm, 'mdef'))) {
+    throw new Error(`acoustic model ${paths.hmm} is missing: install the Debian package pocketsphinx-en-us`);
+  }
+  const rawJsgf = toJsgf(raw);
+  const key = createHash('sha256').update(`${MODEL_VERSION}\n${kind}\n${paths.hmm}\n${paths.cmudict}\n${rawJsgf}`).digest('hex').slice(0, 16);
+  mkdirSync(paths.cacheDir, { recursive: true });
+  const base = join(paths.cacheDir, `${expect}-${key}`);
+  const meta = `${base}.json`;
+  const hit = cached(meta);
+  if (hit) return hit;
+  const t0 = performance.now();
+  const wanted = grammarWords(raw);
+  const dict = cutDictionary(paths.cmudict, wanted);
+  const unknown = [...wanted].filter((w) => !dict.has(w)).sort();
+  const g = unknown.length ? pruneGrammar(raw, (w) => dict.has(w)) : raw;
+  const dictFile = `${base}.dict`;
+  atomicWrite(dictFile, dictText(dict));
+  let model: DomainModel;
+  if (kind === 'jsgf') {
+    const jsgf = `${base}.gram`;
+    atomicWrite(jsgf, toJsgf(g));
+    model = { hmm: paths.hmm, lm: '', dict: dictFile, jsgf, key, words: dict.size, unknown, state: expect };
+  } else {
+    const corpus = sampleSentences(g).map((x) => x.split(' '));
+    const arpaFile = `${base}.arpa`;
+    atomicWrite(arpaFile, buildArpa(corpus));
+    model = { hmm: paths.hmm, lm: await convertLm(arpaFile, base), dict: dictFile, key, words: dict.size, unknown, state: expect };
+  }
+  atomicWrite(meta, JSON.stringify(model));
+  log.info('built state model', { state: expect, kind, key, words: dict.size, unknown: unknown.length, ms: Math.round(performance.now() - t0) });
+  return model;
+}
+
 /**
  * Build (or find in the cache) the domain LM and dictionary for a vocabulary.
  * Heavy work runs only on a cache miss (~100 ms for the demo catalogue).
@@ -101,14 +188,8 @@ export async function buildDomainModel(vocab: Vocabulary = {}, paths: ModelPaths
   mkdirSync(paths.cacheDir, { recursive: true });
   const base = join(paths.cacheDir, key);
   const meta = `${base}.json`;
-  if (existsSync(meta)) {
-    try {
-      const m = JSON.parse(readFileSync(meta, 'utf8')) as DomainModel;
-      if (existsSync(m.lm) && existsSync(m.dict)) return m;
-    } catch {
-      /* rebuild */
-    }
-  }
+  const hit = cached(meta);
+  if (hit) return hit;
   const t0 = performance.now();
   const wanted = new Set<string>();
   for (const s of sentences) for (const w of s.split(' ')) wanted.add(w);
@@ -118,23 +199,10 @@ export async function buildDomainModel(vocab: Vocabulary = {}, paths: ModelPaths
   const arpa = buildArpa(corpus);
   const arpaFile = `${base}.arpa`;
   atomicWrite(arpaFile, arpa);
-  const dictLines: string[] = [];
-  for (const w of [...dict.keys()].sort()) {
-    dict.get(w)!.forEach((ph, i) => dictLines.push(`${i === 0 ? w : `${w}(${i + 1})`} ${ph}`));
-  }
   const dictFile = `${base}.dict`;
-  atomicWrite(dictFile, dictLines.join('\n') + '\n');
-  let lm = arpaFile;
-  try {
-    const bin = `${base}.lm.bin`;
-    const tmp = `${bin}.${process.pid}.tmp`;
-    await execFileP('sphinx_lm_convert', ['-i', arpaFile, '-o', tmp, '-ofmt', 'dmp'], { timeout: 30_000 });
-    renameSync(tmp, bin);
-    lm = bin;
-  } catch (err) {
-    log.warn('sphinx_lm_convert failed (Debian package sphinxbase-utils); using the ARPA model', { err: (err as Error).message });
-  }
-  const model: DomainModel = { hmm: paths.hmm, lm, dict: dictFile, key, words: dict.size, unknown };
+  atomicWrite(dictFile, dictText(dict));
+  const lm = await convertLm(arpaFile, base);
+  const model: DomainModel = { hmm: paths.hmm, lm, dict: dictFile, key, words: dict.size, unknown, state: 'open' };
   atomicWrite(meta, JSON.stringify(model));
   log.info('built domain language model', { key, sentences: corpus.length, words: dict.size, unknown: unknown.length, ms: Math.round(performance.now() - t0) });
   return model;
