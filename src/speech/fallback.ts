@@ -32,6 +32,8 @@ export interface FallbackEvent {
 
 export interface SpeechFallbackOptions {
   log?: Logger;
+  /** tenant id, for the log line */
+  tenant?: string;
   /** Flite voice of the local TTS. @defaultValue the local provider's default */
   localVoice?: string;
   /** Sentences requested ahead from the primary TTS. @defaultValue 2 */
@@ -64,7 +66,7 @@ export class SpeechFallback {
     metrics.speechFallbacks.inc({ kind, provider, reason });
     const error = err instanceof Error ? err : new Error(String(err));
     this.opts.log?.warn(`${kind === 'stt' ? 'speech recognition' : 'speech synthesis'} provider failed; the rest of the call uses local speech`, {
-      kind, provider, reason, err: error,
+      kind, provider, reason, ...(this.opts.tenant ? { tenant: this.opts.tenant } : {}), err: error,
     });
     this.opts.onFallback?.({ kind, provider, reason, error });
   }

@@ -147,7 +147,7 @@ export class SpeechProviders {
     const p = this.primary(tenant);
     if (p.stt === this.o.local.stt && p.tts === this.o.local.tts) return { stt: p.stt, tts: p.tts, ...(p.voice ? { voice: p.voice } : {}), fallback: null };
     const fb = new SpeechFallback(p, this.o.local, {
-      ...(log ? { log } : {}), localVoice: tenant.voice,
+      ...(log ? { log } : {}), tenant: tenant.id, localVoice: tenant.voice,
       ...(this.o.onFallback ? { onFallback: (ev: FallbackEvent) => this.o.onFallback!(ev, tenant) } : {}),
     });
     return { stt: fb.stt, tts: fb.tts, ...(p.voice ? { voice: p.voice } : {}), fallback: fb };

@@ -215,7 +215,7 @@ t.test('mid-call failure: STT 500 and TTS hang → local speech for the rest of 
   t.ok(blockToneShare(heard[0]!.pcm, 8000, 1000) > 0.7, 'greeting from the TTS stub');
 
   // the failed utterance was recognised locally from the same audio, and answered
-  t.match(log, /speech recognition provider failed; the rest of the call uses local speech[^\n]*reason=http_5xx/, 'STT fallback logged with why');
+  t.match(log, /speech recognition provider failed; the rest of the call uses local speech[^\n]*reason=http_5xx[^\n]*tenant=cloud/, 'STT fallback logged with why');
   t.match(log, /speech synthesis provider failed; the rest of the call uses local speech[^\n]*reason=timeout/, 'TTS fallback logged with why');
   t.match(log, /caller said[^\n]*text="[^"]*order[^"]*"/, 'pocketsphinx recognised the utterance the stub refused');
   for (const l of log.split('\n').filter((x) => /msg="?(turn|caller said)/.test(x))) t.comment(l.replace(/^.*?msg=/, ''));
