@@ -11,6 +11,7 @@
  *   voice-agent loadtest --target HOST:PORT [--ops-url URL] [--profile status|reorder|silent]
  *                        [--cps N] [--concurrency N] [--calls N] [--duration MS] [--dnis N]
  *                        [--caller E164] [--transport udp|tcp] [--out DIR] [--make-media]
+ *                        [--impair PROFILE [--impair-seed N]]   (SIPp's SIP and RTP through the impairment relay, UDP)
  */
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -19,6 +20,7 @@ import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } fro
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { callerStream, rtpPcapPackets, type CallerStep } from './pcap.ts';
+import { ImpairRelay, PROFILES, type RelayStats } from './impair.ts';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SCENARIO = path.join(ROOT, 'sip-config', 'sipp', 'uac-load-audio.xml');
@@ -50,6 +52,10 @@ export interface LoadtestOptions {
   out: string;
   sampleMs: number;
   makeMediaOnly: boolean;
+  /** put the impairment relay (src/qa/impair.ts) between SIPp and the server with this profile */
+  impair?: string;
+  /** seed of the relay @defaultValue 1 */
+  impairSeed?: number;
 }
 
 /** Parsed Prometheus text: series key (name + sorted labels) → value. */
@@ -191,6 +197,8 @@ export interface LoadtestReport {
     cpuPct: { mean: number | null; max: number | null };
     rssMb: { start: number | null; end: number | null; max: number | null };
   };
+  /** the impairment relay's counters when --impair was given */
+  network: RelayStats | null;
   samples: Sample[];
   setupSamplesMs: number[];
   dir: string;
@@ -203,6 +211,15 @@ export async function runLoadtest(o: LoadtestOptions, log: (s: string) => void =
   if (o.durationMs < pcapMs + 1000) log(`note: --duration ${o.durationMs} ms is shorter than the caller's audio (${pcapMs} ms)`);
   const target = o.target!;
   const host = target.split(':')[0]!;
+  // a bad network in between: SIPp talks to the relay, the relay to the server
+  let relay: ImpairRelay | undefined;
+  let sippTarget = target;
+  if (o.impair) {
+    relay = new ImpairRelay({ host: /^127\./.test(host) ? '127.0.0.1' : '0.0.0.0', target: { host, port: Number(target.split(':')[1]) }, profile: o.impair, seed: o.impairSeed ?? 1 });
+    await relay.start();
+    sippTarget = `${/^127\./.test(host) ? '127.0.0.1' : host}:${relay.sipPort}`;
+    log(`impairment relay ${o.impair} (seed ${o.impairSeed ?? 1}) on ${sippTarget} → ${target}`);
+  }
   const localIp = /^127\./.test(host) ? '127.0.0.1' : undefined;
   const before = o.opsUrl ? await scrape(o.opsUrl) : null;
   if (o.opsUrl && !before) log(`warning: ${o.opsUrl}/metrics did not answer: no server-side figures`);
@@ -228,7 +245,7 @@ export async function runLoadtest(o: LoadtestOptions, log: (s: string) => void =
 
   const [sipPort, mediaPort, ctlPort] = await Promise.all([o.transport === 'tcp' ? freeTcpPort() : freeUdpPort(), freeUdpPort(), freeUdpPort()]);
   const args = [
-    target, '-sf', 'uac-load-audio.xml', '-s', o.dnis, '-key', 'caller', o.caller,
+    sippTarget, '-sf', 'uac-load-audio.xml', '-s', o.dnis, '-key', 'caller', o.caller,
     '-r', String(o.cps), '-l', String(o.concurrency), '-m', String(o.calls),
     '-p', String(sipPort), '-mp', String(mediaPort - (mediaPort % 2)), '-cp', String(ctlPort),
     '-t', o.transport === 'tcp' ? 't1' : 'u1',
@@ -248,6 +265,8 @@ export async function runLoadtest(o: LoadtestOptions, log: (s: string) => void =
   if (o.opsUrl) await new Promise((r) => setTimeout(r, 1500));
   if (sampler) clearInterval(sampler);
   const after = o.opsUrl ? await scrape(o.opsUrl) : null;
+  const network = relay ? relay.stats() : null;
+  await relay?.stop();
 
   // SIPp's statistics: the last line of the CSV, and every call's INVITE → 200 time
   const files = readdirSync(o.out);
@@ -302,7 +321,7 @@ export async function runLoadtest(o: LoadtestOptions, log: (s: string) => void =
   }
   const report: LoadtestReport = {
     profile: o.profile, target, cps: o.cps, concurrency: o.concurrency, calls: o.calls, durationMs: o.durationMs,
-    sipp, server, samples, setupSamplesMs, dir: o.out,
+    sipp, server, network, samples, setupSamplesMs, dir: o.out,
   };
   writeFileSync(path.join(o.out, 'report.json'), JSON.stringify(report, null, 2));
   writeFileSync(path.join(o.out, 'report.html'), reportHtml(report));
@@ -317,6 +336,10 @@ export function reportText(r: LoadtestReport): string {
     `answered: ${r.sipp.answered}/${r.sipp.created} (${r.sipp.answeredPct} %); SIPp successful ${r.sipp.successful}, failed ${r.sipp.failed}`,
     `setup time (SIPp INVITE → 200): p50 ${r.sipp.setupMs.p50} ms, p95 ${r.sipp.setupMs.p95} ms, max ${r.sipp.setupMs.max} ms`,
   ];
+  if (r.network) {
+    const n = r.network;
+    lines.push(`network (impair ${n.profile}, seed ${n.seed}): caller → server ${n.up.forwarded}/${n.up.received} packets forwarded, ${n.up.dropped} dropped, ${n.up.duplicated} duplicated, ${n.up.reordered} reordered; server → caller ${n.down.dropped} dropped`);
+  }
   if (s) {
     lines.push(
       `outcomes (server): ${Object.entries(s.outcomes).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
@@ -393,7 +416,7 @@ function usage(msg?: string): number {
   if (msg) process.stderr.write(`voice-agent loadtest: ${msg}\n`);
   process.stderr.write(`usage: voice-agent loadtest --target HOST:PORT [--ops-url URL] [--profile ${Object.keys(CALLER_PROFILES).join('|')}]
          [--cps N] [--concurrency N] [--calls N] [--duration MS] [--dnis N] [--caller E164]
-         [--transport udp|tcp] [--out DIR] [--sample-ms MS]
+         [--transport udp|tcp] [--out DIR] [--sample-ms MS] [--impair PROFILE [--impair-seed N]]
        voice-agent loadtest --make-media [--profile P] [--duration MS] --out DIR   (scenario + pcap only, for sipp by hand)
 `);
   return 2;
@@ -423,7 +446,10 @@ export async function main(argv: string[]): Promise<number> {
       transport: (a.transport ?? 'udp') as 'udp' | 'tcp',
       out: path.resolve(a.out ?? path.join('var', 'loadtest', new Date().toISOString().replace(/[:.]/g, '-'))),
       sampleMs: num('sample-ms', 1000, 100), makeMediaOnly: a['make-media'] === '1',
+      ...(a.impair !== undefined ? { impair: a.impair, impairSeed: num('impair-seed', 1, 0) } : {}),
     };
+    if (o.impair !== undefined && o.transport !== 'udp') throw new Error('--impair relays UDP only: leave --transport at udp');
+    if (o.impair !== undefined && !PROFILES[o.impair]) throw new Error(`unknown --impair profile "${o.impair}" (known: ${Object.keys(PROFILES).join(', ')})`);
     if (!CALLER_PROFILES[o.profile]) throw new Error(`unknown --profile "${o.profile}" (known: ${Object.keys(CALLER_PROFILES).join(', ')})`);
     if (!['udp', 'tcp'].includes(o.transport)) throw new Error(`--transport must be udp or tcp, got "${a.transport}"`);
     if (!o.makeMediaOnly && !/^[^:\s]+:\d+$/.test(o.target ?? '')) throw new Error(`--target must be HOST:PORT, got "${o.target ?? ''}"`);

@@ -40,6 +40,10 @@ t.test('bad arguments get a clear error', async (t) => {
   t.match(r.stderr, /unknown --profile "shouting" \(known: status, reorder, silent\)/);
   r = await cli('--target', '127.0.0.1:5060', '--cps', 'fast');
   t.match(r.stderr, /--cps must be a number/);
+  r = await cli('--target', '127.0.0.1:5060', '--impair', 'lossy');
+  t.match(r.stderr, /unknown --impair profile "lossy"/);
+  r = await cli('--target', '127.0.0.1:5060', '--impair', 'loss3', '--transport', 'tcp');
+  t.match(r.stderr, /--impair relays UDP only/);
 });
 
 t.test('--make-media writes the scenario and the caller pcap for sipp by hand', async (t) => {
@@ -85,4 +89,15 @@ t.test('four status callers with real audio: report, HTML, CDRs', { skip }, asyn
   t.match(html, /answered: 4\/4/);
   t.same(JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')).sipp, json.sipp, 'report.json');
   t.ok(existsSync(path.join(out, 'stats.csv')), "SIPp's statistics file");
+
+  // the same callers through the impairment relay: SIPp's SIP and RTP cross a lossy network
+  const lossy = await cli('--target', `127.0.0.1:${server.sipPort}`, '--ops-url', server.opsUrl, '--profile', 'status',
+    '--calls', '2', '--cps', '2', '--concurrency', '2', '--duration', '16000', '--impair', 'loss3', '--impair-seed', '5', '--out', path.join(tmp, 'lossy'));
+  t.comment(lossy.stdout);
+  t.equal(lossy.code, 0, `impaired run exit 0 (${lossy.stderr.slice(-500)})`);
+  const lj = JSON.parse(lossy.stdout.trim().split('\n').at(-1)!);
+  t.match(lj, { sipp: { answered: 2, failed: 0 }, network: { profile: 'loss3', seed: 5 } });
+  t.ok(lj.network.up.dropped > 0 && lj.network.up.forwarded > 500, `the relay carried SIPp's RTP and dropped some (${lj.network.up.dropped} of ${lj.network.up.received})`);
+  t.equal(lj.server.outcomes.status_given, 2, 'both still got the status (the keyed PO survives 3 % loss)');
+  t.match(lossy.stdout, /network \(impair loss3, seed 5\)/);
 });
