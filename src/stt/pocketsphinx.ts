@@ -330,9 +330,14 @@ export function latticeSupport(g: NativeSttResult, o: NativeSttResult, openWords
   return Math.max(0, Math.min(1, min));
 }
 
-/** Log base 1.0001 (pocketsphinx's scores) to natural log, and the acoustic scale of the lattice posteriors. */
+/**
+ * n-best path scores → relative weights: log base 1.0001 to natural log, times the senone
+ * score shift (2^10: the A* path scores are in the decoder's shifted units) over the
+ * acoustic scale of pocketsphinx's posteriors (-ascale 20). So a hypothesis 100 units below
+ * the best weighs ×0.6, 500 below ×0.08.
+ */
 const LN_B = Math.log(1.0001);
-const ASCALE = 20;
+const NBEST_SCALE = 1024 / 20;
 
 /**
  * The other n-best hypotheses, best first, each with a confidence: the best one's times the
@@ -343,7 +348,7 @@ function nbestAlternatives(r: NativeSttResult, top: number): Array<{ text: strin
   const list = r.nbest.filter((h) => h.text.trim() !== '');
   if (list.length === 0) return [];
   const s0 = Math.max(...list.map((h) => h.score));
-  const w = list.map((h) => Math.exp(((h.score - s0) * LN_B) / ASCALE));
+  const w = list.map((h) => Math.exp((h.score - s0) * LN_B * NBEST_SCALE));
   const sum = w.reduce((a, b) => a + b, 0);
   const bestShare = (list.findIndex((h) => h.text.trim() === best) >= 0 ? w[list.findIndex((h) => h.text.trim() === best)]! : w[0]!) / sum;
   const out: Array<{ text: string; confidence: number }> = [];
