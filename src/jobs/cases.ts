@@ -55,6 +55,13 @@ export interface CaseQueueOptions {
   concurrency?: number;
   /** BullMQ key prefix (tests isolate runs). @defaultValue 'bull' */
   prefix?: string;
+  /**
+   * How long this worker's hold on a job lasts without renewal (BullMQ lockDuration): when a
+   * node dies mid-delivery, another node's worker takes the job over after this. @defaultValue 30000
+   */
+  lockMs?: number;
+  /** How often this worker looks for jobs whose holder died (BullMQ stalledInterval). @defaultValue 30000 */
+  stalledCheckMs?: number;
 }
 
 /** Events: `created` (message, caseNumber), `spooled` (message), `replayed` (count). */
@@ -83,6 +90,8 @@ export class CaseQueue extends EventEmitter {
       attempts: opts.attempts ?? 20000,
       concurrency: opts.concurrency ?? 2,
       prefix: opts.prefix ?? 'bull',
+      lockMs: opts.lockMs ?? 30000,
+      stalledCheckMs: opts.stalledCheckMs ?? 30000,
     };
     this.spool = new Spool(path.join(this.opts.dataDir, 'spool', `${CASES_QUEUE}.jsonl`));
     const retry = (n: number): number => Math.min(200 * n, 2000);
@@ -108,6 +117,8 @@ export class CaseQueue extends EventEmitter {
       connection: this.workerConn,
       prefix: this.opts.prefix,
       concurrency: this.opts.concurrency,
+      lockDuration: this.opts.lockMs,
+      stalledInterval: this.opts.stalledCheckMs,
       settings: { backoffStrategy: (attemptsMade: number) => Math.min(max, base * 2 ** Math.max(0, attemptsMade - 1)) },
     });
     this.worker.on('error', (err) => log.debug('worker error', { err }));
