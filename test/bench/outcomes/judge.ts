@@ -83,8 +83,8 @@ export class Judge {
         return { success: ok, wrongOrder: false, handedOff, detail: ok ? 'rejected, no order' : handedOff ? `handed off to ${inv!.extension} instead` : 'no read-back to reject' };
       }
       case 'status': {
-        const hit = heard.find((h) => intent.expect.test(h));
-        return { success: hit !== undefined, wrongOrder: false, handedOff, detail: hit !== undefined ? 'status heard' : handedOff ? `handed off to ${inv!.extension} instead` : `status not heard${heard.length ? ` (heard "${heard.join(' | ').slice(0, 120)}")` : ''}` };
+        const hit = heard.find((h) => intent.expect.test(h) && !/place the order|shall i place/.test(h));
+        return { success: hit !== undefined, wrongOrder: false, handedOff, detail: hit !== undefined ? `status heard: "${hit.slice(0, 80)}"` : handedOff ? `handed off to ${inv!.extension} instead` : `status not heard${heard.length ? ` (heard "${heard.join(' | ').slice(0, 120)}")` : ''}` };
       }
       case 'handoff': {
         if (!inv) return { success: false, wrongOrder: false, handedOff, detail: 'no hand-off' };

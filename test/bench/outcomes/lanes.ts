@@ -112,6 +112,13 @@ export function skusIn(text: string): string[] {
   return out;
 }
 
+/**
+ * PO 12345 (Acme's order SO-481200) has shipped with UPS Ground: the answer says "is shipped",
+ * "shipped … with UPS Ground" and "the tracking number is …". A reorder read-back ("available
+ * to ship …") must not pass for it.
+ */
+const STATUS_HEARD = /\bshipped\b|\btracking\b|\bu p s\b/;
+
 const ord = (sku: string, qty: number, spoken: string[], say: (q: string, s: string) => string[]): Intent => ({
   kind: 'order', sku, qty, spoken, say: say(numberWords(qty), spoken[0]!),
 });
@@ -132,12 +139,12 @@ export const LANES: Lane[] = [
   },
   {
     id: 'status-spoken', group: 'in', night: false,
-    intent: () => ({ kind: 'status', po: '12345', keyed: false, expect: /\bship|track|u p s/,
+    intent: () => ({ kind: 'status', po: '12345', keyed: false, expect: STATUS_HEARD,
       say: ["Where is my order? The P O number is one two three four five.", 'What is the status of P O one two three four five?', 'P O one two three four five.'] }),
   },
   {
     id: 'status-keyed', group: 'in', night: false,
-    intent: () => ({ kind: 'status', po: '12345', keyed: true, expect: /\bship|track|u p s/,
+    intent: () => ({ kind: 'status', po: '12345', keyed: true, expect: STATUS_HEARD,
       say: ['I want to check on an order.', 'Where is my order?', 'Order status, please.'] }),
   },
   {
@@ -173,7 +180,7 @@ export const LANES: Lane[] = [
   },
   {
     id: 'night-status', group: 'night', night: true,
-    intent: () => ({ kind: 'status', po: '12345', keyed: true, expect: /\bship|track|u p s/,
+    intent: () => ({ kind: 'status', po: '12345', keyed: true, expect: STATUS_HEARD,
       say: ['Where is my order?', 'I want to check on an order.', 'Order status, please.'] }),
   },
 ];
