@@ -5,6 +5,7 @@
  * voice-agent cdr list [--tenant ID] [--since WHEN] [--until WHEN] [--outcome O] [--caller DIGITS]
  *                      [--status open|completed|incomplete] [--limit N] [--csv | --json] [--db FILE] [--config FILE]
  * voice-agent cdr show <id | id prefix | SIP Call-ID> [--json] [--db FILE] [--config FILE]
+ * (--db FILE may be a postgres:// URL; without --db the configured store: cdr.postgresUrl, else cdr.db)
  * ```
  * WHEN is a date (`2026-03-01`, UTC; as `--until` the whole day is included), an ISO time, or
  * an age (`30m`, `24h`, `7d`). The table is newest first (`--limit` 50 by default; 0 = all);
@@ -14,8 +15,9 @@
  */
 import { existsSync } from 'node:fs';
 import { loadConfig, ConfigError } from '../config.ts';
+import { PostgresCdrStore } from './postgres.ts';
 import { SqliteCdrStore } from './sqlite.ts';
-import { CDR_OUTCOMES, type CdrFilter, type CdrOutcome, type CdrRecord, type CdrStatus } from './types.ts';
+import { CDR_OUTCOMES, type CdrStore, type CdrFilter, type CdrOutcome, type CdrRecord, type CdrStatus } from './types.ts';
 
 const USAGE = `usage:
   voice-agent cdr list [--tenant ID] [--since WHEN] [--until WHEN] [--outcome ${CDR_OUTCOMES.join('|')}]
@@ -94,8 +96,11 @@ function dbFile(p: Parsed, io: Io): string {
   const conf = p.flags.get('--config');
   const cfg = loadConfig({ argv: typeof conf === 'string' ? ['--config', conf] : [], env: io.env, cwd: io.cwd });
   if (!cfg.cdr.db) throw new UsageError('CDRs are off in this configuration (cdr.db / CDR_DB is off); name a file with --db');
-  return cfg.cdr.db;
+  return cfg.cdr.postgresUrl || cfg.cdr.db;
 }
+
+/** `--db` / the configured store: a postgres:// URL (cdr.postgresUrl) or a SQLite file. */
+const isPostgresUrl = (db: string): boolean => /^postgres(ql)?:\/\//i.test(db);
 
 /** The filter of `cdr list`. */
 function listFilter(p: Parsed, now: Date): CdrFilter {
@@ -250,11 +255,11 @@ async function run(argv: readonly string[], io: Io): Promise<number> {
   if (p.cmd !== 'list' && p.cmd !== 'show') throw new UsageError(`unknown subcommand "${p.cmd}"`);
   if (p.flags.has('--csv') && p.flags.has('--json')) throw new UsageError('--csv and --json: pick one');
   const file = dbFile(p, io);
-  if (!existsSync(file)) {
+  if (!isPostgresUrl(file) && !existsSync(file)) {
     io.err(`voice-agent cdr: no CDR database at ${file} (no call recorded yet, or another cdr.db / CDR_DB)\n`);
     return 1;
   }
-  const store = new SqliteCdrStore({ file, readonly: true });
+  const store: CdrStore = isPostgresUrl(file) ? await PostgresCdrStore.open({ url: file, readonly: true }) : new SqliteCdrStore({ file, readonly: true });
   try {
     if (p.cmd === 'list') {
       if (p.positional.length) throw new UsageError(`unexpected argument ${p.positional[0]}`);

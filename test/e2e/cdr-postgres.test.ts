@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { main as cdrCli } from '../../src/cdr/cli.ts';
 import { PostgresCdrStore, SqliteCdrStore, applyCdrEnv, applyCdrFile, defaultCdrSettings, startCdr } from '../../src/cdr/index.ts';
 import { havePostgres, startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { cdrStoreCases } from '../unit/cdr-store-cases.ts';
@@ -94,5 +95,24 @@ if (!havePostgres()) {
     await svc!.store.insert(record({ id: 'svc-1' }));
     t.match(await svc!.store.get('svc-1'), { id: 'svc-1', tenant: 'northwind' });
     await svc!.close();
+  });
+
+  t.test('postgresql: voice-agent cdr list|show read the shared store (CDR_POSTGRES_URL or --db URL)', async (t) => {
+    const url = await freshDb();
+    const w = await PostgresCdrStore.open({ url, owner: 'node-b:1:1' });
+    await w.insert(record({ id: '9f1c0000-0000-4000-8000-00000000b001', sipCallId: 'from-node-b@x', tenant: 'acme', fromNumber: '+13125550199' }));
+    await w.close();
+    const run = async (argv: string[], env: Record<string, string>): Promise<{ code: number; out: string; err: string }> => {
+      let out = '';
+      let err = '';
+      const code = await cdrCli(argv, { out: (x) => { out += x; }, err: (x) => { err += x; }, env, cwd: tmp });
+      return { code, out, err };
+    };
+    const listed = await run(['list', '--json'], { CDR_POSTGRES_URL: url, DATA_DIR: path.join(tmp, 'none') });
+    t.equal(listed.code, 0, listed.err);
+    t.match(JSON.parse(listed.out.trim()), { id: '9f1c0000-0000-4000-8000-00000000b001', tenant: 'acme' }, 'a call another node recorded');
+    const shown = await run(['show', 'from-node-b@x', '--db', url], { DATA_DIR: path.join(tmp, 'none') });
+    t.equal(shown.code, 0, shown.err);
+    t.match(shown.out, /9f1c0000-0000-4000-8000-00000000b001/);
   });
 }
