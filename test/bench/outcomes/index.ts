@@ -321,7 +321,9 @@ async function main(): Promise<void> {
   const jobs: Job[] = [];
   let seq = 0;
   for (let rep = 0; rep < PER_CELL; rep++) {
-    lanes.forEach((lane, li) => NOISE.forEach((noise, ni) => {
+    // the rotation keys on the lane's place in LANES, so a --lanes subset meets the same voices as the full run
+    lanes.forEach((lane) => NOISE.forEach((noise, ni) => {
+      const li = LANES.indexOf(lane);
       for (let k = 0; k < VPC; k++) {
         const voice = VPC === VOICES.length ? VOICES[k]! : VOICES[(li * VPC + k + ni * 3 + rep) % VOICES.length]!;
         jobs.push({ lane, voice, noise, rep, seq: seq++ });
