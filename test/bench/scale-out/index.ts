@@ -132,6 +132,16 @@ interface ConcRun {
   wall_s: number;
 }
 
+/** The commonest SIPp failure lines of a run (what the callers saw). */
+function whyFailed(errors: string): string {
+  const counts = new Map<string, number>();
+  for (const m of errors.matchAll(/while expecting '(\d+)' \(index \d+\), received '([^\r\n']*)|(\S+ timed out[^\r\n]*)/g)) {
+    const k = m[3] ? m[3].replace(/\d+-\d+@\S+/g, '') : `expected ${m[1]}, got ${m[2]}`;
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return JSON.stringify([...counts].sort((x, y) => y[1] - x[1]).slice(0, 4));
+}
+
 /** One step for one topology: a rate run. */
 async function rateRun(topo: Topology, cps: number): Promise<RateRun> {
   const calls = Math.round(cps * seconds);
@@ -150,6 +160,7 @@ async function rateRun(topo: Topology, cps: number): Promise<RateRun> {
     loadavg_1m: load,
   };
   process.stderr.write(`scale-out ${topo.name} rate: ${JSON.stringify(run)}\n`);
+  if (r.failed > 0) process.stderr.write(`  why: ${whyFailed(r.errors)}\n`);
   await new Promise((res) => setTimeout(res, 2000));
   return run;
 }
@@ -164,6 +175,7 @@ async function concRun(topo: Topology, n: number): Promise<ConcRun> {
   });
   const run: ConcRun = { concurrent: n, ok: r.successful, failed: r.failed, wall_s: Number(((Date.now() - t0) / 1000).toFixed(1)) };
   process.stderr.write(`scale-out ${topo.name} concurrent: ${JSON.stringify(run)}\n`);
+  if (r.failed > 0) process.stderr.write(`  why: ${whyFailed(r.errors)}\n`);
   await new Promise((res) => setTimeout(res, 3000));
   return run;
 }
