@@ -21,13 +21,15 @@ int gRate = 22050;
 std::string gVoice;  // voice currently selected in the library
 int gWpm = -1, gPitch = -2;
 
+// Where the synthesis in progress collects its samples. Set and cleared under gEspeakMu
+// around espeak_ng_Synthesize; the event list's user_data is not relied on (espeak-ng can
+// hand over audio with an event list of an earlier synthesis).
+std::vector<int16_t>* gOut = nullptr;
+
 // Synchronous mode: espeak-ng calls this on the synthesising thread, inside
-// espeak_ng_Synthesize; user_data is the caller's output vector.
-int onSynth(short* wav, int n, espeak_EVENT* events) {
-  if (wav && n > 0 && events && events->user_data) {
-    auto* out = static_cast<std::vector<int16_t>*>(events->user_data);
-    out->insert(out->end(), wav, wav + n);
-  }
+// espeak_ng_Synthesize, with gEspeakMu held by that thread.
+int onSynth(short* wav, int n, espeak_EVENT*) {
+  if (wav && n > 0 && gOut) gOut->insert(gOut->end(), wav, wav + n);
   return 0;  // continue
 }
 
@@ -65,6 +67,9 @@ bool ensureInit(std::string* err) {
   return true;
 }
 
+// The throwaway text of selectVoice (a short text of two words was not enough in testing).
+const char kSettle[] = "para espa\xc3\xb1ol.";
+
 // Caller holds gEspeakMu.
 bool selectVoice(const std::string& name, std::string* err) {
   if (name == gVoice) return true;
@@ -78,6 +83,17 @@ bool selectVoice(const std::string& name, std::string* err) {
   gWpm = -1;  // a new voice resets rate and pitch
   gPitch = -2;
   return true;
+}
+
+// espeak-ng carries prosody state from one synthesis to the next (measured: es-419+f3 right
+// after an en-us sentence comes out ~90 ms longer, with longer pauses). One short throwaway
+// synthesis first settles it, so a sentence sounds the same whatever another call (another
+// tenant, another language) spoke last. Costs ~2 ms per sentence. Caller holds gEspeakMu.
+void settle() {
+  std::vector<int16_t> scratch;
+  gOut = &scratch;
+  espeak_ng_Synthesize(kSettle, sizeof kSettle, 0, POS_CHARACTER, 0, espeakCHARS_UTF8, nullptr, nullptr);
+  gOut = nullptr;
 }
 
 }  // namespace
@@ -101,18 +117,17 @@ bool espeakSynthesize(const std::string& text, const EspeakParams& p, int outRat
     if (!ensureInit(err)) return false;
     if (!selectVoice(p.voice, err)) return false;
     const int wpm = p.wpm > 0 ? p.wpm : 175;
-    if (wpm != gWpm) {
-      espeak_ng_SetParameter(espeakRATE, wpm, 0);
-      gWpm = wpm;
-    }
     const int pitch = p.pitch >= 0 ? p.pitch : 50;
-    if (pitch != gPitch) {
-      espeak_ng_SetParameter(espeakPITCH, pitch, 0);
-      gPitch = pitch;
-    }
+    espeak_ng_SetParameter(espeakRATE, wpm, 0);
+    espeak_ng_SetParameter(espeakPITCH, pitch, 0);
+    gWpm = wpm;
+    gPitch = pitch;
+    settle();
     raw.reserve(text.size() * 1200);
+    gOut = &raw;
     espeak_ng_STATUS st = espeak_ng_Synthesize(text.c_str(), text.size() + 1, 0, POS_CHARACTER, 0,
-                                               espeakCHARS_UTF8, nullptr, &raw);
+                                               espeakCHARS_UTF8, nullptr, nullptr);
+    gOut = nullptr;
     if (st != ENS_OK) {
       if (err) *err = "espeak-ng synthesis failed: " + statusText(st);
       return false;

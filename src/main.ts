@@ -334,6 +334,8 @@ async function startDialogue(config: Config, tenants: TenantDirectory): Promise<
   ]);
   const defaults = { stt: config.stt, tts: config.tts };
   checkSpeech(defaults, tenants.tenants, { config: config.configFile ?? 'environment', tenantsFile: config.tenantsFile });
+  // every espeak-ng voice a tenant's `voices` names exists here (ConfigError naming the field)
+  (await import('./tts/voices.ts')).checkTenantVoices(tenants.tenants, config.tenantsFile);
   const vocabulary = sharedCrmErpStore().vocabulary();
   const stt = createStt('pocketsphinx');
   await stt.prepare?.(vocabulary).catch((err: unknown) => log.warn('speech recognition warm-up failed', { err: err as Error }));

