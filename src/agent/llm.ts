@@ -38,8 +38,14 @@ export interface LlmAgentOptions {
   turnTimeoutMs?: number;
   /** model ↔ tool rounds per caller turn. @defaultValue 5 */
   maxRounds?: number;
-  /** say a filler when a tool has not answered after this many ms. @defaultValue 700 */
+  /** say a filler when a tool (or the model's first token) has not answered after this many ms. @defaultValue 700 */
   fillerAfterMs?: number;
+  /**
+   * After a filler said for a missing first token, wait at most this much longer for it
+   * before the rules agent answers (the filler bought time; more silence is dead air).
+   * @defaultValue 2000
+   */
+  firstTokenAfterFillerMs?: number;
   /** sampling temperature. @defaultValue 0.2 */
   temperature?: number;
   /** an existing client (tests) */
@@ -48,6 +54,8 @@ export interface LlmAgentOptions {
 
 /** Default first-token timeout in ms. @defaultValue 4000 */
 export const DEFAULT_FIRST_TOKEN_TIMEOUT_MS = 4000;
+/** Default wait for the first token after the filler, ms. @defaultValue 2000 */
+export const DEFAULT_FIRST_TOKEN_AFTER_FILLER_MS = 2000;
 /** Default per-round timeout in ms. @defaultValue 15000 */
 export const DEFAULT_ROUND_TIMEOUT_MS = 15000;
 /** Default per-turn timeout in ms. @defaultValue 30000 */
@@ -130,6 +138,7 @@ export class LlmAgent implements Agent {
       turnTimeoutMs: opts.turnTimeoutMs ?? DEFAULT_TURN_TIMEOUT_MS,
       maxRounds: opts.maxRounds ?? DEFAULT_MAX_ROUNDS,
       fillerAfterMs: opts.fillerAfterMs ?? DEFAULT_FILLER_AFTER_MS,
+      firstTokenAfterFillerMs: opts.firstTokenAfterFillerMs ?? DEFAULT_FIRST_TOKEN_AFTER_FILLER_MS,
       temperature: opts.temperature ?? 0.2,
     };
     this.client = opts.client ?? new OpenAI({ baseURL: opts.baseURL, apiKey: opts.apiKey || 'none', maxRetries: 0, timeout: this.opts.roundTimeoutMs });
@@ -227,7 +236,7 @@ export class LlmAgent implements Agent {
       const ac = new AbortController();
       const onAbort = (): void => ac.abort(signal?.reason);
       signal?.addEventListener('abort', onAbort, { once: true });
-      const firstTimer = setTimeout(() => ac.abort(new LlmTimeout(`no first token after ${this.opts.firstTokenTimeoutMs} ms`)), this.opts.firstTokenTimeoutMs);
+      let firstTimer = setTimeout(() => ac.abort(new LlmTimeout(`no first token after ${this.opts.firstTokenTimeoutMs} ms`)), this.opts.firstTokenTimeoutMs);
       const roundTimer = setTimeout(() => ac.abort(new LlmTimeout('round timeout')), Math.max(1, Math.min(this.opts.roundTimeoutMs, turnDeadline - Date.now())));
       const splitter = new SentenceSplitter();
       let content = '';
@@ -235,11 +244,35 @@ export class LlmAgent implements Agent {
       const t0 = Date.now();
       let firstAt = 0;
       try {
-        const stream = await this.client.chat.completions.create(
-          { model: this.opts.model, messages: this.messages, tools: this.tools(), stream: true, stream_options: { include_usage: true }, temperature: this.opts.temperature },
-          { signal: ac.signal },
-        );
-        for await (const chunk of stream) {
+        const opened = (async () => {
+          const stream = await this.client.chat.completions.create(
+            { model: this.opts.model, messages: this.messages, tools: this.tools(), stream: true, stream_options: { include_usage: true }, temperature: this.opts.temperature },
+            { signal: ac.signal },
+          );
+          const iter = stream[Symbol.asyncIterator]();
+          return { iter, head: await iter.next() };
+        })();
+        opened.catch(() => {});
+        if (!filler.said && this.opts.fillerAfterMs >= 0) {
+          // no first token yet: a filler line instead of dead air, and a shorter leash after it
+          let timer: NodeJS.Timeout | undefined;
+          const slow = new Promise<'slow'>((resolve) => { timer = setTimeout(() => resolve('slow'), this.opts.fillerAfterMs); });
+          const first = await Promise.race([opened, slow]).catch(() => null);
+          clearTimeout(timer);
+          if (first === 'slow') {
+            filler.said = true;
+            const left = this.opts.firstTokenTimeoutMs - (Date.now() - t0);
+            if (left > this.opts.firstTokenAfterFillerMs) {
+              clearTimeout(firstTimer);
+              const waited = Date.now() - t0 + this.opts.firstTokenAfterFillerMs;
+              firstTimer = setTimeout(() => ac.abort(new LlmTimeout(`no first token after ${waited} ms (filler said)`)), this.opts.firstTokenAfterFillerMs);
+            }
+            yield { type: 'filler', text: this.prompts.filler ?? DEFAULT_FILLER_TEXT };
+          }
+        }
+        const { iter, head } = await opened;
+        for (let next = head; !next.done; next = await iter.next()) {
+          const chunk = next.value;
           if (!firstAt) {
             firstAt = Date.now();
             clearTimeout(firstTimer);

@@ -7,12 +7,24 @@
  * Tool names: built-in tools keep their names; a tool of an external server keeps its name
  * unless another server offers the same name, in which case it is offered as
  * `<server>__<tool>` (OpenAI function names allow `[A-Za-z0-9_-]`, so no dot).
+ *
+ * An external server named `crm` replaces the built-in CRM/ERP for that tenant (the tenant's
+ * own deployment of `voice-agent crm-erp-mcp --http`, or any server with the same tools): its
+ * tools keep their plain names and the in-process server is not started.
+ *
+ * An external server that drops (a stdio child exits, an HTTP request fails below the MCP
+ * layer) is marked down; the next call to one of its tools reconnects first (a fresh
+ * transport and MCP handshake; a stdio child is started again), with exponential backoff
+ * between failed attempts ({@link RECONNECT_BACKOFF_MS}): while backing off, calls fail at
+ * once rather than keep the caller waiting. Both are logged (`mcp server down`,
+ * `mcp server reconnected`, `mcp server reconnect failed`).
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { createCrmErpServer, sharedCrmErpStore } from '../crm-erp/server.ts';
 import type { CrmErpStore } from '../crm-erp/store.ts';
 import { logger } from '../ops/log.ts';
@@ -27,6 +39,8 @@ const log = logger('tools');
 export const BUILTIN_SERVER_NAME = 'crm';
 /** How long to wait for an external MCP server to connect and list its tools. @defaultValue 10000 */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** Wait before the 2nd, 3rd, … reconnect attempt to a dropped MCP server (doubling), ms. @defaultValue {first: 500, max: 30000} */
+export const RECONNECT_BACKOFF_MS = { first: 500, max: 30_000 } as const;
 
 export interface ToolGatewayOptions {
   /** Connect the built-in CRM/ERP server in-process. @defaultValue true */
@@ -37,7 +51,18 @@ export interface ToolGatewayOptions {
   connectTimeoutMs?: number;
 }
 
-interface Upstream { name: string; client: Client; closeExtra?: () => Promise<void> }
+interface Upstream {
+  name: string;
+  client: Client;
+  closeExtra?: () => Promise<void>;
+  /** external servers: how to connect again */
+  cfg?: McpServerConfig;
+  /** the connection dropped; the next call reconnects (not before `retryAt`) */
+  down?: boolean;
+  retryAt?: number;
+  backoffMs?: number;
+  reconnecting?: Promise<boolean>;
+}
 interface Entry { exposed: string; server: Upstream; raw: string; spec: ToolSpec }
 
 class TimeoutError extends Error {}
@@ -106,7 +131,44 @@ async function connectUpstream(cfg: McpServerConfig, timeoutMs: number): Promise
     await client.close().catch(() => {});
     throw err;
   }
-  return { name: cfg.name, client };
+  return { name: cfg.name, client, cfg };
+}
+
+/** Mark an external upstream down when its transport closes (a stdio child exited, …). */
+function watchClose(u: Upstream, tenantId: string, isClosed: () => boolean): void {
+  const client = u.client;
+  client.onclose = () => {
+    if (isClosed() || u.client !== client || u.down) return;
+    u.down = true;
+    log.warn('mcp server down', { tenant: tenantId, server: u.name, reason: 'connection closed' });
+  };
+}
+
+/** Reconnect a dropped upstream (one attempt, shared by concurrent callers); true when it is back. */
+function reconnect(u: Upstream, tenantId: string, timeoutMs: number, isClosed: () => boolean): Promise<boolean> {
+  u.reconnecting ??= (async () => {
+    const started = Date.now();
+    try {
+      const fresh = await connectUpstream(u.cfg!, timeoutMs);
+      const old = u.client;
+      u.client = fresh.client;
+      u.down = false;
+      u.retryAt = undefined;
+      u.backoffMs = undefined;
+      watchClose(u, tenantId, isClosed);
+      void old.close().catch(() => {});
+      log.info('mcp server reconnected', { tenant: tenantId, server: u.name, ms: Date.now() - started });
+      return true;
+    } catch (err) {
+      u.backoffMs = u.backoffMs ? Math.min(u.backoffMs * 2, RECONNECT_BACKOFF_MS.max) : RECONNECT_BACKOFF_MS.first;
+      u.retryAt = Date.now() + u.backoffMs;
+      log.warn('mcp server reconnect failed', { tenant: tenantId, server: u.name, retryInMs: u.backoffMs, err: err as Error });
+      return false;
+    } finally {
+      u.reconnecting = undefined;
+    }
+  })();
+  return u.reconnecting;
 }
 
 /**
@@ -117,8 +179,12 @@ export async function createToolGateway(tenant: TenantToolPolicy, opts: ToolGate
   const allow = new AllowList(tenant.allowedActions);
   const connectTimeout = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const upstreams: Upstream[] = [];
+  let closed = false;
+  const isClosed = (): boolean => closed;
+  // an external server named like the built-in one replaces it
+  const builtin = opts.builtin ?? !(tenant.mcpServers ?? []).some((s) => s.name === BUILTIN_SERVER_NAME);
 
-  if (opts.builtin ?? true) {
+  if (builtin) {
     const server = createCrmErpServer({ store: opts.store ?? sharedCrmErpStore() });
     const [clientT, serverT] = InMemoryTransport.createLinkedPair();
     await server.connect(serverT);
@@ -129,7 +195,10 @@ export async function createToolGateway(tenant: TenantToolPolicy, opts: ToolGate
   const external = await Promise.allSettled((tenant.mcpServers ?? []).map((cfg) => connectUpstream(cfg, connectTimeout)));
   external.forEach((r, i) => {
     const cfg = tenant.mcpServers![i]!;
-    if (r.status === 'fulfilled') upstreams.push(r.value);
+    if (r.status === 'fulfilled') {
+      upstreams.push(r.value);
+      watchClose(r.value, tenant.tenantId, isClosed);
+    }
     else log.error('mcp server unavailable', { tenant: tenant.tenantId, server: cfg.name, transport: cfg.transport, err: r.reason as Error });
   });
 
@@ -148,8 +217,8 @@ export async function createToolGateway(tenant: TenantToolPolicy, opts: ToolGate
   const catalog = new Map<string, Entry>();
   for (const { server, tools } of listed) {
     for (const t of tools) {
-      const builtin = server.name === BUILTIN_SERVER_NAME && (opts.builtin ?? true);
-      const exposed = builtin || owners.get(t.name) === 1 ? t.name : `${server.name}__${t.name}`;
+      const plain = server.name === BUILTIN_SERVER_NAME;
+      const exposed = plain || owners.get(t.name) === 1 ? t.name : `${server.name}__${t.name}`;
       if (catalog.has(exposed)) {
         log.warn('duplicate tool name dropped', { tenant: tenant.tenantId, server: server.name, tool: t.name });
         continue;
@@ -165,7 +234,6 @@ export async function createToolGateway(tenant: TenantToolPolicy, opts: ToolGate
     tools: allowed.map((e) => e.exposed).join(','),
   });
 
-  let closed = false;
   return {
     listTools: () => allowed.map((e) => ({ ...e.spec })),
 
@@ -200,10 +268,20 @@ export async function createToolGateway(tenant: TenantToolPolicy, opts: ToolGate
       if (entry.server.name === BUILTIN_SERVER_NAME && entry.raw === 'business_hours' && callArgs.tenant === undefined) {
         callArgs = { ...callArgs, tenant: tenant.tenantId };
       }
+      const up = entry.server;
+      if (up.down && up.cfg) {
+        if (up.retryAt && Date.now() < up.retryAt && !up.reconnecting) {
+          return audit({ ok: false, code: 'failed', error: `MCP server "${up.name}" is down (next reconnect in ${up.retryAt - Date.now()} ms)`, ms: ms() });
+        }
+        if (!(await reconnect(up, tenant.tenantId, Math.min(connectTimeout, timeoutMs), isClosed))) {
+          return audit({ ok: false, code: 'failed', error: `MCP server "${up.name}" is down (reconnect failed)`, ms: ms() });
+        }
+      }
+      const client = up.client;
       const abort = new AbortController();
       try {
         const res = await withTimeout(
-          entry.server.client.callTool({ name: entry.raw, arguments: callArgs }, undefined, { signal: abort.signal, timeout: timeoutMs + 1000 }),
+          client.callTool({ name: entry.raw, arguments: callArgs }, undefined, { signal: abort.signal, timeout: timeoutMs + 1000 }),
           timeoutMs, `${name}`,
         ) as Record<string, unknown>;
         if (res.isError) {
@@ -216,6 +294,11 @@ export async function createToolGateway(tenant: TenantToolPolicy, opts: ToolGate
         if (err instanceof TimeoutError) {
           abort.abort(); // tell the server (notifications/cancelled) and abandon the call
           return audit({ ok: false, code: 'timeout', error: `${name} did not answer within ${timeoutMs} ms`, ms: ms() });
+        }
+        // below the MCP layer (connection refused or reset, child gone): reconnect next time
+        if (up.cfg && !(err instanceof McpError) && up.client === client && !up.down) {
+          up.down = true;
+          log.warn('mcp server down', { tenant: tenant.tenantId, server: up.name, reason: (err as Error).message || String(err) });
         }
         return audit({ ok: false, code: 'failed', error: (err as Error).message || String(err), ms: ms() });
       }

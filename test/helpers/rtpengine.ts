@@ -60,6 +60,8 @@ export interface StartRtpengineOptions {
   threads?: number;
   /** Extra command-line arguments. */
   args?: string[];
+  /** An explicit ng port instead of a free one (start again where a stopped daemon was). */
+  ngPort?: number;
   /** How long to wait for the first `pong`. @defaultValue 5000 */
   readyTimeoutMs?: number;
 }
@@ -88,7 +90,7 @@ export async function startRtpengine(opts: StartRtpengineOptions = {}): Promise<
   if (!bin) throw new Error('rtpengine is not installed (Debian package rtpengine-daemon)');
   let lastErr: Error | undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
-    const ngPort = await freePort(RTPENGINE_RANGES.ng, 'udp');
+    const ngPort = opts.ngPort ?? await freePort(RTPENGINE_RANGES.ng, 'udp');
     const media = opts.media ?? await freePortBlock(RTPENGINE_RANGES.media, opts.mediaPorts ?? 200);
     try {
       return await launch(bin, ngPort, media, opts);
