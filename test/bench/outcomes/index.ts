@@ -34,7 +34,7 @@
  * Last stdout line: JSON {"bench":"outcomes","totals":{…},"by_lane":{…},"by_voice":{…},"by_noise":{…},"cells":[…]}.
  */
 import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { placeCall, type AgentSegment } from '../../../src/cli/caller.ts';
@@ -375,6 +375,7 @@ async function main(): Promise<void> {
   let next = 0;
   let done = 0;
   const tRun = Date.now();
+  const loadStart = loadavg()[0]!;
   const worker = async (w: number): Promise<void> => {
     await sleep(w * 700);
     for (;;) {
@@ -430,11 +431,13 @@ async function main(): Promise<void> {
   table('by noise', byNoise);
   if (PER_CELL > 1 || VERBOSE) table('by lane | voice | noise', cells);
   log(`\ntargets: in-lane unseen clean ${targets.in_lane_unseen_clean_pct ?? '-'}% (≥ 90), at 15 dB ${targets.in_lane_unseen_15dB_pct ?? '-'}% (≥ 75), wrong orders ${targets.wrong_orders} (0), out of lane handed off ${targets.out_of_lane_handed_off} (all)`);
-  log(`outcomes: ${outcomes.length} calls in ${runSeconds} s`);
+  log(`outcomes: ${outcomes.length} calls in ${runSeconds} s (load average ${loadStart.toFixed(1)} → ${loadavg()[0]!.toFixed(1)})`);
   console.log(JSON.stringify({
     bench: 'outcomes',
     voices: VOICES, voices_per_cell: VPC, noise: NOISE.map((n) => (n === undefined ? 'clean' : `${n}dB`)), lanes: lanes.map((l) => l.id), calls_per_cell: PER_CELL, concurrency: CONCURRENCY,
     seconds: runSeconds,
+    /** the box's 1-minute load average when the calls started and ended (2 cores, shared) */
+    loadavg_1m: [Math.round(loadStart * 10) / 10, Math.round(loadavg()[0]! * 10) / 10],
     totals: summarize(outcomes),
     in_lane: summarize(inLane),
     targets,
