@@ -204,6 +204,11 @@ export class LlmAgent implements Agent {
     return this.doTurn(input, signal);
   }
 
+  /** After hours the rules agent answers (see doTurn); it takes the message a hand-off cannot. */
+  personUnavailable(reason: string): AsyncIterable<AgentAction> {
+    return this.rules.personUnavailable(reason);
+  }
+
   private async *doTurn(input: AgentTurn, signal?: AbortSignal): AsyncGenerator<AgentAction> {
     if (this.failed || this.state.afterHours) {
       yield* this.rules.turn(input, signal);

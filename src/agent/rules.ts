@@ -1,45 +1,132 @@
 /**
  * The rules agent: the offline default and the LLM agent's fallback. Deterministic intents
- * and slot filling for the lanes — identify by ANI and greet, reorder (same as last time or a
- * SKU read out) with ATP read-back and an explicit yes, order status by PO number, after-hours
- * message, transfer on request. Every action goes through the tool gateway, which enforces
- * what the tenant allows; the rules agent only words the refusal.
+ * and slot filling for the lanes — identify by ANI and greet, reorder (a SKU read out, keyed,
+ * or from the account's order history: "same as last time", "the valves I got last month")
+ * with ATP read-back and an explicit yes, order status by PO or order number (lettered or
+ * digits, spoken or keyed), after-hours message, transfer on request. Every action goes
+ * through the tool gateway, which enforces what the tenant allows; the rules agent only words
+ * the refusal.
+ *
+ * Repair — how it copes with a recogniser that mishears (README "How the agent repairs
+ * misunderstandings"):
+ * - every prompt sets `state.expect` (what it asked for), so the recogniser can narrow its model;
+ * - act, confirm or re-ask: a quantity or SKU the turn is unsure of (low confidence, n-best
+ *   alternatives that read it differently, a teen/ty quantity, a SKU matched only by its
+ *   digits in the account's history) is confirmed on its own, digit by digit, before the full
+ *   read-back; number words that do not form one number ("twenty forty") are asked again,
+ *   never added; a catalogue match that is not what was heard is never offered;
+ * - the repair loop per question: a narrower question, then the keypad ("key in the
+ *   quantity and press pound"; the part's digits; the PO digits), then — asked three times
+ *   and still not understood — a person, with that reason;
+ * - off-domain twice in a row, or a price/terms question: a person is offered;
+ * - nothing is booked without an explicit yes to a read-back of exactly what is booked.
  */
 import { promptsFor } from '../tenants/index.ts';
 import { logger } from '../ops/log.ts';
-import type { Agent, AgentAction, AgentTurn, CallContext, ConversationState, ToolResult, CaseMessage } from './types.ts';
+import type {
+  Agent, AgentAction, AgentTurn, CallContext, ConversationState, ToolResult, CaseMessage, EscalationTrigger, Expectation,
+} from './types.ts';
 import { newState, transcriptText } from './types.ts';
 import { callTool, DEFAULT_FILLER_AFTER_MS, DEFAULT_FILLER_TEXT, type FillerState } from './call-tool.ts';
 import {
-  extractOrderNumber, fillTemplate, extractPhone, extractPoNumber, extractQuantity, extractSkuCandidates, firstName, speakCode,
-  speakDate, speakPhone, spokenDigits, words, yesNo,
+  asksForPerson, companyFrom, confusableQuantity, doubtful, extractOrderNumber, extractPhone, extractPoAnswer, extractPoNumber,
+  extractSkuCandidates, fillTemplate, firstName, nameFrom, quantityIn, speakCode, speakDate, speakOpening, speakPhone,
+  speakQuantityCheck, spokenDigits, words, yesNo, type QuantityHeard, type SkuCandidate,
 } from './text.ts';
 
 const log = logger('agent.rules');
 
+/** Tunables of the repair policy (see the module comment). */
+export interface RepairTunables {
+  /**
+   * A recognised turn at or above this confidence is acted on; below it, the quantity and the
+   * SKU it carries are confirmed on their own before the read-back. (pocketsphinx: the score
+   * per frame times the weakest word's lattice posterior; correct call phrases on flite
+   * voices measured 0.05–0.99, so confidence alone is a weak signal — the teen/ty rule and the
+   * n-best check below carry most of the weight.) @defaultValue 0.5
+   */
+  confirmBelow: number;
+  /**
+   * A recognised turn below this confidence is not understood: nothing in it is acted on and
+   * the question is asked again. 0 leaves that to the recogniser's own off-domain flag.
+   * @defaultValue 0
+   */
+  rejectBelow: number;
+  /**
+   * An n-best alternative at least this share of the best hypothesis' confidence that reads
+   * the quantity or SKU differently makes it unsure (confirmed on its own). @defaultValue 0.5
+   */
+  rivalShare: number;
+  /**
+   * Confirm a spoken teen/ty quantity ("fourteen" / "forty") on its own whatever the
+   * confidence — the recogniser swaps them with high confidence. @defaultValue true
+   */
+  confirmConfusable: boolean;
+  /** Asks of one question before the caller is handed to a person (narrower, keypad, person). @defaultValue 3 */
+  maxAsks: number;
+}
+
+export const REPAIR_DEFAULTS: Readonly<RepairTunables> = Object.freeze({ confirmBelow: 0.5, rejectBelow: 0, rivalShare: 0.5, confirmConfusable: true, maxAsks: 3 });
+
 export interface RulesAgentOptions {
   /** say a filler when a tool has not answered after this many ms. @defaultValue 700 */
   fillerAfterMs?: number;
-  /** re-asks of one question before offering a person. @defaultValue 2 */
+  /** turns in a row with no recognisable request before a person takes over. @defaultValue 2 */
   maxRetries?: number;
+  /** repair policy. @defaultValue {@link REPAIR_DEFAULTS} */
+  repair?: Partial<RepairTunables>;
   /** share a state object (the LLM agent hands its own in so a fallback keeps the context) */
   state?: ConversationState;
 }
 
 type Question =
-  | 'confirm_order' | 'qty' | 'sku' | 'po' | 'phone_for_account' | 'caller_name' | 'account_name'
-  | 'callback_confirm' | 'callback_number' | 'reason' | 'offer_message' | 'anything_else';
+  | 'confirm_order' | 'confirm_sku' | 'confirm_qty' | 'qty' | 'sku' | 'choose_sku' | 'po' | 'phone_for_account'
+  | 'caller_name' | 'confirm_name' | 'account_name' | 'confirm_account' | 'callback_confirm' | 'callback_number' | 'reason'
+  | 'offer_message' | 'offer_person' | 'anything_else' | 'after_hours_menu';
 
-const TRANSFER = /\b(agent|representative|rep|human|operator|real person|live person|somebody|someone|a person|customer service|sales ?person)\b/;
-const TRANSFER_VERB = /\b(talk|speak|connect|transfer|put me through|get me|want|need)\b/;
+/** What each question asks for (the recogniser's per-state grammar). */
+const EXPECT: Record<Question, Expectation> = {
+  confirm_order: 'yesno', confirm_sku: 'yesno', confirm_qty: 'yesno', qty: 'quantity', sku: 'sku', choose_sku: 'digits', po: 'po',
+  phone_for_account: 'digits', caller_name: 'name', confirm_name: 'yesno', account_name: 'name', confirm_account: 'yesno',
+  callback_confirm: 'yesno', callback_number: 'digits', reason: 'message', offer_message: 'yesno', offer_person: 'yesno',
+  anything_else: 'open', after_hours_menu: 'open',
+};
+
+/** The slots a repair loop counts failures on. */
+type RepairSlot = 'qty' | 'sku' | 'po' | 'confirm' | 'phone' | 'callback' | 'name' | 'company';
+const SLOT_LABEL: Record<RepairSlot, string> = {
+  qty: 'quantity', sku: 'part number', po: 'PO number', confirm: 'confirmation of the order', phone: 'account phone number',
+  callback: 'callback number', name: 'name', company: 'company name',
+};
+
 const GOODBYE = /\b(bye|goodbye|good bye|that's all|that is all|nothing else|that's it|i'm done|i am done|hang up)\b/;
-const SAME_AS_LAST = /\b(same as (last time|before|usual|last)|the usual|my usual|last order|previous order|repeat (my|the) (last )?order|reorder (my|the) last|same order)\b/;
+/** the account's order history: the whole last order, or items from it */
+const HISTORY = /\b(same as (last time|before|usual|last)|the usual|my usual|usual order|(my|the|our) (last|previous|latest) order|last order|previous order|repeat (my|the|our) (last )?order|reorder (my|the|our) last|same order|same again|same thing|(i|we) (usually )?(got|ordered|bought|get|order)\b.*\b(last|before|usual|usually)|last (time|month|week)|usually (get|order))\b/;
 const ORDER_WORDS = /\b(order|reorder|re-order|buy|purchase|need|want|get|send me|ship me|like)\b/;
-const STATUS_WORDS = /\b(where('s| is)|status|track|tracking|shipped|delivery|deliver|arrive|eta|when will|check (on )?(an?|my|the) order|look up (an?|my|the) order)\b/;
+const STATUS_WORDS = /\b(where('s| is| are)|status|track|tracking|shipped|delivery|deliver|arrive|eta|when will|check (on )?(an?|my|the) order|look up (an?|my|the) order)\b/;
+const LATEST_ORDER = /\b(my|the|our) (last|latest|most recent|newest) order\b/;
 const MESSAGE_WORDS = /\b(message|call me back|callback|call back|have (someone|him|her|them) call)\b/;
+/** out of lane for the agent: prices, quotes, terms — a person is offered */
+const PRICE_WORDS = /\b(price|prices|pricing|priced|cost|costs|how much (is|are|does|do|for|would|will)|quote|quotation|discount|terms|net (\d+|thirty|sixty|ninety|forty five))\b/;
+/** a quantity answer that points at the account's history */
+const USUAL_AMOUNT = /\b(usual|same (amount|number|quantity|as (last time|before|usual))|as (last time|before)|like last time)\b/;
+const HELP_ONLY = /^(help|help me|i need help|help please|can you help( me)?)$/;
+const MENU = 'I can help you reorder parts, check an order by its PO number, or take a message for your rep. What would you like to do?';
+/** words in a history request that do not name an item */
+const HISTORY_STOP = new Set(('same as last time before usual my our the a an i we us me you reorder re order orders ordered order get got bought buy ' +
+  'purchase want need like would please again previous latest recent month week year ago thing things stuff those these them that this of ' +
+  'some more repeat send ship usually just and to for it one ones kind with from on in can could').split(' '));
 
-function titleCase(s: string): string {
-  return s.replace(/\b([a-z])/g, (m) => m.toUpperCase());
+/** An order line as the CRM's last_orders returns it (and `state.history` keeps it). */
+type HistoryLine = NonNullable<ConversationState['history']>[number];
+
+/** A part the agent settled on, and how sure it is of it. */
+interface SkuHit {
+  sku: string;
+  description?: string;
+  span?: { start: number; end: number };
+  /** 'heard': the catalogue has exactly what was heard; 'history': only its digits matched a part the account ordered; 'alternative': an n-best hypothesis had it; 'keyed': keypad digits */
+  how: 'heard' | 'history' | 'alternative' | 'keyed';
 }
 
 function warehouseName(data: Record<string, unknown>): string {
@@ -48,15 +135,40 @@ function warehouseName(data: Record<string, unknown>): string {
   return /warehouse/i.test(n) ? `the ${n}` : `the ${n} warehouse`;
 }
 
+function skuKey(s: string): string {
+  return s.toUpperCase().replace(/[^A-Z0-9]/g, '');
+}
+
+/** "1/2 inch brass ball valve, full port, threaded" → "half inch brass ball valve" (what is said). */
+function shortDescription(d: string | undefined): string | undefined {
+  return d?.replace(/^1\/2 inch/, 'half inch').replace(/^3\/4 inch/, 'three quarter inch').replace(/,.*$/, '');
+}
+
+/** "valves" → "valve", "boxes" → "box": enough to match a caller's words to catalogue descriptions. */
+function singular(w: string): string {
+  return w.length > 3 && /(ches|shes|xes)$/.test(w) ? w.slice(0, -2) : w.length > 3 && w.endsWith('s') && !w.endsWith('ss') ? w.slice(0, -1) : w;
+}
+
 /** The offline agent. */
 export class RulesAgent implements Agent {
   readonly state: ConversationState;
   private ctx: CallContext;
   private readonly fillerAfterMs: number;
   private readonly maxRetries: number;
+  private readonly tun: RepairTunables;
   private pending?: Question;
-  private retries = 0;
   private misses = 0;
+  /** failures in a row per question slot — the repair loop */
+  private failures: Partial<Record<RepairSlot, number>> = {};
+  /** the keypad was offered for this slot: keyed digits answer it */
+  private keypad?: RepairSlot;
+  /** recognised turns in a row flagged off-domain */
+  private offDomainRun = 0;
+  /** SKUs offered as a keypad choice ("press 1 for …") */
+  private choices: Array<{ sku: string; description?: string }> = [];
+  /** the office opens again (said after hours), from business_hours */
+  private opensAt?: string;
+  private historyLoad?: Promise<void>;
   private orderSeq = 0;
   private msgSeq = 0;
   private out: AgentAction[] = [];
@@ -68,6 +180,7 @@ export class RulesAgent implements Agent {
     this.state = opts.state ?? newState(ctx);
     this.fillerAfterMs = opts.fillerAfterMs ?? DEFAULT_FILLER_AFTER_MS;
     this.maxRetries = opts.maxRetries ?? 2;
+    this.tun = { ...REPAIR_DEFAULTS, ...opts.repair };
   }
 
   private get prompts() {
@@ -83,8 +196,6 @@ export class RulesAgent implements Agent {
   }
 
   private ask(q: Question, text: string): void {
-    if (this.pending === q) this.retries++;
-    else this.retries = 0;
     this.pending = q;
     this.say(text);
   }
@@ -110,6 +221,8 @@ export class RulesAgent implements Agent {
     this.filler = { said: false };
     this.state.engine = 'rules';
     yield* body();
+    // what the last prompt asked for: the recogniser's grammar for the caller's next words
+    this.state.expect = this.pending ? EXPECT[this.pending] : 'open';
     const rest = this.out;
     this.out = [];
     let lastSay = -1;
@@ -118,6 +231,20 @@ export class RulesAgent implements Agent {
       const a = rest[i]!;
       yield i === lastSay && a.type === 'say' ? { ...a, final: true } : a;
     }
+  }
+
+  /** Hand the caller to a person (after hours: take a message instead). */
+  private handOff(reason: string, trigger: EscalationTrigger, said?: string): void {
+    this.pending = undefined;
+    this.keypad = undefined;
+    if (this.state.afterHours) {
+      this.noPerson(reason);
+      return;
+    }
+    if (said) this.say(said);
+    this.state.lane = 'transfer';
+    this.state.reason = reason;
+    this.out.push({ type: 'transfer', target: 'rep', reason, trigger });
   }
 
   // ---- start ------------------------------------------------------------------------------
@@ -140,8 +267,10 @@ export class RulesAgent implements Agent {
     if (t.afterHours.enabled) {
       const at = (this.ctx.now ?? new Date()).toISOString();
       const r = yield* this.tool('business_hours', { tenant: t.businessHoursTenant, at });
-      if (r.ok) this.state.afterHours = r.data.open === false;
-      else log.warn('business_hours failed; assuming open', { callId: this.ctx.callId, err: r.error });
+      if (r.ok) {
+        this.state.afterHours = r.data.open === false;
+        this.opensAt = speakOpening(r.data.next_open as string | undefined, r.data.local_time as string | undefined);
+      } else log.warn('business_hours failed; assuming open', { callId: this.ctx.callId, err: r.error });
     }
     const p = this.prompts;
     const first = firstName(this.state.caller?.name);
@@ -153,11 +282,10 @@ export class RulesAgent implements Agent {
       this.say(p.greeting || t.greeting);
     }
     if (this.state.afterHours) {
-      // replace the open-hours question with the after-hours notice and start the message lane
+      // after hours is not a wall: self-service goes on; what needs a person becomes a message
       const last = this.out[this.out.length - 1];
       if (last?.type === 'say') last.text = last.text.replace(/\s*How can I help you( today)?\?\s*$/i, '');
-      this.say(p.afterHours ?? 'Our office is closed right now, but I can take a message and have your rep call you back.');
-      this.startMessage('after_hours_message');
+      this.ask('after_hours_menu', fillTemplate(p.afterHours ?? DEFAULT_AFTER_HOURS, { opens: this.opensAt ?? 'our next business day', tenant: t.name }));
     }
   }
 
@@ -173,16 +301,50 @@ export class RulesAgent implements Agent {
     };
   }
 
+  /**
+   * Load the account's recent order lines in the background (SKU matching tries them; the
+   * recogniser gets their SKUs first from the next question on). Started with the caller's
+   * first turn, beside its own work, so the greeting never waits for it.
+   */
+  private loadHistorySoon(): void {
+    const id = this.state.account?.id;
+    if (id && !this.historyLoad) this.historyLoad = this.loadHistory(id);
+  }
+
+  private async loadHistory(accountId: string): Promise<void> {
+    try {
+      const r = await this.ctx.tools.call('last_orders', { account_id: accountId, limit: 5 }, { tenantId: this.ctx.tenant.id, callId: this.ctx.callId });
+      if (r.ok) this.keepHistory(r.data.orders);
+    } catch (err) {
+      log.debug('order history not loaded', { callId: this.ctx.callId, err: err as Error });
+    }
+  }
+
+  private keepHistory(orders: unknown): void {
+    const lines: HistoryLine[] = [];
+    for (const o of (orders as Array<Record<string, unknown>> | undefined) ?? []) {
+      for (const l of (o.lines as Array<Record<string, unknown>> | undefined) ?? []) {
+        lines.push({
+          sku: String(l.sku), qty: Number(l.qty),
+          ...(l.description ? { description: String(l.description) } : {}),
+          ...(o.date ? { date: String(o.date) } : {}), ...(o.order_number ? { order_number: String(o.order_number) } : {}),
+        });
+      }
+    }
+    this.state.history = lines;
+  }
+
+  private async history(): Promise<HistoryLine[]> {
+    await this.historyLoad;
+    return this.state.history ?? [];
+  }
+
   // ---- turns ------------------------------------------------------------------------------
 
   turn(input: AgentTurn, signal?: AbortSignal): AsyncIterable<AgentAction> {
     const text = input.text?.trim() || input.dtmf || '';
     this.state.transcript.push({ role: 'caller', text: text || input.dtmf || '', at: Date.now() });
-    return this.run(async function* (this: RulesAgent) {
-      if (signal?.aborted) return;
-      if (!this.started) yield* this.doStart();
-      yield* this.handle(text, input);
-    }.bind(this));
+    return this.continueTurn(input, signal);
   }
 
   /**
@@ -190,152 +352,362 @@ export class RulesAgent implements Agent {
    * the same utterance, handled by the rules).
    */
   continueTurn(input: AgentTurn, signal?: AbortSignal): AsyncIterable<AgentAction> {
-    const text = input.text?.trim() || input.dtmf || '';
     return this.run(async function* (this: RulesAgent) {
       if (signal?.aborted) return;
       if (!this.started) yield* this.doStart();
-      yield* this.handle(text, input);
+      this.loadHistorySoon();
+      yield* this.handle(input);
     }.bind(this));
   }
 
-  private async *handle(text: string, input: AgentTurn): AsyncGenerator<AgentAction> {
-    const t = words(text).join(' ');
-    if (t === '' && !input.dtmf) {
-      this.say("Sorry, I didn't catch that. Could you say it again?");
+  /**
+   * No person can take the call now (after hours): say when the office opens and take a
+   * message for the rep instead (the EscalatingAgent calls this for its triggers).
+   */
+  personUnavailable(reason: string): AsyncIterable<AgentAction> {
+    return this.run(async function* (this: RulesAgent) {
+      this.noPerson(reason);
+    }.bind(this));
+  }
+
+  private noPerson(reason: string): void {
+    const opens = this.opensAt ? ` We open again ${this.opensAt}.` : '';
+    if (this.state.lane === 'message' && this.pending && ['caller_name', 'confirm_name', 'account_name', 'confirm_account', 'callback_confirm', 'callback_number', 'reason'].includes(this.pending)) {
+      // already taking the message: go on with it
+      this.say(`Our office is closed right now, so I can't put you through, but your rep will get this message.${opens}`);
+      this.askMessageSlot();
       return;
     }
-    // global intents first
-    if (TRANSFER.test(t) && (TRANSFER_VERB.test(t) || words(text).length <= 3) && !MESSAGE_WORDS.test(t) && this.pending !== 'reason') {
+    this.say(`Our office is closed right now, so I can't put you through to a person.${opens} I'll take a message, and your rep will call you back.`);
+    this.state.slots.handoff_reason = reason;
+    this.startMessage('after_hours_message');
+  }
+
+  private async *handle(input: AgentTurn): AsyncGenerator<AgentAction> {
+    const text = input.text?.trim() ?? '';
+    const keyed = !text && input.dtmf ? input.dtmf : undefined;
+    if (keyed !== undefined) {
+      this.offDomainRun = 0;
+      yield* this.keyed(keyed);
+      return;
+    }
+    const t = words(text).join(' ');
+    const heard = input.confidence === undefined || input.confidence >= this.tun.rejectBelow;
+    // a per-state grammar forced its words onto the audio: ask before acting on a hand-off or a goodbye
+    const doubt = doubtful(input.confidence, this.state.expect);
+    // while a message is being dictated its words are the message ("tell my rep…", "a person")
+    if (t && this.pending !== 'reason' && asksForPerson(text)) {
+      if (doubt && this.pending !== 'offer_person') {
+        this.state.slots.person_reason = `caller asked for a person: "${text.trim()}"`;
+        this.ask('offer_person', 'Sorry, did you ask for a person? Please say yes or no.');
+        return;
+      }
       yield* this.transfer(text);
       return;
     }
-    if (GOODBYE.test(t) && this.pending !== 'reason') {
+    if (t && GOODBYE.test(t) && this.pending !== 'reason' && heard && !doubt && !input.offDomain) {
       this.say(`Thanks for calling ${this.ctx.tenant.name}. Goodbye.`);
       this.state.lane = 'ended';
       this.out.push({ type: 'hangup', reason: 'caller finished' });
       return;
     }
+    if (input.offDomain || (t && !heard)) {
+      yield* this.notUnderstood(text, input);
+      return;
+    }
+    this.offDomainRun = 0;
+    if (t === '') {
+      this.say("Sorry, I didn't catch that. Could you say it again?");
+      return;
+    }
+    if (this.pending !== 'reason' && this.pending !== 'caller_name' && this.pending !== 'account_name' && PRICE_WORDS.test(t)) {
+      this.outOfLane(text);
+      return;
+    }
+    if (HELP_ONLY.test(t)) {
+      this.ask(this.pending === 'after_hours_menu' ? 'after_hours_menu' : 'anything_else', `${MENU} You can also ask for a person at any time.`);
+      return;
+    }
     if (this.pending) {
-      const q = this.pending;
-      const handled = yield* this.answer(q, text, input);
+      const handled = yield* this.answer(this.pending, text, input);
       if (handled) return;
     }
-    yield* this.intent(text);
+    yield* this.intent(text, input);
+  }
+
+  /** A turn the recogniser marked off-domain (or too unsure to act on). */
+  private async *notUnderstood(text: string, input: AgentTurn): AsyncGenerator<AgentAction> {
+    this.offDomainRun++;
+    if (this.pending === 'reason' && text) {
+      // a message is free dictation: whatever was heard is the message
+      yield* this.answer('reason', text, input);
+      return;
+    }
+    if (this.offDomainRun >= 2 && this.pending !== 'offer_person') {
+      this.offDomainRun = 0;
+      this.state.slots.person_reason = `request the agent could not handle (off-domain twice): "${text || '…'}"`;
+      this.ask('offer_person', "I'm sorry, I don't think I can help with that here. Would you like me to put you through to a person?");
+      return;
+    }
+    const again: Partial<Record<Question, string>> = {
+      confirm_order: 'Sorry, I didn\'t catch that. Shall I place the order? Please say yes or no.',
+      confirm_sku: 'Sorry, I didn\'t catch that. Is that the right part? Please say yes or no.',
+      confirm_qty: 'Sorry, I didn\'t catch that. Is that the right quantity? Please say yes or no.',
+      qty: 'Sorry, I didn\'t catch that. How many would you like?',
+      sku: 'Sorry, I didn\'t catch that. What is the part number?',
+      po: 'Sorry, I didn\'t catch that. What is the PO number? You can also key in its digits.',
+      offer_person: 'Sorry, would you like me to put you through to a person? Please say yes or no.',
+    };
+    const q = this.pending;
+    if (q && again[q]) return void this.ask(q, again[q]!);
+    if (q && q !== 'anything_else' && q !== 'after_hours_menu') return void this.ask(q, "Sorry, I didn't catch that. Could you say it again?");
+    this.ask(q ?? 'anything_else', `Sorry, I didn't catch that. ${q === 'after_hours_menu' ? 'I can check an order, take a reorder, or take a message for your rep. What would you like to do?' : MENU}`);
+  }
+
+  /** Prices, quotes, terms: out of the agent's lanes — offer a person. */
+  private outOfLane(text: string): void {
+    this.state.slots.person_reason = `price or terms question (out of lane): "${text.trim()}"`;
+    this.ask('offer_person', this.state.afterHours
+      ? "I can't help with prices or terms here, but your rep can. Would you like me to take a message for your rep?"
+      : "I can't help with prices or terms here, but your rep can. Would you like me to put you through?");
   }
 
   /** Route an utterance that answers no pending question. */
-  private async *intent(text: string): AsyncGenerator<AgentAction> {
+  private async *intent(text: string, input: AgentTurn): AsyncGenerator<AgentAction> {
     const t = words(text).join(' ');
     const po = extractPoNumber(text);
     const so = extractOrderNumber(text);
     if (po || (so && STATUS_WORDS.test(t)) || STATUS_WORDS.test(t)) {
       this.misses = 0;
-      yield* this.status(po, so);
+      // a lettered number said with a status question is a PO ("where is E B S two two nine one")
+      const lettered = !po && !so ? extractSkuCandidates(text)[0] : undefined;
+      yield* this.status({
+        ...(po ? { po } : lettered ? { po: lettered.sku } : {}), ...(so && !po ? { so } : {}),
+        ...(!po && !so && !lettered && LATEST_ORDER.test(t) ? { latest: true } : {}),
+      });
       return;
     }
-    if (MESSAGE_WORDS.test(t)) {
+    if (MESSAGE_WORDS.test(t) || (this.pending === 'after_hours_menu' && /\bmessage\b/.test(t))) {
       this.misses = 0;
       this.startMessage(this.state.afterHours ? 'after_hours_message' : 'callback');
       return;
     }
-    if (SAME_AS_LAST.test(t) || extractSkuCandidates(text).length > 0 || ORDER_WORDS.test(t)) {
+    if (HISTORY.test(t) || extractSkuCandidates(text).length > 0 || ORDER_WORDS.test(t)) {
       this.misses = 0;
-      yield* this.reorder(text);
+      yield* this.reorder(text, input);
       return;
     }
     this.misses++;
     if (this.misses > this.maxRetries) {
-      this.say("I'm having trouble understanding.");
-      this.out.push({ type: 'transfer', target: 'rep', reason: 'the agent could not understand the caller', trigger: 'agent' });
-      this.state.lane = 'transfer';
+      this.handOff('the agent could not understand the caller', 'agent', "I'm having trouble understanding.");
       return;
     }
-    this.pending = undefined;
-    this.say('I can help you reorder parts, check an order by its PO number, or take a message for your rep. What would you like to do?');
+    this.ask(this.pending === 'after_hours_menu' ? 'after_hours_menu' : 'anything_else',
+      this.misses === 1 ? MENU : 'Sorry, I still didn\'t get that. You can say reorder, order status, or message — or ask for a person.');
   }
+
+  // ---- the repair loop --------------------------------------------------------------------
+
+  private succeeded(slot: RepairSlot): void {
+    this.failures[slot] = 0;
+    if (this.keypad === slot) this.keypad = undefined;
+    if (this.state.repair?.slot === slot) delete this.state.repair;
+  }
+
+  /**
+   * A question was not answered: ask it again narrower, then offer the keypad, then (asked
+   * `maxAsks` times) hand off with that reason. Returns true (the turn is answered).
+   */
+  private repair(slot: RepairSlot, q: Question, again: string, keypad?: string): true {
+    const n = (this.failures[slot] ?? 0) + 1;
+    this.failures[slot] = n;
+    this.state.repair = { slot, failures: n };
+    if (n >= this.tun.maxAsks) {
+      this.failures[slot] = 0;
+      delete this.state.repair;
+      this.handOff(`asked ${n} times for the ${SLOT_LABEL[slot]} and still not understood`, 'repetition', "Sorry, I'm still not getting that.");
+      return true;
+    }
+    if (n >= 2 && keypad) {
+      this.keypad = slot;
+      this.ask(q, keypad);
+      return true;
+    }
+    this.ask(q, again);
+    return true;
+  }
+
+  /** How sure a turn is of one value read from it: keyed = 1; else the recogniser's confidence, lowered when n-best alternatives read it differently. */
+  private sure<T>(input: AgentTurn, value: T, read: (text: string) => T | undefined): number {
+    if (!input.text && input.dtmf) return 1;
+    const top = input.confidence ?? 1;
+    let c = top;
+    for (const alt of input.alternatives ?? []) {
+      if (alt.confidence < Math.max(this.tun.rejectBelow, this.tun.rivalShare * top)) continue;
+      const v = read(alt.text);
+      // a close rival hypothesis reads it differently: not sure
+      if (v !== undefined && v !== value) c = Math.min(c, this.tun.confirmBelow / 2);
+    }
+    return c;
+  }
+
+  /** A spoken quantity must be confirmed on its own (digit by digit) before the read-back. */
+  private quantityUnsure(input: AgentTurn, qty: number, skip?: { start: number; end: number }): boolean {
+    if (input.confidence === undefined && !input.alternatives?.length) return false; // text channel: nothing misheard
+    if (!input.text && input.dtmf) return false;
+    if (this.tun.confirmConfusable && confusableQuantity(qty)) return true;
+    return this.sure(input, qty, (t) => quantityIn(t, skip ? extractSkuCandidates(t)[0] : undefined)?.value) < this.tun.confirmBelow;
+  }
+
+  // ---- answers ----------------------------------------------------------------------------
 
   /** Handle the answer to a pending question; false = not an answer, route as a new intent. */
   private async *answer(q: Question, text: string, input: AgentTurn): AsyncGenerator<AgentAction, boolean> {
     const yn = yesNo(text);
     const s = this.state.slots;
-    const reAsk = (question: Question, prompt: string): boolean => {
-      if (this.retries >= this.maxRetries) {
-        this.pending = undefined;
-        this.say("Sorry, I'm not getting that.");
-        this.out.push({ type: 'transfer', target: 'rep', reason: `the agent could not get the ${question.replace(/_/g, ' ')} from the caller`, trigger: 'agent' });
-        this.state.lane = 'transfer';
-        return true;
-      }
-      this.ask(question, prompt);
-      return true;
-    };
+    const t = words(text).join(' ');
     switch (q) {
       case 'confirm_order': {
+        const pend = this.state.order.pending;
+        const qh = quantityIn(text);
+        const cands = extractSkuCandidates(text);
+        // "no, forty" / "make it sixty": a new quantity for the one line, checked and read back again
+        if (pend && pend.lines.length === 1 && cands.length === 0 && !extractPoNumber(text) && qh && (yn !== 'yes' || qh.value !== pend.lines[0]!.qty)) {
+          if (qh.ambiguous) return this.repair('qty', 'qty', `Sorry, I heard ${qh.ambiguous.join(' and ')}. How many of ${pend.lines[0]!.sku} would you like?`);
+          this.loadLine(pend.lines[0]!, qh.value, this.quantityUnsure(input, qh.value));
+          this.state.order.pending = undefined;
+          yield* this.nextOrderStep();
+          return true;
+        }
         if (yn === 'yes') {
           this.pending = undefined;
+          this.succeeded('confirm');
           yield* this.placeOrder();
           return true;
         }
         if (yn === 'no') {
+          if (cands.length > 0) return false; // "no, H X four four one two": a different part
+          // a forced "no" (noise, or a "yes" heard as "that's wrong") must not drop the order
+          if (doubtful(input.confidence, this.state.expect)) {
+            return this.repair('confirm', 'confirm_order', "Sorry, I didn't catch that. Shall I place the order? Please say yes or no.",
+              'Sorry, I still didn\'t get that. To place the order, say yes or press 1. To cancel it, say no or press 2.');
+          }
           this.pending = undefined;
+          this.succeeded('confirm');
           this.state.order.pending = undefined;
           this.state.lane = 'idle';
           this.ask('anything_else', "Okay, I won't place that order. Is there anything else I can help with?");
           return true;
         }
-        // "make it 60" → new quantity, read back again
-        const qty = extractQuantity(text);
-        const pend = this.state.order.pending;
-        if (qty && pend && pend.lines.length === 1 && extractSkuCandidates(text).length === 0 && !extractPoNumber(text)) {
-          pend.lines[0]!.qty = qty;
-          yield* this.readBack();
+        if (extractPoNumber(text) || cands.length > 0 || MESSAGE_WORDS.test(t) || STATUS_WORDS.test(t)) return false;
+        return this.repair('confirm', 'confirm_order', 'Shall I place the order? Please say yes or no.',
+          'Sorry, I still didn\'t get that. To place the order, say yes or press 1. To cancel it, say no or press 2.');
+      }
+      case 'confirm_sku': {
+        const cands = extractSkuCandidates(text);
+        if (yn === 'yes' && cands.length === 0) {
+          s.sku_check = false;
+          this.succeeded('sku');
+          yield* this.nextOrderStep();
           return true;
         }
-        if (extractPoNumber(text) || extractSkuCandidates(text).length > 0 || MESSAGE_WORDS.test(words(text).join(' '))) return false;
-        return reAsk('confirm_order', 'Shall I place the order? Please say yes or no.');
+        if (cands.length > 0) {
+          s.sku = undefined;
+          yield* this.reorder(text, input, true);
+          return true;
+        }
+        if (yn === 'no') {
+          s.sku = undefined;
+          s.sku_check = false;
+          return this.repair('sku', 'sku', 'Sorry about that. What is the part number?',
+            'Sorry about that. Please key in the number printed beside the part — just its digits — and press pound.');
+        }
+        return this.repair('sku', 'confirm_sku', `Is the part ${speakCode(String(s.sku))}? Please say yes or no.`);
+      }
+      case 'confirm_qty': {
+        const qh = quantityIn(text);
+        if (yn === 'yes' && (!qh || qh.value === s.qty)) {
+          s.qty_check = false;
+          this.succeeded('qty');
+          yield* this.nextOrderStep();
+          return true;
+        }
+        if (qh?.value !== undefined && qh.value === s.qty && yn !== 'no') {
+          // the caller repeated the number: that is the confirmation
+          s.qty_check = false;
+          this.succeeded('qty');
+          yield* this.nextOrderStep();
+          return true;
+        }
+        if (qh?.value !== undefined) {
+          // "no, forty": the corrected number is checked again — or keyed, after a second miss
+          s.qty = qh.value;
+          s.qty_check = true;
+          const n = (this.failures.qty ?? 0) + 1;
+          if (n >= 2) {
+            s.qty = undefined;
+            return this.repair('qty', 'qty', '', 'To be sure, please key in the quantity on your phone and press pound.');
+          }
+          this.failures.qty = n;
+          this.ask('confirm_qty', `Was that ${speakQuantityCheck(qh.value)}?`);
+          return true;
+        }
+        if (yn === 'no' || qh?.ambiguous) {
+          s.qty = undefined;
+          s.qty_check = false;
+          return this.repair('qty', 'qty', `Sorry about that. How many of ${String(s.sku)} would you like?`,
+            'Sorry about that. Please key in the quantity on your phone and press pound.');
+        }
+        return this.repair('qty', 'confirm_qty', `Is the quantity ${speakQuantityCheck(Number(s.qty))}? Please say yes or no.`,
+          'Please key in the quantity on your phone and press pound.');
       }
       case 'qty': {
-        const qty = extractQuantity(text);
-        if (qty) {
-          s.qty = qty;
-          yield* this.atpAndReadBack([{ sku: s.sku as string, qty, description: s.description as string | undefined }]);
+        const qh = quantityIn(text);
+        if (qh === undefined && USUAL_AMOUNT.test(t)) {
+          // "the usual": the quantity this account last ordered of the part (from the CRM, so no check)
+          const last = (await this.history()).find((h) => h.sku === s.sku);
+          if (last) {
+            s.qty = last.qty;
+            s.qty_check = false;
+            this.succeeded('qty');
+            yield* this.nextOrderStep();
+            return true;
+          }
+        }
+        if (qh?.value !== undefined && extractSkuCandidates(text).length === 0) {
+          s.qty = qh.value;
+          s.qty_check = this.quantityUnsure(input, qh.value);
+          if (!s.qty_check) this.succeeded('qty');
+          yield* this.nextOrderStep();
           return true;
         }
-        if (extractPoNumber(text) || extractSkuCandidates(text).length > 0) return false;
-        return reAsk('qty', `How many of ${s.sku as string} would you like?`);
+        if (extractPoNumber(text) || extractSkuCandidates(text).length > 0 || STATUS_WORDS.test(t) || MESSAGE_WORDS.test(t) || HISTORY.test(t)) return false;
+        const what = qh?.ambiguous ? `Sorry, I heard ${qh.ambiguous.join(' and ')}. How many of ${String(s.sku)} would you like?` : `How many of ${String(s.sku)} would you like?`;
+        return this.repair('qty', 'qty', what, 'Please key in the quantity on your phone and press pound.');
       }
-      case 'sku': {
-        if (extractPoNumber(text)) return false;
-        yield* this.reorder(text);
+      case 'sku':
+      case 'choose_sku': {
+        if (extractPoNumber(text) || (STATUS_WORDS.test(t) && extractSkuCandidates(text).length === 0)) return false;
+        if (MESSAGE_WORDS.test(t) && extractSkuCandidates(text).length === 0) return false;
+        yield* this.reorder(text, input, true);
         return true;
       }
       case 'po': {
-        const po = extractPoNumber(text) ?? (spokenDigits(text).length >= 3 ? `PO${spokenDigits(text)}` : undefined);
         const so = extractOrderNumber(text);
+        const po = so && !extractPoNumber(text) ? undefined : extractPoAnswer(text);
         if (po || so) {
-          yield* this.status(so && !extractPoNumber(text) ? undefined : po, so);
+          yield* this.status({ ...(po ? { po } : {}), ...(so && !po ? { so } : {}) });
           return true;
         }
-        if (extractSkuCandidates(text).length > 0) return false;
-        return reAsk('po', 'What is the PO number? You can also key it in on your phone.');
+        if (ORDER_WORDS.test(t) && extractSkuCandidates(text).length > 0) return false;
+        if (MESSAGE_WORDS.test(t)) return false;
+        return this.repair('po', 'po', 'What is the PO number? You can also key it in on your phone.',
+          'Please key in the digits of the PO number on your phone, leaving out any letters, and press pound.');
       }
       case 'phone_for_account': {
         const phone = extractPhone(text);
-        if (!phone) return reAsk('phone_for_account', "What's the phone number on your account?");
-        const r = yield* this.tool('identify_caller', { phone });
-        if (r.ok && r.data.found) {
-          this.identified(r.data);
-          this.pending = undefined;
-          this.say(`Thanks, ${firstName(this.state.caller?.name) ?? 'I found your account'}. That's ${this.state.account?.name ?? 'your account'}.`);
-          const resume = s.resume as string | undefined;
-          s.resume = undefined;
-          if (resume) yield* this.reorder(resume);
-          else this.ask('anything_else', 'How can I help you?');
-          return true;
-        }
-        this.pending = undefined;
-        this.say("I couldn't find an account with that number either.");
-        this.offerMessage(`Unidentified caller wants to order (${(s.resume as string | undefined) ?? 'no details'})`);
+        if (!phone) return this.repair('phone', 'phone_for_account', "What's the phone number on your account?", 'Please key in the phone number on your account and press pound.');
+        yield* this.accountByPhone(phone);
         return true;
       }
       case 'offer_message': {
@@ -345,6 +717,21 @@ export class RulesAgent implements Agent {
         }
         if (yn === 'no') {
           this.ask('anything_else', 'Okay. Is there anything else I can help with?');
+          return true;
+        }
+        return false;
+      }
+      case 'offer_person': {
+        if (yn === 'yes') {
+          const reason = String(s.person_reason ?? 'caller accepted a person');
+          s.person_reason = undefined;
+          this.handOff(reason, 'explicit');
+          return true;
+        }
+        if (yn === 'no') {
+          s.person_reason = undefined;
+          if (this.state.order.pending) yield* this.readBack();
+          else this.ask('anything_else', `Okay. ${MENU}`);
           return true;
         }
         return false;
@@ -364,21 +751,63 @@ export class RulesAgent implements Agent {
         this.pending = undefined;
         return false;
       }
+      case 'after_hours_menu': {
+        if (yn === 'yes' && words(text).length <= 3) {
+          this.startMessage('after_hours_message');
+          return true;
+        }
+        return false;
+      }
       case 'caller_name': {
-        const name = text.replace(/^(hi|hello|yes|yeah|sure|ok|okay)[, ]+/i, '')
-          .replace(/^(my name is|my name's|this is|it's|it is|i am|i'm|name is)\s+/i, '').replace(/[.!?]+$/, '').trim();
-        if (!name || words(name).length > 5) return reAsk('caller_name', 'Sorry, may I have your name?');
-        s.caller_name = titleCase(name);
+        const name = nameFrom(text);
+        if (!name) return this.nameMissed('name');
+        // a name heard by the recogniser is confirmed (names are what it knows least); typed, it is kept
+        if (input.confidence !== undefined) {
+          s.name_heard = name;
+          this.ask('confirm_name', `I have your name as ${name}. Is that right?`);
+          return true;
+        }
+        s.caller_name = name;
+        this.succeeded('name');
         yield* this.nextMessageSlot();
         return true;
       }
+      case 'confirm_name': {
+        if (yn === 'yes') {
+          s.caller_name = s.name_heard;
+          this.succeeded('name');
+          yield* this.nextMessageSlot();
+          return true;
+        }
+        const name = yn === 'no' ? undefined : nameFrom(text);
+        if (name) {
+          s.name_heard = name;
+          this.ask('confirm_name', `So that's ${name}?`);
+          return true;
+        }
+        return this.nameMissed('name');
+      }
       case 'account_name': {
-        const acct = text.replace(/^(i'm |i am |we're |we are )?(calling )?(from|with|at)\s+/i, '')
-          .replace(/^(it's|it is|the company is|company is|account is)\s+/i, '').replace(/[.!?]+$/, '').trim();
-        if (!acct) return reAsk('account_name', 'Which company are you calling from?');
+        const acct = companyFrom(text);
+        if (!acct) return this.nameMissed('company');
+        if (input.confidence !== undefined) {
+          s.account_heard = acct;
+          this.ask('confirm_account', `That's ${acct}, right?`);
+          return true;
+        }
         s.account_name = acct;
+        this.succeeded('company');
         yield* this.nextMessageSlot();
         return true;
+      }
+      case 'confirm_account': {
+        if (yn === 'yes') {
+          s.account_name = s.account_heard;
+          this.succeeded('company');
+          yield* this.nextMessageSlot();
+          return true;
+        }
+        return this.nameMissed('company');
       }
       case 'callback_confirm': {
         const phone = extractPhone(text);
@@ -396,18 +825,23 @@ export class RulesAgent implements Agent {
           this.ask('callback_number', 'What number should we call you back on?');
           return true;
         }
-        return reAsk('callback_confirm', `Should we call you back at ${speakPhone(this.ctx.ani)}? Please say yes or no.`);
+        return this.repair('callback', 'callback_confirm', `Should we call you back at ${speakPhone(this.ctx.ani)}? Please say yes or no.`,
+          'Please key in the best number to call you back on, and press pound.');
       }
       case 'callback_number': {
-        const phone = extractPhone(text) ?? (input.dtmf && input.dtmf.replace(/\D/g, '').length >= 7 ? input.dtmf.replace(/\D/g, '') : undefined);
-        if (!phone) return reAsk('callback_number', 'Please say the callback number, digit by digit, or key it in.');
+        const phone = extractPhone(text);
+        if (!phone) return this.repair('callback', 'callback_number', 'Please say the callback number, digit by digit, or key it in.', 'Please key in the callback number on your phone and press pound.');
         s.callback_number = phone;
+        this.succeeded('callback');
         yield* this.nextMessageSlot();
         return true;
       }
       case 'reason': {
-        const reason = text.replace(/^(tell (them|him|her|my rep)( that)?|the message is|please tell (them|him|her|my rep)( that)?|it's about|i'm calling about)\s+/i, '').trim();
-        if (words(reason).length === 0) return reAsk('reason', 'What would you like me to tell your rep?');
+        const reason = text.replace(/^(tell (them|him|her|my rep)( that)?|the message is|please tell (them|him|her|my rep)( that)?|it's about|i'm calling about)\s+/i, '').trim() || text.trim();
+        if (words(reason).length === 0) {
+          this.ask('reason', 'What would you like me to tell your rep?');
+          return true;
+        }
         s.reason = reason;
         yield* this.nextMessageSlot();
         return true;
@@ -416,9 +850,118 @@ export class RulesAgent implements Agent {
     return false;
   }
 
+  /** A name or company answer that was noise: ask once more, then leave it empty (never fill it with noise). */
+  private nameMissed(slot: 'name' | 'company'): true {
+    const s = this.state.slots;
+    const n = (this.failures[slot] ?? 0) + 1;
+    this.failures[slot] = n;
+    if (n >= 2) {
+      this.failures[slot] = 0;
+      if (slot === 'name') s.caller_name = '-';
+      else s.account_name = '-';
+      this.say("No problem, I'll leave that for your rep.");
+      // the callback number and the message are still to come: this only asks
+      this.askMessageSlot();
+      return true;
+    }
+    if (slot === 'name') this.ask('caller_name', 'Sorry, may I have your name? Just your first and last name, please.');
+    else this.ask('account_name', 'Sorry, which company are you calling from?');
+    return true;
+  }
+
+  /** Keyed digits: what they answer depends on what was asked. */
+  private async *keyed(raw: string): AsyncGenerator<AgentAction> {
+    const d = raw.replace(/[^0-9]/g, '');
+    const s = this.state.slots;
+    const q = this.pending;
+    if (!d) {
+      this.say("Sorry, I didn't get any digits. Could you key them in again?");
+      return;
+    }
+    switch (q) {
+      case 'qty':
+      case 'confirm_qty': {
+        // a long number after a misheard opener is a PO, not a quantity
+        if (this.keypad !== 'qty' && d.length >= 5 && (yield* this.statusIfPo(d))) return;
+        s.qty = Number(d);
+        s.qty_check = false;
+        this.succeeded('qty');
+        if (Number(d) <= 0) return void this.repair('qty', 'qty', 'How many would you like?', 'Please key in the quantity on your phone and press pound.');
+        yield* this.nextOrderStep();
+        return;
+      }
+      case 'choose_sku': {
+        const c = this.choices[Number(d) - 1];
+        if (d.length === 1 && c) {
+          this.choices = [];
+          s.sku = c.sku;
+          s.description = c.description;
+          s.sku_check = false;
+          this.succeeded('sku');
+          yield* this.nextOrderStep();
+          return;
+        }
+        yield* this.skuByDigits(d);
+        return;
+      }
+      case 'sku':
+      case 'confirm_sku':
+      case 'confirm_order': {
+        if (q === 'confirm_order' && this.keypad === 'confirm' && (d === '1' || d === '2')) {
+          yield* this.answer('confirm_order', d === '1' ? 'yes' : 'no', { text: d === '1' ? 'yes' : 'no' });
+          return;
+        }
+        // keyed digits after an opener that was not clearly a reorder are a PO look-up first
+        if (this.keypad !== 'sku' && d.length >= 4 && (yield* this.statusIfPo(d))) return;
+        if (q === 'confirm_order') {
+          this.ask('confirm_order', 'Shall I place the order? Please say yes or no.');
+          return;
+        }
+        yield* this.skuByDigits(d);
+        return;
+      }
+      case 'po': {
+        yield* this.status({ po: `PO${d}`, keyed: true });
+        return;
+      }
+      case 'phone_for_account':
+        if (d.length >= 7) return yield* this.accountByPhone(d);
+        this.repair('phone', 'phone_for_account', "What's the phone number on your account?", 'Please key in the phone number on your account and press pound.');
+        return;
+      case 'callback_confirm':
+      case 'callback_number':
+        if (d.length >= 7) {
+          s.callback_number = d;
+          this.succeeded('callback');
+          yield* this.nextMessageSlot();
+          return;
+        }
+        this.repair('callback', 'callback_number', 'Please key in the callback number, with the area code, and press pound.');
+        return;
+      case 'after_hours_menu':
+        if (d === '1') return void this.startMessage('after_hours_message');
+        break;
+      case 'offer_person':
+      case 'offer_message':
+        if (d === '1') return yield* this.answer(q, 'yes', { text: 'yes' });
+        if (d === '2') return yield* this.answer(q, 'no', { text: 'no' });
+        break;
+      default:
+        break;
+    }
+    if (d.length >= 3) {
+      // digits with no question that takes them (or after an unclear opener): a PO look-up
+      yield* this.status({ po: `PO${d}`, keyed: true });
+      return;
+    }
+    this.ask(q ?? 'anything_else', q && q !== 'anything_else' ? "Sorry, I didn't understand the keys you pressed. Could you say your answer?" : MENU);
+  }
+
   // ---- lanes ------------------------------------------------------------------------------
 
   private async *transfer(text: string): AsyncGenerator<AgentAction> {
+    const reason = `caller asked for a person${this.state.order.pending ? ' during a reorder' : ''}: "${text.trim()}"`;
+    if (this.state.afterHours) return void this.handOff(reason, 'explicit');
     this.pending = undefined;
     this.state.lane = 'transfer';
     let target = 'rep';
@@ -434,13 +977,37 @@ export class RulesAgent implements Agent {
         if (tg.kind === 'rep' || tg.kind === 'queue') targetKind = tg.kind;
       }
     }
-    const reason = `caller asked for a person${this.state.order.pending ? ' during a reorder' : ''}: "${text.trim()}"`;
     this.state.reason = reason;
     // the hand-off (src/escalation) says the tenant's handshake line
     this.out.push({ type: 'transfer', target, reason, trigger: 'explicit', ...(targetName ? { targetName } : {}), ...(targetKind ? { targetKind } : {}) });
   }
 
-  private async *reorder(text: string): AsyncGenerator<AgentAction> {
+  private async *accountByPhone(phone: string): AsyncGenerator<AgentAction> {
+    const s = this.state.slots;
+    const r = yield* this.tool('identify_caller', { phone });
+    if (r.ok && r.data.found) {
+      this.identified(r.data);
+      this.loadHistorySoon();
+      this.succeeded('phone');
+      this.pending = undefined;
+      this.say(`Thanks, ${firstName(this.state.caller?.name) ?? 'I found your account'}. That's ${this.state.account?.name ?? 'your account'}.`);
+      const resume = s.resume as string | undefined;
+      s.resume = undefined;
+      if (resume) yield* this.reorder(resume, { text: resume });
+      else this.ask('anything_else', 'How can I help you?');
+      return;
+    }
+    this.pending = undefined;
+    this.say("I couldn't find an account with that number either.");
+    this.offerMessage(`Unidentified caller wants to order (${(s.resume as string | undefined) ?? 'no details'})`);
+  }
+
+  /**
+   * The reorder lane: the account's history ("same as last time", "the valves I got last
+   * month"), or a SKU heard or keyed, then the quantity; each settled with the confidence it
+   * was heard with (see {@link nextOrderStep}).
+   */
+  private async *reorder(text: string, input: AgentTurn, answering = false): AsyncGenerator<AgentAction> {
     this.state.lane = 'reorder';
     const s = this.state.slots;
     if (!this.state.account) {
@@ -449,54 +1016,220 @@ export class RulesAgent implements Agent {
       return;
     }
     const t = words(text).join(' ');
-    if (SAME_AS_LAST.test(t)) {
-      const r = yield* this.tool('last_orders', { account_id: this.state.account.id, limit: 1 });
-      const orders = r.ok ? (r.data.orders as Array<Record<string, unknown>> | undefined) ?? [] : [];
-      const last = orders[0];
-      if (!r.ok) {
-        this.say("Sorry, I can't look up your previous orders right now.");
-        this.offerMessage('Reorder of the last order (order history unavailable)');
-        return;
-      }
-      if (!last) {
-        this.ask('sku', "I don't see a previous order on your account. Which part number would you like?");
-        return;
-      }
-      const qty = extractQuantity(text);
-      const lines = ((last.lines as Array<Record<string, unknown>>) ?? []).map((l) => ({
-        sku: String(l.sku), qty: qty && (last.lines as unknown[]).length === 1 ? qty : Number(l.qty), description: l.description as string | undefined,
-      }));
-      yield* this.atpAndReadBack(lines);
-      return;
-    }
     const cands = extractSkuCandidates(text);
-    let found: { sku: string; description?: string; span?: { start: number; end: number } } | undefined;
-    for (const c of cands.slice(0, 3)) {
-      const r = yield* this.tool('find_sku', { query: c.sku, account_id: this.state.account.id });
-      const m = r.ok ? (r.data.matches as Array<Record<string, unknown>> | undefined)?.[0] : undefined;
-      if (m && String(m.sku).replace(/\W/g, '').toUpperCase() === c.sku.replace(/\W/g, '')) {
-        found = { sku: String(m.sku), description: m.description as string | undefined, span: c };
-        break;
-      }
-      if (m && !found) found = { sku: String(m.sku), description: m.description as string | undefined, span: c };
-    }
-    if (!found) {
-      if (cands.length > 0) {
-        this.ask('sku', `I couldn't find part number ${speakCode(cands[0]!.sku)}. Could you say the part number again?`);
-      } else {
-        this.ask('sku', 'Which part number would you like to order?');
-      }
+    if (HISTORY.test(t) && cands.length === 0) {
+      yield* this.fromHistory(text, input);
       return;
     }
-    s.sku = found.sku;
-    s.description = found.description;
-    const qty = extractQuantity(text, found.span) ?? (typeof s.qty === 'number' && this.pending === 'sku' ? (s.qty as number) : undefined);
-    if (!qty) {
-      this.ask('qty', `How many of ${found.sku}${found.description ? `, ${found.description},` : ''} would you like?`);
+    const hit = yield* this.findSku(text, input, cands);
+    if (!hit) {
+      const heard = cands[0];
+      const qh = heard ? quantityIn(text, heard) : quantityIn(text);
+      if (qh?.value !== undefined) {
+        s.qty = qh.value;
+        s.qty_check = this.quantityUnsure(input, qh.value, heard);
+      }
+      if (!heard) {
+        if (answering) {
+          this.repair('sku', 'sku', 'What is the part number? You can read it to me letter by letter.',
+            'Please key in the number printed beside the part — just its digits — and press pound.');
+        } else this.ask('sku', 'Which part number would you like to order?');
+        return;
+      }
+      // what was heard is not in the catalogue: never offer a near match as the order
+      this.repair('sku', 'sku', `I couldn't find part number ${speakCode(heard.sku)}. Could you say the part number again?`,
+        `I couldn't find part number ${speakCode(heard.sku)}. Please key in the number printed beside the part — just its digits — and press pound.`);
       return;
     }
+    const qh = quantityIn(text, hit.span);
+    this.setSku(hit, input);
+    yield* this.withQuantity(qh, input, hit.span, answering);
+  }
+
+  /** Put a settled part in the slots; unsure unless the catalogue has exactly what was heard, confidently (or it was keyed). */
+  private setSku(hit: SkuHit, input: AgentTurn): void {
+    const s = this.state.slots;
+    s.sku = hit.sku;
+    s.description = hit.description;
+    const conf = this.sure(input, hit.sku, (t) => extractSkuCandidates(t)[0]?.sku);
+    // a per-state grammar lands on the catalogue (weighted to the history) whatever was said:
+    // an unsure hearing is confirmed even for a part the account orders
+    s.sku_check = hit.how === 'history' || hit.how === 'alternative' || (hit.how === 'heard' && conf < this.tun.confirmBelow);
+    if (!s.sku_check) this.succeeded('sku');
+  }
+
+  /** The quantity heard with the part: kept, asked for, or (ambiguous) asked again. */
+  private async *withQuantity(qh: QuantityHeard | undefined, input: AgentTurn, span?: { start: number; end: number }, answering = false): AsyncGenerator<AgentAction> {
+    const s = this.state.slots;
+    if (qh?.ambiguous) {
+      s.qty = undefined;
+      this.repair('qty', 'qty', `Sorry, I heard ${qh.ambiguous.join(' and ')}. How many of ${String(s.sku)} would you like?`,
+        'Please key in the quantity on your phone and press pound.');
+      return;
+    }
+    if (qh?.value !== undefined) {
+      s.qty = qh.value;
+      s.qty_check = this.quantityUnsure(input, qh.value, span);
+    } else if (!(answering && typeof s.qty === 'number')) {
+      s.qty = undefined;
+    }
+    yield* this.nextOrderStep();
+  }
+
+  /**
+   * The next step of the order line in the slots: the part and the quantity confirmed on
+   * their own when unsure, then ATP and the full read-back.
+   */
+  private async *nextOrderStep(): AsyncGenerator<AgentAction> {
+    const s = this.state.slots;
+    const sku = s.sku as string | undefined;
+    if (!sku) return void this.ask('sku', 'Which part number would you like to order?');
+    const desc = shortDescription(s.description as string | undefined);
+    if (s.sku_check) {
+      return void this.ask('confirm_sku', `Just to check the part: ${speakCode(sku)}${desc ? `, ${desc}` : ''}. Is that right?`);
+    }
+    if (typeof s.qty !== 'number') {
+      return void this.ask('qty', `How many of ${sku}${s.description ? `, ${String(s.description)},` : ''} would you like?`);
+    }
+    if (s.qty_check) {
+      return void this.ask('confirm_qty', `And the quantity: was that ${speakQuantityCheck(s.qty)}?`);
+    }
+    yield* this.atpAndReadBack([{ sku, qty: s.qty, ...(s.description ? { description: String(s.description) } : {}) }]);
+  }
+
+  /** Load an order line back into the slots (a correction at the read-back). */
+  private loadLine(l: { sku: string; description?: string }, qty: number, check: boolean): void {
+    const s = this.state.slots;
+    s.sku = l.sku;
+    s.description = l.description;
+    s.sku_check = false;
     s.qty = qty;
-    yield* this.atpAndReadBack([{ sku: found.sku, qty, description: found.description }]);
+    s.qty_check = check;
+  }
+
+  /**
+   * The part heard: the catalogue must have exactly what was said. When it does not, the
+   * account's history by the digits (letters are what the recogniser gets wrong), then the
+   * recogniser's other hypotheses — both to be confirmed on their own. Never a near match.
+   */
+  private async *findSku(text: string, input: AgentTurn, cands: readonly SkuCandidate[]): AsyncGenerator<AgentAction, SkuHit | undefined> {
+    const accountId = this.state.account!.id;
+    for (const c of cands.slice(0, 3)) {
+      const r = yield* this.tool('find_sku', { query: c.sku, account_id: accountId });
+      const m = r.ok ? (r.data.matches as Array<Record<string, unknown>> | undefined)?.[0] : undefined;
+      if (m && skuKey(String(m.sku)) === skuKey(c.sku)) {
+        return { sku: String(m.sku), description: m.description as string | undefined, span: c, how: 'heard' };
+      }
+    }
+    if (cands.length > 0) {
+      const hist = await this.history();
+      for (const c of cands) {
+        const same = [...new Map(hist.filter((h) => h.sku.replace(/\D/g, '') === c.digits).map((h) => [h.sku, h])).values()];
+        if (same.length === 1) return { sku: same[0]!.sku, description: same[0]!.description, span: c, how: 'history' };
+      }
+    }
+    for (const alt of input.alternatives ?? []) {
+      if (alt.confidence < Math.max(this.tun.rejectBelow, this.tun.rivalShare * (input.confidence ?? 1))) continue;
+      const c = extractSkuCandidates(alt.text)[0];
+      if (!c || cands.some((x) => x.sku === c.sku)) continue;
+      const r = yield* this.tool('find_sku', { query: c.sku, account_id: accountId });
+      const m = r.ok ? (r.data.matches as Array<Record<string, unknown>> | undefined)?.[0] : undefined;
+      if (m && skuKey(String(m.sku)) === skuKey(c.sku)) {
+        const span = extractSkuCandidates(text)[0];
+        return { sku: String(m.sku), description: m.description as string | undefined, ...(span ? { span } : {}), how: 'alternative' };
+      }
+    }
+    return undefined;
+  }
+
+  /** Keyed part digits ("the number printed beside it"): one match, the account's own, or a keypad choice. */
+  private async *skuByDigits(d: string): AsyncGenerator<AgentAction> {
+    this.state.lane = 'reorder';
+    const s = this.state.slots;
+    if (!this.state.account) {
+      this.ask('phone_for_account', "I couldn't match the number you're calling from to an account. What's the phone number on your account?");
+      return;
+    }
+    const r = yield* this.tool('find_sku', { query: d, account_id: this.state.account.id });
+    const ms = (r.ok ? (r.data.matches as Array<Record<string, unknown>> | undefined) ?? [] : [])
+      .filter((m) => String(m.sku).replace(/\D/g, '') === d)
+      .map((m) => ({ sku: String(m.sku), ...(m.description ? { description: String(m.description) } : {}) }));
+    const hist = await this.history();
+    const mine = ms.filter((m) => hist.some((h) => h.sku === m.sku));
+    const pick = ms.length === 1 ? ms[0] : mine.length === 1 ? mine[0] : undefined;
+    if (pick) {
+      this.setSku({ ...pick, how: 'keyed' }, { text: '', dtmf: d });
+      // several parts share the digits: the account's own is confirmed on its own
+      if (ms.length > 1) s.sku_check = true;
+      yield* this.nextOrderStep();
+      return;
+    }
+    if (ms.length > 1) {
+      this.choices = ms.slice(0, 4);
+      this.state.repair = { slot: 'sku', failures: this.failures.sku ?? 0 };
+      this.ask('choose_sku', `${ms.length === 2 ? 'Two parts' : 'Several parts'} have those digits. ${this.choices.map((c, i) => `For ${speakCode(c.sku)}, ${shortDescription(c.description) ?? ''}, press ${i + 1}.`).join(' ')}`);
+      return;
+    }
+    this.repair('sku', 'sku', `I couldn't find a part with the digits ${speakCode(d)}. What is the part number?`,
+      `I couldn't find a part with the digits ${speakCode(d)}. Please key in the digits printed beside the part again, then press pound.`);
+  }
+
+  /**
+   * A reorder from the account's order history: the whole last order ("same as last time"),
+   * or the lines that match what the caller named ("the valves I got last month" → the
+   * newest order with valves on it). Read back for an explicit yes like any order.
+   */
+  private async *fromHistory(text: string, input: AgentTurn): AsyncGenerator<AgentAction> {
+    const r = yield* this.tool('last_orders', { account_id: this.state.account!.id, limit: 5 });
+    if (!r.ok) {
+      this.say("Sorry, I can't look up your previous orders right now.");
+      this.offerMessage('Reorder of the last order (order history unavailable)');
+      return;
+    }
+    this.keepHistory(r.data.orders);
+    const orders = (r.data.orders as Array<Record<string, unknown>> | undefined) ?? [];
+    if (orders.length === 0) {
+      this.ask('sku', "I don't see a previous order on your account. Which part number would you like?");
+      return;
+    }
+    type Line = { sku: string; qty: number; description?: string };
+    const linesOf = (o: Record<string, unknown>): Line[] => ((o.lines as Array<Record<string, unknown>>) ?? []).map((l) => ({
+      sku: String(l.sku), qty: Number(l.qty), ...(l.description ? { description: String(l.description) } : {}),
+    }));
+    const qh = quantityIn(text);
+    const items = words(text).filter((w) => !HISTORY_STOP.has(w) && !/^\d+$/.test(w) && quantityIn([w]) === undefined).map(singular);
+    let lines: Line[];
+    if (items.length === 0) {
+      lines = linesOf(orders[0]!);
+    } else {
+      const matches = (l: Line): boolean => {
+        const hay = new Set(words(`${l.description ?? ''} ${l.sku}`).map(singular));
+        return items.some((w) => hay.has(w));
+      };
+      lines = [];
+      for (const o of orders) {
+        lines = linesOf(o).filter(matches);
+        if (lines.length) break;
+      }
+      if (lines.length === 0) {
+        this.ask('sku', `I don't see ${items.join(' ')} on your recent orders. Which part number would you like?`);
+        return;
+      }
+    }
+    if (lines.length === 1) {
+      // one line: a quantity said with it ("twenty more of the valves") replaces the old one
+      const l = lines[0]!;
+      this.loadLine(l, l.qty, false);
+      if (qh?.ambiguous) {
+        this.state.slots.qty = undefined;
+        this.repair('qty', 'qty', `Sorry, I heard ${qh.ambiguous.join(' and ')}. How many of ${l.sku} would you like?`, 'Please key in the quantity on your phone and press pound.');
+        return;
+      }
+      if (qh?.value !== undefined) this.loadLine(l, qh.value, this.quantityUnsure(input, qh.value));
+      yield* this.nextOrderStep();
+      return;
+    }
+    yield* this.atpAndReadBack(lines);
   }
 
   private async *atpAndReadBack(lines: Array<{ sku: string; qty: number; description?: string }>): AsyncGenerator<AgentAction> {
@@ -519,7 +1252,8 @@ export class RulesAgent implements Agent {
     const pend = this.state.order.pending!;
     const parts = pend.lines.map((l, i) => {
       const a = pend.atp?.[i] ?? {};
-      const desc = l.description ? `, ${l.description.replace(/^1\/2 inch/, 'half inch').replace(/,.*$/, '')},` : '';
+      const d = shortDescription(l.description);
+      const desc = d ? `, ${d},` : '';
       const when = a.ship_date ? speakDate(String(a.ship_date)) : 'soon';
       if (a.available === false) {
         return `${l.qty} of ${l.sku}${desc} but only ${String(a.available_qty ?? 0)} are in stock, so it would ship ${when} from ${warehouseName(a)}`;
@@ -543,6 +1277,8 @@ export class RulesAgent implements Agent {
       ...(pend.po_number ? { po_number: pend.po_number } : {}),
     };
     const r = yield* this.tool('place_order', args);
+    const s = this.state.slots;
+    s.sku = s.description = s.qty = s.sku_check = s.qty_check = undefined;
     if (r.ok) {
       const on = String(r.data.order_number ?? '');
       this.state.order.placed.push({ order_number: on, lines: args.lines as Array<{ sku: string; qty: number }>, ship_date: r.data.ship_date as string | undefined, total: r.data.total });
@@ -564,30 +1300,59 @@ export class RulesAgent implements Agent {
     this.offerMessage(`Reorder request (order system error): ${summary}`);
   }
 
-  private async *status(po: string | undefined, so: string | undefined): AsyncGenerator<AgentAction> {
+  /** Keyed digits that may be a PO: answered as a status when the CRM has that PO; false otherwise. */
+  private async *statusIfPo(d: string): AsyncGenerator<AgentAction, boolean> {
+    const args: Record<string, unknown> = { po_number: `PO${d}`, ...(this.state.account ? { account_id: this.state.account.id } : {}) };
+    const r = yield* this.tool('order_status', args);
+    if (!r.ok || !r.data.found) return false;
+    // the opener was a status question heard as something else: drop the half-built order
+    this.state.order.pending = undefined;
+    const s = this.state.slots;
+    s.sku = s.description = s.qty = s.sku_check = s.qty_check = undefined;
+    this.keypad = undefined;
+    this.speakStatus(r.data, { po: `PO${d}` });
+    return true;
+  }
+
+  private async *status(ref: { po?: string; so?: string; keyed?: boolean; latest?: boolean }): AsyncGenerator<AgentAction> {
     this.state.lane = 'status';
-    if (!po && !so) {
+    const { po, so } = ref;
+    if (!po && !so && !(ref.latest && this.state.account)) {
       this.ask('po', "Sure. What's the PO number?");
       return;
     }
-    const args: Record<string, unknown> = po ? { po_number: po } : { order_number: so };
+    const args: Record<string, unknown> = po ? { po_number: po } : so ? { order_number: so } : {};
     if (this.state.account) args.account_id = this.state.account.id;
-    const r = yield* this.tool('order_status', args);
-    const spokenRef = po ? `purchase order ${speakCode(po)}` : `order ${speakCode(so!)}`;
+    let r = yield* this.tool('order_status', args);
+    if (r.ok && !r.data.found && ref.keyed && po && /^PO\d{5,7}$/.test(po)) {
+      // keyed digits may be the order number rather than the PO
+      r = yield* this.tool('order_status', { order_number: `SO-${po.slice(2)}`, ...(this.state.account ? { account_id: this.state.account.id } : {}) });
+      if (r.ok && r.data.found) return void this.speakStatus(r.data, { so: `SO-${po.slice(2)}` });
+    }
+    const spokenRef = po ? (ref.keyed ? `P O ${speakCode(po.slice(2))}` : `purchase order ${speakCode(po)}`) : so ? `order ${speakCode(so)}` : 'your last order';
     if (!r.ok) {
       this.say(r.code === 'refused' ? "I can't look up orders on this line." : "Sorry, I can't reach the order system right now.");
-      this.offerMessage(`Order status request for ${po ?? so}`);
+      this.offerMessage(`Order status request for ${po ?? so ?? 'the latest order'}`);
       return;
     }
-    const d = r.data;
-    if (!d.found) {
-      return void this.ask('po', `I couldn't find ${spokenRef}. Could you read me the number again?`);
+    if (!r.data.found) {
+      this.repair('po', 'po', `I couldn't find ${spokenRef}. Could you read me the number again?`,
+        `I couldn't find ${spokenRef}. Please key in the digits of the PO number on your phone, leaving out any letters, and press pound.`);
+      return;
     }
+    this.speakStatus(r.data, ref);
+  }
+
+  private speakStatus(d: Record<string, unknown>, ref: { po?: string; so?: string }): void {
+    this.succeeded('po');
+    this.state.lane = 'status';
     this.state.order.status = d;
     this.pending = undefined;
+    // say the PO as the CRM has it (a keyed "2291" is "E B S, two two nine one")
+    const po = d.po_number ? String(d.po_number) : ref.po;
     const status = String(d.status ?? 'in progress').replace(/_/g, ' ');
-    let out = `${spokenRef[0]!.toUpperCase()}${spokenRef.slice(1)}`;
-    if (po && d.order_number) out += `, order ${speakCode(String(d.order_number))},`;
+    let out = ref.so ? `Order ${speakCode(ref.so)}` : po ? `Purchase order ${speakCode(po)}` : `Your last order, ${speakCode(String(d.order_number ?? ''))},`;
+    if (!ref.so && po && d.order_number) out += `, order ${speakCode(String(d.order_number))},`;
     out += ` is ${status}.`;
     this.say(out);
     if (d.tracking_number) {
@@ -638,24 +1403,29 @@ export class RulesAgent implements Agent {
     if (this.askMessageSlot()) return;
     this.pending = undefined;
     const s = this.state.slots;
+    const name = s.caller_name && s.caller_name !== '-' ? String(s.caller_name) : undefined;
+    const company = s.account_name && s.account_name !== '-' ? String(s.account_name) : undefined;
+    const why = s.handoff_reason ? ` (${String(s.handoff_reason)})` : '';
     const msg: CaseMessage = {
       id: `${this.ctx.callId}:msg:${++this.msgSeq}`,
       tenantId: this.ctx.tenant.id,
       callId: this.ctx.callId,
       ...(this.state.account ? { accountId: this.state.account.id } : {}),
-      ...(s.account_name ? { accountName: String(s.account_name) } : {}),
-      callerName: String(s.caller_name),
+      ...(company ? { accountName: company } : {}),
+      // the CRM needs a name; noise is never put in it
+      callerName: name ?? 'unknown caller',
       callbackNumber: String(s.callback_number),
-      reason: String(s.reason),
+      reason: `${String(s.reason)}${why}`,
       kind: (s.message_kind as CaseMessage['kind'] | undefined) ?? 'general',
       transcript: transcriptText(this.state),
       takenAt: new Date().toISOString(),
     };
     this.state.messages.push(msg);
     this.out.push({ type: 'take_message', message: msg });
-    const first = firstName(msg.callerName);
+    const first = firstName(name);
     this.say(`Thanks${first ? `, ${first}` : ''}. I've taken your message, and your rep will call you back at ${speakPhone(msg.callbackNumber)}.`);
     s.reason = undefined;
+    s.handoff_reason = undefined;
     if (this.state.afterHours) {
       this.say(`Thanks for calling ${this.ctx.tenant.name}. Goodbye.`);
       this.state.lane = 'ended';
@@ -666,3 +1436,6 @@ export class RulesAgent implements Agent {
     }
   }
 }
+
+/** Said after hours ({opens}: "tomorrow at 7 AM"); a tenant's `afterHours` prompt wins. */
+export const DEFAULT_AFTER_HOURS = 'Our office is closed until {opens}, but I can still check an order or take a reorder. To leave a message for your rep, say message, or press 1. What would you like to do?';

@@ -79,9 +79,9 @@ export interface AgentTurn {
   offDomain?: boolean;
   /** other recogniser hypotheses, best first (n-best) */
   alternatives?: ReadonlyArray<{ text: string; confidence: number }>;
-}
   /** the utterance as heard (8 kHz PCM): the keypad path records it as a voice message */
   audio?: Int16Array;
+}
 
 /** Why a hand-off to a person did not happen. */
 export interface HandoffFailure {
@@ -147,6 +147,13 @@ export interface ConversationState {
    * recognition stream with it (per-state grammar). @defaultValue 'open'
    */
   expect?: Expectation;
+  /**
+   * The identified account's recent order lines, newest first (from the CRM's last_orders);
+   * the controller hands them to the recogniser, "same as last time" reorders from them.
+   */
+  history?: Array<{ sku: string; qty: number; description?: string; date?: string; order_number?: string }>;
+  /** The repair loop in progress: which question failed how many times in a row (escalation reads it). */
+  repair?: { slot: string; failures: number };
   /** messages taken (as handed to take_message) */
   messages: CaseMessage[];
   transcript: TranscriptEntry[];
@@ -164,6 +171,11 @@ export interface Agent {
   turn(input: AgentTurn, signal?: AbortSignal): AsyncIterable<AgentAction>;
   /** The transfer it asked for failed (rep busy, no answer): tell the caller, take a message. */
   handoffFailed?(failure: HandoffFailure): AsyncIterable<AgentAction>;
+  /**
+   * No person can take the call now (after hours): say when the office opens and take a
+   * message instead of a hand-off. `reason` is why a person was wanted.
+   */
+  personUnavailable?(reason: string): AsyncIterable<AgentAction>;
   readonly state: ConversationState;
 }
 

@@ -26,7 +26,7 @@
 import { EventEmitter } from 'node:events';
 import { logger, type Logger } from '../ops/log.ts';
 import { metrics, observeMs } from '../ops/metrics.ts';
-import type { Agent, AgentAction, AgentTurn, CallContext, CaseMessage, DialogueEntry } from '../agent/types.ts';
+import type { Agent, AgentAction, AgentTurn, CallContext, CaseMessage, DialogueEntry, Expectation } from '../agent/types.ts';
 import type { TransferOutcome, TransferRequest } from '../escalation/handoff.ts';
 import { rmsDb } from '../escalation/triggers.ts';
 import type { SttProvider, SttResult, Vocabulary } from '../stt/types.ts';
@@ -151,6 +151,8 @@ function lastQuestion(text: string): string {
   return (m?.[1] ?? text).trim();
 }
 
+/** What the agent asked for that is read out or keyed as digits (longer endpointing, a lone 0 is an answer). */
+const DIGITS_EXPECTED = new Set<Expectation>(['po', 'digits', 'sku']);
 const DIGIT_PROMPT = /\b(p\.? ?o\.?|purchase order|order|phone|callback|account|part)\b[^.?!]*\bnumber\b|\bdigit|\bkey it in\b|\bmarque\b[^.?!]*\bn[uú]mero\b/i;
 
 export class DialogueController extends EventEmitter<{
@@ -349,6 +351,8 @@ export class DialogueController extends EventEmitter<{
       ...(this.opts.vocabulary ? { vocabulary: this.opts.vocabulary } : {}),
       language: this.opts.language ?? this.opts.agent.state.language,
       expect: this.opts.agent.state.expect ?? 'open',
+      // the identified account's recent order lines: their SKUs first in a per-state grammar
+      ...(this.opts.agent.state.history?.length ? { history: this.opts.agent.state.history } : {}),
     });
     for (let i = 0; i < audio.length; i += 160) stream.push(audio.subarray(i, Math.min(audio.length, i + 160)));
     this.usage.sttSeconds += audio.length / 8000;
@@ -588,7 +592,8 @@ export class DialogueController extends EventEmitter<{
       return;
     }
     const last = reply.spoken[reply.spoken.length - 1];
-    this.expectDigits = !!last && DIGIT_PROMPT.test(last.text);
+    const expect = this.opts.agent.state.expect;
+    this.expectDigits = (!!last && DIGIT_PROMPT.test(last.text)) || (expect !== undefined && DIGITS_EXPECTED.has(expect));
     this.ep.setDigitsPending(this.expectDigits);
     if (!this.playing) this.setState('listening');
   }

@@ -11,6 +11,9 @@
  * agent giving up → `agent`) get the handshake and routing the same way, and a `find_sku`
  * that matched nothing for a described part becomes `complex-part`.
  *
+ * After hours nobody can take the call: instead of a transfer the inner agent's
+ * `personUnavailable` says when the office opens and takes a message (a CRM case).
+ *
  * When the hand-off fails (rep busy, no answer), {@link EscalatingAgent.handoffFailed}
  * tells the caller and takes a message as a CRM case with what is already known (identity,
  * callback number = the calling number, the escalation reason) — nothing is lost and the
@@ -60,9 +63,12 @@ export class EscalatingAgent implements Agent {
   }
 
   async *turn(input: AgentTurn, signal?: AbortSignal): AsyncGenerator<AgentAction> {
+    const st = this.state;
     const hit = this.detector.check({
       text: input.text ?? '', ...(input.dtmf !== undefined ? { dtmf: input.dtmf } : {}),
       ...(input.voice ? { voice: input.voice } : {}), ...(input.expectingDigits ? { expectingDigits: true } : {}),
+      ...(st.expect ? { expect: st.expect } : {}), ...(st.repair?.failures ? { repairing: true } : {}),
+      ...(input.confidence !== undefined ? { confidence: input.confidence } : {}),
     });
     if (hit) {
       this.state.transcript.push({ role: 'caller', text: input.text || input.dtmf || '', at: Date.now() });
@@ -102,6 +108,12 @@ export class EscalatingAgent implements Agent {
   /** Route (unless already routed), say the handshake, yield the transfer. */
   private async *escalate(hit: TriggerHit, routed: { extension: string; name?: string; kind?: 'rep' | 'queue' } | undefined, signal?: AbortSignal): AsyncGenerator<AgentAction> {
     const st = this.state;
+    if (st.afterHours && this.inner.personUnavailable) {
+      // after hours nobody answers: the agent says when the office opens and takes a message
+      this.log.info('after hours: a message instead of a hand-off', { trigger: hit.trigger, reason: hit.reason });
+      yield* this.inner.personUnavailable(hit.reason);
+      return;
+    }
     let target = routed;
     if (!target && this.ctx.tools.listTools().some((t) => t.name === 'route_request')) {
       const args = { topic: hit.topic, ...(st.account ? { account_id: st.account.id } : {}) };
@@ -153,6 +165,7 @@ export class EscalatingAgent implements Agent {
     const text = `${said} Is there anything else I can help you with?`;
     st.transcript.push({ role: 'agent', text, at: Date.now() });
     st.lane = 'idle';
+    st.expect = 'open';
     yield { type: 'say', text, final: true };
   }
 }

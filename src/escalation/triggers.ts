@@ -8,21 +8,27 @@
  * records the triggers that originate in the agent itself (`llm-tool`, `agent`).
  *
  * Triggers, each switchable per tenant (`escalation.triggers` in tenants.yaml):
- * - `explicit`: "agent", "human", "representative", "operator", "a real person" …
+ * - `explicit`: "agent", "human", "representative", "operator", "a real person" …, also when
+ *   the recogniser clipped it ("I want to talk to a…"), a spoken "zero", and "help" twice in a row
  * - `routing`: the caller names a department or their rep ("billing", "returns please",
  *   "connect me with technical support", "my rep") — the CRM's route_request picks the target
  * - `dtmf-zero`: the caller keyed 0 (alone, while no number was asked for)
- * - `repetition`: the same unresolved request for the Nth time (default 3rd)
+ * - `repetition`: the same unresolved request for the Nth time (default 3rd); the agent's own
+ *   repair loop (one question asked three times, still not understood) hands off with it too
  * - `frustration`: lexical cues, strengthened by a louder / faster utterance than the
- *   caller's own baseline (first turns)
+ *   caller's own baseline (first turns) — or by the repair loop: one cue is enough while the
+ *   agent is asking a question again
+ *
+ * While the agent takes a message (`expect: 'message'`), the caller's words are the message:
+ * "tell my rep…" or "a person" inside it fire nothing (a keyed 0 still does).
  * - `complex-part`: descriptive part language ("the one with the brass fitting") with no
  *   SKU in the utterance, or a `find_sku` that matched nothing for such a description
  * - `always-human`: intent categories the tenant never lets the agent handle (price or terms
  *   negotiation, complaint, financial dispute)
  */
-import { extractSkuCandidates, words } from '../agent/text.ts';
+import { asksForPerson, doubtful, extractSkuCandidates, words } from '../agent/text.ts';
 import { ALWAYS_HUMAN_CATEGORIES, type AlwaysHumanCategory } from '../tenants/index.ts';
-import type { EscalationTrigger } from '../agent/types.ts';
+import type { EscalationTrigger, Expectation } from '../agent/types.ts';
 
 export { ALWAYS_HUMAN_CATEGORIES, type AlwaysHumanCategory };
 
@@ -65,6 +71,12 @@ export interface TriggerInput {
   voice?: VoiceMeasures;
   /** the agent just asked for digits (a PO/phone number): a lone 0 is an answer, not a request */
   expectingDigits?: boolean;
+  /** what the agent's last prompt asked for ('message': the words are dictation, not requests) */
+  expect?: Expectation;
+  /** the agent is asking a question again (its repair loop): one frustration cue is enough */
+  repairing?: boolean;
+  /** recogniser confidence: a person asked for in a grammar's floor confidence is left to the agent to ask about */
+  confidence?: number;
 }
 
 export interface TriggerHit {
@@ -77,8 +89,12 @@ export interface TriggerHit {
   category?: AlwaysHumanCategory;
 }
 
-const EXPLICIT = /\b(agent|representative|rep|human|operator|real person|live person|actual person|a person|somebody|someone|customer service|sales ?person)\b/;
-const EXPLICIT_VERB = /\b(talk|speak|connect|transfer|put me through|get me|give me|want|need|let me|can i)\b/;
+/** "zero" said for the operator (not while a number is being given) */
+const SPOKEN_ZERO = /^(zero|press zero|zero please|operator zero|i pressed zero)$/;
+/** a plea for help: twice in a row (or "help help") is a request for a person */
+const HELP = /^(help( me| please| help)*|i need help|somebody help|can (you|someone|somebody) help( me)?)$/;
+/** expectations under which a spoken "zero" is an answer */
+const NUMBER_EXPECTED = new Set<Expectation>(['quantity', 'sku', 'po', 'digits']);
 /** departments the CRM routes to (the topic handed to route_request) */
 const DEPARTMENT: Array<[RegExp, string]> = [
   [/\b(billing|accounts? (receivable|payable)|invoic(e|es|ing)|statement|payments?)\b/, 'billing'],
@@ -159,6 +175,8 @@ export class EscalationDetector {
   /** earlier caller requests (content words) for the repetition trigger */
   private readonly requests: string[][] = [];
   private readonly baseline: Array<{ rmsDb: number; wps: number }> = [];
+  /** turns in a row that were only a plea for help */
+  private helps = 0;
 
   constructor(policy: Partial<TriggerPolicy> = {}, tunables: Partial<FrustrationTunables> = {}) {
     this.policy = { ...DEFAULT_TRIGGER_POLICY, ...policy };
@@ -170,17 +188,31 @@ export class EscalationDetector {
     const p = this.policy;
     const text = input.text.trim();
     const t = words(text).join(' ');
+    const numberExpected = !!input.expectingDigits || (input.expect !== undefined && NUMBER_EXPECTED.has(input.expect));
     if (p.dtmfZero && input.dtmf === '0' && !input.expectingDigits && !text) {
       return { trigger: 'dtmf-zero', reason: 'caller pressed 0 for a person', topic: 'my rep' };
     }
     if (!t) return null;
-    const frustrated = p.frustration ? this.frustration(t, input.voice) : null;
+    // a message being dictated: its words are the message ("tell my rep…", "a person")
+    if (input.expect === 'message') return null;
+    const frustrated = p.frustration ? this.frustration(t, input.voice, input.repairing) : null;
     if (input.voice) this.learnBaseline(t, input.voice);
-    if (p.explicit && EXPLICIT.test(t) && (EXPLICIT_VERB.test(t) || words(text).length <= 3) && !NOT_NOW.test(t)) {
-      const topic = /\b(billing|invoice|accounts receivable)\b/.test(t) ? 'billing' : /\b(returns?|rma)\b/.test(t) ? 'returns' : 'my rep';
-      return { trigger: 'explicit', reason: `caller asked for a person: ${quote(text)}`, topic };
+    const help = HELP.test(t);
+    this.helps = help ? this.helps + 1 : 0;
+    // a per-state grammar's escape words forced onto other speech ("hmm" → "agent"): the agent asks
+    const doubt = doubtful(input.confidence, input.expect);
+    if (p.explicit && !doubt) {
+      if (asksForPerson(text)) {
+        const topic = /\b(billing|invoice|accounts receivable)\b/.test(t) ? 'billing' : /\b(returns?|rma)\b/.test(t) ? 'returns' : 'my rep';
+        return { trigger: 'explicit', reason: `caller asked for a person: ${quote(text)}`, topic };
+      }
+      if (SPOKEN_ZERO.test(t) && !numberExpected) return { trigger: 'explicit', reason: `caller said "zero" for a person: ${quote(text)}`, topic: 'my rep' };
+      if (help && (this.helps >= 2 || /\bhelp\b.*\bhelp\b/.test(t))) {
+        this.helps = 0;
+        return { trigger: 'explicit', reason: `caller asked for help repeatedly: ${quote(text)}`, topic: 'my rep' };
+      }
     }
-    if (p.routing && !NOT_NOW.test(t) && !IN_LANE.test(t) && (ROUTE_VERB.test(t) || words(text).length <= 3)) {
+    if (p.routing && !doubt && !NOT_NOW.test(t) && !IN_LANE.test(t) && (ROUTE_VERB.test(t) || words(text).length <= 3)) {
       const d = DEPARTMENT.find(([re]) => re.test(t));
       if (d) return { trigger: 'routing', reason: `caller asked for ${d[1]}: ${quote(text)}`, topic: d[1] };
     }
@@ -221,7 +253,7 @@ export class EscalationDetector {
     return null;
   }
 
-  private frustration(t: string, voice?: VoiceMeasures): TriggerHit | null {
+  private frustration(t: string, voice?: VoiceMeasures, repairing = false): TriggerHit | null {
     const cues = FRUSTRATION_CUES.filter((re) => re.test(t)).length;
     if (cues === 0) return null;
     let raised = false;
@@ -234,7 +266,8 @@ export class EscalationDetector {
       if (voice.rmsDb - db >= this.tun.raisedDb) { raised = true; how = `${Math.round(voice.rmsDb - db)} dB louder`; }
       else if (wps > 0 && nowWps >= wps * this.tun.fastRatio) { raised = true; how = `${(nowWps / wps).toFixed(1)}x faster`; }
     }
-    if (cues >= 2 || raised) {
+    if (cues >= 2 || raised || repairing) {
+      if (repairing && !raised && cues < 2) how = 'while asked again';
       return { trigger: 'frustration', reason: `caller frustrated${how ? ` (${how})` : ''}: ${quote(t)}`, topic: 'my rep' };
     }
     return null;

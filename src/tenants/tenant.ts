@@ -166,7 +166,11 @@ export interface TenantPrompts extends Partial<Record<LanguagePromptKey, string>
   greeting: string;
   /** greeting for a caller identified by their number. @defaultValue 'Thank you for calling {tenant}. Hi {first_name}, I see you're calling from {account}. How can I help you today?' */
   greetingKnown?: string;
-  /** what is said when the CRM reports the office closed. @defaultValue 'Our office is closed right now, but I can take a message and have your rep call you back.' */
+  /**
+   * what is said when the CRM reports the office closed ({opens}: when it opens again, "tomorrow at 7 AM");
+   * order status and reorders still work then, only what needs a person becomes a message.
+   * @defaultValue 'Our office is closed until {opens}, but I can still check an order or take a reorder. To leave a message for your rep, say message, or press 1. What would you like to do?'
+   */
   afterHours?: string;
   /** said while a slow tool call runs. @defaultValue 'Let me check that for you.' */
   filler?: string;

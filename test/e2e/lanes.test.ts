@@ -196,12 +196,14 @@ t.test('after hours: a message becomes a CRM case through BullMQ', async (t) => 
   const s = await server('closed', CLOSED_AT, redis);
   t.teardown(() => s.stop());
   const r = await call(s, [
+    { dtmf: '1#' }, // after hours is not a wall: the greeting offers order status, reorders, or (1) a message
     { dtmf: '14155550142#' }, // the callback number, keyed (a spoken "yes" is not reliable enough)
     { say: 'Please call me about the backordered valves.', voice: 'kal' },
   ]);
   t.match(text(r, 0), /closed/);
-  t.match(text(r, 1), /tell your|your rep/); // "… tell your rep": the recogniser has dropped the last word
-  t.match(text(r, 2), /message/);
+  t.match(text(r, 1), /number|call you back/, 'the callback number is asked');
+  t.match(text(r, 2), /tell your|your rep/); // "… tell your rep": the recogniser has dropped the last word
+  t.match(text(r, 3), /message/);
   t.equal(r.call.hangup, 'server', 'the agent hung up after the message');
   let cases: Array<{ caller_name: string; callback_number: string; reason: string; kind: string }> = [];
   for (let i = 0; i < 100 && cases.length === 0; i++) {
@@ -218,12 +220,13 @@ t.test('after hours: a message becomes a CRM case through BullMQ', async (t) => 
   await t.test('Redis killed mid-call: the message is spooled and the case lands once Redis is back', async (t) => {
     let killed: Promise<void> | null = null;
     const r = await call(s, [
+      { dtmf: '1#' },
       { dtmf: '14155550142#' },
       { say: 'Please call me about the backordered valves.', voice: 'kal' },
     ], { onAgent: () => { killed ??= redis.kill(); } });
     await killed;
     t.ok(killed, 'redis was killed after the greeting');
-    t.match(text(r, 2), /message/, 'the caller still hears the message was taken');
+    t.match(text(r, 3), /message/, 'the caller still hears the message was taken');
     t.equal(r.call.hangup, 'server');
     await new Promise((res) => setTimeout(res, 2500));
     t.match(s.log(), /spooling the message/, 'the server says it spooled the message');

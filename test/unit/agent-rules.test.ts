@@ -105,7 +105,9 @@ t.test('after hours: message with name, account, callback number, reason', async
   const { agent, talk, gw } = await setup('northwind', CLOSED_AT);
   const g = await collect(agent.start());
   t.equal(agent.state.afterHours, true);
-  t.match(said(g), /^Thank you for calling Northwind Industrial Supply\. Hi Dana, I see you're calling from Acme Plumbing Supply\. Our office is closed right now, .* Is one, four one five, five five five, zero one four two the best number to call you back on\?$/);
+  // not a wall: self-service is offered next to the message, and the caller hears when the office opens
+  t.match(said(g), /^Thank you for calling Northwind Industrial Supply\. Hi Dana, I see you're calling from Acme Plumbing Supply\. Our office is closed until tomorrow at 7 AM, but I can still check an order or take a reorder\. To leave a message for your rep, say message, or press 1\. What would you like to do\?$/);
+  t.match(said(await talk("I'd like to leave a message")), /^Is one, four one five, five five five, zero one four two the best number to call you back on\?$/);
   t.match(said(await talk('yes')), /What would you like me to tell your rep\?/);
   const done = await talk('Please call me about a bulk price on HX-4410 for a school project.');
   const m = done.find((a) => a.type === 'take_message');
@@ -124,7 +126,8 @@ t.test('after hours: message with name, account, callback number, reason', async
 
 t.test('after hours, unknown caller: asks name, company, other callback number', async (t) => {
   const { agent, talk, gw } = await setup('northwind', CLOSED_AT, '+15550000000');
-  t.match(said(await collect(agent.start())), /closed right now.*May I have your name, please\?$/);
+  t.match(said(await collect(agent.start())), /closed until tomorrow at 7 AM.*press 1\. What would you like to do\?$/);
+  t.match(said(await collect(agent.turn({ text: '', dtmf: '1' }))), /^May I have your name, please\?$/, 'keyed 1: a message');
   t.match(said(await talk("it's Pat Quinn")), /which company/);
   t.match(said(await talk("I'm calling from Quinn Builders")), /Is one, five five five, zero zero zero, zero zero zero zero the best number/);
   t.match(said(await talk('no')), /What number should we call you back on\?/);

@@ -74,6 +74,9 @@ t.test('after hours: message slots → take_message queued with the transcript, 
   await h.start();
   t.match(h.take(), /office is closed/);
   h.playOut();
+  await h.say('i want to leave a message');   // after hours is not a wall: the message is chosen
+  t.match(h.take(), /best number to call you back on/);
+  h.playOut();
   await h.say('yes');                         // callback number = ANI
   t.match(h.take(), /What would you like me to tell your rep/);
   h.playOut();
@@ -275,4 +278,24 @@ t.test('no input: DTMF keys stop the clock; off when timeoutMs is 0', async (t) 
   off.take();
   await wait(150);
   t.equal(off.take(), '', 'timeoutMs 0: off');
+});
+
+t.test('each recognition stream is opened with what the agent asked for and the account\'s order lines', async (t) => {
+  const h = await harness();
+  t.teardown(() => h.close());
+  await h.start();
+  h.playOut();
+  await h.say('i want to reorder');                    // → "Which part number …?"
+  h.playOut();
+  await h.say('h x four four one zero');               // → "How many …?"
+  h.playOut();
+  h.stt.confidenceOf.set('fourteen', 0.9);
+  await h.say('fourteen');                             // a teen/ty quantity: confirmed on its own
+  t.match(h.take(), /And the quantity: was that 14, one four\?/);
+  h.playOut();
+  await h.say('yes');
+  t.match(h.take(), /That's 14 of HX-4410/);
+  t.same(h.stt.streams.map((s) => s.expect), ['open', 'sku', 'quantity', 'yesno'], 'the grammar state of each answer');
+  t.ok(h.stt.streams[1]!.history?.some((l) => l.sku === 'HX-4410'), 'the account\'s order lines reach the recogniser once the caller is known');
+  t.equal(h.ep.digits, false, 'a yes/no is not a digit string');
 });

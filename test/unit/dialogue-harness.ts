@@ -40,7 +40,14 @@ export class FakeStt implements SttProvider {
   delayMs = 0;
   /** force results flagged off-topic */
   outOfDomain = new Set<string>();
-  createStream(_o: SttStreamOptions): SttStream {
+  /** recogniser confidence per transcript (default 0.9) */
+  confidenceOf = new Map<string, number>();
+  /** n-best alternatives per transcript */
+  alternativesOf = new Map<string, Array<{ text: string; confidence: number }>>();
+  /** the options each stream was opened with (expect, history …) */
+  readonly streams: SttStreamOptions[] = [];
+  createStream(o: SttStreamOptions): SttStream {
+    this.streams.push(o);
     const chunks: Int16Array[] = [];
     const s = new EventEmitter() as SttStream;
     s.push = (pcm) => { chunks.push(pcm.slice()); };
@@ -51,7 +58,11 @@ export class FakeStt implements SttProvider {
       let off = 0;
       for (const c of chunks) { all.set(c, off); off += c.length; }
       const text = textOf(all);
-      return { text, confidence: text ? 0.9 : 0, inDomain: !this.outOfDomain.has(text), ms: this.delayMs };
+      const alternatives = this.alternativesOf.get(text);
+      return {
+        text, confidence: text ? this.confidenceOf.get(text) ?? 0.9 : 0, inDomain: !this.outOfDomain.has(text), ms: this.delayMs,
+        ...(alternatives ? { alternatives } : {}),
+      };
     };
     return s;
   }

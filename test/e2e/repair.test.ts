@@ -1,0 +1,213 @@
+/**
+ * Dialogue repair end to end: real SIP calls through the built-in edge to the server on
+ * embedded defaults (rules agent, pocketsphinx, flite, native VAD), caller audio synthesized
+ * by flite, one call per repair path; the outcome is judged from the server's CRM/ERP
+ * database (order rows, cases, the hand-off activity), never from the agent's own account.
+ *
+ * - keypad fallback: no quantity in two answers → "key in the quantity and press pound" → the
+ *   keyed quantity read back → one order row; and a part number the catalogue does not have →
+ *   the number printed beside the part keyed, a yes to the part on its own → one order row;
+ * - history reorder: "Same as last time, please." → the account's last order read back → yes
+ *   → an order row with its lines;
+ * - clipped escalation: "Can I speak to a person?" cut before "person" (what a clipped
+ *   endpoint gives the recogniser: "can i speak to a") → a hand-off to the account's rep
+ *   (the screen pop's CRM activity);
+ * - after hours is not a wall: at night "Where is my order?" and the PO keyed → the status is
+ *   read (what the caller hears), and a reorder books an order row.
+ *
+ * Voices per phrase are ones the local recogniser hears right on clean audio (measured);
+ * the grammar-per-state e2e is the recogniser's own suite.
+ */
+import t from 'tap';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { startServer, type ServerHandle } from '../helpers/server.ts';
+import { freePort, freePortBlock } from '../helpers/ports.ts';
+import { startTestRedis, type TestRedis } from '../helpers/redis.ts';
+import { runConversation, type CallerTurn, type ConversationResult } from '../../src/cli/conversation.ts';
+import { createStt } from '../../src/stt/index.ts';
+import { synthesize } from '../../src/media/index.ts';
+
+/** This suite's port ranges. */
+const SIP = { min: 14600, max: 14699 };
+const CONTROL = { min: 14700, max: 14749 };
+const RTP = { min: 44000, max: 44999 };
+const DEAD_REP = { min: 14750, max: 14799 };
+
+const OPEN_AT = '2026-12-02T16:00:00Z'; // Wed 10:00 in Chicago: open
+const CLOSED_AT = '2026-12-03T04:00:00Z'; // Wed 22:00 in Chicago: closed
+const DANA = '+14155550142';
+
+t.setTimeout(900_000);
+const tmp = mkdtempSync(path.join(tmpdir(), 'repair-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+const stt = createStt('pocketsphinx');
+t.teardown(() => {
+  setTimeout(() => {
+    process.stderr.write(`repair: handles still open after the suite: ${process.getActiveResourcesInfo().join(', ')}\n`);
+    process.exit(process.exitCode ?? 0);
+  }, 3000).unref();
+});
+
+async function server(name: string, now: string, redis: TestRedis): Promise<ServerHandle & { db: string }> {
+  const db = path.join(tmp, `${name}.sqlite`);
+  const rtp = await freePortBlock(RTP, 50);
+  const s = await startServer({
+    SIP_PORT: String(await freePort(SIP, 'both')),
+    DRACHTIO_PORT: String(await freePort(CONTROL, 'tcp')),
+    RTP_PORT_MIN: String(rtp.min), RTP_PORT_MAX: String(rtp.max),
+    CRM_DB: db, DATA_DIR: path.join(tmp, `${name}-var`), REDIS_URL: redis.url, VOICE_AGENT_NOW: now,
+    VOICE_MEDIA_RT_PRIORITY: '0',
+    // no rep answers: the hand-off is judged by its CRM activity (written when it starts)
+    REP_URI: `sip:{extension}@127.0.0.1:${await freePort(DEAD_REP, 'udp')}`, REP_RING_SECONDS: '4',
+  }, { readyTimeoutMs: 60000 });
+  return Object.assign(s, { db });
+}
+
+/** One call; on failure the messages say what both sides heard and what the agent said. */
+async function call(s: ServerHandle, turns: CallerTurn[]): Promise<ConversationResult & { heard: string[]; said: string[]; story: string }> {
+  const mark = s.log().length;
+  const r = await runConversation({
+    port: s.sipPort, to: '18005550100', from: DANA, turns, stt, silenceMs: 1500, answerTimeoutMs: 25000,
+    onLine: (l) => t.comment(`${l.role}: ${l.text}${l.gapMs !== undefined ? ` [gap ${l.gapMs} ms]` : ''}`),
+  });
+  const log = s.log().slice(mark);
+  const heard = [...log.matchAll(/msg="caller said".*?text="([^"]*)"/g)].map((m) => m[1]!);
+  const said = [...log.matchAll(/msg="agent said".*?text="([^"]*)"/g)].map((m) => m[1]!);
+  const story = `server heard ${JSON.stringify(heard)}; agent said ${JSON.stringify(said)}`;
+  return Object.assign(r, { heard, said, story });
+}
+
+function rows<T>(db: string, sql: string, ...args: unknown[]): T[] {
+  const d = new Database(db, { readonly: true, fileMustExist: true });
+  try {
+    return d.prepare(sql).all(...args) as T[];
+  } finally {
+    d.close();
+  }
+}
+
+async function waitRows<T>(db: string, sql: string, timeoutMs = 15000): Promise<T[]> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const r = rows<T>(db, sql);
+    if (r.length || Date.now() > end) return r;
+    await new Promise((res) => setTimeout(res, 150));
+  }
+}
+
+/** The lines of an account's most recent order ("20 x CP-5010, 2 x SD-2200"). */
+function lastOrderLines(db: string, account: string): string {
+  return rows<{ lines: string }>(db, `SELECT group_concat(l.qty || ' x ' || l.sku, ', ') AS lines FROM order_lines l WHERE l.order_number =
+    (SELECT order_number FROM orders WHERE account_id = ? ORDER BY date DESC, seq DESC LIMIT 1) ORDER BY l.line`, account)[0]?.lines ?? '';
+}
+
+/** Voice orders placed since `after` (order numbers are increasing), with their lines. */
+function voiceOrdersAfter(db: string, after: string): Array<{ order_number: string; lines: string }> {
+  return rows(db, `SELECT o.order_number, group_concat(l.qty || ' x ' || l.sku, ', ') AS lines FROM orders o
+    JOIN order_lines l ON l.order_number = o.order_number WHERE o.source = 'voice' AND o.order_number > ? GROUP BY o.order_number ORDER BY o.order_number`, after);
+}
+
+function lastVoiceOrder(db: string): string {
+  return rows<{ n: string | null }>(db, "SELECT max(order_number) AS n FROM orders WHERE source = 'voice'")[0]?.n ?? '';
+}
+
+t.test('repair paths during business hours', async (t) => {
+  const redis = await startTestRedis();
+  t.teardown(() => redis.stop());
+  const s = await server('open', OPEN_AT, redis);
+  t.teardown(() => s.stop());
+
+  await t.test('keypad fallback: no quantity twice → "key in the quantity and press pound" → one order row', async (t) => {
+    const before = lastVoiceOrder(s.db);
+    const r = await call(s, [
+      { say: 'I want to reorder H X four four one zero.', voice: 'rms' },
+      { say: 'No, that is wrong.', voice: 'rms' }, // no quantity in it: asked again
+      { say: 'No, that is wrong.', voice: 'rms' }, // the second miss: the keypad
+      { dtmf: '20#' },
+      { say: 'Yes, that is correct.', voice: 'rms' }, // the read-back
+    ]);
+    const keypad = r.said.findIndex((x) => /key in the quantity on your phone and press pound/.test(x));
+    t.ok(keypad > 0, `the keypad was offered after the second miss (${r.story})`);
+    const orders = voiceOrdersAfter(s.db, before);
+    t.same(orders.map((o) => o.lines), ['20 x HX-4410'], `one voice order for 20 × HX-4410, the keyed quantity (${r.story})`);
+  });
+
+  await t.test('keypad fallback: a part not understood → the number printed beside it keyed → one order row', async (t) => {
+    const before = lastVoiceOrder(s.db);
+    // The second reading is decoded with the SKU grammar, which may land on another catalogue
+    // part (asked about on its own) instead of missing: either way the keyed digits decide.
+    const r = await call(s, [
+      { say: 'I want to reorder H X nine nine nine nine.', voice: 'rms' },
+      { say: 'H X nine nine nine nine.', voice: 'rms' },
+      { dtmf: '4410#' }, // the number printed beside the part
+      { say: 'Yes, that is correct.', voice: 'rms' }, // the part, confirmed on its own (HX-4410 and PF-4410 share the digits)
+      { dtmf: '20#' }, // the quantity
+      { say: 'Yes, that is correct.', voice: 'rms' }, // the read-back
+    ]);
+    t.comment(r.said.some((x) => /key in the number printed beside the part/.test(x))
+      ? 'the part was not found twice: the keypad was offered'
+      : 'the SKU grammar heard another part, asked about on its own; the keyed digits answered it');
+    const keyed = r.said.findIndex((x) => /^Just to check the part: H X, four four one zero/.test(x));
+    t.ok(keyed > 0, `the keyed digits chose HX-4410 (the account's own of the two parts with them), confirmed on its own (${r.story})`);
+    const orders = voiceOrdersAfter(s.db, before);
+    t.same(orders.map((o) => o.lines), ['20 x HX-4410'], `one voice order for 20 × HX-4410 (${r.story})`);
+  });
+
+  await t.test('history reorder: "same as last time" → the last order read back → an order row with its lines', async (t) => {
+    const before = lastVoiceOrder(s.db);
+    const last = lastOrderLines(s.db, 'ACC-10042');
+    const r = await call(s, [
+      { say: 'Same as last time, please.', voice: 'rms' },
+      { say: 'Yes, that is correct.', voice: 'rms' },
+    ]);
+    const orders = voiceOrdersAfter(s.db, before);
+    t.same(orders.map((o) => o.lines), [last], `one voice order with the lines of the account's last order, ${last} (${r.story})`);
+  });
+
+  await t.test('clipped escalation: "Can I speak to a…" reaches a hand-off to the account\'s rep', async (t) => {
+    // the sentence cut where "person" begins, as a clipped endpoint gives it to the recogniser
+    const full = await synthesize('Can I speak to a person?', { voice: 'rms', sampleRate: 8000 });
+    const head = await synthesize('Can I speak to a', { voice: 'rms', sampleRate: 8000 });
+    let end = head.length;
+    while (end > 0 && Math.abs(head[end - 1]!) < 300) end--;
+    const clipped = full.slice(0, end + 200);
+    const r = await call(s, [{ pcm: clipped, label: 'Can I speak to a… (clipped)' }]);
+    t.ok(r.heard.some((h) => /speak to/.test(h) && !/person/.test(h)), `the recogniser heard the clipped request (${JSON.stringify(r.heard)})`);
+    const acts = await waitRows<{ reason: string; target: string; account_id: string }>(s.db,
+      "SELECT reason, target, account_id FROM activities WHERE kind = 'handoff' AND reason LIKE '%asked for a person%'");
+    t.equal(acts.length, 1, `the hand-off's screen pop is in the CRM (${r.story})`);
+    t.match(acts[0], { account_id: 'ACC-10042', target: /Maria Chen \(2101\)/ });
+    t.match(s.log(), /msg=escalation .*trigger=explicit/, 'an explicit hand-off');
+  });
+});
+
+t.test('after hours is not a wall', async (t) => {
+  const redis = await startTestRedis();
+  t.teardown(() => redis.stop());
+  const s = await server('closed', CLOSED_AT, redis);
+  t.teardown(() => s.stop());
+
+  await t.test('"Where is my order?" and the PO keyed at night: the status is read', async (t) => {
+    const r = await call(s, [
+      { say: 'Where is my order?', voice: 'rms' },
+      { dtmf: '12345#' },
+    ]);
+    t.match(r.answers[0]?.text ?? '', /closed/, 'the caller hears the office is closed');
+    t.ok(r.said.some((x) => /closed until tomorrow at 7 AM/.test(x)), 'and when it opens');
+    t.match(r.answers[2]?.text ?? '', /shipped|tracking/, `the status read to the caller (${r.story})`);
+    t.equal(rows<{ n: number }>(s.db, 'SELECT COUNT(*) AS n FROM cases')[0]!.n, 0, 'no message case for a self-service request');
+  });
+
+  await t.test('a reorder at night books an order row', async (t) => {
+    const before = lastVoiceOrder(s.db);
+    const r = await call(s, [
+      { say: 'Same as last time, please.', voice: 'rms' },
+      { say: 'Yes, that is correct.', voice: 'rms' },
+    ]);
+    const orders = voiceOrdersAfter(s.db, before);
+    t.same(orders.map((o) => o.lines), ['20 x CP-5010, 2 x SD-2200'], `one voice order at night (${r.story})`);
+  });
+});
