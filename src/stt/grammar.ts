@@ -190,7 +190,8 @@ export function stateGrammar(expect: Expectation, vocab: Vocabulary = {}, histor
       }
       const letter = alt(...'abcdefghijklmnopqrstuvwxyz'.split('').map(letterNode));
       rules.letter = letter;
-      rules.numword = alt(ref('digit'), ...TEENS, ...TENS, 'hundred');
+      // digits one by one are how PO numbers are mostly read; pairs ("twenty two ninety one") less
+      rules.numword = alt({ w: 12, n: ref('digit') }, { w: 1, n: alt(...TEENS) }, { w: 2, n: alt(...TENS) });
       const generic = seq({ rep: ref('letter'), max: 4 } as Node, opt('dash'), { rep: ref('numword'), max: 12 } as Node);
       const generic2 = alt(seq(ref('letter'), opt(generic)), { rep: ref('numword'), max: 12 } as Node);
       rules.po = known.length ? alt({ w: 3, n: alt(...known) }, { w: 2, n: generic2 }) : generic2;
@@ -213,7 +214,7 @@ export function stateGrammar(expect: Expectation, vocab: Vocabulary = {}, histor
       break;
     }
     case 'digits':
-      rules.numword = alt(ref('digit'), ...TEENS, ...TENS, 'hundred', 'double');
+      rules.numword = alt({ w: 12, n: ref('digit') }, { w: 1, n: alt(...TEENS) }, { w: 2, n: alt(...TENS) }, { w: 1, n: alt('hundred', 'double') });
       rules.top = answer(seq(
         opt(alt('my account number is', 'account number', 'my number is', 'it is', "it's", 'the number is', 'account')),
         { rep: ref('numword'), max: 14 } as Node,
