@@ -83,6 +83,14 @@ t.test('caller: "yes" to a correct read-back, "no, forty" to a wrong one, keys t
   t.same(respond(st, "That's 40 of PF-4410, 1/2 inch PVC elbow. Shall I place the order?", 1), { say: 'No, P F forty-four twenty.' }, 'a wrong part is corrected');
   t.same(respond(newCallerState(want), 'How many of PF-4410, 1/2 inch PVC elbow, would you like?', 2), { say: 'No, I said P F forty-four twenty.' }, 'asked how many of the wrong part, the caller corrects the part');
   t.same(respond(newCallerState(want), 'How many of PF-4420 would you like?', 2), { say: 'Forty.' });
+  // the agent's confirmations one slot at a time, with the part spelled out
+  const hx: Intent = { kind: 'order', sku: 'HX-4410', qty: 20, spoken: ['H X four four one zero', 'H X forty-four ten'], say: ['I need twenty of H X four four one zero.'] };
+  t.same(respond(newCallerState(hx), 'Just to check the part: H X, four four one two, half inch brass ball valve. Is that right?', 1), { say: 'No, H X forty-four ten.' });
+  t.same(respond(newCallerState(hx), 'Just to check the part: H X, four four one zero, half inch brass ball valve. Is that right?', 1), { say: 'Yes.' });
+  t.same(respond(newCallerState(hx), 'Is the part H X, four four one two? Please say yes or no.', 1), { say: 'No, H X forty-four ten.' });
+  t.same(respond(newCallerState(hx), 'And the quantity: was that 20, two zero?', 1), { say: 'Yes.' });
+  t.same(respond(newCallerState(hx), 'And the quantity: was that 60, six zero?', 1), { say: 'No, twenty.' });
+  t.same(respond(newCallerState(hx), "Purchase order P O, one two three four five, is shipped. Is there anything else?", 4).hasOwnProperty('say'), true);
   const keyed = newCallerState(LANES.find((l) => l.id === 'status-keyed')!.intent(0));
   respond(keyed, 'How can I help you today?', 0);
   t.same(respond(keyed, "Sure. What's the PO number?", 1), { dtmf: '12345#' });

@@ -94,7 +94,7 @@ export function numbersIn(text: string): Array<{ value: number; index: number; e
  * dates, sizes ("3/4 inch", "schedule 40", "10 foot") and phone/order digits.
  */
 export function quantitiesIn(text: string): number[] {
-  const t = text.replace(/\b[A-Z]{2,3}[- ]?\d{4}\b/g, ' ');
+  const t = text.replace(/\b[A-Z]{2,3}[- ]?\d{4}\b/g, ' ').replace(SPELLED_SKU, ' ');
   const nums = numbersIn(t);
   const unit = /^\s*(of|x\b|×|boxes|box|bags|bag|units|pieces|lengths|each|coils|cases)/i;
   const q = nums.filter((n) => unit.test(t.slice(n.end)));
@@ -105,10 +105,20 @@ export function quantitiesIn(text: string): number[] {
   return numbersIn(cleaned).map((n) => n.value).filter((v) => v > 0 && v < 10000);
 }
 
-/** SKU codes in a text: "HX-4410", "HX 4410", or spelled "H X four four one zero". */
+const DIGIT = '(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)';
+/** A part code spelled out by the agent: "H X, four four one two" (not "P O …" or "S O …"). */
+const SPELLED_SKU = new RegExp(`\\b([A-Z]) ([A-Z])(?: ([A-Z]))?,? (${DIGIT}(?:[ ,]+${DIGIT}){3})\\b`, 'g');
+
+/** SKU codes in a text: "HX-4410", "HX 4410", or spelled "H X, four four one zero". */
 export function skusIn(text: string): string[] {
   const out: string[] = [];
   for (const m of text.matchAll(/\b([A-Z]{2,3})[- ]?(\d{4})\b/g)) out.push(`${m[1]}-${m[2]}`);
+  for (const m of text.matchAll(SPELLED_SKU)) {
+    const letters = `${m[1]}${m[2]}${m[3] ?? ''}`;
+    if (letters === 'PO' || letters === 'SO') continue;
+    const digits = m[4]!.split(/[ ,]+/).map((w) => (w === 'oh' ? 0 : ONES.indexOf(w))).join('');
+    out.push(`${letters}-${digits}`);
+  }
   return out;
 }
 
@@ -275,7 +285,7 @@ export function respond(st: CallerState, agentText: string, turn: number): Actio
   }
   // read-back / confirmation of an order, a quantity or a part
   const skus = skusIn(agentText);
-  const readBack = has(a, /place (the|this|your) order|shall i|is that (right|correct)|right\?|correct\?|did you say|do you mean|confirm/);
+  const readBack = has(a, /place (the|this|your) order|shall i|is that (right|correct)|right\?|correct\?|did you say|do you mean|confirm|was that|is that\b|is the (part|quantity)/);
   if (readBack && (it.kind === 'order' || it.kind === 'reject')) {
     if (it.kind === 'reject' && (skus.length || has(a, /place (the|this|your) order/))) {
       st.rejected = true;
@@ -286,8 +296,9 @@ export function respond(st: CallerState, agentText: string, turn: number): Actio
       st.corrections++;
       return { say: `No, ${it.spoken[st.corrections % it.spoken.length]}.` };
     }
+    // the first quantity stated is the one read back ("48 of …", "was that 12, one two?")
     const qtys = quantitiesIn(agentText);
-    if (qtys.length && !qtys.includes(it.qty)) {
+    if (qtys.length && qtys[0] !== it.qty) {
       st.corrections++;
       return { say: `No, ${numberWords(it.qty)}.` };
     }
