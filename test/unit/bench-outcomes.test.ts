@@ -91,6 +91,11 @@ t.test('caller: "yes" to a correct read-back, "no, forty" to a wrong one, keys t
   t.same(respond(newCallerState(hx), 'And the quantity: was that 20, two zero?', 1), { say: 'Yes.' });
   t.same(respond(newCallerState(hx), 'And the quantity: was that 60, six zero?', 1), { say: 'No, twenty.' });
   t.same(respond(newCallerState(hx), "Purchase order P O, one two three four five, is shipped. Is there anything else?", 4).hasOwnProperty('say'), true);
+  const rej = newCallerState({ ...hx, kind: 'reject' });
+  t.same(respond(rej, 'Just to check the part: H X, four four one zero, half inch brass ball valve. Is that right?', 1), { say: 'Yes.' }, 'the reject lane confirms the part');
+  t.notOk(rej.rejected);
+  t.same(respond(rej, "That's 20 of HX-4410, half inch brass ball valve. Shall I place the order?", 2), { say: "No, don't place it." });
+  t.ok(rej.rejected, 'and rejects the order read-back');
   const keyed = newCallerState(LANES.find((l) => l.id === 'status-keyed')!.intent(0));
   respond(keyed, 'How can I help you today?', 0);
   t.same(respond(keyed, "Sure. What's the PO number?", 1), { dtmf: '12345#' });

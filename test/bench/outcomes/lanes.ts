@@ -287,7 +287,8 @@ export function respond(st: CallerState, agentText: string, turn: number): Actio
   const skus = skusIn(agentText);
   const readBack = has(a, /place (the|this|your) order|shall i|is that (right|correct)|right\?|correct\?|did you say|do you mean|confirm|was that|is that\b|is the (part|quantity)/);
   if (readBack && (it.kind === 'order' || it.kind === 'reject')) {
-    if (it.kind === 'reject' && (skus.length || has(a, /place (the|this|your) order/))) {
+    // the reject lane says no to the order read-back only; the part and quantity it confirms like anyone
+    if (it.kind === 'reject' && has(a, /place (the|this|your) order|shall i (place|book)|book (it|this|the order)/)) {
       st.rejected = true;
       return { say: "No, don't place it." };
     }
