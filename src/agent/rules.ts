@@ -115,7 +115,8 @@ const MENU = 'I can help you reorder parts, check an order by its PO number, or 
 /** words in a history request that do not name an item */
 const HISTORY_STOP = new Set(('same as last time before usual my our the a an i we us me you reorder re order orders ordered order get got bought buy ' +
   'purchase want need like would please again previous latest recent month week year ago thing things stuff those these them that this of ' +
-  'some more repeat send ship usually just and to for it one ones kind with from on in can could').split(' '));
+  'some more repeat send ship usually just and to for it one ones kind with from on in can could is are was be do did ' +
+  'yes yeah yep no nope correct right okay ok sure thanks thank um uh so well also too all everything whole entire exact exactly').split(' '));
 
 /** An order line as the CRM's last_orders returns it (and `state.history` keeps it). */
 type HistoryLine = NonNullable<ConversationState['history']>[number];
@@ -595,6 +596,7 @@ export class RulesAgent implements Agent {
           this.pending = undefined;
           this.succeeded('confirm');
           this.state.order.pending = undefined;
+          this.clearLine();
           this.state.lane = 'idle';
           this.ask('anything_else', "Okay, I won't place that order. Is there anything else I can help with?");
           return true;
@@ -883,10 +885,10 @@ export class RulesAgent implements Agent {
       case 'confirm_qty': {
         // a long number after a misheard opener is a PO, not a quantity
         if (this.keypad !== 'qty' && d.length >= 5 && (yield* this.statusIfPo(d))) return;
+        if (Number(d) <= 0) return void this.repair('qty', 'qty', 'How many would you like?', 'Please key in the quantity on your phone and press pound.');
         s.qty = Number(d);
         s.qty_check = false;
         this.succeeded('qty');
-        if (Number(d) <= 0) return void this.repair('qty', 'qty', 'How many would you like?', 'Please key in the quantity on your phone and press pound.');
         yield* this.nextOrderStep();
         return;
       }
@@ -1097,6 +1099,12 @@ export class RulesAgent implements Agent {
     yield* this.atpAndReadBack([{ sku, qty: s.qty, ...(s.description ? { description: String(s.description) } : {}) }]);
   }
 
+  /** Forget the order line being built (booked, cancelled, or the call went to another lane). */
+  private clearLine(): void {
+    const s = this.state.slots;
+    s.sku = s.description = s.qty = s.sku_check = s.qty_check = undefined;
+  }
+
   /** Load an order line back into the slots (a correction at the read-back). */
   private loadLine(l: { sku: string; description?: string }, qty: number, check: boolean): void {
     const s = this.state.slots;
@@ -1277,8 +1285,7 @@ export class RulesAgent implements Agent {
       ...(pend.po_number ? { po_number: pend.po_number } : {}),
     };
     const r = yield* this.tool('place_order', args);
-    const s = this.state.slots;
-    s.sku = s.description = s.qty = s.sku_check = s.qty_check = undefined;
+    this.clearLine();
     if (r.ok) {
       const on = String(r.data.order_number ?? '');
       this.state.order.placed.push({ order_number: on, lines: args.lines as Array<{ sku: string; qty: number }>, ship_date: r.data.ship_date as string | undefined, total: r.data.total });
@@ -1307,8 +1314,7 @@ export class RulesAgent implements Agent {
     if (!r.ok || !r.data.found) return false;
     // the opener was a status question heard as something else: drop the half-built order
     this.state.order.pending = undefined;
-    const s = this.state.slots;
-    s.sku = s.description = s.qty = s.sku_check = s.qty_check = undefined;
+    this.clearLine();
     this.keypad = undefined;
     this.speakStatus(r.data, { po: `PO${d}` });
     return true;

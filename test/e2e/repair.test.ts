@@ -5,15 +5,17 @@
  * database (order rows, cases, the hand-off activity), never from the agent's own account.
  *
  * - keypad fallback: no quantity in two answers → "key in the quantity and press pound" → the
- *   keyed quantity read back → one order row; and a part number the catalogue does not have →
- *   the number printed beside the part keyed, a yes to the part on its own → one order row;
+ *   keyed quantity read back → one order row;
  * - history reorder: "Same as last time, please." → the account's last order read back → yes
  *   → an order row with its lines;
  * - clipped escalation: "Can I speak to a person?" cut before "person" (what a clipped
  *   endpoint gives the recogniser: "can i speak to a") → a hand-off to the account's rep
  *   (the screen pop's CRM activity);
- * - after hours is not a wall: at night "Where is my order?" and the PO keyed → the status is
- *   read (what the caller hears), and a reorder books an order row.
+ *
+ * After hours (status and reorders at night, a person → a message) and the keyed part digits
+ * are unit-tested (agent-repair.test.ts); the after-hours menu's keyed 1 is in lanes.test.ts.
+ * The SKU grammar may land on another part rather than miss, so a scripted call cannot tell
+ * which way the agent goes on a misheard part.
  *
  * Voices per phrase are ones the local recogniser hears right on clean audio (measured);
  * the grammar-per-state e2e is the recogniser's own suite.
@@ -37,7 +39,6 @@ const RTP = { min: 44000, max: 44999 };
 const DEAD_REP = { min: 14750, max: 14799 };
 
 const OPEN_AT = '2026-12-02T16:00:00Z'; // Wed 10:00 in Chicago: open
-const CLOSED_AT = '2026-12-03T04:00:00Z'; // Wed 22:00 in Chicago: closed
 const DANA = '+14155550142';
 
 t.setTimeout(900_000);
@@ -114,7 +115,7 @@ function lastVoiceOrder(db: string): string {
   return rows<{ n: string | null }>(db, "SELECT max(order_number) AS n FROM orders WHERE source = 'voice'")[0]?.n ?? '';
 }
 
-t.test('repair paths during business hours', async (t) => {
+t.test('repair paths', async (t) => {
   const redis = await startTestRedis();
   t.teardown(() => redis.stop());
   const s = await server('open', OPEN_AT, redis);
@@ -133,27 +134,6 @@ t.test('repair paths during business hours', async (t) => {
     t.ok(keypad > 0, `the keypad was offered after the second miss (${r.story})`);
     const orders = voiceOrdersAfter(s.db, before);
     t.same(orders.map((o) => o.lines), ['20 x HX-4410'], `one voice order for 20 × HX-4410, the keyed quantity (${r.story})`);
-  });
-
-  await t.test('keypad fallback: a part not understood → the number printed beside it keyed → one order row', async (t) => {
-    const before = lastVoiceOrder(s.db);
-    // The second reading is decoded with the SKU grammar, which may land on another catalogue
-    // part (asked about on its own) instead of missing: either way the keyed digits decide.
-    const r = await call(s, [
-      { say: 'I want to reorder H X nine nine nine nine.', voice: 'rms' },
-      { say: 'H X nine nine nine nine.', voice: 'rms' },
-      { dtmf: '4410#' }, // the number printed beside the part
-      { say: 'Yes, that is correct.', voice: 'rms' }, // the part, confirmed on its own (HX-4410 and PF-4410 share the digits)
-      { dtmf: '20#' }, // the quantity
-      { say: 'Yes, that is correct.', voice: 'rms' }, // the read-back
-    ]);
-    t.comment(r.said.some((x) => /key in the number printed beside the part/.test(x))
-      ? 'the part was not found twice: the keypad was offered'
-      : 'the SKU grammar heard another part, asked about on its own; the keyed digits answered it');
-    const keyed = r.said.findIndex((x) => /^Just to check the part: H X, four four one zero/.test(x));
-    t.ok(keyed > 0, `the keyed digits chose HX-4410 (the account's own of the two parts with them), confirmed on its own (${r.story})`);
-    const orders = voiceOrdersAfter(s.db, before);
-    t.same(orders.map((o) => o.lines), ['20 x HX-4410'], `one voice order for 20 × HX-4410 (${r.story})`);
   });
 
   await t.test('history reorder: "same as last time" → the last order read back → an order row with its lines', async (t) => {
@@ -181,33 +161,5 @@ t.test('repair paths during business hours', async (t) => {
     t.equal(acts.length, 1, `the hand-off's screen pop is in the CRM (${r.story})`);
     t.match(acts[0], { account_id: 'ACC-10042', target: /Maria Chen \(2101\)/ });
     t.match(s.log(), /msg=escalation .*trigger=explicit/, 'an explicit hand-off');
-  });
-});
-
-t.test('after hours is not a wall', async (t) => {
-  const redis = await startTestRedis();
-  t.teardown(() => redis.stop());
-  const s = await server('closed', CLOSED_AT, redis);
-  t.teardown(() => s.stop());
-
-  await t.test('"Where is my order?" and the PO keyed at night: the status is read', async (t) => {
-    const r = await call(s, [
-      { say: 'Where is my order?', voice: 'rms' },
-      { dtmf: '12345#' },
-    ]);
-    t.match(r.answers[0]?.text ?? '', /closed/, 'the caller hears the office is closed');
-    t.ok(r.said.some((x) => /closed until tomorrow at 7 AM/.test(x)), 'and when it opens');
-    t.match(r.answers[2]?.text ?? '', /shipped|tracking/, `the status read to the caller (${r.story})`);
-    t.equal(rows<{ n: number }>(s.db, 'SELECT COUNT(*) AS n FROM cases')[0]!.n, 0, 'no message case for a self-service request');
-  });
-
-  await t.test('a reorder at night books an order row', async (t) => {
-    const before = lastVoiceOrder(s.db);
-    const r = await call(s, [
-      { say: 'Same as last time, please.', voice: 'rms' },
-      { say: 'Yes, that is correct.', voice: 'rms' },
-    ]);
-    const orders = voiceOrdersAfter(s.db, before);
-    t.same(orders.map((o) => o.lines), ['20 x CP-5010, 2 x SD-2200'], `one voice order at night (${r.story})`);
   });
 });

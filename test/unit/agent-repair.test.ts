@@ -399,3 +399,11 @@ t.test('every prompt sets state.expect (the recogniser\'s grammar for the answer
     ['status', 'po'], ['keyed PO', 'open'], ['message', 'yesno'], ['callback yes', 'message'],
   ]);
 });
+
+t.test('a cancelled order leaves nothing behind for the next one', async (t) => {
+  const { type } = await setup();
+  await type('i need twenty of h x four four one zero');
+  t.match(said(await type('no')), /won't place that order/);
+  t.match(said(await type('i want to reorder')), /Which part number/);
+  t.match(said(await type('p f four four two zero')), /^How many of PF-4420/, 'the old quantity is not carried over');
+});
