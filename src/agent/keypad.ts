@@ -19,6 +19,7 @@ import type { Agent, AgentAction, AgentTurn, CallContext, CaseMessage, Conversat
 import { newState, transcriptText } from './types.ts';
 import { callTool, DEFAULT_FILLER_AFTER_MS, type FillerState } from './call-tool.ts';
 import { fillTemplate, firstName } from './text.ts';
+import { pcmToWav } from '../stt/wav.ts';
 
 const log = logger('agent.keypad');
 
@@ -62,25 +63,6 @@ export function dateWords(iso: string, language: string): string {
 
 /** Shortest recording kept as a message, ms of audio. @defaultValue 600 */
 export const MIN_MESSAGE_MS = 600;
-
-/** A 16-bit mono WAV of `pcm` at `rate`. */
-export function wavFile(pcm: Int16Array, rate = 8000): Buffer {
-  const b = Buffer.alloc(44 + pcm.length * 2);
-  b.write('RIFF', 0, 'ascii');
-  b.writeUInt32LE(36 + pcm.length * 2, 4);
-  b.write('WAVEfmt ', 8, 'ascii');
-  b.writeUInt32LE(16, 16);
-  b.writeUInt16LE(1, 20);
-  b.writeUInt16LE(1, 22);
-  b.writeUInt32LE(rate, 24);
-  b.writeUInt32LE(rate * 2, 28);
-  b.writeUInt16LE(2, 32);
-  b.writeUInt16LE(16, 34);
-  b.write('data', 36, 'ascii');
-  b.writeUInt32LE(pcm.length * 2, 40);
-  for (let i = 0; i < pcm.length; i++) b.writeInt16LE(pcm[i]!, 44 + i * 2);
-  return b;
-}
 
 export interface KeypadAgentOptions {
   /** share a state object (the multilingual wrapper keeps one per call). */
@@ -276,7 +258,7 @@ export class KeypadAgent implements Agent {
     const file = path.resolve(dir, `${safeCall}-${n}.wav`);
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      writeFileSync(file, wavFile(audio), { mode: 0o600 });
+      writeFileSync(file, pcmToWav(audio), { mode: 0o600 });
     } catch (err) {
       log.error('could not write the recorded message', { callId: this.ctx.callId, file, err: err as Error });
     }

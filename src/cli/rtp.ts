@@ -5,6 +5,7 @@
  * (silence in between) and that sends RFC 4733 DTMF, and a WAV reader/writer.
  */
 import { createSocket, type Socket } from 'node:dgram';
+import { pcmToWav } from '../stt/wav.ts';
 
 // ---- G.711 ------------------------------------------------------------------------------
 
@@ -295,24 +296,7 @@ export class RtpSender {
 // ---- WAV --------------------------------------------------------------------------------
 
 /** Mono 16-bit PCM → WAV bytes. */
-export function wavBytes(pcm: Int16Array, sampleRate = 8000): Buffer {
-  const data = pcm.length * 2;
-  const b = Buffer.alloc(44 + data);
-  b.write('RIFF', 0, 'ascii');
-  b.writeUInt32LE(36 + data, 4);
-  b.write('WAVEfmt ', 8, 'ascii');
-  b.writeUInt32LE(16, 16);
-  b.writeUInt16LE(1, 20);
-  b.writeUInt16LE(1, 22);
-  b.writeUInt32LE(sampleRate, 24);
-  b.writeUInt32LE(sampleRate * 2, 28);
-  b.writeUInt16LE(2, 32);
-  b.writeUInt16LE(16, 34);
-  b.write('data', 36, 'ascii');
-  b.writeUInt32LE(data, 40);
-  for (let i = 0; i < pcm.length; i++) b.writeInt16LE(pcm[i]!, 44 + i * 2);
-  return b;
-}
+export const wavBytes = pcmToWav;
 
 /** WAV bytes (PCM 16-bit, any channel count: the first channel is kept) → samples + rate. */
 export function parseWav(buf: Buffer): { pcm: Int16Array; sampleRate: number } {

@@ -1,5 +1,5 @@
-/** 16-bit mono PCM → WAV bytes (for HTTP transcription APIs). */
-export function pcmToWav(pcm: Int16Array, sampleRate: number): Buffer {
+/** 16-bit mono PCM → WAV bytes (HTTP transcription APIs, voice messages, the test caller's recordings). */
+export function pcmToWav(pcm: Int16Array, sampleRate = 8000): Buffer {
   const data = pcm.length * 2;
   const b = Buffer.alloc(44 + data);
   b.write('RIFF', 0, 'ascii');

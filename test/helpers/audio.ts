@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pcmToWav } from '../../src/stt/wav.ts';
 
 /** Parse a 16-bit PCM mono WAV (any rate); returns samples and rate. */
 export function readWav(buf: Buffer): { pcm: Int16Array; rate: number } {
@@ -28,23 +29,7 @@ export function readWav(buf: Buffer): { pcm: Int16Array; rate: number } {
 }
 
 /** Serialise PCM as a 16-bit mono WAV. */
-export function wavBuffer(pcm: Int16Array, rate = 8000): Buffer {
-  const b = Buffer.alloc(44 + pcm.length * 2);
-  b.write('RIFF', 0, 'ascii');
-  b.writeUInt32LE(36 + pcm.length * 2, 4);
-  b.write('WAVEfmt ', 8, 'ascii');
-  b.writeUInt32LE(16, 16);
-  b.writeUInt16LE(1, 20);
-  b.writeUInt16LE(1, 22);
-  b.writeUInt32LE(rate, 24);
-  b.writeUInt32LE(rate * 2, 28);
-  b.writeUInt16LE(2, 32);
-  b.writeUInt16LE(16, 34);
-  b.write('data', 36, 'ascii');
-  b.writeUInt32LE(pcm.length * 2, 40);
-  for (let i = 0; i < pcm.length; i++) b.writeInt16LE(pcm[i]!, 44 + i * 2);
-  return b;
-}
+export const wavBuffer = pcmToWav;
 
 /** Speak `text` with flite (`voice` kal/slt/awb/rms) and return 8 kHz PCM (resampled by sox). */
 export function fliteSay(text: string, voice = 'slt'): Int16Array {
