@@ -18,7 +18,6 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { startServer, ROOT, type ServerHandle } from '../helpers/server.ts';
 import { freePort, freePortBlock } from '../helpers/ports.ts';
@@ -29,6 +28,7 @@ import { nowMs } from '../../src/cli/rtp.ts';
 import { tone, toneShare } from '../helpers/audio.ts';
 import { hashPassword } from '../../src/escalation/console/auth.ts';
 import { requireTool } from '../helpers/require.ts';
+import { dbRows as rows, waitDbRows as waitRows } from '../helpers/crm-db.ts';
 
 const SIP = { min: 18300, max: 18499 };
 const CONTROL = { min: 19500, max: 19599 };
@@ -70,24 +70,7 @@ async function consoleLogin(base: string): Promise<string> {
   return (r.headers.get('set-cookie') ?? '').split(';')[0]!;
 }
 
-function rows<T>(db: string, sql: string, ...args: unknown[]): T[] {
-  if (!existsSync(db)) return [];
-  const d = new Database(db, { readonly: true, fileMustExist: true });
-  try {
-    return d.prepare(sql).all(...args) as T[];
-  } finally {
-    d.close();
-  }
-}
 
-async function waitRows<T>(db: string, sql: string, timeoutMs = 15000): Promise<T[]> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const r = rows<T>(db, sql);
-    if (r.length || Date.now() > end) return r;
-    await new Promise((res) => setTimeout(res, 150));
-  }
-}
 
 /** A tenants file like the demo one, with the default tenant's escalation overridden. */
 function tenantsFile(name: string, escalation: Record<string, unknown>): string {

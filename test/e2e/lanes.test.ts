@@ -16,12 +16,12 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { ROOT, startServer, type ServerHandle } from '../helpers/server.ts';
 import { freePort, freePortBlock } from '../helpers/ports.ts';
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts';
 import { runConversation, type CallerTurn, type ConversationResult } from '../../src/cli/conversation.ts';
 import { createStt } from '../../src/stt/index.ts';
+import { dbRows as rows } from '../helpers/crm-db.ts';
 
 /** This suite's port ranges. */
 const SIP = { min: 18000, max: 18299 };
@@ -79,14 +79,6 @@ async function call(s: ServerHandle, turns: CallerTurn[], o: { to?: string; from
   return Object.assign(r, { heard, story });
 }
 
-function rows<T>(db: string, sql: string, ...args: unknown[]): T[] {
-  const d = new Database(db, { readonly: true, fileMustExist: true });
-  try {
-    return d.prepare(sql).all(...args) as T[];
-  } finally {
-    d.close();
-  }
-}
 
 function text(r: ConversationResult, i: number): string {
   return r.answers[i]?.text ?? '';

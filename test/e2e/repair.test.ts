@@ -24,13 +24,13 @@ import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { startServer, type ServerHandle } from '../helpers/server.ts';
 import { freePort, freePortBlock } from '../helpers/ports.ts';
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts';
 import { runConversation, type CallerTurn, type ConversationResult } from '../../src/cli/conversation.ts';
 import { createStt } from '../../src/stt/index.ts';
 import { synthesize } from '../../src/media/index.ts';
+import { dbRows as rows, waitDbRows as waitRows } from '../helpers/crm-db.ts';
 
 /** This suite's port ranges. */
 const SIP = { min: 14600, max: 14699 };
@@ -81,23 +81,7 @@ async function call(s: ServerHandle, turns: CallerTurn[]): Promise<ConversationR
   return Object.assign(r, { heard, said, story });
 }
 
-function rows<T>(db: string, sql: string, ...args: unknown[]): T[] {
-  const d = new Database(db, { readonly: true, fileMustExist: true });
-  try {
-    return d.prepare(sql).all(...args) as T[];
-  } finally {
-    d.close();
-  }
-}
 
-async function waitRows<T>(db: string, sql: string, timeoutMs = 15000): Promise<T[]> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const r = rows<T>(db, sql);
-    if (r.length || Date.now() > end) return r;
-    await new Promise((res) => setTimeout(res, 150));
-  }
-}
 
 /** The lines of an account's most recent order ("20 x CP-5010, 2 x SD-2200"). */
 function lastOrderLines(db: string, account: string): string {
