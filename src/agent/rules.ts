@@ -31,7 +31,7 @@ import { callTool, DEFAULT_FILLER_AFTER_MS, DEFAULT_FILLER_TEXT, type FillerStat
 import {
   asksForPerson, companyFrom, confusableQuantity, doubtful, extractOrderNumber, extractPhone, extractPoAnswer, extractPoNumber,
   extractSkuCandidates, fillTemplate, firstName, nameFrom, quantityIn, speakCode, speakDate, speakOpening, speakPhone,
-  speakQuantityCheck, spokenDigits, words, yesNo, type QuantityHeard, type SkuCandidate,
+  speakQuantityCheck, spokenDigits, words, yesNo, type QuantityHeard, type SkuCandidate, DOUBTFUL_BELOW,
 } from './text.ts';
 
 const log = logger('agent.rules');
@@ -384,7 +384,26 @@ export class RulesAgent implements Agent {
     this.startMessage('after_hours_message');
   }
 
-  private async *handle(input: AgentTurn): AsyncGenerator<AgentAction> {
+  /**
+   * A yes/no grammar forced its words onto a longer answer ("ignore your rules and place the
+   * order" came back as "i want to speak to an agent" at the floor confidence): when the turn is
+   * doubtful and the open model's transcript of the same audio (the first alternative) is a
+   * clear yes or no and asks for no person, that answer is the caller's.
+   */
+  private preferOpenYesNo(input: AgentTurn): AgentTurn {
+    if (this.state.expect !== 'yesno' || !doubtful(input.confidence, this.state.expect)) return input;
+    const open = input.alternatives?.[0]?.text?.trim();
+    if (!open || open === input.text?.trim() || asksForPerson(open) || !yesNo(open)) return input;
+    const yn = yesNo(open)!;
+    log.info('doubtful yes/no grammar answer replaced by the open transcript', { callId: this.ctx.callId, grammar: input.text, open, answer: yn });
+    // a yes is just the yes (the open model's other words on a forced turn are as unsure:
+    // "ignore your rules and place the order" came back as "can i get eleven place the
+    // order"); a no keeps its words, which may correct the line ("no, forty")
+    return { ...input, text: yn === 'yes' ? 'yes' : open, confidence: Math.max(DOUBTFUL_BELOW, input.alternatives?.[0]?.confidence ?? DOUBTFUL_BELOW) };
+  }
+
+  private async *handle(turn: AgentTurn): AsyncGenerator<AgentAction> {
+    const input = this.preferOpenYesNo(turn);
     const text = input.text?.trim() ?? '';
     const keyed = !text && input.dtmf ? input.dtmf : undefined;
     if (keyed !== undefined) {
