@@ -57,6 +57,10 @@ export class LanguageTts implements TtsProvider {
   private pick(language?: string): { provider: TtsProvider; voice?: string } {
     const v = voiceFor(this.o.voices, language ?? this.o.language());
     if (!v) return { provider: this.o.base };
+    // a cloud TTS configured for the tenant (or for all) speaks the languages whose entry names
+    // the local default engine; after it fails mid-call its fallback reports 'flite' and the
+    // entry's flite voice is used again. espeak-ng entries (languages flite lacks) stay.
+    if (v.engine === 'flite' && this.o.base.name !== 'flite') return { provider: this.o.base };
     const provider = this.o.engines?.[v.engine]
       ?? (v.engine === 'openai' ? this.o.base : localEngine(v.engine, v.wpm));
     return { provider, voice: v.voice };

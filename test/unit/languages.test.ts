@@ -220,3 +220,21 @@ t.test('the voice follows the language, per text: the offer in Spanish inside an
   await collect(tts.synthesize('Hola.', { sampleRate: 8000, voice: 'slt' }) as AsyncIterable<never>);
   t.same(heard, [{ by: 'base', voice: 'slt' }, { by: 'espeak', voice: 'es-419' }, { by: 'espeak', voice: 'es-419' }]);
 });
+
+t.test('a cloud TTS speaks the languages whose voice is the local default (flite); after its fallback, flite with the entry\'s voice', async (t) => {
+  const heard: Array<{ by: string; voice?: string }> = [];
+  let baseName = 'openai';
+  const base: TtsProvider = { get name() { return baseName; }, synthesize: (_: string, o: TtsOptions) => { heard.push({ by: 'base', ...(o.voice ? { voice: o.voice } : {}) }); return (async function* () {})(); } };
+  const flite: TtsProvider = { name: 'flite', synthesize: (_: string, o: TtsOptions) => { heard.push({ by: 'flite', ...(o.voice ? { voice: o.voice } : {}) }); return (async function* () {})(); } };
+  const espeak: TtsProvider = { name: 'espeak-ng', synthesize: (_: string, o: TtsOptions) => { heard.push({ by: 'espeak', ...(o.voice ? { voice: o.voice } : {}) }); return (async function* () {})(); } };
+  let lang = 'en-US';
+  const tts = new LanguageTts({ base, voices: { 'en-US': { engine: 'flite', voice: 'slt' }, 'es-US': { engine: 'espeak-ng', voice: 'es-419' } }, language: () => lang, engines: { flite, 'espeak-ng': espeak } });
+  t.equal(tts.name, 'openai', 'the cloud provider speaks English');
+  await collect(tts.synthesize('Hello.', { sampleRate: 8000 }) as AsyncIterable<never>);
+  lang = 'es-US';
+  await collect(tts.synthesize('Hola.', { sampleRate: 8000 }) as AsyncIterable<never>);
+  lang = 'en-US';
+  baseName = 'flite'; // the cloud provider failed mid-call: its wrapper now runs flite
+  await collect(tts.synthesize('Hello again.', { sampleRate: 8000 }) as AsyncIterable<never>);
+  t.same(heard, [{ by: 'base' }, { by: 'espeak', voice: 'es-419' }, { by: 'flite', voice: 'slt' }]);
+});
