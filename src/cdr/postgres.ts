@@ -11,7 +11,7 @@
  * the live calls of another node.
  */
 import pg from 'pg';
-import { COLUMNS } from './sqlite.ts';
+import { COLUMNS, toSql } from './sqlite.ts';
 import type { CdrFilter, CdrRecord, CdrStore, RetentionPolicy } from './types.ts';
 
 /** Heartbeat period of a writing store, ms. */
@@ -223,13 +223,6 @@ export class PostgresCdrStore implements CdrStore {
   }
 }
 
-function toSql(v: unknown, kind: 'text' | 'int' | 'real' | 'json'): unknown {
-  if (v === undefined || v === null) return null;
-  if (kind === 'json') return JSON.stringify(v);
-  if (kind === 'int') return Math.round(Number(v));
-  if (kind === 'real') return Number(v);
-  return String(v);
-}
 
 function fromRow(row: Row): CdrRecord {
   const out: Record<string, unknown> = {};

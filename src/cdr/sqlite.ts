@@ -199,7 +199,8 @@ export class SqliteCdrStore implements CdrStore {
   }
 }
 
-function toSql(v: unknown, kind: 'text' | 'int' | 'real' | 'json'): unknown {
+/** A record field as the SQL value of its column kind (null for missing; JSON text for nested). */
+export function toSql(v: unknown, kind: 'text' | 'int' | 'real' | 'json'): unknown {
   if (v === undefined || v === null) return null;
   if (kind === 'json') return JSON.stringify(v);
   if (kind === 'int') return Math.round(Number(v));

@@ -70,7 +70,7 @@ export function textWords(s: string): string[] {
 }
 
 /** Small deterministic PRNG (mulberry32) so the corpus — and its cache key — is stable. */
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -24,7 +24,7 @@
  * sampled into a corpus for a state-specific trigram LM ({@link sampleSentences}); which of
  * the two decodes a state is decided by measurement (test/bench/stt-grammars).
  */
-import { DIGIT_WORDS, cardinalWords, textWords } from './domain.ts';
+import { DIGIT_WORDS, cardinalWords, rng, textWords } from './domain.ts';
 import type { Expectation, Vocabulary } from './types.ts';
 
 /** A grammar node: words, a sequence, weighted alternatives, an option, a repeat, a rule. */
@@ -269,17 +269,6 @@ export function grammarWords(g: Grammar): Set<string> {
   return out;
 }
 
-/** Small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Random sentences of the grammar (weights respected; deterministic), the corpus of the

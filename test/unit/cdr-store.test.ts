@@ -1,6 +1,8 @@
 /**
- * The SQLite CDR store (src/cdr/sqlite.ts): insert / update / get, the list filters, crash
- * recovery of rows left open, retention purge.
+ * What is particular to the SQLite CDR store (src/cdr/sqlite.ts): WAL, a file from an older
+ * version, owner liveness. The store contract (list filters, crash recovery of rows left open,
+ * retention purge) runs against SQLite and PostgreSQL alike: test/unit/cdr-store-cases.ts,
+ * from test/e2e/cdr-postgres.test.ts.
  */
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -52,71 +54,10 @@ t.test('a file from an older version gets the columns it lacks', async (t) => {
   t.match(await s.get('new-1'), { id: 'new-1', bargeIns: 0 });
 });
 
-t.test('list filters: tenant, since/until, outcome, caller digits, status, id prefix, limit; newest first', async (t) => {
-  const s = new SqliteCdrStore({ file: file() });
-  t.teardown(() => s.close());
-  const rows = [
-    record({ id: 'aaaa-1', tenant: 'northwind', startedAt: '2026-03-01T09:00:00.000Z', outcome: 'order_placed', status: 'completed', fromNumber: '+14155550142' }),
-    record({ id: 'aaab-2', tenant: 'northwind', startedAt: '2026-03-02T09:00:00.000Z', outcome: 'abandoned', status: 'completed', fromNumber: '+13125550199' }),
-    record({ id: 'bbbb-3', tenant: 'acme', startedAt: '2026-03-03T09:00:00.000Z', outcome: 'order_placed', status: 'completed', fromNumber: '+14155550142' }),
-    record({ id: 'cccc-4', tenant: 'acme', startedAt: '2026-03-04T09:00:00.000Z', status: 'open', fromNumber: 'anonymous' }),
-  ];
-  for (const r of rows) await s.insert(r);
-  const ids = async (f: Parameters<typeof s.list>[0]): Promise<string[]> => (await s.list(f)).map((r) => r.id);
-  t.same(await ids({}), ['cccc-4', 'bbbb-3', 'aaab-2', 'aaaa-1'], 'newest first');
-  t.same(await ids({ tenant: 'acme' }), ['cccc-4', 'bbbb-3']);
-  t.same(await ids({ since: '2026-03-02T00:00:00.000Z', until: '2026-03-04T00:00:00.000Z' }), ['bbbb-3', 'aaab-2'], 'since inclusive, until exclusive');
-  t.same(await ids({ outcome: 'order_placed' }), ['bbbb-3', 'aaaa-1']);
-  t.same(await ids({ caller: '(415) 555-0142' }), ['bbbb-3', 'aaaa-1'], 'caller matched on digits');
-  t.same(await ids({ caller: '5550199' }), ['aaab-2'], 'a part of the number');
-  t.same(await ids({ caller: '%' }), [], 'LIKE wildcards are literal');
-  t.same(await ids({ status: 'open' }), ['cccc-4']);
-  t.same(await ids({ idPrefix: 'aaa' }), ['aaab-2', 'aaaa-1']);
-  t.same(await ids({ limit: 2 }), ['cccc-4', 'bbbb-3']);
-  t.same(await ids({ tenant: 'northwind', outcome: 'order_placed', caller: '4155550142' }), ['aaaa-1'], 'filters combine');
-});
-
-t.test('rows left open by a process that is gone become incomplete; a live one is left alone', async (t) => {
-  const f = file();
-  const dead = new SqliteCdrStore({ file: f, owner: `${hostname()}:2147483646:1` });
-  await dead.insert(record({ id: 'open-dead' }));
-  await dead.insert(record({ id: 'done-dead', status: 'completed', endedAt: '2026-03-01T10:02:00.000Z' }));
-  await dead.close();
-  const live = new SqliteCdrStore({ file: f, owner: `${hostname()}:${process.ppid}:1` });
-  await live.insert(record({ id: 'open-live' }));
-  await live.close();
-  const me = new SqliteCdrStore({ file: f, owner: `${hostname()}:${process.pid}:2` });
-  t.teardown(() => me.close());
-  const n = await me.closeAbandoned((o) => ownerIsLive(o), (o, at) => `gone: ${o} after ${at}`);
-  t.equal(n, 1);
-  t.match(await me.get('open-dead'), { status: 'incomplete', endedAt: null, incompleteReason: /^gone: .*:2147483646:1 after 2026-03-01T10:00:00.500Z$/ });
-  t.match(await me.get('done-dead'), { status: 'completed', incompleteReason: null }, 'completed rows untouched');
-  t.match(await me.get('open-live'), { status: 'open' }, 'the row of a running process (our parent) stays open');
-  t.equal(await me.closeAbandoned(() => false, () => 'x'), 1, 'once that process is gone too');
-});
-
 t.test('ownerIsLive', async (t) => {
   t.ok(ownerIsLive(`${hostname()}:${process.ppid}:5`), 'another running pid on this host');
   t.notOk(ownerIsLive(`${hostname()}:${process.pid}:5`), 'our own pid: an earlier incarnation (containers reuse pids)');
   t.notOk(ownerIsLive(`${hostname()}:2147483646:5`), 'no such process');
   t.notOk(ownerIsLive('some-old-container:1:5'), 'another host: an earlier container with the same file');
   t.notOk(ownerIsLive(''), 'no owner recorded');
-});
-
-t.test('purge: per-tenant retention, the default for the rest, 0 keeps forever', async (t) => {
-  const s = new SqliteCdrStore({ file: file() });
-  t.teardown(() => s.close());
-  const now = new Date('2026-06-01T00:00:00.000Z');
-  const ago = (days: number): string => new Date(now.getTime() - days * 86_400_000 - 1000).toISOString();
-  await s.insert(record({ id: 'nw-10', tenant: 'northwind', startedAt: ago(10) }));
-  await s.insert(record({ id: 'nw-40', tenant: 'northwind', startedAt: ago(40) }));
-  await s.insert(record({ id: 'acme-10', tenant: 'acme', startedAt: ago(10) }));
-  await s.insert(record({ id: 'acme-40', tenant: 'acme', startedAt: ago(40) }));
-  await s.insert(record({ id: 'keep-400', tenant: 'keeper', startedAt: ago(400) }));
-  await s.insert(record({ id: 'other-100', tenant: 'other', startedAt: ago(100) }));
-  await s.insert(record({ id: 'other-80', tenant: 'other', startedAt: ago(80) }));
-  const deleted = await s.purge({ defaultDays: 90, tenants: { acme: 30, northwind: 365, keeper: 0 } }, now);
-  t.equal(deleted, 2);
-  t.same((await s.list()).map((r) => r.id).sort(), ['acme-10', 'keep-400', 'nw-10', 'nw-40', 'other-80']);
-  t.equal(await s.purge({ defaultDays: 0, tenants: {} }, now), 0, 'default 0 = keep forever');
 });
