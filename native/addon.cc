@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -744,17 +745,21 @@ Napi::Value ParseRtp(const Napi::CallbackInfo& info) {
   return o;
 }
 
-class SynthWorker : public Napi::AsyncWorker {
+// Synthesis on a libuv worker thread: `job` runs in Execute (off the JS thread) and fills the
+// PCM; the promise resolves with it as an Int16Array, or rejects with the job's error. Used by
+// flite (its own lock inside ttsSynthesize) and espeak-ng (one process-wide mutex inside
+// espeakSynthesize, so concurrent workers queue there).
+class PcmWorker : public Napi::AsyncWorker {
  public:
-  SynthWorker(Napi::Env env, std::string text, std::string voice, int rate)
-      : Napi::AsyncWorker(env, "voice_core.synthesize"), deferred_(Napi::Promise::Deferred::New(env)),
-        text_(std::move(text)), voice_(std::move(voice)), rate_(rate) {}
+  using Job = std::function<bool(std::vector<int16_t>* pcm, std::string* err)>;
+  PcmWorker(Napi::Env env, const char* name, Job job)
+      : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)), job_(std::move(job)) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
   void Execute() override {
     std::string err;
-    if (!ttsSynthesize(text_, voice_, rate_, &pcm_, &err)) SetError(err);
+    if (!job_(&pcm_, &err)) SetError(err);
   }
   void OnOK() override {
     Napi::Env env = Env();
@@ -766,8 +771,7 @@ class SynthWorker : public Napi::AsyncWorker {
 
  private:
   Napi::Promise::Deferred deferred_;
-  std::string text_, voice_;
-  int rate_;
+  Job job_;
   std::vector<int16_t> pcm_;
 };
 
@@ -779,41 +783,13 @@ Napi::Value Synthesize(const Napi::CallbackInfo& info) {
   const int rate = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 8000;
   if (!ttsVoiceKnown(voice)) throw Napi::Error::New(env, "unknown voice '" + voice + "' (kal, kal16, slt, rms, awb)");
   if (rate != 8000 && rate != 16000) throw Napi::RangeError::New(env, "sampleRate must be 8000 or 16000");
-  auto* w = new SynthWorker(env, info[0].As<Napi::String>().Utf8Value(), voice, rate);
+  auto* w = new PcmWorker(env, "voice_core.synthesize", [text = info[0].As<Napi::String>().Utf8Value(), voice, rate](std::vector<int16_t>* pcm, std::string* err) {
+    return ttsSynthesize(text, voice, rate, pcm, err);
+  });
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
 }
-
-// espeak-ng synthesis on a libuv worker; the library itself is serialised inside
-// espeakSynthesize (one process-wide mutex), so concurrent workers queue there.
-class EspeakSynthWorker : public Napi::AsyncWorker {
- public:
-  EspeakSynthWorker(Napi::Env env, std::string text, EspeakParams params, int rate)
-      : Napi::AsyncWorker(env, "voice_core.espeakSynthesize"), deferred_(Napi::Promise::Deferred::New(env)),
-        text_(std::move(text)), params_(std::move(params)), rate_(rate) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
-    std::string err;
-    if (!espeakSynthesize(text_, params_, rate_, &pcm_, &err)) SetError(err);
-  }
-  void OnOK() override {
-    Napi::Env env = Env();
-    Napi::Int16Array out = Napi::Int16Array::New(env, pcm_.size());
-    if (!pcm_.empty()) std::memcpy(out.Data(), pcm_.data(), pcm_.size() * sizeof(int16_t));
-    deferred_.Resolve(out);
-  }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::string text_;
-  EspeakParams params_;
-  int rate_;
-  std::vector<int16_t> pcm_;
-};
 
 // espeakSynthesize(text, {voice, wpm?, pitch?}, sampleRate) → Promise<Int16Array>
 Napi::Value EspeakSynthesizeJs(const Napi::CallbackInfo& info) {
@@ -828,7 +804,9 @@ Napi::Value EspeakSynthesizeJs(const Napi::CallbackInfo& info) {
   if (o.Get("pitch").IsNumber()) p.pitch = o.Get("pitch").As<Napi::Number>().Int32Value();
   const int rate = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 8000;
   if (rate != 8000 && rate != 16000) throw Napi::RangeError::New(env, "sampleRate must be 8000 or 16000");
-  auto* w = new EspeakSynthWorker(env, info[0].As<Napi::String>().Utf8Value(), std::move(p), rate);
+  auto* w = new PcmWorker(env, "voice_core.espeakSynthesize", [text = info[0].As<Napi::String>().Utf8Value(), params = std::move(p), rate](std::vector<int16_t>* pcm, std::string* err) {
+    return espeakSynthesize(text, params, rate, pcm, err);
+  });
   Napi::Promise pr = w->Promise();
   w->Queue();
   return pr;
