@@ -18,13 +18,14 @@ import { freePort, freePortBlock } from '../helpers/ports.ts';
 import { rtpengineBinary, startRtpengine, type RtpengineDaemon } from '../helpers/rtpengine.ts';
 import { startServer, type ServerHandle } from '../helpers/server.ts';
 import { RtpengineClient } from '../../src/media/rtpengine/client.ts';
+import { requireTool } from '../helpers/require.ts';
 
 const SIP = { min: 16500, max: 16999 };
 const CONTROL = { min: 19300, max: 19399 };
 const RTP = { min: 31000, max: 31999 };
 const VOICED_RMS = 300;
 
-const skip = rtpengineBinary() ? false : 'rtpengine-daemon not installed';
+const skip = requireTool(t, 'calls anchored on rtpengine', !!rtpengineBinary(), 'rtpengine', 'rtpengine-daemon');
 
 async function serverEnv(extra: Record<string, string>): Promise<Record<string, string>> {
   const rtp = await freePortBlock(RTP, 100);

@@ -37,6 +37,7 @@ import { g711Decode, nowMs, rmsLevel } from '../../src/cli/rtp.ts';
 import { synthesize } from '../../src/media/index.ts';
 import { rtpengineBinary, startRtpengine, type RtpengineDaemon } from '../helpers/rtpengine.ts';
 import { cdrList } from '../helpers/cdr.ts';
+import { requireTool } from '../helpers/require.ts';
 
 t.setTimeout(300_000);
 t.jobs = 3; // the CRM, LLM and rtpengine faults run side by side, each on its own server
@@ -240,7 +241,7 @@ t.test('LLM endpoint: garbage tool calls, a hang, a 500 — the call goes on, no
   });
 });
 
-const noRtpengine = rtpengineBinary() ? false : 'rtpengine-daemon not installed';
+const noRtpengine = requireTool(t, 'rtpengine restarted mid-call', !!rtpengineBinary(), 'rtpengine', 'rtpengine-daemon');
 
 t.test('rtpengine restarted mid-call: the call ends with a BYE and a CDR row saying why, no zombie', { skip: noRtpengine }, async (t) => {
   let rte: RtpengineDaemon = await startRtpengine({ mediaPorts: 40 });

@@ -15,6 +15,7 @@ import { haveSipp, runSipp, sippMessage } from '../helpers/sipp.ts';
 import { dtmfTones } from '../helpers/dtmf-tones.ts';
 import { ulawDecode, ulawEncode } from '../helpers/g711.ts';
 import { rtpPacket } from '../../src/cli/rtp.ts';
+import { requireTool } from '../helpers/require.ts';
 
 /** Overload admission off: a loaded test box must not turn these calls away (503); they test something else. */
 const NO_ADMISSION = { ADMISSION_CPU_PERCENT: '0', ADMISSION_EVENT_LOOP_MS: '0', ADMISSION_MEDIA_LATE_MS: '0' };
@@ -34,7 +35,7 @@ async function haveIpv6Loopback(): Promise<boolean> {
   }
 }
 
-const skip = !haveSipp() ? 'sipp not on PATH (Debian package sip-tester)' : !(await haveIpv6Loopback()) ? 'no IPv6 loopback (::1)' : false;
+const skip = requireTool(t, 'IPv6 media', haveSipp(), 'sipp', 'sip-tester') || (!(await haveIpv6Loopback()) ? 'no IPv6 loopback (::1) on this host' : false);
 
 t.test('c=IN IP6 offer with an IPv6 media address: 200 with c=IN IP6, audio both ways', { skip }, async (t) => {
   const server: ServerHandle = await startServer({ SIP_ADDRESS: '::1', RTP_ADDRESS6: '::1', VOICE_MEDIA_RT_PRIORITY: '0', ...NO_ADMISSION }, { rtpPorts: 20 });

@@ -7,6 +7,7 @@ import { placeCall } from '../helpers/caller.ts';
 import { udpFree } from '../helpers/ports.ts';
 import { startServer, type ServerHandle } from '../helpers/server.ts';
 import { haveSipp, runSipp, sippMessage } from '../helpers/sipp.ts';
+import { requireTool } from '../helpers/require.ts';
 
 let server: ServerHandle;
 t.before(async () => {
@@ -37,7 +38,7 @@ t.test('server BYEs after MAX_CALL_SECONDS', async (t) => {
   }
 });
 
-t.test('SIPp caller that never hangs up gets the server BYE', { skip: haveSipp() ? false : 'sipp not on PATH' }, async (t) => {
+t.test('SIPp caller that never hangs up gets the server BYE', { skip: requireTool(t, 'max call duration', haveSipp(), 'sipp', 'sip-tester') }, async (t) => {
   const r = await runSipp('uac-wait-bye', { target: `127.0.0.1:${server.sipPort}`, timeoutSec: 15 });
   t.equal(r.code, 0, sippMessage(r));
 });

@@ -16,6 +16,7 @@ import { startTestRedis } from '../helpers/redis.ts';
 import { freePort } from '../helpers/ports.ts';
 import { placeCall } from '../helpers/caller.ts';
 import { SipPeer, sleep } from '../unit/sip-edge-helpers.ts';
+import { requireTool } from '../helpers/require.ts';
 
 const havePrometheus = spawnSync('prometheus', ['--version']).status === 0;
 
@@ -70,7 +71,7 @@ t.test('/metrics, /livez, /readyz answer without a session', async (t) => {
   t.equal((await get(`${server.opsUrl}/nope`)).status, 404);
 });
 
-t.test('a real Prometheus scrapes a SIPp call: active calls 1 → 0, the calls counter moves', { skip: !havePrometheus ? 'prometheus not on PATH (Debian package prometheus; the Makefile installs it)' : !haveSipp() ? 'sipp not on PATH' : false }, async (t) => {
+t.test('a real Prometheus scrapes a SIPp call: active calls 1 → 0, the calls counter moves', { skip: requireTool(t, 'Prometheus scrape', havePrometheus, 'prometheus', 'prometheus') || requireTool(t, 'Prometheus scrape', haveSipp(), 'sipp', 'sip-tester') }, async (t) => {
   const server = await startServer();
   t.teardown(() => server.stop());
   const dir = mkdtempSync(path.join(tmpdir(), 'prom-'));
@@ -133,7 +134,7 @@ t.test('/readyz names redis when it stops, and passes again when it is back', as
   t.match(up.body, /^ok redis$/m);
 });
 
-t.test('admission at twice the call limit: every INVITE gets a final response, the extra ones 503 + Retry-After', { skip: !haveSipp() ? 'sipp not on PATH' : false }, async (t) => {
+t.test('admission at twice the call limit: every INVITE gets a final response, the extra ones 503 + Retry-After', { skip: requireTool(t, 'admission', haveSipp(), 'sipp', 'sip-tester') }, async (t) => {
   const server = await startServer({ MAX_CALLS: '2' });
   t.teardown(() => server.stop());
   const r = await runSipp('uac-admission', { target: `127.0.0.1:${server.sipPort}`, calls: 4, limit: 4, rate: 20, durationMs: 4000, timeoutSec: 30 });

@@ -11,9 +11,10 @@ import { startServer, type ServerHandle } from '../helpers/server.ts';
 import { haveSipp, runSipp, sippMessage, type SippOptions, type SippResult } from '../helpers/sipp.ts';
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts';
 import { metric } from '../helpers/metrics.ts';
+import { requireTool } from '../helpers/require.ts';
 
 if (!haveSipp()) {
-  t.test('sip flood', { skip: 'sipp not on PATH (Debian package sip-tester)' }, () => {});
+  requireTool(t, 'sip flood', false, 'sipp', 'sip-tester');
 } else {
   t.setTimeout(180_000);
   let redis: TestRedis;

@@ -24,9 +24,10 @@ import { haveSipp, runSipp, sippMessage, type SippOptions, type SippResult } fro
 import { metric } from '../helpers/metrics.ts';
 import type { CdrRecord } from '../../src/cdr/index.ts';
 import { cdrList as cdrListCli } from '../helpers/cdr.ts';
+import { requireTool } from '../helpers/require.ts';
 
 if (!haveSipp()) {
-  t.test('sip guard', { skip: 'sipp not on PATH (Debian package sip-tester)' }, () => {});
+  requireTool(t, 'sip guard', false, 'sipp', 'sip-tester');
 } else {
   t.setTimeout(240_000);
   const tmp = mkdtempSync(path.join(tmpdir(), 'sip-guard-e2e-'));

@@ -17,6 +17,7 @@ import { baresipCall, freeBaresipPort, haveBaresip, wavRms } from '../helpers/ba
 import { haveOpenssl, makeTestCerts, type TestCerts } from '../helpers/tls-certs.ts';
 import { TlsSipClient } from '../helpers/sip-tls.ts';
 import { SipMessage, parseSipMessage, parseVia } from '../../src/sip-edge/message.ts';
+import { requireTool } from '../helpers/require.ts';
 
 const SDP = (port: number): string => [
   'v=0', 'o=caller 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0',
@@ -24,7 +25,7 @@ const SDP = (port: number): string => [
 ].join('\r\n');
 
 if (!haveOpenssl()) {
-  t.test('SIP over TLS end to end', { skip: 'openssl CLI not on PATH (Debian package openssl)' }, () => {});
+  requireTool(t, 'SIP over TLS end to end', false, 'openssl', 'openssl');
 } else {
   const certs: TestCerts = makeTestCerts();
   let server: ServerHandle;
@@ -110,7 +111,7 @@ if (!haveOpenssl()) {
   });
 
   if (!haveBaresip()) {
-    t.test('baresip calls over TLS', { skip: 'baresip not on PATH (Debian package baresip-core)' }, () => {});
+    requireTool(t, 'baresip calls over TLS', false, 'baresip', 'baresip-core');
   } else {
     t.test('baresip calls over TLS: INVITE/ACK/BYE on the TLS port, ;transport=tls Contact, greeting heard', async (t) => {
       const port = await freeBaresipPort({ tls: true });

@@ -9,9 +9,10 @@
 import t from 'tap';
 import { startServer, type ServerHandle } from '../helpers/server.ts';
 import { haveSipp, runSipp, sippMessage } from '../helpers/sipp.ts';
+import { requireTool } from '../helpers/require.ts';
 
 if (!haveSipp()) {
-  t.test('SIPp session timer, 100rel and early media flows', { skip: 'sipp not on PATH (Debian package sip-tester)' }, () => {});
+  requireTool(t, 'SIPp session timer, 100rel and early media flows', false, 'sipp', 'sip-tester');
 } else {
   let server: ServerHandle;
   t.before(async () => {

@@ -20,6 +20,7 @@ import { blockToneShare, toneAt } from '../helpers/audio.ts';
 import { RtpengineClient } from '../../src/media/rtpengine/client.ts';
 import { MediaEngine, ulawEncode, ulawDecode } from '../../src/media/index.ts';
 import { negotiate, newSrtpKey } from '../../src/sdp/index.ts';
+import { requireTool } from '../helpers/require.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -32,7 +33,7 @@ t.teardown(async () => {
 });
 
 if (!haveBaresip(['srtp.so'])) {
-  t.test('baresip calls with SRTP', { skip: 'baresip or its srtp module not installed (Debian package baresip-core)' }, () => {});
+  requireTool(t, 'baresip calls with SRTP', false, 'baresip with its srtp module', 'baresip-core');
 } else {
   t.test('baresip (srtp module, mediaenc=srtp-mand) calls: RTP/SAVP + a=crypto both ways, greeting heard, its audio received', async (t) => {
     const { trace, heard, callIdPattern: esc } = await baresipCall(t, {
@@ -64,7 +65,7 @@ if (!haveBaresip(['srtp.so'])) {
 }
 
 t.test('rtpengine converts SRTP ⇄ RTP: a plain RTP/AVP peer and our SRTP session exchange audio', {
-  skip: rtpengineBinary() ? false : 'rtpengine-daemon not installed',
+  skip: requireTool(t, 'rtpengine SRTP ⇄ RTP', !!rtpengineBinary(), 'rtpengine', 'rtpengine-daemon'),
 }, async (t) => {
   const rte = await startRtpengine({ mediaPorts: 20 });
   t.teardown(() => rte.stop());
