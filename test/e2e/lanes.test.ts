@@ -33,6 +33,8 @@ const CLOSED_AT = '2026-12-03T04:00:00Z'; // Wed 22:00 in Chicago: closed
 const DANA = '+14155550142';
 
 t.setTimeout(900_000);
+// business hours and after hours run side by side: each has its own Redis, server and CRM file
+t.jobs = 2;
 const tmp = mkdtempSync(path.join(tmpdir(), 'lanes-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 const stt = createStt('pocketsphinx');
@@ -180,6 +182,13 @@ t.test('lanes during business hours', async (t) => {
     const sorted = [...server].sort((a, b) => a - b);
     t.comment(`server turn gap (endpoint decision → first reply audio queued): p50 ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted[sorted.length - 1]} ms (${server.join(', ')})`);
   });
+
+  // the business-hours calls are the most; the after-hours ones run beside them (t.jobs)
+  await t.test('turn gaps seen by the caller', async (t) => {
+    const sorted = [...gaps].sort((a, b) => a - b);
+    t.ok(sorted.length > 0);
+    t.comment(`caller-side turn gap (last voiced packet sent → first voiced reply packet, includes the 700 ms endpointing): p50 ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted[sorted.length - 1]} ms, n=${sorted.length}`);
+  });
 });
 
 t.test('after hours: a message becomes a CRM case through BullMQ', async (t) => {
@@ -230,10 +239,4 @@ t.test('after hours: a message becomes a CRM case through BullMQ', async (t) => 
     await new Promise((res) => setTimeout(res, 2500));
     t.equal(count(), 2, 'exactly once');
   });
-});
-
-t.test('turn gaps seen by the caller', async (t) => {
-  const s = [...gaps].sort((a, b) => a - b);
-  t.ok(s.length > 0);
-  t.comment(`caller-side turn gap (last voiced packet sent → first voiced reply packet, includes the 700 ms endpointing): p50 ${s[Math.floor(s.length / 2)]} ms, max ${s[s.length - 1]} ms, n=${s.length}`);
 });
