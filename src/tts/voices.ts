@@ -13,6 +13,9 @@ import { EspeakTts, espeakVoiceProblem } from './espeak.ts';
 import { FliteTts } from './flite.ts';
 import type { TtsOptions, TtsProvider } from './types.ts';
 
+/** Names of the offline engines (a base provider with another name is a cloud one). */
+const LOCAL_ENGINES = new Set(['flite', 'espeak-ng']);
+
 /** Local engines shared by every call of the process (stateless per call). */
 const shared = new Map<string, TtsProvider>();
 
@@ -60,7 +63,7 @@ export class LanguageTts implements TtsProvider {
     // a cloud TTS configured for the tenant (or for all) speaks the languages whose entry names
     // the local default engine; after it fails mid-call its fallback reports 'flite' and the
     // entry's flite voice is used again. espeak-ng entries (languages flite lacks) stay.
-    if (v.engine === 'flite' && this.o.base.name !== 'flite') return { provider: this.o.base };
+    if (v.engine === 'flite' && !LOCAL_ENGINES.has(this.o.base.name)) return { provider: this.o.base };
     const provider = this.o.engines?.[v.engine]
       ?? (v.engine === 'openai' ? this.o.base : localEngine(v.engine, v.wpm));
     return { provider, voice: v.voice };
