@@ -12,6 +12,7 @@ import { drachtioBinary, startDrachtio } from '../helpers/drachtio.ts';
 import { RANGES, freePort } from '../helpers/ports.ts';
 import { haveSipp, runSipp, sippMessage } from '../helpers/sipp.ts';
 import { ConformanceApp } from './app.ts';
+import { requireTool } from '../helpers/require.ts';
 
 interface Outcome {
   sippCode: number | null;
@@ -100,7 +101,7 @@ const results: Record<string, Record<string, Outcome>> = {};
 const drachtio = drachtioBinary();
 
 if (!haveSipp()) {
-  t.test('conformance flows', { skip: 'sipp not on PATH (Debian package sip-tester)' }, () => {});
+  requireTool(t, 'conformance flows', false, 'sipp', 'sip-tester');
 } else {
   const edges: Array<{ name: string; start: () => Promise<Edge>; skip: string | false }> = [
     { name: 'builtin', start: startBuiltin, skip: false },

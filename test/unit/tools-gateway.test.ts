@@ -7,22 +7,13 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createToolGateway, summarizeArgs, READ_ONLY_TOOLS, type ToolResult } from '../../src/tools/index.ts';
 import { CrmErpStore, runHttp, setSharedCrmErpStore } from '../../src/crm-erp/index.ts';
-import { setLogLevel } from '../../src/ops/log.ts';
+import { captureLogLines } from '../helpers/log-capture.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const NOW = new Date('2025-06-04T17:00:00Z');
 
 // ---- capture log lines (the logger writes to stderr)
-const lines: string[] = [];
-const realWrite = process.stderr.write.bind(process.stderr);
-setLogLevel('info');
-process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-  const s = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
-  if (s.startsWith('ts=')) { lines.push(...s.split('\n').filter(Boolean)); return true; }
-  return (realWrite as (...a: unknown[]) => boolean)(chunk, ...rest);
-}) as typeof process.stderr.write;
-t.teardown(() => { process.stderr.write = realWrite; setLogLevel('silent'); });
-const logged = (re: RegExp): string[] => lines.filter((l) => re.test(l));
+const { lines, logged } = captureLogLines(t);
 
 // ---- a tiny external MCP server (stdio) with a tool that hangs
 const dir = mkdtempSync(join(tmpdir(), 'gw-'));

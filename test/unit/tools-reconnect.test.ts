@@ -10,21 +10,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createToolGateway } from '../../src/tools/index.ts';
 import { RECONNECT_BACKOFF_MS } from '../../src/tools/gateway.ts';
 import { runHttp } from '../../src/crm-erp/index.ts';
-import { setLogLevel } from '../../src/ops/log.ts';
+import { captureLogLines } from '../helpers/log-capture.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const lines: string[] = [];
-const realWrite = process.stderr.write.bind(process.stderr);
-setLogLevel('info');
-process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-  const s = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
-  if (s.startsWith('ts=')) { lines.push(...s.split('\n').filter(Boolean)); return true; }
-  return (realWrite as (...a: unknown[]) => boolean)(chunk, ...rest);
-}) as typeof process.stderr.write;
-t.teardown(() => { process.stderr.write = realWrite; setLogLevel('silent'); });
-const logged = (re: RegExp): string[] => lines.filter((l) => re.test(l));
+const { lines, logged } = captureLogLines(t);
 
 const dir = mkdtempSync(join(tmpdir(), 'gw-reconnect-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
