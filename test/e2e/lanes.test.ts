@@ -16,12 +16,11 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ROOT, startServer, type ServerHandle } from '../helpers/server.ts';
-import { freePort, freePortBlock } from '../helpers/ports.ts';
+import { ROOT, type ServerHandle } from '../helpers/server.ts';
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts';
 import { runConversation, type CallerTurn, type ConversationResult } from '../../src/cli/conversation.ts';
 import { createStt } from '../../src/stt/index.ts';
-import { dbRows as rows } from '../helpers/crm-db.ts';
+import { crmServer, dbRows as rows } from '../helpers/crm-db.ts';
 
 /** This suite's port ranges. */
 const SIP = { min: 18000, max: 18299 };
@@ -33,8 +32,6 @@ const CLOSED_AT = '2026-12-03T04:00:00Z'; // Wed 22:00 in Chicago: closed
 const DANA = '+14155550142';
 
 t.setTimeout(900_000);
-// business hours and after hours run side by side: each has its own Redis, server and CRM file
-t.jobs = 2;
 const tmp = mkdtempSync(path.join(tmpdir(), 'lanes-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 const stt = createStt('pocketsphinx');
@@ -48,16 +45,7 @@ t.teardown(() => {
 });
 
 async function server(name: string, now: string, redis: TestRedis): Promise<ServerHandle & { db: string }> {
-  const db = path.join(tmp, `${name}.sqlite`);
-  const rtp = await freePortBlock(RTP, 50);
-  const s = await startServer({
-    SIP_PORT: String(await freePort(SIP, 'both')),
-    DRACHTIO_PORT: String(await freePort(CONTROL, 'tcp')),
-    RTP_PORT_MIN: String(rtp.min), RTP_PORT_MAX: String(rtp.max),
-    CRM_DB: db, DATA_DIR: path.join(tmp, `${name}-var`), REDIS_URL: redis.url, VOICE_AGENT_NOW: now,
-    VOICE_MEDIA_RT_PRIORITY: '0',
-  }, { readyTimeoutMs: 60000 });
-  return Object.assign(s, { db });
+  return crmServer(tmp, name, now, redis.url, { sip: SIP, control: CONTROL, rtp: RTP });
 }
 
 async function call(s: ServerHandle, turns: CallerTurn[], o: { to?: string; from?: string; onAgent?: (text: string) => void } = {}): Promise<ConversationResult & { heard: string[]; story: string[] }> {
@@ -183,7 +171,6 @@ t.test('lanes during business hours', async (t) => {
     t.comment(`server turn gap (endpoint decision → first reply audio queued): p50 ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted[sorted.length - 1]} ms (${server.join(', ')})`);
   });
 
-  // the business-hours calls are the most; the after-hours ones run beside them (t.jobs)
   await t.test('turn gaps seen by the caller', async (t) => {
     const sorted = [...gaps].sort((a, b) => a - b);
     t.ok(sorted.length > 0);

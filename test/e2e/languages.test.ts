@@ -27,8 +27,6 @@ const DANA = '+14155550142';
 const OPEN_AT = '2026-12-02T16:00:00Z'; // Wed 10:00 in Chicago: open
 
 t.setTimeout(300_000);
-// the calls are independent (different callers, one server): run them side by side
-t.jobs = 3;
 const tmp = mkdtempSync(path.join(tmpdir(), 'languages-e2e-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -24,13 +24,13 @@ import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startServer, type ServerHandle } from '../helpers/server.ts';
-import { freePort, freePortBlock } from '../helpers/ports.ts';
+import type { ServerHandle } from '../helpers/server.ts';
+import { freePort } from '../helpers/ports.ts';
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts';
 import { runConversation, type CallerTurn, type ConversationResult } from '../../src/cli/conversation.ts';
 import { createStt } from '../../src/stt/index.ts';
 import { synthesize } from '../../src/media/index.ts';
-import { dbRows as rows, waitDbRows as waitRows } from '../helpers/crm-db.ts';
+import { crmServer, dbRows as rows, waitDbRows as waitRows } from '../helpers/crm-db.ts';
 
 /** This suite's port ranges. */
 const SIP = { min: 14600, max: 14699 };
@@ -53,18 +53,10 @@ t.teardown(() => {
 });
 
 async function server(name: string, now: string, redis: TestRedis): Promise<ServerHandle & { db: string }> {
-  const db = path.join(tmp, `${name}.sqlite`);
-  const rtp = await freePortBlock(RTP, 50);
-  const s = await startServer({
-    SIP_PORT: String(await freePort(SIP, 'both')),
-    DRACHTIO_PORT: String(await freePort(CONTROL, 'tcp')),
-    RTP_PORT_MIN: String(rtp.min), RTP_PORT_MAX: String(rtp.max),
-    CRM_DB: db, DATA_DIR: path.join(tmp, `${name}-var`), REDIS_URL: redis.url, VOICE_AGENT_NOW: now,
-    VOICE_MEDIA_RT_PRIORITY: '0',
-    // no rep answers: the hand-off is judged by its CRM activity (written when it starts)
+  // no rep answers: the hand-off is judged by its CRM activity (written when it starts)
+  return crmServer(tmp, name, now, redis.url, { sip: SIP, control: CONTROL, rtp: RTP }, {
     REP_URI: `sip:{extension}@127.0.0.1:${await freePort(DEAD_REP, 'udp')}`, REP_RING_SECONDS: '4',
-  }, { readyTimeoutMs: 60000 });
-  return Object.assign(s, { db });
+  });
 }
 
 /** One call; on failure the messages say what both sides heard and what the agent said. */
