@@ -140,7 +140,15 @@ SttResult DecoderPool::decode(const SttModel& m, const int16_t* pcm, size_t n, i
   }
   ps_decoder_t* ps = acquire(m, &r.initMs);
   auto t0 = std::chrono::steady_clock::now();
-  bool ok = ps_start_utt(ps) >= 0;
+  // Every utterance is its own stream. The front end keeps channel state across the
+  // utterances of a stream (the noise-level estimate of -remove_noise and the speech/silence
+  // tracking of -remove_silence), and a pooled decoder would carry that state from whatever
+  // it decoded last: the same audio then gave other frames, scores and words depending on
+  // which earlier calls (and which worker-thread interleaving) had used the decoder — a
+  // result that differed between processes. ps_start_stream resets it, so each decode is
+  // the same as on a freshly built decoder.
+  bool ok = ps_start_stream(ps) >= 0;
+  if (ok) ok = ps_start_utt(ps) >= 0;
   // full_utt = TRUE: the whole utterance at once, so CMN is computed over it
   // (batch) instead of starting from the model's -cmninit.
   if (ok && n > 0) ok = ps_process_raw(ps, pcm, n, FALSE, TRUE) >= 0;
