@@ -9,6 +9,7 @@
 //   voice-agent console-hash [--link --rep ID [--url BASE]]   a rep console password hash (password on stdin) or login link
 //   voice-agent impair --target HOST:PORT [--profile P] [--seed N]   QA: SIP-aware UDP relay that impairs RTP (loss, jitter, delay, duplication)
 //   voice-agent loadtest --target HOST:PORT [--ops-url URL] [--profile status|reorder|silent] [--cps N] [--concurrency N] [--calls N]   QA: SIPp load with real audio, report
+//   voice-agent drachtio-router --node URI,OPS_URL [--node ...] [--listen HOST:PORT]   request handler of one drachtio-server in front of several nodes
 //   voice-agent help                         list commands
 import { register } from 'tsx/esm/api';
 
@@ -20,6 +21,7 @@ const COMMANDS = {
   'console-hash': { module: '../src/escalation/console/hash-cli.ts', run: async (m, args) => process.exit(await m.main(args)), help: 'rep console credentials: a passwordHash for the password on stdin, or --link --rep ID [--url BASE] (--help)' },
   impair: { module: '../src/qa/impair-cli.ts', run: async (m, args) => process.exit(await m.main(args)), help: 'QA: impairment relay in front of a server --target HOST:PORT [--listen HOST:PORT] [--profile clean|loss1|loss3|loss5|burst2|jitter30|jitter60|delay150|dup2] [--seed N] (--help)' },
   loadtest: { module: '../src/qa/loadtest.ts', run: async (m, args) => process.exit(await m.main(args)), help: 'QA: SIPp callers with real audio against a server, report (text, JSON, HTML) --target HOST:PORT [--ops-url URL] [--profile status|reorder|silent] [--cps N] [--concurrency N] [--calls N] [--duration MS] (--help)' },
+  'drachtio-router': { module: '../src/sip/drachtio-router-cli.ts', run: async (m, args) => process.exit(await m.main(args)), help: 'request handler drachtio-server asks which node takes a new call (outbound connections) --node URI,OPS_URL [--node ...] [--listen HOST:PORT] [--policy least-calls|round-robin] [--probe-ms N] (--help)' },
   'crm-erp-mcp': { module: '../src/crm-erp/cli.ts', run: (m, args) => m.main(args), help: 'built-in CRM/ERP MCP server [--stdio | --http [--port N] [--host H]] [--db FILE]' },
 };
 

@@ -14,6 +14,7 @@
  *   # tls: { cert: sip-cert.pem, key: sip-key.pem, ca: ca.pem, port: 5061 }   # SIP over TLS (src/sip/tls-settings.ts)
  * edge: builtin            # or: drachtio
  * drachtio: { host: 127.0.0.1, port: 9022, secret: cymru }
+ *   # mode: outbound, listenAddress: 127.0.0.1, listenPort: 9023   # drachtio-server connects to us (docs/SCALE.md)
  * rtp: { address: 127.0.0.1, publicAddress: 203.0.113.7, portMin: 40000, portMax: 40999,
  *        address6: '::1', publicAddress6: '2001:db8::7' }   # IPv6 media (c=IN IP6): optional
  * tenantsFile: ./tenants.yaml
@@ -138,7 +139,21 @@ export interface DrachtioConfig {
   port: number;
   /** Shared secret of the control connection. Env `DRACHTIO_SECRET`. @defaultValue 'cymru' */
   secret: string;
+  /**
+   * Who opens the control connection (edge `drachtio` only). `inbound`: the app connects to
+   * drachtio-server's admin port (`host`/`port`). `outbound`: the app listens on
+   * `listenAddress`/`listenPort` and drachtio-server connects to it for each new request, as
+   * its `<request-handlers>` (or `voice-agent drachtio-router`) decide. Env `DRACHTIO_MODE`.
+   * @defaultValue 'inbound'
+   */
+  mode?: DrachtioMode;
+  /** Address the app listens on for drachtio-server in `outbound` mode. Env `DRACHTIO_LISTEN_ADDRESS`. @defaultValue '127.0.0.1' */
+  listenAddress?: string;
+  /** Port the app listens on for drachtio-server in `outbound` mode. Env `DRACHTIO_LISTEN_PORT`. @defaultValue 9023 */
+  listenPort?: number;
 }
+
+export type DrachtioMode = 'inbound' | 'outbound';
 
 export interface RtpConfig {
   /** Local address RTP sockets bind to. Env `RTP_ADDRESS`. @defaultValue '127.0.0.1' */
@@ -638,10 +653,13 @@ function applyFile(cfg: Config, file: string): void {
   }
   if (has(top, 'edge')) cfg.edge = r.oneOf('edge', top.edge, ['builtin', 'drachtio'] as const);
   if (has(top, 'drachtio')) {
-    const d = r.mapping('drachtio', top.drachtio, ['host', 'port', 'secret']);
+    const d = r.mapping('drachtio', top.drachtio, ['host', 'port', 'secret', 'mode', 'listenAddress', 'listenPort']);
     if (has(d, 'host')) cfg.drachtio.host = r.host('drachtio.host', d.host);
     if (has(d, 'port')) cfg.drachtio.port = r.int('drachtio.port', d.port, 0, 65535);
     if (has(d, 'secret')) cfg.drachtio.secret = r.str('drachtio.secret', d.secret);
+    if (has(d, 'mode')) cfg.drachtio.mode = r.oneOf('drachtio.mode', d.mode, ['inbound', 'outbound'] as const);
+    if (has(d, 'listenAddress')) cfg.drachtio.listenAddress = r.host('drachtio.listenAddress', d.listenAddress);
+    if (has(d, 'listenPort')) cfg.drachtio.listenPort = r.int('drachtio.listenPort', d.listenPort, 1, 65535);
   }
   if (has(top, 'rtp')) {
     const p = r.mapping('rtp', top.rtp, ['address', 'publicAddress', 'portMin', 'portMax', 'address6', 'publicAddress6']);
@@ -727,6 +745,9 @@ function applyEnv(cfg: Config, env: NodeJS.ProcessEnv, cwd: string): void {
   if ((v = get('DRACHTIO_HOST')) !== undefined) cfg.drachtio.host = r.host('DRACHTIO_HOST', v);
   if ((v = get('DRACHTIO_PORT')) !== undefined) cfg.drachtio.port = r.int('DRACHTIO_PORT', v, 0, 65535);
   if ((v = get('DRACHTIO_SECRET')) !== undefined) cfg.drachtio.secret = v;
+  if ((v = get('DRACHTIO_MODE')) !== undefined) cfg.drachtio.mode = r.oneOf('DRACHTIO_MODE', v, ['inbound', 'outbound'] as const);
+  if ((v = get('DRACHTIO_LISTEN_ADDRESS')) !== undefined) cfg.drachtio.listenAddress = r.host('DRACHTIO_LISTEN_ADDRESS', v);
+  if ((v = get('DRACHTIO_LISTEN_PORT')) !== undefined) cfg.drachtio.listenPort = r.int('DRACHTIO_LISTEN_PORT', v, 1, 65535);
   if ((v = get('RTP_ADDRESS')) !== undefined) cfg.rtp.bindAddress = r.host('RTP_ADDRESS', v);
   if ((v = get('RTP_PUBLIC_ADDRESS')) !== undefined) cfg.rtp.publicAddress = r.host('RTP_PUBLIC_ADDRESS', v);
   if ((v = get('RTP_ADDRESS6')) !== undefined) {
@@ -856,11 +877,15 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   if (cfg.edge === 'drachtio' && cfg.drachtio.port === 0) {
     throw new ConfigError(src, 'drachtio.port', 'must be set to the drachtio-server admin port when edge is drachtio (0 is only for the built-in edge)');
   }
+  if (cfg.edge === 'builtin' && cfg.drachtio.mode === 'outbound') {
+    throw new ConfigError(src, 'drachtio.mode', 'outbound is for a drachtio-server edge (set edge: drachtio); the built-in edge always takes an inbound connection');
+  }
   // Exposed services must not rely on well-known or missing secrets.
   if (cfg.drachtio.secret === DEFAULT_DRACHTIO_SECRET) {
-    const exposed = [cfg.drachtio.host, ...(cfg.edge === 'builtin' ? [cfg.sip.address] : [])].find((h) => !isLoopbackHost(h));
+    const control = cfg.edge === 'drachtio' && cfg.drachtio.mode === 'outbound' ? cfg.drachtio.listenAddress ?? '127.0.0.1' : cfg.drachtio.host;
+    const exposed = [control, ...(cfg.edge === 'builtin' ? [cfg.sip.address] : [])].find((h) => !isLoopbackHost(h));
     if (exposed !== undefined) {
-      throw new ConfigError(src, 'drachtio.secret', `is the well-known default "${DEFAULT_DRACHTIO_SECRET}" while ${exposed === cfg.drachtio.host ? 'the drachtio control connection' : 'the SIP edge'} uses ${exposed}, off loopback: set DRACHTIO_SECRET`);
+      throw new ConfigError(src, 'drachtio.secret', `is the well-known default "${DEFAULT_DRACHTIO_SECRET}" while ${exposed === control ? 'the drachtio control connection' : 'the SIP edge'} uses ${exposed}, off loopback: set DRACHTIO_SECRET`);
     }
   }
   if (cfg.ops.enabled && !isLoopbackHost(cfg.ops.address) && !env.OPS_TOKEN) {

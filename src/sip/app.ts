@@ -52,6 +52,8 @@ import { takeTrunkSlot, trunkGate } from './trunk-gate.ts';
 
 const log = logger('sip');
 
+/** Outbound connections: how long a finished request's connection stays open for its last in-dialog transaction, ms. */
+const OUTBOUND_SESSION_LINGER_MS = 2000;
 /** How long shutdown waits after the last call ended before disconnecting from the edge, ms. */
 const SHUTDOWN_LINGER_MS = 500;
 
@@ -251,6 +253,7 @@ export class VoiceApp extends EventEmitter {
     })) this.srf.use(mw as never);
     this.srf.use((req, res, next) => {
       this.countSip(req, res);
+      if (this.outbound) this.watchOutboundSession(req, res);
       next();
     });
     this.srf.use('options', (req, res) => this.onOptions(req, res));
@@ -259,7 +262,8 @@ export class VoiceApp extends EventEmitter {
       if (this.connected || !this.reconnectLogged) log.warn('edge connection error', { err });
     });
     (this.srf as EventEmitter).on('close', () => {
-      this.connected = false;
+      // outbound connections: one connection per request closes all the time; the listener stays
+      if (!this.outbound) this.connected = false;
     });
     (this.srf as EventEmitter).on('reconnecting', (o: { delay: number; attempt: number }) => {
       if (!this.reconnectLogged && !this.stopping) {
@@ -331,14 +335,51 @@ export class VoiceApp extends EventEmitter {
     };
   }
 
+  /** Outbound connections: end the session after a final response that leaves no dialog (any non-INVITE, an INVITE refused). */
+  private watchOutboundSession(req: Srf.SrfRequest, res: Srf.SrfResponse): void {
+    const send = res.send.bind(res) as (...a: unknown[]) => unknown;
+    let ended = false;
+    (res as unknown as { send: (...a: unknown[]) => unknown }).send = (...a: unknown[]) => {
+      const status = typeof a[0] === 'number' ? a[0] : 0;
+      if (!ended && status >= 200 && (req.method !== 'INVITE' || status >= 300)) {
+        ended = true;
+        this.endOutboundSession(req);
+      }
+      return send(...a);
+    };
+  }
+
   /** Refuse an INVITE with 503 + Retry-After for a counted reason. */
   private refuse503(res: Srf.SrfResponse, reason: string, retryAfter: number, text: string): void {
     this.refusals.set(res, reason);
     res.send(503, { headers: { 'Retry-After': String(retryAfter), Reason: `SIP;cause=503;text="${quoteText(text)}"` } });
   }
 
-  /** Connect drachtio-srf to the edge; resolves with the edge's SIP host:port list. */
+  /** drachtio-server opens the control connections (outbound connections, one per new request). */
+  private get outbound(): boolean {
+    return this.opts.config.edge === 'drachtio' && this.opts.config.drachtio.mode === 'outbound';
+  }
+
+  /**
+   * Outbound connections: drachtio-server opened a TCP connection for one request. Close it
+   * once that request is done — after the final response of an OPTIONS or a refused INVITE, or
+   * when the call an answered INVITE started has ended — a little later, so the last in-dialog
+   * transaction (the 200 to a BYE, or the 200 to our own BYE) still passes. In-dialog requests
+   * of a live call come over the same connection. No-op on inbound connections.
+   */
+  private endOutboundSession(req: Srf.SrfRequest, afterMs = OUTBOUND_SESSION_LINGER_MS): void {
+    if (!this.outbound) return;
+    const t = setTimeout(() => {
+      try {
+        (this.srf as unknown as { endSession(m: Srf.SrfRequest): void }).endSession(req);
+      } catch { /* already closed */ }
+    }, afterMs);
+    t.unref();
+  }
+
+  /** Connect drachtio-srf to the edge (inbound), or listen for drachtio-server (outbound); resolves with where. */
   connect(): Promise<string> {
+    if (this.outbound) return this.listen();
     const { host, port, secret } = this.opts.config.drachtio;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -356,6 +397,29 @@ export class VoiceApp extends EventEmitter {
       };
       this.srf.on('connect', onConnect);
       this.srf.connect({ host, port, secret });
+    });
+  }
+
+  /** Outbound connections: listen where drachtio-server (its request handler) sends new requests. */
+  private listen(): Promise<string> {
+    const { listenAddress = '127.0.0.1', listenPort = 9023, secret } = this.opts.config.drachtio;
+    const where = `${listenAddress}:${listenPort}`;
+    return new Promise((resolve, reject) => {
+      const emitter = this.srf as unknown as EventEmitter;
+      const onError = (err: Error): void => {
+        emitter.removeListener('listening', onListening);
+        reject(new Error(`could not listen for drachtio-server outbound connections on ${where}: ${err.message}`));
+      };
+      const onListening = (): void => {
+        emitter.removeListener('error', onError);
+        this.connected = true;
+        this.everConnected = true;
+        log.info('listening for drachtio-server outbound connections', { listen: where });
+        resolve(where);
+      };
+      emitter.once('error', onError);
+      emitter.once('listening', onListening);
+      (this.srf as unknown as { listen(o: { host: string; port: number; secret: string }): unknown }).listen({ host: listenAddress, port: listenPort, secret });
     });
   }
 
@@ -397,7 +461,11 @@ export class VoiceApp extends EventEmitter {
     const linger = SHUTDOWN_LINGER_MS - (performance.now() - this.lastCallEndedAt);
     if (linger > 0) await new Promise((r) => setTimeout(r, linger));
     try {
-      this.srf.disconnect();
+      if (this.outbound) {
+        this.connected = false;
+        (this.srf as unknown as { close(): void }).close();
+      }
+      else this.srf.disconnect();
     } catch { /* not connected */ }
   }
 
@@ -657,6 +725,7 @@ export class VoiceApp extends EventEmitter {
     });
     call.once('ended', (e: { reason: EndReason; durationMs: number }) => {
       this.calls.delete(callId);
+      this.endOutboundSession(req);
       this.lastCallEndedAt = performance.now();
       const n = (this.tenantCalls.get(tenant.id) ?? 1) - 1;
       if (n > 0) this.tenantCalls.set(tenant.id, n);

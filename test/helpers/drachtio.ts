@@ -24,25 +24,42 @@ export interface DrachtioHandle {
   stop(): Promise<void>;
 }
 
+export interface DrachtioStartOptions {
+  /**
+   * Request-handler URL (outbound connections): the config comes from
+   * sip-config/drachtio-outbound.conf.xml with its `<request-handler>` pointed here.
+   * @defaultValue none (sip-config/drachtio.conf.xml, inbound connections only)
+   */
+  requestHandler?: string;
+  /** How long to wait for the server to come up, ms. @defaultValue 10000 */
+  timeoutMs?: number;
+}
+
 /** Write a config for the given ports (from the shipped sample) and return its path. */
-export function drachtioConfig(dir: string, sipPort: number, adminPort: number, secret: string): string {
-  let xml = readFileSync(join(ROOT, 'sip-config', 'drachtio.conf.xml'), 'utf8');
+export function drachtioConfig(dir: string, sipPort: number, adminPort: number, secret: string, requestHandler?: string): string {
+  let xml = readFileSync(join(ROOT, 'sip-config', requestHandler ? 'drachtio-outbound.conf.xml' : 'drachtio.conf.xml'), 'utf8');
   xml = xml.replace(/<admin port="\d+" secret="[^"]*">[^<]*<\/admin>/, `<admin port="${adminPort}" secret="${secret}">127.0.0.1</admin>`);
   xml = xml.replace(/<contact>[^<]*<\/contact>/, `<contact>sip:127.0.0.1:${sipPort};transport=udp,tcp</contact>`);
+  if (requestHandler) {
+    const before = xml;
+    xml = xml.replace(/(<request-handler [^>]*>)[^<]*(<\/request-handler>)/, `$1${requestHandler}$2`);
+    if (xml === before) throw new Error('sip-config/drachtio-outbound.conf.xml has no <request-handler> element to point at the test router');
+  }
   const file = join(dir, 'drachtio.conf.xml');
   writeFileSync(file, xml);
   return file;
 }
 
 /** Start drachtio-server on free test ports; resolves once its SIP stack and admin port are up. */
-export async function startDrachtio(timeoutMs = 10000): Promise<DrachtioHandle> {
+export async function startDrachtio(opts: DrachtioStartOptions | number = {}): Promise<DrachtioHandle> {
+  const { timeoutMs = 10000, requestHandler } = typeof opts === 'number' ? { timeoutMs: opts } : opts;
   const bin = drachtioBinary();
   if (!bin) throw new Error('drachtio not on PATH');
   const dir = mkdtempSync(join(tmpdir(), 'va-drachtio-'));
   const sipPort = await freePort(RANGES.sip, 'both');
   const adminPort = await freePort(RANGES.control, 'tcp');
   const secret = 'cymru';
-  const file = drachtioConfig(dir, sipPort, adminPort, secret);
+  const file = drachtioConfig(dir, sipPort, adminPort, secret, requestHandler);
   const proc = spawn(bin, ['-f', file], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
   const killOnExit = (): void => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
