@@ -5,8 +5,11 @@
 
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "dtmf.h"
 #include "dtmf_inband.h"
@@ -249,6 +252,39 @@ void srtpKeysArg(const Napi::Value& v, SrtpKeys* out) {
   srtpKeyArg(o.Get("remoteKey"), "srtp.remoteKey", out->remote);
 }
 
+// ---------------------------------------------------------------- engine registry
+// Engines by key, so that a VAD worker thread (its own JS environment) can consume an engine's
+// hand-overs and answer them without a JS round trip through the main thread. Guarded by
+// gEnginesMu; an EngineWrap removes its engine BEFORE stopping it, and vadResultsTo calls into
+// the engine while holding the lock, so no other thread uses an engine that is being stopped.
+std::mutex gEnginesMu;
+std::unordered_map<uint32_t, Engine*> gEngines;
+uint32_t gNextEngineKey = 1;
+
+uint32_t registerEngine(Engine* e) {
+  std::lock_guard<std::mutex> lk(gEnginesMu);
+  const uint32_t key = gNextEngineKey++;
+  gEngines[key] = e;
+  return key;
+}
+
+void unregisterEngine(uint32_t key) {
+  std::lock_guard<std::mutex> lk(gEnginesMu);
+  auto it = gEngines.find(key);
+  if (it == gEngines.end()) return;
+  it->second->setVadSink(nullptr);  // no hand-over goes to a consumer of a stopping engine
+  gEngines.erase(it);
+}
+
+/** Answer one hand-over of the engine `key`; false when that engine is gone. Any thread. */
+bool vadResultsTo(uint32_t key, std::vector<uint32_t> ids, std::vector<float> probs) {
+  std::lock_guard<std::mutex> lk(gEnginesMu);
+  auto it = gEngines.find(key);
+  if (it == gEngines.end()) return false;
+  it->second->vadResults(std::move(ids), std::move(probs));
+  return true;
+}
+
 class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -282,6 +318,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::VadResults>("vadResults"),
                            InstanceMethod<&EngineWrap::SetDigitsPending>("setDigitsPending"),
                            InstanceMethod<&EngineWrap::SetTurnTunables>("setTurnTunables"),
+                           InstanceMethod<&EngineWrap::VadKey>("vadKey"),
                        });
   }
 
@@ -297,6 +334,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     if (o.Has("portMin")) opts.portMin = intArg(o.Get("portMin"), "portMin", 1, 65535);
     if (o.Has("portMax")) opts.portMax = intArg(o.Get("portMax"), "portMax", 1, 65535);
     if (o.Has("rtPriority")) opts.rtPriority = intArg(o.Get("rtPriority"), "rtPriority", 0, 99);
+    if (o.Has("idFirst")) opts.idFirst = static_cast<uint32_t>(intArg(o.Get("idFirst"), "idFirst", 1, 1 << 20));
+    if (o.Has("idStride")) opts.idStride = static_cast<uint32_t>(intArg(o.Get("idStride"), "idStride", 1, 64));
 
     auto pool = std::make_shared<BatchPool>();
     auto* ctx = new TsfnContext{pool};
@@ -312,11 +351,13 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       released_ = true;
       throw Napi::Error::New(env, e.what());
     }
+    key_ = registerEngine(engine_.get());
     hook_ = env.AddCleanupHook(&EngineWrap::OnEnvCleanup, this);
   }
 
   ~EngineWrap() override {
     if (!hookRan_ && !hook_.IsEmpty()) hook_.Remove(Env());
+    unregisterEngine(key_);
     if (engine_) engine_->stop();
   }
 
@@ -325,6 +366,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     // Environment teardown (process exit, worker end) without close(): stop
     // the media thread so it never touches a dead environment.
     self->hookRan_ = true;
+    unregisterEngine(self->key_);
     if (self->engine_) self->engine_->stop();
   }
 
@@ -667,7 +709,11 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     return Napi::String::New(info.Env(), engine_ ? engine_->scheduling() : "normal");
   }
 
+  // vadKey() → the key a VAD worker attaches with (VadConsumer, vadResultsTo)
+  Napi::Value VadKey(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), key_); }
+
   void Close(const Napi::CallbackInfo& info) {
+    unregisterEngine(key_);
     if (engine_) engine_->stop();
     if (!released_) {
       // Pending batches are still delivered (CallJs) before the function finalises.
@@ -681,12 +727,138 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   }
 
   std::unique_ptr<Engine> engine_;
+  uint32_t key_ = 0;
   Tsfn tsfn_;
   bool refd_ = false;
   bool released_ = false;
   bool hookRan_ = false;
   Napi::Env::CleanupHook<void (*)(EngineWrap*), EngineWrap> hook_;
 };
+
+// ---------------------------------------------------------------- VAD consumer (worker thread)
+// A VAD worker (a worker_threads Worker with its own onnxruntime-node session) consumes an
+// engine's hand-overs directly: `new VadConsumer(engineKey, (ids, windows) => …)` in the worker
+// creates a thread-safe function in the worker's environment and makes it the engine's VAD
+// sink; the worker answers with vadResultsTo(engineKey, ids, probs). The main JS thread is not
+// on the path. Teardown: close() (or the worker's environment cleanup) marks the consumer
+// closed under its lock — the media thread's sink then refuses and hand-overs go to the main
+// thread's event sink again — and releases the function; hand-overs still queued in it when
+// the environment is gone are answered NaN (unknown) here, so every hand-over is answered
+// once and the media thread's window count stays aligned.
+struct VadConsumerState {
+  std::mutex mu;
+  bool open = true;  // guarded by mu
+  uint32_t key = 0;
+  std::shared_ptr<BatchPool> pool;
+};
+struct VadCtx {
+  std::shared_ptr<VadConsumerState> st;
+};
+
+void answerNan(uint32_t key, const Event& e) {
+  vadResultsTo(key, e.ids, std::vector<float>(e.ids.size(), std::numeric_limits<float>::quiet_NaN()));
+}
+
+void VadCallJs(Napi::Env env, Napi::Function fn, VadCtx* ctx, Batch* b) {
+  struct Recycle {
+    VadCtx* ctx;
+    Batch* b;
+    ~Recycle() { ctx->st->pool->give(b); }
+  } recycle{ctx, b};
+  if (b->count == 0 || b->events[0].type != EventType::Vad) return;
+  const Event& e = b->events[0];
+  if (env == nullptr || fn.IsEmpty()) {
+    answerNan(ctx->st->key, e);
+    return;
+  }
+  Napi::Uint32Array ids = Napi::Uint32Array::New(env, e.ids.size());
+  if (!e.ids.empty()) std::memcpy(ids.Data(), e.ids.data(), e.ids.size() * sizeof(uint32_t));
+  Napi::Float32Array win = Napi::Float32Array::New(env, e.f32.size());
+  if (!e.f32.empty()) std::memcpy(win.Data(), e.f32.data(), e.f32.size() * sizeof(float));
+  try {
+    fn.Call({ids, win});
+  } catch (const Napi::Error& err) {
+    answerNan(ctx->st->key, e);  // the consumer did not take it: answered unknown
+    err.ThrowAsJavaScriptException();
+  }
+}
+
+using VadTsfn = Napi::TypedThreadSafeFunction<VadCtx, Batch, VadCallJs>;
+
+class VadConsumerWrap : public Napi::ObjectWrap<VadConsumerWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "VadConsumer", {InstanceMethod<&VadConsumerWrap::Close>("close")});
+  }
+  // new VadConsumer(engineKey, (ids: Uint32Array, windows: Float32Array) => void)
+  VadConsumerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VadConsumerWrap>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsNumber() || !info[1].IsFunction()) throw Napi::TypeError::New(env, "VadConsumer(engineKey, onHandover)");
+    st_ = std::make_shared<VadConsumerState>();
+    st_->key = info[0].As<Napi::Number>().Uint32Value();
+    std::lock_guard<std::mutex> lk(gEnginesMu);
+    auto it = gEngines.find(st_->key);
+    if (it == gEngines.end()) throw Napi::Error::New(env, "VadConsumer: no media engine " + std::to_string(st_->key));
+    st_->pool = it->second->pool();
+    tsfn_ = VadTsfn::New(env, info[1].As<Napi::Function>(), "voice_core.vad_handover", 0, 1, new VadCtx{st_},
+                         [](Napi::Env, void*, VadCtx* c) { delete c; });
+    tsfn_.Unref(env);  // the worker's port keeps it alive, not this
+    std::shared_ptr<VadConsumerState> st = st_;
+    VadTsfn tsfn = tsfn_;
+    it->second->setVadSink([st, tsfn](Batch* b) {
+      std::lock_guard<std::mutex> g(st->mu);
+      return st->open && tsfn.NonBlockingCall(b) == napi_ok;
+    });
+    hook_ = env.AddCleanupHook(&VadConsumerWrap::OnEnvCleanup, this);
+  }
+  ~VadConsumerWrap() override {
+    if (!hookRan_ && !hook_.IsEmpty()) hook_.Remove(Env());
+    shut();
+  }
+
+ private:
+  static void OnEnvCleanup(VadConsumerWrap* self) {
+    self->hookRan_ = true;
+    self->shut();
+  }
+  void shut() {
+    if (!st_) return;
+    {
+      std::lock_guard<std::mutex> g(st_->mu);
+      if (!st_->open) return;
+      st_->open = false;  // the media thread no longer calls the function after this
+    }
+    tsfn_.Release();  // queued hand-overs are still delivered (or answered NaN at teardown)
+  }
+  void Close(const Napi::CallbackInfo& info) {
+    shut();
+    if (!hookRan_ && !hook_.IsEmpty()) {
+      hook_.Remove(info.Env());
+      hookRan_ = true;
+    }
+  }
+  std::shared_ptr<VadConsumerState> st_;
+  VadTsfn tsfn_;
+  bool hookRan_ = false;
+  Napi::Env::CleanupHook<void (*)(VadConsumerWrap*), VadConsumerWrap> hook_;
+};
+
+// vadResultsTo(engineKey, ids: Uint32Array, probs: Float32Array) → false when the engine is gone
+Napi::Value VadResultsTo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) throw Napi::TypeError::New(env, "vadResultsTo: engineKey must be a number");
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+    throw Napi::TypeError::New(env, "vadResultsTo: ids must be a Uint32Array");
+  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw Napi::TypeError::New(env, "vadResultsTo: probs must be a Float32Array");
+  Napi::Uint32Array ids = info[1].As<Napi::Uint32Array>();
+  Napi::Float32Array probs = info[2].As<Napi::Float32Array>();
+  if (ids.ElementLength() != probs.ElementLength()) throw Napi::RangeError::New(env, "vadResultsTo: ids and probs differ in length");
+  const bool ok = vadResultsTo(info[0].As<Napi::Number>().Uint32Value(),
+                               std::vector<uint32_t>(ids.Data(), ids.Data() + ids.ElementLength()),
+                               std::vector<float>(probs.Data(), probs.Data() + probs.ElementLength()));
+  return Napi::Boolean::New(env, ok);
+}
 
 // ---------------------------------------------------------------- free functions
 
@@ -1014,6 +1186,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   codecs.Set(2u, "opus");
   exports.Set("codecs", codecs);
   exports.Set("Engine", EngineWrap::Init(env));
+  exports.Set("VadConsumer", VadConsumerWrap::Init(env));
+  exports.Set("vadResultsTo", Napi::Function::New<VadResultsTo>(env, "vadResultsTo"));
   exports.Set("ulawEncode", Napi::Function::New<UlawEncode>(env, "ulawEncode"));
   exports.Set("ulawDecode", Napi::Function::New<UlawDecode>(env, "ulawDecode"));
   exports.Set("alawEncode", Napi::Function::New<AlawEncode>(env, "alawEncode"));

@@ -53,6 +53,9 @@ Engine::Engine(const EngineOptions& opts, std::shared_ptr<BatchPool> pool, Sink 
     have6_ = true;
   }
   rtPriority_ = opts.rtPriority;
+  if (opts.idFirst < 1 || opts.idStride < 1) throw std::runtime_error("idFirst and idStride must be >= 1");
+  nextId_ = opts.idFirst;
+  idStride_ = opts.idStride;
 
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
   wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -168,7 +171,8 @@ std::shared_ptr<Session> Engine::createSession(Codec codec, uint8_t pt, int tePt
   if (fd < 0) return nullptr;
   std::shared_ptr<Session> s;
   try {
-    s = std::make_shared<Session>(nextId_++, fd, local, codec, pt, tePt, cfg, rtcpFd);
+    s = std::make_shared<Session>(nextId_, fd, local, codec, pt, tePt, cfg, rtcpFd);
+    nextId_ += idStride_;
     if (srtp) s->initSrtp(srtp->suite, srtp->local, srtp->remote);  // before the media thread can see it
   } catch (const std::exception& e) {
     if (s) {
@@ -471,7 +475,16 @@ void Engine::shipVad(int64_t now) {
   vadTick_.ids.clear();
   vadTick_.windows.clear();
   ++vadTick_.seq;
+  {
+    std::lock_guard<std::mutex> lk(vadSinkMu_);
+    if (vadSink_ && vadSink_(b)) return;  // a VAD worker takes it; else the JS thread (below)
+  }
   if (!sink_(b)) pool_->give(b);
+}
+
+void Engine::setVadSink(Sink sink) {
+  std::lock_guard<std::mutex> lk(vadSinkMu_);
+  vadSink_ = std::move(sink);
 }
 
 void Engine::emitDtmf(Session* s) {

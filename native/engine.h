@@ -43,6 +43,9 @@ struct EngineOptions {
   int portMax = 40999;
   /** SCHED_FIFO priority for the media thread (1..99); 0 = normal scheduling. Falls back to nice -10, then to normal, when not permitted. */
   int rtPriority = 20;
+  /** Session ids this engine hands out: idFirst, idFirst + idStride, … (several engines in one process keep ids distinct). */
+  uint32_t idFirst = 1;
+  uint32_t idStride = 1;
 };
 
 class Engine {
@@ -79,6 +82,14 @@ class Engine {
   std::shared_ptr<Session> find(uint32_t id) const;
   /** Speech probabilities for the windows of one VAD hand-over (in order); decided on the media thread. No waiting. */
   void vadResults(std::vector<uint32_t> ids, std::vector<float> probs);
+  /**
+   * Any thread. Where VAD hand-overs go instead of the event sink (a VAD worker thread's own
+   * thread-safe function); null = back to the event sink. A hand-over the VAD sink refuses
+   * goes to the event sink. The sink is called on the media thread under vadSinkMu_, so
+   * clearing it (under the same lock) guarantees it is not called afterwards.
+   */
+  void setVadSink(Sink sink);
+  const std::shared_ptr<BatchPool>& pool() const { return pool_; }
   size_t activeSessions() const { return sessions_.size(); }
   bool running() const { return running_; }
   /** Stop and join the media thread, close every socket. Idempotent. */
@@ -137,6 +148,8 @@ class Engine {
   PortAllocator ports6_;
   std::shared_ptr<BatchPool> pool_;
   Sink sink_;
+  std::mutex vadSinkMu_;
+  Sink vadSink_;  // guarded by vadSinkMu_
   PacingStats pacing_;
   std::atomic<uint64_t> loops_{0};  // written by the media thread only
   int epfd_ = -1, wakefd_ = -1, timerfd_ = -1;
@@ -151,6 +164,7 @@ class Engine {
   // JS thread only.
   std::unordered_map<uint32_t, std::shared_ptr<Session>> sessions_;
   uint32_t nextId_ = 1;
+  uint32_t idStride_ = 1;
 
   // Command queue, guarded by cmdMu_.
   std::mutex cmdMu_;

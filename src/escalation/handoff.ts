@@ -76,7 +76,8 @@ export interface UacSrf {
 
 /** The part of the media engine the hand-off uses (src/media MediaEngine fits). */
 export interface HandoffEngine {
-  createSession(opts: { codec: 'PCMU' | 'PCMA' | 'opus'; payloadType: number; telephoneEventPayloadType?: number }): CallMediaSession & { id?: number };
+  /** `near`: create the session on that session's media thread (bridged sessions must share one). */
+  createSession(opts: { codec: 'PCMU' | 'PCMA' | 'opus'; payloadType: number; telephoneEventPayloadType?: number; near?: any }): CallMediaSession & { id?: number };
   bridge(a: any, b: any): void;
   unbridge(a: any): boolean;
 }
@@ -234,7 +235,8 @@ export class HandoffService {
         let offer: SessionDescription;
         let sdp: string;
         try {
-          repSession = this.opts.engine.createSession({ codec: 'PCMU', payloadType: 0, telephoneEventPayloadType: 101 });
+          // on the caller's media thread: the two legs are bridged natively below
+          repSession = this.opts.engine.createSession({ codec: 'PCMU', payloadType: 0, telephoneEventPayloadType: 101, near: call.session });
           ({ offer, sdp } = createOffer({
             local: { address: this.opts.advertisedAddress, port: repSession.localPort },
             capabilities: { opus: false, ...this.opts.capabilities },

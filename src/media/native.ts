@@ -97,6 +97,8 @@ export interface NativeEngine {
   /** sessions of this address family can be created */
   serves(family: 4 | 6): boolean;
   scheduling(): 'fifo' | 'nice' | 'normal';
+  /** Key of this engine for a VAD worker ({@link NativeBinding.VadConsumer}, {@link NativeBinding.vadResultsTo}). */
+  vadKey(): number;
   close(): void;
 }
 
@@ -107,7 +109,11 @@ export type RtpParseResult =
 
 export interface NativeBinding {
   Engine: new (
-    opts: { bindAddress: string; bindAddress6?: string; portMin: number; portMax: number; rtPriority?: number },
+    opts: {
+      bindAddress: string; bindAddress6?: string; portMin: number; portMax: number; rtPriority?: number;
+      /** session ids handed out: idFirst, idFirst + idStride, … (several engines keep ids distinct) */
+      idFirst?: number; idStride?: number;
+    },
     onEvents: (events: NativeEvent[]) => void,
   ) => NativeEngine;
   ulawEncode(pcm: Int16Array): Uint8Array;
@@ -144,6 +150,14 @@ export interface NativeBinding {
     setRemote(suite: NativeSrtpSuite, remoteKey: Uint8Array): void;
   };
   constants: { tickMs: number; slots: number; eventBatchMs: number };
+  /**
+   * Made in a VAD worker thread: the engine `engineKey`'s hand-overs go to `onHandover` on that
+   * thread (not to the engine's event callback) until close(). Hand-overs still queued when the
+   * worker's environment goes away are answered NaN natively.
+   */
+  VadConsumer: new (engineKey: number, onHandover: (ids: Uint32Array, windows: Float32Array) => void) => { close(): void };
+  /** Answer one hand-over of engine `engineKey` from any thread; false when that engine is closed. */
+  vadResultsTo(engineKey: number, ids: Uint32Array, probs: Float32Array): boolean;
   /** The sessions' in-band DTMF detector over a whole 8 kHz signal, fed in 20 ms frames (tests, corpus checks). */
   detectDtmfInband(pcm8k: Int16Array): { kind: 'start' | 'end'; digit: string; atMs: number; durationMs?: number }[];
 }

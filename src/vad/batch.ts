@@ -379,3 +379,29 @@ function quietWindow(input: Float32Array, i: number): boolean {
   }
   return e / VAD_FRAME < QUIET_MEAN_SQUARE;
 }
+
+/**
+ * Run one media-thread hand-over whose ids may repeat (a session two or more windows behind
+ * sends a catch-up window): the k-th occurrences go into the k-th run, in order, so every
+ * stream's windows meet the model in the order they were cut. Probabilities in row order.
+ */
+export async function runGrouped(b: VadBatcher, ids: Uint32Array, windows: Float32Array): Promise<Float32Array> {
+  const seen = new Map<number, number>();
+  const groups: number[][] = [];
+  for (let i = 0; i < ids.length; i++) {
+    const k = seen.get(ids[i]!) ?? 0;
+    seen.set(ids[i]!, k + 1);
+    (groups[k] ??= []).push(i);
+  }
+  if (groups.length <= 1) return b.runBatch(ids, windows);
+  const W = windows.length / ids.length;
+  const out = new Float32Array(ids.length);
+  const runs = groups.map((rows) => {
+    const gi = Uint32Array.from(rows, (r) => ids[r]!);
+    const gw = new Float32Array(rows.length * W);
+    rows.forEach((r, j) => gw.set(windows.subarray(r * W, (r + 1) * W), j * W));
+    return b.runBatch(gi, gw).then((p) => rows.forEach((r, j) => (out[r] = p[j]!)));
+  });
+  await Promise.all(runs);
+  return out;
+}

@@ -34,7 +34,7 @@ t.teardown(() => engine.close());
 t.test('bridge: A hears B and B hears A; JS play() is mixed in; unbridge stops it', async (t) => {
   const pa = await peer(), pb = await peer();
   const a = engine.createSession({ codec: 'PCMU', payloadType: 0, remote: { address: '127.0.0.1', port: pa.port } });
-  const b = engine.createSession({ codec: 'PCMU', payloadType: 0, remote: { address: '127.0.0.1', port: pb.port } });
+  const b = engine.createSession({ codec: 'PCMU', payloadType: 0, remote: { address: '127.0.0.1', port: pb.port }, near: a });
   engine.bridge(a, b);
   t.throws(() => engine.bridge(a, b), /already bridged/);
   t.equal(a.stats().bridged, true);
@@ -59,7 +59,7 @@ t.test('bridge: A hears B and B hears A; JS play() is mixed in; unbridge stops i
 t.test('bridge transcodes Opus ↔ PCMU', async (t) => {
   const pb = await peer();
   const a = engine.createSession({ codec: 'opus', payloadType: 111, deliverRate: 16000 });
-  const b = engine.createSession({ codec: 'PCMU', payloadType: 0, remote: { address: '127.0.0.1', port: pb.port } });
+  const b = engine.createSession({ codec: 'PCMU', payloadType: 0, remote: { address: '127.0.0.1', port: pb.port }, near: a });
   engine.bridge(a, b);
   const opus = (await import('@discordjs/opus')).default;
   const enc = new opus.OpusEncoder(48000, 1);

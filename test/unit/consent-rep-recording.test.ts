@@ -37,7 +37,7 @@ t.test('recording of a bridged call: caller left, rep right', async (t) => {
   t.teardown(() => engine.close());
   const pa = await peer(), pb = await peer();
   const a = engine.createSession({ codec: 'PCMU', payloadType: 0, remote: { address: '127.0.0.1', port: pa.port } });
-  const b = engine.createSession({ codec: 'PCMU', payloadType: 0, remote: { address: '127.0.0.1', port: pb.port } });
+  const b = engine.createSession({ codec: 'PCMU', payloadType: 0, remote: { address: '127.0.0.1', port: pb.port }, near: a });
   const file = join(mkdtempSync(join(tmpdir(), 'rep-rec-')), 'call.wav');
   a.startRecording(file);
   engine.bridge(a, b);

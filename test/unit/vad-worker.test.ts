@@ -1,0 +1,105 @@
+// The VAD worker thread (src/vad/worker.ts): same probabilities as the in-thread model for the
+// same windows, and clean teardown when an engine closes while hand-overs are in the worker.
+import t from 'tap';
+import { createSocket } from 'node:dgram';
+import { setLogLevel } from '../../src/ops/log.ts';
+import { MediaEngine } from '../../src/media/engine.ts';
+import { native } from '../../src/media/native.ts';
+import { VAD_WINDOW, VadBatcher, runGrouped } from '../../src/vad/batch.ts';
+import { VadWorker } from '../../src/vad/worker-host.ts';
+import { buildCorpus, readItem } from '../audio/corpus.ts';
+import { cutWindows } from '../audio/pipeline.ts';
+
+setLogLevel('silent');
+t.setTimeout(240_000);
+
+t.test('same windows through the main-thread model and the worker → bit-identical probabilities', async (t) => {
+  const items = buildCorpus().filter((i) => i.kind === 'speech').slice(0, 6)
+    .concat(buildCorpus().filter((i) => i.kind !== 'speech').slice(0, 6));
+  const streams = items.map((it, k) => ({ id: 10 + k, wins: cutWindows(it), pos: 0 }));
+  const main = await VadBatcher.create();
+  t.teardown(() => main.close());
+  const worker = new VadWorker({ engineKey: 0 });
+  t.teardown(() => worker.close());
+  await worker.ready;
+  for (const s of streams) {
+    main.addStream(s.id);
+    worker.addStream(s.id);
+  }
+  let rows = 0, voiced = 0, nan = 0;
+  for (let tick = 0; streams.some((s) => s.pos < s.wins.length); tick++) {
+    if (tick === 20) {
+      main.removeStream(streams[3]!.id); // leaves mid-way: its rows are NaN on both sides
+      worker.removeStream(streams[3]!.id);
+    }
+    const ids: number[] = [];
+    const wins: Float32Array[] = [];
+    for (const s of streams) {
+      if (s.pos >= s.wins.length) continue;
+      ids.push(s.id);
+      wins.push(s.wins[s.pos++]!);
+      // Every 7th tick the first stream sends a catch-up window too (an id that repeats).
+      if (s === streams[0] && tick % 7 === 6 && s.pos < s.wins.length) {
+        ids.push(s.id);
+        wins.push(s.wins[s.pos++]!);
+      }
+    }
+    const idArr = Uint32Array.from(ids);
+    const w = new Float32Array(ids.length * VAD_WINDOW);
+    wins.forEach((x, i) => w.set(x, i * VAD_WINDOW));
+    const [a, b] = await Promise.all([runGrouped(main, idArr, w), worker.runBatch(idArr, w.slice())]);
+    if (Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) !== 0) {
+      t.fail(`tick ${tick}: probabilities differ: ${Array.from(a).join(',')} vs ${Array.from(b).join(',')}`);
+      return;
+    }
+    rows += a.length;
+    for (const p of a) {
+      if (Number.isNaN(p)) nan++;
+      else if (p > 0.9) voiced++;
+    }
+  }
+  t.ok(rows > 500, `${rows} windows compared, all bit-identical`);
+  t.ok(voiced > 50, `speech among them (${voiced} windows > 0.9)`);
+  t.ok(nan > 0, `a stream removed mid-way answers NaN on both paths (${nan})`);
+});
+
+t.test('an engine closed while its hand-overs are in the worker: no crash, every thread ends', async (t) => {
+  const engine = MediaEngine.create({ portMin: 22400, portMax: 22479, threads: 2 });
+  await engine.vadReady();
+  const sessions = Array.from({ length: 16 }, () => engine.createSession({ codec: 'PCMU', payloadType: 0, vad: true }));
+  t.same(engine.sessionsPerThread, [8, 8], 'sessions spread over both media threads');
+  const speech = native.resample(readItem(buildCorpus().find((i) => i.kind === 'speech')!), 16000, 8000);
+  const sock = createSocket('udp4');
+  t.teardown(() => sock.close());
+  let seq = 0;
+  const timer = setInterval(() => {
+    const off = (seq % Math.floor(speech.length / 160)) * 160;
+    const hdr = Buffer.alloc(12);
+    hdr[0] = 0x80;
+    hdr.writeUInt16BE(seq & 0xffff, 2);
+    hdr.writeUInt32BE((seq * 160) >>> 0, 4);
+    for (const [k, s] of sessions.entries()) {
+      hdr.writeUInt32BE(0x1000 + k, 8);
+      sock.send(Buffer.concat([hdr, native.ulawEncode(speech.subarray(off, off + 160))]), s.localPort, '127.0.0.1');
+    }
+    seq++;
+  }, 20);
+  t.teardown(() => clearInterval(timer));
+  const started = performance.now();
+  while (engine.vadStats().handovers < 20 && performance.now() - started < 10_000) await new Promise((r) => setTimeout(r, 50));
+  const st = engine.vadStats();
+  t.equal(st.mode, 'worker');
+  t.ok(st.handovers >= 20, `hand-overs answered by the workers (${st.handovers})`);
+  t.ok((st.batcher?.runs ?? 0) > 0, 'the workers ran the model');
+  engine.close(); // packets keep coming; hand-overs are in flight in the workers
+  clearInterval(timer);
+  t.throws(() => engine.createSession({ codec: 'PCMU', payloadType: 0 }), /closed/);
+  t.equal(native.vadResultsTo(999_999, new Uint32Array(1), new Float32Array(1)), false, 'results for an unknown engine go nowhere');
+  await new Promise((r) => setTimeout(r, 300));
+  t.pass('no crash after close');
+});
+
+t.test('VadConsumer: clear errors', async (t) => {
+  t.throws(() => new native.VadConsumer(999_999, () => undefined), /no media engine/);
+  t.throws(() => native.vadResultsTo(1, new Uint32Array(2), new Float32Array(1)), /differ in length/);
+});
