@@ -1,15 +1,28 @@
 // G.711 codec, following the ITU-T G.191 Software Tool Library reference
 // algorithm (ulaw_compress/expand, alaw_compress/expand) so results are
 // bit-exact with the standard's reference implementation.
+//
+// Encoding runs once per outbound sample on the media thread, so it is a table
+// lookup too: the µ-law code of a sample depends only on x >> 2 (the 14 bits the
+// reference keeps; a negative x and its one's complement fall in the same group
+// of four), the A-law code only on x >> 4. The tables (16 KiB + 4 KiB) are
+// filled once from the reference functions below, so they are bit-exact with them.
 #include "g711.h"
 
 namespace voice {
 namespace {
 
+uint8_t ulawEncodeRef(int16_t x);
+uint8_t alawEncodeRef(int16_t x);
+
 struct Tables {
   int16_t ulaw[256];
   int16_t alaw[256];
+  uint8_t ulawEnc[1 << 14];  // by (uint16_t)x >> 2
+  uint8_t alawEnc[1 << 12];  // by (uint16_t)x >> 4
   Tables() {
+    for (int i = 0; i < (1 << 14); ++i) ulawEnc[i] = ulawEncodeRef(static_cast<int16_t>(static_cast<uint16_t>(i << 2)));
+    for (int i = 0; i < (1 << 12); ++i) alawEnc[i] = alawEncodeRef(static_cast<int16_t>(static_cast<uint16_t>(i << 4)));
     for (int b = 0; b < 256; ++b) {
       // µ-law expand: the code word is stored inverted.
       int sign = b < 0x80 ? -1 : 1;
@@ -37,9 +50,8 @@ const Tables& tables() {
   return t;
 }
 
-}  // namespace
-
-uint8_t ulawEncodeSample(int16_t x) {
+// The reference algorithms (ITU-T G.191 ulaw_compress / alaw_compress), used to fill the tables.
+uint8_t ulawEncodeRef(int16_t x) {
   // 14-bit magnitude (one's complement for negatives) plus the 33 bias.
   int absno = x < 0 ? ((~x) >> 2) + 33 : (x >> 2) + 33;
   if (absno > 0x1FFF) absno = 0x1FFF;
@@ -53,7 +65,7 @@ uint8_t ulawEncodeSample(int16_t x) {
   return static_cast<uint8_t>(y);
 }
 
-uint8_t alawEncodeSample(int16_t x) {
+uint8_t alawEncodeRef(int16_t x) {
   // 12-bit magnitude (one's complement for negatives).
   int ix = x < 0 ? (~x) >> 4 : x >> 4;
   if (ix > 15) {
@@ -66,14 +78,21 @@ uint8_t alawEncodeSample(int16_t x) {
   return static_cast<uint8_t>(ix ^ 0x55);
 }
 
+}  // namespace
+
+uint8_t ulawEncodeSample(int16_t x) { return tables().ulawEnc[static_cast<uint16_t>(x) >> 2]; }
+uint8_t alawEncodeSample(int16_t x) { return tables().alawEnc[static_cast<uint16_t>(x) >> 4]; }
+
 int16_t ulawDecodeSample(uint8_t b) { return tables().ulaw[b]; }
 int16_t alawDecodeSample(uint8_t b) { return tables().alaw[b]; }
 
 void ulawEncode(const int16_t* in, size_t n, uint8_t* out) {
-  for (size_t i = 0; i < n; ++i) out[i] = ulawEncodeSample(in[i]);
+  const uint8_t* t = tables().ulawEnc;
+  for (size_t i = 0; i < n; ++i) out[i] = t[static_cast<uint16_t>(in[i]) >> 2];
 }
 void alawEncode(const int16_t* in, size_t n, uint8_t* out) {
-  for (size_t i = 0; i < n; ++i) out[i] = alawEncodeSample(in[i]);
+  const uint8_t* t = tables().alawEnc;
+  for (size_t i = 0; i < n; ++i) out[i] = t[static_cast<uint16_t>(in[i]) >> 4];
 }
 void ulawDecode(const uint8_t* in, size_t n, int16_t* out) {
   const int16_t* t = tables().ulaw;

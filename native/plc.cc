@@ -18,18 +18,23 @@ void G711Plc::reset() {
 
 void G711Plc::startLoss() {
   const int end = kHist;
-  // Pitch: lag with the highest normalised correlation over the last 15 ms.
+  // Pitch: lag with the highest normalised correlation over the last 15 ms. The sums are of
+  // 16-bit products, so they are exact in 64-bit integers: the cross term per lag, and the lag's
+  // energy slid from the previous lag's (one sample enters, one leaves) instead of re-summed.
   int best = kMaxPitch;
   double bestScore = -1e30;
   if (histLen_ >= kCorrWin + kMaxPitch) {
+    const int16_t* x = hist_ + (end - kCorrWin);
+    int64_t yy = 0;
+    for (int i = 0; i < kCorrWin; ++i) yy += static_cast<int32_t>(x[i - kMinPitch]) * x[i - kMinPitch];
     for (int p = kMinPitch; p <= kMaxPitch; ++p) {
-      double xy = 0, yy = 1e-3;
-      for (int i = end - kCorrWin; i < end; ++i) {
-        xy += static_cast<double>(hist_[i]) * hist_[i - p];
-        yy += static_cast<double>(hist_[i - p]) * hist_[i - p];
-      }
-      const double score = xy / std::sqrt(yy);
+      const int16_t* y = x - p;
+      int64_t xy = 0;
+      for (int i = 0; i < kCorrWin; ++i) xy += static_cast<int32_t>(x[i]) * y[i];
+      const double score = static_cast<double>(xy) / std::sqrt(static_cast<double>(yy) + 1e-3);
       if (score > bestScore) { bestScore = score; best = p; }
+      // Window of lag p + 1: y[-1] enters, y[kCorrWin - 1] leaves.
+      yy += static_cast<int32_t>(y[-1]) * y[-1] - static_cast<int32_t>(y[kCorrWin - 1]) * y[kCorrWin - 1];
     }
   }
   pitch_ = best;
