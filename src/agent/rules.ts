@@ -29,7 +29,7 @@ import type {
 import { newState, transcriptText } from './types.ts';
 import { callTool, DEFAULT_FILLER_AFTER_MS, DEFAULT_FILLER_TEXT, type FillerState } from './call-tool.ts';
 import {
-  asksForPerson, companyFrom, confusableQuantity, doubtful, extractOrderNumber, extractPhone, extractPoAnswer, extractPoNumber,
+  asksForPerson, companyFrom, departmentIn, confusableQuantity, doubtful, extractOrderNumber, extractPhone, extractPoAnswer, extractPoNumber,
   extractSkuCandidates, fillTemplate, firstName, nameFrom, quantityIn, speakCode, speakDate, speakOpening, speakPhone,
   speakQuantityCheck, spokenDigits, words, yesNo, type QuantityHeard, type SkuCandidate, DOUBTFUL_BELOW,
 } from './text.ts';
@@ -82,7 +82,7 @@ export interface RulesAgentOptions {
 type Question =
   | 'confirm_order' | 'confirm_sku' | 'confirm_qty' | 'qty' | 'sku' | 'choose_sku' | 'po' | 'phone_for_account'
   | 'caller_name' | 'confirm_name' | 'account_name' | 'confirm_account' | 'callback_confirm' | 'callback_number' | 'reason'
-  | 'offer_message' | 'offer_person' | 'anything_else' | 'after_hours_menu';
+  | 'offer_message' | 'offer_person' | 'anything_else' | 'after_hours_menu' | 'confirm_goodbye';
 
 /** What each question asks for (the recogniser's per-state grammar). */
 const EXPECT: Record<Question, Expectation> = {
@@ -90,6 +90,8 @@ const EXPECT: Record<Question, Expectation> = {
   phone_for_account: 'digits', caller_name: 'name', confirm_name: 'yesno', account_name: 'name', confirm_account: 'yesno',
   callback_confirm: 'yesno', callback_number: 'digits', reason: 'message', offer_message: 'yesno', offer_person: 'yesno',
   anything_else: 'open', after_hours_menu: 'open',
+  // open, not yes/no: the usual answer is the request again, which a yes/no grammar would force into "yes"
+  confirm_goodbye: 'open',
 };
 
 /** The slots a repair loop counts failures on. */
@@ -175,6 +177,16 @@ export class RulesAgent implements Agent {
   private out: AgentAction[] = [];
   private filler: FillerState = { said: false };
   private started = false;
+  /** the last question asked, to ask again after a goodbye the caller did not mean */
+  private lastAsk?: { q: Question; text: string };
+  /** the last question was "is there anything else…?" (a goodbye is the expected answer) */
+  private closingAsked = false;
+  /**
+   * A department the caller named in any turn, even one too unsure to act on ("can you
+   * billing what is"): a person offered or a hand-off after a failed repair goes there, not
+   * to the account's rep.
+   */
+  private department?: { topic: string; spoken: string };
 
   constructor(ctx: CallContext, opts: RulesAgentOptions = {}) {
     this.ctx = ctx;
@@ -198,6 +210,10 @@ export class RulesAgent implements Agent {
 
   private ask(q: Question, text: string): void {
     this.pending = q;
+    if (q !== 'confirm_goodbye') {
+      this.lastAsk = { q, text };
+      this.closingAsked = q === 'anything_else' && /\banything else\b/i.test(text);
+    }
     this.say(text);
   }
 
@@ -245,7 +261,8 @@ export class RulesAgent implements Agent {
     if (said) this.say(said);
     this.state.lane = 'transfer';
     this.state.reason = reason;
-    this.out.push({ type: 'transfer', target: 'rep', reason, trigger });
+    const topic = this.department?.topic;
+    this.out.push({ type: 'transfer', target: 'rep', reason, trigger, ...(topic ? { topic } : {}) });
   }
 
   // ---- start ------------------------------------------------------------------------------
@@ -416,19 +433,31 @@ export class RulesAgent implements Agent {
     // a per-state grammar forced its words onto the audio: ask before acting on a hand-off or a goodbye
     const doubt = doubtful(input.confidence, this.state.expect);
     // while a message is being dictated its words are the message ("tell my rep…", "a person")
+    const dept = t && this.pending !== 'reason' ? departmentIn(text) : undefined;
+    if (dept) this.department = dept;
     if (t && this.pending !== 'reason' && asksForPerson(text)) {
       if (doubt && this.pending !== 'offer_person') {
-        this.state.slots.person_reason = `caller asked for a person: "${text.trim()}"`;
-        this.ask('offer_person', 'Sorry, did you ask for a person? Please say yes or no.');
+        this.state.slots.person_reason = `caller asked for ${this.department ? this.department.topic : 'a person'}: "${text.trim()}"`;
+        this.ask('offer_person', this.department
+          ? `Sorry, do you want me to put you through to ${this.department.spoken}? Please say yes or no.`
+          : 'Sorry, did you ask for a person? Please say yes or no.');
         return;
       }
       yield* this.transfer(text);
       return;
     }
     if (t && GOODBYE.test(t) && this.pending !== 'reason' && heard && !doubt && !input.offDomain) {
-      this.say(`Thanks for calling ${this.ctx.tenant.name}. Goodbye.`);
-      this.state.lane = 'ended';
-      this.out.push({ type: 'hangup', reason: 'caller finished' });
+      if (this.pending !== 'confirm_goodbye' && !this.goodbyeSure(input)) {
+        this.askGoodbye(text);
+        return;
+      }
+      this.goodbye();
+      return;
+    }
+    if (dept && doubt && this.pending !== 'offer_person') {
+      // a department forced through a state grammar ("returns please" at the floor confidence): ask
+      this.state.slots.person_reason = `caller asked for ${dept.topic}: "${text.trim()}"`;
+      this.ask('offer_person', `Sorry, do you want me to put you through to ${dept.spoken}? Please say yes or no.`);
       return;
     }
     if (input.offDomain || (t && !heard)) {
@@ -455,6 +484,29 @@ export class RulesAgent implements Agent {
     yield* this.intent(text, input);
   }
 
+  /**
+   * A goodbye ("that is all", "bye") is acted on at once when it answers "is there anything
+   * else…?" or was heard with confidence; otherwise (a noisy request misheard as "…that is
+   * all" ended a call at 5 dB) the caller is asked first.
+   */
+  private goodbyeSure(input: AgentTurn): boolean {
+    if (this.closingAsked && this.pending === 'anything_else') return true;
+    if (!input.text && input.dtmf) return true;
+    return input.confidence === undefined || input.confidence >= this.tun.confirmBelow;
+  }
+
+  private askGoodbye(text: string): void {
+    log.info('low-confidence goodbye: asking before hanging up', { callId: this.ctx.callId, text });
+    this.ask('confirm_goodbye', 'Just to check: do you want to end the call? Please say yes or no.');
+  }
+
+  private goodbye(): void {
+    this.pending = undefined;
+    this.say(`Thanks for calling ${this.ctx.tenant.name}. Goodbye.`);
+    this.state.lane = 'ended';
+    this.out.push({ type: 'hangup', reason: 'caller finished' });
+  }
+
   /** A turn the recogniser marked off-domain (or too unsure to act on). */
   private async *notUnderstood(text: string, input: AgentTurn): AsyncGenerator<AgentAction> {
     this.offDomainRun++;
@@ -466,7 +518,9 @@ export class RulesAgent implements Agent {
     if (this.offDomainRun >= 2 && this.pending !== 'offer_person') {
       this.offDomainRun = 0;
       this.state.slots.person_reason = `request the agent could not handle (off-domain twice): "${text || '…'}"`;
-      this.ask('offer_person', "I'm sorry, I don't think I can help with that here. Would you like me to put you through to a person?");
+      this.ask('offer_person', this.department
+        ? `I'm sorry, I didn't get all of that. Would you like me to put you through to ${this.department.spoken}?`
+        : "I'm sorry, I don't think I can help with that here. Would you like me to put you through to a person?");
       return;
     }
     const again: Partial<Record<Question, string>> = {
@@ -757,12 +811,29 @@ export class RulesAgent implements Agent {
         }
         return false;
       }
+      case 'confirm_goodbye': {
+        if (yn === 'yes' && words(text).length <= 4) {
+          this.goodbye();
+          return true;
+        }
+        const prev = this.lastAsk;
+        if (yn === 'no' && words(text).length <= 3) {
+          if (prev && prev.q !== 'anything_else' && prev.q !== 'after_hours_menu') this.ask(prev.q, `Okay. ${prev.text}`);
+          else this.ask(prev?.q ?? 'anything_else', prev?.q === 'after_hours_menu' ? `Okay. ${prev.text}` : `Okay. ${MENU}`);
+          return true;
+        }
+        // anything else is the caller going on: the answer to the question before the check
+        this.pending = prev?.q;
+        if (prev) return yield* this.answer(prev.q, text, input);
+        return false;
+      }
       case 'anything_else': {
         if (yn === 'no' && words(text).length <= 4) {
-          this.pending = undefined;
-          this.say(`Thanks for calling ${this.ctx.tenant.name}. Goodbye.`);
-          this.state.lane = 'ended';
-          this.out.push({ type: 'hangup', reason: 'caller finished' });
+          if (!this.goodbyeSure(input)) {
+            this.askGoodbye(text);
+            return true;
+          }
+          this.goodbye();
           return true;
         }
         if (yn === 'yes' && words(text).length <= 3) {
@@ -988,7 +1059,9 @@ export class RulesAgent implements Agent {
     let target = 'rep';
     let targetName: string | undefined;
     let targetKind: 'rep' | 'queue' | undefined;
-    const topic = /\b(billing|invoice|return|returns|credit)\b/.exec(words(text).join(' '))?.[1] ?? (this.state.account ? 'my rep' : 'sales');
+    const t = words(text).join(' ');
+    const topic = /\b(billing|invoice|return|returns|credit)\b/.exec(t)?.[1] ??
+      (!/\brep\b/.test(t) && this.department ? this.department.topic : this.state.account ? 'my rep' : 'sales');
     if (this.ctx.tools.listTools().some((t) => t.name === 'route_request')) {
       const r = yield* this.tool('route_request', { topic, ...(this.state.account ? { account_id: this.state.account.id } : {}) });
       const tg = r.ok ? (r.data.target as Record<string, unknown> | undefined) : undefined;

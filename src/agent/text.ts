@@ -570,6 +570,33 @@ export function speakQuantityCheck(n: number): string {
   return n < 10 ? String(n) : `${n}, ${speakDigits(String(n)).replace(/,/g, '')}`;
 }
 
+/** Departments the CRM routes to, and the route_request topic of each (the escalation triggers use the same list). */
+export const DEPARTMENTS: ReadonlyArray<readonly [RegExp, string]> = [
+  [/\b(billing|accounts? (receivable|payable)|invoic(e|es|ing)|statement|payments?)\b/, 'billing'],
+  [/\b(returns?( department)?|rma|return authori[sz]ation|warranty)\b/, 'returns'],
+  [/\b(tech(nical)? support|technical|engineering|specifications?|specs)\b/, 'technical'],
+  [/\b(customer service|customer care)\b/, 'customer service'],
+  [/\b(inside sales|sales (team|department|desk)|sales)\b(?! order)/, 'sales'],
+  [/\bmy (sales |account )?(rep|representative|salesperson|account manager)\b/, 'my rep'],
+];
+/** Words that make a department word part of a self-service request ("where is my invoice", "return my last order"). */
+const DEPARTMENT_IN_LANE = /\b(status|where('s| is)|track|tracking|order number|p ?o|purchase order|reorder|ship date|in stock|available|message|call me back|callback)\b/;
+/** How a department is named to the caller. */
+const DEPARTMENT_SPOKEN: Record<string, string> = { billing: 'billing', returns: 'returns', technical: 'technical support', 'customer service': 'customer service' };
+
+/**
+ * A department other than sales or the caller's own rep named in a turn ("billing",
+ * "returns", "technical support"…), even in a transcript too unsure to act on — so a hand-off
+ * that follows goes there instead of to the rep. Undefined inside self-service requests.
+ */
+export function departmentIn(text: string): { topic: string; spoken: string } | undefined {
+  const t = words(text).join(' ');
+  if (!t || DEPARTMENT_IN_LANE.test(t)) return undefined;
+  const d = DEPARTMENTS.find(([re]) => re.test(t));
+  if (!d || !DEPARTMENT_SPOKEN[d[1]]) return undefined;
+  return { topic: d[1], spoken: DEPARTMENT_SPOKEN[d[1]]! };
+}
+
 /** The caller asks for a person, said whole or clipped by the recogniser. */
 const PERSON_STRONG = /\b(representative|operator|human|agent|real person|live person|actual person|real human|customer service rep(resentative)?)\b/;
 const PERSON_WEAK = /\b(rep|somebody|someone|a person|sales ?person)\b/;

@@ -55,9 +55,11 @@ export type AgentAction =
   | { type: 'filler'; text: string }
   /**
    * hand the caller to a human; `target` is the rep's/queue's extension (or a name),
-   * `targetName` how to call them on the line, `trigger` which escalation trigger fired
+   * `targetName` how to call them on the line, `trigger` which escalation trigger fired;
+   * with `target: 'rep'`, `topic` is the department to route to (the CRM's route_request
+   * topic, e.g. "billing" when the caller named it), else the caller's own rep
    */
-  | { type: 'transfer'; target: string; reason: string; targetName?: string; targetKind?: 'rep' | 'queue'; trigger?: EscalationTrigger }
+  | { type: 'transfer'; target: string; reason: string; targetName?: string; targetKind?: 'rep' | 'queue'; trigger?: EscalationTrigger; topic?: string }
   /** a structured message to turn into a CRM case (enqueue it with src/jobs enqueueCase) */
   | { type: 'take_message'; message: CaseMessage }
   /** end the call after the pending speech */

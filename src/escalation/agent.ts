@@ -93,7 +93,7 @@ export class EscalatingAgent implements Agent {
         }
         const trigger: EscalationTrigger = a.trigger ?? 'agent';
         const routed = a.target !== 'rep' ? { extension: a.target, ...(a.targetName ? { name: a.targetName } : {}), ...(a.targetKind ? { kind: a.targetKind } : {}) } : undefined;
-        yield* this.escalate({ trigger, reason: a.reason, topic: 'my rep' }, routed, signal);
+        yield* this.escalate({ trigger, reason: a.reason, topic: a.topic ?? 'my rep' }, routed, signal);
         return;
       }
       yield a;

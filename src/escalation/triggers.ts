@@ -26,7 +26,7 @@
  * - `always-human`: intent categories the tenant never lets the agent handle (price or terms
  *   negotiation, complaint, financial dispute)
  */
-import { asksForPerson, doubtful, extractSkuCandidates, words } from '../agent/text.ts';
+import { DEPARTMENTS, asksForPerson, doubtful, extractSkuCandidates, words } from '../agent/text.ts';
 import { ALWAYS_HUMAN_CATEGORIES, type AlwaysHumanCategory } from '../tenants/index.ts';
 import type { EscalationTrigger, Expectation } from '../agent/types.ts';
 
@@ -96,14 +96,7 @@ const HELP = /^(help( me| please| help)*|i need help|somebody help|can (you|some
 /** expectations under which a spoken "zero" is an answer */
 const NUMBER_EXPECTED = new Set<Expectation>(['quantity', 'sku', 'po', 'digits']);
 /** departments the CRM routes to (the topic handed to route_request) */
-const DEPARTMENT: Array<[RegExp, string]> = [
-  [/\b(billing|accounts? (receivable|payable)|invoic(e|es|ing)|statement|payments?)\b/, 'billing'],
-  [/\b(returns?( department)?|rma|return authori[sz]ation|warranty)\b/, 'returns'],
-  [/\b(tech(nical)? support|technical|engineering|specifications?|specs)\b/, 'technical'],
-  [/\b(customer service|customer care)\b/, 'customer service'],
-  [/\b(inside sales|sales (team|department|desk)|sales)\b(?! order)/, 'sales'],
-  [/\bmy (sales |account )?(rep|representative|salesperson|account manager)\b/, 'my rep'],
-];
+const DEPARTMENT = DEPARTMENTS;
 const ROUTE_VERB = /\b(talk|speak|connect|transfer|put me through|get me|give me|need|want|looking for|reach|department|please)\b/;
 /** a routing word inside a lane request ("check my invoice status" is not "billing please") */
 const IN_LANE = /\b(status|where('s| is)|track|tracking|order number|p ?o|purchase order|reorder|ship date|in stock|available)\b/;

@@ -431,3 +431,98 @@ t.test('a cancelled order leaves nothing behind for the next one', async (t) => 
   t.match(said(await type('i want to reorder')), /Which part number/);
   t.match(said(await type('p f four four two zero')), /^How many of PF-4420/, 'the old quantity is not carried over');
 });
+
+// ---- goodbye in noise, routing that survives an unsure transcript ---------------------------
+
+const hungUp = (acts: AgentAction[]) => acts.some((a) => a.type === 'hangup');
+
+t.test('a goodbye heard with low confidence is asked about before the call ends', async (t) => {
+  // a 5 dB request misheard as "…that is all" ended a call
+  const { hear, agent } = await setup();
+  let a = await hear('i need all that is all', { confidence: 0.3 });
+  t.notOk(hungUp(a), 'the call goes on');
+  t.match(said(a), /^Just to check: do you want to end the call\? Please say yes or no\.$/);
+  t.equal(agent.state.expect, 'open', 'the answer is decoded with the open model (the request again, usually)');
+  a = await hear('no', { confidence: 0.3 });
+  t.notOk(hungUp(a));
+  t.match(said(a), /^Okay\. I can help you reorder parts/, 'the question before the check is asked again');
+  // the caller says the request again instead of yes or no: it is the request
+  await hear('bye', { confidence: 0.2 });
+  a = await hear('what is the status of p o one two three four five', { confidence: 0.4 });
+  t.notOk(hungUp(a));
+  t.match(said(a), /is shipped/);
+  // after "is there anything else…?", a goodbye is the expected answer: it ends the call at any confidence
+  t.match(said(a), /anything else/);
+  a = await hear('no that is all', { confidence: 0.2 });
+  t.ok(hungUp(a), 'ended');
+  t.match(said(a), /Goodbye\.$/);
+});
+
+t.test('a low-confidence goodbye: "yes" ends the call; a confident goodbye ends it at once; mid-question the caller goes on', async (t) => {
+  {
+    const { hear } = await setup();
+    t.notOk(hungUp(await hear('that is all', { confidence: 0.2 })));
+    const a = await hear('yes', { confidence: 0.2 });
+    t.ok(hungUp(a), '"yes" to the check ends the call');
+  }
+  {
+    const { hear } = await setup();
+    t.ok(hungUp(await hear('that is all thank you goodbye', { confidence: 0.9 })), 'a confident goodbye ends the call as before');
+  }
+  {
+    const { hear, type } = await setup();
+    t.ok(hungUp(await type('bye')), 'typed (no recogniser): nothing misheard');
+    void hear;
+  }
+  {
+    const { hear, agent } = await setup();
+    t.match(said(await hear('I would like to reorder')), /part number/i);
+    t.equal(agent.state.expect, 'sku');
+    t.match(said(await hear('that is all', { confidence: 0.2 })), /do you want to end the call/);
+    // the caller answers the part question instead: it is taken as that answer
+    const a = await hear('H X four four one zero', { confidence: 0.9 });
+    t.notOk(hungUp(a));
+    t.match(said(a), /HX-4410|H X, four four one zero|how many/i);
+    t.notMatch(said(a), /reorder parts, check an order/, 'not treated as a new request');
+  }
+});
+
+t.test('routing: a department named in an unsure turn wins over a generic person offer', async (t) => {
+  {
+    // "can you put me through to billing…" heard as off-domain noise twice (bench: espeak en-us, clean)
+    const { hear } = await setup({ escalation: true });
+    await hear('can you billing what is', { confidence: 0.2, offDomain: true });
+    let a = await hear('i need oh oh one is the', { confidence: 0.2, offDomain: true });
+    t.match(said(a), /Would you like me to put you through to billing\?$/);
+    t.notMatch(said(a), /a person/);
+    a = await hear('yes please');
+    t.match(transfer(a), { target: '2200' }, 'billing (Accounts Receivable), not the account rep');
+  }
+  {
+    // off-domain twice with no department: the person offer goes to the rep as before
+    const { hear } = await setup({ escalation: true });
+    await hear('the weather is nice', { confidence: 0.2, offDomain: true });
+    t.match(said(await hear('my grandmother grows tomatoes', { confidence: 0.2, offDomain: true })), /put you through to a person\?$/);
+    t.match(transfer(await hear('yes')), { target: '2101' }, 'Maria Chen, the account rep');
+  }
+  {
+    // "returns please" forced through the SKU grammar at the floor confidence: asked, then routed
+    const { hear, agent } = await setup({ escalation: true });
+    await hear('I would like to reorder');
+    t.equal(agent.state.expect, 'sku');
+    const a = await hear('returns please', { confidence: 0.05 });
+    t.notOk(transfer(a), 'not acted on');
+    t.match(said(a), /^Sorry, do you want me to put you through to returns\? Please say yes or no\.$/);
+    t.match(transfer(await hear('yes')), { target: '2300' });
+  }
+  {
+    // misheard into the reorder lane; the part asked three times; a department heard on the way → there
+    const { hear } = await setup({ escalation: true });
+    await hear('i need all lead pipe and');
+    await hear('what', { confidence: 0.3 });
+    t.notOk(transfer(await hear('billing what is the', { confidence: 0.2, offDomain: true })), 'too unsure to route on');
+    let a: AgentAction[] = [];
+    for (let i = 0; i < 3 && !transfer(a); i++) a = await hear('what', { confidence: 0.3 });
+    t.match(transfer(a), { target: '2200', reason: /asked 3 times for the part number/ }, 'the repair hand-off goes to billing, not the rep');
+  }
+});
