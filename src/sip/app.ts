@@ -247,13 +247,17 @@ export class VoiceApp extends EventEmitter {
     for (const t of this.policy.trunks) {
       if (t.tenant && !opts.tenants.tenants.some((x) => x.id === t.tenant)) throw new Error(`trunk ${t.name}: tenant "${t.tenant}" is not in the tenants file`);
     }
+    // outbound connections: every request's connection is closed once it is done, refusals of the trunk gate included
+    this.srf.use((req, res, next) => {
+      if (this.outbound) this.watchOutboundSession(req, res);
+      next();
+    });
     for (const mw of trunkGate({
       policy: this.policy, digest: opts.digest ?? new DigestAuthenticator(), defaultCountry: opts.config.defaultCountry ?? 'US',
       logIntervalSeconds: opts.config.sipGuard?.logIntervalSeconds, ...(opts.guard ? { guard: opts.guard } : {}),
     })) this.srf.use(mw as never);
     this.srf.use((req, res, next) => {
       this.countSip(req, res);
-      if (this.outbound) this.watchOutboundSession(req, res);
       next();
     });
     this.srf.use('options', (req, res) => this.onOptions(req, res));

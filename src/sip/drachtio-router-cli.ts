@@ -84,7 +84,6 @@ export function parseRouterArgs(args: string[], env: NodeJS.ProcessEnv = process
     const n = Number(probe[1]);
     if (!Number.isInteger(n) || n < 50 || n > 60000) throw new RouterArgError(`${probe[0]}: must be an integer 50-60000, got "${probe[1]}"`);
     opts.probeIntervalMs = n;
-    opts.probeTimeoutMs = Math.min(800, Math.max(50, Math.floor(n * 0.8)));
   }
   const auth = one('auth', 'DRACHTIO_ROUTER_AUTH');
   if (auth) {

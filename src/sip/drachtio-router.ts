@@ -46,7 +46,10 @@ export interface RouterOptions {
   port?: number;
   /** How often each node's `/readyz` (and `/metrics`) is read, ms. @defaultValue 1000 */
   probeIntervalMs?: number;
-  /** Deadline of one probe, ms; a node that does not answer in time counts as down. @defaultValue 800 */
+  /**
+   * Deadline of one probe, ms; a node that does not answer in time counts as down. A node's
+   * /readyz may take up to its own check deadline (2 s) while a dependency hangs. @defaultValue 2500
+   */
   probeTimeoutMs?: number;
   /** Bearer token for the nodes' ops listeners (their `OPS_TOKEN`). @defaultValue none */
   opsToken?: string;
@@ -199,7 +202,7 @@ export async function startDrachtioRouter(opts: RouterOptions): Promise<Drachtio
     throw new Error(`the drachtio router listens on ${host}, off loopback: give --auth user:password (DRACHTIO_ROUTER_AUTH) and put it in the request-handler URL`);
   }
   const picker = new NodePicker(opts.nodes, policy);
-  const timeoutMs = opts.probeTimeoutMs ?? 800;
+  const timeoutMs = opts.probeTimeoutMs ?? 2500;
   let probing: Promise<void> | undefined;
   const probeAll = (): Promise<void> => {
     probing ??= Promise.all(opts.nodes.map(async (n, i) => {

@@ -116,7 +116,7 @@ t.test('off loopback the request handler needs basic auth, and checks it', async
 t.test('command line and environment', async (t) => {
   t.same(parseRouterArgs(['--node', '127.0.0.1:9031,http://127.0.0.1:9465', '--node=10.0.0.2:9031;transport=tls,https://10.0.0.2:9465', '--listen', '[::1]:9080', '--policy', 'round-robin', '--probe-ms', '500'], {}), {
     nodes: [{ uri: '127.0.0.1:9031', opsUrl: 'http://127.0.0.1:9465' }, { uri: '10.0.0.2:9031;transport=tls', opsUrl: 'https://10.0.0.2:9465' }],
-    host: '::1', port: 9080, policy: 'round-robin', probeIntervalMs: 500, probeTimeoutMs: 400,
+    host: '::1', port: 9080, policy: 'round-robin', probeIntervalMs: 500,
   });
   t.same(parseRouterArgs([], { DRACHTIO_ROUTER_NODES: 'a:1,http://a:2  b:1,http://b:2', DRACHTIO_ROUTER_AUTH: 'u:p', OPS_TOKEN: 'tok' }), {
     nodes: [{ uri: 'a:1', opsUrl: 'http://a:2' }, { uri: 'b:1', opsUrl: 'http://b:2' }], auth: 'u:p', opsToken: 'tok',
