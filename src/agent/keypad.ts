@@ -18,7 +18,7 @@ import { logger } from '../ops/log.ts';
 import type { Agent, AgentAction, AgentTurn, CallContext, CaseMessage, ConversationState, ToolResult } from './types.ts';
 import { newState, transcriptText } from './types.ts';
 import { callTool, DEFAULT_FILLER_AFTER_MS, type FillerState } from './call-tool.ts';
-import { fillTemplate, firstName } from './text.ts';
+import { fillTemplate, firstName, speakOpening } from './text.ts';
 import { pcmToWav } from '../stt/wav.ts';
 
 const log = logger('agent.keypad');
@@ -59,6 +59,28 @@ export function dateWords(iso: string, language: string): string {
   const d = new Date(/^\d{4}-\d{2}-\d{2}$/.test(iso) ? `${iso}T12:00:00Z` : iso);
   if (Number.isNaN(d.getTime())) return iso;
   return d.toLocaleDateString(language, { weekday: 'long', day: 'numeric', month: 'long', timeZone: 'UTC' }).replace(',', '');
+}
+
+const DIAS = ['domingo', 'lunes', 'martes', 'miércoles', 'jueves', 'viernes', 'sábado'];
+
+/**
+ * When the office opens again, said in `language`: Spanish "mañana a las 7:30", "hoy a la 1",
+ * "el lunes a las 8"; other languages get the English words of {@link speakOpening}.
+ * `nextOpen` / `localTime` are ISO times in the office's zone (business_hours).
+ */
+export function openingWords(nextOpen: string | undefined, localTime: string | undefined, language: string): string | undefined {
+  if (!/^es\b/i.test(language)) return speakOpening(nextOpen, localTime);
+  const n = /^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})/.exec(nextOpen ?? '');
+  if (!n) return undefined;
+  const h = Number(n[2]);
+  const clock = `${h % 12 === 0 ? 12 : h % 12}${n[3] !== '00' ? `:${n[3]}` : ''} de la ${h < 12 ? 'mañana' : h < 20 ? 'tarde' : 'noche'}`;
+  const at = `${h % 12 === 1 ? 'a la' : 'a las'} ${clock}`;
+  const day = (iso: string): number => Date.UTC(Number(iso.slice(0, 4)), Number(iso.slice(5, 7)) - 1, Number(iso.slice(8, 10))) / 86_400_000;
+  const l = /^(\d{4}-\d{2}-\d{2})/.exec(localTime ?? '');
+  const diff = l ? day(n[1]!) - day(l[1]!) : NaN;
+  if (diff === 0) return `hoy ${at}`;
+  if (diff === 1) return `mañana ${at}`;
+  return `el ${DIAS[new Date(day(n[1]!) * 86_400_000).getUTCDay()]} ${at}`;
 }
 
 /** Shortest recording kept as a message, ms of audio. @defaultValue 600 */
@@ -141,9 +163,13 @@ export class KeypadAgent implements Agent {
         this.state.caller = { phone: String(c?.phone ?? this.ctx.ani), ...(c?.id ? { contactId: String(c.id) } : {}), ...(c?.name ? { name: String(c.name) } : {}), ...(c?.language ? { language: String(c.language) } : {}) };
       }
     }
+    let opens: string | undefined;
     if (t.afterHours.enabled) {
       const r = yield* this.tool('business_hours', { tenant: t.businessHoursTenant, at: (this.ctx.now ?? new Date()).toISOString() });
-      if (r.ok) this.state.afterHours = r.data.open === false;
+      if (r.ok) {
+        this.state.afterHours = r.data.open === false;
+        opens = openingWords(r.data.next_open as string | undefined, r.data.local_time as string | undefined, this.state.language);
+      }
     }
     const pr = promptsFor(t, this.state.language);
     const first = firstName(this.state.caller?.name);
@@ -153,13 +179,24 @@ export class KeypadAgent implements Agent {
     // the open question of a spoken greeting ("¿En qué le puedo ayudar?") makes no sense here: the menu asks
     this.say(greeting.replace(/\s*¿[^?]*\?\s*$/, '').replace(/\s*How can I help you( today)?\?\s*$/i, '') || greeting);
     this.say(this.p('keypadNotice'));
-    if (this.state.afterHours) {
-      if (pr.afterHours) this.say(pr.afterHours);
-      this.beginRecording();
-    } else {
-      this.say(this.p('keypadMenu'));
+    // after hours is not a wall: order status works around the clock; the menu's message
+    // choice (and 0, which the escalation wrapper turns into a message at night) is what waits for a person
+    if (this.state.afterHours && pr.afterHours) {
+      this.say(fillTemplate(pr.afterHours, { opens: opens ?? (/^es\b/i.test(this.state.language) ? 'el próximo día hábil' : 'our next business day'), tenant: t.name }));
     }
+    this.say(this.p('keypadMenu'));
     log.info('keypad path', { callId: this.ctx.callId, language: this.state.language, afterHours: this.state.afterHours });
+    yield* this.finish();
+  }
+
+  /** A person was asked for (0) while the office is closed: the message is recorded instead. */
+  personUnavailable(reason: string): AsyncIterable<AgentAction> {
+    return this.unavailable(reason);
+  }
+
+  private async *unavailable(reason: string): AsyncGenerator<AgentAction> {
+    this.state.slots.handoff_reason = reason;
+    this.beginRecording();
     yield* this.finish();
   }
 
