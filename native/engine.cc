@@ -24,6 +24,7 @@ namespace voice {
 namespace {
 constexpr uint64_t kWakeTag = 0;                // session ids start at 1
 constexpr uint64_t kTimerTag = UINT64_MAX;
+constexpr uint64_t kSocketsTag = UINT64_MAX - 1;  // the inner epoll of all session sockets is readable
 constexpr uint64_t kRtcpTag = uint64_t{1} << 32;  // tag = session id | kRtcpTag for the RTCP socket
 constexpr int kRxBatch = 16;                    // datagrams per recvmmsg
 constexpr int kRxRounds = 4;                    // recvmmsg calls per readiness event (fairness)
@@ -58,9 +59,10 @@ Engine::Engine(const EngineOptions& opts, std::shared_ptr<BatchPool> pool, Sink 
   idStride_ = opts.idStride;
 
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  sockEpfd_ = epoll_create1(EPOLL_CLOEXEC);
   wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   timerfd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (epfd_ < 0 || wakefd_ < 0 || timerfd_ < 0) {
+  if (epfd_ < 0 || sockEpfd_ < 0 || wakefd_ < 0 || timerfd_ < 0) {
     const std::string e = std::strerror(errno);
     stop();
     throw std::runtime_error("media engine: cannot create epoll/eventfd/timerfd: " + e);
@@ -71,6 +73,8 @@ Engine::Engine(const EngineOptions& opts, std::shared_ptr<BatchPool> pool, Sink 
   epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev);
   ev.data.u64 = kTimerTag;
   epoll_ctl(epfd_, EPOLL_CTL_ADD, timerfd_, &ev);
+  ev.data.u64 = kSocketsTag;
+  epoll_ctl(epfd_, EPOLL_CTL_ADD, sockEpfd_, &ev);  // removed while batching reads (updateReadBatching)
 
   for (int i = 0; i < kRxBatch; ++i) {
     rx_->iov[i].iov_base = rx_->data[i];
@@ -114,7 +118,7 @@ void Engine::stop() {
   for (auto& s : slots_) s.clear();
   for (auto& kv : sessions_) kv.second->closeFd();
   sessions_.clear();
-  for (int* fd : {&epfd_, &wakefd_, &timerfd_}) {
+  for (int* fd : {&epfd_, &sockEpfd_, &wakefd_, &timerfd_}) {
     if (*fd >= 0) ::close(*fd);
     *fd = -1;
   }
@@ -281,10 +285,10 @@ bool Engine::processCommands() {
       epoll_event ev{};
       ev.events = EPOLLIN;
       ev.data.u64 = s->id;
-      epoll_ctl(epfd_, EPOLL_CTL_ADD, s->fd(), &ev);
+      epoll_ctl(sockEpfd_, EPOLL_CTL_ADD, s->fd(), &ev);
       if (s->rtcpFd() >= 0) {
         ev.data.u64 = s->id | kRtcpTag;
-        epoll_ctl(epfd_, EPOLL_CTL_ADD, s->rtcpFd(), &ev);
+        epoll_ctl(sockEpfd_, EPOLL_CTL_ADD, s->rtcpFd(), &ev);
       }
       live_.emplace(s->id, c.session);
     } else if (c.kind == Command::Bridge) {
@@ -304,8 +308,8 @@ bool Engine::processCommands() {
       Session* s = c.session.get();
       auto it = live_.find(s->id);
       if (it != live_.end()) {
-        epoll_ctl(epfd_, EPOLL_CTL_DEL, s->fd(), nullptr);
-        if (s->rtcpFd() >= 0) epoll_ctl(epfd_, EPOLL_CTL_DEL, s->rtcpFd(), nullptr);
+        epoll_ctl(sockEpfd_, EPOLL_CTL_DEL, s->fd(), nullptr);
+        if (s->rtcpFd() >= 0) epoll_ctl(sockEpfd_, EPOLL_CTL_DEL, s->rtcpFd(), nullptr);
         if (s->peer()) s->peer()->setPeer(nullptr);
         s->setPeer(nullptr);
         s->setRecorder(nullptr);
@@ -321,12 +325,47 @@ bool Engine::processCommands() {
     c.recorder.reset();
   }
   work_.clear();
+  updateReadBatching();
   {
     std::lock_guard<std::mutex> lk(cmdMu_);
     done_ = drained;
   }
   cmdCv_.notify_all();
   return keepRunning;
+}
+
+void Engine::updateReadBatching() {
+  // Batched reads pay once every slot has a session: the clock then wakes the thread every
+  // kSlotNs anyway, and reading all sockets at those wake-ups replaces one wake-up (context
+  // switch + epoll_wait) per inbound packet. A packet waits at most one slot (1 ms) to be read.
+  bool all = !live_.empty();
+  for (const auto& v : slots_) all = all && !v.empty();
+  if (all == batchReads_) return;
+  if (all) {
+    epoll_ctl(epfd_, EPOLL_CTL_DEL, sockEpfd_, nullptr);
+  } else {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kSocketsTag;
+    epoll_ctl(epfd_, EPOLL_CTL_ADD, sockEpfd_, &ev);
+  }
+  batchReads_ = all;
+}
+
+void Engine::readSockets() {
+  epoll_event evs[kMaxEvents];
+  // Level-triggered: a socket left unread (more rounds than this) is reported again next time.
+  for (int round = 0; round < 8; ++round) {
+    const int n = epoll_wait(sockEpfd_, evs, kMaxEvents, 0);
+    for (int i = 0; i < n; ++i) {
+      const uint64_t tag = evs[i].data.u64;
+      auto it = live_.find(static_cast<uint32_t>(tag));
+      if (it == live_.end()) continue;
+      if (tag & kRtcpTag) readRtcp(it->second.get());
+      else readSession(it->second.get());
+    }
+    if (n < kMaxEvents) return;
+  }
 }
 
 int64_t Engine::nextSlotDeadline() const {
@@ -636,16 +675,18 @@ void Engine::run() {
         ssize_t r = ::read(timerfd_, &v, sizeof v);
         (void)r;
         armedNs_ = -1;
-      } else {
-        auto it = live_.find(static_cast<uint32_t>(tag));
-        if (it != live_.end()) {
-          if (tag & kRtcpTag) readRtcp(it->second.get());
-          else readSession(it->second.get());
-          if (prof) profAdd(P_READ, monoNs() - t0);
-        }
+      } else if (tag == kSocketsTag) {
+        readSockets();
+        if (prof) profAdd(P_READ, monoNs() - t0);
       }
     }
     if (stopping) break;
+    if (batchReads_) {
+      // Every socket once per wake-up (the clock's, at most kSlotNs apart), after the sends.
+      const int64_t t0 = prof ? monoNs() : 0;
+      readSockets();
+      if (prof) profAdd(P_READ, monoNs() - t0);
+    }
     now = monoNs();
     if (!vadTimers_.empty()) runVadTimers(now);
     if ((!vadTick_.ids.empty() || !vadTick_.lagging.empty()) && now >= nextVadNs_) {

@@ -129,6 +129,8 @@ class Engine {
   void sendTick(Session* s, int64_t tick, int64_t deadline);
   void readSession(Session* s);
   void readRtcp(Session* s);
+  void readSockets();           // every ready session socket (inner epoll, no waiting)
+  void updateReadBatching();    // after Add/Remove: batched reads on or off
   void emitDtmf(Session* s);
   void applyVad(const std::vector<uint32_t>& ids, const std::vector<float>& probs);
   void shipVad(int64_t now);
@@ -153,6 +155,11 @@ class Engine {
   PacingStats pacing_;
   std::atomic<uint64_t> loops_{0};  // written by the media thread only
   int epfd_ = -1, wakefd_ = -1, timerfd_ = -1;
+  // Every session socket (RTP and RTCP) is in this inner epoll set. It sits in epfd_ (a packet
+  // wakes the thread) until every slot has a session; from then on (batchReads_) the thread
+  // wakes only for its clock, commands and timers, and reads all ready sockets at each wake-up.
+  int sockEpfd_ = -1;
+  bool batchReads_ = false;  // media thread only
   std::thread thread_;
   bool running_ = false;
   int rtPriority_ = 0;

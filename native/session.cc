@@ -365,8 +365,11 @@ size_t Session::buildPacket(uint8_t* buf, size_t cap, int64_t tick, SockAddr* de
         got = std::min(size_, kFrameSamples);
         deqTotal_ += got;
         const size_t rcap = ring_.size();
-        for (size_t i = 0; i < got; ++i) frame[i] = ring_[(head_ + i) % rcap];
         if (got) {
+          // At most two runs of the ring (no division per sample).
+          const size_t first = std::min(got, rcap - head_);
+          std::memcpy(frame, &ring_[head_], first * sizeof(int16_t));
+          if (first < got) std::memcpy(frame + first, &ring_[0], (got - first) * sizeof(int16_t));
           head_ = (head_ + got) % rcap;
           size_ -= got;
           if (size_ == 0 && playing_) {
@@ -515,7 +518,16 @@ void Session::playoutTick(int64_t nowNs, VadTick* vt, bool late) {
     const int16_t* f8 = inFrame_;
     size_t n8 = n;
     if (down_ && (peer_ || vad_ || inband)) {
-      n8 = down_->process(inFrame_, n, tmp, kFrameSamples + 8);
+      if (rxCodec_ != Codec::Opus) {
+        // G.711 at 16 kHz is the playout's 8 → 16 kHz interpolation of the decoded audio: its
+        // even samples are the interpolator's phase 0, the 8 kHz audio itself low-passed at
+        // 3.72 kHz (4 ms group delay). Taking them spares a second filter (16 → 8 kHz) over the
+        // same audio — and its 4 ms more delay.
+        n8 = n / 2;
+        for (size_t i = 0; i < n8; ++i) tmp[i] = inFrame_[2 * i];
+      } else {
+        n8 = down_->process(inFrame_, n, tmp, kFrameSamples + 8);
+      }
       f8 = tmp;
     }
     if (inband) {

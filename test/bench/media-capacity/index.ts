@@ -2,6 +2,7 @@
  * Benchmark: how many calls the native media core carries on this box, against rtpengine.
  *
  *   npm run bench -- media-capacity [--calls 50,100,200,400] [--seconds 8] [--quick] [--vad] [--no-inband] [--srtp]
+ *     [--rtp-ports 28000-29999]   (our sessions' UDP range; pick another when a second run shares the box)
  *
  * The load offers no telephone-event, so every session runs the in-band DTMF detector
  * (SessionOptions.inbandDtmf, native/dtmf_inband.h) as a carrier call without RFC 4733 would;
@@ -83,6 +84,8 @@ const { values } = parseArgs({
     consumer: { type: 'string', default: 'full' },
     /** seconds of loopback capture (dumpcap) for kernel-timestamped inter-departure error; 0 = off */
     wire: { type: 'string' },
+    /** UDP range our sessions take their ports from (MIN-MAX), e.g. when another run holds 28000-29999 */
+    'rtp-ports': { type: 'string', default: '28000-29999' },
   },
 });
 const QUICK = values.quick === true;
@@ -93,7 +96,12 @@ const JITTER_MS = Number(values.jitter);
 const LOSS_PCT = Number(values.loss);
 /** rtpengine media ports 30000-30999, 4 per relayed call (RTP+RTCP on both sides), some slack. */
 const RTPENGINE_MAX_CALLS = 240;
-const OUR_RTP = { min: 28000, max: 29999 };
+const OUR_RTP = ((): { min: number; max: number } => {
+  const m = /^(\d+)-(\d+)$/.exec(values['rtp-ports'] ?? '');
+  const r = m ? { min: Number(m[1]), max: Number(m[2]) } : undefined;
+  if (!r || r.min < 1024 || r.max > 65535 || r.min >= r.max) throw new Error(`--rtp-ports: expected MIN-MAX within 1024-65535, got '${values['rtp-ports']}'`);
+  return r;
+})();
 /** Wire window after the CPU window (dumpcap on lo costs sys time in the sender, so it is kept apart). */
 const WIRE_SECONDS = Number(values.wire ?? (QUICK ? 1 : 2));
 const WIRE = WIRE_SECONDS > 0 && haveDumpcap();
