@@ -357,7 +357,10 @@ async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: num
     const mediaUs = threadCpuUs('voice-media') - media0;
     const secs = (performance.now() - t0) / 1000;
     const pacing = engine.pacingStats();
+    const perThread = engine.pacingStatsPerThread();
     eld.disable();
+    if (values.vad) await sleep(300); // VAD workers report their counts every 250 ms
+    const vad = values.vad ? engine.vadStats() : null;
     const in1 = sessions.reduce((n, s) => n + s.stats().packetsIn, 0);
     const res = await load.request<LoadResult>({ type: 'report' }, 'result');
     let wire: ReturnType<typeof wireError> | undefined;
@@ -413,6 +416,18 @@ async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: num
       } : {}),
       scheduling: engine.scheduling,
       resampler: up.kind,
+      media_threads: engine.options.threads,
+      /** per media thread: pacing p99 (µs) and sessions */
+      pacing_p99_us_per_thread: perThread.map((p) => p.p99Us),
+      sessions_per_thread: engine.sessionsPerThread,
+      ...(vad ? {
+        vad_mode: vad.mode,
+        vad_handovers: vad.handovers,
+        /** hand-overs answered unknown: before the model loaded (none here: loaded first) or shed under overload */
+        vad_shed: vad.skipped,
+        vad_mean_run_ms: vad.batcher && vad.batcher.runs ? Math.round(vad.batcher.totalRunUs / vad.batcher.runs / 10) / 100 : 0,
+        vad_max_batch: vad.batcher?.maxBatch ?? 0,
+      } : {}),
     };
   } finally {
     for (const s of sessions) s.close();
