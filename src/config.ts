@@ -868,6 +868,12 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   if (cfg.rtp.portMin > cfg.rtp.portMax) {
     throw new ConfigError(src, 'rtp.portMin', `must not exceed rtp.portMax (${cfg.rtp.portMin} > ${cfg.rtp.portMax})`);
   }
+  // drachtio-server answers an in-dialog refresh (re-INVITE, UPDATE) asking for less than 90 s
+  // with 422 itself (a fixed Min-SE of 90, before the app sees it), so a call set up with a
+  // shorter interval could never be refreshed and would end at its expiry
+  if (cfg.edge === 'drachtio' && cfg.sessionTimer.enabled && cfg.sessionTimer.minSE < DRACHTIO_MIN_SE) {
+    throw new ConfigError(src, 'sessionTimer.minSE', `must be at least ${DRACHTIO_MIN_SE} with edge drachtio (drachtio-server refuses session refreshes below ${DRACHTIO_MIN_SE} s itself), got ${cfg.sessionTimer.minSE}`);
+  }
   if (cfg.sessionTimer.interval < cfg.sessionTimer.minSE) {
     throw new ConfigError(src, 'sessionTimer.interval', `must not be below sessionTimer.minSE (${cfg.sessionTimer.interval} < ${cfg.sessionTimer.minSE})`);
   }
@@ -893,6 +899,9 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   }
   return cfg;
 }
+
+/** The Min-SE drachtio-server enforces on in-dialog refreshes (fixed in drachtio-server, seconds). */
+export const DRACHTIO_MIN_SE = 90;
 
 /** drachtio's well-known default secret; refused whenever the control connection or the built-in edge leaves loopback. */
 export const DEFAULT_DRACHTIO_SECRET = 'cymru';

@@ -4,7 +4,8 @@
  * Same SIPp flows and the same greeting checks; outcomes compared between the edges. Besides
  * the basic flows, the carrier interop suite: PAI + Privacy with an escaped user=phone
  * Request-URI, a tel: From, a SIP-I multipart INVITE, 100rel/PRACK, a session timer refreshed by
- * the caller, a re-INVITE codec change, SIP INFO DTMF.
+ * the caller, a re-INVITE codec change, SIP INFO DTMF. Known drachtio-server deviations
+ * (DRACHTIO_DEVIATIONS) are asserted as such and left out of the comparison.
  */
 import t, { type Test } from 'tap';
 import { placeCall } from '../helpers/caller.ts';
@@ -33,7 +34,21 @@ const results: Record<string, Summary> = {};
 const EDGE_ENV = { SESSION_MIN_SE: '2', SESSION_EXPIRES: '1800', ANSWER_DELAY_MS: '300' };
 const drachtio = drachtioBinary();
 
-async function flows(t: Test, sipTarget: string, sipPort: number): Promise<Summary> {
+/**
+ * Known drachtio-server deviations, asserted as such per flow (so a drachtio-server that changes
+ * is noticed) and left out of the comparison between the edges.
+ */
+const DRACHTIO_DEVIATIONS: Record<string, { why: string; check(r: Awaited<ReturnType<typeof runSipp>>): boolean }> = {
+  // drachtio-server answers an in-dialog refresh asking for less than 90 s with 422 itself (a
+  // fixed Min-SE of 90: sip-dialog.cpp m_nMinSE, sip-dialog-controller.cpp), so the app refuses
+  // a Min-SE below 90 with edge drachtio (config), and this flow's 6 s interval meets that 422
+  'session-timer': {
+    why: 'a 6 s session interval is below the 90 s drachtio-server enforces on refreshes; the app, configured with minSE 90 as it must be behind drachtio-server, answers the INVITE 422 with Min-SE: 90',
+    check: (r) => r.code !== 0 && /SIP\/2\.0 422[^\n]*\n[\s\S]*?Min-SE: 90/.test(r.errors),
+  },
+};
+
+async function flows(t: Test, sipTarget: string, sipPort: number, edge: 'builtin' | 'drachtio' = 'builtin'): Promise<Summary> {
   const pcmuUdp = await runSipp('uac-pcmu', { target: sipTarget, durationMs: 2000, timeoutSec: 15 });
   t.equal(pcmuUdp.code, 0, sippMessage(pcmuUdp, 'PCMU call over UDP'));
   const pcmuTcp = await runSipp('uac-pcmu', { target: sipTarget, transport: 'tcp', durationMs: 2000, timeoutSec: 15 });
@@ -69,6 +84,11 @@ async function flows(t: Test, sipTarget: string, sipPort: number): Promise<Summa
   ];
   for (const [name, run] of interop) {
     const r = await run();
+    const deviation = edge === 'drachtio' ? DRACHTIO_DEVIATIONS[name] : undefined;
+    if (deviation) {
+      t.ok(deviation.check(r), `carrier flow ${name}: known drachtio-server deviation: ${deviation.why}\n${sippMessage(r)}`);
+      continue;
+    }
     t.equal(r.code, 0, sippMessage(r, `carrier flow ${name}`));
     carrier[name] = r.code;
   }
@@ -102,8 +122,9 @@ if (!haveSipp()) {
       await d?.stop();
     });
     d = await startDrachtio();
-    server = await startServer({ ...EDGE_ENV, EDGE: 'drachtio', DRACHTIO_HOST: '127.0.0.1', DRACHTIO_PORT: String(d.adminPort), DRACHTIO_SECRET: d.secret });
-    results.drachtio = await flows(t, `127.0.0.1:${d.sipPort}`, d.sipPort);
+    // behind drachtio-server the shortest session interval is its own 90 s (config refuses less)
+    server = await startServer({ ...EDGE_ENV, SESSION_MIN_SE: '90', EDGE: 'drachtio', DRACHTIO_HOST: '127.0.0.1', DRACHTIO_PORT: String(d.adminPort), DRACHTIO_SECRET: d.secret });
+    results.drachtio = await flows(t, `127.0.0.1:${d.sipPort}`, d.sipPort, 'drachtio');
   });
 
   t.test('same outcomes on both edges', { skip: drachtio ? false : 'drachtio not on PATH' }, async (t) => {
@@ -111,7 +132,8 @@ if (!haveSipp()) {
     const strip = (s?: Summary): Omit<Summary, 'cancel'> | undefined => {
       if (!s) return undefined;
       const { cancel: _cancel, ...rest } = s;
-      return rest;
+      const carrier = Object.fromEntries(Object.entries(rest.carrier).filter(([k]) => !(k in DRACHTIO_DEVIATIONS)));
+      return { ...rest, carrier };
     };
     t.same(strip(results.drachtio), strip(results.builtin), 'identical outcome summary');
     t.comment(`CANCEL outcome: builtin=${results.builtin?.cancel} drachtio=${results.drachtio?.cancel}`);
