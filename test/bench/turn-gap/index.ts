@@ -177,7 +177,10 @@ let statsWaiter: ((m: Record<string, unknown>) => void) | null = null;
 
 const sipPort = await freePort({ min: 17600, max: 17699 }, 'both');
 const controlPort = await freePort({ min: 19600, max: 19699 }, 'tcp');
-const rtp = await freePortBlock({ min: 34000, max: 35999 }, 500);
+// Two ports per call (RTP + RTCP), split over the server's media threads, plus slack. The range
+// sits below the kernel's ephemeral ports (32768+), which other processes' sockets take at random.
+const rtpBlock = Math.max(500, Math.ceil((2 * Math.max(...CALLS) + 200) / 100) * 100);
+const rtp = await freePortBlock({ min: 31000, max: 32767 }, rtpBlock);
 const server: ChildProcess = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [], {
   execArgv: ['--import', 'tsx'],
   env: {
