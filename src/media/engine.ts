@@ -460,9 +460,22 @@ export class MediaEngine {
     const w = new VadWorker({
       engineKey: shard.native.vadKey(),
       onError: (message) => log.error('vad worker', { thread: shard.index, error: message }),
+      onExit: () => {
+        // A crash: until a new worker attaches, the thread's hand-overs reach this thread and
+        // are answered unknown. Start one with this thread's VAD sessions (fresh model state).
+        if (this.closed || shard.worker !== w) return;
+        log.error('vad worker ended unexpectedly; starting a new one', { thread: shard.index });
+        const next = this.startWorker(shard);
+        for (const id of this.vadSessions) if (this.shardOf.get(id) === shard) next.addStream(id);
+      },
     });
     shard.worker = w;
     return w;
+  }
+
+  /** @internal tests: end a media thread's VAD worker as a crash would. */
+  async crashVadWorker(thread: number): Promise<void> {
+    await this.shards[thread]?.worker?.terminateForTest();
   }
 
   /**

@@ -22,6 +22,8 @@ export interface VadWorkerOptions {
   batcher?: Partial<VadBatcherOptions>;
   /** A worker error (load failure, failed run, crash). */
   onError?: (message: string) => void;
+  /** The thread ended without {@link VadWorker.close} (a crash). */
+  onExit?: () => void;
 }
 
 const EMPTY: HandoverStats = Object.freeze({ handovers: 0, skipped: 0, queued: 0, maxWaitMs: 0, failed: 0 });
@@ -80,6 +82,7 @@ export class VadWorker {
       fail(err);
     });
     this.worker.on('exit', () => {
+      if (!this.closing) opts.onExit?.();
       this.exited = true;
       this.st = { ...this.st, ready: false };
       fail(new Error('vad worker exited'));
@@ -112,6 +115,11 @@ export class VadWorker {
       this.runs.set(seq, { resolve, reject });
       this.port.postMessage({ op: 'run', seq, ids, windows });
     });
+  }
+
+  /** @internal tests: end the thread abruptly, as a crash would (onExit fires). */
+  async terminateForTest(): Promise<void> {
+    await this.worker.terminate();
   }
 
   /** Stop consuming hand-overs, release the model and end the thread. Idempotent. */

@@ -103,3 +103,17 @@ t.test('VadConsumer: clear errors', async (t) => {
   t.throws(() => new native.VadConsumer(999_999, () => undefined), /no media engine/);
   t.throws(() => native.vadResultsTo(1, new Uint32Array(2), new Float32Array(1)), /differ in length/);
 });
+
+t.test('a VAD worker that dies is replaced; its thread\'s sessions keep their VAD', async (t) => {
+  const engine = MediaEngine.create({ portMin: 22480, portMax: 22499, threads: 1 });
+  t.teardown(() => engine.close());
+  await engine.vadReady();
+  const s = engine.createSession({ codec: 'PCMU', payloadType: 0, vad: true });
+  await engine.crashVadWorker(0);
+  t.equal(engine.vadStats().ready, false, 'not ready while the new worker loads');
+  const started = performance.now();
+  while (!engine.vadStats().ready && performance.now() - started < 20_000) await new Promise((r) => setTimeout(r, 50));
+  t.equal(engine.vadStats().ready, true, 'a new worker took over');
+  t.equal(engine.vadStats().batcher?.streams, 1, 'with the live VAD session');
+  s.close();
+});
