@@ -148,6 +148,7 @@ vad::TurnTunables turnArg(const Napi::Value& v) {
   t.latencyCompensationMs = static_cast<int>(num("latencyCompensationMs", t.latencyCompensationMs));
   t.pauseCueProb = static_cast<float>(num("pauseCueProb", t.pauseCueProb));
   t.pauseCueSnrDb = static_cast<float>(num("pauseCueSnrDb", t.pauseCueSnrDb));
+  t.pauseDuckDb = static_cast<float>(num("pauseDuckDb", t.pauseDuckDb));
   if (const char* err = vad::validateTunables(t)) throw Napi::RangeError::New(v.Env(), std::string("turn tunables: ") + err);
   return t;
 }

@@ -190,6 +190,7 @@ void Session::flush() {
   playing_ = false;
   deqTotal_ = enqTotal_;
   vadPaused_ = false;
+  vadDuckDb_ = 0;
 }
 
 bool Session::setTurnTunables(const vad::TurnTunables& t, std::string* err) {
@@ -334,8 +335,10 @@ size_t Session::buildPacket(uint8_t* buf, size_t cap, int64_t tick, SockAddr* de
   OpusEnc* enc = nullptr;
   bool applyOpus = false;
   OpusParams op;
+  float duckDb = 0;
   {
     std::lock_guard<std::mutex> lk(mu_);
+    duckDb = vadDuckDb_;
     if (latched_) *dest = latchedAddr_;
     else if (signalled_.valid()) *dest = signalled_;
     else return 0;  // keep the queue until we know where to send
@@ -381,6 +384,8 @@ size_t Session::buildPacket(uint8_t* buf, size_t cap, int64_t tick, SockAddr* de
     }
   }
   if (applyOpus) enc->apply(op);
+  duck_.setTargetDb(duckDb);
+  if (got) duck_.apply(frame, got, 8000, vad::kDuckRampMs);  // pause-first duck (queue audio only, not the bridge)
 
   if (dtmfTx_.active()) {
     // A digit's event packet (RFC 4733 §2.5, see DtmfSender); voice stays paused meanwhile.

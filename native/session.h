@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "dtmf.h"
+#include "duck.h"
 #include "dtmf_inband.h"
 #include "g711.h"
 #include "media_socket.h"
@@ -289,6 +290,7 @@ class Session {
   bool sendEnabled_ = true;   // direction includes send (sendrecv / sendonly)
   bool recvEnabled_ = true;   // direction includes recv (informational)
   bool vadPaused_ = false;    // barge-in: agent audio paused (queue kept) until the caller's turn resolves
+  float vadDuckDb_ = 0;       // pause-first duck in effect: the prompt plays this many dB lower (0 = full level)
   uint64_t enqTotal_ = 0, deqTotal_ = 0;  // samples ever queued / dequeued
   uint64_t unintEnd_ = 0;     // queue position (enqTotal_ scale) up to which the prompt is uninterruptible
   bool tunablesDirty_ = false;
@@ -307,6 +309,7 @@ class Session {
   bool sentAny_ = false;
   bool inSpurt_ = false;
   bool paused_ = false;  // sending was off at the last tick: mark the first packet after it
+  OutboundDuck duck_;    // ramped level of the outbound queue (target vadDuckDb_)
   std::vector<int16_t> inPcm_;
   size_t inLen_ = 0;
   Playout playout_;

@@ -150,17 +150,28 @@ vad::TurnOutput Session::vadPush(float prob) {
 }
 
 void Session::vadApply(const vad::TurnOutput& o) {
-  if (o.events & (vad::kEvBargeIn | vad::kEvSpeechEnd | vad::kEvFalseInterruption) || o.pause || o.resume) {
+  if (o.events & (vad::kEvBargeIn | vad::kEvSpeechEnd | vad::kEvFalseInterruption) || o.pause || o.resume || o.stop) {
+    // With the pause-first duck (pauseDuckDb > 0) the prompt is lowered at the onset and at the
+    // barge-in, and stopped only once the barged-in turn is confirmed (TurnOutput::stop); with
+    // pauseDuckDb 0 it is silenced at the onset and at the barge-in.
+    const float duckDb = vad_->turn.tunables().pauseDuckDb;
     std::lock_guard<std::mutex> lk(mu_);
     if (o.pause) {
-      vadPaused_ = true;  // pause-first: stop the agent at the onset; a barge-in or a resume follows
+      if (duckDb > 0) vadDuckDb_ = duckDb;
+      else vadPaused_ = true;  // stop the agent at the onset; a barge-in or a resume follows
     } else if (o.resume) {
-      vadPaused_ = false;  // the onset died (backchannel, cough): the prompt goes on where it stopped
-    } else if (o.events & vad::kEvBargeIn) {
-      vadPaused_ = true;  // stop the agent now; the queue waits for the turn's outcome
-    } else if (o.events & vad::kEvFalseInterruption) {
-      vadPaused_ = false;  // resume where it stopped
-    } else if (vadPaused_) {
+      vadPaused_ = false;  // the onset died (backchannel, cough): the prompt goes on (where it stopped)
+      vadDuckDb_ = 0;
+    }
+    if (o.events & vad::kEvBargeIn) {
+      if (duckDb > 0) vadDuckDb_ = duckDb;
+      else vadPaused_ = true;  // stop the agent now; the queue waits for the turn's outcome
+    }
+    if (o.stop && duckDb > 0) vadPaused_ = true;  // a confirmed interruption: the queue waits for the turn's end
+    if (o.events & vad::kEvFalseInterruption) {
+      vadPaused_ = false;  // resume where it stopped (or at full level)
+      vadDuckDb_ = 0;
+    } else if ((o.events & vad::kEvSpeechEnd) && vadPaused_) {
       // A real turn barged in: the rest of the interrupted prompt is obsolete.
       head_ = 0;
       size_ = 0;
@@ -168,6 +179,7 @@ void Session::vadApply(const vad::TurnOutput& o) {
       deqTotal_ = enqTotal_;
       vadPaused_ = false;
     }
+    if (o.events & vad::kEvSpeechEnd) vadDuckDb_ = 0;
   }
   if (o.events & (vad::kEvSpeechEnd | vad::kEvFalseInterruption)) digitsPending_.store(false, std::memory_order_relaxed);
 }

@@ -56,6 +56,7 @@ const char* validateTunables(const TurnTunables& t) {
   if (t.latencyCompensationMs < 0 || t.latencyCompensationMs > 1000) return "latencyCompensationMs must be in [0, 1000]";
   if (!(t.pauseCueProb >= 0.0f && t.pauseCueProb <= 1.0f)) return "pauseCueProb must be in [0, 1]";
   if (!(t.pauseCueSnrDb >= 0.0f && t.pauseCueSnrDb <= 90.0f)) return "pauseCueSnrDb must be in [0, 90]";
+  if (!(t.pauseDuckDb >= 0.0f && t.pauseDuckDb <= 60.0f)) return "pauseDuckDb must be in [0, 60]";
   return nullptr;
 }
 
@@ -80,6 +81,14 @@ void TurnState::recompute() {
   falseMinF_ = msToFrames(t_.falseInterruptionMinSpeechMs);
   pauseF_ = msToFrames(t_.pauseOnsetMs);
   pauseHoldF_ = atLeast1(msToFrames(t_.pauseHoldMs));
+  confirmF_ = falseMinF_ > minInterruptF_ ? falseMinF_ : minInterruptF_;
+}
+
+void TurnState::confirmStep(TurnOutput& out) {
+  if (bargedIn_ && !stopped_ && voiced_ >= confirmF_) {
+    stopped_ = true;
+    out.stop = true;
+  }
 }
 
 int TurnState::endpointFrames(bool digits) const {
@@ -104,6 +113,7 @@ void TurnState::reset() {
   silence_ = 0;
   digits_ = false;
   bargedIn_ = false;
+  stopped_ = false;
   overAgent_ = false;
   paused_ = false;
   resumeWait_ = 0;
@@ -314,6 +324,7 @@ TurnOutput TurnState::pushCore(float prob, bool agentSpeaking, bool uninterrupti
           bargedIn_ = true;
           out.events |= kEvBargeIn;
         }
+        confirmStep(out);
       } else {
         phase_ = TurnPhase::Trailing;
         ++silence_;
@@ -334,6 +345,7 @@ TurnOutput TurnState::pushCore(float prob, bool agentSpeaking, bool uninterrupti
         phase_ = TurnPhase::Speech;
         bargedIn_ = true;
         out.events = kEvSpeechStart | kEvBargeIn;
+        confirmStep(out);
       }
     } else if (voiced_ >= minSpeechF_) {
       phase_ = TurnPhase::Speech;

@@ -40,8 +40,14 @@ struct TurnTunables {
   float activationThreshold = 0.5f;
   /** Probability below which an ongoing utterance counts as silence (hysteresis; <= activation). @defaultValue 0.35 */
   float deactivationThreshold = 0.35f;
-  /** Voiced time before an utterance becomes a turn (SpeechStart) while the agent is silent. @defaultValue 250 */
-  int minSpeechMs = 250;
+  /**
+   * Voiced time before an utterance becomes a turn (SpeechStart) while the agent is silent.
+   * A short answer in noise ("Yes." / "No." at 15 dB SNR) stays above the activation
+   * threshold for only 5-7 frames (160-224 ms); 250 dropped about one in six. Noise, tones
+   * and hold music never reach even this (Silero rates them < 0.1); with the agent
+   * speaking minInterruptionMs applies instead. @defaultValue 128
+   */
+  int minSpeechMs = 128;
   /** Silence that abandons an onset not yet confirmed as a turn. @defaultValue 96 */
   int onsetMaxGapMs = 96;
   /** Silence after speech that ends the turn (SpeechEnd). @defaultValue 700 */
@@ -63,16 +69,23 @@ struct TurnTunables {
   int preRollFrames = 2;
   /**
    * Pause-first: voiced time of an onset over an interruptible prompt after
-   * which the agent's audio is paused (TurnOutput::pause) before the onset is
-   * confirmed as a barge-in; what the caller hears as the agent stopping. The
-   * turn still needs minInterruptionMs to barge in (take the turn); an onset
-   * that dies earlier resumes the prompt (TurnOutput::resume) after
-   * pauseHoldMs of silence. 0 disables (pause only at barge-in).
-   * @defaultValue 96
+   * which the agent's audio is ducked (pauseDuckDb) or paused
+   * (TurnOutput::pause) before the onset is confirmed as a barge-in; what the
+   * caller hears as the agent yielding. The turn still needs minInterruptionMs
+   * to barge in (take the turn); an onset that dies earlier resumes the prompt
+   * (TurnOutput::resume) after pauseHoldMs of silence. One frame: a duck that
+   * was wrong costs only level, and the caller hears the agent yield within
+   * ~100 ms. 0 disables (yield only at barge-in).
+   * @defaultValue 32
    */
-  int pauseOnsetMs = 96;
-  /** Pause-first: silence after an abandoned onset before the paused prompt resumes. @defaultValue 320 */
-  int pauseHoldMs = 320;
+  int pauseOnsetMs = 32;
+  /**
+   * Pause-first: silence after an abandoned onset before the ducked (or
+   * paused) prompt comes back; as long as the endpointing silence, so a caller
+   * who says "Hi," and goes on is not talked over at full level in between.
+   * @defaultValue 700
+   */
+  int pauseHoldMs = 700;
   /**
    * Pause-first level cue: a frame also counts toward pauseOnsetMs when the
    * model gives it at least this probability (below the activation
@@ -90,6 +103,16 @@ struct TurnTunables {
   /** Pause-first level cue: how far above the noise floor a frame must be. @defaultValue 20 */
   float pauseCueSnrDb = 20.0f;
   /**
+   * Pause-first as a duck: at the pause cue (TurnOutput::pause) the prompt's
+   * level is lowered by this many dB, ramped over kDuckRampMs, and it keeps
+   * playing; at resume it ramps back up. Only a confirmed barge-in
+   * (minInterruptionMs) stops it. A cue that was noise, a cough or a
+   * backchannel then costs the caller a few hundred ms of a quieter agent
+   * instead of a gap. 0 = the pause silences the prompt (queue kept, resumed
+   * where it stopped). @defaultValue 15
+   */
+  float pauseDuckDb = 15.0f;
+  /**
    * Endpointing is what the caller hears: the reply should start
    * endpointSilenceMs after they stopped talking, not that plus the receive
    * path's own delay. Up to this much of the measured pipeline delay (jitter
@@ -100,6 +123,9 @@ struct TurnTunables {
    */
   int latencyCompensationMs = 160;
 };
+
+/** Ramp of a pause-first duck (down and back up), ms: short enough to be heard as the agent yielding, long enough not to click. */
+constexpr int kDuckRampMs = 5;
 
 /** Pause-first level cue: frames quieter than this never count (residual line echo sits well below). */
 constexpr float kPauseCueMinDbfs = -50.0f;
@@ -166,6 +192,15 @@ struct TurnOutput {
   bool pause = false;
   /** Pause-first: the onset that paused the prompt died (no barge-in): resume it now. */
   bool resume = false;
+  /**
+   * The turn that barged in is now long enough not to be a false interruption
+   * (falseInterruptionMinSpeechMs of voiced time; at the barge-in itself when
+   * that is 0 or shorter than minInterruptionMs). With the pause-first duck
+   * (pauseDuckDb > 0) this, not BargeIn, stops the ducked prompt: a short
+   * turn that barged in ("okay", "mm-hm") ends as FalseInterruption with the
+   * prompt still playing, only quieter. Once per turn; not an event bit.
+   */
+  bool stop = false;
 };
 
 class TurnState {
@@ -280,6 +315,9 @@ class TurnState {
   int pipelineMs_ = 0;
   int endpointFrames(bool digits) const;
   bool bargedIn_ = false;
+  bool stopped_ = false;    // TurnOutput::stop fired for this turn
+  int confirmF_ = 1;        // voiced frames of a barged-in turn at which it is confirmed (stop)
+  void confirmStep(TurnOutput& out);
   bool overAgent_ = false;  // the onset overlapped interruptible agent speech
 };
 

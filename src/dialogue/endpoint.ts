@@ -30,8 +30,13 @@ export interface EndpointerEvents {
   falseInterruption: [];
   /** pause-first (native VAD): an onset over the reply paused its audio; 'bargeIn' or 'resume' follows */
   pause: [];
-  /** pause-first: the onset died, the native core resumed the paused audio */
+  /** pause-first: the onset died, the native core resumed the paused audio (or ended the duck) */
   resume: [];
+  /**
+   * pause-first as a duck (native VAD, `pauseDuckDb` > 0): an onset over the reply lowered its
+   * level; the reply keeps playing (the controller keeps feeding it); 'bargeIn' or 'resume' follows
+   */
+  duck: [];
 }
 
 export interface Endpointer extends EventEmitter<EndpointerEvents> {
@@ -55,7 +60,7 @@ export interface EndpointMedia {
   /** present when the session runs the native VAD */
   readonly vad?: boolean;
   setDigitsPending?(on: boolean): void;
-  readonly turnTunables?: { endpointSilenceMs: number; digitsEndpointSilenceMs: number } | null;
+  readonly turnTunables?: { endpointSilenceMs: number; digitsEndpointSilenceMs: number; pauseDuckDb?: number } | null;
 }
 
 /** Tunables of the energy fallback. */
@@ -275,7 +280,9 @@ export class VadEndpointer extends EventEmitter<EndpointerEvents> implements End
       }],
       ['bargeIn', () => this.emit('bargeIn')],
       ['falseInterruption', () => this.emit('falseInterruption')],
-      ['pause', () => this.emit('pause')],
+      // With a duck the core lowers the reply instead of pausing it: the reply keeps playing, so
+      // the controller must not hold back its next audio (the queue would run dry: a gap).
+      ['pause', () => ((this.media.turnTunables?.pauseDuckDb ?? 0) > 0 ? this.emit('duck') : this.emit('pause'))],
       ['resume', () => this.emit('resume')],
     ];
     if (this.extraSamples > 0) this.handlers.push(['audio', (pcm: Int16Array) => this.keep(pcm)]);

@@ -25,7 +25,7 @@ export interface NativeTurnTunables {
   activationThreshold: number; deactivationThreshold: number; minSpeechMs: number; onsetMaxGapMs: number;
   endpointSilenceMs: number; digitsEndpointSilenceMs: number; minInterruptionMs: number;
   falseInterruptionMinSpeechMs: number; preRollFrames: number; pauseOnsetMs: number; pauseHoldMs: number; latencyCompensationMs: number;
-  pauseCueProb: number; pauseCueSnrDb: number;
+  pauseCueProb: number; pauseCueSnrDb: number; pauseDuckDb: number;
 }
 
 export type NativeCodec = 'PCMU' | 'PCMA' | 'opus';

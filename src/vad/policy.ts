@@ -25,8 +25,9 @@ export interface TurnTunables {
   deactivationThreshold: number;
   /**
    * Voiced time before an utterance becomes a caller turn (speech start)
-   * while the agent is silent.
-   * @defaultValue 250
+   * while the agent is silent. A short answer in noise ("Yes." at 15 dB SNR)
+   * stays voiced for only 160-224 ms; noise, tones and music never reach it.
+   * @defaultValue 128
    */
   minSpeechMs: number;
   /**
@@ -68,17 +69,18 @@ export interface TurnTunables {
   preRollFrames: number;
   /**
    * Pause-first: voiced time of an onset over an interruptible prompt after
-   * which the agent's audio pauses (queue kept) — what the caller perceives
-   * as the agent stopping. Taking the turn (barge-in) still needs
-   * minInterruptionMs; an onset that dies earlier (backchannel, cough)
-   * resumes the prompt after pauseHoldMs of silence. 0 disables.
-   * @defaultValue 96
+   * which the agent's audio ducks (pauseDuckDb) or pauses (queue kept) — what
+   * the caller perceives as the agent yielding. Taking the turn (barge-in)
+   * still needs minInterruptionMs; an onset that dies earlier (backchannel,
+   * cough) resumes the prompt after pauseHoldMs of silence. One frame: a
+   * wrong duck costs only level. 0 disables.
+   * @defaultValue 32
    */
   pauseOnsetMs: number;
   /**
-   * Pause-first: silence after an abandoned onset before the paused prompt
-   * resumes where it stopped.
-   * @defaultValue 320
+   * Pause-first: silence after an abandoned onset before the ducked (or
+   * paused) prompt comes back to full level (or resumes where it stopped).
+   * @defaultValue 700
    */
   pauseHoldMs: number;
   /**
@@ -100,6 +102,16 @@ export interface TurnTunables {
    */
   pauseCueSnrDb: number;
   /**
+   * Pause-first as a duck: at the pause cue the prompt's level is lowered by
+   * this many dB (ramped over 5 ms) and it keeps playing; when the onset dies
+   * it ramps back up. Only a confirmed barge-in (minInterruptionMs) stops the
+   * agent. Noise, a cough or a backchannel then costs the caller a few hundred
+   * ms of a quieter agent instead of a gap. 0 = the pause silences the prompt
+   * (it resumes where it stopped).
+   * @defaultValue 15
+   */
+  pauseDuckDb: number;
+  /**
    * Endpointing is what the caller hears: the reply should start
    * endpointSilenceMs after they stopped talking. Up to this much of the
    * receive path's measured delay (jitter-buffer delay + VAD hand-over + the
@@ -113,18 +125,19 @@ export interface TurnTunables {
 export const TURN_DEFAULTS: Readonly<TurnTunables> = Object.freeze({
   activationThreshold: 0.5,
   deactivationThreshold: 0.35,
-  minSpeechMs: 250,
+  minSpeechMs: 128,
   onsetMaxGapMs: 96,
   endpointSilenceMs: 700,
   digitsEndpointSilenceMs: 1500,
   minInterruptionMs: 300,
   falseInterruptionMinSpeechMs: 700,
   preRollFrames: 2,
-  pauseOnsetMs: 96,
-  pauseHoldMs: 320,
+  pauseOnsetMs: 32,
+  pauseHoldMs: 700,
   latencyCompensationMs: 160,
   pauseCueProb: 0.15,
   pauseCueSnrDb: 20,
+  pauseDuckDb: 15,
 });
 
 /** Validate like the native side; returns null when fine, else the reason. */
@@ -148,6 +161,7 @@ export function validateTurnTunables(t: TurnTunables): string | null {
   if (!inRange(t.latencyCompensationMs, 0, 1000)) return 'latencyCompensationMs must be in [0, 1000]';
   if (!inRange(t.pauseCueProb, 0, 1)) return 'pauseCueProb must be in [0, 1]';
   if (!inRange(t.pauseCueSnrDb, 0, 90)) return 'pauseCueSnrDb must be in [0, 90]';
+  if (!inRange(t.pauseDuckDb, 0, 60)) return 'pauseDuckDb must be in [0, 60]';
   return null;
 }
 

@@ -23,6 +23,7 @@ const SOURCES = [
   ...['frame_cutter.cc', 'read_ahead.cc', 'turn_state.cc', 'frame_cutter.h', 'read_ahead.h', 'turn_state.h'].map((f) =>
     join(root, 'native', 'vad', f),
   ),
+  join(root, 'native', 'duck.h'),
 ];
 
 /** Compile the native VAD test driver if needed; returns its path. */

@@ -1,8 +1,9 @@
 // Barge-in end to end at the MediaEngine level over real UDP sockets: a
 // session plays a long flite prompt to a UDP peer; the peer's real speech
-// makes the media thread stop the agent's RTP audio (only keep-alive silence
-// follows), while noise and backchannels ("yeah", "mm-hm") do not, and an
-// uninterruptible prompt is never stopped. (The full SIP server enables VAD
+// makes the media thread duck the agent's RTP audio at the onset and stop it
+// once the interruption is confirmed (only keep-alive silence follows), while
+// noise and backchannels ("yeah", "mm-hm") never cut it off (at most a short
+// duck in level), and an uninterruptible prompt is never stopped. (The full SIP server enables VAD
 // through the Call; this test drives the media layer directly.)
 // Port range for this file: 22200-22399.
 import t from 'tap';
@@ -10,7 +11,7 @@ import { MediaEngine, synthesize, type MediaSession } from '../../src/media/inde
 import { native } from '../../src/media/native.ts';
 import { setLogLevel } from '../../src/ops/log.ts';
 import { buildCorpus, readItem } from '../audio/corpus.ts';
-import { RtpPeer, agentPrompt, onsetSample, sleep, waitFor } from '../bench/barge-in/peer.ts';
+import { RtpPeer, agentLevels, agentPrompt, onsetSample, sleep, waitFor } from '../bench/barge-in/peer.ts';
 
 setLogLevel('silent');
 
@@ -73,8 +74,15 @@ t.test('caller speech over the prompt stops the agent RTP audio', async (t) => {
     t.ok(r.events.includes('speechEnd'), `${name}: the turn ended with speechEnd`);
     t.notOk(r.events.includes('falseInterruption'), `${name}: not a false interruption`);
     const last = r.peer.lastAudioAt();
+    // What the caller hears: the agent ducks at the onset (pauseDuckDb) and stops once the
+    // interruption is confirmed (falseInterruptionMinSpeechMs of speech).
+    const lv = agentLevels(r.peer.received, prompt);
+    const lastFull = r.peer.received.filter((_, k) => lv[k] === 'full').map((p) => p.at).reduce((a, b) => Math.max(a, b), -1);
+    const ducked = r.peer.received.filter((p, k) => lv[k] === 'ducked' && p.at > r.onsetAt).length;
+    t.ok(lastFull - r.onsetAt < 700, `${name}: the agent yields (last full-level audio ${(lastFull - r.onsetAt).toFixed(0)} ms after the caller's onset)`);
+    t.ok(ducked > 0, `${name}: it ducks before it stops (${ducked} ducked packets)`);
     const reaction = last - r.onsetAt;
-    t.ok(reaction > 0 && reaction < 700, `${name}: last agent audio ${reaction.toFixed(0)} ms after the caller's onset`);
+    t.ok(reaction > 0 && reaction < 1500, `${name}: last agent audio ${reaction.toFixed(0)} ms after the caller's onset`);
     const after = r.peer.received.filter((p) => p.at > last);
     t.ok(after.length >= 50, `${name}: the stream continues (${after.length} packets of keep-alive silence)`);
     t.ok(after.every((p) => p.silent), `${name}: only silence after the stop`);
@@ -103,6 +111,10 @@ t.test('noise and backchannels over the prompt do not stop it', async (t) => {
     t.ok(r.s.queuedMs > 0, `${name}: nothing dropped`);
     const tail = r.peer.received.slice(-25);
     t.ok(tail.length === 25 && tail.every((p) => !p.silent), `${name}: the prompt is still playing`);
+    // Never cut off: at most a duck in level (pause-first duck), not a gap.
+    const during = r.peer.received.filter((p) => p.at >= r.onsetAt);
+    t.ok(r.onsetAt > 0 && during.length > 50 && during.every((p) => !p.silent),
+      `${name}: the agent's audio never stopped (${during.filter((p) => p.silent).length} silent packets of ${during.length})`);
     done(r);
   }
 });

@@ -11,6 +11,7 @@
 //                                 (agent/uninterruptible/digits are 0/1); stdout: one line per
 //                                 frame "events startFrame endFrame voicedMs phase"
 //                                 keys: the TurnTunables field names
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "../../native/duck.h"
 #include "frame_cutter.h"
 #include "read_ahead.h"
 #include "turn_state.h"
@@ -128,8 +130,8 @@ void testTurn() {
   {
     TurnState s;
     Run r = drive(s, {{10, 0.02f}, {40, 0.9f}, {30, 0.05f}});
-    // onset at frame 10, SpeechStart when 8 voiced frames → frame 17; end after 22 silent frames → 50+21=71
-    check(r.first(kEvSpeechStart) == 17 && r.count(kEvSpeechStart) == 1, "turn: speech start after minSpeechMs");
+    // onset at frame 10, SpeechStart when 4 voiced frames (128 ms) → frame 13; end after 22 silent frames → 50+21=71
+    check(r.first(kEvSpeechStart) == 13 && r.count(kEvSpeechStart) == 1, "turn: speech start after minSpeechMs");
     check(r.first(kEvSpeechEnd) == 71 && r.count(kEvSpeechEnd) == 1, "turn: speech end after endpointSilenceMs");
     auto& e = r.outs[71];
     check(e.startFrame == 8 && e.endFrame == 49 && e.voicedMs == 40 * 32, "turn: utterance bounds incl. pre-roll");
@@ -155,8 +157,17 @@ void testTurn() {
   }
   {
     TurnState s;
-    Run r = drive(s, {{5, 0.9f}, {10, 0.05f}});
-    check(r.all == kEvNone && s.phase() == TurnPhase::Idle, "turn: 160 ms blip is not a turn");
+    Run r = drive(s, {{3, 0.9f}, {10, 0.05f}});
+    check(r.all == kEvNone && s.phase() == TurnPhase::Idle, "turn: 96 ms blip is not a turn");
+    // A short answer ("No." in noise: 4-5 voiced frames) with the agent silent is a turn.
+    TurnState w;
+    Run rw = drive(w, {{10, 0.02f}, {2, 0.3f}, {4, 0.6f}, {2, 0.3f}, {30, 0.02f}});
+    check(rw.count(kEvSpeechStart) == 1 && rw.count(kEvSpeechEnd) == 1, "turn: a 128 ms word with the agent silent is a turn");
+    TurnTunables old;
+    old.minSpeechMs = 250;
+    TurnState wo(old);
+    Run ro = drive(wo, {{10, 0.02f}, {2, 0.3f}, {4, 0.6f}, {2, 0.3f}, {30, 0.02f}});
+    check(ro.all == kEvNone, "turn: ... and is not with minSpeechMs 250");
   }
   {
     // Hysteresis: dips to 0.4 (>= 0.35) keep the turn alive; single frame drops below 0.35 don't end it.
@@ -215,12 +226,12 @@ void testTurn() {
     check(r2.count(kEvFalseInterruption) == 0 && r2.count(kEvSpeechEnd) == 1, "turn: falseInterruptionMinSpeechMs=0 disables it");
   }
   {
-    // Pause-first: a 4-frame sound over the agent pauses at frame 3 (96 ms), dies as a backchannel
-    // (onsetMaxGapMs = 3 frames later) and resumes after pauseHoldMs (10 frames) of silence.
+    // Pause-first: a 4-frame sound over the agent pauses at its first frame (32 ms), dies as a
+    // backchannel (onsetMaxGapMs = 3 frames later) and resumes after pauseHoldMs (22 frames) of silence.
     TurnState s;
     int pauseAt = -1, resumeAt = -1, i = 0;
     Run r;
-    for (const Seg& g : std::vector<Seg>{{4, 0.9f, true}, {20, 0.0f, true}})
+    for (const Seg& g : std::vector<Seg>{{4, 0.9f, true}, {40, 0.0f, true}})
       for (int k = 0; k < g.frames; ++k, ++i) {
         const TurnOutput o = s.push(g.prob, g.agent, g.unint);
         r.all |= o.events;
@@ -228,8 +239,8 @@ void testTurn() {
         if (o.pause) pauseAt = i;
         if (o.resume) resumeAt = i;
       }
-    check(pauseAt == 2 && r.count(kEvBargeIn) == 0 && r.count(kEvBackchannel) == 1, "turn: pause-first pauses a short onset, no barge-in");
-    check(resumeAt == r.first(kEvBackchannel) + 10, "turn: pause-first resumes after pauseHoldMs of silence");
+    check(pauseAt == 0 && r.count(kEvBargeIn) == 0 && r.count(kEvBackchannel) == 1, "turn: pause-first pauses a short onset, no barge-in");
+    check(resumeAt == r.first(kEvBackchannel) + 22, "turn: pause-first resumes after pauseHoldMs of silence");
     // A real interruption: pause at 96 ms, then the barge-in takes over (no resume).
     TurnState s2;
     bool resumed = false, paused = false;
@@ -418,13 +429,14 @@ void testLevelCue() {
   };
   TurnTunables t;
   auto cued = run(t, -40.0f);
-  check(cued[0] == 42 && cued[1] > 46 && cued[2] == 0, "turn: the level cue pauses a quiet onset before Silero believes it");
+  // pauseOnsetMs 32: one cue frame is enough (the first, frame 40); without the cue the vowel (46)
+  check(cued[0] == 40 && cued[1] > 46 && cued[2] == 0, "turn: the level cue pauses a quiet onset before Silero believes it");
   auto quiet = run(t, -60.0f);
-  check(quiet[0] == 48, "turn: no level cue below -50 dBFS (residual echo level): pause at the vowel");
+  check(quiet[0] == 46, "turn: no level cue below -50 dBFS (residual echo level): pause at the vowel");
   TurnTunables off;
   off.pauseCueProb = 0.0f;
   auto disabled = run(off, -40.0f);
-  check(disabled[0] == 48, "turn: pauseCueProb 0 disables the level cue");
+  check(disabled[0] == 46, "turn: pauseCueProb 0 disables the level cue");
   {
     // Stationary loud sound Silero half-believes (music): one pause, one resume, not a stutter.
     TurnState s(t);
@@ -543,9 +555,12 @@ void testEndpointTimer() {
 }
 
 void testShortOnsetKept() {
-  // "Yes, that is correct": the "Yes" (7 frames, under minSpeechMs) and its comma's pause (8
-  // frames) do not start a turn, but the turn that "that is correct" starts includes it.
+  // "Yes, that is correct": the "Yes" (7 frames, under minSpeechMs 250) and its comma's pause (8
+  // frames) do not start a turn, but the turn that "that is correct" starts includes it. (The
+  // default minSpeechMs, 128, makes a 7-frame "Yes" a turn of its own; a tenant's longer one
+  // still relies on this.)
   TurnTunables t;
+  t.minSpeechMs = 250;
   TurnState s(t);
   for (int i = 0; i < 10; ++i) s.push(0.01f, false, false);
   const int64_t yesAt = s.frameIndex();
@@ -578,6 +593,92 @@ void testShortOnsetKept() {
   check(st, "turn: and the onset still becomes a turn after them");
 }
 
+// Pause-first as a duck: TurnOutput::stop marks the frame at which a barged-in turn is
+// confirmed (falseInterruptionMinSpeechMs of voiced time), and OutboundDuck ramps the
+// prompt's level down and back up without a step.
+void testDuck() {
+  TurnTunables t;  // minInterruptionMs 300 (10 frames), falseInterruptionMinSpeechMs 700 (22 frames)
+  {
+    // "okay" over the prompt: 12 voiced frames barge in (frame 9) but never reach 22: no stop,
+    // and the turn ends as a false interruption (the ducked prompt goes on at full level).
+    TurnState s(t);
+    int stops = 0, barge = -1, fi = 0;
+    for (int k = 0; k < 50; ++k) {
+      const TurnOutput o = s.push(k < 12 ? 0.9f : 0.0f, true, false);
+      stops += o.stop;
+      if (o.events & kEvBargeIn) barge = k;
+      fi += (o.events & kEvFalseInterruption) != 0;
+    }
+    check(barge == 9 && stops == 0 && fi == 1, "duck: a short barged-in turn is never confirmed (no stop), ends as a false interruption");
+  }
+  {
+    // A real interruption: barge-in at frame 9, stop once at frame 21 (22 voiced), SpeechEnd after.
+    TurnState s(t);
+    int stopAt = -1, stops = 0, ends = 0;
+    for (int k = 0; k < 80; ++k) {
+      const TurnOutput o = s.push(k < 40 ? 0.9f : 0.0f, true, false);
+      if (o.stop) stopAt = k;
+      stops += o.stop;
+      ends += (o.events & kEvSpeechEnd) != 0;
+    }
+    check(stopAt == 21 && stops == 1 && ends == 1, "duck: a real interruption is confirmed (stop) at falseInterruptionMinSpeechMs, once");
+    // falseInterruptionMinSpeechMs 0 (no false interruptions): confirmed at the barge-in itself.
+    TurnTunables t0 = t;
+    t0.falseInterruptionMinSpeechMs = 0;
+    TurnState s0(t0);
+    int stop0 = -1, barge0 = -1;
+    for (int k = 0; k < 30; ++k) {
+      const TurnOutput o = s0.push(0.9f, true, false);
+      if (o.stop && stop0 < 0) stop0 = k;
+      if (o.events & kEvBargeIn) barge0 = k;
+    }
+    check(stop0 == 9 && barge0 == 9, "duck: without false interruptions the barge-in is the stop");
+    // Agent silent: turns are never 'stopped'.
+    TurnState q(t);
+    bool any = false;
+    for (int k = 0; k < 60; ++k) any |= q.push(k < 40 ? 0.9f : 0.0f, false, false).stop;
+    check(!any, "duck: no stop without a barge-in");
+  }
+  {
+    TurnTunables bad = t;
+    bad.pauseDuckDb = -1;
+    check(validateTunables(bad) != nullptr, "duck: negative pauseDuckDb is rejected");
+    bad.pauseDuckDb = 61;
+    check(validateTunables(bad) != nullptr, "duck: pauseDuckDb above 60 is rejected");
+    check(t.pauseDuckDb == 15.0f, "duck: default pauseDuckDb 15 dB");
+  }
+  {
+    // OutboundDuck at 8 kHz, 5 ms ramp = 40 samples: a constant 10000 goes to 10000 * 10^(-15/20)
+    // (1778) within 40 samples, each step at most 1/40 of full scale, then back up.
+    voice::OutboundDuck d;
+    std::vector<int16_t> x(160, 10000);
+    d.apply(x.data(), x.size(), 8000, kDuckRampMs);
+    check(x[0] == 10000 && x[159] == 10000 && d.atFullLevel(), "duck: full level passes audio unchanged");
+    d.setTargetDb(15.0f);
+    std::fill(x.begin(), x.end(), 10000);
+    d.apply(x.data(), x.size(), 8000, kDuckRampMs);
+    int maxStep = 0;
+    for (size_t i = 1; i < x.size(); ++i) maxStep = std::max(maxStep, std::abs(x[i] - x[i - 1]));
+    const int target = static_cast<int>(std::lround(10000 * std::pow(10.0, -15.0 / 20)));
+    check(x[0] < 10000 && x[0] > 9000 && std::abs(x[40] - target) <= 1 && std::abs(x[159] - target) <= 1 && maxStep <= 251,
+          "duck: ramps down to -15 dB over 5 ms without a step (x[40] " + std::to_string(x[40]) + ", max step " +
+              std::to_string(maxStep) + ")");
+    d.setTargetDb(0.0f);
+    std::fill(x.begin(), x.end(), 10000);
+    d.apply(x.data(), x.size(), 8000, kDuckRampMs);
+    check(x[0] < 2100 && x[40] == 10000 && x[159] == 10000 && d.atFullLevel(), "duck: ramps back up to full level over 5 ms");
+    d.setTargetDb(15.0f);
+    d.apply(x.data(), 8, 8000, kDuckRampMs);
+    d.reset();
+    check(d.atFullLevel() && d.gain() == 1.0f, "duck: reset jumps to full level");
+    std::vector<int16_t> loud(40, 32767);
+    voice::OutboundDuck e;
+    e.setTargetDb(0.5f);
+    e.apply(loud.data(), loud.size(), 8000, kDuckRampMs);
+    check(loud[39] < 32767 && loud[39] > 30000, "duck: full-scale input stays in range");
+  }
+}
+
 bool setTunable(TurnTunables& t, const std::string& kv) {
   auto eq = kv.find('=');
   if (eq == std::string::npos) return false;
@@ -597,6 +698,7 @@ bool setTunable(TurnTunables& t, const std::string& kv) {
   else if (k == "latencyCompensationMs") t.latencyCompensationMs = static_cast<int>(v);
   else if (k == "pauseCueProb") t.pauseCueProb = static_cast<float>(v);
   else if (k == "pauseCueSnrDb") t.pauseCueSnrDb = static_cast<float>(v);
+  else if (k == "pauseDuckDb") t.pauseDuckDb = static_cast<float>(v);
   else return false;
   return true;
 }
@@ -663,6 +765,7 @@ int main(int argc, char** argv) {
     testSoundEnd();
     testEndpointTimer();
     testShortOnsetKept();
+    testDuck();
     std::printf("1..%d\n# %d failed\n", gTest, gFailed);
     return gFailed == 0 ? 0 : 1;
   }

@@ -15,6 +15,8 @@ export interface RxPacket {
   seq: number;
   /** Payload is exactly G.711 µ-law digital silence (the session's keep-alive). */
   silent: boolean;
+  /** The payload decoded (PCMU → 8 kHz PCM): what the caller hears. */
+  pcm: Int16Array;
 }
 
 const FRAME = 160;
@@ -35,7 +37,7 @@ export class RtpPeer {
       const payload = m.subarray(12);
       let silent = payload.length > 0;
       for (const b of payload) if (b !== 0xff) { silent = false; break; }
-      this.received.push({ at: performance.now(), seq: m.readUInt16BE(2), silent });
+      this.received.push({ at: performance.now(), seq: m.readUInt16BE(2), silent, pcm: native.ulawDecode(payload) });
     });
   }
 
@@ -195,4 +197,35 @@ export async function waitFor(cond: () => boolean, ms: number): Promise<boolean>
     await sleep(5);
   }
   return true;
+}
+
+/** What the caller hears of the agent in one received packet (see agentLevels). */
+export type AgentLevel = 'silent' | 'full' | 'ducked' | 'unknown';
+
+/**
+ * Classify every received packet against the prompt the session plays: the n-th
+ * packet with agent audio carries prompt samples [160n, 160n + 160) (the outbound
+ * queue is dequeued 160 samples a tick and kept in place while paused). Its gain
+ * is the least-squares fit of what arrived onto that stretch of the prompt:
+ * 'ducked' below `duckedBelowDb` (default -6 dB), else 'full'; 'unknown' where the
+ * prompt itself is quieter than -40 dBFS (a pause between its words: no level to
+ * compare); 'silent' for the session's keep-alive silence (agent stopped).
+ */
+export function agentLevels(received: RxPacket[], prompt: Int16Array, duckedBelowDb = -6): AgentLevel[] {
+  const lim = 10 ** (duckedBelowDb / 20);
+  const quiet = 32768 * 10 ** (-40 / 20);
+  let n = 0;
+  return received.map((p) => {
+    if (p.silent) return 'silent';
+    const ref = prompt.subarray(n * FRAME, n * FRAME + FRAME);
+    n++;
+    let rp = 0;
+    let pp = 0;
+    for (let i = 0; i < Math.min(ref.length, p.pcm.length); i++) {
+      rp += p.pcm[i]! * ref[i]!;
+      pp += ref[i]! * ref[i]!;
+    }
+    if (ref.length === 0 || Math.sqrt(pp / ref.length) < quiet) return 'unknown';
+    return rp / pp < lim ? 'ducked' : 'full';
+  });
 }
