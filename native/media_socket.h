@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace voice {
@@ -15,6 +16,14 @@ struct SockAddr {
   socklen_t len = 0;
 
   bool valid() const { return len != 0; }
+  /**
+   * Take `o`'s address: copies its `len` bytes (16 for IPv4, 28 for IPv6), not the whole
+   * 128-byte storage — the media thread does this for every packet it sends.
+   */
+  void assign(const SockAddr& o) {
+    std::memcpy(&ss, &o.ss, o.len);
+    len = o.len;
+  }
   uint16_t port() const;
   std::string host() const;
   /** Same family, address and port. */

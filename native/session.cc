@@ -339,8 +339,8 @@ size_t Session::buildPacket(uint8_t* buf, size_t cap, int64_t tick, SockAddr* de
   {
     std::lock_guard<std::mutex> lk(mu_);
     duckDb = vadDuckDb_;
-    if (latched_) *dest = latchedAddr_;
-    else if (signalled_.valid()) *dest = signalled_;
+    if (latched_) dest->assign(latchedAddr_);
+    else if (signalled_.valid()) dest->assign(signalled_);
     else return 0;  // keep the queue until we know where to send
     if (!sendEnabled_) {
       // On hold (sendonly/inactive offer or c=0.0.0.0 from the peer): send nothing,
