@@ -27,7 +27,8 @@
  *    outbound: TTS PCM (flite, synthesized once) queued with play() and re-queued on
  *    'playoutDone', paced out by the native media thread.
  *    Measured over the window after a warm-up: CPU of this process (process.cpuUsage: every
- *    thread, media thread included) per call-second; the engine's pacingStats() (send instant
+ *    thread, media thread included) per call-second, and of the media threads alone with their
+ *    wake-ups per second (`media_wakeups_per_s`: voluntary context switches); the engine's pacingStats() (send instant
  *    − ideal deadline); the receiver-side inter-arrival error |Δt − 20 ms| in the load process
  *    (a Node event loop, so an upper bound); event-loop delay of this process.
  * 2. **Reference: rtpengine** (Debian rtpengine-daemon, userspace forwarding, loopback):
@@ -193,6 +194,8 @@ interface Run {
   load_loop_max_ms: number;
   /** CPU of the native media thread alone (`voice-media`, /proc/self/task) per call-second */
   media_thread_us_per_call_s: number;
+  /** wake-ups of the media threads per second (their voluntary context switches: one per epoll_wait sleep) */
+  media_wakeups_per_s: number;
   /** SRTP runs only: packets our sessions dropped for failed authentication / replay, and the load's */
   srtp_auth_fail?: number;
   srtp_replay?: number;
@@ -258,6 +261,22 @@ async function metricsWindow(engine: import('../../../src/media/index.ts').Media
     scrape_ms: Math.round((scrapeMs / Math.max(1, scrapes)) * 100) / 100,
     pacing_p99_us: engine.pacingStats().p99Us,
   };
+}
+
+/**
+ * Voluntary context switches of this process's threads named `name` (/proc/self/task/<tid>/status):
+ * for the media threads, one per sleep in epoll_wait, i.e. their wake-ups.
+ */
+function threadSwitches(name: string): number {
+  let n = 0;
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const st = readFileSync(`/proc/self/task/${tid}/status`, 'utf8');
+      if (/^Name:\s*(.*)$/m.exec(st)?.[1] !== name) continue;
+      n += Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(st)?.[1] ?? 0);
+    } catch { /* thread gone */ }
+  }
+  return n;
 }
 
 /** utime+stime (µs) of this process's threads named `name`, from /proc/self/task/<tid>/stat. */
@@ -350,11 +369,13 @@ async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: num
     eld.enable();
     await load.request({ type: 'mark' }, 'marked');
     const media0 = threadCpuUs('voice-media');
+    const wake0 = threadSwitches('voice-media');
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await sleep(SECONDS * 1000);
     const cpu = process.cpuUsage(cpu0);
     const mediaUs = threadCpuUs('voice-media') - media0;
+    const wakes = threadSwitches('voice-media') - wake0;
     const secs = (performance.now() - t0) / 1000;
     const pacing = engine.pacingStats();
     const perThread = engine.pacingStatsPerThread();
@@ -384,6 +405,7 @@ async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: num
       cpu_us_per_call_s: Math.round(cpuUs / (calls * secs)),
       cpu_pct: Math.round((cpuUs / 1e6 / secs) * 1000) / 10,
       media_thread_us_per_call_s: Math.round(mediaUs / (calls * secs)),
+      media_wakeups_per_s: Math.round(wakes / secs),
       pacing_p50_us: pacing.p50Us,
       pacing_p99_us: pacing.p99Us,
       pacing_max_us: pacing.maxUs,
@@ -530,7 +552,7 @@ async function main(): Promise<void> {
     runs.push(r);
     const rm = r as Run & { metrics_cpu_pct?: number; scrape_ms?: number };
     if (rm.metrics_cpu_pct !== undefined) err(`  metrics  N=${n}: +${rm.metrics_cpu_pct}% CPU with a scrape every second (one scrape ${rm.scrape_ms} ms)`);
-    err(`  ours     N=${n}: cpu ${r.cpu_us_per_call_s} µs/call·s (${r.cpu_pct}% of a core; media thread ${r.media_thread_us_per_call_s}), pacing p50/p99/max ${r.pacing_p50_us}/${r.pacing_p99_us}/${r.pacing_max_us} µs, ` +
+    err(`  ours     N=${n}: cpu ${r.cpu_us_per_call_s} µs/call·s (${r.cpu_pct}% of a core; media thread ${r.media_thread_us_per_call_s}, ${r.media_wakeups_per_s} wake-ups/s), pacing p50/p99/max ${r.pacing_p50_us}/${r.pacing_p99_us}/${r.pacing_max_us} µs, ` +
       `rx p50/p99 ${r.rx_p50_us}/${r.rx_p99_us} µs (${r.rx_wire_intervals ? 'wire' : 'node'}; node receiver ${r.rx_node_p50_us}/${r.rx_node_p99_us}), inbound ${r.inbound_ratio}, loop p99 ${r.event_loop_p99_ms} ms, load ${r.load_cpu_pct}%` +
       (r.srtp_auth_fail !== undefined ? `, srtp auth-fail/replay ${r.srtp_auth_fail}/${r.srtp_replay}, load srtp failures ${r.load_srtp_fail}` : ''));
   }
