@@ -24,6 +24,7 @@
  * that names the offered and supported codecs.
  */
 import { EventEmitter } from 'node:events';
+import { createServer, type Server } from 'node:net';
 import { randomInt } from 'node:crypto';
 import Srf from 'drachtio-srf';
 import { logger } from '../ops/log.ts';
@@ -225,6 +226,8 @@ export class VoiceApp extends EventEmitter {
   /** why an INVITE was refused, when the status alone does not say (503: overload, draining, media) */
   private readonly refusals = new WeakMap<Srf.SrfResponse, string>();
   private connected = false;
+  /** The listener drachtio-server connects to (outbound connections). */
+  private outboundServer: Server | undefined;
   private everConnected = false;
   private reconnectLogged = false;
   /** Host named in Warning headers. */
@@ -405,26 +408,22 @@ export class VoiceApp extends EventEmitter {
   }
 
   /** Outbound connections: listen where drachtio-server (its request handler) sends new requests. */
-  private listen(): Promise<string> {
+  private async listen(): Promise<string> {
     const { listenAddress = '127.0.0.1', listenPort = 9023, secret } = this.opts.config.drachtio;
     const where = `${listenAddress}:${listenPort}`;
-    return new Promise((resolve, reject) => {
-      const emitter = this.srf as unknown as EventEmitter;
-      const onError = (err: Error): void => {
-        emitter.removeListener('listening', onListening);
-        reject(new Error(`could not listen for drachtio-server outbound connections on ${where}: ${err.message}`));
-      };
-      const onListening = (): void => {
-        emitter.removeListener('error', onError);
-        this.connected = true;
-        this.everConnected = true;
-        log.info('listening for drachtio-server outbound connections', { listen: where });
-        resolve(where);
-      };
-      emitter.once('error', onError);
-      emitter.once('listening', onListening);
-      (this.srf as unknown as { listen(o: { host: string; port: number; secret: string }): unknown }).listen({ host: listenAddress, port: listenPort, secret });
+    // our own listening socket, handed to drachtio-srf once bound: a bind error is then ours to report
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: Error) => reject(new Error(`could not listen for drachtio-server outbound connections on ${where}: ${err.message}`)));
+      server.listen(listenPort, listenAddress, () => resolve());
     });
+    server.on('error', (err: Error) => log.warn('drachtio outbound listener error', { listen: where, err }));
+    (this.srf as unknown as { listen(o: { server: Server; secret: string }): unknown }).listen({ server, secret });
+    this.outboundServer = server;
+    this.connected = true;
+    this.everConnected = true;
+    log.info('listening for drachtio-server outbound connections', { listen: where });
+    return where;
   }
 
   /** Synthesize every tenant's greeting once so the first caller hears no extra delay. */
@@ -466,8 +465,10 @@ export class VoiceApp extends EventEmitter {
     if (linger > 0) await new Promise((r) => setTimeout(r, linger));
     try {
       if (this.outbound) {
+        // no new connections; the ones of calls just ended close on their own (endOutboundSession)
         this.connected = false;
-        (this.srf as unknown as { close(): void }).close();
+        this.outboundServer?.close();
+        this.outboundServer = undefined;
       }
       else this.srf.disconnect();
     } catch { /* not connected */ }
