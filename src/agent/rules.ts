@@ -113,6 +113,10 @@ const PRICE_WORDS = /\b(price|prices|pricing|priced|cost|costs|how much (is|are|
 /** a quantity answer that points at the account's history */
 const USUAL_AMOUNT = /\b(usual|same (amount|number|quantity|as (last time|before|usual))|as (last time|before)|like last time)\b/;
 const HELP_ONLY = /^(help|help me|i need help|help please|can you help( me)?)$/;
+/** The keypad offers of the confirm loops (the second miss). */
+const KEY_PART = 'Sorry, I still didn\'t get that. Please key in the number printed beside the part — just its digits — and press pound.';
+const KEY_QTY = 'Sorry, I still didn\'t get that. Please key in the quantity on your phone and press pound.';
+const KEY_CONFIRM = 'Sorry, I still didn\'t get that. To place the order, say yes or press 1. To cancel it, say no or press 2.';
 const MENU = 'I can help you reorder parts, check an order by its PO number, or take a message for your rep. What would you like to do?';
 /** words in a history request that do not name an item */
 const HISTORY_STOP = new Set(('same as last time before usual my our the a an i we us me you reorder re order orders ordered order get got bought buy ' +
@@ -130,6 +134,8 @@ interface SkuHit {
   span?: { start: number; end: number };
   /** 'heard': the catalogue has exactly what was heard; 'history': only its digits matched a part the account ordered; 'alternative': an n-best hypothesis had it; 'keyed': keypad digits */
   how: 'heard' | 'history' | 'alternative' | 'keyed';
+  /** 'alternative': the hypothesis it was read from (its quantity goes with it) and the code's place in it */
+  from?: { text: string; span: { start: number; end: number } };
 }
 
 function warehouseName(data: Record<string, unknown>): string {
@@ -460,6 +466,17 @@ export class RulesAgent implements Agent {
       this.ask('offer_person', `Sorry, do you want me to put you through to ${dept.spoken}? Please say yes or no.`);
       return;
     }
+    if (input.offDomain && t && this.orderReading(input) && PRICE_WORDS.test(t) === false) {
+      // an open turn the open model garbled past its in-domain score, but whose reorder
+      // reading names a catalogue code ("i need the o four four one three oh" / "i need twenty
+      // of h x four four one zero"): the reorder lane, the part and quantity confirmed on their own
+      log.info('off-domain open turn taken as a reorder by its order reading', { callId: this.ctx.callId, text, order: this.orderReading(input) });
+      this.offDomainRun = 0;
+      this.misses = 0;
+      this.pending = undefined;
+      yield* this.reorder(text, input);
+      return;
+    }
     if (input.offDomain || (t && !heard)) {
       yield* this.notUnderstood(text, input);
       return;
@@ -507,6 +524,13 @@ export class RulesAgent implements Agent {
     this.out.push({ type: 'hangup', reason: 'caller finished' });
   }
 
+  /** The order reading of an open turn (an alternative from the reorder grammar) when it names a part code and the agent asked an open question. */
+  private orderReading(input: AgentTurn): string | undefined {
+    if (this.pending && this.pending !== 'anything_else' && this.pending !== 'after_hours_menu') return undefined;
+    const alt = input.alternatives?.find((a) => a.grammar === 'order');
+    return alt && extractSkuCandidates(alt.text).length > 0 ? alt.text : undefined;
+  }
+
   /** A turn the recogniser marked off-domain (or too unsure to act on). */
   private async *notUnderstood(text: string, input: AgentTurn): AsyncGenerator<AgentAction> {
     this.offDomainRun++;
@@ -514,6 +538,18 @@ export class RulesAgent implements Agent {
       // a message is free dictation: whatever was heard is the message
       yield* this.answer('reason', text, input);
       return;
+    }
+    // a part or quantity check that was not understood counts on its repair loop, so the second
+    // miss offers the keypad (a confirm loop "Is that right?" → "Sorry, I didn't catch that"
+    // went round until a person was offered)
+    if (this.pending === 'confirm_sku' && this.state.slots.sku) {
+      return void this.repair('sku', 'confirm_sku', `Sorry, I didn't catch that. Is the part ${speakCode(String(this.state.slots.sku))}? Please say yes or no.`, KEY_PART);
+    }
+    if (this.pending === 'confirm_qty') {
+      return void this.repair('qty', 'confirm_qty', "Sorry, I didn't catch that. Is that the right quantity? Please say yes or no.", KEY_QTY);
+    }
+    if (this.pending === 'confirm_order') {
+      return void this.repair('confirm', 'confirm_order', "Sorry, I didn't catch that. Shall I place the order? Please say yes or no.", KEY_CONFIRM);
     }
     if (this.offDomainRun >= 2 && this.pending !== 'offer_person') {
       this.offDomainRun = 0;
@@ -697,7 +733,7 @@ export class RulesAgent implements Agent {
           return this.repair('sku', 'sku', 'Sorry about that. What is the part number?',
             'Sorry about that. Please key in the number printed beside the part — just its digits — and press pound.');
         }
-        return this.repair('sku', 'confirm_sku', `Is the part ${speakCode(String(s.sku))}? Please say yes or no.`);
+        return this.repair('sku', 'confirm_sku', `Is the part ${speakCode(String(s.sku))}? Please say yes or no.`, KEY_PART);
       }
       case 'confirm_qty': {
         const qh = quantityIn(text);
@@ -1135,9 +1171,12 @@ export class RulesAgent implements Agent {
         `I couldn't find part number ${speakCode(heard.sku)}. Please key in the number printed beside the part — just its digits — and press pound.`);
       return;
     }
-    const qh = quantityIn(text, hit.span);
+    // a part read from another hypothesis (the open turn's order reading): its quantity, when
+    // it has one, comes from the same reading — and is confirmed on its own like the part
+    const qAlt = hit.from ? quantityIn(hit.from.text, hit.from.span) : undefined;
+    const qh = qAlt?.value !== undefined ? qAlt : quantityIn(text, hit.span);
     this.setSku(hit, input);
-    yield* this.withQuantity(qh, input, hit.span, answering);
+    yield* this.withQuantity(qh, input, hit.span, answering, qh === qAlt);
   }
 
   /** Put a settled part in the slots; unsure unless the catalogue has exactly what was heard, confidently (or it was keyed). */
@@ -1153,7 +1192,7 @@ export class RulesAgent implements Agent {
   }
 
   /** The quantity heard with the part: kept, asked for, or (ambiguous) asked again. */
-  private async *withQuantity(qh: QuantityHeard | undefined, input: AgentTurn, span?: { start: number; end: number }, answering = false): AsyncGenerator<AgentAction> {
+  private async *withQuantity(qh: QuantityHeard | undefined, input: AgentTurn, span?: { start: number; end: number }, answering = false, otherReading = false): AsyncGenerator<AgentAction> {
     const s = this.state.slots;
     if (qh?.ambiguous) {
       s.qty = undefined;
@@ -1163,7 +1202,7 @@ export class RulesAgent implements Agent {
     }
     if (qh?.value !== undefined) {
       s.qty = qh.value;
-      s.qty_check = this.quantityUnsure(input, qh.value, span);
+      s.qty_check = otherReading || this.quantityUnsure(input, qh.value, span);
     } else if (!(answering && typeof s.qty === 'number')) {
       s.qty = undefined;
     }
@@ -1236,7 +1275,7 @@ export class RulesAgent implements Agent {
       const m = r.ok ? (r.data.matches as Array<Record<string, unknown>> | undefined)?.[0] : undefined;
       if (m && skuKey(String(m.sku)) === skuKey(c.sku)) {
         const span = extractSkuCandidates(text)[0];
-        return { sku: String(m.sku), description: m.description as string | undefined, ...(span ? { span } : {}), how: 'alternative' };
+        return { sku: String(m.sku), description: m.description as string | undefined, ...(span ? { span } : {}), how: 'alternative', from: { text: alt.text, span: c } };
       }
     }
     return undefined;

@@ -79,8 +79,8 @@ export interface AgentTurn {
   expectingDigits?: boolean;
   /** the recogniser flagged the utterance off-domain (low score per frame) */
   offDomain?: boolean;
-  /** other recogniser hypotheses, best first (n-best) */
-  alternatives?: ReadonlyArray<{ text: string; confidence: number }>;
+  /** other recogniser hypotheses, best first (n-best); `grammar: 'order'` = a reorder grammar's reading of an open turn */
+  alternatives?: ReadonlyArray<{ text: string; confidence: number; grammar?: string }>;
   /** the utterance as heard (8 kHz PCM): the keypad path records it as a voice message */
   audio?: Int16Array;
 }

@@ -15,6 +15,10 @@
  * - 'yesno': "yes", "yep", "yeah", "correct", "that's right", "no", "nope", "that's wrong", ….
  * - 'department': departments and people (reps, contacts) with "transfer me to …" lead-ins.
  * - 'digits': digit strings (account, phone numbers).
+ * - 'order': a whole reorder request — lead-in ("i need", "i'd like to reorder", "send me",
+ *   "can i get"…), an optional quantity and unit, and a part number as in 'sku'. Not a
+ *   question's state: the open question's second reading when its transcript sounds like a
+ *   reorder (pocketsphinx.ts).
  *
  * Every grammar also has the escape rule: "agent", "representative", "a person", "operator",
  * "help", "no", "cancel", "talk to a (person)", … so a caller can always get out.
@@ -180,6 +184,27 @@ export function stateGrammar(expect: Expectation, vocab: Vocabulary = {}, histor
         alt({ w: 4, n: ref('code') }, ...(descs.length ? [{ w: 1, n: alt(...descs) }] : [])),
       );
       rules.top = answer(body);
+      break;
+    }
+    case 'order': {
+      const hist = new Set(history.map((h) => h.sku.toUpperCase()));
+      const codes: Array<{ w: number; n: Node }> = [];
+      for (const s of vocab.skus ?? []) {
+        const n = codeNode(s.sku);
+        if (n) codes.push({ w: hist.has(s.sku.toUpperCase()) ? 5 : 1, n });
+      }
+      if (codes.length === 0) return undefined;
+      rules.code = alt(...codes);
+      rules.unit = UNIT;
+      rules.top = answer(seq(
+        opt(alt('i need', 'we need', "i'd like", 'i would like', "i'd like to order", 'i would like to order', "i'd like to reorder",
+          'i would like to reorder', 'i want', 'i want to order', 'i want to reorder', 'i need to reorder', 'reorder', 'send me',
+          'can i get', 'can you send me', 'can i order', 'please send', 'give me', 'order')),
+        opt(seq(ref('number'), opt(ref('unit')), opt('of'))),
+        opt(alt('the', 'part', 'part number')),
+        ref('code'),
+        opt('please'),
+      ));
       break;
     }
     case 'po': {

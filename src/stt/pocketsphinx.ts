@@ -92,6 +92,16 @@ export interface PocketsphinxOptions extends Partial<ModelPaths> {
    * @defaultValue 5
    */
   nbest?: number;
+  /**
+   * A second reading of an open turn that sounds like a reorder (order words, number words or
+   * spelled letters, and no status, message or person words): the same audio decoded with the
+   * 'order' grammar (lead-in, quantity, the tenant's part numbers, the account's first) and
+   * put first in `alternatives`, so the agent can find a catalogue part the open model
+   * garbled ("h x oh oh one three oh") — as an alternative it is always confirmed on its own.
+   * Costs one more grammar decode, after the open one, on those turns only.
+   * @defaultValue true
+   */
+  orderReading?: boolean;
 }
 
 /**
@@ -109,8 +119,13 @@ export const STATE_MODEL_DEFAULTS: Readonly<Partial<Record<Expectation, StateMod
 /** Defaults of the tunables in {@link PocketsphinxOptions}. */
 export const POCKETSPHINX_DEFAULTS = Object.freeze({
   minScorePerFrame: -50, shortFrames: 150, shortSlack: 6, minAudioMs: 150, poolSize: 4, maxIdleDecoders: 48,
-  verifyWithOpen: true, minSupport: 0.1, openOverride: 0.6, nbest: 5,
+  verifyWithOpen: true, minSupport: 0.1, openOverride: 0.6, nbest: 5, orderReading: true,
 });
+
+/** An open transcript that may be a garbled reorder request: order words, number words, or two spelled letters. */
+const REORDER_CUE = /\b(reorder|order|need|want|like|send|get|give|buy|boxes|cases|lengths|units|of|zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred)\b|\b[a-z]\b.*\b[a-z]\b/;
+/** …unless it names another lane. */
+const OTHER_LANE = /\b(where|status|track|tracking|shipped|delivery|message|call me back|callback|person|representative|agent|operator|human|billing|invoice|returns?|purchase order|price|terms|complaint|bye|goodbye|that's all|that is all)\b/;
 
 /** Score-per-frame units over which the confidence goes from 0.27 to 0.73 around the threshold. */
 const CONFIDENCE_SLOPE = 5;
@@ -124,6 +139,8 @@ export interface PocketsphinxDetail extends NativeSttResult {
   rejected?: string;
   /** state decodes: the open model's decode of the same audio */
   open?: NativeSttResult;
+  /** open decodes that sounded like a reorder: the 'order' grammar's decode of the same audio */
+  order?: NativeSttResult;
 }
 
 export class PocketsphinxStt implements SttProvider {
@@ -138,6 +155,7 @@ export class PocketsphinxStt implements SttProvider {
   private readonly minSupport: number;
   private readonly openOverride: number;
   private readonly nbest: number;
+  private readonly orderReading: boolean;
   private readonly byVocab = new WeakMap<Vocabulary, Promise<DomainModel>>();
   private readonly statesByVocab = new WeakMap<Vocabulary, Map<string, Promise<DomainModel | undefined>>>();
   private readonly statesNoVocab = new Map<string, Promise<DomainModel | undefined>>();
@@ -160,6 +178,7 @@ export class PocketsphinxStt implements SttProvider {
     this.minSupport = opts.minSupport ?? D.minSupport;
     this.openOverride = opts.openOverride ?? D.openOverride;
     this.nbest = opts.nbest ?? D.nbest;
+    this.orderReading = opts.orderReading ?? D.orderReading;
     nativeStt().setPoolSize(opts.poolSize ?? D.poolSize);
     nativeStt().setMaxIdleTotal(opts.maxIdleDecoders ?? D.maxIdleDecoders);
   }
@@ -182,11 +201,11 @@ export class PocketsphinxStt implements SttProvider {
    * the open model ('open', 'message', 'name', or `stateModels: 'off'`).
    */
   stateModel(expect: Expectation | undefined, vocab?: Vocabulary, history?: ReadonlyArray<{ sku: string }>, kindOverride?: StateModelKind | 'off'): Promise<DomainModel | undefined> {
-    if (!expect || !GRAMMAR_STATES.includes(expect)) return Promise.resolve(undefined);
-    const kind = kindOverride ?? this.stateModels[expect] ?? 'off';
+    if (!expect || (!GRAMMAR_STATES.includes(expect) && expect !== 'order')) return Promise.resolve(undefined);
+    const kind = kindOverride ?? (expect === 'order' ? 'jsgf' : this.stateModels[expect]) ?? 'off';
     if (kind === 'off') return Promise.resolve(undefined);
-    // only the SKU grammar weighs the history
-    const hist = expect === 'sku' && history?.length ? [...new Set(history.map((h) => h.sku.toUpperCase()))].sort() : [];
+    // only the SKU and order grammars weigh the history
+    const hist = (expect === 'sku' || expect === 'order') && history?.length ? [...new Set(history.map((h) => h.sku.toUpperCase()))].sort() : [];
     const key = `${kind}|${expect}|${hist.join(',')}`;
     let m = vocab ? this.statesByVocab.get(vocab) : this.statesNoVocab;
     if (!m) {
@@ -221,8 +240,17 @@ export class PocketsphinxStt implements SttProvider {
     const decode = (m: DomainModel): Promise<NativeSttResult> =>
       nativeStt().decode({ hmm: m.hmm, lm: m.lm, dict: m.dict, ...(m.jsgf ? { jsgf: m.jsgf } : {}) }, pcm, sampleRate, this.nbest);
     if (!st) {
-      const r = await decode(open);
-      return this.openResult(r);
+      const r = this.openResult(await decode(open));
+      if (!this.orderReading || (state.expect && state.expect !== 'open') || !vocabulary?.skus?.length) return r;
+      if (!r.text || !REORDER_CUE.test(r.text) || OTHER_LANE.test(r.text)) return r;
+      const om = await this.stateModel('order', vocabulary, state.history);
+      if (!om) return r;
+      const g = await decode(om);
+      const gText = g.text.trim();
+      if (!gText || gText === r.text || (r.alternatives ?? []).some((a) => a.text === gText)) return r;
+      log.debug('order reading of an open turn', { open: r.text, order: gText, decodeMs: g.decodeMs.toFixed(1) });
+      // as sure as the open reading, so the agent weighs it; it is confirmed on its own there
+      return { ...r, alternatives: [{ text: gText, confidence: r.confidence, grammar: 'order' }, ...(r.alternatives ?? [])], detail: { ...r.detail, order: g } };
     }
     const [g, o] = await Promise.all([decode(st), this.verifyWithOpen ? decode(open) : Promise.resolve(undefined)]);
     const gText = g.text.trim();

@@ -31,10 +31,12 @@ export interface Vocabulary {
  * that state instead of the open-domain model: 'open' (first, open question or anything),
  * 'yesno' (a read-back or an offer), 'quantity', 'sku' (a part number), 'po' (a PO or order
  * number, lettered or digits), 'department', 'digits' (account / phone numbers), 'message'
- * (free dictation of an after-hours message), 'name' (a person's or company name).
+ * (free dictation of an after-hours message), 'name' (a person's or company name), 'order' (a
+ * whole reorder request, "I need twenty of H X four four one zero": the local recogniser's
+ * second reading of an open turn that sounds like one; no prompt asks for it).
  * Providers that cannot narrow their model ignore it.
  */
-export type Expectation = 'open' | 'yesno' | 'quantity' | 'sku' | 'po' | 'department' | 'digits' | 'message' | 'name';
+export type Expectation = 'open' | 'yesno' | 'quantity' | 'sku' | 'po' | 'department' | 'digits' | 'message' | 'name' | 'order';
 
 export interface SttStreamOptions {
   /** Rate of the PCM given to {@link SttStream.push}. */
@@ -63,8 +65,11 @@ export interface SttResult {
   inDomain: boolean;
   /** Time from `end()` to the result (recognition latency after end of speech), ms. */
   ms: number;
-  /** Other hypotheses, best first (n-best), when the provider has them. */
-  alternatives?: ReadonlyArray<{ text: string; confidence: number }>;
+  /**
+   * Other hypotheses, best first (n-best), when the provider has them; `grammar: 'order'`
+   * marks the local recogniser's order reading of an open turn (see {@link Expectation}).
+   */
+  alternatives?: ReadonlyArray<{ text: string; confidence: number; grammar?: string }>;
   /** Which model decoded it: 'open', or the {@link Expectation} grammar used. */
   grammar?: string;
 }

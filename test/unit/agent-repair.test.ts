@@ -526,3 +526,49 @@ t.test('routing: a department named in an unsure turn wins over a generic person
     t.match(transfer(a), { target: '2200', reason: /asked 3 times for the part number/ }, 'the repair hand-off goes to billing, not the rep');
   }
 });
+
+t.test('reorder: an open turn garbled off-domain whose order reading names a catalogue part goes to the reorder lane, everything confirmed', async (t) => {
+  const { hear, voiceOrders } = await setup();
+  const order = { text: 'i need twenty of h x four four one zero', confidence: 0.01, grammar: 'order' };
+  let a = await hear('i need the o four four one three oh', { confidence: 0.01, offDomain: true, alternatives: [order] });
+  t.match(said(a), /^Just to check the part: H X, four four one zero, .*Is that right\?$/, 'the part from the order reading, checked on its own');
+  a = await hear('yes');
+  t.match(said(a), /^And the quantity: was that 20, two zero\?$/, 'its quantity too');
+  a = await hear('yes');
+  t.match(said(a), /That's 20 of HX-4410.*Shall I place the order\?$/);
+  t.same(voiceOrders(), [], 'nothing booked before the read-back is accepted');
+  await hear('yes');
+  t.same(voiceOrders().map((o) => [o.sku, o.qty]), [['HX-4410', 20]]);
+
+  // a wrong reading is caught at the part check and never booked
+  const b = await setup();
+  a = await b.hear('i need all that the p fifty ten', { confidence: 0.01, offDomain: true, alternatives: [{ text: 'i need five hundred of the b a eighty ten', confidence: 0.01, grammar: 'order' }] });
+  t.notMatch(said(a), /place the order/);
+  if (/Just to check the part/.test(said(a))) t.match(said(await b.hear('no')), /What is the part number\?|key in/);
+  t.same(b.voiceOrders(), []);
+
+  // without an order reading (or with one that names no part) an off-domain turn is not understood, as before
+  const c = await setup();
+  t.match(said(await c.hear('i need the o four four one three oh', { confidence: 0.01, offDomain: true, alternatives: [{ text: 'what', confidence: 0.01, grammar: 'order' }] })), /^Sorry, I didn't catch that/);
+  // and an order reading is not used while a narrower question waits
+  const d = await setup();
+  await d.hear('where is my order');
+  t.match(said(await d.hear('the o four four one three oh', { confidence: 0.01, offDomain: true, alternatives: [order] })), /PO number/);
+});
+
+t.test('repair: a part or quantity check not understood counts on its loop — the keypad on the second miss', async (t) => {
+  const { hear, key, voiceOrders } = await setup();
+  t.match(said(await hear('i need twenty of h x four four one zero', { confidence: 0.2 })), /Just to check the part/);
+  t.match(said(await hear('mumble', { confidence: 0.01, offDomain: true })), /^Sorry, I didn't catch that\. Is the part H X, four four one zero\? Please say yes or no\.$/);
+  const a = await hear('mumble', { confidence: 0.01, offDomain: true });
+  t.match(said(a), /key in the number printed beside the part/, 'the keypad, not a person offer');
+  t.notMatch(said(a), /a person/);
+  // 4410 is printed beside more than one part: the account's own, checked once more
+  t.match(said(await key('4410#')), /Just to check the part: H X, four four one zero/);
+  t.match(said(await hear('yes')), /was that 20, two zero\?/);
+  t.match(said(await hear('mumble', { confidence: 0.01, offDomain: true })), /Is that the right quantity\?/);
+  t.match(said(await hear('mumble', { confidence: 0.01, offDomain: true })), /key in the quantity/);
+  t.match(said(await key('20#')), /That's 20 of HX-4410/);
+  await hear('yes');
+  t.same(voiceOrders().map((o) => [o.sku, o.qty]), [['HX-4410', 20]]);
+});

@@ -24,10 +24,8 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 const PHRASES: Array<[string, string]> = [
   ['I need twenty cases of H X four four one zero.', 'open'],
-  ['Where is my order?', 'open'],
   ['Put me through to billing please.', 'department'],
   ['H X four four one zero.', 'sku'],
-  ['Forty.', 'quantity'],
   ['Yes, that is right.', 'yesno'],
 ];
 const VOICES: Voice[] = ['kal', 'slt'];
@@ -113,6 +111,8 @@ function run(mode: string): Promise<Record<string, unknown>> {
 }
 
 t.test('the same 8 kHz audio decodes identically in two processes, in any order and interleaving', async (t) => {
+  // two processes each load the models and decode every utterance (two or three decodes each)
+  t.setTimeout(600_000);
   const forward = await run('forward');
   const reverse = await run('reverse');
   t.equal(Object.keys(forward).length, items.length, 'every utterance decoded');

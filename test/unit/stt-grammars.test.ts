@@ -19,6 +19,7 @@ import { buildStateModel, defaultModelPaths } from '../../src/stt/model.ts';
 import type { Expectation, Vocabulary } from '../../src/stt/types.ts';
 import { ESPEAK_VOICES, FLITE_VOICES, phone, speak, type CallerVoice } from '../bench/stt-grammars/audio.ts';
 import { slotOf } from '../bench/stt-grammars/corpus.ts';
+import { extractSkuCandidates } from '../../src/agent/text.ts';
 
 const cacheDir = mkdtempSync(join(tmpdir(), 'stt-grammars-test-'));
 t.teardown(() => rmSync(cacheDir, { recursive: true, force: true }));
@@ -155,4 +156,37 @@ t.test('real audio: confidence and n-best', async (t) => {
   }
   const off = await decode(phone(await speak('My grandmother grows tomatoes in her garden.', slt)), 'open');
   t.ok(off.confidence < yes.confidence / 2, `off-topic speech has a low confidence (${off.confidence.toFixed(2)})`);
+});
+
+/** Reorder requests said by espeak-ng voices, the part the caller meant. */
+const ORDERS: Array<[CallerVoice, string, string]> = [
+  [en, 'I need twenty of H X four four one zero.', 'HX-4410'],
+  [en, 'Send me forty boxes of P F forty-four twenty.', 'PF-4420'],
+  [f3, 'I need twenty of H X four four one zero.', 'HX-4410'],
+  [f3, 'Can I get twelve of C V thirty-one ten?', 'CV-3110'],
+  [ESPEAK_VOICES[2]!, 'I need five ten-foot lengths of C P fifty ten.', 'CP-5010'],
+  [ESPEAK_VOICES[3]!, 'Can I get twelve of C V thirty-one ten?', 'CV-3110'],
+];
+
+t.test('real audio: an open turn that sounds like a reorder gets an order reading naming catalogue parts', async (t) => {
+  const history = [{ sku: 'HX-4410' }, { sku: 'PF-4420' }, { sku: 'CP-5010' }, { sku: 'CV-3110' }];
+  const skus = new Set((vocab.skus ?? []).map((s) => s.sku));
+  let openOk = 0, readingOk = 0;
+  for (const [voice, say, sku] of ORDERS) {
+    const pcm = phone(await speak(say, voice));
+    const r = await stt.recognize(pcm, 8000, vocab, { expect: 'open', history });
+    const reading = r.alternatives?.find((a) => a.grammar === 'order');
+    const openSku = extractSkuCandidates(r.text)[0]?.sku;
+    const readSku = reading ? extractSkuCandidates(reading.text)[0]?.sku : undefined;
+    t.comment(`${voice.name} "${say}": open "${r.text}" → order reading "${reading?.text ?? '—'}"`);
+    t.equal(r.grammar, 'open', 'the transcript stays the open model\'s');
+    if (readSku) t.ok(skus.has(readSku), `the reading names a catalogue part (${readSku})`);
+    if (openSku === sku) openOk++;
+    if ((readSku ?? openSku) === sku) readingOk++;
+  }
+  t.comment(`part right: open model ${openOk}/${ORDERS.length}, with the order reading ${readingOk}/${ORDERS.length}`);
+  t.ok(readingOk >= openOk + 2, `the order reading finds more parts (${readingOk} vs ${openOk})`);
+  // not a reorder: no second decode
+  const status = await stt.recognize(phone(await speak('Where is my order?', en)), 8000, vocab, { expect: 'open', history });
+  t.notOk(status.alternatives?.some((a) => a.grammar === 'order') && /where/.test(status.text), 'a status request gets no order reading');
 });

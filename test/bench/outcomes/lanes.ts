@@ -283,9 +283,14 @@ export function respond(st: CallerState, agentText: string, turn: number): Actio
       return { say: `P O ${it.po.split('').map((d) => ONES[Number(d)]).join(' ')}.` };
     }
   }
+  // the keypad for the part: the digits printed beside it in the catalogue
+  if (keyIt && has(a, /printed beside the part|digits of the part/) && (it.kind === 'order' || it.kind === 'reject')) {
+    return { dtmf: `${it.sku.replace(/\D/g, '')}#` };
+  }
   // read-back / confirmation of an order, a quantity or a part
   const skus = skusIn(agentText);
-  const readBack = has(a, /place (the|this|your) order|shall i|is that (right|correct)|right\?|correct\?|did you say|do you mean|confirm|was that|is that\b|is the (part|quantity)/);
+  // ("what is the part number?" is a question for the part, not a check of one)
+  const readBack = has(a, /place (the|this|your) order|shall i|is that (right|correct)|right\?|correct\?|did you say|do you mean|confirm|was that|is that\b|(?<!what )is the (part|quantity)/);
   if (readBack && (it.kind === 'order' || it.kind === 'reject')) {
     // the reject lane says no to the order read-back only; the part and quantity it confirms like anyone
     if (it.kind === 'reject' && has(a, /place (the|this|your) order|shall i (place|book)|book (it|this|the order)/)) {
