@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { logger } from '../ops/log.ts';
 import { HandoverQueue, type HandoverStats } from '../vad/handover.ts';
 import { runGrouped, type VadBatcher, type VadBatcherStats } from '../vad/batch.ts';
-import { VadWorker } from '../vad/worker-host.ts';
+import { VadWorker, vadWorkerNice } from '../vad/worker-host.ts';
 import { resolveTurnTunables } from '../vad/policy.ts';
 import { native, type NativeEngine, type NativeEvent } from './native.ts';
 import {
@@ -144,8 +144,11 @@ export class MediaEngine {
   private vadLoading: Promise<void> | null = null;
   private readonly vadSessions = new Set<number>();
   private vadSkipWarned = 0;
+  /** nice value of the VAD worker threads (`VOICE_VAD_NICE`, checked at start-up). */
+  private readonly vadNice: number;
 
   private constructor(opts: MediaEngineOptions) {
+    this.vadNice = opts.vadWorker ? vadWorkerNice() : 0;
     const ranges = splitPorts(opts.portMin, opts.portMax, opts.threads);
     this.options = Object.freeze({ ...opts, threads: ranges.length });
     try {
@@ -459,6 +462,7 @@ export class MediaEngine {
   private startWorker(shard: Shard): VadWorker {
     const w = new VadWorker({
       engineKey: shard.native.vadKey(),
+      nice: this.vadNice,
       onError: (message) => log.error('vad worker', { thread: shard.index, error: message }),
       onExit: () => {
         // A crash: until a new worker attaches, the thread's hand-overs reach this thread and

@@ -24,6 +24,25 @@ export interface VadWorkerOptions {
   onError?: (message: string) => void;
   /** The thread ended without {@link VadWorker.close} (a crash). */
   onExit?: () => void;
+  /**
+   * nice value the worker thread asks for (−20..19; 0 = none). Falls back to normal scheduling
+   * when not permitted.
+   * @defaultValue {@link vadWorkerNice}() (`VOICE_VAD_NICE`, else −5)
+   */
+  nice?: number;
+}
+
+/**
+ * nice value for VAD worker threads from `VOICE_VAD_NICE` (an integer −20..19; 0 = leave
+ * it). Throws naming the variable on anything else.
+ * @defaultValue -5
+ */
+export function vadWorkerNice(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.VOICE_VAD_NICE;
+  if (raw === undefined || raw.trim() === '') return -5;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < -20 || v > 19) throw new Error(`VOICE_VAD_NICE must be an integer from -20 to 19, got '${raw}'`);
+  return v;
 }
 
 const EMPTY: HandoverStats = Object.freeze({ handovers: 0, skipped: 0, queued: 0, maxWaitMs: 0, failed: 0 });
@@ -38,6 +57,7 @@ export class VadWorker {
   private seq = 0;
   private closing: Promise<void> | null = null;
   private exited = false;
+  private niceValue = 0;
 
   constructor(opts: VadWorkerOptions) {
     const { port1, port2 } = new MessageChannel();
@@ -45,7 +65,7 @@ export class VadWorker {
     this.worker = new Worker(new URL('./worker-boot.mjs', import.meta.url), {
       workerData: {
         entry: new URL('./worker.ts', import.meta.url).href, engineKey: opts.engineKey, control: port2,
-        handover: opts.handover, batcher: opts.batcher,
+        handover: opts.handover, batcher: opts.batcher, nice: opts.nice ?? vadWorkerNice(),
       },
       transferList: [port2],
       name: 'voice-vad',
@@ -64,6 +84,7 @@ export class VadWorker {
     this.port.on('message', (m: { op: string; [k: string]: unknown }) => {
       if (m.op === 'ready') {
         this.st = { ...this.st, ready: true };
+        this.niceValue = (m.nice as number | null) ?? 0;
         ready();
       } else if (m.op === 'stats') {
         this.st = { ready: this.st.ready, handover: m.handover as HandoverStats, batcher: m.batcher as VadBatcherStats | null };
@@ -96,6 +117,11 @@ export class VadWorker {
 
   removeStream(id: number): void {
     if (!this.exited) this.port.postMessage({ op: 'remove', id });
+  }
+
+  /** nice value the worker thread runs at (0: normal; valid once ready). */
+  get nice(): number {
+    return this.niceValue;
   }
 
   /** Latest stats the worker reported (every 250 ms). */

@@ -14,6 +14,7 @@
  * Worker → main: `{op: 'ready'}`, `{op: 'stats', handover, batcher}` (every 250 ms),
  * `{op: 'error', message}`, `{op: 'closed'}`.
  */
+import { setPriority } from 'node:os';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { native } from '../media/native.ts';
 import { VadBatcher, runGrouped, type VadBatcherOptions } from './batch.ts';
@@ -26,6 +27,8 @@ interface Data {
   control: MessagePort;
   handover?: Partial<HandoverOptions>;
   batcher?: Partial<VadBatcherOptions>;
+  /** nice value to ask for this thread (0 = leave it) */
+  nice?: number;
 }
 
 type Msg =
@@ -34,6 +37,18 @@ type Msg =
   | { op: 'close' };
 
 const data = workerData as Data;
+
+// The model's answers are on the barge-in path: ask for a better nice value for this thread
+// (Linux: setpriority(PRIO_PROCESS, 0) applies to the calling thread only), so the VAD keeps
+// up while the main JS thread (STT, dialogue) or other processes keep the cores busy. Without
+// CAP_SYS_NICE the thread keeps normal scheduling.
+let niceGot: number | null = null;
+if (data.nice !== undefined && data.nice !== 0) {
+  try {
+    setPriority(data.nice);
+    niceGot = data.nice;
+  } catch { /* not permitted: normal scheduling */ }
+}
 const port = data.control;
 const key = data.engineKey;
 const streams = new Set<number>();
@@ -105,7 +120,7 @@ try {
     drain();
     for (const id of streams) if (!b.hasStream(id)) b.addStream(id);
     queue.setRun((ids, windows) => runGrouped(b, ids, windows));
-    port.postMessage({ op: 'ready' });
+    port.postMessage({ op: 'ready', nice: niceGot });
     postStats();
   }
 } catch (err) {

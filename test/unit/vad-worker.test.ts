@@ -117,3 +117,14 @@ t.test('a VAD worker that dies is replaced; its thread\'s sessions keep their VA
   t.equal(engine.vadStats().batcher?.streams, 1, 'with the live VAD session');
   s.close();
 });
+
+t.test('VOICE_VAD_NICE: parsed and checked; the worker reports what it got', async (t) => {
+  const { vadWorkerNice } = await import('../../src/vad/worker-host.ts');
+  t.equal(vadWorkerNice({}), -5);
+  t.equal(vadWorkerNice({ VOICE_VAD_NICE: '0' }), 0);
+  t.throws(() => vadWorkerNice({ VOICE_VAD_NICE: '-30' }), /VOICE_VAD_NICE must be an integer from -20 to 19, got '-30'/);
+  const w = new VadWorker({ engineKey: 0, nice: -3 });
+  t.teardown(() => w.close());
+  await w.ready;
+  t.ok(w.nice === -3 || w.nice === 0, `nice ${w.nice} (-3, or 0 without CAP_SYS_NICE)`);
+});
