@@ -9,7 +9,7 @@
 //                                 (fed in odd-sized chunks, like RTP datagrams)
 //   vad_test turn [key=value...]  stdin: one frame per line "prob agent uninterruptible digits"
 //                                 (agent/uninterruptible/digits are 0/1); stdout: one line per
-//                                 frame "events startFrame endFrame voicedMs phase"
+//                                 frame "events startFrame endFrame voicedMs phase pause resume stop"
 //                                 keys: the TurnTunables field names
 #include <algorithm>
 #include <cmath>
@@ -748,8 +748,9 @@ int cmdTurn(int argc, char** argv) {
   while (std::scanf("%lf %d %d %d", &prob, &agent, &unint, &digits) == 4) {
     s.setDigitsPending(digits != 0);  // as the STT layer does on every partial
     TurnOutput o = s.push(static_cast<float>(prob), agent != 0, unint != 0);
-    std::printf("%u %lld %lld %d %d\n", o.events, static_cast<long long>(o.startFrame),
-                static_cast<long long>(o.endFrame), o.voicedMs, static_cast<int>(s.phase()));
+    std::printf("%u %lld %lld %d %d %d %d %d\n", o.events, static_cast<long long>(o.startFrame),
+                static_cast<long long>(o.endFrame), o.voicedMs, static_cast<int>(s.phase()), o.pause ? 1 : 0,
+                o.resume ? 1 : 0, o.stop ? 1 : 0);
   }
   return 0;
 }

@@ -22,17 +22,21 @@
  *                             [--configs 'pauseOnsetMs=96,pauseDuckDb=0|default']
  *                             [--minInterruptionMs 300,150] [--pauseOnsetMs 96,32] [--pauseDuckDb 0,15]
  *   npm run bench -- barge-in --set short-answers [--variants 'default|minSpeechMs=160,...']
+ *   npm run bench -- barge-in --set cue [--configs ...]
  *
  * `--set short-answers`: short "Yes."/"No."/"Yep." after a read-back in 15 and 5 dB
  * noise, espeak-ng and flite voices: answers that formed a turn, false turns on the same
  * noise alone (short-answers.ts); one row per variant of the tunables.
+ * `--set cue`: the yield decision's own latency per config, offline (Silero over the
+ * corpus, the native TurnState frame by frame, no network, no load from the box; levels
+ * are not fed, so the level cue is off): p50/p90/p95 from the audible onset.
  *
  * Each config (`--configs`, '|'-separated, 'default' = the defaults; or every
  * minInterruptionMs × pauseOnsetMs × pauseDuckDb triple) is one row; the trials of
  * all rows run interleaved in one pool, so load from elsewhere on the box weighs
  * on every row alike. pauseOnsetMs 0 = no pause-first (the agent yields only at
  * the barge-in); pauseDuckDb 0 = pause-first silences the agent, > 0 = it ducks.
- * Without options: the former defaults (hard pause at 96 ms) against the current ones.
+ * Without options: the former defaults (hard pause at 96 ms, 320 ms hold) against the current ones.
  *
  * BARGE_DETAIL=1 prints every trial (slowest first) with its events.
  *
@@ -68,7 +72,7 @@ const CONFIGS: Partial<TurnTunables>[] = process.argv.includes('--configs')
       arg('pauseOnsetMs', String(TURN_DEFAULTS.pauseOnsetMs)).split(',').flatMap((po) =>
         arg('pauseDuckDb', String(TURN_DEFAULTS.pauseDuckDb)).split(',').map((d) =>
           ({ minInterruptionMs: Number(mi), pauseOnsetMs: Number(po), pauseDuckDb: Number(d) }))))
-    : [{ pauseOnsetMs: 96, pauseDuckDb: 0 }, {}];
+    : [{ pauseOnsetMs: 96, pauseHoldMs: 320, pauseDuckDb: 0 }, {}];
 
 const pct = (v: number[], p: number): number => {
   const s = [...v].sort((a, b) => a - b);
@@ -125,6 +129,44 @@ if (SET === 'short-answers') {
   }
   engine.close();
   console.log(JSON.stringify({ bench: 'barge-in', set: 'short-answers', parallel: PARALLEL, results: rows }));
+  process.exit(0);
+}
+
+if (SET === 'cue') {
+  // The cue's own latency, without the box: each corpus item's Silero probabilities (one
+  // batched VadBatcher pass), the native TurnState driven frame by frame with the agent
+  // speaking (vad_test turn); latency = end of the frame whose result made the agent yield
+  // (the duck/pause in effect at the barge-in, else the barge-in) − the audible onset.
+  // Levels are not fed here, so the level cue is off (the live path has it). One row per config.
+  const { execFileSync } = await import('node:child_process');
+  const { VadBatcher } = await import('../../../src/vad/batch.ts');
+  const { probabilities, ensureVadTool } = await import('../../audio/pipeline.ts');
+  const b = await VadBatcher.create();
+  const probs = await probabilities(b, speechItems);
+  b.close();
+  const rows: unknown[] = [];
+  for (const tun of CONFIGS) {
+    const lat = speechItems.map((it, i) => {
+      const lines = probs[i]!.map((p) => `${p} 1 0 0`).join('\n') + '\n';
+      const out = execFileSync(ensureVadTool(), ['turn', ...Object.entries(tun).map(([k, v]) => `${k}=${v}`)], { input: lines })
+        .toString().trim().split('\n').map((l) => l.split(' ').map(Number));
+      let yieldF = -1;
+      let bargeF = -1;
+      out.forEach((x, f) => {
+        if (bargeF >= 0) return;
+        if (x[5]) yieldF = f; // pause/duck
+        if (x[6]) yieldF = -1; // resumed: that one did not count
+        if (x[0]! & 4) bargeF = f;
+      });
+      const f = yieldF >= 0 ? yieldF : bargeF;
+      return f < 0 ? NaN : (f + 1) * 32 - audibleOnsetOf(it) / 8;
+    }).filter((x) => !Number.isNaN(x));
+    const row = { tunables: { ...TURN_DEFAULTS, ...tun }, items: lat.length, cueP50Ms: Math.round(pct(lat, 50)), cueP90Ms: Math.round(pct(lat, 90)), cueP95Ms: Math.round(pct(lat, 95)), cueMaxMs: Math.round(Math.max(...lat)) };
+    console.log(`cue [${Object.entries(tun).map(([k, v]) => `${k}=${v}`).join(',') || 'default'}]: ${lat.length} items, latency from the audible onset p50 ${row.cueP50Ms} p90 ${row.cueP90Ms} p95 ${row.cueP95Ms} max ${row.cueMaxMs} ms`);
+    rows.push(row);
+  }
+  engine.close();
+  console.log(JSON.stringify({ bench: 'barge-in', set: 'cue', results: rows }));
   process.exit(0);
 }
 
@@ -284,7 +326,7 @@ for (const [ci, tun] of CONFIGS.entries()) {
   };
   const kept = Object.entries(keptBy).map(([k, v]) => `${k} ${v.keptPct}% (full ${v.fullLevelPct}%)`).join(', ');
   console.log(
-    `minInterruptionMs=${minInterruptionMs} pauseOnsetMs=${pauseOnsetMs} pauseDuckDb=${pauseDuckDb}: barge-in ${reactions.length}/${trials.length}, ` +
+    `[${Object.entries(tun).map(([k, v]) => `${k}=${v}`).join(',') || 'default'}] minInterruptionMs=${minInterruptionMs} pauseOnsetMs=${pauseOnsetMs} pauseDuckDb=${pauseDuckDb}: barge-in ${reactions.length}/${trials.length}, ` +
       `reaction p50 ${row.reactionP50Ms} ms p95 ${row.reactionP95Ms} ms max ${row.reactionMaxMs} ms (from the clean onset: p50 ${row.reactionCleanOnsetP50Ms} p95 ${row.reactionCleanOnsetP95Ms} ms)` +
       `${row.audioAfterTurn.length ? `, agent audio after the turn: ${row.audioAfterTurn.join(' ')}` : ''}; backchannel/noise set: ${taken.length}/${bcItems.length} turns taken, ` +
       `${row.pausedThenResumed} paused/ducked+resumed; agent audio kept: ${kept}`,
