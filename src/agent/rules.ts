@@ -707,6 +707,10 @@ export class RulesAgent implements Agent {
           this.state.order.pending = undefined;
           this.clearLine();
           this.state.lane = 'idle';
+          if (this.state.slots.next_line) {
+            this.say("Okay, I won't place that order.");
+            if (yield* this.nextLine()) return true;
+          }
           this.ask('anything_else', "Okay, I won't place that order. Is there anything else I can help with?");
           return true;
         }
@@ -1145,11 +1149,28 @@ export class RulesAgent implements Agent {
       this.ask('phone_for_account', "I couldn't match the number you're calling from to an account. What's the phone number on your account?");
       return;
     }
-    const t = words(text).join(' ');
-    const cands = extractSkuCandidates(text);
+    let t = words(text).join(' ');
+    let cands = extractSkuCandidates(text);
     if (HISTORY.test(t) && cands.length === 0) {
       yield* this.fromHistory(text, input);
       return;
+    }
+    if (cands.length >= 2) {
+      // two parts with quantities in one sentence ("twenty of H X four four one zero and ten of
+      // C P five zero one zero"): one line at a time — this one with the words up to the next
+      // part, the rest after it is booked (or cancelled)
+      const ws = words(text);
+      const [c0, c1] = [cands[0]!, cands[1]!];
+      // where the first line ends: right after its part when its quantity came before it
+      // ("twenty of H X … and five of C P …"), else at the "and" before the next part
+      const and = ws.indexOf('and', c0.end);
+      const cut = quantityIn(ws.slice(0, c0.start))?.value !== undefined ? c0.end : and >= 0 && and < c1.start ? and : c1.start;
+      s.next_line = ws.slice(cut).join(' ');
+      s.next_line_confidence = input.confidence;
+      text = ws.slice(0, cut).join(' ');
+      t = text;
+      cands = extractSkuCandidates(text);
+      this.say("I'll take those one at a time.");
     }
     const hit = yield* this.findSku(text, input, cands);
     if (!hit) {
@@ -1177,6 +1198,19 @@ export class RulesAgent implements Agent {
     const qh = qAlt?.value !== undefined ? qAlt : quantityIn(text, hit.span);
     this.setSku(hit, input);
     yield* this.withQuantity(qh, input, hit.span, answering, qh === qAlt);
+  }
+
+  /** The second part of a two-part sentence, once the first line is booked or cancelled. */
+  private async *nextLine(): AsyncGenerator<AgentAction, boolean> {
+    const s = this.state.slots;
+    const rest = s.next_line as string | undefined;
+    const confidence = s.next_line_confidence as number | undefined;
+    s.next_line = s.next_line_confidence = undefined;
+    if (!rest || extractSkuCandidates(rest).length === 0) return false;
+    this.say('Now the next part.');
+    // words of the same sentence: as sure (or unsure) as it was heard, checked the same way
+    yield* this.reorder(rest, { text: rest, ...(confidence !== undefined ? { confidence } : {}) });
+    return true;
   }
 
   /** Put a settled part in the slots; unsure unless the catalogue has exactly what was heard, confidently (or it was keyed). */
@@ -1424,6 +1458,7 @@ export class RulesAgent implements Agent {
       this.state.lane = 'idle';
       this.say(`Your order is booked. The order number is ${speakCode(on)}.`);
       if (r.data.ship_date) this.say(`It ships ${speakDate(String(r.data.ship_date))}.`);
+      if (yield* this.nextLine()) return;
       this.ask('anything_else', 'Is there anything else I can help with?');
       return;
     }

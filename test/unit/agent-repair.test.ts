@@ -572,3 +572,23 @@ t.test('repair: a part or quantity check not understood counts on its loop — t
   await hear('yes');
   t.same(voiceOrders().map((o) => [o.sku, o.qty]), [['HX-4410', 20]]);
 });
+
+t.test('two parts with quantities in one sentence: one line at a time, each read back and booked as said', async (t) => {
+  const { hear, voiceOrders } = await setup();
+  let a = await hear('I need twenty of H X four four one zero and five of C P five zero one zero', { confidence: 0.9 });
+  t.match(said(a), /^I'll take those one at a time\./);
+  t.notMatch(said(a), /I heard/, 'the two quantities are not taken for one ambiguous quantity');
+  t.match(said(a), /That's 20 of HX-4410.*Shall I place the order\?$/, 'the first line with its own quantity');
+  a = await hear('yes');
+  t.match(said(a), /Your order is booked.*Now the next part\..*That's 5 of CP-5010.*Shall I place the order\?$/);
+  await hear('yes');
+  t.same(voiceOrders().map((o) => [o.sku, o.qty]), [['HX-4410', 20], ['CP-5010', 5]], 'both lines, as said');
+
+  // the first one cancelled: the second is still taken
+  const b = await setup();
+  await b.hear('five of C P five zero one zero and twenty of H X four four one zero', { confidence: 0.9 });
+  a = await b.hear('no');
+  t.match(said(a), /^Okay, I won't place that order\. Now the next part\..*That's 20 of HX-4410.*Shall I place the order\?$/);
+  await b.hear('yes');
+  t.same(b.voiceOrders().map((o) => [o.sku, o.qty]), [['HX-4410', 20]]);
+});
