@@ -268,11 +268,12 @@ export interface MediaSessionEvents {
   backchannel: [ev: TurnEventInfo];
   /**
    * VAD pause-first (TurnTunables.pauseOnsetMs): an onset over the prompt
-   * paused the agent's audio (queue kept). A 'bargeIn' (turn taken) or a
+   * ducked the agent's audio by pauseDuckDb (it keeps playing) or, with
+   * pauseDuckDb 0, paused it (queue kept). A 'bargeIn' (turn taken) or a
    * 'resume' follows.
    */
   pause: [ev: TurnEventInfo];
-  /** VAD pause-first: the onset that paused the prompt died (backchannel, cough); the prompt resumed where it stopped. */
+  /** VAD pause-first: the onset that ducked or paused the prompt died (backchannel, cough); the prompt is back at full level (or resumed where it stopped). */
   resume: [ev: TurnEventInfo];
 }
 
