@@ -58,6 +58,7 @@ export class VadWorker {
   private closing: Promise<void> | null = null;
   private exited = false;
   private niceValue = 0;
+  private loadSettled = false;
 
   constructor(opts: VadWorkerOptions) {
     const { port1, port2 } = new MessageChannel();
@@ -69,10 +70,9 @@ export class VadWorker {
       },
       transferList: [port2],
       name: 'voice-vad',
+      // The main thread's flags, less those a worker refuses (`--input-type`, for `node -e` scripts).
+      execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
     });
-    // Neither the worker nor its port keeps the process alive (the engine's own ref does, while calls exist).
-    this.worker.unref();
-    this.port.unref();
     let ready!: () => void, failed!: (e: Error) => void;
     this.ready = new Promise<void>((res, rej) => { ready = res; failed = rej; });
     this.ready.catch(() => undefined);
@@ -93,11 +93,20 @@ export class VadWorker {
         this.runs.delete(m.seq as number);
         if (m.error) r?.reject(new Error(String(m.error)));
         else r?.resolve(m.probs as Float32Array);
+        this.settleRef();
       } else if (m.op === 'error') {
         opts.onError?.(String(m.message));
         if (m.fatal) fail(new Error(String(m.message)));
       }
     });
+    // The worker keeps the process alive only while its model loads or a runBatch is pending
+    // (the port's ref); afterwards the engine's own ref does, while calls exist.
+    this.worker.unref();
+    const settled = (): void => {
+      this.loadSettled = true;
+      this.settleRef();
+    };
+    this.ready.then(settled, settled);
     this.worker.on('error', (err) => {
       opts.onError?.(`vad worker crashed: ${err.message}`);
       fail(err);
@@ -137,6 +146,7 @@ export class VadWorker {
   runBatch(ids: Uint32Array, windows: Float32Array): Promise<Float32Array> {
     if (this.exited) return Promise.reject(new Error('vad worker exited'));
     const seq = ++this.seq;
+    this.port.ref();
     return new Promise((resolve, reject) => {
       this.runs.set(seq, { resolve, reject });
       this.port.postMessage({ op: 'run', seq, ids, windows });
@@ -148,6 +158,10 @@ export class VadWorker {
     await this.worker.terminate();
   }
 
+  private settleRef(): void {
+    if (this.runs.size === 0 && this.loadSettled) this.port.unref();
+  }
+
   /** Stop consuming hand-overs, release the model and end the thread. Idempotent. */
   close(): Promise<void> {
     if (!this.closing) {
@@ -157,8 +171,12 @@ export class VadWorker {
           this.port.on('message', (m: { op: string }) => { if (m.op === 'closed') res(); });
           this.worker.once('exit', () => res());
         });
+        this.port.ref(); // until the worker answered (at most 2 s)
         this.port.postMessage({ op: 'close' });
-        await Promise.race([done, new Promise((r) => setTimeout(r, 2000).unref())]);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([done, new Promise((r) => (timer = setTimeout(r, 2000)))]);
+        clearTimeout(timer);
+        this.port.unref();
         await this.worker.terminate();
       })();
     }

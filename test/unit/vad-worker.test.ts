@@ -128,3 +128,33 @@ t.test('VOICE_VAD_NICE: parsed and checked; the worker reports what it got', asy
   await w.ready;
   t.ok(w.nice === -3 || w.nice === 0, `nice ${w.nice} (-3, or 0 without CAP_SYS_NICE)`);
 });
+
+t.test('VAD workers never keep the process alive: idle engine, closed engine, process.exit', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const engineUrl = new URL('../../src/media/engine.ts', import.meta.url).href;
+  const run = (body: string): Promise<{ code: number | null; out: string }> => new Promise((resolve) => {
+    const src = `import { MediaEngine } from ${JSON.stringify(engineUrl)};\n${body}`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', src], {
+      env: { ...process.env, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('exit', (code) => { clearTimeout(timer); resolve({ code, out }); });
+  });
+  const setup = `
+    const e = MediaEngine.create({ portMin: 22640, portMax: 22679, threads: 2 });
+    await e.vadReady();
+    const s = e.createSession({ codec: 'PCMU', payloadType: 0, vad: true });
+    const t = setInterval(() => s.play(new Int16Array(160)), 20);`;
+  for (const [name, end] of [
+    ['session closed, engine left open', `s.close(); console.log('done');`],
+    ['engine closed with a live VAD session', `e.close(); console.log('done');`],
+    ['process.exit with a live VAD session', `console.log('done'); process.exit(0);`],
+  ] as const) {
+    const r = await run(`${setup}\n    setTimeout(() => { clearInterval(t); ${end} }, 800);`);
+    t.equal(r.code, 0, `${name}: exits on its own (${r.out.trim().slice(-200)})`);
+    t.match(r.out, /done/);
+  }
+});
