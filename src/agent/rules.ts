@@ -690,6 +690,15 @@ export class RulesAgent implements Agent {
           return true;
         }
         if (yn === 'yes') {
+          // after trouble at this read-back (a miss, a doubtful no), a yes heard without
+          // confidence is not enough to book: the keypad decides (a "No." came back as "yeah"
+          // after "that is not what I asked for" was not understood, and an order was booked)
+          const spoken = !!text && input.confidence !== undefined;
+          if (spoken && (this.failures.confirm ?? 0) >= 1 && input.confidence! < this.tun.confirmBelow) {
+            log.info('unsure yes at a troubled read-back: keypad', { callId: this.ctx.callId, text, confidence: input.confidence });
+            return this.repair('confirm', 'confirm_order', 'To be sure: to place the order, press 1. To cancel it, press 2.',
+              'To be sure: to place the order, press 1. To cancel it, press 2.');
+          }
           this.pending = undefined;
           this.succeeded('confirm');
           yield* this.placeOrder();

@@ -303,7 +303,10 @@ t.test('repair: a per-state grammar\'s forced words (floor confidence) are doubt
   t.match(said(await hear('no')), /^That's 20 of HX-4410.*Shall I place the order\?$/, 'no: back to the read-back');
   // "yes, that is correct" in noise heard as "that's wrong": the order is not dropped on it
   t.match(said(await hear("that's wrong", { confidence: 0.05 })), /^Sorry, I didn't catch that\. Shall I place the order\?/);
-  await hear('yes', { confidence: 0.05 });
+  // after that trouble, a yes at the floor confidence is not enough to book: the keypad decides
+  t.match(said(await hear('yes', { confidence: 0.05 })), /press 1\. To cancel it, press 2\.$/);
+  t.same(voiceOrders(), []);
+  await collect(agent.turn({ text: '', dtmf: '1' }));
   t.same(voiceOrders().map((o) => [o.sku, o.qty]), [['HX-4410', 20]]);
   // a part the account orders, heard unsure (the SKU grammar lands on the history): confirmed on its own
   const b = await setup();
@@ -591,4 +594,31 @@ t.test('two parts with quantities in one sentence: one line at a time, each read
   t.match(said(a), /^Okay, I won't place that order\. Now the next part\..*That's 20 of HX-4410.*Shall I place the order\?$/);
   await b.hear('yes');
   t.same(b.voiceOrders().map((o) => [o.sku, o.qty]), [['HX-4410', 20]]);
+});
+
+t.test('zero wrong orders: after trouble at the read-back, an unsure "yes" does not book — the keypad decides', async (t) => {
+  // bench: "the usual" (misheard) → the last order read back → "that is not what I asked for"
+  // not understood → "No." heard as "yeah" → booked
+  const { hear, key, voiceOrders } = await setup();
+  t.match(said(await hear('the usual', { confidence: 0.3 })), /Shall I place the order\?$/);
+  t.match(said(await hear('mumble', { confidence: 0.01, offDomain: true })), /Shall I place the order\? Please say yes or no\.$/);
+  const a = await hear('yeah', { confidence: 0.2 });
+  t.same(voiceOrders(), [], 'not booked on an unsure yes');
+  t.match(said(a), /press 1\. To cancel it, press 2\.$/);
+  t.same(voiceOrders(), []);
+  await hear('yeah', { confidence: 0.2 });
+  t.same(voiceOrders(), [], 'still not booked on another unsure yes');
+  // a confident yes, or the key, books
+  const b = await setup();
+  await b.hear('the usual', { confidence: 0.3 });
+  await b.hear('mumble', { confidence: 0.01, offDomain: true });
+  await b.hear('yes', { confidence: 0.9 });
+  t.equal(b.voiceOrders().length > 0, true, 'a confident yes books');
+  const c = await setup();
+  await c.hear('the usual', { confidence: 0.3 });
+  await c.hear('mumble', { confidence: 0.01, offDomain: true });
+  await c.hear('yeah', { confidence: 0.2 });
+  await c.key('1');
+  t.equal(c.voiceOrders().length > 0, true, 'the key books');
+  void key;
 });
