@@ -66,12 +66,35 @@ float G711Plc::gainAt(int k) const {
   return f >= kFadeLen ? 0.0f : 1.0f - static_cast<float>(f) / kFadeLen;
 }
 
+namespace {
+// std::lround for the concealment's range (|v| < 2^23, finite), without the libm call: the
+// fractional part v - trunc(v) is exact in float there, so halves round away from zero as
+// lround does.
+inline long roundHalfAway(float v) {
+  long r = static_cast<long>(v);
+  const float f = v - static_cast<float>(r);
+  if (f >= 0.5f) ++r;
+  else if (f <= -0.5f) --r;
+  return r;
+}
+}  // namespace
+
 void G711Plc::conceal(int16_t* out, size_t n) {
   if (erased_ == 0) startLoss();
+  // sampleAt/gainAt inline, with the cycle position carried instead of a modulo per sample.
+  const int ramp = std::max(1, pitch_ / 4);
+  int ph = erased_ % pitch_;
   for (size_t i = 0; i < n; ++i) {
     const int k = erased_ + static_cast<int>(i);
-    const float v = k >= kFadeStart + kFadeLen ? 0.0f : sampleAt(k) * gainAt(k);
-    out[i] = static_cast<int16_t>(std::clamp(std::lround(v), -32768L, 32767L));
+    float v = 0.0f;
+    if (k < kFadeStart + kFadeLen) {
+      float c = cycle_[ph];
+      if (k < ramp) c += offset_ * (1.0f - static_cast<float>(k + 1) / (ramp + 1));
+      v = c * gainAt(k);
+    }
+    if (++ph == pitch_) ph = 0;
+    const long r = std::fabs(v) < 8388608.0f ? roundHalfAway(v) : std::lround(v);
+    out[i] = static_cast<int16_t>(std::clamp(r, -32768L, 32767L));
   }
   erased_ += static_cast<int>(n);
 }
