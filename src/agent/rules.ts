@@ -113,6 +113,8 @@ const PRICE_WORDS = /\b(price|prices|pricing|priced|cost|costs|how much (is|are|
 /** a quantity answer that points at the account's history */
 const USUAL_AMOUNT = /\b(usual|same (amount|number|quantity|as (last time|before|usual))|as (last time|before)|like last time)\b/;
 const HELP_ONLY = /^(help|help me|i need help|help please|can you help( me)?)$/;
+/** The caller says the agent got the request wrong ("no, that is not what I asked for"). */
+const NOT_ASKED = /\bnot (what|the one) i (asked|said|wanted|want|meant|need)|\bi (didn't|did not) (ask|say|want|order) (that|for that|for)|\bnot what i\b/;
 /** The keypad offers of the confirm loops (the second miss). */
 const KEY_PART = 'Sorry, I still didn\'t get that. Please key in the number printed beside the part — just its digits — and press pound.';
 const KEY_QTY = 'Sorry, I still didn\'t get that. Please key in the quantity on your phone and press pound.';
@@ -475,6 +477,7 @@ export class RulesAgent implements Agent {
       this.misses = 0;
       this.pending = undefined;
       yield* this.reorder(text, input);
+      if (this.state.slots.sku) this.state.slots.sku_guessed = true;
       return;
     }
     if (input.offDomain || (t && !heard)) {
@@ -731,6 +734,7 @@ export class RulesAgent implements Agent {
         const cands = extractSkuCandidates(text);
         if (yn === 'yes' && cands.length === 0) {
           s.sku_check = false;
+          s.sku_guessed = undefined;
           this.succeeded('sku');
           yield* this.nextOrderStep();
           return true;
@@ -738,6 +742,17 @@ export class RulesAgent implements Agent {
         if (cands.length > 0) {
           s.sku = undefined;
           yield* this.reorder(text, input, true);
+          return true;
+        }
+        if (yn === 'no' && (s.sku_guessed || NOT_ASKED.test(t))) {
+          // the part came from the order reading of an unclear opener, or the caller says this is
+          // not what they asked for: the lane was a guess — back to the request, and the next
+          // unclear turn offers a person (out-of-lane requests were squeezed into part checks)
+          this.clearLine();
+          s.sku_guessed = undefined;
+          this.state.lane = 'idle';
+          this.offDomainRun = Math.max(this.offDomainRun, 1);
+          this.ask('anything_else', `Sorry, I misunderstood. ${MENU} You can also ask for a person.`);
           return true;
         }
         if (yn === 'no') {
@@ -1231,6 +1246,8 @@ export class RulesAgent implements Agent {
     // a per-state grammar lands on the catalogue (weighted to the history) whatever was said:
     // an unsure hearing is confirmed even for a part the account orders
     s.sku_check = hit.how === 'history' || hit.how === 'alternative' || (hit.how === 'heard' && conf < this.tun.confirmBelow);
+    // read from another hypothesis only: a "no" to its check means the request itself was misheard
+    s.sku_guessed = hit.how === 'alternative' ? true : undefined;
     if (!s.sku_check) this.succeeded('sku');
   }
 
@@ -1276,7 +1293,7 @@ export class RulesAgent implements Agent {
   /** Forget the order line being built (booked, cancelled, or the call went to another lane). */
   private clearLine(): void {
     const s = this.state.slots;
-    s.sku = s.description = s.qty = s.sku_check = s.qty_check = undefined;
+    s.sku = s.description = s.qty = s.sku_check = s.qty_check = s.sku_guessed = undefined;
   }
 
   /** Load an order line back into the slots (a correction at the read-back). */

@@ -547,7 +547,7 @@ t.test('reorder: an open turn garbled off-domain whose order reading names a cat
   const b = await setup();
   a = await b.hear('i need all that the p fifty ten', { confidence: 0.01, offDomain: true, alternatives: [{ text: 'i need five hundred of the b a eighty ten', confidence: 0.01, grammar: 'order' }] });
   t.notMatch(said(a), /place the order/);
-  if (/Just to check the part/.test(said(a))) t.match(said(await b.hear('no')), /What is the part number\?|key in/);
+  if (/Just to check the part/.test(said(a))) t.match(said(await b.hear('no')), /^Sorry, I misunderstood\./, 'a guessed part rejected: back to the request');
   t.same(b.voiceOrders(), []);
 
   // without an order reading (or with one that names no part) an off-domain turn is not understood, as before
@@ -621,4 +621,21 @@ t.test('zero wrong orders: after trouble at the read-back, an unsure "yes" does 
   await c.key('1');
   t.equal(c.voiceOrders().length > 0, true, 'the key books');
   void key;
+});
+
+t.test('a part guessed from an unclear opener that the caller rejects: back to the request, then a person — not a part-number loop', async (t) => {
+  // bench ool-terms: "We would like net sixty payment terms" heard as noise whose order reading named PX-1210
+  const { hear, voiceOrders } = await setup({ escalation: true });
+  let a = await hear('what i get the when you on oh', { confidence: 0.01, offDomain: true, alternatives: [{ text: 'i need twelve of h x four four one zero', confidence: 0.01, grammar: 'order' }] });
+  t.match(said(a), /Just to check the part/);
+  a = await hear('no that is not correct', { confidence: 0.3 });
+  t.match(said(a), /^Sorry, I misunderstood\. I can help you reorder parts.*ask for a person\.$/);
+  t.notMatch(said(a), /part number/);
+  a = await hear('we would like the when you', { confidence: 0.01, offDomain: true });
+  t.match(said(a), /put you through to a person\?$/, 'the next unclear turn: a person is offered');
+  t.same(voiceOrders(), []);
+  // "not what I asked for" to any part check does the same
+  const b = await setup();
+  await b.hear('i need twenty of h x four four one zero', { confidence: 0.2 });
+  t.match(said(await b.hear('no that is not what i asked for', { confidence: 0.3 })), /^Sorry, I misunderstood\./);
 });
