@@ -11,9 +11,11 @@
  * - clipped escalation: "Can I speak to a person?" cut before "person" (what a clipped
  *   endpoint gives the recogniser: "can i speak to a") → a hand-off to the account's rep
  *   (the screen pop's CRM activity);
+ * - keyed part digits: "Which part number…?" answered on the keypad with the digits printed
+ *   beside the part, the quantity keyed too → read back → one order row.
  *
- * After hours (status and reorders at night, a person → a message) and the keyed part digits
- * are unit-tested (agent-repair.test.ts); the after-hours menu's keyed 1 is in lanes.test.ts.
+ * After hours (status and reorders at night, a person → a message) is unit-tested
+ * (agent-repair.test.ts); the after-hours menu's keyed 1 is in lanes.test.ts.
  * The SKU grammar may land on another part rather than miss, so a scripted call cannot tell
  * which way the agent goes on a misheard part.
  *
@@ -110,6 +112,19 @@ t.test('repair paths', async (t) => {
     t.ok(keypad > 0, `the keypad was offered after the second miss (${r.story})`);
     const orders = voiceOrdersAfter(s.db, before);
     t.same(orders.map((o) => o.lines), ['20 x HX-4410'], `one voice order for 20 × HX-4410, the keyed quantity (${r.story})`);
+  });
+
+  await t.test('keyed part digits: "which part?" answered with the digits printed beside it → the part, the keyed quantity → one order row', async (t) => {
+    const before = lastVoiceOrder(s.db);
+    const r = await call(s, [
+      { say: 'I want to reorder.', voice: 'rms' },
+      { dtmf: '5010#' }, // CP-5010: the digits printed beside the part in the catalogue
+      { dtmf: '5#' },
+      { say: 'Yes, that is correct.', voice: 'rms' }, // the read-back
+    ]);
+    t.ok(r.said.some((x) => /5 of CP-5010/.test(x)), `read back as 5 of CP-5010 (${r.story})`);
+    const orders = voiceOrdersAfter(s.db, before);
+    t.same(orders.map((o) => o.lines), ['5 x CP-5010'], `one voice order for 5 × CP-5010, from keyed digits (${r.story})`);
   });
 
   await t.test('history reorder: "same as last time" → the last order read back → an order row with its lines', async (t) => {
