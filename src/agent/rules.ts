@@ -102,6 +102,19 @@ const SLOT_LABEL: Record<RepairSlot, string> = {
 };
 
 const GOODBYE = /\b(bye|goodbye|good bye|that's all|that is all|nothing else|that's it|i'm done|i am done|hang up)\b/;
+/** Words a pure closing turn is made of: the goodbye itself plus thanks and fillers. */
+const CLOSING_FILLER = /\b(that's all|that is all|that's it|that is it|nothing else|i'm done|i am done|good bye|goodbye|bye|thank you|thanks|very much|okay|ok|no|nope|all right|alright|and|so|then|for now|have a good day|cheers)\b/g;
+/**
+ * True when a transcript holds a goodbye, nothing but closing words (see CLOSING_FILLER), and at
+ * least two of them ("that is all, thank you, goodbye"; "thanks, bye"): a single "that is all" or
+ * "bye" can be what the recogniser made of noise, a whole closing sentence hardly.
+ */
+export function onlyClosingWords(text: string): boolean {
+  const t = text.toLowerCase().replace(/[^a-z' ]+/g, ' ').trim();
+  if (!t || !GOODBYE.test(t)) return false;
+  const phrases = t.match(CLOSING_FILLER) ?? [];
+  return phrases.length >= 2 && t.replace(CLOSING_FILLER, ' ').trim() === '';
+}
 /** the account's order history: the whole last order, or items from it */
 const HISTORY = /\b(same as (last time|before|usual|last)|the usual|my usual|usual order|(my|the|our) (last|previous|latest) order|last order|previous order|repeat (my|the|our) (last )?order|reorder (my|the|our) last|same order|same again|same thing|(i|we) (usually )?(got|ordered|bought|get|order)\b.*\b(last|before|usual|usually)|last (time|month|week)|usually (get|order))\b/;
 const ORDER_WORDS = /\b(order|reorder|re-order|buy|purchase|need|want|get|send me|ship me|like)\b/;
@@ -512,6 +525,9 @@ export class RulesAgent implements Agent {
   private goodbyeSure(input: AgentTurn): boolean {
     if (this.closingAsked && this.pending === 'anything_else') return true;
     if (!input.text && input.dtmf) return true;
+    // a turn made only of closing words ("that is all, thank you, goodbye") is a goodbye whatever
+    // the confidence: nothing else in it could have been a request
+    if (onlyClosingWords(input.text ?? '')) return true;
     return input.confidence === undefined || input.confidence >= this.tun.confirmBelow;
   }
 

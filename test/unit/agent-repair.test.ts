@@ -473,6 +473,15 @@ t.test('a low-confidence goodbye: "yes" ends the call; a confident goodbye ends 
     t.ok(hungUp(await hear('that is all thank you goodbye', { confidence: 0.9 })), 'a confident goodbye ends the call as before');
   }
   {
+    // a whole closing sentence heard at a low confidence (noisy line): nothing in it could be a request
+    const { hear } = await setup();
+    t.ok(hungUp(await hear('that is all thank you goodbye', { confidence: 0.2 })), 'only closing words: ends at once');
+    const b = await setup();
+    t.notOk(hungUp(await b.hear('bye', { confidence: 0.2 })), 'a lone low-confidence "bye" is asked about');
+    const c = await setup();
+    t.notOk(hungUp(await c.hear('i need that is all', { confidence: 0.2 })), 'closing words after a request are asked about');
+  }
+  {
     const { hear, type } = await setup();
     t.ok(hungUp(await type('bye')), 'typed (no recogniser): nothing misheard');
     void hear;
