@@ -202,6 +202,16 @@ interface Run {
   load_srtp_fail?: number;
   scheduling: string;
   resampler: string;
+  /** media threads (MEDIA_THREADS) the sessions were sharded over */
+  media_threads: number;
+  pacing_p99_us_per_thread: number[];
+  sessions_per_thread: number[];
+  /** --vad runs only */
+  vad_mode?: string;
+  vad_handovers?: number;
+  vad_shed?: number;
+  vad_mean_run_ms?: number;
+  vad_max_batch?: number;
 }
 
 type Media = typeof import('../../../src/media/index.ts');
