@@ -208,6 +208,8 @@ export class RulesAgent implements Agent {
    * to the account's rep.
    */
   private department?: { topic: string; spoken: string };
+  /** a part guessed from another reading was rejected: unclear openers are not guessed into reorders again */
+  private guessRejected = false;
 
   constructor(ctx: CallContext, opts: RulesAgentOptions = {}) {
     this.ctx = ctx;
@@ -481,7 +483,7 @@ export class RulesAgent implements Agent {
       this.ask('offer_person', `Sorry, do you want me to put you through to ${dept.spoken}? Please say yes or no.`);
       return;
     }
-    if (input.offDomain && t && this.orderReading(input) && PRICE_WORDS.test(t) === false) {
+    if (input.offDomain && t && !this.guessRejected && this.orderReading(input) && PRICE_WORDS.test(t) === false) {
       // an open turn the open model garbled past its in-domain score, but whose reorder
       // reading names a catalogue code ("i need the o four four one three oh" / "i need twenty
       // of h x four four one zero"): the reorder lane, the part and quantity confirmed on their own
@@ -764,6 +766,7 @@ export class RulesAgent implements Agent {
           // the part came from the order reading of an unclear opener, or the caller says this is
           // not what they asked for: the lane was a guess — back to the request, and the next
           // unclear turn offers a person (out-of-lane requests were squeezed into part checks)
+          if (s.sku_guessed) this.guessRejected = true;
           this.clearLine();
           s.sku_guessed = undefined;
           this.state.lane = 'idle';
