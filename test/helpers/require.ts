@@ -3,7 +3,18 @@
  * reports a FAILURE naming the package (never a skip): `make test` installs it, so a missing
  * tool means a broken install, not an optional feature.
  */
+import { execFileSync } from 'node:child_process';
 import type { Test } from 'tap';
+
+/** True when `cmd args` runs and exits 0 (a tool's --version, say). */
+export function commandRuns(cmd: string, args: string[]): boolean {
+  try {
+    execFileSync(cmd, args, { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * `ok` false → registers a failing test `what` that names `tool` and the Debian package `pkg`,

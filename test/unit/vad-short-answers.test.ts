@@ -16,19 +16,12 @@ import { VadBatcher } from '../../src/vad/batch.ts';
 import { TurnEvent } from '../../src/vad/policy.ts';
 import type { CorpusItem } from '../audio/corpus.ts';
 import { probabilities, turnEvents } from '../audio/pipeline.ts';
-import { requireTool } from '../helpers/require.ts';
+import { commandRuns, requireTool } from '../helpers/require.ts';
 
 setLogLevel('silent');
 t.setTimeout(240_000);
 
-const has = (cmd: string, args: string[]): boolean => {
-  try {
-    execFileSync(cmd, args, { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
+const has = commandRuns;
 
 const VOICES = ['flite:kal', 'flite:slt', 'flite:awb', 'flite:rms', 'espeak:en-us@150', 'espeak:en-us+f3@170'];
 const WORDS = ['Yes.', 'No.', 'Yep.'];

@@ -48,7 +48,7 @@ import { native } from '../../../src/media/native.ts';
 import { setLogLevel } from '../../../src/ops/log.ts';
 import { TURN_DEFAULTS, type TurnTunables } from '../../../src/vad/policy.ts';
 import { buildCorpus, readItem, type CorpusItem } from '../../audio/corpus.ts';
-import { RtpPeer, agentLevels, agentPrompt, audibleOnsetSample, onsetSample, sleep, waitFor, type AgentLevel } from './peer.ts';
+import { RtpPeer, agentLevels, agentPrompt, audibleOnsetSample, onsetSample, pool, sleep, waitFor, type AgentLevel } from './peer.ts';
 
 setLogLevel('silent');
 
@@ -243,18 +243,6 @@ async function trial(item: CorpusItem, tun: Partial<TurnTunables>, onset: number
     peer.close();
     s.close();
   }
-}
-
-async function pool<T, R>(xs: T[], n: number, fn: (x: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(xs.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < xs.length) {
-      const i = next++;
-      out[i] = await fn(xs[i]!);
-    }
-  }));
-  return out;
 }
 
 /** Item class of the backchannel/noise set, for audio kept per class. */

@@ -229,3 +229,16 @@ export function agentLevels(received: RxPacket[], prompt: Int16Array, duckedBelo
     return rp / pp < lim ? 'ducked' : 'full';
   });
 }
+
+/** Runs `fn` over `xs` with at most `n` in flight; results in input order. */
+export async function pool<T, R>(xs: T[], n: number, fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(xs.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: n }, async () => {
+    while (next < xs.length) {
+      const i = next++;
+      out[i] = await fn(xs[i]!);
+    }
+  }));
+  return out;
+}

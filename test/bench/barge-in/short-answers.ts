@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { MediaEngine } from '../../../src/media/index.ts';
 import type { TurnTunables } from '../../../src/vad/policy.ts';
 import { CallerVoices, DEFAULT_VOICES, isUnseen } from '../outcomes/audio.ts';
-import { RtpPeer, sleep, waitFor } from './peer.ts';
+import { RtpPeer, pool, sleep, waitFor } from './peer.ts';
 
 export const SHORT_WORDS = ['Yes.', 'No.', 'Yep.'] as const;
 export const SHORT_SNRS = [15, 5] as const;
@@ -86,18 +86,6 @@ async function answerTrial(engine: MediaEngine, readBack: Int16Array, it: ShortI
     peer.close();
     s.close();
   }
-}
-
-async function pool<T, R>(xs: T[], n: number, fn: (x: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(xs.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < xs.length) {
-      const i = next++;
-      out[i] = await fn(xs[i]!);
-    }
-  }));
-  return out;
 }
 
 export interface ShortSummary {

@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseWav } from '../../../src/cli/rtp.ts';
+import { commandRuns } from '../../helpers/require.ts';
 
 /** The default voices: four espeak-ng variants at different speeds ("unseen") and four flite voices. */
 export const DEFAULT_VOICES = [
@@ -37,14 +38,7 @@ export function parseVoice(id: string): { engine: 'espeak' | 'flite'; voice: str
 
 /** Which of the synthesizers are on PATH. */
 export function haveTools(): { espeak: boolean; flite: boolean; sox: boolean } {
-  const has = (cmd: string, args: string[]): boolean => {
-    try {
-      execFileSync(cmd, args, { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  const has = commandRuns;
   return { espeak: has('espeak-ng', ['--version']), flite: has('flite', ['-lv']), sox: has('sox', ['--version']) };
 }
 
