@@ -81,11 +81,14 @@ t.test('lanes during business hours', async (t) => {
   t.teardown(() => s.stop());
 
   await t.test('identify by ANI and greet by name and account', async (t) => {
-    const r = await call(s, [{ say: 'That is all thank you goodbye', voice: 'kal', noiseSnrDb: 20 }]);
+    // On a noisy line the closing sentence is sometimes not understood ("Sorry, I didn't catch
+    // that…") or asked about ("do you want to end the call?"): the caller then says it again
+    // (the second turn is not sent once the agent has hung up). Either way the agent ends the call.
+    const r = await call(s, [{ say: 'That is all thank you goodbye', voice: 'kal', noiseSnrDb: 20 }, { say: 'Thank you, goodbye.', voice: 'kal' }]);
     t.equal(r.call.status, 200);
     t.match(text(r, 0), /dana/);
     t.match(text(r, 0), /acme plumbing/);
-    t.match(text(r, 1), /goodbye/);
+    t.match(text(r, r.answers.length - 1), /goodbye/);
     t.equal(r.call.hangup, 'server', 'the agent hung up after saying goodbye');
   });
 
@@ -151,7 +154,7 @@ t.test('lanes during business hours', async (t) => {
     const wav = path.join(tmp, 'cli.wav');
     const out = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
       const p = spawn(process.execPath, [path.join(ROOT, 'bin', 'voice-agent.mjs'), 'call', '--port', String(s.sipPort), '--json',
-        '--no-transcribe', '--voice', 'kal', '--say', 'That is all thank you goodbye', '--out', wav], { stdio: ['ignore', 'pipe', 'inherit'] });
+        '--no-transcribe', '--voice', 'kal', '--say', 'That is all thank you goodbye', '--say', 'Thank you, goodbye.', '--out', wav], { stdio: ['ignore', 'pipe', 'inherit'] });
       let stdout = '';
       p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
       p.on('exit', (code) => resolve({ code, stdout }));
@@ -160,7 +163,9 @@ t.test('lanes during business hours', async (t) => {
     const j = JSON.parse(out.stdout.slice(out.stdout.indexOf('{'))) as { status: number; hangup: string; lines: Array<{ role: string; text: string }> };
     t.equal(j.status, 200);
     t.equal(j.hangup, 'server', 'the agent said goodbye and hung up');
-    t.same(j.lines.filter((l) => l.role !== 'call').map((l) => l.role), ['agent', 'caller', 'agent']);
+    // greeting, the closing sentence, the agent's answer (a second closing turn only when the first was not taken as one)
+    const roles = j.lines.filter((l) => l.role !== 'call').map((l) => l.role);
+    t.ok(roles.join() === 'agent,caller,agent' || roles.join() === 'agent,caller,agent,caller,agent', `the conversation lines: ${roles.join()}`);
     t.ok(statSync(wav).size > 8000 * 2 * 5, 'received audio saved as WAV');
   });
 
