@@ -114,6 +114,8 @@ t.test('a VAD worker that dies is replaced; its thread\'s sessions keep their VA
   const started = performance.now();
   while (!engine.vadStats().ready && performance.now() - started < 20_000) await new Promise((r) => setTimeout(r, 50));
   t.equal(engine.vadStats().ready, true, 'a new worker took over');
+  // the worker's stats reach the main thread a few hundred ms after it is ready (periodic report)
+  while (engine.vadStats().batcher?.streams !== 1 && performance.now() - started < 20_000) await new Promise((r) => setTimeout(r, 50));
   t.equal(engine.vadStats().batcher?.streams, 1, 'with the live VAD session');
   s.close();
 });
