@@ -96,12 +96,16 @@ t.test('lanes during business hours', async (t) => {
     const r = await call(s, [
       { say: 'I need twenty of H X four four one zero.', voice: 'slt' },
       { say: 'Yes, that is correct.', voice: 'slt' },
+      // when the part or quantity was heard with a low confidence the agent checks it on its own
+      // first ("twenty of H X four four one zero, is that right?"), and this yes answers the read-back
+      { say: 'Yes, that is correct.', voice: 'slt' },
     ]);
-    t.match(text(r, 1), /h x four four one zero/);
-    t.match(text(r, 1), /place the order/, 'read-back asks for the yes');
+    const rb = r.answers.findIndex((a) => /place the order/.test(a.text ?? ''));
+    t.ok(rb === 1 || rb === 2, `read-back asks for the yes (agent: ${JSON.stringify(r.answers.map((a) => a.text))})`);
+    t.match(text(r, rb), /h x four four one zero/);
     // The recogniser hears the agent's flite voice loosely ("your order is booked" has come back as
     // "can i get that"); the order row below is the hard check, the words only show the booking was spoken.
-    t.match(text(r, 2), /order|booked|number|four eight/, 'the booking and its number are read back');
+    t.match(text(r, rb + 1), /order|booked|number|four eight/, 'the booking and its number are read back');
     const orders = rows<{ order_number: string; account_id: string }>(s.db,
       `SELECT o.order_number, o.account_id FROM orders o JOIN order_lines l ON l.order_number = o.order_number
        WHERE o.source = 'voice' AND l.sku = 'HX-4410' AND l.qty = 20`);
@@ -120,8 +124,14 @@ t.test('lanes during business hours', async (t) => {
       { say: 'I need twenty of H X four four one zero.', voice: 'slt' },
       { say: 'Yes.', voice: 'slt' },
       { say: 'Yes, that is correct.', voice: 'slt' },
+      // after trouble at the read-back (the bare "Yes." not understood) a yes heard with a low
+      // confidence does not book: the keypad decides ("press 1 to place the order"). When the
+      // order was already booked, 1 at "anything else?" books nothing.
+      { dtmf: '1' },
     ]);
-    t.match(text(r, 1), /place the order/, 'read-back asks for the yes');
+    // a low-confidence part or quantity is checked on its own before the read-back: then the bare
+    // "Yes." answers that check and the fuller yes the read-back
+    t.ok(r.answers.some((a) => /place the order/.test(a.text ?? '')), `a read-back asks for the yes (agent: ${JSON.stringify(r.answers.map((a) => a.text))})`);
     t.not(text(r, 2), '(no answer)', `the agent answered the bare "Yes." (${text(r, 2)})`);
     t.ok(r.answers[2] && !r.answers[2].timedOut, 'no dead air after "Yes."');
     const reprompted = /no input; reprompt/.test(r.story.join(','));
@@ -133,7 +143,8 @@ t.test('lanes during business hours', async (t) => {
   await t.test('order status PO12345 (PO keyed as DTMF): status and tracking read back', async (t) => {
     const r = await call(s, [{ say: 'What is the status of my order', voice: 'kal' }, { dtmf: '12345#' }]);
     t.match(text(r, 1), /number/, 'the agent asks for the PO number');
-    t.match(text(r, 2), /shipped/);
+    // the test's own recogniser hears the agent loosely ('it shipped' has come back as 'it ship')
+    t.match(text(r, 2), /ship/);
     t.match(text(r, 2), /tracking number/);
   });
 
