@@ -13,6 +13,7 @@
 import { activeCallsFrom } from '../../src/sip/drachtio-router.ts';
 import { parseRouterArgs, RouterArgError } from '../../src/sip/drachtio-router-cli.ts';
 import { setLogLevel } from '../../src/ops/log.ts';
+import { rng } from './rng.ts';
 
 setLogLevel('silent');
 
@@ -30,17 +31,6 @@ const METRIC_SEEDS: string[] = [
 const TOKENS = ['--node', '--listen', '--policy', '--probe-ms', '--auth', '--bogus', '=', ',', ':', ';', ';transport=tls', ';transport=udp',
   'http://', 'https://', 'ftp://', '[', ']', '::1', '0', '65535', '65536', '-1', '1e9', 'NaN', 'Infinity', '', ' ', '\n', '\u0000', 'é',
   'least-calls', 'round-robin', 'x'.repeat(300), '{', '}', '"', '#', 'voice_agent_calls_active', '1e999', '-0'];
-
-/** xorshift32 */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    return x / 0x100000000;
-  };
-}
 
 function mutate(s: string, r: () => number): string {
   const pick = <T>(a: T[]): T => a[Math.floor(r() * a.length)]!;

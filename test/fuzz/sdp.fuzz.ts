@@ -13,6 +13,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { parseSdp, serializeSdp, negotiate, SdpError } from '../../src/sdp/index.ts';
+import { rng } from './rng.ts';
 
 const SEEDS: string[] = [
   'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n',
@@ -27,17 +28,6 @@ const TOKENS = ['0', '8', '18', '96', '101', '111', '127', '128', '255', '-1', '
   'PCMU/8000', 'pcma/8000', 'opus/48000/2', 'telephone-event/8000', 'G729/8000', 'IN', 'IP4', 'IP6', '0.0.0.0', '::',
   'RTP/AVP', 'RTP/SAVP', 'sendonly', 'recvonly', 'inactive', 'a=', 'm=', 'c=', '/', ':', ' ', '', '\t', '\r', '\n', '\u0000',
   'é', '\u{1F600}', 'a=rtpmap:', 'a=fmtp:', 'm=audio', 'c=IN IP4', 'v=0', 'o=- 1 1 IN IP4 1.1.1.1', 'x'.repeat(300)];
-
-/** xorshift32 */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    return x / 0x100000000;
-  };
-}
 
 function mutate(input: string, r: () => number): string {
   const pick = <T>(a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
