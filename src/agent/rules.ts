@@ -854,7 +854,14 @@ export class RulesAgent implements Agent {
         const so = extractOrderNumber(text);
         const po = so && !extractPoNumber(text) ? undefined : extractPoAnswer(text);
         if (po || so) {
-          yield* this.status({ ...(po ? { po } : {}), ...(so && !po ? { so } : {}) });
+          // the recogniser's other readings of the same answer (e.g. the PO grammar's, when the open
+          // model overrode it): each is looked up, within the caller's account, if the first is not found
+          const others = [...new Set((input.alternatives ?? []).map((a) => {
+            const aso = extractOrderNumber(a.text);
+            const apo = aso && !extractPoNumber(a.text) ? undefined : extractPoAnswer(a.text);
+            return apo ? `po:${apo}` : aso ? `so:${aso}` : '';
+          }))].filter((k) => k && k !== (po ? `po:${po}` : `so:${so}`));
+          yield* this.status({ ...(po ? { po } : {}), ...(so && !po ? { so } : {}), ...(others.length ? { others } : {}) });
           return true;
         }
         if (ORDER_WORDS.test(t) && extractSkuCandidates(text).length > 0) return false;
@@ -1531,7 +1538,7 @@ export class RulesAgent implements Agent {
     return true;
   }
 
-  private async *status(ref: { po?: string; so?: string; keyed?: boolean; latest?: boolean }): AsyncGenerator<AgentAction> {
+  private async *status(ref: { po?: string; so?: string; keyed?: boolean; latest?: boolean; others?: string[] }): AsyncGenerator<AgentAction> {
     this.state.lane = 'status';
     const { po, so } = ref;
     if (!po && !so && !(ref.latest && this.state.account)) {
@@ -1545,6 +1552,18 @@ export class RulesAgent implements Agent {
       // keyed digits may be the order number rather than the PO
       r = yield* this.tool('order_status', { order_number: `SO-${po.slice(2)}`, ...(this.state.account ? { account_id: this.state.account.id } : {}) });
       if (r.ok && r.data.found) return void this.speakStatus(r.data, { so: `SO-${po.slice(2)}` });
+    }
+    if (r.ok && !r.data.found && ref.others?.length && this.state.account) {
+      // only for an identified caller, and only an order of their own account: another reading of
+      // the number never reads out someone else's order (the status says the PO it found)
+      for (const k of ref.others) {
+        const [kind, id] = [k.slice(0, 2), k.slice(3)];
+        const alt = yield* this.tool('order_status', { ...(kind === 'po' ? { po_number: id } : { order_number: id }), account_id: this.state.account.id });
+        if (alt.ok && alt.data.found && alt.data.account_id === this.state.account.id) {
+          log.info('order found under another reading of the number', { callId: this.ctx.callId, heard: po ?? so, found: id });
+          return void this.speakStatus(alt.data, kind === 'po' ? { po: id } : { so: id });
+        }
+      }
     }
     const spokenRef = po ? (ref.keyed ? `P O ${speakCode(po.slice(2))}` : `purchase order ${speakCode(po)}`) : so ? `order ${speakCode(so)}` : 'your last order';
     if (!r.ok) {

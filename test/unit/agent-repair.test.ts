@@ -264,6 +264,18 @@ t.test('repair: the PO — again, then its digits by keypad', async (t) => {
   t.match(said(await key('481200')), /^Order S O, four eight one, two zero zero is shipped/);
 });
 
+t.test('repair: a PO not found under the top reading is looked up under the other readings — only the caller\'s own orders', async (t) => {
+  const { hear } = await setup();
+  await hear('where is my order');
+  // the open model overrode the PO grammar ("i want to three four five"); the grammar's reading is an alternative
+  t.match(said(await hear('i want to three four five', { confidence: 0.6, alternatives: [{ text: 'one two three four five', confidence: 0.4, grammar: 'po' }] })),
+    /P O, one two three four five.*is shipped/);
+  // another account's PO (PO77410 is ACC-10113's) is never read out from an alternative reading
+  await hear('check on an order');
+  t.match(said(await hear('i want to three four five', { confidence: 0.6, alternatives: [{ text: 'seven seven four one zero', confidence: 0.4, grammar: 'po' }] })),
+    /couldn't find purchase order P O, three four five\. Could you read me the number again\?/);
+});
+
 t.test('repair: asked three times and still not understood → a person, with that reason', async (t) => {
   const { hear, agent } = await setup({ escalation: true });
   await hear('i want to reorder h x four four one zero');
