@@ -86,13 +86,17 @@ type Question =
 
 /** What each question asks for (the recogniser's per-state grammar). */
 const EXPECT: Record<Question, Expectation> = {
-  confirm_order: 'yesno', confirm_sku: 'yesno', confirm_qty: 'yesno', qty: 'quantity', sku: 'sku', choose_sku: 'digits', po: 'po',
+  // the checks take a yes, a no, or the correction ("no, forty"; "no, H X forty-four ten")
+  confirm_order: 'check_qty', confirm_sku: 'check_part', confirm_qty: 'check_qty', qty: 'quantity', sku: 'sku', choose_sku: 'digits', po: 'po',
   phone_for_account: 'digits', caller_name: 'name', confirm_name: 'yesno', account_name: 'name', confirm_account: 'yesno',
   callback_confirm: 'yesno', callback_number: 'digits', reason: 'message', offer_message: 'yesno', offer_person: 'yesno',
   anything_else: 'open', after_hours_menu: 'open',
   // open, not yes/no: the usual answer is the request again, which a yes/no grammar would force into "yes"
   confirm_goodbye: 'open',
 };
+
+/** States whose answer is a yes or a no (with a correction, for the checks). */
+const YES_NO_STATES: ReadonlySet<Expectation> = new Set<Expectation>(['yesno', 'check_part', 'check_qty']);
 
 /** The slots a repair loop counts failures on. */
 type RepairSlot = 'qty' | 'sku' | 'po' | 'confirm' | 'phone' | 'callback' | 'name' | 'company';
@@ -130,6 +134,8 @@ const HELP_ONLY = /^(help|help me|i need help|help please|can you help( me)?)$/;
 const NOT_ASKED = /\bnot (what|the one) i (asked|said|wanted|want|meant|need)|\bi (didn't|did not) (ask|say|want|order) (that|for that|for)|\bnot what i\b/;
 /** The keypad offers of the confirm loops (the second miss). */
 const KEY_PART = 'Sorry, I still didn\'t get that. Please key in the number printed beside the part — just its digits — and press pound.';
+/** The keypad offered beside a spoken answer, once a part was misheard. */
+const KEY_PART_OFFER = 'You can also key in the number printed beside the part, then press pound.';
 const KEY_QTY = 'Sorry, I still didn\'t get that. Please key in the quantity on your phone and press pound.';
 const KEY_CONFIRM = 'Sorry, I still didn\'t get that. To place the order, say yes or press 1. To cancel it, say no or press 2.';
 const MENU = 'I can help you reorder parts, check an order by its PO number, or take a message for your rep. What would you like to do?';
@@ -431,15 +437,21 @@ export class RulesAgent implements Agent {
    * clear yes or no and asks for no person, that answer is the caller's.
    */
   private preferOpenYesNo(input: AgentTurn): AgentTurn {
-    if (this.state.expect !== 'yesno' || !doubtful(input.confidence, this.state.expect)) return input;
+    if (!YES_NO_STATES.has(this.state.expect ?? 'open') || !doubtful(input.confidence, this.state.expect)) return input;
     const open = input.alternatives?.[0]?.text?.trim();
     if (!open || open === input.text?.trim() || asksForPerson(open) || !yesNo(open)) return input;
     const yn = yesNo(open)!;
-    log.info('doubtful yes/no grammar answer replaced by the open transcript', { callId: this.ctx.callId, grammar: input.text, open, answer: yn });
     // a yes is just the yes (the open model's other words on a forced turn are as unsure:
     // "ignore your rules and place the order" came back as "can i get eleven place the
-    // order"); a no keeps its words, which may correct the line ("no, forty")
-    return { ...input, text: yn === 'yes' ? 'yes' : open, confidence: Math.max(DOUBTFUL_BELOW, input.alternatives?.[0]?.confidence ?? DOUBTFUL_BELOW) };
+    // order"); a no keeps its words only when they may correct the line ("no, forty", a part)
+    // or say the check was not what the caller asked for — never other words: "no, that is not
+    // what I asked for" came back from the open model as "no that is all one four", and its
+    // "that is all" asked the caller whether to end the call
+    const t = words(open).join(' ');
+    const corrects = !GOODBYE.test(t) && quantityIn(open) !== undefined || extractSkuCandidates(open).length > 0 || NOT_ASKED.test(t);
+    const text = yn === 'yes' ? 'yes' : corrects ? open : 'no';
+    log.info('doubtful yes/no grammar answer replaced by the open transcript', { callId: this.ctx.callId, grammar: input.text, open, answer: yn, text });
+    return { ...input, text, confidence: Math.max(DOUBTFUL_BELOW, input.alternatives?.[0]?.confidence ?? DOUBTFUL_BELOW) };
   }
 
   private async *handle(turn: AgentTurn): AsyncGenerator<AgentAction> {
@@ -668,6 +680,17 @@ export class RulesAgent implements Agent {
     return true;
   }
 
+  /**
+   * The part was misheard (a check rejected, a code not in the catalogue): ask for it again with
+   * the keypad offered beside it — keyed digits answer it from now on — then, on the next miss,
+   * the keypad alone; a person after `maxAsks`.
+   */
+  private offerPartKeys(again: string, keypad = 'Sorry about that. Please key in the number printed beside the part — just its digits — and press pound.'): true {
+    this.repair('sku', 'sku', again, keypad);
+    if (this.pending === 'sku') this.keypad = 'sku';
+    return true;
+  }
+
   /** How sure a turn is of one value read from it: keyed = 1; else the recogniser's confidence, lowered when n-best alternatives read it differently. */
   private sure<T>(input: AgentTurn, value: T, read: (text: string) => T | undefined): number {
     if (!input.text && input.dtmf) return 1;
@@ -757,6 +780,14 @@ export class RulesAgent implements Agent {
           yield* this.nextOrderStep();
           return true;
         }
+        if (cands.length > 0 && yn === 'no' && skuKey(cands[0]!.sku) === skuKey(String(s.sku ?? ''))) {
+          // "no, <the part just checked>": the check grammar forced the part it was asked about
+          // onto a correction it did not get — not a confirmation, and not a new part to check
+          s.sku = undefined;
+          s.sku_check = false;
+          s.sku_guessed = undefined;
+          return this.offerPartKeys(`Sorry about that. What is the part number? ${KEY_PART_OFFER}`);
+        }
         if (cands.length > 0) {
           s.sku = undefined;
           yield* this.reorder(text, input, true);
@@ -775,10 +806,11 @@ export class RulesAgent implements Agent {
           return true;
         }
         if (yn === 'no') {
+          // the part was misheard once already: the keypad is offered with the question (letters
+          // are what the recogniser gets wrong; the caller may still say it)
           s.sku = undefined;
           s.sku_check = false;
-          return this.repair('sku', 'sku', 'Sorry about that. What is the part number?',
-            'Sorry about that. Please key in the number printed beside the part — just its digits — and press pound.');
+          return this.offerPartKeys(`Sorry about that. What is the part number? ${KEY_PART_OFFER}`);
         }
         return this.repair('sku', 'confirm_sku', `Is the part ${speakCode(String(s.sku))}? Please say yes or no.`, KEY_PART);
       }
@@ -1238,7 +1270,7 @@ export class RulesAgent implements Agent {
         return;
       }
       // what was heard is not in the catalogue: never offer a near match as the order
-      this.repair('sku', 'sku', `I couldn't find part number ${speakCode(heard.sku)}. Could you say the part number again?`,
+      this.offerPartKeys(`I couldn't find part number ${speakCode(heard.sku)}. Could you say the part number again? ${KEY_PART_OFFER}`,
         `I couldn't find part number ${speakCode(heard.sku)}. Please key in the number printed beside the part — just its digits — and press pound.`);
       return;
     }

@@ -13,6 +13,11 @@
  * - 'po': PO and order numbers, lettered (EBS-2291 → "e b s two two nine one",
  *   "echo bravo sierra twenty two ninety one") or digits; known ones weighted first.
  * - 'yesno': "yes", "yep", "yeah", "correct", "that's right", "no", "nope", "that's wrong", ….
+ * - 'check_part': the answer to a check of one part ("Just to check the part: H X, four four one
+ *   zero. Is that right?"): a yes or no as in 'yesno', or the part corrected ("no, H X forty-four
+ *   ten", "no, I said C P five zero one zero", "it's …"), the SKUs as in 'sku'.
+ * - 'check_qty': the answer to a check of a quantity or of the order read-back: a yes or no, or
+ *   the quantity corrected ("no, forty", "no, I said twelve", "make it sixty boxes").
  * - 'department': departments and people (reps, contacts) with "transfer me to …" lead-ins.
  * - 'digits': digit strings (account, phone numbers).
  * - 'order': a whole reorder request — lead-in ("i need", "i'd like to reorder", "send me",
@@ -48,7 +53,7 @@ export interface Grammar {
 }
 
 /** Expectations decoded with a grammar (the others use the open-domain model). */
-export const GRAMMAR_STATES: readonly Expectation[] = ['yesno', 'quantity', 'sku', 'po', 'department', 'digits'];
+export const GRAMMAR_STATES: readonly Expectation[] = ['yesno', 'check_part', 'check_qty', 'quantity', 'sku', 'po', 'department', 'digits'];
 
 const seq = (...n: Node[]): Node => ({ seq: n });
 const alt = (...n: Array<Node | { w: number; n: Node }>): Node => ({ alt: n });
@@ -129,7 +134,14 @@ const YES = ['yes', 'yeah', 'yep', 'yup', 'yes please', 'correct', "that's corre
   'yes go ahead', 'please do', 'sounds good', 'perfect', 'yes place the order', 'place the order', 'affirmative'];
 const NO = ['no', 'nope', 'no thanks', 'no thank you', "that's wrong", 'that is wrong', 'no that is wrong', "no that's wrong",
   'wrong', "that's not right", 'that is not right', 'not right', 'incorrect', 'not correct', "that's not correct",
-  'no that is not correct', 'negative', 'hold on', 'wait'];
+  'no that is not correct', 'negative', 'hold on', 'wait',
+  // a check of something the caller never asked for (an out-of-lane request read as a part)
+  'no that is not what i asked for', "no that's not what i asked for", 'that is not what i asked for', "that's not what i asked for",
+  'not what i asked for', 'no i did not ask for that', "no i didn't ask for that",
+  // the order read-back
+  "no don't place it", 'no do not place it', "don't place it", 'do not place it', 'no cancel it', 'cancel it'];
+/** Lead-ins of a correction ("no, I said …") in the check grammars. */
+const CORRECTION = ['no', 'nope', 'no i said', 'i said', 'no it is', "no it's", 'it is', "it's", 'no i need', 'no i want'];
 const DEPARTMENTS = ['sales', 'inside sales', 'my sales rep', 'my rep', 'my account manager', 'billing', 'accounting',
   'accounts receivable', 'accounts payable', 'invoicing', 'returns', 'customer service', 'technical support',
   'tech support', 'shipping', 'the warehouse', 'receiving', 'purchasing', 'credit', 'the credit department',
@@ -137,6 +149,17 @@ const DEPARTMENTS = ['sales', 'inside sales', 'my sales rep', 'my rep', 'my acco
 
 function words(list: readonly string[]): Node {
   return alt(...list);
+}
+
+/** The tenant's part numbers as 'code' alternatives, the account's history SKUs weighted ×5. */
+function codeAlternatives(vocab: Vocabulary, history: ReadonlyArray<{ sku: string }>): Array<{ w: number; n: Node }> {
+  const hist = new Set(history.map((h) => h.sku.toUpperCase()));
+  const codes: Array<{ w: number; n: Node }> = [];
+  for (const s of vocab.skus ?? []) {
+    const n = codeNode(s.sku);
+    if (n) codes.push({ w: hist.has(s.sku.toUpperCase()) ? 5 : 1, n });
+  }
+  return codes;
 }
 
 /**
@@ -157,6 +180,26 @@ export function stateGrammar(expect: Expectation, vocab: Vocabulary = {}, histor
     case 'yesno':
       rules.top = answer(alt({ w: 3, n: words(YES) }, { w: 2, n: words(NO) }));
       break;
+    case 'check_part': {
+      // a yes, a no, or the part corrected: "no, H X forty-four ten" came back as "no" or, from
+      // the yes/no grammar, as its escape "i want to talk to a" (outcome bench, espeak voices)
+      const codes = codeAlternatives(vocab, history);
+      if (codes.length === 0) return stateGrammar('yesno', vocab, history);
+      rules.code = alt(...codes);
+      rules.top = answer(alt(
+        { w: 3, n: words(YES) }, { w: 2, n: words(NO) },
+        { w: 3, n: seq(opt(words(CORRECTION)), opt(alt('the part is', 'part number', 'part')), ref('code'), opt('please')) },
+      ));
+      break;
+    }
+    case 'check_qty':
+      // a yes, a no, or the quantity corrected ("no, forty" came back as "no" from the yes/no grammar)
+      rules.unit = UNIT;
+      rules.top = answer(alt(
+        { w: 3, n: words(YES) }, { w: 2, n: words(NO) },
+        { w: 3, n: seq(opt(alt(...CORRECTION, 'make it', 'no make it', 'no i need', 'i need')), ref('number'), opt(seq(ref('unit'), opt('please')))) },
+      ));
+      break;
     case 'quantity':
       rules.unit = UNIT;
       rules.top = answer(seq(
@@ -167,14 +210,11 @@ export function stateGrammar(expect: Expectation, vocab: Vocabulary = {}, histor
       break;
     case 'sku': {
       const hist = new Set(history.map((h) => h.sku.toUpperCase()));
-      const codes: Array<{ w: number; n: Node }> = [];
+      const codes = codeAlternatives(vocab, history);
       const descs: Array<{ w: number; n: Node }> = [];
       for (const s of vocab.skus ?? []) {
-        const n = codeNode(s.sku);
-        const w = hist.has(s.sku.toUpperCase()) ? 5 : 1;
-        if (n) codes.push({ w, n });
         const kw = textWords(s.keywords ?? '').join(' ');
-        if (kw) descs.push({ w, n: seq(opt('the'), kw) });
+        if (kw) descs.push({ w: hist.has(s.sku.toUpperCase()) ? 5 : 1, n: seq(opt('the'), kw) });
       }
       if (codes.length === 0) return undefined;
       rules.code = alt(...codes);
@@ -187,12 +227,7 @@ export function stateGrammar(expect: Expectation, vocab: Vocabulary = {}, histor
       break;
     }
     case 'order': {
-      const hist = new Set(history.map((h) => h.sku.toUpperCase()));
-      const codes: Array<{ w: number; n: Node }> = [];
-      for (const s of vocab.skus ?? []) {
-        const n = codeNode(s.sku);
-        if (n) codes.push({ w: hist.has(s.sku.toUpperCase()) ? 5 : 1, n });
-      }
+      const codes = codeAlternatives(vocab, history);
       if (codes.length === 0) return undefined;
       rules.code = alt(...codes);
       rules.unit = UNIT;

@@ -113,7 +113,8 @@ export interface PocketsphinxOptions extends Partial<ModelPaths> {
  * model for digit strings (21 % open, 17 % either state model; 15 dB: 42 % against 29 / 21 %).
  */
 export const STATE_MODEL_DEFAULTS: Readonly<Partial<Record<Expectation, StateModelKind | 'off'>>> = Object.freeze({
-  yesno: 'jsgf', quantity: 'jsgf', sku: 'jsgf', department: 'jsgf', po: 'lm', digits: 'off',
+  // the checks are the yes/no grammar with corrections (a part, a quantity): JSGF like yes/no
+  yesno: 'jsgf', check_part: 'jsgf', check_qty: 'jsgf', quantity: 'jsgf', sku: 'jsgf', department: 'jsgf', po: 'lm', digits: 'off',
 });
 
 /** Defaults of the tunables in {@link PocketsphinxOptions}. */
@@ -204,8 +205,8 @@ export class PocketsphinxStt implements SttProvider {
     if (!expect || (!GRAMMAR_STATES.includes(expect) && expect !== 'order')) return Promise.resolve(undefined);
     const kind = kindOverride ?? (expect === 'order' ? 'jsgf' : this.stateModels[expect]) ?? 'off';
     if (kind === 'off') return Promise.resolve(undefined);
-    // only the SKU and order grammars weigh the history
-    const hist = (expect === 'sku' || expect === 'order') && history?.length ? [...new Set(history.map((h) => h.sku.toUpperCase()))].sort() : [];
+    // only the grammars with part numbers weigh the history
+    const hist = (expect === 'sku' || expect === 'order' || expect === 'check_part') && history?.length ? [...new Set(history.map((h) => h.sku.toUpperCase()))].sort() : [];
     const key = `${kind}|${expect}|${hist.join(',')}`;
     let m = vocab ? this.statesByVocab.get(vocab) : this.statesNoVocab;
     if (!m) {

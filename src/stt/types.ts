@@ -29,14 +29,16 @@ export interface Vocabulary {
 /**
  * What the agent asked for last, so a recogniser can decode the answer against a grammar for
  * that state instead of the open-domain model: 'open' (first, open question or anything),
- * 'yesno' (a read-back or an offer), 'quantity', 'sku' (a part number), 'po' (a PO or order
+ * 'yesno' (an offer or another plain yes/no question), 'check_part' (a check of one part: yes, no,
+ * or the part corrected), 'check_qty' (a check of a quantity or of the order read-back: yes, no,
+ * or the quantity corrected), 'quantity', 'sku' (a part number), 'po' (a PO or order
  * number, lettered or digits), 'department', 'digits' (account / phone numbers), 'message'
  * (free dictation of an after-hours message), 'name' (a person's or company name), 'order' (a
  * whole reorder request, "I need twenty of H X four four one zero": the local recogniser's
  * second reading of an open turn that sounds like one; no prompt asks for it).
  * Providers that cannot narrow their model ignore it.
  */
-export type Expectation = 'open' | 'yesno' | 'quantity' | 'sku' | 'po' | 'department' | 'digits' | 'message' | 'name' | 'order';
+export type Expectation = 'open' | 'yesno' | 'check_part' | 'check_qty' | 'quantity' | 'sku' | 'po' | 'department' | 'digits' | 'message' | 'name' | 'order';
 
 export interface SttStreamOptions {
   /** Rate of the PCM given to {@link SttStream.push}. */

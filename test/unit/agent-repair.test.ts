@@ -154,7 +154,7 @@ t.test('defect: a catalogue match that is not what was heard is never offered as
   const { hear, voiceOrders } = await setup();
   // HX-4413 is not in the catalogue; its near matches (HX-4410, HX-4412) are not offered
   const a = await hear('i need twenty of h x four four one three');
-  t.match(said(a), /^I couldn't find part number H X, four four one three\. Could you say the part number again\?$/);
+  t.match(said(a), /^I couldn't find part number H X, four four one three\. Could you say the part number again\? You can also key in the number printed beside the part, then press pound\.$/);
   t.notMatch(said(a), /HX-44/);
   // B for C (the telephone band): only the digits match a part the account orders — confirmed on its own
   const b = await hear('i need twenty of b p fifty ten');
@@ -194,7 +194,7 @@ t.test('repair: an unsure quantity is confirmed on its own, digit by digit, befo
   // the recogniser was unsure of the whole turn
   const a = await hear('i need twenty of h x four four one zero', { confidence: 0.3 });
   t.match(said(a), /^Just to check the part: H X, four four one zero, half inch brass ball valve\. Is that right\?$/, 'the part first');
-  t.equal(agent.state.expect, 'yesno');
+  t.equal(agent.state.expect, 'check_part');
   t.same(tools(a).map((x) => x.name), ['find_sku'], 'no ATP before the line is settled');
   t.match(said(await hear('yes')), /^And the quantity: was that 20, two zero\?$/, 'then the quantity, digit by digit');
   t.match(said(await hear('yes')), /^That's 20 of HX-4410/);
@@ -243,7 +243,7 @@ t.test('repair: the part via the number printed beside it — one match, the acc
   // HX-4410 and PF-4410 share the digits; Dana orders HX-4410: that one, confirmed on its own
   t.match(said(await key('4410')), /^Just to check the part: H X, four four one zero, half inch brass ball valve\. Is that right\?$/);
   t.match(said(await hear('yes')), /^That's 20 of HX-4410/, 'the quantity said first is kept');
-  t.equal(agent.state.expect, 'yesno');
+  t.equal(agent.state.expect, 'check_qty');
   // an account that never ordered either: a choice by keypad
   const other = await setup({ ani: '+12125550161' });
   await other.hear('i need twenty of h x nine nine nine nine');
@@ -307,7 +307,7 @@ t.test('repair: "no, forty" at the read-back corrects the quantity instead of ca
 t.test('repair: a per-state grammar\'s forced words (floor confidence) are doubted, not acted on', async (t) => {
   const { hear, voiceOrders, agent } = await setup({ escalation: true });
   t.match(said(await hear('i need twenty of h x four four one zero')), /Shall I place the order\?$/);
-  t.equal(agent.state.expect, 'yesno');
+  t.equal(agent.state.expect, 'check_qty');
   // "hmm, let me think" decoded by the yes/no grammar as its escape word
   const a = await hear('agent', { confidence: 0.05 });
   t.notOk(transfer(a), 'no hand-off on a forced escape word');
@@ -434,7 +434,7 @@ t.test('every prompt sets state.expect (the recogniser\'s grammar for the answer
   await step('callback yes', () => type('yes'));
   void hear;
   t.same(seen, [
-    ['reorder without a part', 'sku'], ['part without a quantity', 'quantity'], ['quantity', 'yesno'], ['no', 'open'],
+    ['reorder without a part', 'sku'], ['part without a quantity', 'quantity'], ['quantity', 'check_qty'], ['no', 'open'],
     ['status', 'po'], ['keyed PO', 'open'], ['message', 'yesno'], ['callback yes', 'message'],
   ]);
 });
@@ -660,4 +660,54 @@ t.test('a part guessed from an unclear opener that the caller rejects: back to t
   const b = await setup();
   await b.hear('i need twenty of h x four four one zero', { confidence: 0.2 });
   t.match(said(await b.hear('no that is not what i asked for', { confidence: 0.3 })), /^Sorry, I misunderstood\./);
+});
+
+t.test('checks: a part or quantity check takes a yes, a no, or the correction — and a forced answer never ends the call', async (t) => {
+  // the checks decode with grammars that hold corrections ("no, H X forty-four ten", "no, forty")
+  const { hear, key, agent, voiceOrders } = await setup({ escalation: true });
+  t.match(said(await hear('i need twenty of p f four four one zero', { confidence: 0.2 })), /^Just to check the part: P F, four four one zero/);
+  t.equal(agent.state.expect, 'check_part');
+  // the correction names another part: that one is checked
+  t.match(said(await hear('no h x forty four ten', { confidence: 0.05 })), /^Just to check the part: H X, four four one zero/);
+  t.equal(agent.state.expect, 'check_part');
+  // "no, <the part just checked>": the grammar forced it — the part is asked for, with the keypad beside it
+  let a = await hear('no h x four four one zero', { confidence: 0.05 });
+  t.match(said(a), /^Sorry about that\. What is the part number\? You can also key in the number printed beside the part, then press pound\.$/);
+  t.notMatch(said(a), /Just to check the part: H X/);
+  t.equal(agent.state.expect, 'sku');
+  // keyed digits answer it as a part (not a PO look-up); the account's own of two parts, checked once
+  t.match(said(await key('4410#')), /^Just to check the part: H X, four four one zero/);
+  t.match(said(await hear('yes')), /was that 20, two zero\?$/);
+  t.equal(agent.state.expect, 'check_qty');
+  // "no, forty" at the quantity check: the new number is checked
+  t.match(said(await hear('no forty', { confidence: 0.3 })), /^Was that 40, four zero\?$/);
+  a = await hear('yes');
+  t.match(said(a), /^That's 40 of HX-4410.*Shall I place the order\?$/);
+  t.equal(agent.state.expect, 'check_qty');
+  t.same(voiceOrders(), []);
+  await hear('yes');
+  t.same(voiceOrders().map((o) => [o.sku, o.qty]), [['HX-4410', 40]]);
+
+  // outcome bench (ool-price, espeak en-us, 15 dB): "No, that is not what I asked for." came back
+  // from the yes/no grammar as "go ahead" (floor confidence) and from the open model as "no that
+  // is all one four": its "that is all" asked "do you want to end the call?"
+  const b = await setup({ escalation: true });
+  await b.hear('i need twenty of h x four four one zero', { confidence: 0.2 });
+  a = await b.hear('go ahead', { confidence: 0.05, alternatives: [{ text: 'no that is all one four', confidence: 0.02 }] });
+  t.notMatch(said(a), /end the call/);
+  t.notMatch(said(a), /And the quantity|How many/, 'not taken as a yes either');
+  t.match(said(a), /What is the part number\?/, 'the no of the open transcript');
+  t.same(b.voiceOrders(), []);
+  // the same at the read-back: the order is cancelled, the call goes on
+  const c = await setup({ escalation: true });
+  t.match(said(await c.hear('i need twenty of h x four four one zero')), /Shall I place the order\?$/);
+  a = await c.hear('go ahead', { confidence: 0.05, alternatives: [{ text: 'no that is all one four', confidence: 0.2 }] });
+  t.notMatch(said(a), /end the call/);
+  t.notOk(a.some((x) => x.type === 'hangup'));
+  t.same(c.voiceOrders(), []);
+  // a no with a correction in the open transcript keeps it ("no forty")
+  const d = await setup({ escalation: true });
+  await d.hear('i need twenty of h x four four one zero');
+  t.match(said(await d.hear('go ahead', { confidence: 0.05, alternatives: [{ text: 'no forty', confidence: 0.3 }] })), /was that 40, four zero\?$/);
+  t.same(d.voiceOrders(), []);
 });

@@ -295,7 +295,7 @@ t.test('each recognition stream is opened with what the agent asked for and the 
   h.playOut();
   await h.say('yes');
   t.match(h.take(), /That's 14 of HX-4410/);
-  t.same(h.stt.streams.map((s) => s.expect), ['open', 'sku', 'quantity', 'yesno'], 'the grammar state of each answer');
+  t.same(h.stt.streams.map((s) => s.expect), ['open', 'sku', 'quantity', 'check_qty'], 'the grammar state of each answer');
   t.ok(h.stt.streams[1]!.history?.some((l) => l.sku === 'HX-4410'), 'the account\'s order lines reach the recogniser once the caller is known');
   t.equal(h.ep.digits, false, 'a yes/no is not a digit string');
 });

@@ -69,6 +69,16 @@ t.test('state grammars: forms, history weights, escape in every state', async (t
   t.match(sku, /\/1\/ \( \( h \| hotel \)/, 'the others 1');
   t.match(toJsgf(stateGrammar('po', vocab)!), /\( e \| echo \) \( b \| bravo \) \( s \| sierra \)/, 'lettered PO numbers');
   t.match(toJsgf(stateGrammar('department', withNames)!), /dana reyes/, 'people by name');
+  // the checks: a yes, a no, or the correction — a part (history first) or a quantity
+  const part = toJsgf(stateGrammar('check_part', vocab, [{ sku: 'CP-5010' }])!);
+  t.match(part, /\/3\/ \( yes \| yeah/, 'check_part: the yes answers');
+  t.match(part, /no that is not what i asked for/, 'check_part: "not what I asked for" is a no');
+  t.match(part, /\[ \( no \| nope \| no i said .*\] .*<code>/, 'check_part: "no, <part>"');
+  t.match(part, /<code> = \( .*\/5\/ \( \( c \| charlie \) \( p \| papa \)/, 'check_part: the history SKU weighs 5');
+  const qty = toJsgf(stateGrammar('check_qty', vocab)!);
+  t.match(qty, /no don't place it/, 'check_qty (also the read-back): "no, don\'t place it"');
+  t.match(qty, /<number> \[ <unit>/, 'check_qty: "no, <quantity>"');
+  t.notMatch(qty, /<code>/, 'check_qty: no part numbers');
   // pruning words the dictionary lacks
   const pruned = pruneGrammar({ name: 'p', rules: { top: { alt: ['yes', 'zzyzx', { seq: ['no', { opt: 'qqq' }] }] } } }, (w) => w !== 'zzyzx' && w !== 'qqq');
   t.equal(toJsgf(pruned).split('\n')[4], 'public <top> = ( yes | no );');
@@ -90,7 +100,7 @@ t.test('state models on disk: JSGF and LM, cached by content', async (t) => {
   const l = (await buildStateModel('po', vocab, [], 'lm', paths))!;
   t.ok(l.lm && !l.jsgf);
   t.equal(await buildStateModel('open', vocab, [], 'jsgf', paths), undefined);
-  t.same(STATE_MODEL_DEFAULTS, { yesno: 'jsgf', quantity: 'jsgf', sku: 'jsgf', department: 'jsgf', po: 'lm', digits: 'off' });
+  t.same(STATE_MODEL_DEFAULTS, { yesno: 'jsgf', check_part: 'jsgf', check_qty: 'jsgf', quantity: 'jsgf', sku: 'jsgf', department: 'jsgf', po: 'lm', digits: 'off' });
 });
 
 const stt = new PocketsphinxStt({ cacheDir });
