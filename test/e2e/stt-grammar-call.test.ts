@@ -71,7 +71,10 @@ t.test('a PO read in digits the open model mishears: the PO state model gets it,
   const said = [...log.matchAll(/msg="agent said".*?text="([^"]*)"/g)].map((m) => m[1]!);
   const story = `server heard ${JSON.stringify(heard)}; agent said ${JSON.stringify(said)}`;
   t.ok(said.some((x) => /P ?O|purchase order/i.test(x)), `the agent asked for the PO (${story})`);
-  t.ok(heard.some((h) => /one two three four five/.test(h)), `the server heard the PO digits (${story})`);
+  // the PO grammar's reading is the top one, or (when the open model's confident reading overrode it,
+  // which depends on where the endpointer cut the audio) the other reading under which the PO was found
+  const viaAlternative = /msg="order found under another reading of the number".*found=PO12345/.test(log);
+  t.ok(heard.some((h) => /one two three four five/.test(h)) || viaAlternative, `the server heard the PO digits (${story})`);
   t.match(r.answers.map((a) => a.text).join(' '), /shipped|tracking/, `the status of PO12345 was read to the caller (${story})`);
   t.notMatch(open, /one two three four five/, 'the open model alone does not hear the PO in that audio');
 });
