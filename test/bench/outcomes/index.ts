@@ -31,6 +31,10 @@
  * goal. Reply latency: end of the caller's speech (its last speech packet sent) → first voiced
  * agent packet at the caller's RTP socket, 700 ms endpointing included.
  *
+ * A call ends at --max-turns caller turns (a caller who is not understood hangs up); each turn
+ * the caller spent keying digits the agent asked for moves that limit one turn on, up to 3
+ * (KEYED_EXTRA): a caller following the keypad prompts is getting somewhere.
+ *
  * Last stdout line: JSON {"bench":"outcomes","totals":{…},"by_lane":{…},"by_voice":{…},"by_noise":{…},"cells":[…]}.
  */
 import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
@@ -103,6 +107,13 @@ const CALLER_RTP: PortRange = { min: 43000, max: 43499 };
 const OPEN_AT = '2026-12-02T16:00:00Z';
 /** Wed 2 Dec 2026, 22:00 in Chicago: closed. */
 const CLOSED_AT = '2026-12-03T04:00:00Z';
+/**
+ * Turns a caller spends keying digits the agent asked for (a part's digits, a quantity, a PO)
+ * that do not count against --max-turns: the limit models a caller's patience with not being
+ * understood, and one keying in what the agent asked for is getting somewhere — a keypad path
+ * (part check, keyed part, part check, quantity check, read-back) is 6 turns on its own.
+ */
+const KEYED_EXTRA = 3;
 /** quiet after the agent's speech that ends its turn */
 const SILENCE_MS = 1300;
 /** the caller's clips carry this much silence after the speech (audio.ts) */
@@ -216,6 +227,7 @@ async function runCall(env: Env, job: Job): Promise<CallOutcome> {
     script: async (ctl) => {
       let speechEnd = 0;
       let lastWasSpeech = false;
+      let keyedTurns = 0;
       const prompts: string[] = [];
       for (let turn = 0; ; turn++) {
         const seg: AgentSegment = await ctl.waitForAgent({ silenceMs: SILENCE_MS, timeoutMs: 20000 });
@@ -237,7 +249,9 @@ async function runCall(env: Env, job: Job): Promise<CallOutcome> {
           await ctl.pause(500);
           break;
         }
-        if (out.turns >= MAX_TURNS) {
+        // a caller keying what the agent asked for is following it, not giving up: each keyed
+        // answer moves the limit one turn on (up to KEYED_EXTRA)
+        if (out.turns >= MAX_TURNS + Math.min(KEYED_EXTRA, keyedTurns)) {
           out.why = 'turn limit';
           break;
         }
@@ -256,6 +270,7 @@ async function runCall(env: Env, job: Job): Promise<CallOutcome> {
         if ('end' in act) break;
         out.turns++;
         if ('dtmf' in act) {
+          keyedTurns++;
           out.transcript.push(`caller: [keys ${act.dtmf}]`);
           await ctl.dtmf(act.dtmf);
           lastWasSpeech = false;

@@ -100,6 +100,8 @@ export function quantitiesIn(text: string): number[] {
   const q = nums.filter((n) => unit.test(t.slice(n.end)));
   if (q.length) return q.map((n) => n.value);
   const cleaned = t
+    // sizes in words ("three quarter inch") before the generic size rule, which leaves their first word
+    .replace(/\b(one|three|five|seven) (quarter|quarters|eighths?) inch\b/gi, ' ')
     .replace(/\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march|april|may|june|july|august|september|october|november|december)\b[^.?!]*/gi, ' ')
     .replace(/\b\d+\/\d+\b|\b\w+[- ]?(inch|foot|feet|degree)\b|\bschedule \w+|\b(s o|p o|order number)[^.?!]*/gi, ' ');
   return numbersIn(cleaned).map((n) => n.value).filter((v) => v > 0 && v < 10000);
@@ -302,6 +304,10 @@ export function respond(st: CallerState, agentText: string, turn: number): Actio
       st.corrections++;
       return { say: `No, ${it.spoken[st.corrections % it.spoken.length]}.` };
     }
+    // a check of the part alone ("Just to check the part: P F, four four two zero, three quarter
+    // inch … elbow. Is that right?"): the part is right, so yes — the sizes in its description
+    // are not a quantity to correct
+    if (has(a, /check the part|is the part\b/) && skus.length) return { say: turn % 3 === 2 ? 'Yep.' : 'Yes.' };
     // the first quantity stated is the one read back ("48 of …", "was that 12, one two?")
     const qtys = quantitiesIn(agentText);
     if (qtys.length && qtys[0] !== it.qty) {
