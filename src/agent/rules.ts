@@ -95,6 +95,9 @@ const EXPECT: Record<Question, Expectation> = {
   confirm_goodbye: 'open',
 };
 
+/** Questions a declined person offer goes back to (the order line in the slots is kept). */
+const RESUME_AFTER_OFFER: ReadonlySet<Question> = new Set<Question>(['confirm_sku', 'confirm_qty', 'qty', 'sku']);
+
 /** States whose answer is a yes or a no (with a correction, for the checks). */
 const YES_NO_STATES: ReadonlySet<Expectation> = new Set<Expectation>(['yesno', 'check_part', 'check_qty']);
 
@@ -214,6 +217,8 @@ export class RulesAgent implements Agent {
    * to the account's rep.
    */
   private department?: { topic: string; spoken: string };
+  /** the question pending when a person was offered (a "no" to the offer asks it again) */
+  private beforeOffer?: { q: Question; text: string };
   /** a part guessed from another reading was rejected: unclear openers are not guessed into reorders again */
   private guessRejected = false;
 
@@ -238,6 +243,8 @@ export class RulesAgent implements Agent {
   }
 
   private ask(q: Question, text: string): void {
+    // the question a person offer interrupted: a "no" to the offer goes back to it
+    if (q === 'offer_person' && this.pending !== 'offer_person') this.beforeOffer = this.pending && this.lastAsk?.q === this.pending ? this.lastAsk : undefined;
     this.pending = q;
     if (q !== 'confirm_goodbye') {
       this.lastAsk = { q, text };
@@ -927,7 +934,12 @@ export class RulesAgent implements Agent {
         }
         if (yn === 'no') {
           s.person_reason = undefined;
+          const prev = this.beforeOffer;
+          this.beforeOffer = undefined;
           if (this.state.order.pending) yield* this.readBack();
+          // a person offered in the middle of a part or quantity question (a correction heard as
+          // "talk to a"): back to that question, the line kept
+          else if (prev && RESUME_AFTER_OFFER.has(prev.q) && (prev.q === 'sku' || this.state.slots.sku)) this.ask(prev.q, `Okay. ${prev.text}`);
           else this.ask('anything_else', `Okay. ${MENU}`);
           return true;
         }

@@ -710,4 +710,11 @@ t.test('checks: a part or quantity check takes a yes, a no, or the correction â€
   await d.hear('i need twenty of h x four four one zero');
   t.match(said(await d.hear('go ahead', { confidence: 0.05, alternatives: [{ text: 'no forty', confidence: 0.3 }] })), /was that 40, four zero\?$/);
   t.same(d.voiceOrders(), []);
+  // a correction at a part check forced onto the escape "i want to talk to a": the person offer,
+  // and a "no" to it goes back to the part check, the line kept (it went to the menu)
+  const e = await setup({ escalation: true });
+  await e.hear('i need twenty of h x four four one zero', { confidence: 0.2 });
+  t.match(said(await e.hear('i want to talk to a', { confidence: 0.05 })), /^Sorry, did you ask for a person\?/);
+  t.match(said(await e.hear('no')), /^Okay\. Just to check the part: H X, four four one zero, half inch brass ball valve\. Is that right\?$/);
+  t.match(said(await e.hear('yes')), /^And the quantity: was that 20, two zero\?$/);
 });

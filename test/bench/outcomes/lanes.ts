@@ -285,6 +285,14 @@ export function respond(st: CallerState, agentText: string, turn: number): Actio
       return { say: `P O ${it.po.split('').map((d) => ONES[Number(d)]).join(' ')}.` };
     }
   }
+  // a keypad choice between parts that share the digits ("For H X, four four two zero, …, press 1.
+  // For P F, four four two zero, …, press 2."): the key of the caller's part
+  if (keyIt && (it.kind === 'order' || it.kind === 'reject') && /\bFor [A-Z] [A-Z]/.test(agentText)) {
+    for (const choice of agentText.split(/(?=\bFor [A-Z] [A-Z])/)) {
+      const key = /press (\d)\b/.exec(choice)?.[1];
+      if (key && skusIn(choice)[0] === it.sku) return { dtmf: key };
+    }
+  }
   // the keypad for the part: the digits printed beside it in the catalogue
   if (keyIt && has(a, /printed beside the part|digits of the part/) && (it.kind === 'order' || it.kind === 'reject')) {
     return { dtmf: `${it.sku.replace(/\D/g, '')}#` };
