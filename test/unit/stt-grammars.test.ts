@@ -168,6 +168,36 @@ t.test('real audio: confidence and n-best', async (t) => {
   t.ok(off.confidence < yes.confidence / 2, `off-topic speech has a low confidence (${off.confidence.toFixed(2)})`);
 });
 
+/** Corrections at a check, said by espeak-ng voices: [voice, check state, what is said, the value the agent must read]. */
+const CHECKS: Array<[CallerVoice, Expectation, string, string]> = [
+  [en, 'check_qty', 'No, forty.', '40'],
+  [f3, 'check_qty', 'No, twenty.', '20'],
+  [en, 'check_part', 'No, C P five zero one zero.', 'CP-5010'],
+  [f3, 'check_part', 'No, H X forty-four ten.', 'HX-4410'],
+  [ESPEAK_VOICES[2]!, 'check_part', 'No, C V thirty-one ten.', 'CV-3110'],
+  [f3, 'check_part', 'Yes.', 'yes'],
+];
+
+t.test('real audio: a check grammar keeps the correction the yes/no grammar loses', async (t) => {
+  const history = [{ sku: 'CP-5010' }, { sku: 'HX-4410' }];
+  const value = (state: Expectation, text: string): string | undefined => {
+    if (/^(yes|yeah|yep|yup)\b/.test(text)) return 'yes';
+    if (state === 'check_qty') return String(numbersInWords(text)[0] ?? '');
+    return extractSkuCandidates(text)[0]?.sku;
+  };
+  let checkOk = 0, yesnoOk = 0;
+  for (const [voice, state, say, want] of CHECKS) {
+    const pcm = phone(await speak(say, voice));
+    const yn = await stt.recognize(pcm, 8000, vocab, { expect: 'yesno', history });
+    const ck = await stt.recognize(pcm, 8000, vocab, { expect: state, history });
+    t.comment(`${voice.name} "${say}": yesno "${yn.text}" → ${state} "${ck.text}" (${ck.grammar})`);
+    if (value(state, yn.text) === want) yesnoOk++;
+    if (value(state, ck.text) === want) checkOk++;
+  }
+  t.comment(`check grammar ${checkOk}/${CHECKS.length}, yes/no grammar ${yesnoOk}/${CHECKS.length}`);
+  t.ok(checkOk >= yesnoOk + 3, `the check grammars keep more corrections (${checkOk} vs ${yesnoOk})`);
+});
+
 /** Reorder requests said by espeak-ng voices, the part the caller meant. */
 const ORDERS: Array<[CallerVoice, string, string]> = [
   [en, 'I need twenty of H X four four one zero.', 'HX-4410'],
