@@ -795,6 +795,18 @@ export class RulesAgent implements Agent {
           s.sku_guessed = undefined;
           return this.offerPartKeys(`Sorry about that. What is the part number? ${KEY_PART_OFFER}`);
         }
+        if (cands.length > 0 && yn === 'no') {
+          // "no, <another part>": the correction is checked in turn — and counts on the part's
+          // loop, so corrections misheard as other catalogue parts ("no, C P fifty ten" as "b a
+          // eighty ten") reach the keypad instead of going round part checks
+          const n = (this.failures.sku ?? 0) + 1;
+          s.sku = undefined;
+          s.sku_check = false;
+          if (n >= 2) return this.offerPartKeys(`Sorry about that. What is the part number? ${KEY_PART_OFFER}`);
+          this.failures.sku = n;
+          yield* this.reorder(text, input, true);
+          return true;
+        }
         if (cands.length > 0) {
           s.sku = undefined;
           yield* this.reorder(text, input, true);
