@@ -318,6 +318,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::StopRecording>("stopRecording"),
                            InstanceMethod<&EngineWrap::VadResults>("vadResults"),
                            InstanceMethod<&EngineWrap::SetDigitsPending>("setDigitsPending"),
+                           InstanceMethod<&EngineWrap::SetAudioEvents>("setAudioEvents"),
+                           InstanceMethod<&EngineWrap::SetUtterancePreRoll>("setUtterancePreRoll"),
                            InstanceMethod<&EngineWrap::SetTurnTunables>("setTurnTunables"),
                            InstanceMethod<&EngineWrap::VadKey>("vadKey"),
                        });
@@ -585,6 +587,14 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   }
 
   void SetDigitsPending(const Napi::CallbackInfo& info) { session(info)->setDigitsPending(info[1].ToBoolean().Value()); }
+  // setAudioEvents(id, on): 'audio' events for this session only while JS consumes them
+  void SetAudioEvents(const Napi::CallbackInfo& info) { session(info)->setAudioEvents(info[1].ToBoolean().Value()); }
+  // setUtterancePreRoll(id, ms): audio added before each speechEnd utterance, 0..2000 ms
+  void SetUtterancePreRoll(const Napi::CallbackInfo& info) {
+    std::shared_ptr<Session> s = session(info);
+    const int ms = intArg(info[1], "utterance pre-roll ms", 0, 2000);
+    s->setUtterancePreRoll(static_cast<uint32_t>(ms) * 8);
+  }
 
   void SetTurnTunables(const Napi::CallbackInfo& info) {
     auto s = session(info);

@@ -583,6 +583,10 @@ void Engine::flushEvents() {
     Session* s = kv.second.get();
     const size_t n = s->pendingLen();
     if (n == 0) continue;
+    if (!s->audioEvents()) {  // turned off after these samples were queued: nobody listens
+      s->clearPending();
+      continue;
+    }
     Event& e = newEvent(EventType::Audio, s->id);
     if (e.pcm.size() < n) e.pcm.resize(std::max<size_t>(n, 640));  // grows only until the pool is warm
     std::memcpy(e.pcm.data(), s->pendingPcm(), n * sizeof(int16_t));

@@ -511,13 +511,15 @@ void Session::playoutTick(int64_t nowNs, VadTick* vt, bool late) {
   haveInFrame_ = playout_.tick(nowNs, inFrame_);
   const size_t n = playout_.frameSamples();
   if (haveInFrame_) {
-    size_t k = n;
-    if (inLen_ + k > inPcm_.size()) {
-      inDropped_.fetch_add(k, std::memory_order_relaxed);
-      k = inPcm_.size() - inLen_;
+    if (audioEvents_.load(std::memory_order_relaxed)) {
+      size_t k = n;
+      if (inLen_ + k > inPcm_.size()) {
+        inDropped_.fetch_add(k, std::memory_order_relaxed);
+        k = inPcm_.size() - inLen_;
+      }
+      std::memcpy(inPcm_.data() + inLen_, inFrame_, k * sizeof(int16_t));
+      inLen_ += k;
     }
-    std::memcpy(inPcm_.data() + inLen_, inFrame_, k * sizeof(int16_t));
-    inLen_ += k;
     // One 8 kHz copy of the frame for the bridge peer, the VAD utterance ring and the DTMF detector.
     int16_t tmp[kFrameSamples + 8];
     const int16_t* f8 = inFrame_;

@@ -178,6 +178,20 @@ class Session {
   bool vadEnabled() const { return vad_ != nullptr; }
   /** The partial transcript ends in digits: endpointing waits digitsEndpointSilenceMs. Cleared when the turn ends. */
   void setDigitsPending(bool on) { digitsPending_.store(on, std::memory_order_relaxed); }
+  /**
+   * 'audio' events (the decoded inbound PCM, in batches) for this session: only while JS has a
+   * consumer for them (MediaSession turns this on with its first 'audio' listener). Off, the
+   * playout frames are not queued for JS at all and flushEvents makes no event for the session;
+   * the VAD, the bridge, the recorder and DTMF get the audio as before. Any thread.
+   */
+  void setAudioEvents(bool on) { audioEvents_.store(on, std::memory_order_relaxed); }
+  bool audioEvents() const { return audioEvents_.load(std::memory_order_relaxed); }
+  /**
+   * Extra inbound audio (8 kHz samples) put in front of each VAD utterance (speechEnd), taken
+   * from the utterance ring: soft word onsets start before the first frame the model scores
+   * voiced. The JS side used to add it from a copy of the 'audio' stream. Any thread.
+   */
+  void setUtterancePreRoll(uint32_t samples8k) { preRoll8k_.store(samples8k, std::memory_order_relaxed); }
   /** New turn-taking tunables, applied by the media thread before the next VAD frame. False (with err) if invalid. */
   bool setTurnTunables(const vad::TurnTunables& t, std::string* err);
   size_t queuedSamples() const;
@@ -377,6 +391,8 @@ class Session {
   };
   std::unique_ptr<VadState> vad_;
   std::atomic<bool> digitsPending_{false};
+  std::atomic<bool> audioEvents_{true};  // JS wants 'audio' events (setAudioEvents)
+  std::atomic<uint32_t> preRoll8k_{0};   // setUtterancePreRoll
   void vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, size_t n16, VadTick* vt);
   void vadApply(const vad::TurnOutput& o);  // outbound effects of a turn output (pause, resume, drop)
   void vadSettle(vad::TurnOutput& o);  // a false interruption with nothing to resume is a turn

@@ -217,6 +217,8 @@ size_t Session::copyUtterance(int64_t startFrame, int64_t endFrame, std::vector<
   const VadState& v = *vad_;
   const uint64_t cap = v.ring.size();
   uint64_t from = static_cast<uint64_t>(startFrame) * kVadFrame8k;
+  const uint64_t extra = preRoll8k_.load(std::memory_order_relaxed);
+  from = from > extra ? from - extra : 0;  // the extra pre-roll (setUtterancePreRoll)
   uint64_t to = static_cast<uint64_t>(endFrame + 2) * kVadFrame8k;  // last voiced frame + one frame post-roll
   to = std::min(to, v.total);
   if (v.total > cap) from = std::max(from, v.total - cap);

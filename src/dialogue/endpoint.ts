@@ -60,6 +60,8 @@ export interface EndpointMedia {
   /** present when the session runs the native VAD */
   readonly vad?: boolean;
   setDigitsPending?(on: boolean): void;
+  /** present on media sessions that can put the extra pre-roll in front of VAD utterances themselves */
+  setUtterancePreRoll?(ms: number): void;
   readonly turnTunables?: { endpointSilenceMs: number; digitsEndpointSilenceMs: number; pauseDuckDb?: number } | null;
 }
 
@@ -264,13 +266,20 @@ export class VadEndpointer extends EventEmitter<EndpointerEvents> implements End
   readonly kind = 'vad';
   private digits = false;
   private readonly handlers: Array<[string, (...a: any[]) => void]>;
-  private readonly extraSamples: number;
+  private extraSamples: number;
   private readonly history: Int16Array;
   private total = 0;
 
   constructor(private readonly media: EndpointMedia, opts: VadEndpointerOptions = {}) {
     super();
     this.extraSamples = Math.max(0, Math.round((opts.extraPreRollMs ?? 600) * 8));
+    // The media session adds the pre-roll from its own ring when it can (no 'audio' events are
+    // then needed: a session without an 'audio' listener gets none); otherwise it is matched
+    // in a copy of the 'audio' stream here.
+    if (this.extraSamples > 0 && this.extraSamples <= 2000 * 8 && media.setUtterancePreRoll) {
+      media.setUtterancePreRoll(Math.round(this.extraSamples / 8));
+      this.extraSamples = 0;
+    }
     this.history = new Int16Array(this.extraSamples > 0 ? Math.round((opts.historyMs ?? 16000) * 8) : 0);
     this.handlers = [
       ['speechStart', () => this.emit('speechStart')],

@@ -83,6 +83,10 @@ export interface NativeEngine {
   /** Probabilities for one 'vad' event's windows, same order. */
   vadResults(ids: Uint32Array, probs: Float32Array): void;
   setDigitsPending(id: number, on: boolean): void;
+  /** 'audio' events for this session on/off (MediaSession: on while it has an 'audio' listener). */
+  setAudioEvents(id: number, on: boolean): void;
+  /** Audio (ms, 0..2000) put in front of each speechEnd utterance from the native ring. */
+  setUtterancePreRoll(id: number, ms: number): void;
   setTurnTunables(id: number, t: NativeTurnTunables): void;
   flush(id: number): void;
   queuedSamples(id: number): number;

@@ -296,9 +296,27 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
   ) {
     super();
     this.turn = turn;
+    // 'audio' events only while JS listens for them: without a listener the media thread does not
+    // queue the inbound PCM for JS at all (at hundreds of calls one event per session every 40 ms
+    // would keep the JS thread busy for nothing). The VAD, bridge, recorder and DTMF are not affected.
+    eng.setAudioEvents(id, false);
+    const ee = this as EventEmitter;
+    ee.on('newListener', (ev: string | symbol) => {
+      if (ev === 'audio') this.audioEvents(true);
+    });
+    ee.on('removeListener', (ev: string | symbol) => {
+      if (ev === 'audio' && this.listenerCount('audio') === 0) this.audioEvents(false);
+    });
   }
 
   private turn: TurnTunables | null;
+
+  private audioEvents(on: boolean): void {
+    if (this.closed) return;
+    try {
+      this.eng.setAudioEvents(this.id, on);
+    } catch { /* the native session is gone (engine closed): no events either way */ }
+  }
   private readonly dtmfMerge = new DtmfMerge();
 
   /** VAD and turn-taking are on for this session (SessionOptions.vad). */
@@ -319,6 +337,18 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
    */
   setDigitsPending(on: boolean): void {
     if (this.turn) this.eng.setDigitsPending(this.liveId(), on);
+  }
+
+  /**
+   * Add `ms` of the inbound audio that preceded each VAD utterance in front of it ('speechEnd'
+   * audio), from the media thread's own copy of the last 15 s: soft word onsets start before
+   * the first frame the model scores voiced. Consumers need no 'audio' listener for it (which
+   * would bring the session's 'audio' events back). No-op without VAD.
+   * @defaultValue 0 (off)
+   */
+  setUtterancePreRoll(ms: number): void {
+    if (!Number.isInteger(ms) || ms < 0 || ms > 2000) throw new RangeError(`utterance pre-roll must be an integer of 0..2000 ms, got ${ms}`);
+    if (this.turn) this.eng.setUtterancePreRoll(this.liveId(), ms);
   }
 
   /** Change some turn-taking tunables (e.g. the tenant's); applied from the next VAD frame. Throws when invalid or VAD is off. */

@@ -37,6 +37,23 @@ export const VAD_CONTEXT = 64;
 export const VAD_WINDOW = VAD_FRAME + VAD_CONTEXT;
 /** Duration of one frame (one tick), ms. */
 export const VAD_FRAME_MS = 32;
+/** New samples per frame at 8 kHz (32 ms). */
+export const VAD_FRAME_8K = 256;
+/** Context samples per frame at 8 kHz. */
+export const VAD_CONTEXT_8K = 32;
+/** Samples per model input row at 8 kHz. */
+export const VAD_WINDOW_8K = VAD_FRAME_8K + VAD_CONTEXT_8K;
+
+/** Rates Silero VAD v5 accepts. */
+export type VadSampleRate = 8000 | 16000;
+
+/** Frame, context and row length at a model rate (32 ms frames at both). */
+export function vadGeometry(sr: VadSampleRate): { frame: number; context: number; window: number } {
+  return sr === 8000
+    ? { frame: VAD_FRAME_8K, context: VAD_CONTEXT_8K, window: VAD_WINDOW_8K }
+    : { frame: VAD_FRAME, context: VAD_CONTEXT, window: VAD_WINDOW };
+}
+
 /** Recurrent state floats per stream: 2 × 128. */
 export const VAD_STATE = 256;
 const HALF = 128;
@@ -73,6 +90,12 @@ export interface VadBatcherOptions {
    * @defaultValue 32 (about 1 s)
    */
   quietResetFrames: number;
+  /**
+   * Rate of the windows the model is given: 16000 (rows of 64 + 512 samples) or 8000 (rows of
+   * 32 + 256 samples, Silero v5's 8 kHz mode). Both are 32 ms per frame.
+   * @defaultValue 16000
+   */
+  sampleRate: VadSampleRate;
 }
 
 /** Probability below which a frame counts toward {@link VadBatcherOptions.quietResetFrames}. */
@@ -86,6 +109,7 @@ export const VAD_BATCHER_DEFAULTS: Readonly<VadBatcherOptions> = Object.freeze({
   maxBacklog: 4,
   intraOpNumThreads: 1,
   quietResetFrames: 32,
+  sampleRate: 16000,
 });
 
 export interface VadBatcherStats {
@@ -117,7 +141,11 @@ interface Stream {
 export class VadBatcher {
   readonly options: Readonly<VadBatcherOptions>;
   private session: ort.InferenceSession | null;
-  private readonly sr = new ort.Tensor('int64', BigInt64Array.from([BigInt(VAD_SAMPLE_RATE)]), []);
+  private readonly sr: ort.Tensor;
+  /** Row length of a window at the model rate (576 at 16 kHz, 288 at 8 kHz). */
+  readonly window: number;
+  private readonly frame: number;
+  private readonly context: number;
   private readonly streams = new Map<StreamId, Stream>();
   private pool = new Float32Array(64 * VAD_STATE);
   private freeSlots: number[] = [];
@@ -132,6 +160,11 @@ export class VadBatcher {
   private constructor(session: ort.InferenceSession, opts: VadBatcherOptions) {
     this.session = session;
     this.options = Object.freeze({ ...opts });
+    const g = vadGeometry(opts.sampleRate);
+    this.window = g.window;
+    this.frame = g.frame;
+    this.context = g.context;
+    this.sr = new ort.Tensor('int64', BigInt64Array.from([BigInt(opts.sampleRate)]), []);
   }
 
   /** Load the model; throws a clear Error when it is missing (run src/vad/install-model.ts). */
@@ -142,6 +175,7 @@ export class VadBatcher {
     }
     if (!Number.isInteger(o.maxBacklog) || o.maxBacklog < 1) throw new Error('VadBatcher: maxBacklog must be an integer >= 1');
     if (!Number.isInteger(o.quietResetFrames) || o.quietResetFrames < 0) throw new Error('VadBatcher: quietResetFrames must be an integer >= 0');
+    if (o.sampleRate !== 8000 && o.sampleRate !== 16000) throw new Error(`VadBatcher: sampleRate must be 8000 or 16000, got ${String(o.sampleRate)}`);
     if (!existsSync(o.modelPath)) {
       throw new Error(`VAD model ${o.modelPath} is missing; install it with: node --import tsx src/vad/install-model.ts`);
     }
@@ -188,9 +222,9 @@ export class VadBatcher {
     this.pool.fill(0, s.slot * VAD_STATE, (s.slot + 1) * VAD_STATE);
   }
 
-  /** Queue one 576-sample window (copied) for the next tick. */
+  /** Queue one window (576 samples at 16 kHz, 288 at 8 kHz; copied) for the next tick. */
   submit(id: StreamId, window: Float32Array): void {
-    if (window.length !== VAD_WINDOW) throw new Error(`VAD window must have ${VAD_WINDOW} samples, got ${window.length}`);
+    if (window.length !== this.window) throw new Error(`VAD window must have ${this.window} samples, got ${window.length}`);
     const s = this.require(id);
     if (s.queue.length >= this.options.maxBacklog) {
       s.queue.shift();
@@ -218,8 +252,9 @@ export class VadBatcher {
       const out = new Map<StreamId, number>();
       if (picked.length === 0) return out;
       const B = picked.length;
-      const input = this.buffer('in', B * VAD_WINDOW);
-      for (let i = 0; i < B; i++) input.set(picked[i]!.queue.shift()!, i * VAD_WINDOW);
+      const W = this.window;
+      const input = this.buffer('in', B * W);
+      for (let i = 0; i < B; i++) input.set(picked[i]!.queue.shift()!, i * W);
       const probs = await this.infer(picked, input);
       for (let i = 0; i < B; i++) if (this.streams.get(picked[i]!.id) === picked[i]) out.set(picked[i]!.id, probs[i]!);
       return out;
@@ -228,14 +263,15 @@ export class VadBatcher {
 
   /**
    * One model run over a packed batch: `windows` holds `ids.length` rows of
-   * 576 floats, row i belonging to stream ids[i]. Resolves to one probability
+   * {@link window} floats (576 at 16 kHz, 288 at 8 kHz), row i belonging to stream ids[i]. Resolves to one probability
    * per row, NaN for ids that are not live (never added, or removed before the
    * run). An id may appear once per batch.
    */
   runBatch(ids: ArrayLike<StreamId>, windows: Float32Array): Promise<Float32Array> {
     const B = ids.length;
-    if (windows.length !== B * VAD_WINDOW) {
-      return Promise.reject(new Error(`runBatch: expected ${B}×${VAD_WINDOW} floats, got ${windows.length}`));
+    const W = this.window;
+    if (windows.length !== B * W) {
+      return Promise.reject(new Error(`runBatch: expected ${B}×${W} floats, got ${windows.length}`));
     }
     const seen = new Set<StreamId>();
     for (let i = 0; i < B; i++) {
@@ -257,8 +293,8 @@ export class VadBatcher {
       let input: Float32Array;
       if (picked.length === B) input = windows;
       else {
-        input = this.buffer('in', picked.length * VAD_WINDOW);
-        rows.forEach((r, j) => input.set(windows.subarray(r * VAD_WINDOW, (r + 1) * VAD_WINDOW), j * VAD_WINDOW));
+        input = this.buffer('in', picked.length * W);
+        rows.forEach((r, j) => input.set(windows.subarray(r * W, (r + 1) * W), j * W));
       }
       const probs = await this.infer(picked, input);
       rows.forEach((r, j) => {
@@ -334,7 +370,7 @@ export class VadBatcher {
       state.set(pool.subarray(base + HALF, base + VAD_STATE), (B + i) * HALF);
     }
     const r = await session.run({
-      input: new ort.Tensor('float32', input, [B, VAD_WINDOW]),
+      input: new ort.Tensor('float32', input, [B, this.window]),
       state: new ort.Tensor('float32', state, [2, B, HALF]),
       sr: this.sr,
     });
@@ -347,7 +383,7 @@ export class VadBatcher {
       if (this.streams.get(s.id) !== s) continue; // left (or replaced) during the run
       const base = s.slot * VAD_STATE;
       if (reset > 0) {
-        s.quiet = probs[i]! < QUIET_PROB && quietWindow(input, i) ? s.quiet + 1 : 0;
+        s.quiet = probs[i]! < QUIET_PROB && quietWindow(input, i, this.window, this.context, this.frame) ? s.quiet + 1 : 0;
         if (s.quiet >= reset) {
           // a quiet stretch: start the next frames from a fresh state (see quietResetFrames)
           live.fill(0, base, base + VAD_STATE);
@@ -369,15 +405,15 @@ export class VadBatcher {
   }
 }
 
-/** The 512 new samples of row i of a packed batch are quieter than {@link QUIET_DBFS}. */
-function quietWindow(input: Float32Array, i: number): boolean {
-  const base = i * VAD_WINDOW + VAD_CONTEXT;
+/** The new samples of row i of a packed batch (rows of `win`) are quieter than {@link QUIET_DBFS}. */
+function quietWindow(input: Float32Array, i: number, win: number, context: number, frame: number): boolean {
+  const base = i * win + context;
   let e = 0;
-  for (let k = 0; k < VAD_FRAME; k++) {
+  for (let k = 0; k < frame; k++) {
     const v = input[base + k]!;
     e += v * v;
   }
-  return e / VAD_FRAME < QUIET_MEAN_SQUARE;
+  return e / frame < QUIET_MEAN_SQUARE;
 }
 
 /**

@@ -14,6 +14,7 @@
  * Worker → main: `{op: 'ready'}`, `{op: 'stats', handover, batcher}` (every 250 ms),
  * `{op: 'error', message}`, `{op: 'closed'}`.
  */
+import { writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { native } from '../media/native.ts';
@@ -37,6 +38,12 @@ type Msg =
   | { op: 'close' };
 
 const data = workerData as Data;
+
+// Name this OS thread `voice-vad` (as the media threads are `voice-media`), so its CPU and
+// run-queue wait can be told apart in /proc/<pid>/task, `top -H`, `pidstat -t` and perf.
+try {
+  writeFileSync('/proc/thread-self/comm', 'voice-vad');
+} catch { /* not Linux, or not permitted: the thread keeps its name */ }
 
 // The model's answers are on the barge-in path: ask for a better nice value for this thread
 // (Linux: setpriority(PRIO_PROCESS, 0) applies to the calling thread only), so the VAD keeps

@@ -74,19 +74,47 @@ t.test('vad is off by default; invalid tunables are refused', async (t) => {
 });
 
 t.test('real speech over RTP → speechStart then speechEnd with the utterance audio', async (t) => {
-  const names = ['speech-kal-2-clean', 'speech-slt-0-clean', 'speech-awb-3-whitenoise20', 'speech-rms-1-pinknoise10'];
-  const runs = await Promise.all(names.map(async (name) => {
+  // the last is the first again on a session that puts 400 ms of pre-roll in front of its utterance
+  const names = ['speech-kal-2-clean', 'speech-slt-0-clean', 'speech-awb-3-whitenoise20', 'speech-rms-1-pinknoise10', 'speech-kal-2-clean'];
+  const PRE = names.length - 1;
+  // 'audio' events exist only while the session has a listener for them (the media thread does
+  // not queue PCM for JS otherwise): counted on every session's emit, listened to on the first.
+  const audioEmits: number[] = names.map(() => 0);
+  const heard: number[] = names.map(() => 0);
+  const runs = await Promise.all(names.map(async (name, i) => {
     const v = await vadSession();
+    const emit = v.s.emit.bind(v.s) as (ev: string, ...a: unknown[]) => boolean;
+    (v.s as unknown as { emit: typeof emit }).emit = (ev, ...a) => {
+      if (ev === 'audio') audioEmits[i]!++;
+      return emit(ev, ...a);
+    };
+    const onAudio = (pcm: Int16Array): void => { heard[i]! += pcm.length; };
+    if (i === 0) v.s.on('audio', onAudio);
+    if (i === PRE) v.s.setUtterancePreRoll(400);
     const pcm = pcm8(name);
     const onset = onsetSample(pcm8(name.replace(/-[a-z]+\d+$/, '-clean')));
     let sentOnset = 0;
     await sleep(200);
     v.peer.say(pcm, (at) => (sentOnset = at), onset);
     const ok = await waitFor(() => v.evs.some((e) => e.type === 'speechEnd'), pcm.length / 8 + 3000);
+    if (i === 0) {
+      v.s.off('audio', onAudio);
+      await sleep(100); // a batch already on its way may still come
+      audioEmits[i] = 0;
+    }
     await sleep(300);
     v.close();
     return { name, ok, evs: v.evs, sentOnset, pcm, onset };
   }));
+  t.ok(heard[0]! > 8000, `with an 'audio' listener the session's inbound PCM reaches JS (${heard[0]} samples)`);
+  t.equal(audioEmits[0], 0, "once the listener is removed, no more 'audio' events");
+  t.same(audioEmits.slice(1), names.slice(1).map(() => 0), "sessions without an 'audio' listener get no 'audio' events (their turns are still found)");
+  const lenOf = (r: (typeof runs)[number]): number => r.evs.find((e) => e.type === 'speechEnd')?.audio?.length ?? 0;
+  const added = lenOf(runs[PRE]!) - lenOf(runs[0]!);
+  t.ok(Math.abs(added - 3200) <= 512, `setUtterancePreRoll(400): the same speech comes with ~400 ms more audio in front (${added / 8} ms)`);
+  const extra = engine.createSession({ codec: 'PCMU', payloadType: 0, vad: true });
+  t.throws(() => extra.setUtterancePreRoll(2001), /0\.\.2000/);
+  extra.close();
   for (const r of runs) {
     t.ok(r.ok, `${r.name}: speechEnd arrived`);
     const types = r.evs.map((e) => e.type);

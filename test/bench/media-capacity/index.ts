@@ -212,6 +212,12 @@ interface Run {
   vad_shed?: number;
   vad_mean_run_ms?: number;
   vad_max_batch?: number;
+  vad_window_handovers?: number;
+  vad_window_shed?: number;
+  vad_window_runs?: number;
+  vad_run_wall_pct?: number;
+  vad_worker_cpu_us_per_stream_s?: number;
+  sched: Record<'media' | 'vad' | 'main' | 'other', { cpu_pct: number; wait_pct: number; threads: number }>;
 }
 
 type Media = typeof import('../../../src/media/index.ts');
@@ -287,6 +293,45 @@ function threadSwitches(name: string): number {
     } catch { /* thread gone */ }
   }
   return n;
+}
+
+/**
+ * CPU time and run-queue wait (ns) summed over this process's threads, by group: the media
+ * threads (`voice-media`), the VAD workers (`voice-vad`), the main JS thread (tid = pid) and
+ * the rest (libuv pool, V8 platform workers…), from /proc/self/task/<tid>/schedstat (time on a
+ * CPU, time runnable but waiting for one, timeslices). A thread that ran for `cpu` and waited
+ * `wait` was runnable `cpu + wait` of the window.
+ */
+type SchedGroup = 'media' | 'vad' | 'main' | 'other';
+type Sched = Record<SchedGroup, { cpuNs: number; waitNs: number; slices: number; threads: number }>;
+function threadSched(): Sched {
+  const out: Sched = {
+    media: { cpuNs: 0, waitNs: 0, slices: 0, threads: 0 }, vad: { cpuNs: 0, waitNs: 0, slices: 0, threads: 0 },
+    main: { cpuNs: 0, waitNs: 0, slices: 0, threads: 0 }, other: { cpuNs: 0, waitNs: 0, slices: 0, threads: 0 },
+  };
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const comm = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+      const [cpu, wait, slices] = readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+      const g: SchedGroup = comm === 'voice-media' ? 'media' : comm === 'voice-vad' ? 'vad' : Number(tid) === process.pid ? 'main' : 'other';
+      out[g].cpuNs += cpu!;
+      out[g].waitNs += wait!;
+      out[g].slices += slices!;
+      out[g].threads++;
+    } catch { /* thread gone */ }
+  }
+  return out;
+}
+function schedDelta(a: Sched, b: Sched, secs: number): Record<SchedGroup, { cpu_pct: number; wait_pct: number; threads: number }> {
+  const r = {} as Record<SchedGroup, { cpu_pct: number; wait_pct: number; threads: number }>;
+  for (const g of ['media', 'vad', 'main', 'other'] as SchedGroup[]) {
+    r[g] = {
+      cpu_pct: Math.round(((b[g].cpuNs - a[g].cpuNs) / 1e9 / secs) * 1000) / 10,
+      wait_pct: Math.round(((b[g].waitNs - a[g].waitNs) / 1e9 / secs) * 1000) / 10,
+      threads: b[g].threads,
+    };
+  }
+  return r;
 }
 
 /** utime+stime (µs) of this process's threads named `name`, from /proc/self/task/<tid>/stat. */
@@ -380,18 +425,29 @@ async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: num
     await load.request({ type: 'mark' }, 'marked');
     const media0 = threadCpuUs('voice-media');
     const wake0 = threadSwitches('voice-media');
+    const sched0 = threadSched();
+    const vad0 = values.vad ? engine.vadStats() : null;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await sleep(SECONDS * 1000);
     const cpu = process.cpuUsage(cpu0);
     const mediaUs = threadCpuUs('voice-media') - media0;
     const wakes = threadSwitches('voice-media') - wake0;
+    const sched1 = threadSched();
     const secs = (performance.now() - t0) / 1000;
+    const sched = schedDelta(sched0, sched1, secs);
     const pacing = engine.pacingStats();
     const perThread = engine.pacingStatsPerThread();
     eld.disable();
     if (values.vad) await sleep(300); // VAD workers report their counts every 250 ms
     const vad = values.vad ? engine.vadStats() : null;
+    // The window's share (the workers' counters lag by ≤ 250 ms at both ends: about the same lag).
+    const vadWin = vad && vad0 ? {
+      handovers: vad.handovers - vad0.handovers, skipped: vad.skipped - vad0.skipped,
+      runs: (vad.batcher?.runs ?? 0) - (vad0.batcher?.runs ?? 0),
+      frames: (vad.batcher?.frames ?? 0) - (vad0.batcher?.frames ?? 0),
+      runUs: (vad.batcher?.totalRunUs ?? 0) - (vad0.batcher?.totalRunUs ?? 0),
+    } : null;
     const in1 = sessions.reduce((n, s) => n + s.stats().packetsIn, 0);
     const res = await load.request<LoadResult>({ type: 'report' }, 'result');
     let wire: ReturnType<typeof wireError> | undefined;
@@ -452,6 +508,8 @@ async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: num
       /** per media thread: pacing p99 (µs) and sessions */
       pacing_p99_us_per_thread: perThread.map((p) => p.p99Us),
       sessions_per_thread: engine.sessionsPerThread,
+      /** per thread group over the window: % of one core on a CPU, and % waiting runnable for one */
+      sched,
       ...(vad ? {
         vad_mode: vad.mode,
         vad_handovers: vad.handovers,
@@ -459,6 +517,17 @@ async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: num
         vad_shed: vad.skipped,
         vad_mean_run_ms: vad.batcher && vad.batcher.runs ? Math.round(vad.batcher.totalRunUs / vad.batcher.runs / 10) / 100 : 0,
         vad_max_batch: vad.batcher?.maxBatch ?? 0,
+        ...(vadWin ? {
+          /** the measured window only (the fields above count from engine start) */
+          vad_window_handovers: vadWin.handovers,
+          vad_window_shed: vadWin.skipped,
+          vad_window_runs: vadWin.runs,
+          /** model runs' wall time (gather + run + scatter) as % of one core over the window, vs the workers' CPU in `sched.vad` */
+          vad_run_wall_pct: Math.round((vadWin.runUs / 1e6 / secs) * 1000) / 10,
+          /** model cost per stream-second: the workers' thread CPU over the window / stream-seconds inferred */
+          vad_worker_cpu_us_per_stream_s: vadWin.frames > 0
+            ? Math.round(((sched1.vad.cpuNs - sched0.vad.cpuNs) / 1e3) / (vadWin.frames * 0.032)) : 0,
+        } : {}),
       } : {}),
     };
   } finally {
@@ -562,6 +631,11 @@ async function main(): Promise<void> {
     runs.push(r);
     const rm = r as Run & { metrics_cpu_pct?: number; scrape_ms?: number };
     if (rm.metrics_cpu_pct !== undefined) err(`  metrics  N=${n}: +${rm.metrics_cpu_pct}% CPU with a scrape every second (one scrape ${rm.scrape_ms} ms)`);
+    const sc = r.sched;
+    err(`  threads  N=${n}: cpu/wait % of a core — media ${sc.media.cpu_pct}/${sc.media.wait_pct}, vad ${sc.vad.cpu_pct}/${sc.vad.wait_pct} (${sc.vad.threads}), ` +
+      `main JS ${sc.main.cpu_pct}/${sc.main.wait_pct}, other ${sc.other.cpu_pct}/${sc.other.wait_pct} (${sc.other.threads} threads)` +
+      (r.vad_window_handovers !== undefined ? `; vad window: ${r.vad_window_shed}/${r.vad_window_handovers} shed, ${r.vad_window_runs} runs, run wall ${r.vad_run_wall_pct}%, ` +
+        `worker cpu ${r.vad_worker_cpu_us_per_stream_s} µs/stream·s` : ''));
     err(`  ours     N=${n}: cpu ${r.cpu_us_per_call_s} µs/call·s (${r.cpu_pct}% of a core; media thread ${r.media_thread_us_per_call_s}, ${r.media_wakeups_per_s} wake-ups/s), pacing p50/p99/max ${r.pacing_p50_us}/${r.pacing_p99_us}/${r.pacing_max_us} µs, ` +
       `rx p50/p99 ${r.rx_p50_us}/${r.rx_p99_us} µs (${r.rx_wire_intervals ? 'wire' : 'node'}; node receiver ${r.rx_node_p50_us}/${r.rx_node_p99_us}), inbound ${r.inbound_ratio}, loop p99 ${r.event_loop_p99_ms} ms, load ${r.load_cpu_pct}%` +
       (r.srtp_auth_fail !== undefined ? `, srtp auth-fail/replay ${r.srtp_auth_fail}/${r.srtp_replay}, load srtp failures ${r.load_srtp_fail}` : ''));

@@ -1,7 +1,8 @@
 /**
  * Benchmark: Silero VAD cost, batched vs per stream, and false barge-in rate.
  *
- *   npm run bench -- vad [--streams 50,200,400] [--ticks 31]     (VAD_BENCH_DEBUG=1: per-item barge-in times)
+ *   npm run bench -- vad [--streams 50,200,400] [--ticks 31] [--sr 16000|8000|8000,16000] [--cost-only]
+ *     (VAD_BENCH_DEBUG=1: per-item barge-in times)
  *
  * 1. Cost. B streams of real speech windows (the test corpus, cut by the native FrameCutter).
  *    batched:    one VadBatcher run per 32 ms tick with input [B, 576], state [2, B, 128];
@@ -9,6 +10,11 @@
  *    Reported as CPU µs (process.cpuUsage: onnxruntime runs off the JS thread) and wall µs per
  *    stream per second of audio, and the per-stream/batched ratio, in the same run. `core_share`
  *    = wall time per tick / 32 ms: the share of one core the VAD needs at that load.
+ *    `--sr` picks the model rate(s) of this part: 16000 (rows of 64 + 512) or 8000 (Silero v5's
+ *    8 kHz mode, rows of 32 + 256); with two rates both are measured in the same run,
+ *    interleaved per stream count (`by_sr` in the JSON). The 8 kHz windows are the 16 kHz corpus
+ *    windows decimated by averaging sample pairs: the cost of a run does not depend on the audio.
+ *    Part 2 always runs at 16 kHz (the corpus' rate); `--cost-only` skips it.
  * 2. Barge-in policy on the real-audio corpus with the agent speaking (native TurnState, default
  *    tunables): false_barge_in_rate = noise/backchannel items whose barge-in became a turn (the
  *    agent lost its prompt); pause_rate = items that paused the agent at all (BargeIn, later
@@ -20,7 +26,7 @@
  */
 import { parseArgs } from 'node:util';
 import { setLogLevel } from '../../../src/ops/log.ts';
-import { VAD_FRAME_MS, VAD_WINDOW, VadBatcher } from '../../../src/vad/batch.ts';
+import { VAD_FRAME_MS, VadBatcher, type VadSampleRate } from '../../../src/vad/batch.ts';
 import { TURN_DEFAULTS, TurnEvent, type TurnTunables } from '../../../src/vad/policy.ts';
 import { buildCorpus, readItem, type CorpusItem } from '../../audio/corpus.ts';
 import { cutWindows, probabilities, turnEvents } from '../../audio/pipeline.ts';
@@ -30,10 +36,17 @@ const { values } = parseArgs({
   options: {
     streams: { type: 'string', default: '50,200,400' },
     ticks: { type: 'string', default: '31' },
+    sr: { type: 'string', default: '16000' },
+    'cost-only': { type: 'boolean', default: false },
   },
 });
 const STREAMS = values.streams.split(',').map(Number);
 const TICKS = Number(values.ticks);
+const RATES = values.sr.split(',').map((x) => {
+  const r = Number(x.trim());
+  if (r !== 8000 && r !== 16000) throw new Error(`--sr: 8000 or 16000 (comma-separated), got '${x}'`);
+  return r as VadSampleRate;
+});
 
 function pct(xs: number[], p: number): number {
   if (xs.length === 0) return NaN;
@@ -44,17 +57,24 @@ const r1 = (x: number): number => Math.round(x * 10) / 10;
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 const items = buildCorpus();
-const pool: Float32Array[] = [];
-for (const it of items.filter((i) => i.kind === 'speech').slice(0, 24)) pool.push(...cutWindows(it));
+const pool16: Float32Array[] = [];
+for (const it of items.filter((i) => i.kind === 'speech').slice(0, 24)) pool16.push(...cutWindows(it));
+/** 8 kHz rows (32 + 256) from the 16 kHz rows (64 + 512): sample pairs averaged. */
+const pool8 = pool16.map((w) => Float32Array.from({ length: w.length / 2 }, (_, i) => (w[2 * i]! + w[2 * i + 1]!) / 2));
+const poolOf = (b: VadBatcher): Float32Array[] => (b.options.sampleRate === 8000 ? pool8 : pool16);
 
 /** Frame for stream s at tick t (streams are offset into the pool so batches mix speech and pauses). */
-const frameOf = (s: number, t: number): Float32Array => pool[(s * 37 + t) % pool.length]!;
+const frameOf = (b: VadBatcher, s: number, t: number): Float32Array => {
+  const pool = poolOf(b);
+  return pool[(s * 37 + t) % pool.length]!;
+};
 
 async function costBatched(b: VadBatcher, B: number): Promise<{ cpu: number; wall: number }> {
   const ids = Array.from({ length: B }, (_, i) => i + 1);
   ids.forEach((id) => b.addStream(id));
-  const packed = new Float32Array(B * VAD_WINDOW);
-  const fill = (t: number): void => ids.forEach((_, s) => packed.set(frameOf(s, t), s * VAD_WINDOW));
+  const W = b.window;
+  const packed = new Float32Array(B * W);
+  const fill = (t: number): void => ids.forEach((_, s) => packed.set(frameOf(b, s, t), s * W));
   fill(0);
   await b.runBatch(ids, packed); // warm-up
   let wall = 0;
@@ -73,12 +93,12 @@ async function costBatched(b: VadBatcher, B: number): Promise<{ cpu: number; wal
 async function costPerStream(b: VadBatcher, B: number): Promise<{ cpu: number; wall: number }> {
   const ids = Array.from({ length: B }, (_, i) => i + 1);
   ids.forEach((id) => b.addStream(id));
-  await b.runBatch([1], frameOf(0, 0));
+  await b.runBatch([1], frameOf(b, 0, 0));
   let wall = 0;
   const c0 = process.cpuUsage();
   for (let t = 0; t < TICKS; t++) {
     const w0 = performance.now();
-    for (let s = 0; s < B; s++) await b.runBatch([ids[s]!], frameOf(s, t));
+    for (let s = 0; s < B; s++) await b.runBatch([ids[s]!], frameOf(b, s, t));
     wall += performance.now() - w0;
   }
   const c = process.cpuUsage(c0);
@@ -87,32 +107,66 @@ async function costPerStream(b: VadBatcher, B: number): Promise<{ cpu: number; w
 }
 
 const audioS = (TICKS * VAD_FRAME_MS) / 1000;
-const batched: Record<string, number> = {};
-const perStream: Record<string, number> = {};
-const ratio: Record<string, number> = {};
-const wallBatched: Record<string, number> = {};
-const wallPer: Record<string, number> = {};
-const coreShare: Record<string, number> = {};
-const b = await VadBatcher.create();
+interface Cost {
+  batched: Record<string, number>;
+  perStream: Record<string, number>;
+  ratio: Record<string, number>;
+  wallBatched: Record<string, number>;
+  wallPer: Record<string, number>;
+  coreShare: Record<string, number>;
+}
+const bySr = new Map<VadSampleRate, Cost>();
+const batchers = new Map<VadSampleRate, VadBatcher>();
+for (const sr of RATES) {
+  batchers.set(sr, await VadBatcher.create({ sampleRate: sr }));
+  bySr.set(sr, { batched: {}, perStream: {}, ratio: {}, wallBatched: {}, wallPer: {}, coreShare: {} });
+}
 console.log(`VAD cost, ${TICKS} ticks (${audioS.toFixed(2)} s of audio) per stream`);
-console.log('streams  batched cpu µs/stream/s  per-stream cpu µs/stream/s  ratio  batched wall/tick  core share');
+console.log('   sr  streams  batched cpu µs/stream/s  per-stream cpu µs/stream/s  ratio  batched wall/tick  core share');
 for (const B of STREAMS) {
-  const bt = await costBatched(b, B);
-  const ps = await costPerStream(b, B);
-  const k = String(B);
-  batched[k] = r1(bt.cpu / (B * audioS));
-  perStream[k] = r1(ps.cpu / (B * audioS));
-  ratio[k] = r1(ps.cpu / bt.cpu);
-  wallBatched[k] = r1(bt.wall / (B * audioS));
-  wallPer[k] = r1(ps.wall / (B * audioS));
-  coreShare[k] = r3(bt.wall / TICKS / 1000 / VAD_FRAME_MS);
-  console.log(
-    `${k.padStart(7)}  ${String(batched[k]).padStart(23)}  ${String(perStream[k]).padStart(26)}  ${String(ratio[k]).padStart(5)}x` +
-      `  ${(bt.wall / TICKS / 1000).toFixed(2).padStart(14)} ms  ${(coreShare[k]! * 100).toFixed(0).padStart(8)} %`,
-  );
+  for (const sr of RATES) {
+    const b = batchers.get(sr)!;
+    const c = bySr.get(sr)!;
+    const bt = await costBatched(b, B);
+    const ps = await costPerStream(b, B);
+    const k = String(B);
+    c.batched[k] = r1(bt.cpu / (B * audioS));
+    c.perStream[k] = r1(ps.cpu / (B * audioS));
+    c.ratio[k] = r1(ps.cpu / bt.cpu);
+    c.wallBatched[k] = r1(bt.wall / (B * audioS));
+    c.wallPer[k] = r1(ps.wall / (B * audioS));
+    c.coreShare[k] = r3(bt.wall / TICKS / 1000 / VAD_FRAME_MS);
+    console.log(
+      `${String(sr).padStart(5)}  ${k.padStart(7)}  ${String(c.batched[k]).padStart(23)}  ${String(c.perStream[k]).padStart(26)}  ${String(c.ratio[k]).padStart(5)}x` +
+        `  ${(bt.wall / TICKS / 1000).toFixed(2).padStart(14)} ms  ${(c.coreShare[k]! * 100).toFixed(0).padStart(8)} %`,
+    );
+  }
+}
+for (const b of batchers.values()) await b.close();
+const head = bySr.get(RATES.includes(16000) ? 16000 : RATES[0]!)!;
+const { batched, perStream, ratio, wallBatched, wallPer, coreShare } = head;
+const costJson = {
+  bench: 'vad',
+  ticks: TICKS,
+  sample_rates: RATES,
+  batched_us_per_stream_s: batched,
+  per_stream_us_per_stream_s: perStream,
+  ratio,
+  wall_batched_us_per_stream_s: wallBatched,
+  wall_per_stream_us_per_stream_s: wallPer,
+  core_share_batched: coreShare,
+  by_sr: Object.fromEntries([...bySr].map(([sr, c]) => [String(sr), {
+    batched_us_per_stream_s: c.batched, per_stream_us_per_stream_s: c.perStream, ratio: c.ratio,
+    wall_batched_us_per_stream_s: c.wallBatched, core_share_batched: c.coreShare,
+  }])),
+};
+if (values['cost-only']) {
+  console.log(JSON.stringify(costJson));
+  process.exit(0);
 }
 
 // ---- barge-in policy on the corpus ----
+const b = await VadBatcher.create();
 const probs = await probabilities(b, items);
 await b.close();
 const idx = new Map(items.map((it, i) => [it.name, i] as const));
@@ -183,14 +237,7 @@ for (const m of [150, 200, 300, 400, 500]) {
 }
 
 console.log(JSON.stringify({
-  bench: 'vad',
-  ticks: TICKS,
-  batched_us_per_stream_s: batched,
-  per_stream_us_per_stream_s: perStream,
-  ratio,
-  wall_batched_us_per_stream_s: wallBatched,
-  wall_per_stream_us_per_stream_s: wallPer,
-  core_share_batched: coreShare,
+  ...costJson,
   false_barge_in_rate: main.false_barge_in_rate,
   pause_rate: main.pause_rate,
   missed_barge_in_rate: main.missed_barge_in_rate,
