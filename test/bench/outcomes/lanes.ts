@@ -217,6 +217,8 @@ export interface CallerState {
   last?: Action;
   /** the goal was reached (set by the bench from the judge): say goodbye on the next question */
   reached: boolean;
+  /** the last order read-back ("That's 20 of HX-4410 … Shall I place the order?") was what the caller wants */
+  readBackOk?: boolean;
 }
 
 export function newCallerState(intent: Intent): CallerState {
@@ -297,6 +299,13 @@ export function respond(st: CallerState, agentText: string, turn: number): Actio
   if (keyIt && has(a, /printed beside the part|digits of the part/) && (it.kind === 'order' || it.kind === 'reject')) {
     return { dtmf: `${it.sku.replace(/\D/g, '')}#` };
   }
+  // the read-back confirmed on the keypad ("To place the order, press 1. To cancel it, press 2."):
+  // the order the caller heard read back and wants — 1; one it does not want (or rejects) — 2
+  if (keyIt && /place the order, (say yes or )?press 1/.test(a) && (it.kind === 'order' || it.kind === 'reject')) {
+    if (it.kind === 'order' && st.readBackOk) return { dtmf: '1' };
+    if (it.kind === 'reject') st.rejected = true;
+    return { dtmf: '2' };
+  }
   // read-back / confirmation of an order, a quantity or a part
   const skus = skusIn(agentText);
   // ("what is the part number?" is a question for the part, not a check of one)
@@ -308,6 +317,8 @@ export function respond(st: CallerState, agentText: string, turn: number): Actio
       return { say: "No, don't place it." };
     }
     const wrongSku = skus.find((s) => s !== it.sku);
+    const orderReadBack = has(a, /place (the|this|your) order\?/) && skus.length > 0;
+    if (orderReadBack) st.readBackOk = !wrongSku && quantitiesIn(agentText)[0] === it.qty;
     if (wrongSku) {
       st.corrections++;
       return { say: `No, ${it.spoken[st.corrections % it.spoken.length]}.` };
