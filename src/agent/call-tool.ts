@@ -7,6 +7,17 @@ import type { AgentAction, CallContext, ToolResult } from './types.ts';
 /** Per-turn filler bookkeeping so a turn says at most one filler. */
 export interface FillerState {
   said: boolean;
+  /**
+   * When the caller's turn started (ms). The filler is due `fillerAfterMs` after this, over the
+   * whole turn: several quick model rounds and tool calls add up to dead air just as one slow one
+   * does. Without it the wait starts at each call.
+   */
+  since?: number;
+}
+
+/** How long to wait before a filler: what is left of `fillerAfterMs` since the turn started. */
+export function fillerWaitMs(filler: FillerState, fillerAfterMs: number, now = Date.now()): number {
+  return filler.since === undefined ? fillerAfterMs : Math.max(0, filler.since + fillerAfterMs - now);
 }
 
 export interface CallToolOptions {
@@ -39,7 +50,7 @@ export async function* callTool(
     .catch((err: unknown): ToolResult => ({ ok: false, error: (err as Error)?.message ?? String(err), code: 'failed', ms: Date.now() - t0 }));
   if (!opts.filler.said && opts.fillerAfterMs >= 0) {
     let timer: NodeJS.Timeout | undefined;
-    const slow = new Promise<'slow'>((resolve) => { timer = setTimeout(() => resolve('slow'), opts.fillerAfterMs); });
+    const slow = new Promise<'slow'>((resolve) => { timer = setTimeout(() => resolve('slow'), fillerWaitMs(opts.filler, opts.fillerAfterMs)); });
     const first = await Promise.race([p, slow]);
     clearTimeout(timer);
     if (first === 'slow') {

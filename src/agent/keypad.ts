@@ -211,7 +211,7 @@ export class KeypadAgent implements Agent {
   }
 
   private async *doTurn(input: AgentTurn, signal?: AbortSignal): AsyncGenerator<AgentAction> {
-    this.filler = { said: false };
+    this.filler = { said: false, since: Date.now() };
     const keys = (input.dtmf ?? '').replace(/[^0-9*#]/g, '');
     const spoke = !keys && !!input.audio?.length;
     this.state.transcript.push({ role: 'caller', text: keys || (spoke ? '(voz)' : input.text || ''), at: Date.now() });

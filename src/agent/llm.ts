@@ -18,7 +18,7 @@ import { metrics } from '../ops/metrics.ts';
 import type { Agent, AgentAction, AgentTurn, CallContext, CaseMessage, ConversationState, ToolResult } from './types.ts';
 import { newState, transcriptText } from './types.ts';
 import { RulesAgent } from './rules.ts';
-import { callTool, DEFAULT_FILLER_AFTER_MS, DEFAULT_FILLER_TEXT, type FillerState } from './call-tool.ts';
+import { callTool, DEFAULT_FILLER_AFTER_MS, DEFAULT_FILLER_TEXT, fillerWaitMs, type FillerState } from './call-tool.ts';
 import { SentenceSplitter } from './sentences.ts';
 import { firstName } from './text.ts';
 
@@ -235,7 +235,7 @@ export class LlmAgent implements Agent {
   }
 
   private async *rounds(signal: AbortSignal | undefined, deferred: AgentAction[]): AsyncGenerator<AgentAction> {
-    const filler: FillerState = { said: false };
+    const filler: FillerState = { said: false, since: Date.now() };
     const turnDeadline = Date.now() + this.opts.turnTimeoutMs;
     for (let round = 0; round < this.opts.maxRounds; round++) {
       const ac = new AbortController();
@@ -261,7 +261,7 @@ export class LlmAgent implements Agent {
         if (!filler.said && this.opts.fillerAfterMs >= 0) {
           // no first token yet: a filler line instead of dead air, and a shorter leash after it
           let timer: NodeJS.Timeout | undefined;
-          const slow = new Promise<'slow'>((resolve) => { timer = setTimeout(() => resolve('slow'), this.opts.fillerAfterMs); });
+          const slow = new Promise<'slow'>((resolve) => { timer = setTimeout(() => resolve('slow'), fillerWaitMs(filler, this.opts.fillerAfterMs)); });
           const first = await Promise.race([opened, slow]).catch(() => null);
           clearTimeout(timer);
           if (first === 'slow') {

@@ -271,7 +271,7 @@ export class RulesAgent implements Agent {
 
   /** Wrap a turn: run the body, then emit what is left with the last `say` marked final. */
   private async *run(body: () => AsyncGenerator<AgentAction>): AsyncGenerator<AgentAction> {
-    this.filler = { said: false };
+    this.filler = { said: false, since: Date.now() };
     this.state.engine = 'rules';
     yield* body();
     // what the last prompt asked for: the recogniser's grammar for the caller's next words

@@ -152,6 +152,25 @@ t.test('slow first token → a filler after fillerAfterMs, then at most firstTok
   await gw.close();
 });
 
+t.test('quick rounds that add up: the filler is due fillerAfterMs into the turn, not into each round', async (t) => {
+  const { agent, gw } = await setup('northwind', { fillerAfterMs: 300 });
+  // three model rounds of ~150 ms each, each only a tool call: no round alone is slow, the turn is
+  stub.script(
+    { toolCalls: [{ name: 'find_sku', args: { query: 'brass ball valve' } }], delayMs: 150 },
+    { toolCalls: [{ name: 'find_sku', args: { query: 'half inch brass ball valve' } }], delayMs: 150 },
+    { toolCalls: [{ name: 'check_atp', args: { sku: 'HX-4410', qty: 20 } }], delayMs: 150 },
+    { content: ['HX-4410 is in stock.'], delayMs: 150 },
+  );
+  const t0 = Date.now();
+  const seen: Array<{ a: AgentAction; at: number }> = [];
+  for await (const a of agent.turn({ text: 'do you have the half inch brass ball valve' })) seen.push({ a, at: Date.now() - t0 });
+  const f = seen.find((x) => x.a.type === 'filler');
+  t.ok(f, `a filler in the turn (${JSON.stringify(seen.map((x) => [x.a.type, x.at]))})`);
+  t.ok(f && seen.findIndex((x) => x === f) < seen.findIndex((x) => x.a.type === 'say'), 'before the answer');
+  t.equal(seen.filter((x) => x.a.type === 'filler').length, 1, 'one filler in the turn');
+  await gw.close();
+});
+
 t.test('a prompt first token says no filler', async (t) => {
   const { agent, gw } = await setup('northwind', { fillerAfterMs: 200 });
   stub.script({ content: ['Sure. ', 'Which part number?'], delayMs: 50 });
