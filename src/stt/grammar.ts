@@ -193,11 +193,13 @@ export function stateGrammar(expect: Expectation, vocab: Vocabulary = {}, histor
       break;
     }
     case 'check_qty':
-      // a yes, a no, or the quantity corrected ("no, forty" came back as "no" from the yes/no grammar)
+      // a yes, a no, or the quantity corrected ("no, forty" came back as "no" from the yes/no
+      // grammar). The correction needs its lead ("no", "I said", "make it"): with a bare number
+      // in the grammar a noisy "Yep." came back as "one" or "nine"
       rules.unit = UNIT;
       rules.top = answer(alt(
         { w: 3, n: words(YES) }, { w: 2, n: words(NO) },
-        { w: 3, n: seq(opt(alt(...CORRECTION, 'make it', 'no make it', 'no i need', 'i need')), ref('number'), opt(seq(ref('unit'), opt('please')))) },
+        { w: 3, n: seq(alt(...CORRECTION, 'make it', 'no make it', 'i need'), ref('number'), opt(seq(ref('unit'), opt('please')))) },
       ));
       break;
     case 'quantity':
