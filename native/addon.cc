@@ -425,6 +425,9 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     if (vadOpt.IsObject()) {
       cfg.vad = true;
       cfg.turn = turnArg(vadOpt);
+      const char* rateErr = nullptr;
+      vad::vadRateFromEnv(&rateErr);
+      if (rateErr) throw Napi::Error::New(env, rateErr);
     }
     const int family = optInt(o, "family", 0, 0, 6);
     if (family != 0 && family != 4 && family != 6) throw Napi::RangeError::New(env, "family must be 4 or 6");

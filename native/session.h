@@ -349,9 +349,10 @@ class Session {
   // VAD (media thread; allocated in the constructor when SessionConfig::vad). The vad* methods,
   // aheadSink, copyUtterance and vadTopUp/vadPush/vadEndpointDue live in session_vad.cc.
   struct VadState {
-    explicit VadState(const vad::TurnTunables& t) : up(8000, 16000, kFrameSamples), turn(t), ring(kUtteranceCapacity) {}
-    Resampler up;                 // 8 → 16 kHz for the model (8 kHz sessions)
-    vad::FrameCutter cutter;
+    explicit VadState(const vad::TurnTunables& t)
+        : up(8000, 16000, kFrameSamples), cutter(vad::vadRateFromEnv()), turn(t), ring(kUtteranceCapacity) {}
+    Resampler up;                 // 8 → 16 kHz for the model (8 kHz sessions, model at 16 kHz)
+    vad::FrameCutter cutter;      // at the model rate (VOICE_VAD_RATE: 16000, or 8000 = no upsampling)
     vad::TurnState turn;
     std::vector<int16_t> ring;    // last kUtteranceCapacity samples of inbound 8 kHz audio
     uint64_t total = 0;           // 8 kHz samples written since the start
@@ -379,8 +380,8 @@ class Session {
     float held[kHeld][vad::kVadWindow];
     int heldHead = 0, heldCount = 0;
     bool lagging = false;         // registered in VadTick::lagging
-    // Endpoint timer (read-ahead feed only): due instant, and the stream position (16 kHz
-    // samples) the last result covered; sound fed after that position cancels it.
+    // Endpoint timer (read-ahead feed only): due instant, and the stream position (samples at
+    // the model rate) the last result covered; sound fed after that position cancels it.
     int64_t endpointAtNs = 0;
     uint64_t timerFrom16 = 0;
     // Live sound check of the fed stream, per 8 ms sub-block.

@@ -19,20 +19,35 @@ void Session::vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, si
   const size_t cap = v.ring.size();
   for (size_t i = 0; i < n8; ++i) v.ring[(v.total + i) % cap] = pcm8k[i];
   v.total += n8;
+  // The model's input: the 8 kHz audio itself (model at 8 kHz), or 16 kHz — the playout's
+  // (16 kHz sessions) or upsampled here.
+  const int rate = v.cutter.rate();
+  const int16_t* pm = pcm8k;
+  size_t nm = n8;
+  size_t filterDelay = 0;  // samples (model rate) the audio fed lags its arrival by a filter
   int16_t up[2 * kFrameSamples + 8];
-  if (!pcm16k) {
-    n16 = v.up.process(pcm8k, n8, up, sizeof up / sizeof up[0]);
-    pcm16k = up;
+  if (rate == 16000) {
+    if (!pcm16k) {
+      n16 = v.up.process(pcm8k, n8, up, sizeof up / sizeof up[0]);
+      pcm16k = up;
+    }
+    pm = pcm16k;
+    nm = n16;
+    filterDelay = rxCodec_ == Codec::Opus ? 0 : v.up.delayOut();
+  } else if (!v.aheadActive && cfg_.rate == 16000 && rxCodec_ != Codec::Opus) {
+    filterDelay = v.up.delayOut() / 2;  // even samples of the playout's 8 → 16 kHz output (4 ms)
   }
+  const size_t W = v.cutter.windowSize(), F = v.cutter.frameSize(), C = v.cutter.contextSize();
   v.fedNs = v.tickNs;
   {
     // Live sound check per 8 ms sub-block of the stream (the blocks measureLevels sees), for the
     // endpoint timer: the newest audio is known before its window's result comes back.
     const float thr = v.turn.soundThresholdDb();
-    for (size_t i = 0; i < n16; ++i) {
-      const float x = pcm16k[i] / 32768.0f;
+    const int sub = static_cast<int>(F / 4);
+    for (size_t i = 0; i < nm; ++i) {
+      const float x = pm[i] / 32768.0f;
       v.subAcc += x * x;
-      if (++v.subN == vad::kVadFrame / 4) {
+      if (++v.subN == sub) {
         const float db = vad::energyDbfs(v.subAcc, static_cast<size_t>(v.subN));
         v.fed16 += v.subN;
         if (db >= thr) v.soundEnd16 = v.fed16;
@@ -41,28 +56,28 @@ void Session::vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, si
       }
     }
   }
-  while (n16 > 0) {
-    const size_t k = v.cutter.write(pcm16k, n16);
-    pcm16k += k;
-    n16 -= k;
+  while (nm > 0) {
+    const size_t k = v.cutter.write(pm, nm);
+    pm += k;
+    nm -= k;
     if (v.cutter.ready()) {
       if (vt) {
         const float* w = v.cutter.window();
         VadState::WindowInfo& wi = v.info[v.cut++ % VadState::kInfoSlots];
-        wi.levels = vad::measureLevels(w + vad::kVadContext);
-        // The window's last sample came in a chunk that carried n16 more after it (packetization):
-        // it was there that much before the chunk arrived; and the 8 → 16 kHz filter (ours, or
+        wi.levels = vad::measureLevels(w + C, F);
+        // The window's last sample came in a chunk that carried nm more after it (packetization):
+        // it was there that much before the chunk arrived; and an 8 → 16 kHz filter (ours, or
         // the playout's for G.711) delays what comes out by its group delay (4 ms).
-        const size_t late16 = n16 + (rxCodec_ == Codec::Opus ? 0 : v.up.delayOut());
-        wi.cutNs = v.tickNs - static_cast<int64_t>(late16) * 1'000'000'000LL / vad::kVadRate;
+        const size_t late = nm + filterDelay;
+        wi.cutNs = v.tickNs - static_cast<int64_t>(late) * 1'000'000'000LL / rate;
         wi.jbMs = v.aheadActive ? 0.f : static_cast<float>(std::max(0.0, playout_.jitterBuffer().stats().bufferDelayMs));
         if (v.lastSeq < vt->seq && v.heldCount == 0) {
           v.lastSeq = vt->seq;  // this hand-over's window of this session
           vt->ids.push_back(id);
-          vt->windows.insert(vt->windows.end(), w, w + vad::kVadWindow);
+          vt->windows.insert(vt->windows.end(), w, w + W);
         } else if (v.heldCount < VadState::kHeld) {
           // Already one here (or older ones waiting): held back, in order, for the next hand-overs.
-          std::memcpy(v.held[(v.heldHead + v.heldCount) % VadState::kHeld], w, sizeof(float) * vad::kVadWindow);
+          std::memcpy(v.held[(v.heldHead + v.heldCount) % VadState::kHeld], w, sizeof(float) * W);
           ++v.heldCount;
           if (!v.lagging) {
             v.lagging = true;
@@ -74,8 +89,8 @@ void Session::vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, si
           v.lastSeq = vt->seq;
           const float* o = v.held[v.heldHead];
           vt->ids.push_back(id);
-          vt->windows.insert(vt->windows.end(), o, o + vad::kVadWindow);
-          std::memcpy(v.held[v.heldHead], w, sizeof(float) * vad::kVadWindow);
+          vt->windows.insert(vt->windows.end(), o, o + W);
+          std::memcpy(v.held[v.heldHead], w, sizeof(float) * W);
           v.heldHead = (v.heldHead + 1) % VadState::kHeld;
         }
       }
@@ -90,10 +105,11 @@ bool Session::vadTopUp(VadTick* vt) {
   int give = v.lastSeq < vt->seq ? 1 : 0;     // not in this hand-over yet: its oldest goes now
   if (v.heldCount - give >= 2) ++give;        // still two or more behind: catch up by one more
   if (give > v.heldCount) give = v.heldCount;
+  const size_t W = v.cutter.windowSize();
   for (int k = 0; k < give; ++k) {
     const float* w = v.held[v.heldHead];
     vt->ids.push_back(id);
-    vt->windows.insert(vt->windows.end(), w, w + vad::kVadWindow);
+    vt->windows.insert(vt->windows.end(), w, w + W);
     v.heldHead = (v.heldHead + 1) % VadState::kHeld;
     --v.heldCount;
   }
@@ -143,7 +159,7 @@ vad::TurnOutput Session::vadPush(float prob) {
     const int rest = v.turn.endpointRemainingMs();
     if (rest > 0) {
       v.endpointAtNs = monoNs() + static_cast<int64_t>(rest) * 1'000'000;
-      v.timerFrom16 = v.answered * vad::kVadFrame;  // stream position the last result reaches
+      v.timerFrom16 = v.answered * v.cutter.frameSize();  // stream position the last result reaches
     }
   }
   return o;

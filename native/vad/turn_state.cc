@@ -18,10 +18,10 @@ float levelDbfs(const float* x, size_t n) {
   return energyDbfs(e, n);
 }
 
-FrameLevels measureLevels(const float* frame) {
+FrameLevels measureLevels(const float* frame, size_t n) {
   // One pass: each sub-block's energy, the frame's level from their sum.
   FrameLevels lv;
-  constexpr size_t kSub = kVadFrame / 4;
+  const size_t kSub = n / 4;
   double total = 0;
   for (int j = 0; j < 4; ++j) {
     double e = 0;
@@ -29,7 +29,7 @@ FrameLevels measureLevels(const float* frame) {
     total += e;
     lv.subDb[j] = energyDbfs(e, kSub);
   }
-  lv.frameDb = energyDbfs(total, kVadFrame);
+  lv.frameDb = energyDbfs(total, 4 * kSub);
   return lv;
 }
 

@@ -142,8 +142,11 @@ struct FrameLevels {
   float frameDb = kSilenceDbfs;
   float subDb[4] = {kSilenceDbfs, kSilenceDbfs, kSilenceDbfs, kSilenceDbfs};
 };
-/** Levels of the kVadFrame new samples at `frame` (e.g. FrameCutter::window() + kVadContext). */
-FrameLevels measureLevels(const float* frame);
+/**
+ * Levels of the `n` new samples at `frame` (e.g. FrameCutter::window() + contextSize(); n =
+ * kVadFrame at 16 kHz, kVadFrame8 at 8 kHz: four 8 ms sub-blocks either way).
+ */
+FrameLevels measureLevels(const float* frame, size_t n = kVadFrame);
 
 // End-of-speech refinement. Silero stays above its threshold for 1-4 frames
 // (30-130 ms) past the last sound of an utterance, by a different amount for

@@ -54,6 +54,20 @@ export function vadGeometry(sr: VadSampleRate): { frame: number; context: number
     : { frame: VAD_FRAME, context: VAD_CONTEXT, window: VAD_WINDOW };
 }
 
+/**
+ * The model rate from `VOICE_VAD_RATE` (8000 or 16000; unset or empty = 16000). The media
+ * thread reads the same variable for the windows it cuts. Throws naming the variable on
+ * anything else.
+ * @defaultValue 16000
+ */
+export function vadSampleRate(env: NodeJS.ProcessEnv = process.env): VadSampleRate {
+  const raw = env.VOICE_VAD_RATE?.trim();
+  if (raw === undefined || raw === '') return 16000;
+  if (raw === '8000') return 8000;
+  if (raw === '16000') return 16000;
+  throw new Error(`VOICE_VAD_RATE must be 8000 or 16000, got '${env.VOICE_VAD_RATE}'`);
+}
+
 /** Recurrent state floats per stream: 2 × 128. */
 export const VAD_STATE = 256;
 const HALF = 128;
@@ -92,8 +106,9 @@ export interface VadBatcherOptions {
   quietResetFrames: number;
   /**
    * Rate of the windows the model is given: 16000 (rows of 64 + 512 samples) or 8000 (rows of
-   * 32 + 256 samples, Silero v5's 8 kHz mode). Both are 32 ms per frame.
-   * @defaultValue 16000
+   * 32 + 256 samples, Silero v5's 8 kHz mode). Both are 32 ms per frame. Must match the
+   * windows the media thread cuts, which follow `VOICE_VAD_RATE` as this default does.
+   * @defaultValue {@link vadSampleRate}() (`VOICE_VAD_RATE`, else 16000)
    */
   sampleRate: VadSampleRate;
 }
@@ -169,7 +184,7 @@ export class VadBatcher {
 
   /** Load the model; throws a clear Error when it is missing (run src/vad/install-model.ts). */
   static async create(opts: Partial<VadBatcherOptions> = {}): Promise<VadBatcher> {
-    const o: VadBatcherOptions = { ...VAD_BATCHER_DEFAULTS };
+    const o: VadBatcherOptions = { ...VAD_BATCHER_DEFAULTS, sampleRate: opts.sampleRate ?? vadSampleRate() };
     for (const k of Object.keys(VAD_BATCHER_DEFAULTS) as (keyof VadBatcherOptions)[]) {
       if (opts[k] !== undefined) (o as unknown as Record<string, unknown>)[k] = opts[k];
     }

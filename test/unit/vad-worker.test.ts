@@ -5,7 +5,7 @@ import { createSocket } from 'node:dgram';
 import { setLogLevel } from '../../src/ops/log.ts';
 import { MediaEngine } from '../../src/media/engine.ts';
 import { native } from '../../src/media/native.ts';
-import { VAD_WINDOW, VadBatcher, runGrouped } from '../../src/vad/batch.ts';
+import { VAD_CONTEXT_8K, VAD_FRAME_8K, VAD_WINDOW, VAD_WINDOW_8K, VadBatcher, runGrouped } from '../../src/vad/batch.ts';
 import { VadWorker } from '../../src/vad/worker-host.ts';
 import { buildCorpus, readItem } from '../audio/corpus.ts';
 import { cutWindows } from '../audio/pipeline.ts';
@@ -13,55 +13,73 @@ import { cutWindows } from '../audio/pipeline.ts';
 setLogLevel('silent');
 t.setTimeout(240_000);
 
-t.test('same windows through the main-thread model and the worker → bit-identical probabilities', async (t) => {
-  const items = buildCorpus().filter((i) => i.kind === 'speech').slice(0, 6)
-    .concat(buildCorpus().filter((i) => i.kind !== 'speech').slice(0, 6));
-  const streams = items.map((it, k) => ({ id: 10 + k, wins: cutWindows(it), pos: 0 }));
-  const main = await VadBatcher.create();
-  t.teardown(() => main.close());
-  const worker = new VadWorker({ engineKey: 0 });
-  t.teardown(() => worker.close());
-  await worker.ready;
-  for (const s of streams) {
-    main.addStream(s.id);
-    worker.addStream(s.id);
-  }
-  let rows = 0, voiced = 0, nan = 0;
-  for (let tick = 0; streams.some((s) => s.pos < s.wins.length); tick++) {
-    if (tick === 20) {
-      main.removeStream(streams[3]!.id); // leaves mid-way: its rows are NaN on both sides
-      worker.removeStream(streams[3]!.id);
+/** 8 kHz model windows (32 context + 256 new) of a corpus item, as the media thread cuts them at VOICE_VAD_RATE=8000. */
+function cutWindows8k(it: Parameters<typeof readItem>[0]): Float32Array[] {
+  const pcm = native.resample(readItem(it), 16000, 8000);
+  const out: Float32Array[] = [];
+  for (let f = 0; (f + 1) * VAD_FRAME_8K <= pcm.length; f++) {
+    const w = new Float32Array(VAD_WINDOW_8K);
+    for (let k = 0; k < VAD_WINDOW_8K; k++) {
+      const n = f * VAD_FRAME_8K - VAD_CONTEXT_8K + k;
+      w[k] = n < 0 ? 0 : pcm[n]! / 32768;
     }
-    const ids: number[] = [];
-    const wins: Float32Array[] = [];
+    out.push(w);
+  }
+  return out;
+}
+
+for (const sr of [16000, 8000] as const) {
+  t.test(`same windows through the main-thread model and the worker → bit-identical probabilities (${sr} Hz)`, async (t) => {
+    const items = buildCorpus().filter((i) => i.kind === 'speech').slice(0, 6)
+      .concat(buildCorpus().filter((i) => i.kind !== 'speech').slice(0, 6));
+    const W = sr === 8000 ? VAD_WINDOW_8K : VAD_WINDOW;
+    const streams = items.map((it, k) => ({ id: 10 + k, wins: sr === 8000 ? cutWindows8k(it) : cutWindows(it), pos: 0 }));
+    const main = await VadBatcher.create({ sampleRate: sr });
+    t.teardown(() => main.close());
+    const worker = new VadWorker({ engineKey: 0, batcher: { sampleRate: sr } });
+    t.teardown(() => worker.close());
+    await worker.ready;
     for (const s of streams) {
-      if (s.pos >= s.wins.length) continue;
-      ids.push(s.id);
-      wins.push(s.wins[s.pos++]!);
-      // Every 7th tick the first stream sends a catch-up window too (an id that repeats).
-      if (s === streams[0] && tick % 7 === 6 && s.pos < s.wins.length) {
+      main.addStream(s.id);
+      worker.addStream(s.id);
+    }
+    let rows = 0, voiced = 0, nan = 0;
+    for (let tick = 0; streams.some((s) => s.pos < s.wins.length); tick++) {
+      if (tick === 20) {
+        main.removeStream(streams[3]!.id); // leaves mid-way: its rows are NaN on both sides
+        worker.removeStream(streams[3]!.id);
+      }
+      const ids: number[] = [];
+      const wins: Float32Array[] = [];
+      for (const s of streams) {
+        if (s.pos >= s.wins.length) continue;
         ids.push(s.id);
         wins.push(s.wins[s.pos++]!);
+        // Every 7th tick the first stream sends a catch-up window too (an id that repeats).
+        if (s === streams[0] && tick % 7 === 6 && s.pos < s.wins.length) {
+          ids.push(s.id);
+          wins.push(s.wins[s.pos++]!);
+        }
+      }
+      const idArr = Uint32Array.from(ids);
+      const w = new Float32Array(ids.length * W);
+      wins.forEach((x, i) => w.set(x, i * W));
+      const [a, b] = await Promise.all([runGrouped(main, idArr, w), worker.runBatch(idArr, w.slice())]);
+      if (Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) !== 0) {
+        t.fail(`tick ${tick}: probabilities differ: ${Array.from(a).join(',')} vs ${Array.from(b).join(',')}`);
+        return;
+      }
+      rows += a.length;
+      for (const p of a) {
+        if (Number.isNaN(p)) nan++;
+        else if (p > 0.9) voiced++;
       }
     }
-    const idArr = Uint32Array.from(ids);
-    const w = new Float32Array(ids.length * VAD_WINDOW);
-    wins.forEach((x, i) => w.set(x, i * VAD_WINDOW));
-    const [a, b] = await Promise.all([runGrouped(main, idArr, w), worker.runBatch(idArr, w.slice())]);
-    if (Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) !== 0) {
-      t.fail(`tick ${tick}: probabilities differ: ${Array.from(a).join(',')} vs ${Array.from(b).join(',')}`);
-      return;
-    }
-    rows += a.length;
-    for (const p of a) {
-      if (Number.isNaN(p)) nan++;
-      else if (p > 0.9) voiced++;
-    }
-  }
-  t.ok(rows > 500, `${rows} windows compared, all bit-identical`);
-  t.ok(voiced > 50, `speech among them (${voiced} windows > 0.9)`);
-  t.ok(nan > 0, `a stream removed mid-way answers NaN on both paths (${nan})`);
-});
+    t.ok(rows > 500, `${rows} windows compared, all bit-identical`);
+    t.ok(voiced > 50, `speech among them (${voiced} windows > 0.9)`);
+    t.ok(nan > 0, `a stream removed mid-way answers NaN on both paths (${nan})`);
+  });
+}
 
 t.test('an engine closed while its hand-overs are in the worker: no crash, every thread ends', async (t) => {
   const engine = MediaEngine.create({ portMin: 22400, portMax: 22479, threads: 2 });

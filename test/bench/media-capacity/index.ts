@@ -81,8 +81,13 @@ const { values } = parseArgs({
     metrics: { type: 'boolean', default: false },
     jitter: { type: 'string', default: '10' },
     loss: { type: 'string', default: '1' },
-    /** `full` (resample + 16 kHz frames in JS) or `none` (audio events ignored): attributes cost */
-    consumer: { type: 'string', default: 'full' },
+    /**
+     * `full` (an 'audio' listener on every session: resample + 16 kHz frames in JS) or `none` (no
+     * listener: the sessions make no 'audio' events). Default: `full`, and `none` with --vad — the
+     * product's VAD path listens to no 'audio' (STT gets the utterance with 'speechEnd', the
+     * pre-roll is cut natively), so `--vad --consumer full` is the former, heavier setup.
+     */
+    consumer: { type: 'string' },
     /** seconds of loopback capture (dumpcap) for kernel-timestamped inter-departure error; 0 = off */
     wire: { type: 'string' },
     /** UDP range our sessions take their ports from (MIN-MAX), e.g. when another run holds 28000-29999 */
@@ -90,6 +95,8 @@ const { values } = parseArgs({
   },
 });
 const QUICK = values.quick === true;
+const CONSUMER = values.consumer ?? (values.vad ? 'none' : 'full');
+if (CONSUMER !== 'full' && CONSUMER !== 'none') throw new Error(`--consumer: 'full' or 'none', got '${CONSUMER}'`);
 const CALLS = (values.calls ?? (QUICK ? '100' : '50,100,200,400')).split(',').map((s) => Number(s.trim())).filter((n) => n > 0);
 const SECONDS = Number(values.seconds ?? (QUICK ? 2 : 8));
 const WARMUP = Number(values.warmup ?? (QUICK ? 1 : 2));
@@ -201,6 +208,7 @@ interface Run {
   srtp_replay?: number;
   load_srtp_fail?: number;
   scheduling: string;
+  consumer: string;
   resampler: string;
   /** media threads (MEDIA_THREADS) the sessions were sharded over */
   media_threads: number;
@@ -388,7 +396,8 @@ async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: num
       // 16 kHz frame assembler: 20 ms frames (320 samples) with their energy, as VAD/STT input
       let acc = new Int16Array(4096);
       let fill = 0;
-      if (values.consumer !== 'none') s.on('audio', (pcm: Int16Array) => {
+      if (values.vad) s.setUtterancePreRoll(600); // as the dialogue's VAD endpointer does
+      if (CONSUMER === 'full') s.on('audio', (pcm: Int16Array) => {
         const wide = upsample(pcm);
         samplesDelivered += wide.length;
         if (fill + wide.length > acc.length) {
@@ -503,6 +512,8 @@ async function runOurs(media: Media, nat: NativeMod, tts: Int16Array, calls: num
         pacing_p99_us_with_metrics: withMetrics.pacing_p99_us,
       } : {}),
       scheduling: engine.scheduling,
+      /** 'full': every session has an 'audio' listener (JS resampling + framing); 'none': none */
+      consumer: CONSUMER,
       resampler: up.kind,
       media_threads: engine.options.threads,
       /** per media thread: pacing p99 (µs) and sessions */
@@ -623,7 +634,7 @@ async function main(): Promise<void> {
     'Thank you for calling Northwind Industrial Supply. I can check stock, place a reorder, or tell you where your order is. What can I do for you today?',
     { voice: 'kal', sampleRate: 8000 },
   );
-  err(`media-capacity: calls=${CALLS.join(',')} window=${SECONDS}s warmup=${WARMUP}s jitter=±${JITTER_MS}ms loss=${LOSS_PCT}% tts=${(speech.length / 8000).toFixed(1)}s${values.srtp ? ' srtp=AES_CM_128_HMAC_SHA1_80 both ways' : ''}`);
+  err(`media-capacity: consumer=${CONSUMER} calls=${CALLS.join(',')} window=${SECONDS}s warmup=${WARMUP}s jitter=±${JITTER_MS}ms loss=${LOSS_PCT}% tts=${(speech.length / 8000).toFixed(1)}s${values.srtp ? ' srtp=AES_CM_128_HMAC_SHA1_80 both ways' : ''}`);
 
   const runs: Run[] = [];
   for (const n of CALLS) {
