@@ -11,9 +11,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { VAD_FRAME_MS, VAD_WINDOW, type VadBatcher } from '../../src/vad/batch.ts';
+import { native } from '../../src/media/native.ts';
+import { VAD_CONTEXT_8K, VAD_FRAME_8K, VAD_FRAME_MS, VAD_WINDOW, VAD_WINDOW_8K, type VadBatcher } from '../../src/vad/batch.ts';
 import type { TurnTunables } from '../../src/vad/policy.ts';
-import type { CorpusItem } from './corpus.ts';
+import { readItem, type CorpusItem } from './corpus.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const outDir = join(root, 'build', 'vad-test');
@@ -51,11 +52,30 @@ export function cutWindows(item: CorpusItem): Float32Array[] {
 }
 
 /**
+ * An item's 8 kHz model windows (32 context + 256 new), as the media thread cuts them at
+ * VOICE_VAD_RATE=8000: the item's 16 kHz PCM taken down to 8 kHz (the addon's resampler).
+ */
+export function cutWindows8k(item: CorpusItem): Float32Array[] {
+  const pcm = native.resample(readItem(item), 16000, 8000);
+  const out: Float32Array[] = [];
+  for (let f = 0; (f + 1) * VAD_FRAME_8K <= pcm.length; f++) {
+    const w = new Float32Array(VAD_WINDOW_8K);
+    for (let k = 0; k < VAD_WINDOW_8K; k++) {
+      const n = f * VAD_FRAME_8K - VAD_CONTEXT_8K + k;
+      w[k] = n < 0 ? 0 : pcm[n]! / 32768;
+    }
+    out.push(w);
+  }
+  return out;
+}
+
+/**
  * Speech probabilities of every item, all items live at once as streams of one
- * VadBatcher (one run per tick over every stream that still has audio).
+ * VadBatcher (one run per tick over every stream that still has audio). Windows at the
+ * batcher's rate (VOICE_VAD_RATE picks 8 kHz for the offline tests and benches too).
  */
 export async function probabilities(batcher: VadBatcher, items: CorpusItem[], firstId = 1): Promise<number[][]> {
-  const wins = items.map(cutWindows);
+  const wins = items.map(batcher.options.sampleRate === 8000 ? cutWindows8k : cutWindows);
   const probs: number[][] = items.map(() => []);
   items.forEach((_, i) => batcher.addStream(firstId + i));
   const maxLen = Math.max(...wins.map((w) => w.length));

@@ -5,28 +5,13 @@ import { createSocket } from 'node:dgram';
 import { setLogLevel } from '../../src/ops/log.ts';
 import { MediaEngine } from '../../src/media/engine.ts';
 import { native } from '../../src/media/native.ts';
-import { VAD_CONTEXT_8K, VAD_FRAME_8K, VAD_WINDOW, VAD_WINDOW_8K, VadBatcher, runGrouped } from '../../src/vad/batch.ts';
+import { VAD_WINDOW, VAD_WINDOW_8K, VadBatcher, runGrouped } from '../../src/vad/batch.ts';
 import { VadWorker } from '../../src/vad/worker-host.ts';
 import { buildCorpus, readItem } from '../audio/corpus.ts';
-import { cutWindows } from '../audio/pipeline.ts';
+import { cutWindows, cutWindows8k } from '../audio/pipeline.ts';
 
 setLogLevel('silent');
 t.setTimeout(240_000);
-
-/** 8 kHz model windows (32 context + 256 new) of a corpus item, as the media thread cuts them at VOICE_VAD_RATE=8000. */
-function cutWindows8k(it: Parameters<typeof readItem>[0]): Float32Array[] {
-  const pcm = native.resample(readItem(it), 16000, 8000);
-  const out: Float32Array[] = [];
-  for (let f = 0; (f + 1) * VAD_FRAME_8K <= pcm.length; f++) {
-    const w = new Float32Array(VAD_WINDOW_8K);
-    for (let k = 0; k < VAD_WINDOW_8K; k++) {
-      const n = f * VAD_FRAME_8K - VAD_CONTEXT_8K + k;
-      w[k] = n < 0 ? 0 : pcm[n]! / 32768;
-    }
-    out.push(w);
-  }
-  return out;
-}
 
 for (const sr of [16000, 8000] as const) {
   t.test(`same windows through the main-thread model and the worker → bit-identical probabilities (${sr} Hz)`, async (t) => {

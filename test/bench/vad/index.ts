@@ -12,9 +12,9 @@
  *    = wall time per tick / 32 ms: the share of one core the VAD needs at that load.
  *    `--sr` picks the model rate(s) of this part: 16000 (rows of 64 + 512) or 8000 (Silero v5's
  *    8 kHz mode, rows of 32 + 256); with two rates both are measured in the same run,
- *    interleaved per stream count (`by_sr` in the JSON). The 8 kHz windows are the 16 kHz corpus
- *    windows decimated by averaging sample pairs: the cost of a run does not depend on the audio.
- *    Part 2 always runs at 16 kHz (the corpus' rate); `--cost-only` skips it.
+ *    interleaved per stream count (`by_sr` in the JSON). The 8 kHz windows are the corpus items
+ *    resampled to 8 kHz (test/audio/pipeline.ts cutWindows8k).
+ *    Part 2 runs at VOICE_VAD_RATE (16000 unless set); `--cost-only` skips it.
  * 2. Barge-in policy on the real-audio corpus with the agent speaking (native TurnState, default
  *    tunables): false_barge_in_rate = noise/backchannel items whose barge-in became a turn (the
  *    agent lost its prompt); pause_rate = items that paused the agent at all (BargeIn, later
@@ -29,7 +29,7 @@ import { setLogLevel } from '../../../src/ops/log.ts';
 import { VAD_FRAME_MS, VadBatcher, type VadSampleRate } from '../../../src/vad/batch.ts';
 import { TURN_DEFAULTS, TurnEvent, type TurnTunables } from '../../../src/vad/policy.ts';
 import { buildCorpus, readItem, type CorpusItem } from '../../audio/corpus.ts';
-import { cutWindows, probabilities, turnEvents } from '../../audio/pipeline.ts';
+import { cutWindows, cutWindows8k, probabilities, turnEvents } from '../../audio/pipeline.ts';
 
 setLogLevel('warn');
 const { values } = parseArgs({
@@ -59,8 +59,8 @@ const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 const items = buildCorpus();
 const pool16: Float32Array[] = [];
 for (const it of items.filter((i) => i.kind === 'speech').slice(0, 24)) pool16.push(...cutWindows(it));
-/** 8 kHz rows (32 + 256) from the 16 kHz rows (64 + 512): sample pairs averaged. */
-const pool8 = pool16.map((w) => Float32Array.from({ length: w.length / 2 }, (_, i) => (w[2 * i]! + w[2 * i + 1]!) / 2));
+const pool8: Float32Array[] = [];
+for (const it of items.filter((i) => i.kind === 'speech').slice(0, 24)) pool8.push(...cutWindows8k(it));
 const poolOf = (b: VadBatcher): Float32Array[] => (b.options.sampleRate === 8000 ? pool8 : pool16);
 
 /** Frame for stream s at tick t (streams are offset into the pool so batches mix speech and pauses). */
@@ -226,7 +226,7 @@ function policy(tun: Partial<TurnTunables>): Record<string, number> {
 }
 
 const main = policy({});
-console.log(`\nBarge-in policy, default tunables (minInterruptionMs=${TURN_DEFAULTS.minInterruptionMs}, falseInterruptionMinSpeechMs=${TURN_DEFAULTS.falseInterruptionMinSpeechMs}):`);
+console.log(`\nBarge-in policy at ${b.options.sampleRate} Hz, default tunables (minInterruptionMs=${TURN_DEFAULTS.minInterruptionMs}, falseInterruptionMinSpeechMs=${TURN_DEFAULTS.falseInterruptionMinSpeechMs}):`);
 console.log(main);
 const sweep: Record<string, Record<string, number>> = {};
 console.log('\nminInterruptionMs  false barge-in  pause rate  missed  latency p50/p95 ms');
@@ -238,6 +238,7 @@ for (const m of [150, 200, 300, 400, 500]) {
 
 console.log(JSON.stringify({
   ...costJson,
+  policy_sample_rate: b.options.sampleRate,
   false_barge_in_rate: main.false_barge_in_rate,
   pause_rate: main.pause_rate,
   missed_barge_in_rate: main.missed_barge_in_rate,
