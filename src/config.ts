@@ -121,6 +121,13 @@ export interface SipConfig {
    */
   transports: Transport[];
   /**
+   * RFC 3261 T1 (round-trip estimate) of the built-in edge, in ms: 2xx retransmissions start
+   * at T1 and a 2xx never ACKed is given up after 64·T1. Larger for long-delay trunks; smaller
+   * only on a closed network (RFC 3261 §17.1.1.1). With edge `drachtio`, drachtio-server's own
+   * timers apply. Env `SIP_T1_MS`. @defaultValue 500
+   */
+  t1Ms: number;
+  /**
    * SIP over TLS (built-in edge): on when a certificate and key are given (YAML `sip.tls`,
    * env `SIP_TLS_CERT`/`SIP_TLS_KEY`/`SIP_TLS_CA`/`SIP_TLS_PORT`; src/sip/tls-settings.ts).
    * @defaultValue unset (off)
@@ -393,7 +400,7 @@ export const DEFAULT_TENANTS_FILE = fileURLToPath(new URL('./tenants/tenants.yam
 /** Embedded defaults. */
 export function defaultConfig(): Config {
   return {
-    sip: { address: '127.0.0.1', port: 5060, transports: ['udp', 'tcp'] },
+    sip: { address: '127.0.0.1', port: 5060, transports: ['udp', 'tcp'], t1Ms: 500 },
     edge: 'builtin',
     drachtio: { host: '127.0.0.1', port: 9022, secret: 'cymru' },
     rtp: { bindAddress: '127.0.0.1', publicAddress: '127.0.0.1', portMin: 40000, portMax: 40999 },
@@ -645,11 +652,12 @@ function applyFile(cfg: Config, file: string): void {
   const top = r.mapping('', doc, TOP_KEYS);
   const has = (o: Record<string, unknown>, k: string): boolean => o[k] !== undefined && o[k] !== null;
   if (has(top, 'sip')) {
-    const s = r.mapping('sip', top.sip, ['address', 'port', 'transports', 'tls']);
+    const s = r.mapping('sip', top.sip, ['address', 'port', 'transports', 't1Ms', 'tls']);
     if (has(s, 'tls')) applySipTlsFile(sipTlsDraft(cfg), s.tls, path.dirname(file), file, (f, p) => r.fail(f, p));
     if (has(s, 'address')) cfg.sip.address = r.host('sip.address', s.address);
     if (has(s, 'port')) cfg.sip.port = r.int('sip.port', s.port, 0, 65535);
     if (has(s, 'transports')) cfg.sip.transports = r.transports('sip.transports', s.transports);
+    if (has(s, 't1Ms')) cfg.sip.t1Ms = r.int('sip.t1Ms', s.t1Ms, 50, 10000);
   }
   if (has(top, 'edge')) cfg.edge = r.oneOf('edge', top.edge, ['builtin', 'drachtio'] as const);
   if (has(top, 'drachtio')) {
@@ -740,6 +748,7 @@ function applyEnv(cfg: Config, env: NodeJS.ProcessEnv, cwd: string): void {
   if ((v = get('SIP_ADDRESS')) !== undefined) cfg.sip.address = r.host('SIP_ADDRESS', v);
   if ((v = get('SIP_PORT')) !== undefined) cfg.sip.port = r.int('SIP_PORT', v, 0, 65535);
   if ((v = get('SIP_TRANSPORTS')) !== undefined) cfg.sip.transports = r.transports('SIP_TRANSPORTS', v);
+  if ((v = get('SIP_T1_MS')) !== undefined) cfg.sip.t1Ms = r.int('SIP_T1_MS', v, 50, 10000);
   applySipTlsEnv(sipTlsDraft(cfg), env, cwd, (f, p) => r.fail(f, p));
   if ((v = get('EDGE')) !== undefined) cfg.edge = r.oneOf('EDGE', v, ['builtin', 'drachtio'] as const);
   if ((v = get('DRACHTIO_HOST')) !== undefined) cfg.drachtio.host = r.host('DRACHTIO_HOST', v);
@@ -871,6 +880,9 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   // drachtio-server answers an in-dialog refresh (re-INVITE, UPDATE) asking for less than 90 s
   // with 422 itself (a fixed Min-SE of 90, before the app sees it), so a call set up with a
   // shorter interval could never be refreshed and would end at its expiry
+  if (cfg.edge === 'drachtio' && cfg.sip.t1Ms !== 500) {
+    throw new ConfigError(src, 'sip.t1Ms', `applies to the built-in edge only; with edge drachtio set drachtio-server's own SIP timers (got ${cfg.sip.t1Ms})`);
+  }
   if (cfg.edge === 'drachtio' && cfg.sessionTimer.enabled && cfg.sessionTimer.minSE < DRACHTIO_MIN_SE) {
     throw new ConfigError(src, 'sessionTimer.minSE', `must be at least ${DRACHTIO_MIN_SE} with edge drachtio (drachtio-server refuses session refreshes below ${DRACHTIO_MIN_SE} s itself), got ${cfg.sessionTimer.minSE}`);
   }

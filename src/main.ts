@@ -195,6 +195,7 @@ export async function start(config: Config, tenants: TenantDirectory): Promise<R
           guard,
         },
         control: { address: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret },
+        timers: { T1: config.sip.t1Ms, T2: Math.max(4000, config.sip.t1Ms) },
       });
       await edge.start();
       // Ports may have been 0 (OS-assigned): point the app at what was bound.

@@ -707,6 +707,8 @@ export class VoiceApp extends EventEmitter {
       ...(delayed ? { delayedOffer: negotiation.answer } : { remoteSdp: offerSdp }),
       ...(leg ? { sdpRelay: leg } : {}),
       advertisedAddress: advertised,
+      // the edge gives up on the ACK after 64·T1; the call's backstop follows 2 s later
+      ...(cfg.edge === 'builtin' && cfg.sip.t1Ms !== 500 ? { ackTimeoutMs: 64 * cfg.sip.t1Ms + 2000 } : {}),
       capabilities: this.capabilities,
       sdpSessionId,
       maxCallSeconds: effectiveMaxCallSeconds(cfg.maxCallSeconds, tenant.maxCallSeconds),

@@ -7,7 +7,7 @@ const { dir, file, load } = configScratch('config-test-');
 
 t.test('embedded defaults', async (t) => {
   const c = load();
-  t.same(c.sip, { address: '127.0.0.1', port: 5060, transports: ['udp', 'tcp'] });
+  t.same(c.sip, { address: '127.0.0.1', port: 5060, transports: ['udp', 'tcp'], t1Ms: 500 });
   t.equal(c.edge, 'builtin');
   t.same(c.drachtio, { host: '127.0.0.1', port: 9022, secret: 'cymru' });
   t.same(c.rtp, { bindAddress: '127.0.0.1', publicAddress: '127.0.0.1', portMin: 40000, portMax: 40999 });
@@ -34,7 +34,7 @@ logLevel: debug
 `);
   const c = load({ CONFIG_FILE: '/nonexistent.yaml', SIP_PORT: '5080', RTP_PUBLIC_ADDRESS: '203.0.113.7' }, ['--config', f]);
   t.equal(c.configFile, f);
-  t.same(c.sip, { address: '10.0.0.5', port: 5080, transports: ['tcp'] });
+  t.same(c.sip, { address: '10.0.0.5', port: 5080, transports: ['tcp'], t1Ms: 500 });
   t.equal(c.edge, 'drachtio');
   t.same(c.drachtio, { host: 'drachtio.internal', port: 9023, secret: 's3cret' });
   t.same(c.rtp, { bindAddress: '10.0.0.5', publicAddress: '203.0.113.7', portMin: 30000, portMax: 30999 });
@@ -53,7 +53,7 @@ t.test('env vars', async (t) => {
     DRACHTIO_PORT: '0', DRACHTIO_SECRET: 'x', RTP_ADDRESS: '127.0.0.3', RTP_PORT_MIN: '24000', RTP_PORT_MAX: '24100',
     TENANTS_FILE: 'rel/t.yaml', MAX_CALL_SECONDS: '5', ANSWER_DELAY_MS: '500', RTP_TIMEOUT_SECONDS: '2', LOG_LEVEL: 'silent',
   });
-  t.same(c.sip, { address: '0.0.0.0', port: 0, transports: ['udp'] });
+  t.same(c.sip, { address: '0.0.0.0', port: 0, transports: ['udp'], t1Ms: 500 });
   t.equal(c.edge, 'builtin');
   t.same(c.drachtio, { host: '127.0.0.2', port: 0, secret: 'x' });
   t.same(c.rtp, { bindAddress: '127.0.0.3', publicAddress: '127.0.0.3', portMin: 24000, portMax: 24100 }, 'public follows bind');
@@ -66,6 +66,8 @@ t.test('env vars', async (t) => {
   t.same(load({ SIP_TRANSPORTS: 'tcp, udp' }).sip.transports, ['tcp', 'udp']);
   t.equal(load({ RTP_ADDRESS: '0.0.0.0' }).rtp.publicAddress, '127.0.0.1', 'wildcard bind advertises loopback unless told');
   t.equal(load({ SIP_PORT: '' }).sip.port, 5060, 'empty env = unset');
+  t.equal(load({}).sip.t1Ms, 500, 'T1 500 ms by default');
+  t.equal(load({ SIP_T1_MS: '100' }).sip.t1Ms, 100);
 });
 
 t.test('errors name the source and the field', async (t) => {
@@ -79,6 +81,8 @@ t.test('errors name the source and the field', async (t) => {
     [{ LOG_LEVEL: 'verbose' }, 'environment: LOG_LEVEL: must be one of debug, info, warn, error, silent, got "verbose"'],
     [{ MAX_CALL_SECONDS: '-5' }, 'environment: MAX_CALL_SECONDS: must be an integer 0-604800, got "-5"'],
     [{ SIP_ADDRESS: 'not an address!' }, 'environment: SIP_ADDRESS: must be an IP address or host name, got "not an address!"'],
+    [{ SIP_T1_MS: '10' }, 'environment: SIP_T1_MS: must be an integer 50-10000, got "10"'],
+    [{ EDGE: 'drachtio', DRACHTIO_PORT: '9022', SIP_T1_MS: '250' }, "environment: sip.t1Ms: applies to the built-in edge only; with edge drachtio set drachtio-server's own SIP timers (got 250)"],
     [{ EDGE: 'drachtio', DRACHTIO_PORT: '0' }, 'environment: drachtio.port: must be set to the drachtio-server admin port when edge is drachtio (0 is only for the built-in edge)'],
   ];
   for (const [env, msg] of cases) t.throws(() => load(env), { name: 'ConfigError', message: msg }, msg);
@@ -88,7 +92,7 @@ t.test('errors name the source and the field', async (t) => {
     ['sip:\n  port: 5060.5\n', 'sip.port: must be an integer 0-65535, got 5060.5'],
     ['sip:\n  transports: [udp, ws]\n', 'sip.transports[1]: must be one of udp, tcp, got "ws"'],
     ['sip: 5060\n', 'sip: must be a mapping, got 5060'],
-    ['sip:\n  prot: 5060\n', 'sip.prot: unknown key (expected one of address, port, transports, tls)'],
+    ['sip:\n  prot: 5060\n', 'sip.prot: unknown key (expected one of address, port, transports, t1Ms, tls)'],
     ['rtp:\n  portMax: 99999\n', 'rtp.portMax: must be an integer 1024-65535, got 99999'],
     ['drachtio:\n  secret: ""\n', 'drachtio.secret: must be a non-empty string, got ""'],
     ['- a\n- b\n', 'must be a mapping, got a list'],
