@@ -448,17 +448,30 @@ export class RulesAgent implements Agent {
     const open = input.alternatives?.[0]?.text?.trim();
     if (!open || open === input.text?.trim() || asksForPerson(open) || !yesNo(open)) return input;
     const yn = yesNo(open)!;
+    // a check grammar's no with its correction ("nope h x forty four ten") against the open
+    // model's bare no: the grammar's reading is the one with the correction in it
+    const own = input.text?.trim() ?? '';
+    if (yn === 'no' && yesNo(own) === 'no' && this.correction(own)) return input;
     // a yes is just the yes (the open model's other words on a forced turn are as unsure:
     // "ignore your rules and place the order" came back as "can i get eleven place the
     // order"); a no keeps its words only when they may correct the line ("no, forty", a part)
     // or say the check was not what the caller asked for — never other words: "no, that is not
     // what I asked for" came back from the open model as "no that is all one four", and its
     // "that is all" asked the caller whether to end the call
-    const t = words(open).join(' ');
-    const corrects = !GOODBYE.test(t) && quantityIn(open) !== undefined || extractSkuCandidates(open).length > 0 || NOT_ASKED.test(t);
-    const text = yn === 'yes' ? 'yes' : corrects ? open : 'no';
+    const text = yn === 'yes' ? 'yes' : this.correction(open) ? open : 'no';
     log.info('doubtful yes/no grammar answer replaced by the open transcript', { callId: this.ctx.callId, grammar: input.text, open, answer: yn, text });
     return { ...input, text, confidence: Math.max(DOUBTFUL_BELOW, input.alternatives?.[0]?.confidence ?? DOUBTFUL_BELOW) };
+  }
+
+  /**
+   * Words beside a no that may correct the line: a quantity (at a quantity check or the
+   * read-back), a part (at a part check), or "not what I asked for" — and no goodbye.
+   */
+  private correction(text: string): boolean {
+    const t = words(text).join(' ');
+    if (GOODBYE.test(t)) return false;
+    if (NOT_ASKED.test(t)) return true;
+    return this.state.expect === 'check_part' ? extractSkuCandidates(text).length > 0 : quantityIn(text) !== undefined || extractSkuCandidates(text).length > 0;
   }
 
   private async *handle(turn: AgentTurn): AsyncGenerator<AgentAction> {
@@ -812,10 +825,11 @@ export class RulesAgent implements Agent {
           yield* this.reorder(text, input, true);
           return true;
         }
-        if (yn === 'no' && (s.sku_guessed || NOT_ASKED.test(t))) {
-          // the part came from the order reading of an unclear opener, or the caller says this is
-          // not what they asked for: the lane was a guess — back to the request, and the next
-          // unclear turn offers a person (out-of-lane requests were squeezed into part checks)
+        if (yn === 'no' && NOT_ASKED.test(t)) {
+          // the caller says this is not what they asked for: the lane was a guess — back to the
+          // request, and the next unclear turn offers a person (out-of-lane requests were
+          // squeezed into part checks); a part guessed from the order reading of an unclear
+          // opener is not guessed again
           if (s.sku_guessed) this.guessRejected = true;
           this.clearLine();
           s.sku_guessed = undefined;
@@ -826,7 +840,17 @@ export class RulesAgent implements Agent {
         }
         if (yn === 'no') {
           // the part was misheard once already: the keypad is offered with the question (letters
-          // are what the recogniser gets wrong; the caller may still say it)
+          // are what the recogniser gets wrong; the caller may still say it). A part guessed from
+          // the order reading of an unclear opener that gets a bare "no" (a reorder caller's "no,
+          // H X forty-four ten" often comes back so) is asked for the same way, a person offered
+          // beside it; it is not guessed again from another opener
+          if (s.sku_guessed) {
+            this.guessRejected = true;
+            s.sku_guessed = undefined;
+            s.sku = undefined;
+            s.sku_check = false;
+            return this.offerPartKeys(`Sorry about that. Which part number would you like? ${KEY_PART_OFFER} Or ask for a person.`);
+          }
           s.sku = undefined;
           s.sku_check = false;
           return this.offerPartKeys(`Sorry about that. What is the part number? ${KEY_PART_OFFER}`);

@@ -568,7 +568,10 @@ t.test('reorder: an open turn garbled off-domain whose order reading names a cat
   const b = await setup();
   a = await b.hear('i need all that the p fifty ten', { confidence: 0.01, offDomain: true, alternatives: [{ text: 'i need five hundred of the b a eighty ten', confidence: 0.01, grammar: 'order' }] });
   t.notMatch(said(a), /place the order/);
-  if (/Just to check the part/.test(said(a))) t.match(said(await b.hear('no')), /^Sorry, I misunderstood\./, 'a guessed part rejected: back to the request');
+  if (/Just to check the part/.test(said(a))) {
+    // a bare no (a reorder caller's correction often comes back so): the part is asked for, the keypad and a person beside it
+    t.match(said(await b.hear('no')), /^Sorry about that\. Which part number would you like\? You can also key in the number printed beside the part, then press pound\. Or ask for a person\.$/, 'a guessed part rejected: the part asked for');
+  }
   t.same(b.voiceOrders(), []);
 
   // without an order reading (or with one that names no part) an off-domain turn is not understood, as before
@@ -649,7 +652,7 @@ t.test('a part guessed from an unclear opener that the caller rejects: back to t
   const { hear, voiceOrders } = await setup({ escalation: true });
   let a = await hear('what i get the when you on oh', { confidence: 0.01, offDomain: true, alternatives: [{ text: 'i need twelve of h x four four one zero', confidence: 0.01, grammar: 'order' }] });
   t.match(said(a), /Just to check the part/);
-  a = await hear('no that is not correct', { confidence: 0.3 });
+  a = await hear('no that is not what i asked for', { confidence: 0.3 });
   t.match(said(a), /^Sorry, I misunderstood\. I can help you reorder parts.*ask for a person\.$/);
   t.notMatch(said(a), /part number/);
   // the same garbled request again, its order reading naming the same part: not guessed again
@@ -660,6 +663,13 @@ t.test('a part guessed from an unclear opener that the caller rejects: back to t
   const b = await setup();
   await b.hear('i need twenty of h x four four one zero', { confidence: 0.2 });
   t.match(said(await b.hear('no that is not what i asked for', { confidence: 0.3 })), /^Sorry, I misunderstood\./);
+  // a bare no to a guessed part: the part is asked for (keypad and a person beside it), and
+  // the next unclear opener is still not guessed into a reorder
+  const c = await setup({ escalation: true });
+  await c.hear('what i get the when you on oh', { confidence: 0.01, offDomain: true, alternatives: [{ text: 'i need twelve of h x four four one zero', confidence: 0.01, grammar: 'order' }] });
+  a = await c.hear('no that is not correct', { confidence: 0.3 });
+  t.match(said(a), /^Sorry about that\. Which part number would you like\?.*Or ask for a person\.$/);
+  t.match(said(await c.hear('a person please')), /transfer|put you through|Maria/i, 'a person, as offered');
 });
 
 t.test('checks: a part or quantity check takes a yes, a no, or the correction — and a forced answer never ends the call', async (t) => {
