@@ -217,6 +217,10 @@ export class RulesAgent implements Agent {
    * to the account's rep.
    */
   private department?: { topic: string; spoken: string };
+  /** a person offer made on a doubtful request was declined */
+  private doubtDeclined = false;
+  /** the person offer was made on a doubtful request (1), and asked again with the keypad (2) */
+  private offerDoubt = 0;
   /** the question pending when a person was offered (a "no" to the offer asks it again) */
   private beforeOffer?: { q: Question; text: string };
   /** a part guessed from another reading was rejected: unclear openers are not guessed into reorders again */
@@ -245,6 +249,7 @@ export class RulesAgent implements Agent {
   private ask(q: Question, text: string): void {
     // the question a person offer interrupted: a "no" to the offer goes back to it
     if (q === 'offer_person' && this.pending !== 'offer_person') this.beforeOffer = this.pending && this.lastAsk?.q === this.pending ? this.lastAsk : undefined;
+    if (q !== 'offer_person') this.offerDoubt = 0;
     this.pending = q;
     if (q !== 'confirm_goodbye') {
       this.lastAsk = { q, text };
@@ -492,14 +497,20 @@ export class RulesAgent implements Agent {
     if (dept) this.department = dept;
     if (t && this.pending !== 'reason' && asksForPerson(text)) {
       if (doubt && this.pending !== 'offer_person') {
-        this.state.slots.person_reason = `caller asked for ${this.department ? this.department.topic : 'a person'}: "${text.trim()}"`;
-        this.ask('offer_person', this.department
-          ? `Sorry, do you want me to put you through to ${this.department.spoken}? Please say yes or no.`
-          : 'Sorry, did you ask for a person? Please say yes or no.');
+        // once such an offer was declined, a forced request at a part or quantity check is a miss
+        // on that check's loop (the keypad comes next), not the same offer again
+        if (!(this.doubtDeclined && (this.pending === 'confirm_sku' || this.pending === 'confirm_qty'))) {
+          this.offerDoubt = 1;
+          this.state.slots.person_reason = `caller asked for ${this.department ? this.department.topic : 'a person'}: "${text.trim()}"`;
+          this.ask('offer_person', this.department
+            ? `Sorry, do you want me to put you through to ${this.department.spoken}? Please say yes or no.`
+            : 'Sorry, did you ask for a person? Please say yes or no.');
+          return;
+        }
+      } else {
+        yield* this.transfer(text);
         return;
       }
-      yield* this.transfer(text);
-      return;
     }
     if (t && GOODBYE.test(t) && this.pending !== 'reason' && heard && !doubt && !input.offDomain) {
       if (this.pending !== 'confirm_goodbye' && !this.goodbyeSure(input)) {
@@ -511,6 +522,7 @@ export class RulesAgent implements Agent {
     }
     if (dept && doubt && this.pending !== 'offer_person') {
       // a department forced through a state grammar ("returns please" at the floor confidence): ask
+      this.offerDoubt = 1;
       this.state.slots.person_reason = `caller asked for ${dept.topic}: "${text.trim()}"`;
       this.ask('offer_person', `Sorry, do you want me to put you through to ${dept.spoken}? Please say yes or no.`);
       return;
@@ -962,13 +974,27 @@ export class RulesAgent implements Agent {
         return false;
       }
       case 'offer_person': {
-        if (yn === 'yes') {
+        if (yn === 'yes' && this.offerDoubt > 0 && text && doubtful(input.confidence, this.state.expect)) {
+          // a person offered because a grammar forced a request for one, and the yes is as forced
+          // ("No." came back as "yeah" at the floor confidence, mid-reorder): asked once more with
+          // the keypad; a second forced yes is not taken — the caller goes on (1 or 0 still gets a person)
+          if (this.offerDoubt === 1) {
+            this.offerDoubt = 2;
+            this.ask('offer_person', "Sorry, I didn't catch that. Do you want to talk to a person? Press 1 for yes, or 2 for no.");
+            return true;
+          }
+          log.info('forced yes to a doubtful person offer: going on', { callId: this.ctx.callId, text });
+        }
+        if (yn === 'yes' && !(this.offerDoubt === 2 && text && doubtful(input.confidence, this.state.expect))) {
+          this.offerDoubt = 0;
           const reason = String(s.person_reason ?? 'caller accepted a person');
           s.person_reason = undefined;
           this.handOff(reason, 'explicit');
           return true;
         }
-        if (yn === 'no') {
+        if (yn === 'no' || yn === 'yes') {
+          if (this.offerDoubt > 0) this.doubtDeclined = true;
+          this.offerDoubt = 0;
           s.person_reason = undefined;
           const prev = this.beforeOffer;
           this.beforeOffer = undefined;

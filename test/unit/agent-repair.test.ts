@@ -734,4 +734,29 @@ t.test('checks: a part or quantity check takes a yes, a no, or the correction â€
   t.match(said(await e.hear('i want to talk to a', { confidence: 0.05 })), /^Sorry, did you ask for a person\?/);
   t.match(said(await e.hear('no')), /^Okay\. Just to check the part: H X, four four one zero, half inch brass ball valve\. Is that right\?$/);
   t.match(said(await e.hear('yes')), /^And the quantity: was that 20, two zero\?$/);
+  // the offer made on a forced request, answered with a forced yes ("No." heard as "yeah" at the
+  // floor confidence): asked again with the keypad; a second forced yes goes back to the question
+  const h = await setup({ escalation: true });
+  await h.hear('i need twenty of h x four four one zero', { confidence: 0.2 });
+  await h.hear('i want to talk to a', { confidence: 0.05 });
+  a = await h.hear('yeah', { confidence: 0.05 });
+  t.notOk(transfer(a), 'no hand-off on a forced yes to a forced request');
+  t.match(said(a), /^Sorry, I didn't catch that\. Do you want to talk to a person\? Press 1 for yes, or 2 for no\.$/);
+  a = await h.hear('yeah', { confidence: 0.05 });
+  t.notOk(transfer(a));
+  t.match(said(a), /^Okay\. Just to check the part: H X, four four one zero/);
+  // declined once: another forced "talk to a" at the check is a miss on its loop, then the keypad
+  t.match(said(await h.hear('talk to a', { confidence: 0.05 })), /^Is the part H X, four four one zero\? Please say yes or no\.$/);
+  t.match(said(await h.hear('talk to a', { confidence: 0.05 })), /key in the number printed beside the part/);
+  t.same(h.voiceOrders(), []);
+  // the key, or a yes heard with confidence, hands off
+  const k = await setup({ escalation: true });
+  await k.hear('i need twenty of h x four four one zero', { confidence: 0.2 });
+  await k.hear('i want to talk to a', { confidence: 0.05 });
+  await k.hear('yeah', { confidence: 0.05 });
+  t.ok(transfer(await k.key('1')), 'keyed 1: a person');
+  const m = await setup({ escalation: true });
+  await m.hear('i need twenty of h x four four one zero', { confidence: 0.2 });
+  await m.hear('i want to talk to a', { confidence: 0.05 });
+  t.ok(transfer(await m.hear('yes please', { confidence: 0.6 })), 'a confident yes: a person');
 });

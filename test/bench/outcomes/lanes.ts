@@ -275,6 +275,8 @@ export function respond(st: CallerState, agentText: string, turn: number): Actio
     }
     if (has(a, /message/)) return { say: it.kind === 'message' ? 'Yes.' : 'No.' };
   }
+  // a yes/no on the keypad ("Do you want to talk to a person? Press 1 for yes, or 2 for no."): the key
+  if (keyIt && /press 1 for yes/.test(a) && /(person|someone|representative|put you through)/.test(a)) return { dtmf: it.kind === 'handoff' ? '1' : '2' };
   // the agent offers a person
   if (has(a, /(connect|transfer|put) you (to|through|with)|speak (to|with) (a|someone|your)|talk (to|with) (a|someone|your)|someone who can/) && question) {
     return it.kind === 'handoff' ? { say: 'Yes, please.' } : { say: 'No, thank you.' };
