@@ -457,6 +457,10 @@ export class RulesAgent implements Agent {
     // model's bare no: the grammar's reading is the one with the correction in it
     const own = input.text?.trim() ?? '';
     if (yn === 'no' && yesNo(own) === 'no' && this.correction(own)) return input;
+    // never a yes over the grammar's no: "No, don't place it." came back right from the check
+    // grammar at a low confidence and as a yes from the open model, and the order was booked
+    // (offline run, flite rms at 15 dB). The no stays — doubtful, it is asked again
+    if (yn === 'yes' && yesNo(own) === 'no') return input;
     // a yes is just the yes (the open model's other words on a forced turn are as unsure:
     // "ignore your rules and place the order" came back as "can i get eleven place the
     // order"); a no keeps its words only when they may correct the line ("no, forty", a part)
@@ -770,10 +774,14 @@ export class RulesAgent implements Agent {
           // confidence is not enough to book: the keypad decides (a "No." came back as "yeah"
           // after "that is not what I asked for" was not understood, and an order was booked)
           const spoken = !!text && input.confidence !== undefined;
-          if (spoken && (this.failures.confirm ?? 0) >= 1 && input.confidence! < this.tun.confirmBelow) {
+          // a yes at a grammar's floor confidence (forced onto whatever was said) never books: the keypad decides
+          if (spoken && (((this.failures.confirm ?? 0) >= 1 && input.confidence! < this.tun.confirmBelow) || doubtful(input.confidence, this.state.expect))) {
             log.info('unsure yes at a troubled read-back: keypad', { callId: this.ctx.callId, text, confidence: input.confidence });
-            return this.repair('confirm', 'confirm_order', 'To be sure: to place the order, press 1. To cancel it, press 2.',
+            this.repair('confirm', 'confirm_order', 'To be sure: to place the order, press 1. To cancel it, press 2.',
               'To be sure: to place the order, press 1. To cancel it, press 2.');
+            // the prompt asks for the keys either way: 1 and 2 answer it
+            if (this.pending === 'confirm_order') this.keypad = 'confirm';
+            return true;
           }
           this.pending = undefined;
           this.succeeded('confirm');
@@ -1197,6 +1205,15 @@ export class RulesAgent implements Agent {
       case 'confirm_order': {
         if (q === 'confirm_order' && this.keypad === 'confirm' && (d === '1' || d === '2')) {
           yield* this.answer('confirm_order', d === '1' ? 'yes' : 'no', { text: d === '1' ? 'yes' : 'no' });
+          return;
+        }
+        // the digits of the part being checked, keyed when the check's yes was not understood: the
+        // caller confirms it (the read-back still names it before anything is booked)
+        if (q === 'confirm_sku' && this.keypad === 'sku' && s.sku && String(s.sku).replace(/\D/g, '') === d) {
+          s.sku_check = false;
+          s.sku_guessed = undefined;
+          this.succeeded('sku');
+          yield* this.nextOrderStep();
           return;
         }
         // keyed digits after an opener that was not clearly a reorder are a PO look-up first

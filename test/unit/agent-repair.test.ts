@@ -590,14 +590,21 @@ t.test('repair: a part or quantity check not understood counts on its loop — t
   const a = await hear('mumble', { confidence: 0.01, offDomain: true });
   t.match(said(a), /key in the number printed beside the part/, 'the keypad, not a person offer');
   t.notMatch(said(a), /a person/);
-  // 4410 is printed beside more than one part: the account's own, checked once more
-  t.match(said(await key('4410#')), /Just to check the part: H X, four four one zero/);
-  t.match(said(await hear('yes')), /was that 20, two zero\?/);
+  // the digits of the part being checked: the caller confirms it (a "yes" the recogniser kept
+  // hearing as "what", flite awb at 15 dB) — on to the quantity
+  t.match(said(await key('4410#')), /^And the quantity: was that 20, two zero\?$/);
   t.match(said(await hear('mumble', { confidence: 0.01, offDomain: true })), /Is that the right quantity\?/);
   t.match(said(await hear('mumble', { confidence: 0.01, offDomain: true })), /key in the quantity/);
   t.match(said(await key('20#')), /That's 20 of HX-4410/);
   await hear('yes');
   t.same(voiceOrders().map((o) => [o.sku, o.qty]), [['HX-4410', 20]]);
+  // other digits at the same keypad prompt are a part look-up: 4410 is also printed beside
+  // PF-4410, so the account's own is checked once more
+  const b = await setup();
+  await b.hear('i need twenty of p f four four two zero', { confidence: 0.2 });
+  await b.hear('mumble', { confidence: 0.01, offDomain: true });
+  await b.hear('mumble', { confidence: 0.01, offDomain: true });
+  t.match(said(await b.key('4410#')), /^Just to check the part: H X, four four one zero/);
 });
 
 t.test('two parts with quantities in one sentence: one line at a time, each read back and booked as said', async (t) => {
@@ -759,4 +766,26 @@ t.test('checks: a part or quantity check takes a yes, a no, or the correction �
   await m.hear('i need twenty of h x four four one zero', { confidence: 0.2 });
   await m.hear('i want to talk to a', { confidence: 0.05 });
   t.ok(transfer(await m.hear('yes please', { confidence: 0.6 })), 'a confident yes: a person');
+});
+
+t.test('zero wrong orders: the open model\'s yes never overrides the check grammar\'s no, and a floor-confidence yes never books', async (t) => {
+  // offline run, flite rms at 15 dB: "No, don't place it." came back right from the check grammar
+  // at a low confidence, the open model heard a yes, and the order was booked
+  const { hear, key, voiceOrders } = await setup({ escalation: true });
+  t.match(said(await hear('i need twenty of h x four four one zero')), /Shall I place the order\?$/);
+  let a = await hear("no don't place it", { confidence: 0.08, alternatives: [{ text: 'go ahead place it', confidence: 0.3 }] });
+  t.same(voiceOrders(), [], 'not booked');
+  t.match(said(a), /Shall I place the order\? Please say yes or no\.$/, 'a doubtful no: asked again');
+  a = await hear("no don't place it", { confidence: 0.3 });
+  t.match(said(a), /won't place that order/);
+  t.same(voiceOrders(), []);
+  // a yes at the floor confidence, no trouble before: the keypad decides
+  const b = await setup({ escalation: true });
+  await b.hear('i need twenty of h x four four one zero');
+  a = await b.hear('yes', { confidence: 0.05 });
+  t.same(b.voiceOrders(), [], 'not booked on a forced yes');
+  t.match(said(a), /press 1\. To cancel it, press 2\.$/);
+  await b.key('1');
+  t.same(b.voiceOrders().map((o) => [o.sku, o.qty]), [['HX-4410', 20]], 'the key books');
+  void key;
 });
