@@ -223,6 +223,8 @@ export class RulesAgent implements Agent {
   private offerDoubt = 0;
   /** the question pending when a person was offered (a "no" to the offer asks it again) */
   private beforeOffer?: { q: Question; text: string };
+  /** part checks answered "not what I asked for" in this call */
+  private notAsked = 0;
   /** a part guessed from another reading was rejected: unclear openers are not guessed into reorders again */
   private guessRejected = false;
 
@@ -849,8 +851,17 @@ export class RulesAgent implements Agent {
           // the caller says this is not what they asked for: the lane was a guess — back to the
           // request, and the next unclear turn offers a person (out-of-lane requests were
           // squeezed into part checks); a part guessed from the order reading of an unclear
-          // opener is not guessed again
+          // opener is not guessed again. The second time in a call: a person is offered at once
+          // (net-60 terms, garbled, was read as two different parts in a row, then part-number questions)
           if (s.sku_guessed) this.guessRejected = true;
+          this.notAsked++;
+          if (this.notAsked >= 2) {
+            this.clearLine();
+            this.state.lane = 'idle';
+            s.person_reason = `the agent misread the request twice ("not what I asked for"): "${text.trim()}"`;
+            this.ask('offer_person', "Sorry, I keep getting that wrong. Would you like me to put you through to a person?");
+            return true;
+          }
           this.clearLine();
           s.sku_guessed = undefined;
           this.state.lane = 'idle';

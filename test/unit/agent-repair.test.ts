@@ -670,6 +670,12 @@ t.test('a part guessed from an unclear opener that the caller rejects: back to t
   const b = await setup();
   await b.hear('i need twenty of h x four four one zero', { confidence: 0.2 });
   t.match(said(await b.hear('no that is not what i asked for', { confidence: 0.3 })), /^Sorry, I misunderstood\./);
+  // the second "not what I asked for" in the call (another part read from the next garbled turn): a person at once
+  t.match(said(await b.hear('can i get that b a eight zero one zero', { confidence: 0.2 })), /^Just to check the part: B A/);
+  a = await b.hear('no that is not what i asked for', { confidence: 0.3 });
+  t.match(said(a), /^Sorry, I keep getting that wrong\. Would you like me to put you through to a person\?$/);
+  t.ok(transfer(await b.hear('yes please', { confidence: 0.6 })), 'a person');
+  t.same(b.voiceOrders(), []);
   // a bare no to a guessed part: the part is asked for (keypad and a person beside it), and
   // the next unclear opener is still not guessed into a reorder
   const c = await setup({ escalation: true });
