@@ -36,6 +36,16 @@ import {
 
 const log = logger('agent.rules');
 
+/** A PO or an order number read from an answer to "what's the PO number?". */
+type OrderRef = { po: string; so?: undefined } | { so: string; po?: undefined };
+
+/** The PO (or, said as one, the order number) in an answer to the PO question. */
+function numberAnswer(text: string): OrderRef | undefined {
+  const so = extractOrderNumber(text);
+  const po = so && !extractPoNumber(text) ? undefined : extractPoAnswer(text);
+  return po ? { po } : so ? { so } : undefined;
+}
+
 /** Tunables of the repair policy (see the module comment). */
 export interface RepairTunables {
   /**
@@ -957,17 +967,18 @@ export class RulesAgent implements Agent {
         return true;
       }
       case 'po': {
-        const so = extractOrderNumber(text);
-        const po = so && !extractPoNumber(text) ? undefined : extractPoAnswer(text);
-        if (po || so) {
+        const ref = numberAnswer(text);
+        if (ref) {
           // the recogniser's other readings of the same answer (e.g. the PO grammar's, when the open
           // model overrode it): each is looked up, within the caller's account, if the first is not found
-          const others = [...new Set((input.alternatives ?? []).map((a) => {
-            const aso = extractOrderNumber(a.text);
-            const apo = aso && !extractPoNumber(a.text) ? undefined : extractPoAnswer(a.text);
-            return apo ? `po:${apo}` : aso ? `so:${aso}` : '';
-          }))].filter((k) => k && k !== (po ? `po:${po}` : `so:${so}`));
-          yield* this.status({ ...(po ? { po } : {}), ...(so && !po ? { so } : {}), ...(others.length ? { others } : {}) });
+          const key = (r: OrderRef): string => r.po ? `po:${r.po}` : `so:${r.so}`;
+          const seen = new Set([key(ref)]);
+          const others: OrderRef[] = [];
+          for (const a of input.alternatives ?? []) {
+            const r = numberAnswer(a.text);
+            if (r && !seen.has(key(r))) { seen.add(key(r)); others.push(r); }
+          }
+          yield* this.status({ ...ref, ...(others.length ? { others } : {}) });
           return true;
         }
         if (ORDER_WORDS.test(t) && extractSkuCandidates(text).length > 0) return false;
@@ -1672,7 +1683,7 @@ export class RulesAgent implements Agent {
     return true;
   }
 
-  private async *status(ref: { po?: string; so?: string; keyed?: boolean; latest?: boolean; others?: string[] }): AsyncGenerator<AgentAction> {
+  private async *status(ref: { po?: string; so?: string; keyed?: boolean; latest?: boolean; others?: OrderRef[] }): AsyncGenerator<AgentAction> {
     this.state.lane = 'status';
     const { po, so } = ref;
     if (!po && !so && !(ref.latest && this.state.account)) {
@@ -1690,12 +1701,11 @@ export class RulesAgent implements Agent {
     if (r.ok && !r.data.found && ref.others?.length && this.state.account) {
       // only for an identified caller, and only an order of their own account: another reading of
       // the number never reads out someone else's order (the status says the PO it found)
-      for (const k of ref.others) {
-        const [kind, id] = [k.slice(0, 2), k.slice(3)];
-        const alt = yield* this.tool('order_status', { ...(kind === 'po' ? { po_number: id } : { order_number: id }), account_id: this.state.account.id });
+      for (const o of ref.others) {
+        const alt = yield* this.tool('order_status', { ...(o.po ? { po_number: o.po } : { order_number: o.so }), account_id: this.state.account.id });
         if (alt.ok && alt.data.found && alt.data.account_id === this.state.account.id) {
-          log.info('order found under another reading of the number', { callId: this.ctx.callId, heard: po ?? so, found: id });
-          return void this.speakStatus(alt.data, kind === 'po' ? { po: id } : { so: id });
+          log.info('order found under another reading of the number', { callId: this.ctx.callId, heard: po ?? so, found: o.po ?? o.so });
+          return void this.speakStatus(alt.data, o);
         }
       }
     }
