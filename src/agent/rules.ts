@@ -149,6 +149,8 @@ const NOT_ASKED = /\bnot (what|the one) i (asked|said|wanted|want|meant|need)|\b
 const KEY_PART = 'Sorry, I still didn\'t get that. Please key in the number printed beside the part — just its digits — and press pound.';
 /** The keypad offered beside a spoken answer, once a part was misheard. */
 const KEY_PART_OFFER = 'You can also key in the number printed beside the part, then press pound.';
+/** The part asked for again after a misheard one, the keypad offered beside it. */
+const ASK_PART_AGAIN = `Sorry about that. What is the part number? ${KEY_PART_OFFER}`;
 const KEY_QTY = 'Sorry, I still didn\'t get that. Please key in the quantity on your phone and press pound.';
 const KEY_CONFIRM = 'Sorry, I still didn\'t get that. To place the order, say yes or press 1. To cancel it, say no or press 2.';
 const MENU = 'I can help you reorder parts, check an order by its PO number, or take a message for your rep. What would you like to do?';
@@ -838,7 +840,7 @@ export class RulesAgent implements Agent {
           s.sku = undefined;
           s.sku_check = false;
           s.sku_guessed = undefined;
-          return this.offerPartKeys(`Sorry about that. What is the part number? ${KEY_PART_OFFER}`);
+          return this.offerPartKeys(ASK_PART_AGAIN);
         }
         if (cands.length > 0 && yn === 'no') {
           // "no, <another part>": the correction is checked in turn — and counts on the part's
@@ -847,7 +849,7 @@ export class RulesAgent implements Agent {
           const n = (this.failures.sku ?? 0) + 1;
           s.sku = undefined;
           s.sku_check = false;
-          if (n >= 2) return this.offerPartKeys(`Sorry about that. What is the part number? ${KEY_PART_OFFER}`);
+          if (n >= 2) return this.offerPartKeys(ASK_PART_AGAIN);
           this.failures.sku = n;
           yield* this.reorder(text, input, true);
           return true;
@@ -894,7 +896,7 @@ export class RulesAgent implements Agent {
           }
           s.sku = undefined;
           s.sku_check = false;
-          return this.offerPartKeys(`Sorry about that. What is the part number? ${KEY_PART_OFFER}`);
+          return this.offerPartKeys(ASK_PART_AGAIN);
         }
         return this.repair('sku', 'confirm_sku', `Is the part ${speakCode(String(s.sku))}? Please say yes or no.`, KEY_PART);
       }
