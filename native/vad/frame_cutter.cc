@@ -11,11 +11,11 @@ int vadRateFromEnv(const char** err) {
   static const char* bad = nullptr;
   static const int rate = [] {
     const char* e = std::getenv("VOICE_VAD_RATE");
-    if (!e || !*e) return kVadRate;
+    if (!e || !*e) return kDefaultVadRate;
     if (std::strcmp(e, "8000") == 0) return 8000;
     if (std::strcmp(e, "16000") == 0) return kVadRate;
     bad = "VOICE_VAD_RATE must be 8000 or 16000";
-    return kVadRate;
+    return kDefaultVadRate;
   }();
   if (err) *err = bad;
   return rate;

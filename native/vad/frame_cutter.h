@@ -40,8 +40,15 @@ constexpr size_t vadFrameAt(int rate) { return rate == 8000 ? kVadFrame8 : kVadF
 constexpr size_t vadContextAt(int rate) { return rate == 8000 ? kVadContext8 : kVadContext; }
 
 /**
- * The model rate from VOICE_VAD_RATE (8000 or 16000; unset = 16000), read once per process.
- * `err` gets a message naming the variable when it holds anything else (the rate is then 16000).
+ * The model rate when VOICE_VAD_RATE is unset: 8000, the calls' own rate (no upsampling per
+ * call; src/vad/rate.ts holds the same default for the VAD workers).
+ */
+constexpr int kDefaultVadRate = 8000;
+
+/**
+ * The model rate from VOICE_VAD_RATE (8000 or 16000; unset = kDefaultVadRate), read once per
+ * process. `err` gets a message naming the variable when it holds anything else (the rate is
+ * then kDefaultVadRate).
  */
 int vadRateFromEnv(const char** err = nullptr);
 

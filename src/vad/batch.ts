@@ -3,7 +3,8 @@
  *
  * One onnxruntime-node session (one intra-op thread) serves all calls: once
  * per 32 ms tick the frames of all streams that have one form a single run
- * with `input [B, 576]` (64 samples of context + 512 new at 16 kHz) and
+ * with `input [B, 288]` (32 samples of context + 256 new at 8 kHz, the default
+ * rate) or `[B, 576]` (64 + 512 at 16 kHz, `VOICE_VAD_RATE=16000`) and
  * `state [2, B, 128]`, gathered from each stream's state slot and scattered
  * back afterwards. A per-stream session would pay the run overhead B times
  * per tick (see `npm run bench -- vad`).
@@ -17,13 +18,16 @@
  * Two ways in:
  * - `submit(id, window)` per stream, then `runTick()` once per tick (JS-side
  *   framing, tests, benchmarks);
- * - `runBatch(ids, windows)` with the batch already packed (`B × 576`
- *   float32), the shape the native media thread hands over per tick.
+ * - `runBatch(ids, windows)` with the batch already packed (`B × 288` or
+ *   `B × 576` float32), the shape the native media thread hands over per tick.
  */
 import * as ort from 'onnxruntime-node';
 import { existsSync } from 'node:fs';
 import { logger } from '../ops/log.ts';
 import { SILERO_VAD_MODEL_PATH } from './model.ts';
+import { DEFAULT_VAD_SAMPLE_RATE, vadSampleRate, type VadSampleRate } from './rate.ts';
+
+export { DEFAULT_VAD_SAMPLE_RATE, vadSampleRate, type VadSampleRate };
 
 const log = logger('vad');
 
@@ -44,28 +48,11 @@ export const VAD_CONTEXT_8K = 32;
 /** Samples per model input row at 8 kHz. */
 export const VAD_WINDOW_8K = VAD_FRAME_8K + VAD_CONTEXT_8K;
 
-/** Rates Silero VAD v5 accepts. */
-export type VadSampleRate = 8000 | 16000;
-
 /** Frame, context and row length at a model rate (32 ms frames at both). */
 export function vadGeometry(sr: VadSampleRate): { frame: number; context: number; window: number } {
   return sr === 8000
     ? { frame: VAD_FRAME_8K, context: VAD_CONTEXT_8K, window: VAD_WINDOW_8K }
     : { frame: VAD_FRAME, context: VAD_CONTEXT, window: VAD_WINDOW };
-}
-
-/**
- * The model rate from `VOICE_VAD_RATE` (8000 or 16000; unset or empty = 16000). The media
- * thread reads the same variable for the windows it cuts. Throws naming the variable on
- * anything else.
- * @defaultValue 16000
- */
-export function vadSampleRate(env: NodeJS.ProcessEnv = process.env): VadSampleRate {
-  const raw = env.VOICE_VAD_RATE?.trim();
-  if (raw === undefined || raw === '') return 16000;
-  if (raw === '8000') return 8000;
-  if (raw === '16000') return 16000;
-  throw new Error(`VOICE_VAD_RATE must be 8000 or 16000, got '${env.VOICE_VAD_RATE}'`);
 }
 
 /** Recurrent state floats per stream: 2 × 128. */
@@ -108,7 +95,7 @@ export interface VadBatcherOptions {
    * Rate of the windows the model is given: 16000 (rows of 64 + 512 samples) or 8000 (rows of
    * 32 + 256 samples, Silero v5's 8 kHz mode). Both are 32 ms per frame. Must match the
    * windows the media thread cuts, which follow `VOICE_VAD_RATE` as this default does.
-   * @defaultValue {@link vadSampleRate}() (`VOICE_VAD_RATE`, else 16000)
+   * @defaultValue {@link vadSampleRate}() (`VOICE_VAD_RATE`, else 8000)
    */
   sampleRate: VadSampleRate;
 }
@@ -124,7 +111,7 @@ export const VAD_BATCHER_DEFAULTS: Readonly<VadBatcherOptions> = Object.freeze({
   maxBacklog: 4,
   intraOpNumThreads: 1,
   quietResetFrames: 32,
-  sampleRate: 16000,
+  sampleRate: DEFAULT_VAD_SAMPLE_RATE,
 });
 
 export interface VadBatcherStats {

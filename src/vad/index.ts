@@ -8,8 +8,9 @@ export {
   VAD_BATCHER_DEFAULTS, VAD_CONTEXT, VAD_FRAME, VAD_FRAME_MS, VAD_SAMPLE_RATE, VAD_STATE, VAD_WINDOW, VadBatcher,
   type StreamId, type VadBatcherOptions, type VadBatcherStats,
 } from './batch.ts';
+export { DEFAULT_VAD_SAMPLE_RATE, vadSampleRate, type VadSampleRate } from './rate.ts';
 export {
-  TURN_DEFAULTS, TurnEvent, awaitingDigits, endsInDigits, isBackchannel, resolveTurnTunables, turnEventNames,
+  TURN_DEFAULTS, TURN_DEFAULTS_8K, TurnEvent, awaitingDigits, endsInDigits, isBackchannel, resolveTurnTunables, turnDefaults, turnEventNames,
   validateTurnTunables, type TurnEventName, type TurnTunables,
 } from './policy.ts';
 export { SILERO_VAD_MODEL_PATH, SILERO_VAD_SHA256 } from './model.ts';

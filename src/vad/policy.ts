@@ -8,7 +8,14 @@
  * `validateTunables`), the event bit layout the native side reports, and the
  * "partial transcript ends in digits" test that extends endpointing while a
  * caller reads out a PO or phone number.
+ *
+ * The defaults depend on the model rate (`VOICE_VAD_RATE`, {@link turnDefaults}): Silero's
+ * 8 kHz mode holds its probability higher after a word than the 16 kHz mode, so at 8 kHz the
+ * deactivation threshold is higher, chosen so that voiced durations — what minSpeechMs,
+ * minInterruptionMs and falseInterruptionMinSpeechMs are measured in — match the 16 kHz
+ * ones on the real-audio corpus (src/vad/README.md, "8 kHz as the default").
  */
+import { vadSampleRate, type VadSampleRate } from './rate.ts';
 
 /** Per-tenant turn-taking tunables; mirror of C++ `voice::vad::TurnTunables`. Durations round up to 32 ms frames. */
 export interface TurnTunables {
@@ -19,8 +26,11 @@ export interface TurnTunables {
   activationThreshold: number;
   /**
    * Probability below which an ongoing utterance counts as silence
-   * (hysteresis; must not exceed activationThreshold).
-   * @defaultValue 0.35
+   * (hysteresis; must not exceed activationThreshold). At 8 kHz the default
+   * is min(0.5, activationThreshold): Silero's 8 kHz mode decays ~1-2 frames
+   * later after a word, and 0.5 there gives the voiced durations 0.35 gives
+   * at 16 kHz (mean difference 0.04 frames over 119 corpus utterances).
+   * @defaultValue 0.35 (16 kHz), 0.5 (8 kHz)
    */
   deactivationThreshold: number;
   /**
@@ -140,6 +150,25 @@ export const TURN_DEFAULTS: Readonly<TurnTunables> = Object.freeze({
   pauseDuckDb: 15,
 });
 
+/**
+ * Tunables that differ at Silero's 8 kHz mode. Everything else is {@link TURN_DEFAULTS}.
+ * Chosen by sweeping the whole real-audio corpus offline at 8 kHz (src/vad/README.md).
+ */
+export const TURN_DEFAULTS_8K: Readonly<Pick<TurnTunables, 'deactivationThreshold'>> = Object.freeze({
+  deactivationThreshold: 0.5,
+});
+
+/**
+ * The default tunables at a model rate (default: `VOICE_VAD_RATE`). At 8 kHz the
+ * deactivation threshold defaults to min({@link TURN_DEFAULTS_8K}, activationThreshold) of
+ * `overrides`, so a tenant that lowers only the activation threshold stays valid.
+ */
+export function turnDefaults(rate: VadSampleRate = vadSampleRate(), overrides: Partial<TurnTunables> = {}): TurnTunables {
+  if (rate !== 8000) return { ...TURN_DEFAULTS };
+  const act = overrides.activationThreshold ?? TURN_DEFAULTS.activationThreshold;
+  return { ...TURN_DEFAULTS, deactivationThreshold: Math.min(TURN_DEFAULTS_8K.deactivationThreshold, act) };
+}
+
 /** Validate like the native side; returns null when fine, else the reason. */
 export function validateTurnTunables(t: TurnTunables): string | null {
   const inRange = (v: number, lo: number, hi: number): boolean => Number.isFinite(v) && v >= lo && v <= hi;
@@ -165,9 +194,12 @@ export function validateTurnTunables(t: TurnTunables): string | null {
   return null;
 }
 
-/** Defaults overlaid with a tenant's overrides; throws an Error naming the bad field. */
-export function resolveTurnTunables(overrides: Partial<TurnTunables> = {}): TurnTunables {
-  const t: TurnTunables = { ...TURN_DEFAULTS };
+/**
+ * The defaults at the model rate ({@link turnDefaults}) overlaid with a tenant's overrides;
+ * throws an Error naming the bad field.
+ */
+export function resolveTurnTunables(overrides: Partial<TurnTunables> = {}, rate: VadSampleRate = vadSampleRate()): TurnTunables {
+  const t: TurnTunables = turnDefaults(rate, overrides);
   for (const k of Object.keys(TURN_DEFAULTS) as (keyof TurnTunables)[]) {
     if (overrides[k] !== undefined) t[k] = overrides[k];
   }

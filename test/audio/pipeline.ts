@@ -1,8 +1,10 @@
 /**
  * Test/benchmark pipeline for real audio through the VAD stack:
- *   16 kHz PCM → native FrameCutter (build/vad-test/vad_test cut)
+ *   16 kHz PCM → native FrameCutter (build/vad-test/vad_test cut), or at 8 kHz (the
+ *               default model rate) the item taken down to 8 kHz and cut like the media thread
  *             → VadBatcher (all items as concurrent streams, one run per tick)
- *             → native TurnState (build/vad-test/vad_test turn) → events.
+ *             → native TurnState (build/vad-test/vad_test turn) with the tunables the product
+ *               resolves at that rate (resolveTurnTunables) → events.
  * The C++ driver (test/native/vad_test_main.cc, over native/vad/) is compiled
  * here (g++ -std=c++17 -Wall -Wextra -Werror) when missing or older than its
  * sources.
@@ -13,7 +15,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { native } from '../../src/media/native.ts';
 import { VAD_CONTEXT_8K, VAD_FRAME_8K, VAD_FRAME_MS, VAD_WINDOW, VAD_WINDOW_8K, type VadBatcher } from '../../src/vad/batch.ts';
-import type { TurnTunables } from '../../src/vad/policy.ts';
+import { resolveTurnTunables, type TurnTunables } from '../../src/vad/policy.ts';
+import { vadSampleRate, type VadSampleRate } from '../../src/vad/rate.ts';
 import { readItem, type CorpusItem } from './corpus.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -109,13 +112,19 @@ export interface TurnEventRec {
   voicedMs: number;
 }
 
-/** Drive the native TurnState with per-frame probabilities; returns frames that produced events. */
-export function turnEvents(probs: number[], flags: FrameFlags = {}, tunables: Partial<TurnTunables> = {}): TurnEventRec[] {
+/**
+ * Drive the native TurnState with per-frame probabilities; returns frames that produced events.
+ * `tunables` overlay the product's defaults at `rate` (the rate the probabilities were made at;
+ * default `VOICE_VAD_RATE`, as for a VadBatcher created without options).
+ */
+export function turnEvents(
+  probs: number[], flags: FrameFlags = {}, tunables: Partial<TurnTunables> = {}, rate: VadSampleRate = vadSampleRate(),
+): TurnEventRec[] {
   const agentAt = (f: number): boolean => (typeof flags.agent === 'function' ? flags.agent(f) : !!flags.agent);
   const digitsAt = (f: number): boolean =>
     typeof flags.digitsFrom === 'function' ? flags.digitsFrom(f) : flags.digitsFrom !== undefined && f >= flags.digitsFrom;
   const lines = probs.map((p, f) => `${p} ${agentAt(f) ? 1 : 0} ${flags.uninterruptible ? 1 : 0} ${digitsAt(f) ? 1 : 0}`);
-  const args = ['turn', ...Object.entries(tunables).map(([k, v]) => `${k}=${v}`)];
+  const args = ['turn', ...Object.entries(resolveTurnTunables(tunables, rate)).map(([k, v]) => `${k}=${v}`)];
   const out = execFileSync(ensureVadTool(), args, { input: lines.join('\n') + '\n' }).toString();
   const recs: TurnEventRec[] = [];
   out.trim().split('\n').forEach((line, frame) => {

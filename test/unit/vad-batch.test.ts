@@ -2,11 +2,11 @@
 // Real audio (flite through a µ-law phone line) from the test corpus.
 import t from 'tap';
 import { setLogLevel } from '../../src/ops/log.ts';
-import { VAD_WINDOW, VadBatcher } from '../../src/vad/batch.ts';
+import { VadBatcher, vadGeometry, type VadSampleRate } from '../../src/vad/batch.ts';
 import { installModel } from '../../src/vad/install-model.ts';
 import { SILERO_VAD_SHA256 } from '../../src/vad/model.ts';
 import { buildCorpus, type CorpusItem } from '../audio/corpus.ts';
-import { cutWindows } from '../audio/pipeline.ts';
+import { cutWindows, cutWindows8k } from '../audio/pipeline.ts';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,10 @@ import { join } from 'node:path';
 setLogLevel('silent');
 // A cold corpus cache (flite + sox for 120 items) takes ~20-50 s on a loaded 2-core box.
 t.setTimeout(240_000);
+
+/** Both model rates: 8 kHz (the default, VOICE_VAD_RATE unset) and 16 kHz. */
+const RATES: VadSampleRate[] = [8000, 16000];
+const windowsAt = (sr: VadSampleRate) => (it: CorpusItem): Float32Array[] => (sr === 8000 ? cutWindows8k(it) : cutWindows(it));
 
 t.test('model install: pinned sha256, clear errors', async (t) => {
   const r = installModel();
@@ -37,12 +41,13 @@ t.test('model install: pinned sha256, clear errors', async (t) => {
   await t.rejects(VadBatcher.create({ modelPath: join(dir, 'nope.onnx') }), /install-model/);
 });
 
-t.test('batched probabilities are bit-identical to a stream running alone, with 50 streams joining and leaving', async (t) => {
+for (const sr of RATES) t.test(`${sr} Hz: batched probabilities are bit-identical to a stream running alone, with 50 streams joining and leaving`, async (t) => {
+  const cutWindows = windowsAt(sr);
   const items = buildCorpus();
   const speech = items.filter((i) => i.kind === 'speech');
   const others = items.filter((i) => i.name !== speech[0]!.name);
   const target = cutWindows(speech[0]!);
-  const b = await VadBatcher.create();
+  const b = await VadBatcher.create({ sampleRate: sr });
   t.teardown(() => b.close());
 
   // Alone.
@@ -88,10 +93,11 @@ t.test('batched probabilities are bit-identical to a stream running alone, with 
   t.equal(b.stats().dropped, 0);
 });
 
-t.test('leave/join during a run in flight never mixes state; runBatch contract', async (t) => {
+for (const sr of RATES) t.test(`${sr} Hz: leave/join during a run in flight never mixes state; runBatch contract`, async (t) => {
   const items = buildCorpus();
-  const sp = cutWindows(items.find((i) => i.kind === 'speech')!);
-  const b = await VadBatcher.create();
+  const sp = windowsAt(sr)(items.find((i) => i.kind === 'speech')!);
+  const VAD_WINDOW = vadGeometry(sr).window;
+  const b = await VadBatcher.create({ sampleRate: sr });
   t.teardown(() => b.close());
   // Reference: fresh stream over 20 frames.
   b.addStream(1);
@@ -131,7 +137,7 @@ t.test('leave/join during a run in flight never mixes state; runBatch contract',
   t.ok(Number.isNaN(probs[1]!), 'unknown id gives NaN');
   await t.rejects(b.runBatch([3, 3], packed), /twice/);
   await t.rejects(b.runBatch([3], packed), /expected/);
-  t.throws(() => b.submit(3, new Float32Array(512)), /576/);
+  t.throws(() => b.submit(3, new Float32Array(512)), new RegExp(String(VAD_WINDOW)));
   t.throws(() => b.addStream(3), /exists/);
   t.throws(() => b.submit(42, sp[0]!), /does not exist/);
   // Backlog: frames beyond maxBacklog drop the oldest.
@@ -143,32 +149,33 @@ t.test('leave/join during a run in flight never mixes state; runBatch contract',
   t.equal((await b.runTick()).size, 0, 'a tick with nothing queued runs nothing');
 });
 
-t.test('a long quiet line does not deafen the model (state reset after a quiet stretch)', async (t) => {
+for (const sr of RATES) t.test(`${sr} Hz: a long quiet line does not deafen the model (state reset after a quiet stretch)`, async (t) => {
   // Silero v5's recurrent state drifts over long non-speech: after 20 s of a silent line a
   // caller's short answer is barely heard. The batcher zeroes a stream's state after
   // quietResetFrames quiet frames; with 0 (never) the drift shows.
   const { synthesize } = await import('../../src/media/index.ts');
   const { native } = await import('../../src/media/native.ts');
   const phone = async (text: string): Promise<Int16Array> =>
-    native.resample(native.ulawDecode(native.ulawEncode(await synthesize(text, { voice: 'slt', sampleRate: 8000 }))), 8000, 16000);
+    native.resample(native.ulawDecode(native.ulawEncode(await synthesize(text, { voice: 'slt', sampleRate: 8000 }))), 8000, sr);
+  const { frame, context, window } = vadGeometry(sr);
   const speech = await phone('Yes, that is correct.');
   // an earlier turn, then 20 s of digital silence (what SIPp and many PBXs send while the agent talks)
   const first = await phone('I need twenty of H X four four one zero.');
-  const line = new Int16Array(first.length + 16000 * 20);
+  const line = new Int16Array(first.length + sr * 20);
   line.set(first);
   const voiced = async (b: VadBatcher, lead: Int16Array): Promise<number> => {
     b.addStream(9);
-    const ctx = new Float32Array(64);
+    const ctx = new Float32Array(context);
     let n = 0;
     let at = 0;
     const all = new Int16Array(lead.length + speech.length);
     all.set(lead);
     all.set(speech, lead.length);
-    for (let i = 0; i + 512 <= all.length; i += 512) {
-      const w = new Float32Array(VAD_WINDOW);
+    for (let i = 0; i + frame <= all.length; i += frame) {
+      const w = new Float32Array(window);
       w.set(ctx);
-      for (let k = 0; k < 512; k++) w[64 + k] = all[i + k]! / 32768;
-      ctx.set(w.subarray(512));
+      for (let k = 0; k < frame; k++) w[context + k] = all[i + k]! / 32768;
+      ctx.set(w.subarray(frame));
       const p = (await b.runBatch([9], w))[0]!;
       if (i >= lead.length && p >= 0.35) n++;
       at = i;
@@ -177,14 +184,16 @@ t.test('a long quiet line does not deafen the model (state reset after a quiet s
     t.ok(at > 0);
     return n;
   };
-  const withReset = await VadBatcher.create();
-  const never = await VadBatcher.create({ quietResetFrames: 0 });
+  const withReset = await VadBatcher.create({ sampleRate: sr });
+  const never = await VadBatcher.create({ quietResetFrames: 0, sampleRate: sr });
   t.teardown(async () => { await withReset.close(); await never.close(); });
   const fresh = await voiced(withReset, new Int16Array(0));
   const after = await voiced(withReset, line);
   const drifted = await voiced(never, line);
   t.ok(after >= fresh * 0.8, `after 20 s of a silent line: ${after} voiced frames (fresh: ${fresh})`);
   t.ok(withReset.stats().quietResets > 0, `state reset ${withReset.stats().quietResets} times`);
-  t.ok(drifted < fresh * 0.7, `without the reset the model drifts: ${drifted} voiced frames`);
+  // 16 kHz drifts far (20 of 34 frames measured); the 8 kHz mode much less (32 of 38), and the reset still helps.
+  if (sr === 16000) t.ok(drifted < fresh * 0.7, `without the reset the model drifts: ${drifted} voiced frames`);
+  else t.ok(after >= drifted, `without the reset: ${drifted} voiced frames, with it ${after}`);
   await t.rejects(VadBatcher.create({ quietResetFrames: -1 }), /quietResetFrames/);
 });

@@ -3,12 +3,15 @@
 // order; sustained overload sheds hand-overs that waited too long, so results stay timely.
 import t from 'tap';
 import { setLogLevel } from '../../src/ops/log.ts';
-import { VAD_WINDOW, VadBatcher } from '../../src/vad/batch.ts';
+import { VadBatcher, vadGeometry } from '../../src/vad/batch.ts';
 import { HandoverQueue } from '../../src/vad/handover.ts';
 
 setLogLevel('silent');
 
+// at the default model rate (VOICE_VAD_RATE, else 8 kHz): rows as the media thread cuts them
 const batcher = await VadBatcher.create();
+const SR = batcher.options.sampleRate;
+const { window: VAD_WINDOW, frame: FRAME } = vadGeometry(SR);
 t.teardown(() => batcher.close());
 for (const id of [1, 2, 3]) batcher.addStream(id);
 const run = (ids: Uint32Array, w: Float32Array): Promise<Float32Array> => batcher.runBatch(ids, w);
@@ -17,7 +20,7 @@ const run = (ids: Uint32Array, w: Float32Array): Promise<Float32Array> => batche
 function handover(seq: number): { ids: Uint32Array; windows: Float32Array; seq: number } {
   const ids = Uint32Array.from([1, 2, 3]);
   const windows = new Float32Array(3 * VAD_WINDOW);
-  for (let i = 0; i < VAD_WINDOW; i++) windows[VAD_WINDOW + i] = 0.3 * Math.sin((2 * Math.PI * 440 * (seq * 512 + i)) / 16000);
+  for (let i = 0; i < VAD_WINDOW; i++) windows[VAD_WINDOW + i] = 0.3 * Math.sin((2 * Math.PI * 440 * (seq * FRAME + i)) / SR);
   return { ids, windows, seq };
 }
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

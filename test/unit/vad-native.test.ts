@@ -7,9 +7,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureVadTool } from '../audio/pipeline.ts';
 import {
-  TURN_DEFAULTS, TurnEvent, awaitingDigits, endsInDigits, isBackchannel, resolveTurnTunables, turnEventNames,
-  validateTurnTunables,
+  TURN_DEFAULTS, TURN_DEFAULTS_8K, TurnEvent, awaitingDigits, endsInDigits, isBackchannel, resolveTurnTunables, turnDefaults,
+  turnEventNames, validateTurnTunables,
 } from '../../src/vad/policy.ts';
+import { vadSampleRate } from '../../src/vad/rate.ts';
 
 t.test('native selftest (FrameCutter, TurnState)', async (t) => {
   const tool = ensureVadTool();
@@ -38,6 +39,26 @@ t.test('TS tunables mirror the C++ defaults', async (t) => {
   t.throws(() => resolveTurnTunables({ deactivationThreshold: 0.9 }), /deactivationThreshold/);
   t.throws(() => resolveTurnTunables({ digitsEndpointSilenceMs: 300 }), /digitsEndpointSilenceMs/);
   t.equal(resolveTurnTunables({ minInterruptionMs: 400 }).minInterruptionMs, 400);
+});
+
+t.test('the model rate: VOICE_VAD_RATE (default 8000) and the tunables that depend on it', async (t) => {
+  t.equal(vadSampleRate({}), 8000, 'unset: 8 kHz');
+  t.equal(vadSampleRate({ VOICE_VAD_RATE: '' }), 8000, 'empty: 8 kHz');
+  t.equal(vadSampleRate({ VOICE_VAD_RATE: '16000' }), 16000);
+  t.equal(vadSampleRate({ VOICE_VAD_RATE: ' 8000 ' }), 8000);
+  t.throws(() => vadSampleRate({ VOICE_VAD_RATE: '44100' }), /VOICE_VAD_RATE/);
+  const h = readFileSync(join(import.meta.dirname, '..', '..', 'native', 'vad', 'frame_cutter.h'), 'utf8');
+  t.match(h, /constexpr int kDefaultVadRate = 8000;/, 'the media thread has the same default');
+  // 16 kHz: exactly the C++ defaults (checked above); 8 kHz: only the deactivation threshold differs.
+  t.same(turnDefaults(16000), TURN_DEFAULTS);
+  t.same(resolveTurnTunables({}, 16000), TURN_DEFAULTS);
+  t.same(turnDefaults(8000), { ...TURN_DEFAULTS, ...TURN_DEFAULTS_8K });
+  t.equal(resolveTurnTunables({}, 8000).deactivationThreshold, 0.5);
+  // never above a tenant's own activation threshold; an explicit value wins
+  t.equal(resolveTurnTunables({ activationThreshold: 0.45 }, 8000).deactivationThreshold, 0.45);
+  t.equal(resolveTurnTunables({ activationThreshold: 0.7 }, 8000).deactivationThreshold, 0.5);
+  t.equal(resolveTurnTunables({ deactivationThreshold: 0.3 }, 8000).deactivationThreshold, 0.3);
+  t.equal(resolveTurnTunables({ activationThreshold: 0.45 }, 16000).deactivationThreshold, 0.35);
 });
 
 t.test('digits and backchannel transcript helpers', async (t) => {

@@ -46,7 +46,7 @@ import { loadavg } from 'node:os';
 import { MediaEngine, synthesize } from '../../../src/media/index.ts';
 import { native } from '../../../src/media/native.ts';
 import { setLogLevel } from '../../../src/ops/log.ts';
-import { TURN_DEFAULTS, type TurnTunables } from '../../../src/vad/policy.ts';
+import { TURN_DEFAULTS, resolveTurnTunables, type TurnTunables } from '../../../src/vad/policy.ts';
 import { buildCorpus, readItem, type CorpusItem } from '../../audio/corpus.ts';
 import { RtpPeer, agentLevels, agentPrompt, audibleOnsetSample, onsetSample, pool, sleep, waitFor, type AgentLevel } from './peer.ts';
 
@@ -148,7 +148,9 @@ if (SET === 'cue') {
   for (const tun of CONFIGS) {
     const lat = speechItems.map((it, i) => {
       const lines = probs[i]!.map((p) => `${p} 1 0 0`).join('\n') + '\n';
-      const out = execFileSync(ensureVadTool(), ['turn', ...Object.entries(tun).map(([k, v]) => `${k}=${v}`)], { input: lines })
+      // the tunables the engine resolves at the model's rate (8 kHz: its own deactivation threshold)
+      const full = resolveTurnTunables(tun, b.options.sampleRate);
+      const out = execFileSync(ensureVadTool(), ['turn', ...Object.entries(full).map(([k, v]) => `${k}=${v}`)], { input: lines })
         .toString().trim().split('\n').map((l) => l.split(' ').map(Number));
       let yieldF = -1;
       let bargeF = -1;
@@ -161,7 +163,7 @@ if (SET === 'cue') {
       const f = yieldF >= 0 ? yieldF : bargeF;
       return f < 0 ? NaN : (f + 1) * 32 - audibleOnsetOf(it) / 8;
     }).filter((x) => !Number.isNaN(x));
-    const row = { tunables: { ...TURN_DEFAULTS, ...tun }, items: lat.length, cueP50Ms: Math.round(pct(lat, 50)), cueP90Ms: Math.round(pct(lat, 90)), cueP95Ms: Math.round(pct(lat, 95)), cueMaxMs: Math.round(Math.max(...lat)) };
+    const row = { sampleRate: b.options.sampleRate, tunables: resolveTurnTunables(tun, b.options.sampleRate), items: lat.length, cueP50Ms: Math.round(pct(lat, 50)), cueP90Ms: Math.round(pct(lat, 90)), cueP95Ms: Math.round(pct(lat, 95)), cueMaxMs: Math.round(Math.max(...lat)) };
     console.log(`cue [${Object.entries(tun).map(([k, v]) => `${k}=${v}`).join(',') || 'default'}]: ${lat.length} items, latency from the audible onset p50 ${row.cueP50Ms} p90 ${row.cueP90Ms} p95 ${row.cueP95Ms} max ${row.cueMaxMs} ms`);
     rows.push(row);
   }
@@ -265,7 +267,7 @@ const allBc = await pool(bcItems.flatMap((it) => CONFIGS.map((c, ci) => ({ it, c
 const seconds = (Date.now() - t0) / 1000;
 for (const [ci, tun] of CONFIGS.entries()) {
   const trials = allSpeech.filter((x) => x.ci === ci).map((x) => x.r);
-  const full = { ...TURN_DEFAULTS, ...tun };
+  const full = resolveTurnTunables(tun);
   const { minInterruptionMs, pauseOnsetMs, pauseDuckDb } = full;
   if (process.env.BARGE_DETAIL) {
     for (const r of [...trials].sort((a, b) => (b.reactionMs ?? 1e9) - (a.reactionMs ?? 1e9))) {

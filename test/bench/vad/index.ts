@@ -27,7 +27,7 @@
 import { parseArgs } from 'node:util';
 import { setLogLevel } from '../../../src/ops/log.ts';
 import { VAD_FRAME_MS, VadBatcher, type VadSampleRate } from '../../../src/vad/batch.ts';
-import { TURN_DEFAULTS, TurnEvent, type TurnTunables } from '../../../src/vad/policy.ts';
+import { TurnEvent, resolveTurnTunables, type TurnTunables } from '../../../src/vad/policy.ts';
 import { buildCorpus, readItem, type CorpusItem } from '../../audio/corpus.ts';
 import { cutWindows, cutWindows8k, probabilities, turnEvents } from '../../audio/pipeline.ts';
 
@@ -226,7 +226,8 @@ function policy(tun: Partial<TurnTunables>): Record<string, number> {
 }
 
 const main = policy({});
-console.log(`\nBarge-in policy at ${b.options.sampleRate} Hz, default tunables (minInterruptionMs=${TURN_DEFAULTS.minInterruptionMs}, falseInterruptionMinSpeechMs=${TURN_DEFAULTS.falseInterruptionMinSpeechMs}):`);
+const dflt = resolveTurnTunables({}, b.options.sampleRate);
+console.log(`\nBarge-in policy at ${b.options.sampleRate} Hz, default tunables (minInterruptionMs=${dflt.minInterruptionMs}, falseInterruptionMinSpeechMs=${dflt.falseInterruptionMinSpeechMs}, deactivationThreshold=${dflt.deactivationThreshold}):`);
 console.log(main);
 const sweep: Record<string, Record<string, number>> = {};
 console.log('\nminInterruptionMs  false barge-in  pause rate  missed  latency p50/p95 ms');
