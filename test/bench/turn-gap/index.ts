@@ -1,50 +1,63 @@
 /**
  * Benchmark: turn-gap overhead through the whole live path, as the caller hears it.
  *
- *   npm run bench -- turn-gap [--calls 1,100] [--turns 5] [--min-turns 20] [--stagger 1000] [--reply-ms 400]
+ *   npm run bench -- turn-gap [--calls 1,100,400] [--turns 5] [--min-turns 20] [--stagger ms]
+ *                             [--reply-ms 400] [--caller-procs 4]
  *
  * The app runs in a child process (./server.ts): built-in SIP edge + drachtio-srf app +
  * native media + native VAD (Silero, batched) + the real DialogueController, with instant
  * stubs for STT (fixed transcript), the agent (one `say` per turn) and TTS (a precomputed
  * 440 Hz tone), so model time is excluded and the endpointing decision is the real VAD's.
- * This process places the calls over SIP with the product's test caller (src/cli/caller.ts:
- * paced 20 ms PCMU RTP, silence between utterances, recorder with arrival times).
+ * The calls are placed over SIP by caller processes (./caller.ts, one per 100 calls, at most
+ * --caller-procs): paced 20 ms PCMU RTP from one shared timer per process, silence between
+ * utterances, the level of each received packet checked as it arrives. A single caller
+ * process with one timer per call (src/cli/caller.ts placeCall) could not drive 100 calls on
+ * this box without its own event loop delaying the instants it measures.
  *
  * Each call speaks `--turns` utterances (flite voices kal/slt/rms/awb, synthesized through
  * the addon, trimmed after the last voiced 20 ms frame), each followed by silence until the
- * agent's reply has played and gone quiet; calls start staggered over `--stagger` ms. For
- * concurrency N a round of N calls repeats until at least `--min-turns` turns were measured.
+ * agent's reply has played and gone quiet; calls start spread over `--stagger` ms (default
+ * 1000 for one call, else 4000, about one turn cycle, so turns of different calls do not
+ * line up). For concurrency N a round of N calls repeats until at least `--min-turns` turns
+ * were measured.
  *
  * Per turn:
  *   gap      = send instant of our last voiced packet → arrival of the first voiced
  *              (RMS > 200) reply packet (the agent sends G.711 digital silence otherwise);
  *   overhead = gap − endpointSilenceMs (the session's TurnTunables, reported by the server).
  * The server also reports its `gapMs` (DialogueController 'turn': endpoint decision → first
- * reply audio queued) and, on the shared monotonic clock, the instant of the session's
- * 'speechEnd' and of the first play(): the gap is split into
+ * reply audio queued) and the instant of the session's 'speechEnd' and of the first play():
+ * the gap is split into
  *   endpoint = last voiced packet sent → speechEnd in JS, minus endpointSilenceMs
- *              (inbound jitter buffer, 32 ms VAD frames, Silero's tail past the word end,
- *              hand-over to JS),
+ *              (32 ms VAD frames, Silero's tail past the word end, hand-over to JS),
  *   server   = speechEnd → first reply audio queued (STT/agent/TTS stubs, controller),
  *   out      = first reply audio queued → first reply packet received by the caller
  *              (20 ms pacing tick, loopback, the caller's event loop).
+ * Every instant is process.hrtime (CLOCK_MONOTONIC), one clock for all processes.
+ *
+ * Health: each caller process reports its event-loop delay (p99 beyond the monitor period),
+ * CPU and the share of packets sent ≥ 5 ms late; a loop p99 above 10 ms marks the run's
+ * caller side overloaded (its instants are late, so the numbers are not the server's alone).
+ * The server reports its JS loop delay and CPU; the 1-minute load average is taken at the
+ * start and end of each run.
  *
  * Progress on stderr. Last stdout line: JSON
- *   {"bench":"turn-gap","target_p95_ms":40,"endpoint_silence_ms":700,"runs":[{"calls":1,
- *    "turns":N,"overhead_ms":{"p50","p95","p99","max"},...}],"pass":bool}
+ *   {"bench":"turn-gap","target_p95_ms":25,"endpoint_silence_ms":700,"runs":[{"calls":1,
+ *    "turns":N,"overhead_ms":{"p50","p95","p99","max"},"split_p50_ms":{endpoint,server,out},
+ *    "split_p95_ms":{…},"caller":{procs,loop_p99_ms,cpu_pct,late_send_pct,overloaded},
+ *    "server":{cpu_pct,loop_p99_ms,…},"loadavg_1m_start",…},…],"caller_healthy":bool,"pass":bool}
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { placeCall, type CallResult } from '../../../src/cli/caller.ts';
+import type { CallOutcome, DoneMsg, RunMsg } from './caller.ts';
 import { g711Decode, g711Encode, nowMs, rmsLevel } from '../../../src/cli/rtp.ts';
 import { synthesize, type Voice } from '../../../src/media/index.ts';
 import { native } from '../../../src/media/native.ts';
 import { setLogLevel } from '../../../src/ops/log.ts';
-import { VAD_CONTEXT, VAD_FRAME, VAD_FRAME_MS, VAD_WINDOW, VadBatcher } from '../../../src/vad/batch.ts';
-import { TURN_DEFAULTS } from '../../../src/vad/policy.ts';
+import { VAD_FRAME_MS, VadBatcher, vadGeometry } from '../../../src/vad/batch.ts';
+import { resolveTurnTunables } from '../../../src/vad/policy.ts';
 import { freePort, freePortBlock } from '../../helpers/ports.ts';
 
 const { values } = parseArgs({
@@ -52,7 +65,10 @@ const { values } = parseArgs({
     calls: { type: 'string', default: '1,100' },
     turns: { type: 'string', default: '5' },
     'min-turns': { type: 'string', default: '20' },
-    stagger: { type: 'string', default: '1000' },
+    /** calls start spread over this many ms; default: 1000 for one call, else one turn cycle (4000) */
+    stagger: { type: 'string' },
+    /** most caller processes (one per 100 calls up to this) */
+    'caller-procs': { type: 'string', default: '4' },
     'reply-ms': { type: 'string', default: '400' },
     /** give up (kill the server, exit 1) after this many seconds */
     timeout: { type: 'string', default: '300' },
@@ -61,16 +77,18 @@ const { values } = parseArgs({
 const CALLS = values.calls!.split(',').map(Number).filter((n) => n > 0);
 const TURNS = Number(values.turns);
 const MIN_TURNS = Number(values['min-turns']);
-const STAGGER_MS = Number(values.stagger);
+const STAGGER_MS = values.stagger === undefined ? undefined : Number(values.stagger);
+const CALLER_PROCS = Math.max(1, Number(values['caller-procs']));
 const REPLY_MS = Number(values['reply-ms']);
-const TARGET_P95_MS = 40;
+const TARGET_P95_MS = 25;
+/** A caller process whose event loop p99 exceeds this makes the run's caller side 'overloaded'. */
+const CALLER_LOOP_P99_LIMIT_MS = 10;
 /** Our frames above this RMS count as voiced (RtpSender.voicedRms, which stamps lastVoicedAt). */
 const VOICED_RMS = 300;
 
 const log = (s: string): void => {
   process.stderr.write(`${s}\n`);
 };
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const pct = (v: number[], p: number): number => {
   const s = [...v].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : NaN;
@@ -120,18 +138,21 @@ log(`turn-gap: ${speech.length} utterances (flite ${VOICES.join('/')}), ${Math.r
 
 /**
  * Offline, per utterance: when the default turn machine would fire speechEnd on Silero's
- * probabilities of the same audio (G.711 round trip, resampled to 16 kHz, then silence),
+ * probabilities of the same audio (G.711 round trip, at the model's rate, then silence),
  * minus the audio's end and the endpointing silence: Silero's tail past the last voiced
  * frame plus the 32 ms framing, with no network, jitter buffer or hand-over. Frames start
  * at the audio's first sample here; on the line the phase is arbitrary (±16 ms).
  */
 async function offlineVadExtra(utts: Int16Array[]): Promise<number[]> {
-  const b = await VadBatcher.create();
-  const t = TURN_DEFAULTS;
+  const b = await VadBatcher.create(); // at the product's model rate (VOICE_VAD_RATE)
+  const sr = b.options.sampleRate;
+  const { frame: VAD_FRAME, context: VAD_CONTEXT, window: VAD_WINDOW } = vadGeometry(sr);
+  const t = resolveTurnTunables();
   const endpointF = Math.ceil(t.endpointSilenceMs / VAD_FRAME_MS);
   const pcm = utts.map((u) => {
-    const x = native.resample(g711Decode(g711Encode(u, 0), 0), 8000, 16000);
-    const out = new Int16Array(x.length + 16000 * 1.5);
+    const g = g711Decode(g711Encode(u, 0), 0);
+    const x = sr === 8000 ? g : native.resample(g, 8000, sr);
+    const out = new Int16Array(x.length + sr * 1.5);
     out.set(x);
     return out;
   });
@@ -161,7 +182,7 @@ async function offlineVadExtra(utts: Int16Array[]): Promise<number[]> {
   return state.map((s, i) => (s.endFrame < 0 ? NaN : (s.endFrame + 1) * VAD_FRAME_MS - utts[i]!.length / 8 - t.endpointSilenceMs));
 }
 const vadExtra = await offlineVadExtra(speech.map((s) => s.pcm));
-log(`turn-gap: offline VAD speechEnd after audio end − ${TURN_DEFAULTS.endpointSilenceMs} ms (Silero tail + framing): p50 ${r1(pct(vadExtra, 50))} ms, range ${r1(Math.min(...vadExtra))}..${r1(Math.max(...vadExtra))} ms`);
+log(`turn-gap: offline VAD speechEnd after audio end − ${resolveTurnTunables().endpointSilenceMs} ms (Silero tail + framing): p50 ${r1(pct(vadExtra, 50))} ms, range ${r1(Math.min(...vadExtra))}..${r1(Math.max(...vadExtra))} ms`);
 
 // ---- the server ------------------------------------------------------------------------
 
@@ -208,33 +229,42 @@ const serverStats = (): Promise<Record<string, unknown>> => new Promise((resolve
 });
 log(`turn-gap: server up (SIP udp/127.0.0.1:${sipPort}, media thread ${ready.scheduling}, reply tone ${REPLY_MS} ms)`);
 
-// ---- calls -----------------------------------------------------------------------------
+// ---- calls ----------------------------------------------------------------------------
 
-interface CallerTurn { k: number; utt: number; lastVoicedAt: number; replyAt: number; gapMs: number; marker: boolean }
-interface CallOutcome { result: CallResult; turns: CallerTurn[]; failed: number }
+/** One caller process per this many calls (at least one, at most --caller-procs). */
+const CALLS_PER_PROC = 100;
+const callers: ChildProcess[] = [];
+process.once('exit', () => callers.forEach((c) => c.kill('SIGKILL')));
+async function callerProcs(k: number): Promise<ChildProcess[]> {
+  while (callers.length < k) {
+    const c = fork(fileURLToPath(new URL('./caller.ts', import.meta.url)), [], {
+      execArgv: ['--import', 'tsx'], serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      c.once('exit', (code) => reject(new Error(`caller process exited (${code}) before it was ready`)));
+      c.once('message', () => resolve());
+    });
+    callers.push(c);
+  }
+  return callers.slice(0, k);
+}
 
-async function oneCall(index: number): Promise<CallOutcome> {
-  const turns: CallerTurn[] = [];
-  let failed = 0;
-  const result = await placeCall({
-    port: sipPort,
-    maxCallMs: 120_000,
-    async script(ctl) {
-      await ctl.pause(300); // media up, jitter buffer primed with silence
-      for (let k = 0; k < TURNS && !ctl.serverHungUp; k++) {
-        const utt = (index * TURNS + k) % speech.length;
-        await ctl.say(speech[utt]!.pcm);
-        const seg = await ctl.waitForAgent({ silenceMs: 250, timeoutMs: 5000 });
-        if (seg.timedOut || seg.gapMs === undefined) failed++;
-        else turns.push({ k, utt, lastVoicedAt: seg.startMs - seg.gapMs, replyAt: seg.startMs, gapMs: seg.gapMs, marker: false });
-        await ctl.pause(200 + Math.random() * 200);
-      }
-    },
-  });
-  // the first voiced reply packet should open a talkspurt (RTP marker bit)
-  for (const t of turns) t.marker = result.packets.some((p) => p.arrivalMs === t.replyAt && p.marker);
-  if (result.status !== 200) failed = TURNS;
-  return { result, turns, failed };
+/** Place `n` calls (indices base..base+n-1) spread over `k` caller processes; start offsets i·stagger/n. */
+async function round(n: number, k: number, base: number, staggerMs: number): Promise<DoneMsg[]> {
+  const procs = await callerProcs(k);
+  const startAt = nowMs() + 200;
+  return Promise.all(procs.map((c, p) => new Promise<DoneMsg>((resolve, reject) => {
+    const calls: RunMsg['calls'] = [];
+    for (let i = p; i < n; i += k) calls.push({ index: base + i, offsetMs: (i * staggerMs) / n });
+    const onExit = (code: number | null): void => reject(new Error(`caller process exited (${code}) mid-round`));
+    c.once('exit', onExit);
+    c.once('message', (m: DoneMsg) => {
+      c.off('exit', onExit);
+      resolve(m);
+    });
+    const msg: RunMsg = { t: 'run', port: sipPort, turns: TURNS, startAt, calls, speech: speech.map((s) => s.pcm) };
+    c.send(msg);
+  })));
 }
 
 interface Row { [k: string]: unknown }
@@ -245,19 +275,21 @@ for (const n of CALLS) {
   log(`turn-gap: ${n} concurrent call(s) × ${TURNS} turns × ${rounds} round(s)…`);
   const load0 = loadavg()[0]!;
   await serverStats(); // reset the server's counters
-  const loop = monitorEventLoopDelay({ resolution: 5 });
-  loop.enable();
+  const k = Math.min(CALLER_PROCS, Math.max(1, Math.ceil(n / CALLS_PER_PROC)));
+  const staggerMs = STAGGER_MS ?? (n === 1 ? 1000 : 4000);
   const t0 = nowMs();
   const outcomes: CallOutcome[] = [];
+  const health: DoneMsg[] = [];
   for (let r = 0; r < rounds; r++) {
-    outcomes.push(...await Promise.all(Array.from({ length: n }, async (_, i) => {
-      await sleep((i * STAGGER_MS) / n);
-      return oneCall(r * n + i);
-    })));
+    const done = await round(n, k, r * n, staggerMs);
+    health.push(...done);
+    for (const d of done) outcomes.push(...d.outcomes);
   }
   const seconds = (nowMs() - t0) / 1000;
-  loop.disable();
+  const load1 = loadavg()[0]!;
   const sstats = await serverStats();
+  const callerLoopP99 = Math.max(...health.map((h) => h.loop.p99));
+  const callerOverloaded = callerLoopP99 > CALLER_LOOP_P99_LIMIT_MS;
 
   const overhead: number[] = [];
   const gaps: number[] = [];
@@ -277,7 +309,7 @@ for (const n of CALLS) {
   const eps = new Set<number>();
   for (const o of outcomes) {
     failed += o.failed;
-    const sc = serverCalls.get(o.result.callId);
+    const sc = serverCalls.get(o.callId);
     const ep = sc?.tunables?.endpointSilenceMs ?? NaN;
     eps.add(ep);
     for (const st of sc?.turns ?? []) serverGap.push(st.timing.gapMs);
@@ -309,7 +341,7 @@ for (const n of CALLS) {
     calls: n,
     turns: overhead.length,
     failed_turns: failed,
-    setup_failed: outcomes.filter((o) => o.result.status !== 200).length,
+    setup_failed: outcomes.filter((o) => o.status !== 200).length,
     endpoint_silence_ms: eps.size === 1 ? endpointSilenceMs : [...eps],
     overhead_ms: dist(overhead),
     gap_ms: dist(gaps),
@@ -325,9 +357,16 @@ for (const n of CALLS) {
     /** per turn of a call (1st, 2nd, …): the first turns run while call setup still loads the caller */
     by_turn: byTurn.map((b, k) => ({ turn: k + 1, overhead_p50: r1(pct(b.overhead, 50)), overhead_p95: r1(pct(b.overhead, 95)), jitter_buffer_p95: r1(pct(b.jb, 95)) })),
     reply_marker_rate: overhead.length ? r1((markers / overhead.length) * 100) / 100 : NaN,
-    caller_loop_delay_ms: { p99: r1(loop.percentile(99) / 1e6), max: r1(loop.max / 1e6) },
+    /** the caller side: its processes, each one's event-loop delay and CPU; overloaded = some loop p99 > CALLER_LOOP_P99_LIMIT_MS (then arrival times carry caller delay) */
+    caller: {
+      procs: k, stagger_ms: staggerMs,
+      loop_p99_ms: health.map((h) => h.loop.p99), loop_max_ms: health.map((h) => h.loop.max), cpu_pct: health.map((h) => h.cpuPct),
+      late_send_pct: r1((health.reduce((a, h) => a + h.lateSends, 0) / Math.max(1, health.reduce((a, h) => a + h.sends, 0))) * 100),
+      overloaded: callerOverloaded,
+    },
     server: sstats && { cpu_pct: sstats.cpuPct, loop_p99_ms: sstats.loopP99Ms, loop_max_ms: sstats.loopMaxMs, pacing: sstats.pacing, vad: sstats.vad },
     loadavg_1m_start: r1(load0),
+    loadavg_1m_end: r1(load1),
     seconds: r1(seconds),
   };
   runs.push(row);
@@ -336,8 +375,9 @@ for (const n of CALLS) {
   log(
     `  calls=${n}: ${o.n} turns (${failed} failed), endpointing ${endpointSilenceMs} ms; overhead p50 ${o.p50} p95 ${o.p95} p99 ${o.p99} max ${o.max} ms; ` +
       `server gapMs p50 ${sg.p50} p95 ${sg.p95} max ${sg.max}; split p50 endpoint+${r1(pct(epPart, 50))} server ${r1(pct(srvPart, 50))} out ${r1(pct(outPart, 50))} ms; ` +
-      `jitter buffer p50 ${r1(pct(jbDelay, 50))} p95 ${r1(pct(jbDelay, 95))} ms (rx jitter p50 ${r1(pct(rxJitter, 50))} ms); caller loop p99 ${(row.caller_loop_delay_ms as { p99: number }).p99} ms; ${r1(seconds)} s`,
+      `jitter buffer p50 ${r1(pct(jbDelay, 50))} p95 ${r1(pct(jbDelay, 95))} ms (rx jitter p50 ${r1(pct(rxJitter, 50))} ms); server loop p99 ${sstats?.loopP99Ms} ms; caller ${k} proc(s) loop p99 ${callerLoopP99} ms; load ${r1(load0)}→${r1(load1)}; ${r1(seconds)} s`,
   );
+  if (callerOverloaded) log(`  calls=${n}: CALLER SIDE OVERLOADED (a caller process's event-loop p99 ${callerLoopP99} ms > ${CALLER_LOOP_P99_LIMIT_MS} ms): its send and arrival instants are late, so these numbers are not the server's alone`);
 }
 
 server.send({ t: 'stop' });
@@ -355,6 +395,9 @@ console.log(JSON.stringify({
   reply_ms: REPLY_MS,
   media_scheduling: ready.scheduling,
   runs,
+  /** false: some run's caller side was overloaded, so its numbers include the caller's own delay */
+  caller_healthy: runs.every((r) => !(r.caller as { overloaded: boolean }).overloaded),
   pass: worstP95 <= TARGET_P95_MS,
 }));
+callers.forEach((c) => c.send({ t: 'exit' }));
 process.exit(0);
