@@ -88,6 +88,7 @@ void CallJs(Napi::Env env, Napi::Function fn, TsfnContext* ctx, Batch* b) {
       if (e.pcmLen) std::memcpy(pcm.Data(), e.pcm.data(), e.pcmLen * sizeof(int16_t));
       o.Set("pcm", pcm);
       o.Set("voicedMs", Napi::Number::New(env, e.durationMs));
+      o.Set("streamMs", Napi::Number::New(env, e.streamMs));
     } else if (e.type == EventType::SpeechStart || e.type == EventType::BargeIn ||
                e.type == EventType::FalseInterruption || e.type == EventType::Backchannel ||
                e.type == EventType::Pause || e.type == EventType::Resume) {

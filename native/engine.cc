@@ -463,6 +463,7 @@ void Engine::emitTurn(Session* s, const vad::TurnOutput& o) {
   if (o.events & vad::kEvSpeechEnd) {
     Event& e = newEvent(EventType::SpeechEnd, s->id);
     e.durationMs = voiced;
+    e.streamMs = s->vadTurnEndMs();
     e.pcmLen = s->copyUtterance(o.startFrame, o.endFrame, e.pcm);
   }
   urgent_ = true;

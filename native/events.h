@@ -27,6 +27,7 @@ struct Event {
   SockAddr addr;             // Latched: the new remote
   char digit = 0;            // DtmfStart / Dtmf
   uint32_t durationMs = 0;   // Dtmf; voiced ms for the turn-taking events
+  double streamMs = 0;       // SpeechEnd: inbound stream position (ms fed to the VAD) where the end was decided
   std::vector<uint32_t> ids; // Vad: session id per window
   std::vector<float> f32;    // Vad: ids.size() × 576 floats
 };

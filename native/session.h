@@ -237,6 +237,8 @@ class Session {
   vad::TurnOutput vadEndpointDue(int64_t nowNs);
   /** Instant the endpoint timer is due (0 = none). */
   int64_t vadEndpointAt() const { return vad_ ? vad_->endpointAtNs : 0; }
+  /** Stream position (ms of inbound audio fed to the VAD) at which the last SpeechEnd was decided. */
+  double vadTurnEndMs() const { return vad_ ? vad_->turnEndAt * 1000.0 / vad_->cutter.rate() : 0.0; }
   /** The engine keeps a list of sessions with a timer; this flag says a session is in it. */
   bool vadTimerListed = false;
   /** Copy the 8 kHz inbound audio of VAD frames [startFrame, endFrame] (+1 frame post-roll) into dst; returns samples. */
@@ -381,9 +383,13 @@ class Session {
     int heldHead = 0, heldCount = 0;
     bool lagging = false;         // registered in VadTick::lagging
     // Endpoint timer (read-ahead feed only): due instant, and the stream position (samples at
-    // the model rate) the last result covered; sound fed after that position cancels it.
+    // the model rate) the last result covered; sound fed after that position cancels it;
+    // timerAt16: the position at which the silence is whole (what the timer stands for).
     int64_t endpointAtNs = 0;
-    uint64_t timerFrom16 = 0;
+    uint64_t timerFrom16 = 0, timerAt16 = 0;
+    // Stream position (samples at the model rate since the first fed sample) at which the last
+    // SpeechEnd was decided: the end of the frame whose result ended the turn, or timerAt16.
+    uint64_t turnEndAt = 0;
     // Live sound check of the fed stream, per 8 ms sub-block.
     float subAcc = 0;
     int subN = 0;

@@ -154,12 +154,14 @@ vad::TurnOutput Session::vadPush(float prob) {
   vad::TurnOutput o = v.turn.push(prob, agent, unint, wi ? &wi->levels : nullptr);
   vadSettle(o);
   vadApply(o);
+  if (o.events & vad::kEvSpeechEnd) v.turnEndAt = v.answered * v.cutter.frameSize();  // end of the deciding frame
   v.endpointAtNs = 0;
   if (v.aheadActive && wi) {
     const int rest = v.turn.endpointRemainingMs();
     if (rest > 0) {
       v.endpointAtNs = monoNs() + static_cast<int64_t>(rest) * 1'000'000;
       v.timerFrom16 = v.answered * v.cutter.frameSize();  // stream position the last result reaches
+      v.timerAt16 = v.timerFrom16 + static_cast<uint64_t>(rest) * v.cutter.rate() / 1000;  // and where the silence is whole
     }
   }
   return o;
@@ -217,6 +219,7 @@ vad::TurnOutput Session::vadEndpointDue(int64_t nowNs) {
   vad::TurnOutput o = v.turn.endNow();
   vadSettle(o);
   vadApply(o);
+  if (o.events & vad::kEvSpeechEnd) v.turnEndAt = v.timerAt16;  // the stream instant the timer stood for
   return o;
 }
 

@@ -530,7 +530,7 @@ export class MediaEngine {
           break;
         }
         case 'speechEnd':
-          s.emit('speechEnd', { audio: ev.pcm, voicedMs: ev.voicedMs });
+          s.emit('speechEnd', { audio: ev.pcm, voicedMs: ev.voicedMs, streamMs: ev.streamMs });
           break;
         case 'speechStart':
         case 'bargeIn':

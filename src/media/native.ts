@@ -18,7 +18,7 @@ export type NativeEvent =
   /** Every 32 ms: the VAD windows (576 floats each at 16 kHz) of all VAD sessions; id is 0. An id may repeat. */
   | { id: number; type: 'vad'; ids: Uint32Array; windows: Float32Array }
   | { id: number; type: 'speechStart' | 'bargeIn' | 'falseInterruption' | 'backchannel' | 'pause' | 'resume'; voicedMs: number }
-  | { id: number; type: 'speechEnd'; pcm: Int16Array; voicedMs: number };
+  | { id: number; type: 'speechEnd'; pcm: Int16Array; voicedMs: number; streamMs: number };
 
 /** Turn-taking tunables as the addon takes them (see TurnTunables in src/vad/policy.ts). */
 export interface NativeTurnTunables {

@@ -254,8 +254,13 @@ export interface MediaSessionEvents {
    * utterance as 8 kHz PCM (from two frames before the first voiced frame to
    * one frame after the last; at most the last 15 s) — hand it to STT. If the
    * turn had barged in, the interrupted prompt has already been dropped.
+   * `streamMs` is where in the inbound stream the end was decided (ms of audio
+   * fed to the VAD since the session's first packet): the end of the 32 ms
+   * frame whose result ended the turn, or, when the endpoint timer ended it
+   * between frames, the instant its silence was complete. It is media time,
+   * not wall time: a VAD result that comes back late does not move it.
    */
-  speechEnd: [ev: TurnEventInfo & { audio: Int16Array }];
+  speechEnd: [ev: TurnEventInfo & { audio: Int16Array; streamMs: number }];
   /**
    * VAD: caller speech over an interruptible prompt passed the guards; the
    * media thread has already stopped the agent's audio (paused, queue kept).
