@@ -7,6 +7,12 @@ import { CLOSED_AT, OPEN_AT } from './agent-helpers.ts';
 import { harness, speechOf } from './dialogue-harness.ts';
 import { agentNow } from '../../src/dialogue/index.ts';
 
+/** Wait (up to 5 s) until the agent is speaking; the state, not a fixed delay, says when. */
+async function speaking(h: { dialogue: { state: string } }): Promise<boolean> {
+  for (let i = 0; i < 1000 && h.dialogue.state !== 'speaking'; i++) await new Promise((r) => setTimeout(r, 5));
+  return h.dialogue.state === 'speaking';
+}
+
 t.test('greets an identified caller by name and account, then listens', async (t) => {
   const h = await harness();
   t.teardown(() => h.close());
@@ -124,12 +130,13 @@ t.test('slow tool: the filler is spoken before the answer', async (t) => {
 t.test('barge-in (native VAD): hold, false interruption resumes, real turn cancels the reply', async (t) => {
   const h = await harness();
   t.teardown(() => h.close());
-  h.tts.delayMs = 30; // sentences trickle in, so some are still pending when the caller talks
+  h.tts.delayMs = 30; // sentences trickle in
+  h.tts.holdAfterFirst(); // and the greeting's later ones are still pending when the caller talks
   const started = h.start();
-  await new Promise((r) => setTimeout(r, 40));
-  t.equal(h.dialogue.state, 'speaking');
+  t.ok(await speaking(h), 'speaking');
   h.ep.emit('bargeIn');
   const before = h.media.played.length;
+  h.tts.release();
   await new Promise((r) => setTimeout(r, 100));
   t.equal(h.media.played.length, before, 'no new sentence queued while paused');
   h.ep.emit('falseInterruption');
@@ -139,12 +146,13 @@ t.test('barge-in (native VAD): hold, false interruption resumes, real turn cance
   h.take();
   // a real barge-in: the caller's new turn replaces the reply
   h.tts.delayMs = 30;
+  h.tts.holdAfterFirst();
   const reply = h.say('where is my order p o one two three four five');
-  await new Promise((r) => setTimeout(r, 45));
-  t.equal(h.dialogue.state, 'speaking');
+  t.ok(await speaking(h), 'speaking');
   h.ep.emit('bargeIn');
   const flushes = h.media.flushes;
   h.ep.emit('speechEnd', { audio: speechOf('agent'), voicedMs: 600 });
+  h.tts.release();
   await new Promise((r) => setTimeout(r, 100));
   t.ok(h.media.flushes > flushes, 'queued audio dropped');
   t.ok(h.dialogue.transcript.some((e) => e.role === 'agent' && e.interrupted), 'cut reply marked in the transcript');
@@ -204,10 +212,12 @@ t.test('pause-first (native VAD): pause holds the reply, resume lets it go on', 
   const h = await harness();
   t.teardown(() => h.close());
   h.tts.delayMs = 30;
+  h.tts.holdAfterFirst();
   const started = h.start();
-  await new Promise((r) => setTimeout(r, 40));
+  t.ok(await speaking(h), 'speaking');
   h.ep.emit('pause');
   const before = h.media.played.length;
+  h.tts.release();
   await new Promise((r) => setTimeout(r, 100));
   t.equal(h.media.played.length, before, 'held while paused');
   h.ep.emit('resume');

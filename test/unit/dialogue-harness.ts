@@ -73,11 +73,28 @@ export class FakeTts implements TtsProvider {
   readonly name = 'fake';
   readonly textOf = new WeakMap<Int16Array, string>();
   delayMs = 0;
+  private gate: { held: Promise<void>; release: () => void } | null = null;
+  /**
+   * From now on a reply's sentences after its first wait until {@link release}: a reply still
+   * being synthesised when the caller talks, held by the test instead of by a delay (a delay
+   * may be over before the test looks on a busy machine).
+   */
+  holdAfterFirst(): void {
+    let release!: () => void;
+    const held = new Promise<void>((r) => { release = r; });
+    this.gate = { held, release };
+  }
+  /** Let the held sentences go (and stop holding). */
+  release(): void {
+    this.gate?.release();
+    this.gate = null;
+  }
   synthesize(text: string, opts: TtsOptions): AsyncIterable<Int16Array> {
     const self = this;
     const sentences = text.match(/[^.?!]+[.?!]*/g)?.map((x) => x.trim()).filter(Boolean) ?? [text];
     return (async function* () {
-      for (const s of sentences) {
+      for (const [k, s] of sentences.entries()) {
+        if (k > 0 && self.gate) await self.gate.held;
         if (self.delayMs) await new Promise((r) => setTimeout(r, self.delayMs));
         if (opts.signal?.aborted) return;
         const pcm = new Int16Array(80 * s.length).fill(1000);
