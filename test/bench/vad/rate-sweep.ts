@@ -1,0 +1,240 @@
+/**
+ * Turn-taking thresholds per model rate, offline (`npm run bench -- vad/rate-sweep`): the
+ * whole real-audio corpus (test/audio/corpus.ts: 72 speech, 3 digits, 13 non-speech and 32
+ * backchannel items) and the short answers of `vad-short-answers` ("Yes."/"No."/"Yep.", six
+ * voices, 15 dB pink noise, and that noise alone), run through batched Silero at 8 and 16 kHz
+ * once, then the native TurnState (vad_test turn) per candidate. No network, no live path:
+ * the numbers depend only on the audio and the model, not on the box's load.
+ *
+ * For each rate × (activation, deactivation) it reports the corpus checks of `vad-audio`
+ * and `vad-short-answers` that fail, and the margins:
+ * - backchannels over the agent: longest voiced time against falseInterruptionMinSpeechMs
+ *   (above it the backchannel takes the turn);
+ * - speech over the agent: shortest voiced time of a real turn against that same limit;
+ * - speech with the agent silent: longest stretch below the deactivation threshold inside a
+ *   turn, against endpointSilenceMs (above it the turn is cut in two);
+ * - short answers: turns formed, shortest voiced; noise alone: turns formed;
+ * - non-speech: highest probability (against the activation threshold);
+ * - voiced durations against 16 kHz at the defaults (mean difference in frames over every
+ *   utterance both rates close the same number of times), and where turns end;
+ * - onset: first frame at or above the activation threshold against 16 kHz's (mean, ms) —
+ *   the duck over the agent's prompt and the barge-in count from it.
+ *
+ *   npm run bench -- vad/rate-sweep [--act 0.5,0.6] [--deact 0.35,0.4,0.45,0.5]
+ *
+ * Last stdout line: JSON.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { native } from '../../../src/media/native.ts';
+import { setLogLevel } from '../../../src/ops/log.ts';
+import { VadBatcher, type VadSampleRate } from '../../../src/vad/batch.ts';
+import { TURN_DEFAULTS, TurnEvent, resolveTurnTunables, type TurnTunables } from '../../../src/vad/policy.ts';
+import { buildCorpus, type CorpusItem } from '../../audio/corpus.ts';
+import { probabilities, turnEvents, type TurnEventRec } from '../../audio/pipeline.ts';
+
+setLogLevel('silent');
+const { values } = parseArgs({
+  options: { act: { type: 'string', default: '0.5,0.6' }, deact: { type: 'string', default: '0.35,0.4,0.45,0.5' } },
+});
+const ACTS = values.act.split(',').map(Number);
+const DEACTS = values.deact.split(',').map(Number);
+
+// --- the short answers of test/unit/vad-short-answers.test.ts, built the same way ---
+const SA_VOICES = ['flite:kal', 'flite:slt', 'flite:awb', 'flite:rms', 'espeak:en-us@150', 'espeak:en-us+f3@170'];
+const SA_WORDS = ['Yes.', 'No.', 'Yep.'];
+const SA_SNR = 15;
+const wavPcm = (file: string): Int16Array => {
+  const raw = execFileSync('sox', [file, '-t', 'raw', '-r', '8000', '-e', 'signed-integer', '-b', '16', '-c', '1', '-', 'gain', '-n', '-3']);
+  return new Int16Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length));
+};
+function say(voice: string, text: string, dir: string): Int16Array {
+  const wav = join(dir, 'say.wav');
+  const [engine, spec] = voice.split(':') as [string, string];
+  if (engine === 'flite') execFileSync('flite', ['-voice', spec, '-t', text, '-o', wav], { stdio: 'ignore' });
+  else {
+    const [v, wpm] = spec.split('@') as [string, string];
+    execFileSync('espeak-ng', ['-v', v, '-s', wpm, '-w', wav, text], { stdio: 'ignore' });
+  }
+  const w = wavPcm(wav);
+  const out = new Int16Array(w.length + 2 * 960);
+  out.set(w, 960);
+  return out;
+}
+function mix(pcm: Int16Array, noise: Int16Array, off: number, snrDb: number): [Int16Array, Int16Array] {
+  const e: number[] = [];
+  for (let i = 0; i + 160 <= pcm.length; i += 160) {
+    let s = 0;
+    for (let j = i; j < i + 160; j++) s += pcm[j]! * pcm[j]!;
+    e.push(s / 160);
+  }
+  const max = Math.max(...e, 1);
+  const act = e.filter((x) => x > max / 1000);
+  const sig = act.reduce((a, b) => a + b, 0) / Math.max(1, act.length);
+  let ne = 0;
+  for (const v of noise) ne += v * v;
+  ne /= noise.length;
+  const g = Math.sqrt(sig / (ne * 10 ** (snrDb / 10)));
+  const noisy = new Int16Array(pcm.length);
+  const alone = new Int16Array(pcm.length);
+  for (let i = 0; i < pcm.length; i++) {
+    const n = Math.round(noise[(off + i) % noise.length]! * g);
+    alone[i] = Math.max(-32768, Math.min(32767, n));
+    noisy[i] = Math.max(-32768, Math.min(32767, pcm[i]! + n));
+  }
+  return [noisy, alone];
+}
+function lineItem(name: string, pcm8: Int16Array, dir: string): CorpusItem {
+  const all = new Int16Array(8000 + pcm8.length + 12000);
+  all.set(pcm8, 8000);
+  const up = native.resample(native.ulawDecode(native.ulawEncode(all)), 8000, 16000);
+  const file = join(dir, `${name.replace(/[^a-z0-9]+/gi, '-')}.s16`);
+  writeFileSync(file, Buffer.from(up.buffer, up.byteOffset, up.byteLength));
+  return { name, kind: 'speech', file, condition: `pink@${SA_SNR}dB` };
+}
+const dir = mkdtempSync(join(tmpdir(), 'rate-sweep-'));
+const noiseFile = join(dir, 'pink.wav');
+execFileSync('sox', ['-R', '-n', '-r', '8000', '-c', '1', '-b', '16', noiseFile, 'synth', '20', 'pinknoise', 'gain', '-n', '-20']);
+const noise = wavPcm(noiseFile);
+const answers: CorpusItem[] = [];
+const alone: CorpusItem[] = [];
+let k = 0;
+for (const voice of SA_VOICES) {
+  for (const word of SA_WORDS) {
+    const [noisy, n] = mix(say(voice, word, dir), noise, (k++ * 7919) % (noise.length - 16000), SA_SNR);
+    answers.push(lineItem(`${voice} ${word}`, noisy, dir));
+    alone.push(lineItem(`${voice} ${word} noise alone`, n, dir));
+  }
+}
+
+const corpus = buildCorpus();
+const all = [...corpus, ...answers, ...alone];
+const probs = new Map<VadSampleRate, number[][]>();
+for (const sr of [16000, 8000] as const) {
+  const b = await VadBatcher.create({ sampleRate: sr });
+  probs.set(sr, await probabilities(b, all));
+  await b.close();
+}
+rmSync(dir, { recursive: true, force: true });
+
+const has = (r: TurnEventRec[], ev: number): number => r.filter((e) => e.events & ev).length;
+const CLOSE = TurnEvent.Backchannel | TurnEvent.FalseInterruption | TurnEvent.SpeechEnd;
+const idxOf = (kind: CorpusItem['kind']): number[] => corpus.flatMap((it, i) => (it.kind === kind ? [i] : []));
+const SA0 = corpus.length;
+const ALONE0 = corpus.length + answers.length;
+
+/** Voiced frames of each closed utterance: speech and backchannels over the agent, short answers with it silent. */
+function durations(sr: VadSampleRate, tun: Partial<TurnTunables>): number[][] {
+  const p = probs.get(sr)!;
+  return all.map((it, i) => {
+    if (i >= ALONE0 || it.kind === 'nonspeech' || it.kind === 'digits') return [];
+    const agent = i < SA0;
+    return turnEvents(p[i]!, { agent }, tun, sr).filter((e) => e.events & CLOSE).map((e) => e.voicedMs / 32);
+  });
+}
+const ref = durations(16000, {});
+const firstActive = (p: number[], act: number): number => p.findIndex((x) => x >= act);
+const refOnsets = idxOf('speech').map((i) => firstActive(probs.get(16000)![i]!, TURN_DEFAULTS.activationThreshold));
+const refEnds = idxOf('speech').map((i) => turnEvents(probs.get(16000)![i]!, {}, {}, 16000).find((e) => e.events & TurnEvent.SpeechEnd)?.endFrame ?? NaN);
+
+interface Row {
+  sampleRate: VadSampleRate; activationThreshold: number; deactivationThreshold: number;
+  failures: string[]; backchannelMaxVoicedMs: number; backchannelMaxItem: string; backchannelMarginMs: number;
+  speechOverAgentMinVoicedMs: number; speechLongestInnerGapMs: number; innerGapMarginMs: number;
+  shortAnswersFormed: string; shortAnswerMinVoicedMs: number; noiseAloneTurns: number; nonspeechMaxProb: number;
+  voicedVs16kMeanFrames: number; turnEndVs16kMeanMs: number; turnEndVs16kRangeMs: [number, number]; onsetVs16kMeanMs: number;
+}
+
+function evaluate(sr: VadSampleRate, act: number, deact: number): Row {
+  const tun: Partial<TurnTunables> = { activationThreshold: act, deactivationThreshold: deact };
+  const full = resolveTurnTunables(tun, sr);
+  const p = probs.get(sr)!;
+  const fails: string[] = [];
+  let speechMin = Infinity;
+  let gapMax = 0;
+  const endDiff: number[] = [];
+  idxOf('speech').forEach((i, j) => {
+    const it = corpus[i]!;
+    const ev = turnEvents(p[i]!, {}, tun, sr);
+    if (!(has(ev, TurnEvent.SpeechStart) === 1 && has(ev, TurnEvent.SpeechEnd) === 1 && ev.length === 2)) fails.push(`${it.name}: not one turn`);
+    const end = ev.find((e) => e.events & TurnEvent.SpeechEnd);
+    if (end) {
+      let gap = 0;
+      for (let f = end.startFrame; f <= end.endFrame; f++) gapMax = Math.max(gapMax, (gap = p[i]![f]! < deact ? gap + 1 : 0));
+      endDiff.push((end.endFrame - refEnds[j]!) * 32);
+    }
+    const ea = turnEvents(p[i]!, { agent: true }, tun, sr);
+    if (!(has(ea, TurnEvent.BargeIn) && has(ea, TurnEvent.SpeechEnd) >= 1 && !has(ea, TurnEvent.FalseInterruption))) fails.push(`${it.name}: no barge-in turn`);
+    const close = ea.find((e) => e.events & TurnEvent.SpeechEnd);
+    if (close) speechMin = Math.min(speechMin, close.voicedMs);
+    if (j < 12 && has(turnEvents(p[i]!, { agent: true, uninterruptible: true }, tun, sr), TurnEvent.BargeIn)) fails.push(`${it.name}: barge-in over an uninterruptible prompt`);
+  });
+  let nsMax = 0;
+  for (const i of idxOf('nonspeech')) {
+    nsMax = Math.max(nsMax, ...p[i]!);
+    if (turnEvents(p[i]!, {}, tun, sr).length || turnEvents(p[i]!, { agent: true }, tun, sr).length) fails.push(`${corpus[i]!.name}: events on non-speech`);
+  }
+  let bcMax = 0;
+  let bcMaxItem = '';
+  let bcShort = 0;
+  for (const i of idxOf('backchannel')) {
+    const ev = turnEvents(p[i]!, { agent: true }, tun, sr);
+    const end = ev.find((e) => e.events & CLOSE);
+    if (!end) fails.push(`${corpus[i]!.name}: not closed`);
+    else if (end.voicedMs > bcMax) [bcMax, bcMaxItem] = [end.voicedMs, corpus[i]!.name];
+    if (end && end.voicedMs < full.minInterruptionMs) bcShort++;
+    if (has(ev, TurnEvent.SpeechEnd)) fails.push(`${corpus[i]!.name}: backchannel taken as a turn (${end?.voicedMs} ms voiced)`);
+  }
+  if (bcShort < 4) fails.push(`only ${bcShort} backchannels shorter than minInterruptionMs`);
+  for (const i of idxOf('digits')) {
+    const plain = turnEvents(p[i]!, {}, tun, sr);
+    const first = plain.find((e) => e.events & TurnEvent.SpeechStart)?.frame ?? 0;
+    const ext = turnEvents(p[i]!, { digitsFrom: first }, tun, sr);
+    const lastEnd = plain.filter((e) => e.events & TurnEvent.SpeechEnd).pop();
+    if (has(plain, TurnEvent.SpeechEnd) < 3 || has(ext, TurnEvent.SpeechEnd) !== 1 || has(ext, TurnEvent.SpeechStart) !== 1 ||
+      ext.find((e) => e.events & TurnEvent.SpeechEnd)?.endFrame !== lastEnd?.endFrame) fails.push(`${corpus[i]!.name}: digits`);
+  }
+  let formed = 0;
+  let saMin = Infinity;
+  answers.forEach((a, j) => {
+    const ends = turnEvents(p[SA0 + j]!, {}, tun, sr).filter((e) => e.events & TurnEvent.SpeechEnd);
+    if (ends.length === 1) formed++;
+    if (ends.length > 1) fails.push(`${a.name}: ${ends.length} turns`);
+    saMin = Math.min(saMin, ends[0]?.voicedMs ?? 0);
+  });
+  if (formed < answers.length - 1) fails.push(`short answers: ${formed}/${answers.length} formed a turn`);
+  const aloneTurns = alone.filter((_, j) => has(turnEvents(p[ALONE0 + j]!, {}, tun, sr), TurnEvent.SpeechEnd) > 0).length;
+  if (aloneTurns) fails.push(`noise alone: ${aloneTurns} turns`);
+  const d = durations(sr, tun);
+  const diffs = d.flatMap((x, i) => (x.length === ref[i]!.length ? x.map((v, q) => v - ref[i]![q]!) : []));
+  return {
+    sampleRate: sr, activationThreshold: act, deactivationThreshold: deact, failures: fails,
+    backchannelMaxVoicedMs: bcMax, backchannelMaxItem: bcMaxItem, backchannelMarginMs: full.falseInterruptionMinSpeechMs - bcMax,
+    speechOverAgentMinVoicedMs: speechMin, speechLongestInnerGapMs: gapMax * 32, innerGapMarginMs: full.endpointSilenceMs - gapMax * 32,
+    shortAnswersFormed: `${formed}/${answers.length}`, shortAnswerMinVoicedMs: saMin, noiseAloneTurns: aloneTurns,
+    nonspeechMaxProb: Math.round(nsMax * 100) / 100,
+    voicedVs16kMeanFrames: Math.round((diffs.reduce((a, b) => a + b, 0) / Math.max(1, diffs.length)) * 100) / 100,
+    turnEndVs16kMeanMs: Math.round(endDiff.reduce((a, b) => a + b, 0) / Math.max(1, endDiff.length)),
+    turnEndVs16kRangeMs: [Math.min(...endDiff), Math.max(...endDiff)],
+    onsetVs16kMeanMs: Math.round(idxOf('speech').reduce((a, i, j) => a + (firstActive(p[i]!, act) - refOnsets[j]!) * 32, 0) / idxOf('speech').length),
+  };
+}
+
+const rows: Row[] = [evaluate(16000, TURN_DEFAULTS.activationThreshold, TURN_DEFAULTS.deactivationThreshold)];
+for (const act of ACTS) for (const deact of DEACTS) if (deact <= act) rows.push(evaluate(8000, act, deact));
+const d8 = resolveTurnTunables({}, 8000);
+console.log(`falseInterruptionMinSpeechMs ${TURN_DEFAULTS.falseInterruptionMinSpeechMs}, endpointSilenceMs ${TURN_DEFAULTS.endpointSilenceMs}; ` +
+  `8 kHz default deactivation ${d8.deactivationThreshold}\n`);
+console.log('rate   act  deact  fails  bc max (margin)        speech/agent min  inner gap (margin)  short  min   alone  ns max p  voiced vs 16k  turn end vs 16k       onset vs 16k');
+for (const r of rows) {
+  console.log(`${String(r.sampleRate).padEnd(6)} ${r.activationThreshold.toFixed(2)} ${r.deactivationThreshold.toFixed(2)}  ${String(r.failures.length).padStart(5)}  ` +
+    `${`${r.backchannelMaxVoicedMs} (${r.backchannelMarginMs})`.padEnd(22)} ${String(r.speechOverAgentMinVoicedMs).padEnd(17)} ` +
+    `${`${r.speechLongestInnerGapMs} (${r.innerGapMarginMs})`.padEnd(19)} ${r.shortAnswersFormed.padEnd(6)} ${String(r.shortAnswerMinVoicedMs).padEnd(5)} ` +
+    `${String(r.noiseAloneTurns).padEnd(6)} ${r.nonspeechMaxProb.toFixed(2).padEnd(9)} ${r.voicedVs16kMeanFrames.toFixed(2).padStart(6)} fr      ` +
+    `${`${r.turnEndVs16kMeanMs} ms [${r.turnEndVs16kRangeMs.join(', ')}]`.padEnd(21)} ${r.onsetVs16kMeanMs} ms`);
+  for (const f of r.failures) console.log(`    ${f}`);
+}
+console.log(JSON.stringify({ bench: 'vad/rate-sweep', corpusItems: corpus.length, shortAnswers: answers.length, rows }));
