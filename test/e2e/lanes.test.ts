@@ -162,52 +162,48 @@ t.test('lanes during business hours', async (t) => {
   });
 });
 
-t.test('after hours: a message becomes a CRM case through BullMQ', async (t) => {
+t.test('after hours: a message becomes a CRM case through BullMQ, with Redis killed mid-call', async (t) => {
+  // One call for both: the message lane end to end, and the message not lost when Redis dies
+  // during the call (spooled, replayed once Redis is back, exactly one case). The queued path
+  // with Redis up is covered by test/unit/jobs-cases.test.ts ('a case lands in the CRM through
+  // BullMQ', real redis-server and CRM gateway) and, through a live server, by
+  // test/e2e/jobs-dead-node.test.ts and handoff.test.ts.
   const redis = await startTestRedis();
   t.teardown(() => redis.stop());
   const s = await server('closed', CLOSED_AT, redis);
   t.teardown(() => s.stop());
+  // Redis dies once the caller hears the agent's third line ("What would you like me to tell
+  // your rep?"), counted rather than matched (the recogniser hears it loosely): the message is
+  // taken and queued after that, with Redis down. (Killed on the greeting, the kill overlapped
+  // the keyed turns; one run heard only the start of the callback question and shifted turns.)
+  let killed: Promise<void> | null = null;
+  let agentLines = 0;
   const r = await call(s, [
     { dtmf: '1#' }, // after hours is not a wall: the greeting offers order status, reorders, or (1) a message
     { dtmf: '14155550142#' }, // the callback number, keyed (a spoken "yes" is not reliable enough)
     { say: 'Please call me about the backordered valves.', voice: 'kal' },
-  ]);
+  ], { onAgent: () => { if (++agentLines === 3) killed ??= redis.kill(); } });
+  await killed;
+  t.ok(killed, 'redis was killed before the message was taken');
   t.match(text(r, 0), /closed/);
   t.match(text(r, 1), /number|call you back/, 'the callback number is asked');
   t.match(text(r, 2), /tell your|your rep/); // "… tell your rep": the recogniser has dropped the last word
-  t.match(text(r, 3), /message/);
+  t.match(text(r, 3), /message/, 'the caller still hears the message was taken');
   t.equal(r.call.hangup, 'server', 'the agent hung up after the message');
-  let cases: Array<{ caller_name: string; callback_number: string; reason: string; kind: string }> = [];
-  for (let i = 0; i < 100 && cases.length === 0; i++) {
-    cases = rows(s.db, "SELECT caller_name, callback_number, reason, kind FROM cases WHERE idempotency_key LIKE '%:msg:%'");
-    if (!cases.length) await new Promise((res) => setTimeout(res, 100));
-  }
-  t.equal(cases.length, 1, 'one case row');
-  t.equal(cases[0]?.caller_name, 'Dana Reyes');
-  t.equal(cases[0]?.callback_number, '14155550142');
-  t.equal(cases[0]?.kind, 'after_hours_message');
+  for (let i = 0; i < 50 && !/spooling the message/.test(s.log()); i++) await new Promise((res) => setTimeout(res, 100));
+  t.match(s.log(), /spooling the message/, 'the server says it spooled the message');
+  type Case = { caller_name: string; callback_number: string; reason: string; kind: string };
+  const cases = (): Case[] => rows<Case>(s.db, "SELECT caller_name, callback_number, reason, kind FROM cases WHERE idempotency_key LIKE '%:msg:%'");
+  t.equal(cases().length, 0, 'no case while Redis is down');
+  await redis.restart();
+  for (let i = 0; i < 150 && cases().length === 0; i++) await new Promise((res) => setTimeout(res, 100));
+  t.equal(cases().length, 1, 'the case landed after Redis returned');
+  const c = cases()[0];
+  t.equal(c?.caller_name, 'Dana Reyes');
+  t.equal(c?.callback_number, '14155550142');
+  t.equal(c?.kind, 'after_hours_message');
   // the reason is what the recogniser heard: "backordered" comes back as "back order" or "about an order"
-  t.match(cases[0]?.reason, /back|order|valve/);
-
-  await t.test('Redis killed mid-call: the message is spooled and the case lands once Redis is back', async (t) => {
-    let killed: Promise<void> | null = null;
-    const r = await call(s, [
-      { dtmf: '1#' },
-      { dtmf: '14155550142#' },
-      { say: 'Please call me about the backordered valves.', voice: 'kal' },
-    ], { onAgent: () => { killed ??= redis.kill(); } });
-    await killed;
-    t.ok(killed, 'redis was killed after the greeting');
-    t.match(text(r, 3), /message/, 'the caller still hears the message was taken');
-    t.equal(r.call.hangup, 'server');
-    await new Promise((res) => setTimeout(res, 2500));
-    t.match(s.log(), /spooling the message/, 'the server says it spooled the message');
-    const count = (): number => rows<{ n: number }>(s.db, "SELECT COUNT(*) AS n FROM cases WHERE idempotency_key LIKE '%:msg:%'")[0]!.n;
-    t.equal(count(), 1, 'no case while Redis is down');
-    await redis.restart();
-    for (let i = 0; i < 150 && count() < 2; i++) await new Promise((res) => setTimeout(res, 100));
-    t.equal(count(), 2, 'the case landed after Redis returned');
-    await new Promise((res) => setTimeout(res, 2500));
-    t.equal(count(), 2, 'exactly once');
-  });
+  t.match(c?.reason, /back|order|valve/);
+  await new Promise((res) => setTimeout(res, 2500)); // the spool replays every 2 s: a second copy would show by now
+  t.equal(cases().length, 1, 'exactly once');
 });
