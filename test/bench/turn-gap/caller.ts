@@ -40,8 +40,10 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { SipMessage, makeResponse, newBranch, newCallId, newTag, parseSipMessage, type Header } from '../../../src/sip-edge/message.ts';
 import { g711Decode, g711Encode, nowMs, rmsLevel } from '../../../src/cli/rtp.ts';
 
-export interface CallerTurn { k: number; utt: number; lastVoicedAt: number; replyAt: number; gapMs: number; marker: boolean }
-export interface CallOutcome { callId: string; status: number; turns: CallerTurn[]; failed: number }
+/** lastVoicedStreamMs: end of our last voiced frame as a position in our RTP stream (packets × 20 ms since the first) */
+export interface CallerTurn { k: number; utt: number; lastVoicedAt: number; lastVoicedStreamMs: number; replyAt: number; gapMs: number; marker: boolean }
+/** answeredAt: monotonic instant of the 2xx (0 if none) */
+export interface CallOutcome { callId: string; status: number; answeredAt: number; turns: CallerTurn[]; failed: number }
 export interface RunMsg { t: 'run'; port: number; turns: number; startAt: number; calls: { index: number; offsetMs: number }[]; speech: Int16Array[] }
 export interface DoneMsg { t: 'done'; outcomes: CallOutcome[]; loop: { p99: number; max: number }; cpuPct: number; lateSends: number; sends: number }
 
@@ -86,6 +88,7 @@ class Call {
   media?: { address: string; port: number };
   ack?: SipMessage;
   phase: Phase = 'setup';
+  answeredAt = 0;
   nextSend = 0;
   seq = Math.floor(Math.random() * 0x10000);
   ts = Math.floor(Math.random() * 0x100000000);
@@ -97,6 +100,8 @@ class Call {
   frame = 0;
   phaseUntil = 0;
   lastVoicedAt = 0;
+  lastVoicedStreamMs = 0;
+  sentPackets = 0;
   talkEndAt = 0;
   replyAt = 0;
   replyMarker = false;
@@ -280,6 +285,7 @@ async function run(m: RunMsg): Promise<DoneMsg> {
       }
       c.media = { address, port };
       const now = nowMs();
+      c.answeredAt = now;
       c.phase = 'pause';
       c.phaseUntil = now + 300; // media up, jitter buffer primed with silence
       c.nextSend = now;
@@ -305,6 +311,7 @@ async function run(m: RunMsg): Promise<DoneMsg> {
     c.marker = false;
     c.seq = (c.seq + 1) & 0xffff;
     c.ts = (c.ts + 160) >>> 0;
+    c.sentPackets++;
   };
   const tick = (): void => {
     if (stopped) return;
@@ -319,7 +326,7 @@ async function run(m: RunMsg): Promise<DoneMsg> {
           c.failed++;
           nextTurn(c, t);
         } else if (c.phase === 'reply' && t - c.lastReplyVoiced >= REPLY_SILENCE_MS) {
-          c.turns.push({ k: c.k, utt: c.utt, lastVoicedAt: c.lastVoicedAt, replyAt: c.replyAt, gapMs: c.replyAt - c.lastVoicedAt, marker: c.replyMarker });
+          c.turns.push({ k: c.k, utt: c.utt, lastVoicedAt: c.lastVoicedAt, lastVoicedStreamMs: c.lastVoicedStreamMs, replyAt: c.replyAt, gapMs: c.replyAt - c.lastVoicedAt, marker: c.replyMarker });
           nextTurn(c, t);
         }
         if (c.phase === 'pause' && t >= c.phaseUntil) {
@@ -336,7 +343,10 @@ async function run(m: RunMsg): Promise<DoneMsg> {
         }
         const u = utts[c.utt]!;
         sendFrame(c, u.frames[c.frame]!);
-        if (u.voiced[c.frame]) c.lastVoicedAt = nowMs();
+        if (u.voiced[c.frame]) {
+          c.lastVoicedAt = nowMs();
+          c.lastVoicedStreamMs = c.sentPackets * PTIME;
+        }
         if (++c.frame >= u.frames.length) {
           c.phase = 'wait';
           c.talkEndAt = t;
@@ -371,7 +381,7 @@ async function run(m: RunMsg): Promise<DoneMsg> {
   sip.close();
   return {
     t: 'done',
-    outcomes: placed.map((c) => ({ callId: c.callId, status: c.status, turns: c.turns, failed: c.status === 200 ? c.failed : m.turns })),
+    outcomes: placed.map((c) => ({ callId: c.callId, status: c.status, answeredAt: c.answeredAt, turns: c.turns, failed: c.status === 200 ? c.failed : m.turns })),
     loop: { p99: r1(Math.max(0, loop.percentile(99) / 1e6 - LOOP_RES_MS)), max: r1(Math.max(0, loop.max / 1e6 - LOOP_RES_MS)) },
     cpuPct: Math.round(((cpu.user + cpu.system) / 1000 / (nowMs() - w0)) * 100),
     lateSends,

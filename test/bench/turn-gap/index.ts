@@ -203,7 +203,8 @@ const controlPort = await freePort({ min: 19600, max: 19699 }, 'tcp');
 const rtpBlock = Math.max(500, Math.ceil((2 * Math.max(...CALLS) + 200) / 100) * 100);
 const rtp = await freePortBlock({ min: 31000, max: 32767 }, rtpBlock);
 const server: ChildProcess = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [], {
-  execArgv: ['--import', 'tsx'],
+  // TURN_GAP_CPU_PROF=<dir>: V8 CPU profile of the server process (its main JS thread), written on exit
+  execArgv: ['--import', 'tsx', ...(process.env.TURN_GAP_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.TURN_GAP_CPU_PROF}`] : [])],
   env: {
     ...process.env, SIP_PORT: String(sipPort), DRACHTIO_PORT: String(controlPort),
     RTP_PORT_MIN: String(rtp.min), RTP_PORT_MAX: String(rtp.max), TURN_GAP_REPLY_MS: String(REPLY_MS),
@@ -305,6 +306,13 @@ for (const n of CALLS) {
   const vadPart: number[] = [];
   let failed = 0;
   let unpaired = 0;
+  /** turns spoken while all N calls were up: after the last answer, before the first call's last reply */
+  const steadyOverhead: number[] = [];
+  const steadySplit = { endpoint: [] as number[], server: [] as number[], out: [] as number[] };
+  const answered = outcomes.filter((o) => o.answeredAt > 0);
+  const steady = n > 1 && answered.length === n
+    ? { from: Math.max(...answered.map((o) => o.answeredAt)), to: Math.min(...answered.map((o) => o.turns.length ? o.turns[o.turns.length - 1]!.replyAt : Infinity)) }
+    : null;
   let markers = 0;
   const eps = new Set<number>();
   for (const o of outcomes) {
@@ -313,26 +321,36 @@ for (const n of CALLS) {
     const ep = sc?.tunables?.endpointSilenceMs ?? NaN;
     eps.add(ep);
     for (const st of sc?.turns ?? []) serverGap.push(st.timing.gapMs);
-    const paired = !!sc && o.failed === 0 && sc.turns.length === o.turns.length && sc.speechEnds.length === o.turns.length;
-    if (!paired) unpaired++;
-    o.turns.forEach((t, k) => {
+    o.turns.forEach((t) => {
       gaps.push(t.gapMs);
       overhead.push(t.gapMs - ep);
       byTurn[t.k]!.overhead.push(t.gapMs - ep);
+      const inSteady = !!steady && t.lastVoicedAt >= steady.from && t.replyAt <= steady.to;
+      if (inSteady) steadyOverhead.push(t.gapMs - ep);
       if (t.marker) markers++;
-      if (!paired) return;
-      const se = sc!.speechEnds[k]!;
-      const st = sc!.turns[k]!;
+      // this turn's speechEnd and reply on the server: the last ones before the reply arrived
+      // (the turns of one call do not overlap: each waits for the previous reply to end)
+      const se = sc?.speechEnds.filter((x) => x > t.lastVoicedAt && x < t.replyAt).pop();
+      const st = sc?.turns.filter((x) => se !== undefined && x.at >= se && x.at < t.replyAt).pop();
+      if (se === undefined || !st) {
+        unpaired++;
+        return;
+      }
       epPart.push(se - t.lastVoicedAt - ep);
       srvPart.push(st.at - se);
       outPart.push(t.replyAt - st.at);
+      if (inSteady) {
+        steadySplit.endpoint.push(se - t.lastVoicedAt - ep);
+        steadySplit.server.push(st.at - se);
+        steadySplit.out.push(t.replyAt - st.at);
+      }
       vadPart.push(vadExtra[t.utt]!);
       if (st.jitter) {
         jbDelay.push(st.jitter.bufferDelayMs);
         byTurn[t.k]!.jb.push(st.jitter.bufferDelayMs);
         jbTarget.push(st.jitter.targetDelayMs);
         rxJitter.push(st.jitter.jitterMs);
-        epRest.push(se - t.lastVoicedAt - ep - st.jitter.bufferDelayMs - vadExtra[t.utt]!);
+        epRest.push(se - t.lastVoicedAt - ep - vadExtra[t.utt]!);
       }
     });
   }
@@ -348,9 +366,14 @@ for (const n of CALLS) {
     server_gap_ms: dist(serverGap),
     split_p50_ms: { endpoint: r1(pct(epPart, 50)), server: r1(pct(srvPart, 50)), out: r1(pct(outPart, 50)) },
     split_p95_ms: { endpoint: r1(pct(epPart, 95)), server: r1(pct(srvPart, 95)), out: r1(pct(outPart, 95)) },
-    split_calls_unpaired: unpaired,
-    /** the endpoint part, explained: Silero tail + framing (offline, same audio), inbound jitter-buffer delay at the turn, rest (hand-over, batching) */
-    endpoint_parts_p50_ms: { vad_offline: r1(pct(vadPart, 50)), jitter_buffer: r1(pct(jbDelay, 50)), rest: r1(pct(epRest, 50)) },
+    /** caller turns without a matching server speechEnd/reply (no split for them) */
+    split_turns_unpaired: unpaired,
+    /** turns spoken while all N calls were up (none for 1 call): the steady state, without the ramp-up */
+    steady_overhead_ms: dist(steadyOverhead),
+    steady_split_p50_ms: { endpoint: r1(pct(steadySplit.endpoint, 50)), server: r1(pct(steadySplit.server, 50)), out: r1(pct(steadySplit.out, 50)) },
+    steady_split_p95_ms: { endpoint: r1(pct(steadySplit.endpoint, 95)), server: r1(pct(steadySplit.server, 95)), out: r1(pct(steadySplit.out, 95)) },
+    /** the endpoint part, explained: Silero tail + framing (offline, same audio, frames from the audio's start), rest (framing phase on the line, RTP in, hand-over to JS); the VAD reads ahead of the jitter buffer */
+    endpoint_parts_p50_ms: { vad_offline: r1(pct(vadPart, 50)), rest: r1(pct(epRest, 50)) },
     jitter_buffer_delay_ms: dist(jbDelay),
     jitter_buffer_target_ms: dist(jbTarget),
     rx_jitter_rfc3550_ms: dist(rxJitter),
@@ -374,8 +397,8 @@ for (const n of CALLS) {
   const sg = row.server_gap_ms as ReturnType<typeof dist>;
   log(
     `  calls=${n}: ${o.n} turns (${failed} failed), endpointing ${endpointSilenceMs} ms; overhead p50 ${o.p50} p95 ${o.p95} p99 ${o.p99} max ${o.max} ms; ` +
-      `server gapMs p50 ${sg.p50} p95 ${sg.p95} max ${sg.max}; split p50 endpoint+${r1(pct(epPart, 50))} server ${r1(pct(srvPart, 50))} out ${r1(pct(outPart, 50))} ms; ` +
-      `jitter buffer p50 ${r1(pct(jbDelay, 50))} p95 ${r1(pct(jbDelay, 95))} ms (rx jitter p50 ${r1(pct(rxJitter, 50))} ms); server loop p99 ${sstats?.loopP99Ms} ms; caller ${k} proc(s) loop p99 ${callerLoopP99} ms; load ${r1(load0)}→${r1(load1)}; ${r1(seconds)} s`,
+      `server gapMs p50 ${sg.p50} p95 ${sg.p95} max ${sg.max}; split p50 endpoint+${r1(pct(epPart, 50))} server ${r1(pct(srvPart, 50))} out ${r1(pct(outPart, 50))} ms, p95 endpoint+${r1(pct(epPart, 95))} server ${r1(pct(srvPart, 95))} out ${r1(pct(outPart, 95))} ms; ` +
+      `jitter buffer p50 ${r1(pct(jbDelay, 50))} p95 ${r1(pct(jbDelay, 95))} ms (rx jitter p50 ${r1(pct(rxJitter, 50))} ms); ${steadyOverhead.length ? `steady (all ${n} up) overhead p50 ${r1(pct(steadyOverhead, 50))} p95 ${r1(pct(steadyOverhead, 95))} ms over ${steadyOverhead.length} turns; ` : ''}server loop p99 ${sstats?.loopP99Ms} ms; caller ${k} proc(s) loop p99 ${callerLoopP99} ms; load ${r1(load0)}→${r1(load1)}; ${r1(seconds)} s`,
   );
   if (callerOverloaded) log(`  calls=${n}: CALLER SIDE OVERLOADED (a caller process's event-loop p99 ${callerLoopP99} ms > ${CALLER_LOOP_P99_LIMIT_MS} ms): its send and arrival instants are late, so these numbers are not the server's alone`);
 }
