@@ -1040,10 +1040,20 @@ class PlayoutTestWrap : public Napi::ObjectWrap<PlayoutTestWrap> {
       return Napi::String::New(info.Env(), "invalid");
     return Napi::String::New(info.Env(), putResultName(p_->put(pkt, msToNs(info[1]))));
   }
-  // tick(nowMs) → Int16Array (one 20 ms frame) | null (not started)
+  // tick(nowMs[, needOut = true]) → Int16Array (one 20 ms frame at the delivery rate) | null (not
+  // started). needOut false, as the media thread ticks a call nobody takes 16 kHz audio from: the
+  // frame at 8 kHz instead (G.711), the 16 kHz interpolation only advanced; null for Opus at 16 kHz.
   Napi::Value Tick(const Napi::CallbackInfo& info) {
     int16_t frame[320];
-    if (!p_->tick(msToNs(info[0]), frame)) return info.Env().Null();
+    const bool needOut = !(info.Length() > 1 && info[1].IsBoolean() && !info[1].As<Napi::Boolean>().Value());
+    const int16_t* p8 = nullptr;
+    if (!p_->tick(msToNs(info[0]), frame, needOut, &p8)) return info.Env().Null();
+    if (!needOut) {
+      if (!p8) return info.Env().Null();
+      Napi::Int16Array out = Napi::Int16Array::New(info.Env(), kFrameSamples);
+      std::memcpy(out.Data(), p8, kFrameSamples * sizeof(int16_t));
+      return out;
+    }
     Napi::Int16Array out = Napi::Int16Array::New(info.Env(), p_->frameSamples());
     std::memcpy(out.Data(), frame, p_->frameSamples() * sizeof(int16_t));
     return out;

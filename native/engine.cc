@@ -93,6 +93,7 @@ Engine::Engine(const EngineOptions& opts, std::shared_ptr<BatchPool> pool, Sink 
   cmds_.reserve(64);
 
   epoch_ = monoNs();
+  vadEpoch_ = epoch_ + static_cast<int64_t>((opts.idFirst - 1) % opts.idStride) * kVadTickNs / opts.idStride;
   cursorNs_ = epoch_;
   nextBatchNs_ = epoch_ + kEventBatchNs;
   running_ = true;
@@ -494,7 +495,7 @@ void Engine::runVadTimers(int64_t now) {
 }
 
 void Engine::shipVad(int64_t now) {
-  nextVadNs_ = epoch_ + ((now - epoch_) / kVadTickNs + 1) * kVadTickNs;
+  nextVadNs_ = now < vadEpoch_ ? vadEpoch_ : vadEpoch_ + ((now - vadEpoch_) / kVadTickNs + 1) * kVadTickNs;
   // Sessions holding windows back put the oldest in (closed ones drop out of the list).
   size_t keep = 0;
   for (const uint32_t id : vadTick_.lagging) {

@@ -191,6 +191,10 @@ class Engine {
   int64_t armedNs_ = -1;
   Batch* pending_ = nullptr;
   VadTick vadTick_;        // windows cut since the last hand-over
+  // The VAD hand-over schedule: every kVadTickNs from here. The engines of one pool (shard k of
+  // idStride) are offset by k/idStride of the period, so that their hand-overs — and their VAD
+  // workers' model runs — take turns instead of all landing on the cores at one instant.
+  int64_t vadEpoch_ = 0;
   int64_t nextVadNs_ = 0;
   bool urgent_ = false;
   int64_t nextBatchNs_ = 0;

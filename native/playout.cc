@@ -9,12 +9,20 @@ Playout::Playout(int outRate, const JitterConfig& jb)
     : outRate_(outRate == 16000 ? 16000 : 8000), jb_(jb), opus_(outRate_), up_(8000, 16000, 1280) {
   clockRate_ = jb_.config().clockRate;
   std::memset(last_, 0, sizeof last_);
+  std::memset(work_, 0, sizeof work_);
 }
 
 void Playout::setCodec(Codec c, int pt) {
   const int clock = c == Codec::Opus ? 48000 : 8000;
   codec_ = c;
   pt_ = pt;
+  const int work = c == Codec::Opus ? outRate_ : 8000;
+  if (work != workRate_) {
+    workRate_ = work;
+    stashLen_ = 0;
+    std::memset(last_, 0, sizeof last_);
+    lastQuiet_ = true;
+  }
   if (clock != clockRate_) {
     clockRate_ = clock;
     jb_.setClockRate(clock);
@@ -38,13 +46,9 @@ JitterBuffer::PutResult Playout::put(const RtpPacket& p, int64_t arrivalNs) {
 }
 
 void Playout::appendG711(int16_t* pcm8k, size_t n) {
-  if (outRate_ == 8000) {
-    n = std::min(n, kStash - stashLen_);
-    std::memcpy(stash_ + stashLen_, pcm8k, n * sizeof(int16_t));
-    stashLen_ += n;
-  } else {
-    stashLen_ += up_.process(pcm8k, n, stash_ + stashLen_, kStash - stashLen_);
-  }
+  n = std::min(n, kStash - stashLen_);
+  std::memcpy(stash_ + stashLen_, pcm8k, n * sizeof(int16_t));
+  stashLen_ += n;
 }
 
 void Playout::decodeInto(const JitterBuffer::Unit& u) {
@@ -69,7 +73,7 @@ void Playout::decodeInto(const JitterBuffer::Unit& u) {
 void Playout::concealInto(uint32_t durTs, const uint8_t* next, size_t nextLen) {
   ++stats_.concealed;
   if (codec_ == Codec::Opus) {
-    int n = static_cast<int>(static_cast<int64_t>(durTs) * outRate_ / clockRate_);
+    int n = static_cast<int>(static_cast<int64_t>(durTs) * workRate_ / clockRate_);
     n = std::min<int>(n, static_cast<int>(kStash - stashLen_));
     int got;
     if (next && nextLen) {
@@ -129,8 +133,24 @@ bool Playout::quiet(const int16_t* x, size_t n) {
   return e < 300.0 * 300.0 * static_cast<double>(n);
 }
 
-bool Playout::tick(int64_t nowNs, int16_t* out) {
-  const size_t frame = frameSamples();
+bool Playout::tick(int64_t nowNs, int16_t* out, bool needOut, const int16_t** pcm8) {
+  if (workRate_ == outRate_) {
+    if (!tickWork(nowNs, out)) return false;
+    if (pcm8) *pcm8 = outRate_ == 8000 ? out : nullptr;
+    return true;
+  }
+  // G.711 at a 16 kHz delivery rate: the frame is made at 8 kHz, then interpolated (or only
+  // pushed through the interpolator's history when nobody wants the 16 kHz frame).
+  if (!tickWork(nowNs, work_)) return false;
+  const size_t n8 = static_cast<size_t>(workRate_ / 50);
+  if (needOut) up_.process(work_, n8, out, frameSamples());
+  else up_.process(work_, n8, nullptr, 0);
+  if (pcm8) *pcm8 = work_;
+  return true;
+}
+
+bool Playout::tickWork(int64_t nowNs, int16_t* out) {
+  const size_t frame = static_cast<size_t>(workRate_ / 50);
   const double frameMs = 20.0;
   const bool playing = jb_.playing();
   const double ex = playing ? jb_.excessMs(nowNs) : 0;
@@ -156,7 +176,7 @@ bool Playout::tick(int64_t nowNs, int16_t* out) {
       if (stashLen_ < frame) fill(nowNs, frame, &saw2);
       if (saw2 && stashLen_ >= frame) {
         // Drop `out`; play the next frame, cross-faded from the dropped one.
-        const size_t ov = force ? static_cast<size_t>(outRate_ / 400) : 0;  // 2.5 ms
+        const size_t ov = force ? static_cast<size_t>(workRate_ / 400) : 0;  // 2.5 ms
         for (size_t j = 0; j < ov; ++j) {
           const float w = static_cast<float>(j + 1) / static_cast<float>(ov + 1);
           stash_[j] = static_cast<int16_t>(w * stash_[j] + (1 - w) * out[j]);

@@ -508,10 +508,17 @@ void Session::playoutTick(int64_t nowNs, VadTick* vt, bool late) {
     inbandOn_ = inband;
     inbandSnap_.store(inband, std::memory_order_relaxed);
   }
-  haveInFrame_ = playout_.tick(nowNs, inFrame_);
+  // The 16 kHz frame is made only for someone who takes it: JS ('audio' events), the recorder,
+  // or a 16 kHz model fed from the playout. G.711 comes with its own 8 kHz frame either way.
+  const bool aheadVad = vad_ && vadAheadMode();
+  const bool audioOut = audioEvents_.load(std::memory_order_relaxed);
+  const bool needOut = audioOut || rec_ || (vad_ && !aheadVad && vad_->cutter.rate() == 16000);
+  const int16_t* p8 = nullptr;
+  haveInFrame_ = playout_.tick(nowNs, inFrame_, needOut, &p8);
+  const bool inFrameValid = haveInFrame_ && (needOut || !p8);
   const size_t n = playout_.frameSamples();
   if (haveInFrame_) {
-    if (audioEvents_.load(std::memory_order_relaxed)) {
+    if (audioOut) {
       size_t k = n;
       if (inLen_ + k > inPcm_.size()) {
         inDropped_.fetch_add(k, std::memory_order_relaxed);
@@ -520,21 +527,16 @@ void Session::playoutTick(int64_t nowNs, VadTick* vt, bool late) {
       std::memcpy(inPcm_.data() + inLen_, inFrame_, k * sizeof(int16_t));
       inLen_ += k;
     }
-    // One 8 kHz copy of the frame for the bridge peer, the VAD utterance ring and the DTMF detector.
+    // One 8 kHz copy of the frame for the bridge peer, the VAD utterance ring and the DTMF detector:
+    // G.711's own 8 kHz playout frame, or the 16 kHz Opus playout brought down.
     int16_t tmp[kFrameSamples + 8];
     const int16_t* f8 = inFrame_;
     size_t n8 = n;
-    if (down_ && (peer_ || vad_ || inband)) {
-      if (rxCodec_ != Codec::Opus) {
-        // G.711 at 16 kHz is the playout's 8 → 16 kHz interpolation of the decoded audio: its
-        // even samples are the interpolator's phase 0, the 8 kHz audio itself low-passed at
-        // 3.72 kHz (4 ms group delay). Taking them spares a second filter (16 → 8 kHz) over the
-        // same audio — and its 4 ms more delay.
-        n8 = n / 2;
-        for (size_t i = 0; i < n8; ++i) tmp[i] = inFrame_[2 * i];
-      } else {
-        n8 = down_->process(inFrame_, n, tmp, kFrameSamples + 8);
-      }
+    if (p8) {
+      f8 = p8;
+      n8 = kFrameSamples;
+    } else if (down_ && (peer_ || vad_ || inband)) {
+      n8 = down_->process(inFrame_, n, tmp, kFrameSamples + 8);
       f8 = tmp;
     }
     if (inband) {
@@ -543,12 +545,12 @@ void Session::playoutTick(int64_t nowNs, VadTick* vt, bool late) {
       for (int i = 0; i < k; ++i) inbandOut(o[i]);
     }
     if (peer_) peer_->bridgePush(f8, n8);
-    if (vad_ && !vadAheadMode()) {
+    if (vad_ && !aheadVad) {
       vad_->tickNs = nowNs;
-      vadFeed(f8, n8, cfg_.rate == 16000 ? inFrame_ : nullptr, n, vt);
+      vadFeed(f8, n8, cfg_.rate == 16000 && inFrameValid ? inFrame_ : nullptr, n, vt);
     }
   }
-  if (vad_ && vadAheadMode() && !late) {
+  if (aheadVad && !late) {
     // Read-ahead: conceal gaps that waited long enough, keep time running through stalls. Not on
     // a late (catch-up) tick: the packets it would give up on may be waiting in the socket, and
     // filling then feeds the VAD faster than real time exactly when the thread is behind.
@@ -563,7 +565,7 @@ void Session::playoutTick(int64_t nowNs, VadTick* vt, bool late) {
     dtmfOut[dtmfOutCount++] = o;
     dtmfIn_.fetch_add(1, std::memory_order_relaxed);
   }
-  if (rec_) rec_->push(haveInFrame_ ? inFrame_ : nullptr, n, haveOutFrame_ ? outFrame_ : nullptr, kFrameSamples);
+  if (rec_) rec_->push(inFrameValid ? inFrame_ : nullptr, n, haveOutFrame_ ? outFrame_ : nullptr, kFrameSamples);
   haveOutFrame_ = false;
   publishStats();
 }

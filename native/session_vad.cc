@@ -16,8 +16,17 @@ namespace voice {
 
 void Session::vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, size_t n16, VadTick* vt) {
   VadState& v = *vad_;
-  const size_t cap = v.ring.size();
-  for (size_t i = 0; i < n8; ++i) v.ring[(v.total + i) % cap] = pcm8k[i];
+  {
+    // The utterance ring in at most two runs (no division per sample: this runs for every call's
+    // every packet).
+    const size_t cap = v.ring.size();
+    const size_t take = std::min(n8, cap);
+    const int16_t* src = pcm8k + (n8 - take);
+    const size_t at = static_cast<size_t>((v.total + (n8 - take)) % cap);
+    const size_t first = std::min(take, cap - at);
+    std::memcpy(&v.ring[at], src, first * sizeof(int16_t));
+    if (first < take) std::memcpy(&v.ring[0], src + first, (take - first) * sizeof(int16_t));
+  }
   v.total += n8;
   // The model's input: the 8 kHz audio itself (model at 8 kHz), or 16 kHz — the playout's
   // (16 kHz sessions) or upsampled here.
@@ -34,8 +43,6 @@ void Session::vadFeed(const int16_t* pcm8k, size_t n8, const int16_t* pcm16k, si
     pm = pcm16k;
     nm = n16;
     filterDelay = rxCodec_ == Codec::Opus ? 0 : v.up.delayOut();
-  } else if (!v.aheadActive && cfg_.rate == 16000 && rxCodec_ != Codec::Opus) {
-    filterDelay = v.up.delayOut() / 2;  // even samples of the playout's 8 → 16 kHz output (4 ms)
   }
   const size_t W = v.cutter.windowSize(), F = v.cutter.frameSize(), C = v.cutter.contextSize();
   v.fedNs = v.tickNs;

@@ -142,7 +142,12 @@ export interface NativeBinding {
   /** Test binding: inbound playout (jitter buffer, decoder, PLC) with scripted arrival/playout instants (ms). */
   PlayoutTest: new (opts: { codec: NativeCodec; payloadType: number; rate?: 8000 | 16000; jitter?: NativeJitterOptions }) => {
     put(packet: Uint8Array, arrivalMs: number): 'accepted' | 'duplicate' | 'late' | 'overflow' | 'too-big' | 'reset' | 'invalid';
-    tick(nowMs: number): Int16Array | null;
+    /**
+     * One 20 ms frame at the delivery rate, or null before the stream started. `needOut` false
+     * ticks as the media thread does for a call nobody takes 16 kHz audio from: returns the G.711
+     * frame at 8 kHz and only advances the 16 kHz interpolation (null for Opus at 16 kHz).
+     */
+    tick(nowMs: number, needOut?: boolean): Int16Array | null;
     stats(): NativeJitterStats;
   };
   /** Test binding: one SRTP context without sockets (known-answer vectors, tamper/replay tests, bench). */

@@ -182,3 +182,44 @@ for (const [name, period] of [['sender clock 1 % fast', 19.8], ['sender clock 1 
     else t.ok(r.stats.stretches + r.stats.underruns >= 20, 'frames stretched');
   });
 }
+
+t.test('G.711 at a 16 kHz delivery rate: frames skipped at 16 kHz leave the next ones exactly as a continuous run', (t) => {
+  // The media thread makes the 16 kHz frame only while someone takes it ('audio' events, the
+  // recorder); otherwise it keeps the 8 kHz frame and only advances the interpolator. Jitter,
+  // two losses and one reordered pair exercise concealment and time-scaling on the way.
+  const pcm = signal(8000 * 3, true);
+  const sent = packetsOf(pcm, { delay: (i) => (i * 7919) % 37 });
+  const dropped = new Set([40, 41, 97]);
+  const pkts = sent.filter((_, i) => !dropped.has(i));
+  [pkts[60], pkts[61]] = [pkts[61]!, pkts[60]!];
+  const run = (rate: 8000 | 16000, skip: (k: number) => boolean): (Int16Array | null)[] => {
+    const p = new native.PlayoutTest({ codec: 'PCMU', payloadType: 0, rate });
+    const q = [...pkts].sort((a, b) => a.at - b.at);
+    const frames: (Int16Array | null)[] = [];
+    let qi = 0;
+    for (let k = 0, now = 7; now < 3400; k++, now = 7 + k * 20) {
+      while (qi < q.length && q[qi]!.at <= now) {
+        const s = q[qi++]!;
+        p.put(rtp(0, s.seq, s.ts, 0x1111, s.payload), s.at);
+      }
+      frames.push(p.tick(now, !skip(k)));
+    }
+    return frames;
+  };
+  const always = run(16000, () => false);
+  const skipped = (k: number): boolean => (k >= 30 && k < 80) || (k >= 120 && k < 121);
+  const lazy = run(16000, skipped);
+  const at8k = run(8000, () => false);
+  let compared = 0, compared8 = 0;
+  for (let k = 0; k < always.length; k++) {
+    if (skipped(k)) {
+      t.same(lazy[k], at8k[k], `tick ${k}: the 8 kHz frame is the 8 kHz playout's`);
+      compared8++;
+    } else {
+      if (always[k] && lazy[k]) compared++;
+      t.same(lazy[k], always[k], `tick ${k}: the 16 kHz frame matches the continuous run`);
+    }
+  }
+  t.ok(compared > 100 && compared8 === 51, `compared ${compared} 16 kHz and ${compared8} 8 kHz frames`);
+  t.end();
+});
