@@ -94,7 +94,6 @@ class Call {
   ts = Math.floor(Math.random() * 0x100000000);
   ssrc = Math.floor(Math.random() * 0x100000000);
   marker = true;
-  readonly pkt = Buffer.alloc(12 + 160);
   k = 0;
   utt = 0;
   frame = 0;
@@ -116,8 +115,6 @@ class Call {
     this.remoteTarget = requestUri;
     this.sipDest = { host: LA, port };
     this.ended = new Promise((r) => (this.end = r));
-    this.pkt[0] = 0x80;
-    this.pkt.writeUInt32BE(this.ssrc >>> 0, 8);
   }
 }
 
@@ -302,8 +299,11 @@ async function run(m: RunMsg): Promise<DoneMsg> {
   let tickNo = 0;
   let stopped = false;
   const sendFrame = (c: Call, payload: Buffer): void => {
-    const p = c.pkt;
+    // a fresh buffer per packet: dgram may still hold the last one (a send queued on EAGAIN)
+    const p = Buffer.allocUnsafe(12 + 160);
+    p[0] = 0x80;
     p[1] = (c.marker ? 0x80 : 0) | 0;
+    p.writeUInt32BE(c.ssrc >>> 0, 8);
     p.writeUInt16BE(c.seq, 2);
     p.writeUInt32BE(c.ts >>> 0, 4);
     payload.copy(p, 12);
