@@ -3,21 +3,24 @@
 // the real TAP stream: one point per top-level test case in each test file; a
 // file that crashes before reporting any case counts as one failure.
 //
-// Without arguments the suite runs in two steps: first the PAIRED files two at a
-// time, then every other file one at a time (package.json "tap": jobs 1). The
-// paired files are e2e calls bound by real-time audio, not CPU (each about a
-// fifth of one core, /usr/bin/time over a run), and independent of each other:
-// their own port ranges, temp dirs and redis-server processes. With arguments
-// (files, tap options) one tap run gets them as they are.
+// Without arguments the suite runs in steps: first each PAIR side by side (two
+// files at a time), then every other file one at a time (package.json "tap":
+// jobs 1). The paired files are e2e calls bound by real-time audio, not CPU
+// (each a fifth to a third of one core, /usr/bin/time over a run), and
+// independent of each other: their own port ranges, temp dirs and redis-server
+// processes. With arguments (files, tap options) one tap run gets them as they are.
 import { spawn } from 'node:child_process';
 import { Parser } from 'tap-parser';
 
-const PAIRED = ['test/e2e/lanes.test.ts', 'test/e2e/repair.test.ts'];
+const PAIRS = [
+  ['test/e2e/lanes.test.ts', 'test/e2e/repair.test.ts'],
+  ['test/e2e/handoff.test.ts', 'test/e2e/cdr.test.ts'],
+];
 
 const args = process.argv.slice(2);
 const runs = args.length
   ? [args]
-  : [['--jobs=2', ...PAIRED], PAIRED.map((f) => `--exclude=${f}`)];
+  : [...PAIRS.map((p) => ['--jobs=2', ...p]), PAIRS.flat().map((f) => `--exclude=${f}`)];
 
 let passed = 0, failed = 0, skipped = 0, todo = 0;
 const failures = [];
