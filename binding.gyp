@@ -23,6 +23,7 @@
         "native/rtcp.cc",
         "native/recorder.cc",
         "native/srtp.cc",
+        "native/rtp_load.cc",
         "native/vad/frame_cutter.cc",
         "native/vad/read_ahead.cc",
         "native/vad/turn_state.cc"

@@ -20,6 +20,7 @@
 #include "rtcp.h"
 #include "resampler.h"
 #include "rtp.h"
+#include "rtp_load.h"
 #include "srtp.h"
 #include "tts.h"
 #include "espeak_tts.h"
@@ -1062,6 +1063,86 @@ class PlayoutTestWrap : public Napi::ObjectWrap<PlayoutTestWrap> {
   std::unique_ptr<Playout> p_;
 };
 
+// RtpLoadTest: the media-capacity benchmark's carrier-side load (native/rtp_load.h): N G.711
+// callers from one loopback socket, jittered and lossy, with the inter-arrival error of what
+// comes back. Not used by the engine.
+//   new RtpLoadTest({voices: Uint8Array[], jitterMs?, lossPct?, seed?})
+//   port() → the socket's port (every caller's source); start(targets: number[]) (one caller per
+//   target port on 127.0.0.1); mark(); report() → stats; stop()
+class RtpLoadTestWrap : public Napi::ObjectWrap<RtpLoadTestWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "RtpLoadTest",
+                       {InstanceMethod<&RtpLoadTestWrap::Port>("port"), InstanceMethod<&RtpLoadTestWrap::Start>("start"),
+                        InstanceMethod<&RtpLoadTestWrap::Stop>("stop"), InstanceMethod<&RtpLoadTestWrap::Mark>("mark"),
+                        InstanceMethod<&RtpLoadTestWrap::Report>("report")});
+  }
+  RtpLoadTestWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RtpLoadTestWrap>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject()) throw Napi::TypeError::New(env, "RtpLoadTest(options)");
+    Napi::Object o = info[0].As<Napi::Object>();
+    RtpLoadConfig c;
+    if (!o.Get("voices").IsArray()) throw Napi::TypeError::New(env, "RtpLoadTest: voices must be an array");
+    Napi::Array v = o.Get("voices").As<Napi::Array>();
+    for (uint32_t i = 0; i < v.Length(); ++i) {
+      Napi::Uint8Array b = uint8Arg(v.Get(i), "voices[i]");
+      c.voices.emplace_back(b.Data(), b.Data() + b.ElementLength());
+    }
+    if (o.Has("jitterMs")) c.jitterMs = o.Get("jitterMs").ToNumber().DoubleValue();
+    if (o.Has("lossPct")) c.lossPct = o.Get("lossPct").ToNumber().DoubleValue();
+    if (o.Has("seed")) c.seed = o.Get("seed").ToNumber().Uint32Value();
+    try {
+      load_ = std::make_unique<RtpLoad>(std::move(c));
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+  }
+
+ private:
+  Napi::Value Port(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), load_->port()); }
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsArray()) throw Napi::TypeError::New(env, "start(targets: number[])");
+    Napi::Array t = info[0].As<Napi::Array>();
+    std::vector<int> targets;
+    for (uint32_t i = 0; i < t.Length(); ++i) targets.push_back(intArg(t.Get(i), "targets[i]", 1, 65535));
+    try {
+      load_->start(targets);
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+    return env.Undefined();
+  }
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    load_->stop();
+    return info.Env().Undefined();
+  }
+  Napi::Value Mark(const Napi::CallbackInfo& info) {
+    load_->mark();
+    return info.Env().Undefined();
+  }
+  Napi::Value Report(const Napi::CallbackInfo& info) {
+    const RtpLoadReport r = load_->report();
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("seconds", r.seconds);
+    o.Set("sent", static_cast<double>(r.sent));
+    o.Set("dropped", static_cast<double>(r.dropped));
+    o.Set("sendErrors", static_cast<double>(r.sendErrors));
+    o.Set("rxPackets", static_cast<double>(r.rxPackets));
+    o.Set("rxIntervals", static_cast<double>(r.rxIntervals));
+    o.Set("rxGaps", static_cast<double>(r.rxGaps));
+    o.Set("rxUnknown", static_cast<double>(r.rxUnknown));
+    o.Set("rxP50Us", r.rxP50Us);
+    o.Set("rxP99Us", r.rxP99Us);
+    o.Set("rxMaxUs", r.rxMaxUs);
+    o.Set("sendLateP50Us", r.sendLateP50Us);
+    o.Set("sendLateP99Us", r.sendLateP99Us);
+    o.Set("cpuPct", r.cpuPct);
+    return o;
+  }
+  std::unique_ptr<RtpLoad> load_;
+};
+
 // detectDtmfInband(pcm8k) → [{kind: 'start'|'end', digit, atMs, durationMs?}]: the session's
 // in-band DTMF detector run over a whole signal in 20 ms frames (tests, corpus checks).
 Napi::Value DetectDtmfInband(const Napi::CallbackInfo& info) {
@@ -1203,6 +1284,7 @@ class SrtpTestWrap : public Napi::ObjectWrap<SrtpTestWrap> {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("PlayoutTest", PlayoutTestWrap::Init(env));
   exports.Set("SrtpTest", SrtpTestWrap::Init(env));
+  exports.Set("RtpLoadTest", RtpLoadTestWrap::Init(env));
   exports.Set("parseRtcp", Napi::Function::New<ParseRtcp>(env, "parseRtcp"));
   exports.Set("detectDtmfInband", Napi::Function::New<DetectDtmfInband>(env, "detectDtmfInband"));
   Napi::Array codecs = Napi::Array::New(env, 3);

@@ -150,6 +150,21 @@ export interface NativeBinding {
     tick(nowMs: number, needOut?: boolean): Int16Array | null;
     stats(): NativeJitterStats;
   };
+  /**
+   * Bench binding (media-capacity): N G.711 callers from one loopback socket on a native thread
+   * (sendmmsg per 1 ms step, jittered ±jitterMs, lossPct % lost), timing what comes back.
+   */
+  RtpLoadTest: new (opts: { voices: Uint8Array[]; jitterMs?: number; lossPct?: number; seed?: number }) => {
+    port(): number;
+    start(targets: number[]): void;
+    mark(): void;
+    report(): {
+      seconds: number; sent: number; dropped: number; sendErrors: number; rxPackets: number; rxIntervals: number;
+      rxGaps: number; rxUnknown: number; rxP50Us: number; rxP99Us: number; rxMaxUs: number;
+      sendLateP50Us: number; sendLateP99Us: number; cpuPct: number;
+    };
+    stop(): void;
+  };
   /** Test binding: one SRTP context without sockets (known-answer vectors, tamper/replay tests, bench). */
   SrtpTest: new (opts: NativeSrtpKeys & { ssrc?: number }) => {
     protect(rtp: Uint8Array): Uint8Array | null;

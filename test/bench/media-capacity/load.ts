@@ -18,16 +18,27 @@
  * stop (stop sending) → stopped; exit.
  */
 import dgram from 'node:dgram';
+import { setPriority } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ulawEncode } from '../../helpers/g711.ts';
 
 type Msg =
-  | { type: 'setup'; calls: number; mode: 'ours' | 'relay'; jitterMs: number; lossPct: number; srtp?: { ours: string; theirs: string }[] }
+  | { type: 'setup'; calls: number; mode: 'ours' | 'relay'; jitterMs: number; lossPct: number; srtp?: { ours: string; theirs: string }[]; native?: boolean }
   | { type: 'start'; targets: number[] }
   | { type: 'mark' }
   | { type: 'report' }
   | { type: 'stop' }
   | { type: 'exit' };
+
+// argv[2]: nice value for this (main) thread — see --load-nice in ./index.ts.
+const NICE = Number(process.argv[2] ?? 0);
+let niceApplied = 0;
+try {
+  if (NICE !== 0) setPriority(0, NICE);
+  niceApplied = NICE;
+} catch (e) {
+  process.stderr.write(`media-capacity load: nice ${NICE} not applied (${(e as Error).message}); the load may be starved by the process under test\n`);
+}
 
 const send = (m: unknown): void => {
   process.send?.(m);
@@ -83,6 +94,8 @@ interface Stream {
   /** SRTP peer context (srtp runs) */
   srtp?: SrtpCtx;
   target: number;
+  /** the socket is connected to its target (no address per send, no route lookup per packet) */
+  connected?: boolean;
   ssrc: number;
   seq: number;
   ts: number;
@@ -131,6 +144,8 @@ async function bind(): Promise<dgram.Socket> {
 
 let srtpFail = 0;
 type SrtpCtx = InstanceType<typeof import('../../../src/media/native.ts').native.SrtpTest>;
+/** The native load (setup.native): every caller from one socket on a native thread. */
+let rtpLoad: InstanceType<typeof import('../../../src/media/native.ts').native.RtpLoadTest> | null = null;
 
 async function setup(m: Extract<Msg, { type: 'setup' }>): Promise<void> {
   const SrtpTest = m.srtp ? (await import('../../../src/media/native.ts')).native.SrtpTest : null;
@@ -139,6 +154,12 @@ async function setup(m: Extract<Msg, { type: 'setup' }>): Promise<void> {
   frames = [0, 1, 2, 3].map(callerFrames);
   streams = [];
   sinks = [];
+  if (m.native && m.mode === 'ours' && !m.srtp) {
+    const { native } = await import('../../../src/media/native.ts');
+    rtpLoad = new native.RtpLoadTest({ voices: frames.map((f) => Buffer.concat(f)), jitterMs, lossPct, seed: process.pid });
+    send({ type: 'ready', carrierPorts: new Array<number>(m.calls).fill(rtpLoad.port()), sinkPorts: [], native: true });
+    return;
+  }
   for (let i = 0; i < m.calls; i++) {
     const sock = await bind();
     const st: Stream = {
@@ -209,7 +230,9 @@ function tick(): void {
         pkt.writeUInt32BE(st.ts >>> 0, 4);
         pkt.writeUInt32BE(st.ssrc, 8);
         payload.copy(pkt, 12);
-        st.sock.send(st.srtp ? st.srtp.protect(pkt)! : pkt, st.target, '127.0.0.1');
+        const out = st.srtp ? st.srtp.protect(pkt)! : pkt;
+        if (st.connected) st.sock.send(out);
+        else st.sock.send(out, st.target, '127.0.0.1');
         if (measuring) {
           sent++;
           sendLate.add(Math.max(0, now - st.due) * 1000);
@@ -231,9 +254,17 @@ function tick(): void {
 }
 
 function start(m: Extract<Msg, { type: 'start' }>): void {
+  if (rtpLoad) {
+    rtpLoad.start(m.targets);
+    running = true;
+    return;
+  }
   const now = performance.now() + 5;
   streams.forEach((st, i) => {
     st.target = m.targets[i]!;
+    st.sock.connect(st.target, '127.0.0.1', () => {
+      st.connected = true;
+    });
     st.ideal = now + Math.random() * 20; // spread phases over the 20 ms tick
     st.due = st.ideal + Math.abs(jitter());
   });
@@ -248,6 +279,7 @@ function mark(): void {
   t0 = performance.now();
   eld.reset();
   eld.enable();
+  rtpLoad?.mark();
   send({ type: 'marked' });
 }
 
@@ -257,6 +289,30 @@ function report(): void {
   measuring = false;
   const cpu = process.cpuUsage(cpu0);
   eld.disable();
+  if (rtpLoad) {
+    const r = rtpLoad.report();
+    sent = r.sent;
+    dropped = r.dropped;
+    rxPackets = r.rxPackets;
+    rxGaps = r.rxGaps;
+    send({
+      type: 'result',
+      seconds,
+      sent, dropped,
+      rx: { packets: r.rxPackets, intervals: r.rxIntervals, gaps: r.rxGaps, p50_us: r.rxP50Us, p99_us: r.rxP99Us, max_us: r.rxMaxUs },
+      send_late: { p50_us: r.sendLateP50Us, p99_us: r.sendLateP99Us },
+      sink_packets: 0,
+      load_loop_p99_ms: Math.round(eld.percentile(99) / 1e4) / 100,
+      load_loop_max_ms: Math.round(eld.max / 1e4) / 100,
+      load_cpu_pct: Math.round(((cpu.user + cpu.system) / 1e6 / seconds) * 1000) / 10,
+      load_nice: niceApplied,
+      load_kind: 'native',
+      load_thread_cpu_pct: Math.round(r.cpuPct * 10) / 10,
+      send_errors: r.sendErrors,
+      srtp_fail: 0,
+    });
+    return;
+  }
   send({
     type: 'result',
     seconds,
@@ -267,6 +323,7 @@ function report(): void {
     load_loop_p99_ms: Math.round(eld.percentile(99) / 1e4) / 100,
     load_loop_max_ms: Math.round(eld.max / 1e4) / 100,
     load_cpu_pct: Math.round(((cpu.user + cpu.system) / 1e6 / seconds) * 1000) / 10,
+    load_nice: niceApplied,
     srtp_fail: srtpFail,
   });
 }
@@ -288,6 +345,7 @@ process.on('message', (m: Msg) => {
     case 'stop':
       running = false;
       if (timer) clearTimeout(timer);
+      rtpLoad?.stop();
       send({ type: 'stopped' });
       break;
     case 'exit':
