@@ -11,9 +11,10 @@
  *
  * The defaults depend on the model rate (`VOICE_VAD_RATE`, {@link turnDefaults}): Silero's
  * 8 kHz mode holds its probability higher after a word than the 16 kHz mode, so at 8 kHz the
- * deactivation threshold is higher, chosen so that voiced durations — what minSpeechMs,
- * minInterruptionMs and falseInterruptionMinSpeechMs are measured in — match the 16 kHz
- * ones on the real-audio corpus (src/vad/README.md, "8 kHz as the default").
+ * thresholds are higher (0.6 / 0.6), chosen so that voiced durations — what minSpeechMs,
+ * minInterruptionMs and falseInterruptionMinSpeechMs are measured in — keep every
+ * backchannel of the real-audio corpus a frame under falseInterruptionMinSpeechMs
+ * (src/vad/README.md, "8 kHz as the default").
  */
 import { vadSampleRate, type VadSampleRate } from './rate.ts';
 
@@ -21,16 +22,17 @@ import { vadSampleRate, type VadSampleRate } from './rate.ts';
 export interface TurnTunables {
   /**
    * Speech probability at or above which a silent stream counts as speech.
-   * @defaultValue 0.5
+   * At 8 kHz 0.6 (the deactivation threshold there is 0.6, and may not exceed it).
+   * @defaultValue 0.5 (16 kHz), 0.6 (8 kHz)
    */
   activationThreshold: number;
   /**
    * Probability below which an ongoing utterance counts as silence
    * (hysteresis; must not exceed activationThreshold). At 8 kHz the default
-   * is min(0.5, activationThreshold): Silero's 8 kHz mode decays ~1-2 frames
-   * later after a word, and 0.5 there gives the voiced durations 0.35 gives
-   * at 16 kHz (mean difference 0.04 frames over 119 corpus utterances).
-   * @defaultValue 0.35 (16 kHz), 0.5 (8 kHz)
+   * is min(0.6, activationThreshold): Silero's 8 kHz mode decays ~1-2 frames
+   * later after a word; 0.6 keeps every corpus backchannel at least one frame
+   * under falseInterruptionMinSpeechMs at every frame phase (src/vad/README.md).
+   * @defaultValue 0.35 (16 kHz), 0.6 (8 kHz)
    */
   deactivationThreshold: number;
   /**
@@ -152,21 +154,28 @@ export const TURN_DEFAULTS: Readonly<TurnTunables> = Object.freeze({
 
 /**
  * Tunables that differ at Silero's 8 kHz mode. Everything else is {@link TURN_DEFAULTS}.
- * Chosen by sweeping the whole real-audio corpus offline at 8 kHz (src/vad/README.md).
+ * Chosen by sweeping the whole real-audio corpus offline at 8 kHz, each item through a µ-law
+ * round trip at all eight 4 ms frame phases (`npm run bench -- vad/rate-sweep`,
+ * src/vad/README.md "8 kHz as the default").
  */
-export const TURN_DEFAULTS_8K: Readonly<Pick<TurnTunables, 'deactivationThreshold'>> = Object.freeze({
-  deactivationThreshold: 0.5,
+export const TURN_DEFAULTS_8K: Readonly<Pick<TurnTunables, 'activationThreshold' | 'deactivationThreshold'>> = Object.freeze({
+  activationThreshold: 0.6,
+  deactivationThreshold: 0.6,
 });
 
 /**
  * The default tunables at a model rate (default: `VOICE_VAD_RATE`). At 8 kHz the
- * deactivation threshold defaults to min({@link TURN_DEFAULTS_8K}, activationThreshold) of
- * `overrides`, so a tenant that lowers only the activation threshold stays valid.
+ * deactivation threshold defaults to min({@link TURN_DEFAULTS_8K}, the activation threshold
+ * in effect), so a tenant that lowers only the activation threshold stays valid.
  */
 export function turnDefaults(rate: VadSampleRate = vadSampleRate(), overrides: Partial<TurnTunables> = {}): TurnTunables {
   if (rate !== 8000) return { ...TURN_DEFAULTS };
-  const act = overrides.activationThreshold ?? TURN_DEFAULTS.activationThreshold;
-  return { ...TURN_DEFAULTS, deactivationThreshold: Math.min(TURN_DEFAULTS_8K.deactivationThreshold, act) };
+  const act = overrides.activationThreshold ?? TURN_DEFAULTS_8K.activationThreshold;
+  return {
+    ...TURN_DEFAULTS,
+    activationThreshold: TURN_DEFAULTS_8K.activationThreshold,
+    deactivationThreshold: Math.min(TURN_DEFAULTS_8K.deactivationThreshold, act),
+  };
 }
 
 /** Validate like the native side; returns null when fine, else the reason. */

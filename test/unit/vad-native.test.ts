@@ -53,11 +53,11 @@ t.test('the model rate: VOICE_VAD_RATE (default 8000) and the tunables that depe
   t.same(turnDefaults(16000), TURN_DEFAULTS);
   t.same(resolveTurnTunables({}, 16000), TURN_DEFAULTS);
   t.same(turnDefaults(8000), { ...TURN_DEFAULTS, ...TURN_DEFAULTS_8K });
-  t.equal(resolveTurnTunables({}, 8000).deactivationThreshold, 0.5);
+  t.same(resolveTurnTunables({}, 8000), { ...TURN_DEFAULTS, activationThreshold: 0.6, deactivationThreshold: 0.6 });
   // never above a tenant's own activation threshold; an explicit value wins
-  t.equal(resolveTurnTunables({ activationThreshold: 0.45 }, 8000).deactivationThreshold, 0.45);
-  t.equal(resolveTurnTunables({ activationThreshold: 0.7 }, 8000).deactivationThreshold, 0.5);
-  t.equal(resolveTurnTunables({ deactivationThreshold: 0.3 }, 8000).deactivationThreshold, 0.3);
+  t.same(resolveTurnTunables({ activationThreshold: 0.45 }, 8000), { ...TURN_DEFAULTS, activationThreshold: 0.45, deactivationThreshold: 0.45 });
+  t.equal(resolveTurnTunables({ activationThreshold: 0.7 }, 8000).deactivationThreshold, 0.6);
+  t.same(resolveTurnTunables({ deactivationThreshold: 0.3 }, 8000), { ...TURN_DEFAULTS, activationThreshold: 0.6, deactivationThreshold: 0.3 });
   t.equal(resolveTurnTunables({ activationThreshold: 0.45 }, 16000).deactivationThreshold, 0.35);
 });
 
