@@ -2,7 +2,7 @@
  * Benchmark: turn-gap overhead through the whole live path, as the caller hears it.
  *
  *   npm run bench -- turn-gap [--calls 1,100,400] [--turns 5] [--min-turns 20] [--stagger ms]
- *                             [--reply-ms 400] [--caller-procs 4]
+ *                             [--reply-ms 400] [--caller-procs 4] [--caller-nice -10]
  *
  * The app runs in a child process (./server.ts): built-in SIP edge + drachtio-srf app +
  * native media + native VAD (Silero, batched) + the real DialogueController, with instant
@@ -35,7 +35,7 @@
  *              (20 ms pacing tick, loopback, the caller's event loop).
  * Every instant is process.hrtime (CLOCK_MONOTONIC), one clock for all processes.
  *
- * The caller processes run at nice -10 (when allowed): they stand in for far ends that do not
+ * The caller processes run at nice -10 (--caller-nice; when allowed): they stand in for far ends that do not
  * share the server's CPU, so on a busy box the server waits, not the callers' clocks.
  * Health: each caller process reports its event-loop delay (p99 beyond the monitor period),
  * CPU and the share of packets sent ≥ 5 ms late; a loop p99 above 10 ms marks the run's
@@ -69,6 +69,8 @@ const { values } = parseArgs({
     'min-turns': { type: 'string', default: '20' },
     /** calls start spread over this many ms; default: 1000 for one call, else one turn cycle (4000) */
     stagger: { type: 'string' },
+    /** nice of the caller processes (0: same as the server's JS thread) */
+    'caller-nice': { type: 'string', default: '-10' },
     /** most caller processes (one per 100 calls up to this) */
     'caller-procs': { type: 'string', default: '4' },
     'reply-ms': { type: 'string', default: '400' },
@@ -237,7 +239,7 @@ log(`turn-gap: server up (SIP udp/127.0.0.1:${sipPort}, media thread ${ready.sch
 // ---- calls ----------------------------------------------------------------------------
 
 /** Scheduling priority of the caller processes (nice; the server's VAD threads run at -5). */
-const CALLER_NICE = -10;
+const CALLER_NICE = Number(values['caller-nice']);
 let callerNice = 0;
 /** One caller process per this many calls (at least one, at most --caller-procs). */
 const CALLS_PER_PROC = 100;
@@ -256,7 +258,7 @@ async function callerProcs(k: number): Promise<ChildProcess[]> {
       // The callers stand in for the far ends, which do not share the server's CPU: ahead of
       // it (and of other work on the box) in the scheduler, so a busy box delays the server,
       // not the instants the callers take. Needs root or CAP_SYS_NICE; else they stay at 0.
-      setPriority(c.pid!, CALLER_NICE);
+      if (CALLER_NICE !== 0) setPriority(c.pid!, CALLER_NICE);
       callerNice = CALLER_NICE;
     } catch { callerNice = 0; }
     callers.push(c);
