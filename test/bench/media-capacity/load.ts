@@ -172,6 +172,11 @@ async function setup(m: Extract<Msg, { type: 'setup' }>): Promise<void> {
         suite: 'AES_CM_128_HMAC_SHA1_80', localKey: Buffer.from(k.theirs, 'base64'), remoteKey: Buffer.from(k.ours, 'base64'), ssrc: st.ssrc,
       });
     }
+    // A connected socket reports ICMP port-unreachable (a relay port not open yet, or already
+    // deleted) as an 'error' event; that is a lost packet, not a reason to crash the load.
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ECONNREFUSED') send({ type: 'error', message: e.message });
+    });
     sock.on('message', (raw) => {
       const at = performance.now();
       let msg = raw;
