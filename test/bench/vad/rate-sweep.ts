@@ -28,8 +28,7 @@
  *
  * Last stdout line: JSON.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -38,6 +37,7 @@ import { setLogLevel } from '../../../src/ops/log.ts';
 import { VadBatcher, vadGeometry, type VadSampleRate } from '../../../src/vad/batch.ts';
 import { TURN_DEFAULTS, TurnEvent, resolveTurnTunables, type TurnTunables } from '../../../src/vad/policy.ts';
 import { buildCorpus, readItem, type CorpusItem } from '../../audio/corpus.ts';
+import { buildShortAnswers } from '../../audio/short-answers.ts';
 import { probabilities, turnEvents, type TurnEventRec } from '../../audio/pipeline.ts';
 
 setLogLevel('silent');
@@ -47,72 +47,9 @@ const { values } = parseArgs({
 /** Candidate (activation, deactivation) pairs at 8 kHz. */
 const PAIRS = values.pairs.split(',').map((x) => x.split('/').map(Number) as [number, number]);
 
-// --- the short answers of test/unit/vad-short-answers.test.ts, built the same way ---
-const SA_VOICES = ['flite:kal', 'flite:slt', 'flite:awb', 'flite:rms', 'espeak:en-us@150', 'espeak:en-us+f3@170'];
-const SA_WORDS = ['Yes.', 'No.', 'Yep.'];
-const SA_SNR = 15;
-const wavPcm = (file: string): Int16Array => {
-  const raw = execFileSync('sox', [file, '-t', 'raw', '-r', '8000', '-e', 'signed-integer', '-b', '16', '-c', '1', '-', 'gain', '-n', '-3']);
-  return new Int16Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length));
-};
-function say(voice: string, text: string, dir: string): Int16Array {
-  const wav = join(dir, 'say.wav');
-  const [engine, spec] = voice.split(':') as [string, string];
-  if (engine === 'flite') execFileSync('flite', ['-voice', spec, '-t', text, '-o', wav], { stdio: 'ignore' });
-  else {
-    const [v, wpm] = spec.split('@') as [string, string];
-    execFileSync('espeak-ng', ['-v', v, '-s', wpm, '-w', wav, text], { stdio: 'ignore' });
-  }
-  const w = wavPcm(wav);
-  const out = new Int16Array(w.length + 2 * 960);
-  out.set(w, 960);
-  return out;
-}
-function mix(pcm: Int16Array, noise: Int16Array, off: number, snrDb: number): [Int16Array, Int16Array] {
-  const e: number[] = [];
-  for (let i = 0; i + 160 <= pcm.length; i += 160) {
-    let s = 0;
-    for (let j = i; j < i + 160; j++) s += pcm[j]! * pcm[j]!;
-    e.push(s / 160);
-  }
-  const max = Math.max(...e, 1);
-  const act = e.filter((x) => x > max / 1000);
-  const sig = act.reduce((a, b) => a + b, 0) / Math.max(1, act.length);
-  let ne = 0;
-  for (const v of noise) ne += v * v;
-  ne /= noise.length;
-  const g = Math.sqrt(sig / (ne * 10 ** (snrDb / 10)));
-  const noisy = new Int16Array(pcm.length);
-  const alone = new Int16Array(pcm.length);
-  for (let i = 0; i < pcm.length; i++) {
-    const n = Math.round(noise[(off + i) % noise.length]! * g);
-    alone[i] = Math.max(-32768, Math.min(32767, n));
-    noisy[i] = Math.max(-32768, Math.min(32767, pcm[i]! + n));
-  }
-  return [noisy, alone];
-}
-function lineItem(name: string, pcm8: Int16Array, dir: string): CorpusItem {
-  const all = new Int16Array(8000 + pcm8.length + 12000);
-  all.set(pcm8, 8000);
-  const up = native.resample(native.ulawDecode(native.ulawEncode(all)), 8000, 16000);
-  const file = join(dir, `${name.replace(/[^a-z0-9]+/gi, '-')}.s16`);
-  writeFileSync(file, Buffer.from(up.buffer, up.byteOffset, up.byteLength));
-  return { name, kind: 'speech', file, condition: `pink@${SA_SNR}dB` };
-}
+// --- the short answers of test/unit/vad-short-answers.test.ts (test/audio/short-answers.ts) ---
 const dir = mkdtempSync(join(tmpdir(), 'rate-sweep-'));
-const noiseFile = join(dir, 'pink.wav');
-execFileSync('sox', ['-R', '-n', '-r', '8000', '-c', '1', '-b', '16', noiseFile, 'synth', '20', 'pinknoise', 'gain', '-n', '-20']);
-const noise = wavPcm(noiseFile);
-const answers: CorpusItem[] = [];
-const alone: CorpusItem[] = [];
-let k = 0;
-for (const voice of SA_VOICES) {
-  for (const word of SA_WORDS) {
-    const [noisy, n] = mix(say(voice, word, dir), noise, (k++ * 7919) % (noise.length - 16000), SA_SNR);
-    answers.push(lineItem(`${voice} ${word}`, noisy, dir));
-    alone.push(lineItem(`${voice} ${word} noise alone`, n, dir));
-  }
-}
+const { answers, alone } = buildShortAnswers(dir);
 
 const corpus = buildCorpus();
 const all = [...corpus, ...answers, ...alone];
