@@ -60,7 +60,7 @@ constexpr size_t kVadFrame8k = 256;
 /** VAD windows of all sessions collected by the media thread until the next 32 ms hand-over to JS. */
 struct VadTick {
   std::vector<uint32_t> ids;   // one per window
-  std::vector<float> windows;  // ids.size() × vad::kVadWindow floats
+  std::vector<float> windows;  // ids.size() rows of the model rate's window (288 floats at 8 kHz, 576 at 16 kHz)
   /**
    * Sessions holding windows back (Session::vadTopUp). A hand-over carries one
    * window per session so that it is ONE model run of distinct sessions: 20 ms

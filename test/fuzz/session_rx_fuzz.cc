@@ -49,7 +49,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       // A hand-over, like Engine::shipVad: held-back windows top it up; answer it like the JS
       // side would (probabilities from the input), then recycle it.
       if (!vt.lagging.empty() && !s.vadTopUp(&vt)) vt.lagging.clear();
-      if (vt.windows.size() != vt.ids.size() * voice::vad::kVadWindow) abort();
+      // Rows of the model rate's window (VOICE_VAD_RATE, 8 kHz unless set): 32 + 256 or 64 + 512.
+      const int rate = voice::vad::vadRateFromEnv();
+      if (vt.windows.size() != vt.ids.size() * (voice::vad::vadContextAt(rate) + voice::vad::vadFrameAt(rate))) abort();
       for (size_t i = 0; i < vt.ids.size(); ++i) s.vadPush(static_cast<float>(ctl) / 255.0f);
       vt.ids.clear();
       vt.windows.clear();
