@@ -94,11 +94,14 @@ RtpLoad::~RtpLoad() {
   if (fd_ >= 0) close(fd_);
 }
 
-double RtpLoad::jitterNs() {
+uint64_t RtpLoad::next() {
   rng_ = rng_ * 6364136223846793005ULL + 1442695040888963407ULL;
-  const double u = static_cast<double>(rng_ >> 11) / 9007199254740992.0;  // [0, 1)
-  return (u * 2 - 1) * cfg_.jitterMs * 1e6;
+  return rng_;
 }
+
+double RtpLoad::uniform() { return static_cast<double>(next() >> 11) / 9007199254740992.0; }
+
+double RtpLoad::jitterNs() { return (uniform() * 2 - 1) * cfg_.jitterMs * 1e6; }
 
 void RtpLoad::start(const std::vector<int>& targets) {
   if (running_.load() || thread_.joinable()) throw std::runtime_error("RtpLoad: already started");
@@ -109,16 +112,15 @@ void RtpLoad::start(const std::vector<int>& targets) {
   for (size_t i = 0; i < streams_.size(); ++i) {
     byPort_[static_cast<size_t>(targets[i])] = static_cast<int32_t>(i);
     Stream& s = streams_[i];
-    rng_ = rng_ * 6364136223846793005ULL + 1442695040888963407ULL;
-    s.ssrc = static_cast<uint32_t>(rng_ >> 32) ^ static_cast<uint32_t>(i);
-    s.seq = static_cast<uint16_t>(rng_ >> 16);
-    s.ts = static_cast<uint32_t>(rng_);
-    s.frame = static_cast<size_t>(rng_ >> 50) % 100;
+    const uint64_t r = next();
+    s.ssrc = static_cast<uint32_t>(r >> 32) ^ static_cast<uint32_t>(i);
+    s.seq = static_cast<uint16_t>(r >> 16);
+    s.ts = static_cast<uint32_t>(r);
+    s.frame = static_cast<size_t>(r >> 50) % 100;
   }
   const int64_t t0 = nowNs() + 5'000'000;
   for (Stream& s : streams_) {
-    const double u = (jitterNs() / (cfg_.jitterMs > 0 ? cfg_.jitterMs * 1e6 : 1) + 1) / 2;  // [0, 1): phase
-    s.idealNs = t0 + static_cast<int64_t>(u * kFrameNs);
+    s.idealNs = t0 + static_cast<int64_t>(uniform() * kFrameNs);  // phases spread over the 20 ms
     s.dueNs = s.idealNs + static_cast<int64_t>(std::fabs(jitterNs()));
   }
   running_ = true;
@@ -205,9 +207,7 @@ void RtpLoad::run() {
         const std::vector<uint8_t>& voice = cfg_.voices[i % cfg_.voices.size()];
         const size_t frames = voice.size() / kPayload;
         const uint8_t* payload = voice.data() + (s.frame++ % frames) * kPayload;
-        rng_ = rng_ * 6364136223846793005ULL + 1442695040888963407ULL;
-        const double u = static_cast<double>(rng_ >> 11) / 9007199254740992.0;
-        if (u * 100 >= cfg_.lossPct) {
+        if (uniform() * 100 >= cfg_.lossPct) {
           uint8_t* p = out.data() + static_cast<size_t>(n) * kPacket;
           writeRtpHeader(p, false, 0, s.seq, s.ts, s.ssrc);
           std::memcpy(p + 12, payload, kPayload);
@@ -254,6 +254,10 @@ void RtpLoad::run() {
       const int k = recvmmsg(fd_, rxMsg.data(), kBatch, MSG_DONTWAIT, nullptr);
       if (k <= 0) break;
       const int64_t fallback = nowNs();
+      // The kernel stamps CLOCK_REALTIME: its offset to the monotonic clock, once per batch.
+      timespec rt;
+      clock_gettime(CLOCK_REALTIME, &rt);
+      const int64_t realToMono = static_cast<int64_t>(rt.tv_sec) * 1'000'000'000LL + rt.tv_nsec - nowNs();
       for (int i = 0; i < k; ++i) {
         const mmsghdr& m = rxMsg[static_cast<size_t>(i)];
         const int32_t idx = byPort_[ntohs(from[static_cast<size_t>(i)].sin_port)];
@@ -267,12 +271,7 @@ void RtpLoad::run() {
           if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPNS) {
             timespec t;
             std::memcpy(&t, CMSG_DATA(c), sizeof t);
-            // the kernel stamps CLOCK_REALTIME: bring it onto the monotonic clock
-            timespec rt, mono;
-            clock_gettime(CLOCK_REALTIME, &rt);
-            clock_gettime(CLOCK_MONOTONIC, &mono);
-            const int64_t off = (static_cast<int64_t>(rt.tv_sec) - mono.tv_sec) * 1'000'000'000LL + (rt.tv_nsec - mono.tv_nsec);
-            at = static_cast<int64_t>(t.tv_sec) * 1'000'000'000LL + t.tv_nsec - off;
+            at = static_cast<int64_t>(t.tv_sec) * 1'000'000'000LL + t.tv_nsec - realToMono;
           }
         }
         got.push_back(RxRec{idx, pkt.seq, at});

@@ -74,7 +74,9 @@ class RtpLoad {
     void clear();
   };
   void run();
-  double jitterNs();
+  uint64_t next();    // the LCG's next state
+  double uniform();   // [0, 1)
+  double jitterNs();  // uniform in ±jitterMs
 
   RtpLoadConfig cfg_;
   std::vector<int> targets_;

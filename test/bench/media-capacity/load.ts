@@ -296,14 +296,10 @@ function report(): void {
   eld.disable();
   if (rtpLoad) {
     const r = rtpLoad.report();
-    sent = r.sent;
-    dropped = r.dropped;
-    rxPackets = r.rxPackets;
-    rxGaps = r.rxGaps;
     send({
       type: 'result',
       seconds,
-      sent, dropped,
+      sent: r.sent, dropped: r.dropped,
       rx: { packets: r.rxPackets, intervals: r.rxIntervals, gaps: r.rxGaps, p50_us: r.rxP50Us, p99_us: r.rxP99Us, max_us: r.rxMaxUs },
       send_late: { p50_us: r.sendLateP50Us, p99_us: r.sendLateP99Us },
       sink_packets: 0,
